@@ -1,0 +1,45 @@
+// Device contexts: cpu() and gpu(i), with MXNet's device-type codes.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "config.hpp"
+#include "error.hpp"
+
+namespace mixt {
+
+enum class DeviceType : int { cpu = 1, gpu = 2, cpu_pinned = 3 };
+
+struct Context {
+  DeviceType dev_type = DeviceType::cpu;
+  int dev_id = 0;
+
+  bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
+  bool is_cpu() const noexcept { return !is_gpu(); }
+  std::string to_string() const {
+    return std::string(is_gpu() ? "gpu(" : "cpu(") + std::to_string(dev_id) + ")";
+  }
+  friend bool operator==(const Context& a, const Context& b) noexcept {
+    return a.dev_type == b.dev_type && a.dev_id == b.dev_id;
+  }
+};
+
+inline Context cpu(int id = 0) { return {DeviceType::cpu, id}; }
+inline Context gpu(int id = 0) { return {DeviceType::gpu, id}; }
+
+inline std::ostream& operator<<(std::ostream& os, const Context& c) { return os << c.to_string(); }
+
+/// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5).
+inline void require_device(const Context& ctx, const char* op) {
+#if !MIXT_USE_CUDA
+  if (ctx.is_gpu())
+    detail::fail(op, "context ", ctx.to_string(), " requested, but this program was compiled without CUDA "
+                 "(compile with nvcc to use GPUs)");
+#else
+  (void)ctx;
+  (void)op;
+#endif
+}
+
+}  // namespace mixt

@@ -1,0 +1,129 @@
+// The one pool of CPU threads that kernels split their loops over.
+//
+// Choice (DESIGN "where the CPU threads come from"): kernels share a single pool of `num_threads()` threads
+// (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
+// pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
+// thread, so the engine's workers and the kernels never oversubscribe the cores.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mixt {
+namespace detail {
+
+class ThreadPool {
+ public:
+  static ThreadPool& global() {
+    static ThreadPool pool(default_threads());
+    return pool;
+  }
+
+  explicit ThreadPool(int n) { resize(n); }
+  ~ThreadPool() { stop(); }
+
+  int size() const noexcept { return n_threads_; }
+
+  /// Changes the number of threads (the caller counts as one). Not to be called while loops run.
+  void resize(int n) {
+    stop();
+    n_threads_ = std::max(1, n);
+    stopping_ = false;
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+  }
+
+  /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
+  template <class F>
+  void parallel_for(int64_t n, int64_t grain, F&& f) {
+    if (n <= 0) return;
+    int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (parts <= 1 || !busy.owns_lock()) {
+      f(int64_t(0), n);
+      return;
+    }
+    std::function<void(int)> job = [&](int part) {
+      int64_t b = n * part / parts, e = n * (part + 1) / parts;
+      if (b < e) f(b, e);
+    };
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = &job;
+      parts_ = int(parts);
+      remaining_ = int(parts) - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    job(0);
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return remaining_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  static int default_threads() {
+    if (const char* s = std::getenv("MIXT_NUM_THREADS")) {
+      int n = std::atoi(s);
+      if (n > 0) return n;
+    }
+    return std::max(1u, std::thread::hardware_concurrency());
+  }
+
+  void worker(int index) {
+    uint64_t seen = 0;
+    for (;;) {
+      std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        if (index >= parts_) continue;
+        job = job_;
+      }
+      (*job)(index);
+      std::lock_guard<std::mutex> lk(m_);
+      if (--remaining_ == 0) done_cv_.notify_one();
+    }
+  }
+
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+  }
+
+  std::vector<std::thread> workers_;
+  std::mutex m_, busy_;
+  std::condition_variable cv_, done_cv_;
+  std::function<void(int)>* job_ = nullptr;
+  uint64_t generation_ = 0;
+  int parts_ = 0, remaining_ = 0, n_threads_ = 1;
+  bool stopping_ = false;
+};
+
+}  // namespace detail
+
+/// Number of threads CPU kernels use.
+inline int num_threads() { return detail::ThreadPool::global().size(); }
+/// Sets the number of threads CPU kernels use (call between computations, e.g. after waitall()).
+inline void set_num_threads(int n) { detail::ThreadPool::global().resize(n); }
+
+/// Runs f(begin, end) over [0, n) on the kernel thread pool; parts hold at least `grain` items.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  detail::ThreadPool::global().parallel_for(n, grain, std::forward<F>(f));
+}
+
+}  // namespace mixt

@@ -1,0 +1,63 @@
+// The single entry point through which every computation reaches a device (DESIGN: "one way in, one way out").
+//
+// push(fn, ctx, reads, writes, prop, name, where): fn runs once every earlier operation that writes one of `reads`
+// or reads/writes one of `writes` has finished. `reads` and `writes` must not overlap; duplicates are removed.
+// The engine in use is chosen once per process by MIXT_ENGINE: "naive" runs every push synchronously on the
+// calling thread (the default until the threaded engine lands).
+#pragma once
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "run_context.hpp"
+#include "var.hpp"
+
+namespace mixt::engine {
+
+using Fn = std::function<void(RunContext)>;
+
+/// MXNet's FnProperty: a hint for where an operation runs.
+enum class FnProperty { normal, copy_to_gpu, copy_from_gpu, cpu_prioritized, async, delete_var };
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  /// The process-wide engine.
+  static Engine& get();
+
+  virtual Var* new_var() = 0;
+  virtual void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+                    FnProperty prop = FnProperty::normal, const char* name = "operation",
+                    std::source_location where = {}) = 0;
+  /// Runs `on_delete` after every operation on `var` has finished, then destroys `var`.
+  virtual void delete_var(Var* var, Context ctx, std::function<void()> on_delete) = 0;
+  /// Blocks until every pushed write to `var` has finished; rethrows (once) the error stored on it.
+  virtual void wait_for_var(Var* var) = 0;
+  /// Blocks until every pushed operation has finished; rethrows the first stored error and clears them all.
+  virtual void wait_all() = 0;
+};
+
+}  // namespace mixt::engine
+
+#include "naive_engine.hpp"
+
+namespace mixt::engine {
+
+inline Engine& Engine::get() {
+  static Engine* engine = [] () -> Engine* {
+    return new NaiveEngine();  // leaked on purpose: chunks may be freed during static destruction
+  }();
+  return *engine;
+}
+
+}  // namespace mixt::engine
+
+namespace mixt {
+/// Blocks until every operation pushed so far has finished; rethrows the first asynchronous error.
+inline void waitall() { engine::Engine::get().wait_all(); }
+}  // namespace mixt

@@ -1,0 +1,92 @@
+// SIMD packets for the CPU evaluator, written with GCC/Clang vector extensions so that the same code compiles to
+// SSE2, AVX2 or AVX-512 as the target allows. float and double get packets of 32 bytes; every other type is
+// evaluated one element at a time (packet<T>::size == 1 and the "packet" is the scalar itself).
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "../../core/half.hpp"
+
+namespace mixt::pk {
+
+template <class T>
+struct packet {
+  using type = T;
+  static constexpr int size = 1;
+};
+template <>
+struct packet<float> {
+  typedef float type __attribute__((vector_size(32)));
+  typedef int32_t itype __attribute__((vector_size(32)));
+  static constexpr int size = 8;
+};
+template <>
+struct packet<double> {
+  typedef double type __attribute__((vector_size(32)));
+  typedef int64_t itype __attribute__((vector_size(32)));
+  static constexpr int size = 4;
+};
+
+template <class T> using packet_t = typename packet<T>::type;
+
+template <class V> struct is_vector : std::false_type {};
+template <> struct is_vector<packet<float>::type> : std::true_type {};
+template <> struct is_vector<packet<double>::type> : std::true_type {};
+template <class V> inline constexpr bool is_vector_v = is_vector<V>::value;
+
+/// The element type of a packet (the type itself for a scalar).
+template <class V> struct element { using type = V; };
+template <> struct element<packet<float>::type> { using type = float; };
+template <> struct element<packet<double>::type> { using type = double; };
+template <class V> using element_t = typename element<V>::type;
+
+/// Loads W consecutive elements stored as S into a packet of compute type E.
+template <class E, class S>
+MIXT_INLINE packet_t<E> load(const S* p) {
+  using V = packet_t<E>;
+  if constexpr (packet<E>::size == 1) {
+    return static_cast<E>(*p);
+  } else if constexpr (std::is_same_v<S, E>) {
+    V v;
+    std::memcpy(&v, p, sizeof(V));
+    return v;
+  } else {
+    V v;
+    for (int i = 0; i < packet<E>::size; ++i) v[i] = static_cast<E>(p[i]);
+    return v;
+  }
+}
+
+/// Loads W elements at p[0], p[stride], ... (a gather, for transposed or strided leaves).
+template <class E, class S>
+MIXT_INLINE packet_t<E> load_strided(const S* p, int64_t stride) {
+  if constexpr (packet<E>::size == 1) {
+    return static_cast<E>(*p);
+  } else {
+    packet_t<E> v;
+    for (int i = 0; i < packet<E>::size; ++i) v[i] = static_cast<E>(p[i * stride]);
+    return v;
+  }
+}
+
+template <class E>
+MIXT_INLINE packet_t<E> splat(E x) {
+  if constexpr (packet<E>::size == 1) return x;
+  else return packet_t<E>{} + x;
+}
+
+template <class S, class V>
+MIXT_INLINE void store(S* p, const V& v) {
+  using E = element_t<V>;
+  if constexpr (!is_vector_v<V>) {
+    *p = static_cast<S>(v);
+  } else if constexpr (std::is_same_v<S, E>) {
+    std::memcpy(p, &v, sizeof(V));
+  } else {
+    for (int i = 0; i < packet<E>::size; ++i) p[i] = static_cast<S>(v[i]);
+  }
+}
+
+}  // namespace mixt::pk

@@ -1,0 +1,43 @@
+// The vocabulary op functors are written in: pk::exp, pk::max, pk::lt, ... defined for scalars (host and CUDA)
+// and, on the CPU, for SIMD packets (cpu/packet_math.hpp). A functor written once with these runs everywhere.
+#pragma once
+
+#include <type_traits>
+
+#include "cpu/packet_math.hpp"
+#include "scalar_math.hpp"
+
+namespace mixt::pk {
+
+template <class T> concept Scalar = std::is_arithmetic_v<T>;
+
+template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ge(T a, T b) { return a >= b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? T(-a) : a; }
+template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
+
+template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T log(T x) { return math::log(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T log1p(T x) { return math::log1p(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T expm1(T x) { return math::expm1(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sqrt(T x) { return math::sqrt(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sin(T x) { return math::sin(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T cos(T x) { return math::cos(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T tanh(T x) { return math::tanh(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T erf(T x) { return math::erf(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
+  if constexpr (std::is_integral_v<T>) return T(1.0 / (1.0 + math::exp(-double(x))));
+  else return T(1) / (T(1) + math::exp(-x));
+}
+
+}  // namespace mixt::pk

@@ -1,0 +1,142 @@
+// Evaluation points of fused expressions: NDArray(expr), `x += expr` and friends, x.assign(expr). Each one checks
+// the operands (dtype, context, broadcast), builds the plan for the destination's dtype and pushes ONE kernel to
+// the engine, reading every leaf's variable and writing the destination's.
+#pragma once
+
+#include <algorithm>
+#include <source_location>
+#include <vector>
+
+#include "cpu/evaluate.hpp"
+#include "expr_dtypes.hpp"
+#include "nodes.hpp"
+#include "savers.hpp"
+#if MIXT_USE_CUDA
+#include "cuda/evaluate.cuh"
+#endif
+
+namespace mixt::expr {
+
+/// The array leaves of an expression with their views.
+struct LeafList {
+  std::vector<const NDArray*> arrays;
+  std::vector<LeafView> views;
+};
+
+template <FusedNode E>
+LeafList collect_leaves(const E& e) {
+  LeafList l;
+  e.for_each_leaf([&](const NDArray& a, LeafView v) {
+    if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
+    l.arrays.push_back(&a);
+    l.views.push_back(v);
+  });
+  return l;
+}
+
+/// Checks that every leaf has `dtype` and lives on `ctx`.
+inline void check_leaves(const LeafList& l, DType dtype, const Context& ctx, const char* op,
+                         const std::source_location& where) {
+  for (const NDArray* a : l.arrays) {
+    if (a->dtype() != dtype)
+      detail::fail_at(where, op, "operands have different dtypes: expected ", dtype_name(dtype), ", received ",
+                      dtype_name(a->dtype()), " (convert one with astype())");
+    if (!(a->ctx() == ctx))
+      detail::fail_at(where, op, "operands live on different contexts: expected ", ctx.to_string(), ", received ",
+                      a->ctx().to_string(), " (move one with copyto() or as_in_context())");
+  }
+}
+
+/// True when some leaf reads out's storage through a mapping other than out's own (an offset, a broadcast,
+/// a transpose): then the value must be computed into a temporary first.
+inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
+  Strides own = contiguous_strides(out.shape());
+  for (size_t i = 0; i < l.arrays.size(); ++i) {
+    const NDArray* a = l.arrays[i];
+    if (a->chunk() != out.chunk()) continue;
+    if (a->byte_offset() != out.byte_offset() || !(l.views[i].shape == out.shape())) return true;
+    for (int d = 0; d < out.ndim(); ++d)
+      if (out.shape()[d] != 1 && l.views[i].strides[d] != own[d]) return true;
+  }
+  return false;
+}
+
+/// What an evaluation needs beyond the expression's type: computed once, by non-template code.
+struct Prepared {
+  Layout layout;
+  std::vector<engine::Var*> reads;
+  bool nothing_to_do = false;  ///< the destination is empty
+  bool needs_temporary = false;  ///< a leaf aliases the destination through another mapping
+};
+
+inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape& value_shape, const char* op,
+                        const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, op, "the destination is an empty NDArray");
+  check_leaves(leaves, out.dtype(), out.ctx(), op, where);
+  if (!(broadcast_shapes(value_shape, out.shape(), op) == out.shape()))
+    detail::fail_at(where, op, "a value of shape ", value_shape, " cannot be written to an array of shape ",
+                    out.shape());
+  Prepared p;
+  if (out.size() == 0) {
+    p.nothing_to_do = true;
+    return p;
+  }
+  if (aliases_unsafely(leaves, out)) {
+    p.needs_temporary = true;
+    return p;
+  }
+  p.layout = make_layout(out.shape(), leaves.views);
+  for (const NDArray* a : leaves.arrays)
+    if (a->var() != out.var() && std::find(p.reads.begin(), p.reads.end(), a->var()) == p.reads.end())
+      p.reads.push_back(a->var());
+  return p;
+}
+
+/// The shape of e's value; a broadcast error is reported at the user's call.
+template <FusedNode E>
+Shape value_shape(const E& e, const std::source_location& where) {
+  try {
+    return e.shape();
+  } catch (const Error& err) {
+    throw Error(err.op(), err.message(), where);
+  }
+}
+
+/// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
+template <class Saver, FusedNode E>
+void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
+  if (!op) op = Saver::name;
+  Prepared prep = prepare(out, collect_leaves(e), value_shape(e, where), op, where);
+  if (prep.nothing_to_do) return;
+  if (prep.needs_temporary) {
+    NDArray tmp(e, where);
+    evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
+    return;
+  }
+  expr_dtype_switch(out.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    using ET = compute_type_t<T>;
+    int k = 0;
+    auto plan = e.template plan<ET, T>(prep.layout, k);
+    T* dst = out.data<T>();
+    engine::Engine::get().push(
+        [plan, dst, layout = prep.layout, keep = e, keep_out = out](engine::RunContext rc) {
+#if MIXT_USE_CUDA
+          if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, layout, rc.stream);
+#endif
+          (void)rc;
+          cpu::run<Saver>(plan, dst, layout);
+        },
+        out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, where);
+  });
+}
+
+/// The dtype and context of an expression: those of its first array leaf.
+template <FusedNode E>
+const NDArray& first_leaf(const E& e) {
+  const NDArray* first = nullptr;
+  e.for_each_leaf([&](const NDArray& a, const LeafView&) { if (!first) first = &a; });
+  return *first;
+}
+
+}  // namespace mixt::expr

@@ -1,0 +1,33 @@
+// Which dtypes a fused expression is compiled for.
+//
+// NDArray's dtype is a run-time value, so every distinct expression is compiled once per dtype it may meet, and
+// that multiplies compile time (and, under nvcc, kernels). mixt's choice: float32 always; the other dtypes are
+// opt-in with MIXT_EXPR_DTYPES, a bit mask of (1 << int(DType)): for example
+// -DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or (1 << 0) | (1 << 1) for float32 and float64. An expression over a
+// dtype left out raises a mixt::Error that names the macro. Fills, copies and conversions work for every dtype
+// regardless.
+#pragma once
+
+#include "../core/dtype.hpp"
+
+#define MIXT_EXPR_ALL_DTYPES ((1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 12))
+#ifndef MIXT_EXPR_DTYPES
+#define MIXT_EXPR_DTYPES (1 << 0)
+#endif
+
+namespace mixt::expr {
+
+inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
+
+/// dtype_switch restricted to the dtypes expressions are compiled for.
+template <class F>
+void expr_dtype_switch(DType t, const char* op, F&& f) {
+  dtype_switch(t, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (expr_dtype_enabled(dtype_of_v<T>)) f(tag);
+    else detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to "
+                      "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+  });
+}
+
+}  // namespace mixt::expr

@@ -1,0 +1,95 @@
+// Element-wise op functors (namespace mixt::fn): one struct per function, `apply` written once in the pk:: vocabulary so it runs on
+// scalars (CPU and CUDA) and on SIMD packets (CPU). `name` is MXNet's operator name for the function.
+#pragma once
+
+#include <type_traits>
+
+#include "element_ops.hpp"
+
+namespace mixt::fn {
+
+template <class V> using elem_t = pk::element_t<V>;
+
+#define MIXT_UNARY_FUNCTOR(STRUCT, NAME, EXPR)                \
+  struct STRUCT {                                             \
+    static constexpr const char* name = NAME;                 \
+    template <class V>                                        \
+    MIXT_HD MIXT_INLINE static V apply(V x) {                 \
+      using E = elem_t<V>;                                    \
+      (void)sizeof(E);                                        \
+      return EXPR;                                            \
+    }                                                         \
+  };
+
+MIXT_UNARY_FUNCTOR(negative, "negative", V(-x))
+MIXT_UNARY_FUNCTOR(exp, "exp", pk::exp(x))
+MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
+MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
+MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
+MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
+MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
+MIXT_UNARY_FUNCTOR(square, "square", x * x)
+MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
+MIXT_UNARY_FUNCTOR(sign, "sign", pk::gt(x, x - x) - pk::lt(x, x - x))
+MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
+MIXT_UNARY_FUNCTOR(cos, "cos", pk::cos(x))
+MIXT_UNARY_FUNCTOR(tanh, "tanh", pk::tanh(x))
+MIXT_UNARY_FUNCTOR(sigmoid, "sigmoid", pk::sigmoid(x))
+MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, x - x))
+// log(1 + e^x), computed as x where e^x would overflow the sum's precision.
+MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, x - x + E(20)), x, pk::log1p(pk::exp(x))))
+MIXT_UNARY_FUNCTOR(erf, "erf", pk::erf(x))
+MIXT_UNARY_FUNCTOR(floor, "floor", pk::floor(x))
+MIXT_UNARY_FUNCTOR(ceil, "ceil", pk::ceil(x))
+MIXT_UNARY_FUNCTOR(round, "round", pk::round(x))
+MIXT_UNARY_FUNCTOR(identity, "_copy", x)
+#undef MIXT_UNARY_FUNCTOR
+
+#define MIXT_BINARY_FUNCTOR(STRUCT, NAME, EXPR)               \
+  struct STRUCT {                                             \
+    static constexpr const char* name = NAME;                 \
+    template <class V>                                        \
+    MIXT_HD MIXT_INLINE static V apply(V a, V b) {            \
+      return EXPR;                                            \
+    }                                                         \
+  };
+
+MIXT_BINARY_FUNCTOR(plus, "elemwise_add", V(a + b))
+MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", V(a - b))
+MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", V(a * b))
+MIXT_BINARY_FUNCTOR(power, "_power", pk::pow(a, b))
+MIXT_BINARY_FUNCTOR(maximum, "_maximum", pk::max(a, b))
+MIXT_BINARY_FUNCTOR(minimum, "_minimum", pk::min(a, b))
+MIXT_BINARY_FUNCTOR(equal, "_equal", pk::eq(a, b))
+MIXT_BINARY_FUNCTOR(not_equal, "_not_equal", pk::ne(a, b))
+MIXT_BINARY_FUNCTOR(lesser, "_lesser", pk::lt(a, b))
+MIXT_BINARY_FUNCTOR(lesser_equal, "_lesser_equal", pk::le(a, b))
+MIXT_BINARY_FUNCTOR(greater, "_greater", pk::gt(a, b))
+MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
+#undef MIXT_BINARY_FUNCTOR
+
+/// a / b; integer division by zero gives 0 instead of a hardware trap.
+struct div {
+  static constexpr const char* name = "elemwise_div";
+  template <class V>
+  MIXT_HD MIXT_INLINE static V apply(V a, V b) {
+    if constexpr (std::is_integral_v<V>) return b == V(0) ? V(0) : V(a / b);
+    else return a / b;
+  }
+};
+
+/// where(cond, a, b): a where cond is non-zero, else b.
+struct where {
+  static constexpr const char* name = "where";
+  template <class V>
+  MIXT_HD MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
+};
+
+/// clip(x, lo, hi).
+struct clip {
+  static constexpr const char* name = "clip";
+  template <class V>
+  MIXT_HD MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
+};
+
+}  // namespace mixt::fn

@@ -1,0 +1,95 @@
+// How an expression's leaves map onto the output's index space: NumPy broadcasting of shapes, per-leaf element
+// strides (0 along broadcast axes) and the collapse of adjacent axes that every leaf walks contiguously, so that
+// most expressions run as one flat loop.
+#pragma once
+
+#include <array>
+#include <vector>
+
+#include "../core/shape.hpp"
+
+namespace mixt::expr {
+
+using Strides = std::array<int64_t, kMaxDim>;
+
+/// The NumPy broadcast of two shapes, or a mixt::Error naming `op` and both shapes.
+inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  int n = std::max(a.ndim(), b.ndim());
+  Shape out;
+  for (int i = 0; i < n; ++i) {
+    int ia = i - (n - a.ndim()), ib = i - (n - b.ndim());
+    int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      detail::fail(op, "operands could not be broadcast together with shapes ", a.to_string(), " and ",
+                   b.to_string());
+    out.push_back(da == 1 ? db : da);
+  }
+  return out;
+}
+
+/// Row-major element strides of a contiguous array of `shape`.
+inline Strides contiguous_strides(const Shape& shape) { return shape.strides(); }
+
+/// One array leaf as the expression sees it: its (view) shape and element strides into its storage.
+struct LeafView {
+  Shape shape;
+  Strides strides;
+};
+
+/// The iteration space of one evaluation: collapsed output extents and, for every array leaf in tree order,
+/// its strides over those extents.
+struct Layout {
+  int ndim = 1;
+  std::array<int64_t, kMaxDim> dims{1};
+  std::vector<Strides> leaf_strides;
+  /// One flat run in which every leaf is read contiguously: the fastest path.
+  bool linear = true;
+
+  int64_t size() const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; ++i) n *= dims[i];
+    return n;
+  }
+};
+
+inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves) {
+  const int n = out.ndim();
+  const size_t nl = leaves.size();
+  // Strides of every leaf over the output's axes (0 where the leaf is broadcast or the axis has extent 1).
+  std::vector<Strides> full(nl);
+  for (size_t l = 0; l < nl; ++l) {
+    const LeafView& v = leaves[l];
+    int off = n - v.shape.ndim();
+    for (int d = 0; d < n; ++d) {
+      int ld = d - off;
+      full[l][d] = (ld >= 0 && v.shape[ld] == out[d] && out[d] != 1) ? v.strides[ld] : 0;
+    }
+  }
+  Layout L;
+  L.ndim = 0;
+  L.leaf_strides.assign(nl, Strides{});
+  for (int d = 0; d < n; ++d) {
+    if (out[d] == 1) continue;
+    bool merge = L.ndim > 0;
+    for (size_t l = 0; l < nl && merge; ++l)
+      merge = L.leaf_strides[l][L.ndim - 1] == full[l][d] * out[d];
+    if (merge) {
+      L.dims[L.ndim - 1] *= out[d];
+      for (size_t l = 0; l < nl; ++l) L.leaf_strides[l][L.ndim - 1] = full[l][d];
+    } else {
+      L.dims[L.ndim] = out[d];
+      for (size_t l = 0; l < nl; ++l) L.leaf_strides[l][L.ndim] = full[l][d];
+      ++L.ndim;
+    }
+  }
+  if (L.ndim == 0) {  // a single element
+    L.ndim = 1;
+    L.dims[0] = 1;
+    for (auto& s : L.leaf_strides) s[0] = 1;
+  }
+  L.linear = L.ndim == 1;
+  for (auto& s : L.leaf_strides) L.linear = L.linear && s[0] == 1;
+  return L;
+}
+
+}  // namespace mixt::expr

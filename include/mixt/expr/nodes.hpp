@@ -1,0 +1,118 @@
+// Expression nodes: what `a + b`, `exp(a) * 2.f`, `where(c, a, b)` build. Nodes hold their operands by value
+// (an NDArray leaf holds a handle), so an expression may outlive the variables it was written with.
+//
+// A fused node provides shape(), for_each_leaf(f) (its array leaves in tree order) and plan<ET, S>(layout, k).
+#pragma once
+
+#include <type_traits>
+
+#include "../ndarray/ndarray.hpp"
+#include "layout.hpp"
+#include "plans.hpp"
+
+namespace mixt::expr {
+
+/// An NDArray as an operand.
+struct ArrayLeaf : ExprTag {
+  NDArray array;
+
+  Shape shape() const { return array.shape(); }
+  template <class F> void for_each_leaf(F&& f) const { f(array, LeafView{array.shape(), contiguous_strides(array.shape())}); }
+  template <class ET, class S>
+  ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return make_array_plan<ET, S>(array, L, k); }
+
+  template <class ET, class S>
+  static ArrayPlan<S, ET> make_array_plan(const NDArray& a, const Layout& L, int& k) {
+    ArrayPlan<S, ET> p{};
+    p.ptr = static_cast<const S*>(a.raw_data());
+    p.ndim = L.ndim;
+    for (int d = 0; d < kMaxDim; ++d) p.strides[d] = L.leaf_strides[k][d];
+    ++k;
+    return p;
+  }
+};
+
+/// A lazily transposed array (x.T()): axes reversed. dot() folds it into a BLAS flag; elsewhere it is read
+/// through reversed strides.
+template <class T>
+struct Transposed : ExprTag {
+  NDArray array;
+
+  Shape shape() const {
+    Shape s;
+    for (int d = array.ndim() - 1; d >= 0; --d) s.push_back(array.shape()[d]);
+    return s;
+  }
+  template <class F> void for_each_leaf(F&& f) const {
+    Strides c = contiguous_strides(array.shape()), r{};
+    for (int d = 0; d < array.ndim(); ++d) r[d] = c[array.ndim() - 1 - d];
+    f(array, LeafView{shape(), r});
+  }
+  template <class ET, class S>
+  ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return ArrayLeaf::make_array_plan<ET, S>(array, L, k); }
+};
+
+/// A scalar operand, converted to the expression's element type when evaluated.
+struct ScalarLeaf : ExprTag {
+  double value;
+
+  Shape shape() const { return Shape{}; }
+  template <class F> void for_each_leaf(F&&) const {}
+  template <class ET, class S>
+  ScalarPlan<ET> plan(const Layout&, int&) const { return {static_cast<ET>(value)}; }
+};
+
+template <class F, class A>
+struct Unary : ExprTag {
+  A a;
+
+  Shape shape() const { return a.shape(); }
+  template <class Fn> void for_each_leaf(Fn&& f) const { a.for_each_leaf(f); }
+  template <class ET, class S>
+  auto plan(const Layout& L, int& k) const {
+    return UnaryPlan<F, decltype(a.template plan<ET, S>(L, k))>{a.template plan<ET, S>(L, k)};
+  }
+};
+
+template <class F, class A, class B>
+struct Binary : ExprTag {
+  A a;
+  B b;
+
+  Shape shape() const { return broadcast_shapes(a.shape(), b.shape(), F::name); }
+  template <class Fn> void for_each_leaf(Fn&& f) const { a.for_each_leaf(f); b.for_each_leaf(f); }
+  template <class ET, class S>
+  auto plan(const Layout& L, int& k) const {
+    auto pa = a.template plan<ET, S>(L, k);
+    auto pb = b.template plan<ET, S>(L, k);
+    return BinaryPlan<F, decltype(pa), decltype(pb)>{pa, pb};
+  }
+};
+
+template <class F, class A, class B, class C>
+struct Ternary : ExprTag {
+  A a;
+  B b;
+  C c;
+
+  Shape shape() const { return broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), F::name), c.shape(), F::name); }
+  template <class Fn> void for_each_leaf(Fn&& f) const { a.for_each_leaf(f); b.for_each_leaf(f); c.for_each_leaf(f); }
+  template <class ET, class S>
+  auto plan(const Layout& L, int& k) const {
+    auto pa = a.template plan<ET, S>(L, k);
+    auto pb = b.template plan<ET, S>(L, k);
+    auto pc = c.template plan<ET, S>(L, k);
+    return TernaryPlan<F, decltype(pa), decltype(pb), decltype(pc)>{pa, pb, pc};
+  }
+};
+
+/// A node that turns into an NDArray by its own means (a BLAS call, say): it provides materialize() and
+/// assign_into<Saver>(NDArray&) instead of a plan.
+template <class T>
+concept Materializable = ExprNode<T> && requires(const T& t) { { t.materialize() } -> std::same_as<NDArray>; };
+
+/// A node evaluated by the fused element-wise machinery.
+template <class T>
+concept FusedNode = ExprNode<T> && !Materializable<T>;
+
+}  // namespace mixt::expr

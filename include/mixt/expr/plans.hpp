@@ -1,0 +1,98 @@
+// Plans: the device-side evaluators of expression nodes (mshadow's Plan, Eigen's TensorEvaluator). A plan is a
+// small trivially copyable struct passed by value into the CPU loop or the CUDA kernel. Three ways to read one:
+//   lin(i)             element i of a linear layout (every leaf contiguous);
+//   at(idx)            the element at a multi-index over the layout's collapsed axes (CUDA general path);
+//   set_row(idx) then row(j) / row_packet(j)   the CPU general path: one output row at a time.
+#pragma once
+
+#include <cstdint>
+
+#include "../core/config.hpp"
+#include "cpu/packet.hpp"
+
+namespace mixt::expr {
+
+/// An array leaf stored as S, computed in ET.
+template <class S, class ET>
+struct ArrayPlan {
+  const S* ptr;
+  int64_t strides[kMaxDim];
+  int ndim;
+  int64_t base = 0;
+
+  MIXT_HD ET lin(int64_t i) const { return static_cast<ET>(ptr[i]); }
+  MIXT_HD ET at(const int64_t* idx) const {
+    int64_t o = 0;
+    for (int d = 0; d < ndim; ++d) o += idx[d] * strides[d];
+    return static_cast<ET>(ptr[o]);
+  }
+  void set_row(const int64_t* idx) {
+    base = 0;
+    for (int d = 0; d + 1 < ndim; ++d) base += idx[d] * strides[d];
+  }
+  ET row(int64_t j) const { return static_cast<ET>(ptr[base + j * strides[ndim - 1]]); }
+  template <bool Linear>
+  MIXT_INLINE pk::packet_t<ET> packet(int64_t j) const {
+    if constexpr (Linear) {
+      return pk::load<ET>(ptr + j);
+    } else {
+      int64_t s = strides[ndim - 1];
+      if (s == 1) return pk::load<ET>(ptr + base + j);
+      if (s == 0) return pk::splat<ET>(static_cast<ET>(ptr[base]));
+      return pk::load_strided<ET>(ptr + base + j * s, s);
+    }
+  }
+};
+
+template <class ET>
+struct ScalarPlan {
+  ET value;
+  MIXT_HD ET lin(int64_t) const { return value; }
+  MIXT_HD ET at(const int64_t*) const { return value; }
+  void set_row(const int64_t*) {}
+  ET row(int64_t) const { return value; }
+  template <bool Linear>
+  MIXT_INLINE pk::packet_t<ET> packet(int64_t) const { return pk::splat<ET>(value); }
+};
+
+template <class F, class A>
+struct UnaryPlan {
+  A a;
+  MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i)); }
+  MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx)); }
+  void set_row(const int64_t* idx) { a.set_row(idx); }
+  auto row(int64_t j) const { return F::apply(a.row(j)); }
+  template <bool Linear>
+  MIXT_INLINE auto packet(int64_t j) const { return F::apply(a.template packet<Linear>(j)); }
+};
+
+template <class F, class A, class B>
+struct BinaryPlan {
+  A a;
+  B b;
+  MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i), b.lin(i)); }
+  MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx)); }
+  void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); }
+  auto row(int64_t j) const { return F::apply(a.row(j), b.row(j)); }
+  template <bool Linear>
+  MIXT_INLINE auto packet(int64_t j) const {
+    return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j));
+  }
+};
+
+template <class F, class A, class B, class C>
+struct TernaryPlan {
+  A a;
+  B b;
+  C c;
+  MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i), b.lin(i), c.lin(i)); }
+  MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx), c.at(idx)); }
+  void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); c.set_row(idx); }
+  auto row(int64_t j) const { return F::apply(a.row(j), b.row(j), c.row(j)); }
+  template <bool Linear>
+  MIXT_INLINE auto packet(int64_t j) const {
+    return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j), c.template packet<Linear>(j));
+  }
+};
+
+}  // namespace mixt::expr

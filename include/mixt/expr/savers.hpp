@@ -1,0 +1,35 @@
+// Savers: how an evaluation point combines a computed value with the destination (mshadow's "saver"): `=`,
+// `+=`, `-=`, `*=`, `/=`. BLAS-backed nodes map the same savers onto alpha and beta.
+#pragma once
+
+#include "../core/config.hpp"
+
+namespace mixt::expr {
+
+struct save_write {
+  static constexpr bool reads_dest = false;
+  static constexpr const char* name = "assign";
+  template <class V> MIXT_HD MIXT_INLINE static V apply(V, V v) { return v; }
+};
+struct save_add {
+  static constexpr bool reads_dest = true;
+  static constexpr const char* name = "+=";
+  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+};
+struct save_sub {
+  static constexpr bool reads_dest = true;
+  static constexpr const char* name = "-=";
+  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+};
+struct save_mul {
+  static constexpr bool reads_dest = true;
+  static constexpr const char* name = "*=";
+  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+};
+struct save_div {
+  static constexpr bool reads_dest = true;
+  static constexpr const char* name = "/=";
+  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+};
+
+}  // namespace mixt::expr

@@ -1,0 +1,10 @@
+// mixt: a header-only deep-learning library in the spirit of Apache MXNet. Include this one header.
+#pragma once
+
+#include "core/core.hpp"
+#include "memory/memory.hpp"
+#include "engine/engine.hpp"
+#include "ndarray/ndarray.hpp"
+#include "expr/expr.hpp"
+#include "ndarray/ndarray_impl.hpp"
+#include "ndarray/creation.hpp"

@@ -1,0 +1,144 @@
+// NDArray: a handle to a device-tagged n-d array (DESIGN contract 2).
+//
+// Copying an NDArray shares the data; copy() makes a deep copy. `x = expr` rebinds x to a new array holding the
+// value (one fused kernel); `x += expr`, `x.assign(expr)` write into x's storage. Views (reshape, slice, at,
+// expand_dims, squeeze) share storage and engine variable with their base. Every operation is pushed to the
+// engine and returns at once; to_vector(), item(), wait_to_read() and mixt::waitall() block.
+#pragma once
+
+#include <memory>
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "../core/context.hpp"
+#include "../core/dtype.hpp"
+#include "../core/shape.hpp"
+#include "../memory/chunk.hpp"
+
+namespace mixt {
+
+class NDArray;
+
+namespace expr {
+struct ExprTag {};
+template <class T> struct Transposed;
+}  // namespace expr
+
+/// Anything that evaluates to an array: an expression node, or something that materializes into an NDArray
+/// (a pending dot product, say). NDArray itself is not in this set: it is a leaf.
+template <class T>
+concept ExprNode = std::is_base_of_v<expr::ExprTag, std::remove_cvref_t<T>>;
+
+class NDArray {
+ public:
+  /// An empty ("none") array: no storage, shape ().
+  NDArray() = default;
+  /// An uninitialized array of the given shape on ctx.
+  explicit NDArray(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32)
+      : shape_(shape), dtype_(dtype), ctx_(ctx) {
+    require_device(ctx, "NDArray");
+    chunk_ = std::make_shared<memory::Chunk>(ctx, size_t(shape.size()) * dtype_size(dtype));
+  }
+  /// Evaluates an expression into a new array: one fused kernel.
+  template <ExprNode E>
+  NDArray(const E& e, std::source_location where = std::source_location::current());
+
+  NDArray(const NDArray&) = default;
+  NDArray(NDArray&&) noexcept = default;
+  NDArray& operator=(const NDArray&) = default;
+  NDArray& operator=(NDArray&&) noexcept = default;
+
+  /// Rebinds this handle to a new array holding the expression's value.
+  template <ExprNode E>
+  NDArray& operator=(const E& e) { return *this = NDArray(e); }
+
+  /// In-place updates of this array's storage (and its base's, for a view). The value broadcasts to shape().
+  template <class E> NDArray& operator+=(const E& e);
+  template <class E> NDArray& operator-=(const E& e);
+  template <class E> NDArray& operator*=(const E& e);
+  template <class E> NDArray& operator/=(const E& e);
+  /// MXNet's `x[:] = value`: writes the value (an array, an expression or a scalar) into this array.
+  template <class E> NDArray& assign(const E& e, std::source_location where = std::source_location::current());
+
+  // --- properties -------------------------------------------------------------------------------------------
+  const Shape& shape() const noexcept { return shape_; }
+  int ndim() const noexcept { return shape_.ndim(); }
+  int64_t size() const noexcept { return shape_.size(); }
+  DType dtype() const noexcept { return dtype_; }
+  const Context& ctx() const noexcept { return ctx_; }
+  const Context& context() const noexcept { return ctx_; }
+  /// True for a default-constructed array that has no storage.
+  bool is_none() const noexcept { return !chunk_; }
+  size_t byte_offset() const noexcept { return offset_; }
+  engine::Var* var() const { return chunk_ ? chunk_->var() : nullptr; }
+  const std::shared_ptr<memory::Chunk>& chunk() const noexcept { return chunk_; }
+  /// Engine version of the storage: the number of completed writes.
+  uint64_t version() const { return chunk_ ? var()->version.load() : 0; }
+
+  /// Pointer to the first element, in device memory. Does not wait for pending writes.
+  template <class T>
+  T* data() const {
+    if (dtype_of_v<T> != dtype_)
+      detail::fail("NDArray::data", "requested element type ", dtype_name(dtype_of_v<T>), ", the array holds ",
+                   dtype_name(dtype_));
+    return reinterpret_cast<T*>(raw_data());
+  }
+  void* raw_data() const { return chunk_ ? static_cast<char*>(chunk_->data()) + offset_ : nullptr; }
+
+  // --- synchronization and host access ----------------------------------------------------------------------
+  /// Blocks until every pending write to this array has finished; rethrows an asynchronous error.
+  void wait_to_read() const {
+    if (chunk_) engine::Engine::get().wait_for_var(var());
+  }
+  /// Copies the values to the host (waits for them), converted to T.
+  template <class T> std::vector<T> to_vector() const;
+  /// The single value of a one-element array, converted to T.
+  template <class T> T item() const;
+
+  // --- copies ----------------------------------------------------------------------------------------------
+  /// A deep copy on the same context.
+  NDArray copy() const;
+  /// Copies the values into `other` (same shape; any context; dtype converted).
+  void copyto(NDArray& other) const;
+  /// A new array on `ctx` holding a copy of the values.
+  NDArray copyto(const Context& ctx) const;
+  /// This array if it already lives on ctx, else a copy on ctx.
+  NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
+  /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
+  NDArray astype(DType dtype) const;
+
+  // --- views and shapes --------------------------------------------------------------------------------------
+  /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
+  NDArray reshape(const std::vector<int64_t>& shape, bool reverse = false) const;
+  NDArray reshape(std::initializer_list<int64_t> shape, bool reverse = false) const {
+    return reshape(std::vector<int64_t>(shape), reverse);
+  }
+  /// Rows [begin, end) along the first axis, as a view.
+  NDArray slice(int64_t begin, int64_t end) const;
+  /// Row `index` of the first axis, as a view with one dimension less.
+  NDArray at(int64_t index) const;
+  /// A copy of [begin, end) along `axis` (a view when axis is 0).
+  NDArray slice_axis(int axis, int64_t begin, int64_t end) const;
+  NDArray expand_dims(int axis) const;
+  /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
+  NDArray squeeze(std::vector<int> axes = {}) const;
+  /// The array broadcast to `shape`, materialized.
+  NDArray broadcast_to(const Shape& shape) const;
+  /// A transposed copy; axes default to reversing the order.
+  NDArray transpose(std::vector<int> axes = {}) const;
+  /// A lazy transpose of a 2-D array: dot() folds it into a BLAS flag; any other use reads it transposed.
+  expr::Transposed<NDArray> T() const;
+
+  /// A view on the same storage with a different shape (and byte offset); checks the bounds.
+  NDArray view(const Shape& shape, size_t byte_offset) const;
+
+ private:
+  std::shared_ptr<memory::Chunk> chunk_;
+  Shape shape_;
+  DType dtype_ = DType::float32;
+  Context ctx_;
+  size_t offset_ = 0;
+};
+
+}  // namespace mixt

@@ -1,0 +1,247 @@
+// NDArray members that need the expression machinery and the engine: evaluation, copies, host reads, views.
+#pragma once
+
+#include <algorithm>
+#include <numeric>
+
+#include "../expr/evaluate.hpp"
+#include "../expr/launch.hpp"
+#include "../expr/operators.hpp"
+#include "../memory/copy.hpp"
+#include "reshape.hpp"
+
+namespace mixt {
+
+namespace detail {
+
+/// Writes `value` to every element of out (any dtype).
+inline void fill(const NDArray& out, double value, const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
+  if (out.size() == 0) return;
+  engine::Engine::get().push(
+      [out, value](engine::RunContext rc) {
+        dtype_switch(out.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          T* p = out.data<T>();
+          const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
+          expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { p[i] = v; });
+        });
+      },
+      out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
+}
+
+/// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
+template <class Saver, class E>
+void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
+  if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
+  else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
+  else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
+}
+
+/// Copies src into dst (same shape), converting the dtype; both may live on any device.
+inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
+  if (!(src.shape() == dst.shape()))
+    detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
+                    dst.shape().to_string());
+  if (src.size() == 0 || src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
+                             src.dtype() == dst.dtype())
+    return;
+  if (src.dtype() != dst.dtype() && !(src.ctx() == dst.ctx())) {
+    NDArray staged(src.shape(), dst.ctx(), src.dtype());
+    copy_array(src, staged, where);
+    copy_array(staged, dst, where);
+    return;
+  }
+  const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
+  const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
+  auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
+                     : (src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal);
+  std::vector<engine::Var*> reads;
+  if (src.var() != dst.var()) reads.push_back(src.var());
+  if (src.dtype() == dst.dtype()) {
+    engine::Engine::get().push(
+        [src, dst](engine::RunContext rc) {
+          memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.size() * dtype_size(src.dtype()), rc);
+        },
+        run_on, reads, {dst.var()}, prop, "copyto", where);
+    return;
+  }
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        dtype_switch(src.dtype(), [&](auto s) {
+          dtype_switch(dst.dtype(), [&](auto d) {
+            using S = decltype(s);
+            using D = decltype(d);
+            const S* in = static_cast<const S*>(src.raw_data());
+            D* out = static_cast<D*>(dst.raw_data());
+            expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) {
+              out[i] = static_cast<D>(static_cast<compute_type_t<S>>(in[i]));
+            });
+          });
+        });
+      },
+      run_on, reads, {dst.var()}, prop, "astype", where);
+}
+
+}  // namespace detail
+
+template <ExprNode E>
+NDArray::NDArray(const E& e, std::source_location where) {
+  if constexpr (expr::Materializable<E>) {
+    *this = e.materialize();
+  } else {
+    const NDArray& first = expr::first_leaf(e);
+    Shape s;
+    try {
+      s = e.shape();
+    } catch (const Error& err) {
+      throw Error(err.op(), err.message(), where);
+    }
+    *this = NDArray(s, first.ctx(), first.dtype());
+    expr::evaluate_into<expr::save_write>(*this, e, where, "assign");
+  }
+}
+
+template <class E> NDArray& NDArray::operator+=(const E& e) {
+  detail::evaluate_rhs<expr::save_add>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator-=(const E& e) {
+  detail::evaluate_rhs<expr::save_sub>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator*=(const E& e) {
+  detail::evaluate_rhs<expr::save_mul>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator/=(const E& e) {
+  detail::evaluate_rhs<expr::save_div>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::assign(const E& e, std::source_location where) {
+  detail::evaluate_rhs<expr::save_write>(*this, e, where);
+  return *this;
+}
+
+template <class T>
+std::vector<T> NDArray::to_vector() const {
+  if (is_none()) return {};
+  wait_to_read();
+  const size_t bytes = size_t(size()) * dtype_size(dtype_);
+  std::vector<char> staging;
+  const void* host = raw_data();
+  if (ctx_.is_gpu()) {
+    staging.resize(bytes);
+    NDArray src = *this;
+    engine::Engine::get().push(
+        [src, dst = staging.data(), bytes](engine::RunContext rc) {
+          memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
+        },
+        ctx_, {var()}, {}, engine::FnProperty::copy_from_gpu, "to_vector");
+    wait_to_read();
+    engine::Engine::get().wait_all();
+    host = staging.data();
+  }
+  std::vector<T> out(static_cast<size_t>(size()));
+  dtype_switch(dtype_, [&](auto s) {
+    using S = decltype(s);
+    const S* p = static_cast<const S*>(host);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(static_cast<compute_type_t<S>>(p[i]));
+  });
+  return out;
+}
+
+template <class T>
+T NDArray::item() const {
+  if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
+  return to_vector<T>()[0];
+}
+
+inline NDArray NDArray::copy() const {
+  if (is_none()) return {};
+  NDArray out(shape_, ctx_, dtype_);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline void NDArray::copyto(NDArray& other) const {
+  if (chunk_ == other.chunk_ && offset_ == other.offset_ && dtype_ == other.dtype_) return;  // MXNet warns: a no-op
+  detail::copy_array(*this, other, {});
+}
+
+inline NDArray NDArray::copyto(const Context& ctx) const {
+  NDArray out(shape_, ctx, dtype_);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline NDArray NDArray::astype(DType dtype) const {
+  NDArray out(shape_, ctx_, dtype);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
+  if (is_none()) detail::fail("view", "the array is empty (no storage)");
+  size_t need = byte_offset + size_t(shape.size()) * dtype_size(dtype_);
+  if (need > chunk_->bytes())
+    detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
+                 " bytes; the storage holds ", chunk_->bytes());
+  NDArray v = *this;
+  v.shape_ = shape;
+  v.offset_ = byte_offset;
+  return v;
+}
+
+inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse) const {
+  return view(infer_reshape(shape_, shape, reverse), offset_);
+}
+
+inline NDArray NDArray::slice(int64_t begin, int64_t end) const {
+  if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
+  int64_t n = shape_[0];
+  if (begin < 0) begin += n;
+  if (end < 0) end += n;
+  if (begin < 0 || end > n || begin > end)
+    detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
+  Shape s = shape_;
+  s[0] = end - begin;
+  return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+}
+
+inline NDArray NDArray::at(int64_t index) const {
+  if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
+  int64_t n = shape_[0];
+  if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
+  if (index < 0) index += n;
+  Shape s(shape_.begin() + 1, shape_.end());
+  return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+}
+
+inline NDArray NDArray::expand_dims(int axis) const {
+  int nd = ndim() + 1;
+  axis = Shape::normalize_axis(axis, nd, "expand_dims");
+  Shape s;
+  for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
+  return view(s, offset_);
+}
+
+inline NDArray NDArray::squeeze(std::vector<int> axes) const {
+  std::vector<bool> drop(size_t(ndim()), false);
+  if (axes.empty()) {
+    for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
+  } else {
+    for (int a : axes) {
+      int d = Shape::normalize_axis(a, ndim(), "squeeze");
+      if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+      drop[d] = true;
+    }
+  }
+  Shape s;
+  for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
+  return view(s, offset_);
+}
+
+inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
+
+}  // namespace mixt

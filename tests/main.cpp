@@ -1,0 +1,27 @@
+// The test runner. In the CUDA build (MIXT_TEST_GPU) without a usable GPU, every case is reported as skipped,
+// in doctest's own summary format, so that tools/test can count it.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include "testing.hpp"
+
+#include <iostream>
+#include <sstream>
+
+int main(int argc, char** argv) {
+  doctest::Context context(argc, argv);
+#if MIXT_TEST_GPU
+  if (!mixt::testing::gpu_available()) {
+    std::ostringstream counted;
+    doctest::Context counter(argc, argv);
+    counter.setOption("count", true);
+    counter.setCout(&counted);
+    counter.run();
+    std::string text = counted.str();
+    auto pos = text.find(": ");
+    long n = pos == std::string::npos ? 0 : std::atol(text.c_str() + text.find_first_of("0123456789", pos));
+    std::cout << "no CUDA device: skipping the GPU test cases\n"
+              << "[doctest] test cases: " << n << " | 0 passed | 0 failed | " << n << " skipped\n";
+    return 0;
+  }
+#endif
+  return context.run();
+}

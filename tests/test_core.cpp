@@ -1,0 +1,105 @@
+// Core types: shapes, dtypes with their 16-bit floats, the reshape code table, the memory pool.
+#include "testing.hpp"
+
+#include <cstring>
+
+using namespace mixt;
+
+TEST_CASE("core: Shape basics and printing") {
+  Shape s{2, 3, 4};
+  CHECK(s.ndim() == 3);
+  CHECK(s.size() == 24);
+  CHECK(s.to_string() == "(2, 3, 4)");
+  CHECK(Shape{5}.to_string() == "(5,)");
+  CHECK(Shape{}.to_string() == "()");
+  CHECK(Shape{}.size() == 1);
+  CHECK(Shape{3, 0}.size() == 0);
+  CHECK(s.strides()[0] == 12);
+  CHECK(s.at(-1) == 4);
+  CHECK_THROWS_AS(s.at(3), Error);
+  CHECK_THROWS_AS((Shape{1, 2, 3, 4, 5, 6, 7, 8, 9}), Error);
+  CHECK_THROWS_AS((Shape{-1}), Error);
+}
+
+TEST_CASE("core: half and bfloat16 round to nearest even, against exact values") {
+  // Every half value converts to float exactly and back unchanged.
+  for (uint32_t b = 0; b < 0x10000; ++b) {
+    half_t h = half_t::from_bits(uint16_t(b));
+    float f = float(h);
+    if (std::isnan(f)) continue;
+    CHECK_MESSAGE(half_t(f).bits == b, "bits " << b);
+  }
+  CHECK(float(half_t(1.0f)) == 1.0f);
+  CHECK(float(half_t(65504.0f)) == 65504.0f);
+  CHECK(std::isinf(float(half_t(65520.0f))));           // halfway to the next binade rounds up to inf
+  CHECK(float(half_t(1.0f + 1.0f / 2048)) == 1.0f);      // a tie rounds to even
+  CHECK(float(half_t(1.0f + 3.0f / 2048)) == 1.0f + 2.0f / 1024);
+  CHECK(float(half_t(5.960464477539063e-08f)) == 5.960464477539063e-08f);  // smallest subnormal
+  CHECK(float(half_t(2.0e-8f)) == 0.0f);
+  CHECK(float(bfloat16_t(1.0f)) == 1.0f);
+  CHECK(float(bfloat16_t(3.140625f)) == 3.140625f);
+  CHECK(float(bfloat16_t(1.0f + 1.0f / 256)) == 1.0f);   // tie to even
+  CHECK(float(bfloat16_t(1.0f + 3.0f / 256)) == 1.0f + 1.0f / 64);
+  CHECK(std::isnan(float(bfloat16_t(NAN))));
+}
+
+TEST_CASE("core: dtype names, sizes and MXNet flags") {
+  CHECK(int(DType::float32) == 0);
+  CHECK(int(DType::float16) == 2);
+  CHECK(int(DType::int64) == 6);
+  CHECK(int(DType::bfloat16) == 12);
+  CHECK(dtype_size(DType::bfloat16) == 2);
+  CHECK(dtype_from_name("int32") == DType::int32);
+  CHECK_THROWS_AS(dtype_from_name("float128"), Error);
+}
+
+TEST_CASE("core: the reshape code table") {
+  struct Row { Shape in; std::vector<int64_t> codes; bool reverse; Shape out; };
+  // Rows from MXNet's Reshape documentation.
+  const std::vector<Row> table = {
+      {{2, 3, 4}, {4, 0, 2}, false, {4, 3, 2}},
+      {{2, 3, 4}, {2, 0, 0}, false, {2, 3, 4}},
+      {{2, 3, 4}, {6, 1, -1}, false, {6, 1, 4}},
+      {{2, 3, 4}, {3, -1, 8}, false, {3, 1, 8}},
+      {{2, 3, 4}, {-1}, false, {24}},
+      {{2, 3, 4}, {-2}, false, {2, 3, 4}},
+      {{2, 3, 4}, {2, -2}, false, {2, 3, 4}},
+      {{2, 3, 4}, {-2, 1, 1}, false, {2, 3, 4, 1, 1}},
+      {{2, 3, 4, 5}, {-3, -3}, false, {6, 20}},
+      {{2, 3, 4}, {-3, -2}, false, {6, 4}},
+      {{2, 3, 4}, {0, -3}, false, {2, 12}},
+      {{2, 3, 4}, {-4, 1, 2, -2}, false, {1, 2, 3, 4}},
+      {{2, 3, 4}, {2, -4, -1, 3, -2}, false, {2, 1, 3, 4}},
+      {{10, 5, 4}, {-1, 0}, false, {40, 5}},
+      {{10, 5, 4}, {-1, 0}, true, {50, 4}},
+      {{2, 3, 4}, {-1, 6}, false, {4, 6}},
+  };
+  for (const Row& r : table) {
+    CAPTURE(r.in.to_string());
+    CHECK(infer_reshape(r.in, r.codes, r.reverse) == r.out);
+  }
+  CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {4, 2}, false), Error);
+  CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-1, -1}, false), Error);
+  CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-4, 4, -1}, false), Error);
+  CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-7}, false), Error);
+}
+
+TEST_CASE("core: the memory pool reuses freed blocks of the same size class and reports bytes in use") {
+  memory::Pool<memory::CpuBackend> pool;
+  void* a = pool.allocate(1000);
+  CHECK(pool.bytes_in_use() == 1024);
+  pool.deallocate(a, 1000);
+  CHECK(pool.bytes_in_use() == 0);
+  CHECK(pool.bytes_cached() == 1024);
+  void* b = pool.allocate(1010);  // the same 1024-byte class
+  CHECK(b == a);
+  void* c = pool.allocate(3 << 20);  // a different class
+  CHECK(c != a);
+  std::memset(c, 0, 3 << 20);
+  pool.deallocate(b, 1010);
+  pool.deallocate(c, 3 << 20);
+  pool.release_cache();
+  CHECK(pool.bytes_cached() == 0);
+  CHECK(pool.allocate(0) == nullptr);
+  CHECK(memory::Pool<memory::CpuBackend>::round_size(5 << 20) == (8 << 20));
+}

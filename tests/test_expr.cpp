@@ -1,0 +1,268 @@
+// Fused element-wise expressions against double-precision loops: every function, broadcasting, savers,
+// aliasing, views, 0-d and empty arrays, and the errors.
+#include "testing.hpp"
+
+using namespace mixt;
+using mixt::testing::check_close;
+using mixt::testing::random_values;
+
+namespace {
+
+std::vector<double> apply1(const std::vector<double>& x, double (*f)(double)) {
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = f(x[i]);
+  return y;
+}
+
+/// Rounds each value to float, the precision the input array holds.
+std::vector<double> stored(std::vector<double> v) { return mixt::testing::as_stored(std::move(v)); }
+
+/// Element-wise reference for shapes that broadcast: out[i] = f(a[ia], b[ib]).
+std::vector<double> broadcast_ref(const std::vector<double>& a, const Shape& sa, const std::vector<double>& b,
+                                  const Shape& sb, const Shape& so, double (*f)(double, double)) {
+  std::vector<double> out(size_t(so.size()));
+  std::vector<int64_t> idx(size_t(so.ndim()), 0);
+  auto offset = [&](const Shape& s) {
+    int64_t o = 0;
+    for (int d = 0; d < s.ndim(); ++d) {
+      int od = d + so.ndim() - s.ndim();
+      o = o * s[d] + (s[d] == 1 ? 0 : idx[size_t(od)]);
+    }
+    return o;
+  };
+  for (size_t i = 0; i < out.size(); ++i) {
+    int64_t r = int64_t(i);
+    for (int d = so.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = r % so[d]; r /= so[d]; }
+    out[i] = f(a[size_t(offset(sa))], b[size_t(offset(sb))]);
+  }
+  return out;
+}
+
+}  // namespace
+
+MIXT_DEVICE_TEST("expr: every unary function matches a double loop at sizes 1, 7, 1023, 2^20+3") {
+  auto ctx = Device::ctx();
+  struct Case { const char* name; double lo, hi; double (*ref)(double); std::function<NDArray(const NDArray&)> f; double rtol; };
+  const std::vector<Case> cases = {
+      {"exp", -80, 80, [](double x) { return std::exp(x); }, [](const NDArray& a) { return NDArray(exp(a)); }, 3e-6},
+      {"log", 1e-30, 1e30, [](double x) { return std::log(x); }, [](const NDArray& a) { return NDArray(log(a)); }, 3e-6},
+      {"log1p", -0.9, 5, [](double x) { return std::log1p(x); }, [](const NDArray& a) { return NDArray(log1p(a)); }, 3e-6},
+      {"expm1", -5, 5, [](double x) { return std::expm1(x); }, [](const NDArray& a) { return NDArray(expm1(a)); }, 3e-6},
+      {"sqrt", 0, 100, [](double x) { return std::sqrt(x); }, [](const NDArray& a) { return NDArray(sqrt(a)); }, 1e-6},
+      {"rsqrt", 0.01, 100, [](double x) { return 1 / std::sqrt(x); }, [](const NDArray& a) { return NDArray(rsqrt(a)); }, 1e-6},
+      {"square", -10, 10, [](double x) { return x * x; }, [](const NDArray& a) { return NDArray(square(a)); }, 1e-6},
+      {"abs", -10, 10, [](double x) { return std::abs(x); }, [](const NDArray& a) { return NDArray(abs(a)); }, 0},
+      {"sign", -10, 10, [](double x) { return double((x > 0) - (x < 0)); }, [](const NDArray& a) { return NDArray(sign(a)); }, 0},
+      {"sin", -10, 10, [](double x) { return std::sin(x); }, [](const NDArray& a) { return NDArray(sin(a)); }, 1e-5},
+      {"cos", -10, 10, [](double x) { return std::cos(x); }, [](const NDArray& a) { return NDArray(cos(a)); }, 1e-5},
+      {"tanh", -12, 12, [](double x) { return std::tanh(x); }, [](const NDArray& a) { return NDArray(tanh(a)); }, 3e-6},
+      {"tanh small", -0.7, 0.7, [](double x) { return std::tanh(x); }, [](const NDArray& a) { return NDArray(tanh(a)); }, 3e-6},
+      {"sigmoid", -30, 30, [](double x) { return 1 / (1 + std::exp(-x)); }, [](const NDArray& a) { return NDArray(sigmoid(a)); }, 3e-6},
+      {"relu", -5, 5, [](double x) { return x > 0 ? x : 0; }, [](const NDArray& a) { return NDArray(relu(a)); }, 0},
+      {"softrelu", -30, 40, [](double x) { return std::log1p(std::exp(x)); }, [](const NDArray& a) { return NDArray(softrelu(a)); }, 3e-6},
+      {"erf", -3, 3, [](double x) { return std::erf(x); }, [](const NDArray& a) { return NDArray(erf(a)); }, 3e-6},
+      {"floor", -10, 10, [](double x) { return std::floor(x); }, [](const NDArray& a) { return NDArray(floor(a)); }, 0},
+      {"ceil", -10, 10, [](double x) { return std::ceil(x); }, [](const NDArray& a) { return NDArray(ceil(a)); }, 0},
+      {"round", -10, 10, [](double x) { return std::round(x); }, [](const NDArray& a) { return NDArray(round(a)); }, 0},
+      {"negative", -10, 10, [](double x) { return -x; }, [](const NDArray& a) { return NDArray(-a); }, 0},
+  };
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1023), int64_t((1 << 20) + 3)}) {
+    for (const Case& c : cases) {
+      CAPTURE(c.name);
+      CAPTURE(n);
+      std::vector<double> x = stored(random_values(size_t(n), c.lo, c.hi, uint64_t(n)));
+      if (std::string(c.name) == "log") for (auto& v : x) v = std::exp(v / 1e30 * 69);  // spread over decades
+      x = stored(x);
+      NDArray a = nd::array(x, Shape{n}, ctx);
+      check_close(c.f(a), apply1(x, c.ref), c.rtol, 1e-37);
+    }
+  }
+}
+
+MIXT_DEVICE_TEST("expr: exp and log handle their special values") {
+  auto ctx = Device::ctx();
+  const double inf = INFINITY;
+  std::vector<double> x = {0, -0.0, 1e-40, 89, -104, inf, -inf, NAN, 88.5, -87.5};
+  NDArray a = nd::array(x, ctx);
+  std::vector<double> want_exp(x.size()), want_log(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    want_exp[i] = double(std::exp(float(x[i])));
+    want_log[i] = double(std::log(float(x[i])));
+  }
+  check_close(NDArray(exp(a)), want_exp, 3e-6, 1e-44);
+  check_close(NDArray(log(a)), want_log, 3e-6, 1e-44);
+}
+
+MIXT_DEVICE_TEST("expr: arithmetic and comparisons with scalars on either side") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(1031, -3, 3, 1)), yv = stored(random_values(1031, 0.5, 3, 2));
+  NDArray x = nd::array(xv, ctx), y = nd::array(yv, ctx);
+  auto ref = [&](auto f) {
+    std::vector<double> r(xv.size());
+    for (size_t i = 0; i < r.size(); ++i) r[i] = f(xv[i], yv[i]);
+    return r;
+  };
+  check_close(NDArray(x + y), ref([](double a, double b) { return a + b; }));
+  check_close(NDArray(x - y), ref([](double a, double b) { return a - b; }));
+  check_close(NDArray(x * y), ref([](double a, double b) { return a * b; }));
+  check_close(NDArray(x / y), ref([](double a, double b) { return a / b; }));
+  check_close(NDArray(2.f - x), ref([](double a, double) { return 2 - a; }));
+  check_close(NDArray(2.0 / y), ref([](double, double b) { return 2 / b; }), 1e-6);
+  check_close(NDArray(x * 3 + 1), ref([](double a, double) { return a * 3 + 1; }));
+  check_close(NDArray(x == x), ref([](double, double) { return 1.0; }));
+  check_close(NDArray(x != y), ref([](double a, double b) { return double(a != b); }));
+  check_close(NDArray(x < y), ref([](double a, double b) { return double(a < b); }));
+  check_close(NDArray(x <= 0.5f), ref([](double a, double) { return double(a <= 0.5); }));
+  check_close(NDArray(x > y), ref([](double a, double b) { return double(a > b); }));
+  check_close(NDArray(1 >= x), ref([](double a, double) { return double(1 >= a); }));
+  check_close(NDArray(maximum(x, y)), ref([](double a, double b) { return std::max(a, b); }));
+  check_close(NDArray(minimum(x, 0.f)), ref([](double a, double) { return std::min(a, 0.0); }));
+  check_close(NDArray(pow(y, x)), ref([](double a, double b) { return std::pow(b, a); }), 1e-5);
+  check_close(NDArray(pow(y, 2)), ref([](double, double b) { return b * b; }), 1e-6);
+  check_close(NDArray(clip(x, -1, 0.5)), ref([](double a, double) { return std::min(std::max(a, -1.0), 0.5); }));
+  check_close(NDArray(where(x > 0, x, y * -1)), ref([](double a, double b) { return a > 0 ? a : -b; }));
+  check_close(NDArray(exp(x) * 2.f + sigmoid(y) / (1 + square(x))),
+              ref([](double a, double b) { return std::exp(a) * 2 + 1 / (1 + std::exp(-b)) / (1 + a * a); }), 3e-6);
+}
+
+MIXT_DEVICE_TEST("expr: NumPy broadcasting over many shape pairs") {
+  auto ctx = Device::ctx();
+  const std::vector<std::pair<Shape, Shape>> pairs = {
+      {{2, 3}, {3}},       {{2, 3}, {2, 1}},        {{4, 1, 5}, {3, 1}},      {{1}, {7, 9}},
+      {{5, 1, 1, 6}, {1, 4, 3, 1}}, {{}, {3, 2}},   {{3, 1}, {1, 3}},         {{2, 1, 4}, {2, 3, 4}},
+      {{1, 1}, {1}},       {{64, 33}, {1, 33}},     {{6, 1, 7}, {6, 5, 1}},   {{2, 3, 4, 5}, {4, 1}},
+  };
+  uint64_t seed = 10;
+  for (auto [sa, sb] : pairs) {
+    CAPTURE(sa.to_string());
+    CAPTURE(sb.to_string());
+    Shape so = expr::broadcast_shapes(sa, sb, "test");
+    auto av = stored(random_values(size_t(sa.size()), -2, 2, ++seed)), bv = stored(random_values(size_t(sb.size()), -2, 2, ++seed));
+    NDArray a = nd::array(av, sa, ctx), b = nd::array(bv, sb, ctx);
+    NDArray c = a * b - b;
+    CHECK(c.shape() == so);
+    check_close(c, broadcast_ref(av, sa, bv, sb, so, [](double x, double y) { return x * y - y; }));
+    NDArray d = maximum(b, a) + 1.f;
+    check_close(d, broadcast_ref(av, sa, bv, sb, so, [](double x, double y) { return std::max(y, x) + 1; }));
+  }
+}
+
+MIXT_DEVICE_TEST("expr: in-place savers write into storage, broadcasting the value") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(12, 1, 2, 3));
+  NDArray x = nd::array(xv, Shape{3, 4}, ctx);
+  NDArray alias = x;  // a handle sharing x's storage
+  NDArray row = nd::array<double>({1, 2, 3, 4}, Shape{4}, ctx);
+  std::vector<double> want = xv;
+  x += row;
+  for (size_t i = 0; i < 12; ++i) want[i] += double(i % 4 + 1);
+  check_close(alias, want);
+  x -= 1.f;
+  for (auto& w : want) w -= 1;
+  check_close(alias, want);
+  x *= row * 2;
+  for (size_t i = 0; i < 12; ++i) want[i] *= double(i % 4 + 1) * 2;
+  check_close(alias, want);
+  x /= 4.f;
+  for (auto& w : want) w /= 4;
+  check_close(alias, want);
+  x.assign(7.f);
+  check_close(alias, std::vector<double>(12, 7.0));
+  x.assign(row);
+  for (size_t i = 0; i < 12; ++i) want[i] = double(i % 4 + 1);
+  check_close(alias, want);
+  CHECK_THROWS_AS(row += x, Error);  // the (3, 4) value cannot be written into (4,)
+}
+
+MIXT_DEVICE_TEST("expr: assignment rebinds; a = a * 2 + b and aliased in-place updates are safe") {
+  auto ctx = Device::ctx();
+  NDArray a = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx), b = nd::array<double>({10, 20, 30, 40}, Shape{2, 2}, ctx);
+  NDArray old = a;
+  a = a * 2 + b;
+  check_close(a, {12, 24, 36, 48});
+  check_close(old, {1, 2, 3, 4});  // rebinding left the old storage alone
+  NDArray m = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx);
+  m += m.T();  // reads m transposed while writing m: computed through a temporary
+  check_close(m, {2, 5, 5, 8});
+  NDArray v = nd::array<double>({1, 2, 3, 4, 5, 6}, Shape{6}, ctx);
+  NDArray head = v.slice(0, 3), tail = v.slice(3, 6);
+  head += tail;  // distinct views of one storage
+  check_close(v, {5, 7, 9, 4, 5, 6});
+  tail.assign(head * 0.f + v.slice(0, 3));
+  check_close(v, {5, 7, 9, 5, 7, 9});
+}
+
+MIXT_DEVICE_TEST("expr: views with offsets, 0-d arrays and empty arrays") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(24, -1, 1, 5));
+  NDArray x = nd::array(xv, Shape{4, 6}, ctx);
+  NDArray rows = x.slice(1, 3);
+  std::vector<double> want(xv.begin() + 6, xv.begin() + 18);
+  for (auto& w : want) w = std::exp(w) + 1;
+  check_close(NDArray(exp(rows) + 1.f), want, 3e-6);
+  NDArray r2 = x.at(2);
+  CHECK(r2.shape() == Shape{6});
+  std::vector<double> w2(xv.begin() + 12, xv.begin() + 18);
+  for (auto& w : w2) w = w * w;
+  check_close(NDArray(square(r2)), w2);
+
+  NDArray s = nd::full(Shape{}, 3.0, ctx);
+  CHECK(s.ndim() == 0);
+  CHECK(s.size() == 1);
+  NDArray s2 = s * s + 1.f;
+  CHECK(s2.shape() == Shape{});
+  CHECK(s2.item<float>() == 10.f);
+  NDArray bx = x + s;  // a 0-d array broadcasts like a scalar
+  std::vector<double> wb = xv;
+  for (auto& w : wb) w += 3;
+  check_close(bx, wb);
+
+  NDArray e = nd::zeros(Shape{0, 3}, ctx);
+  NDArray e2 = exp(e) + 1.f;
+  CHECK(e2.shape() == Shape{0, 3});
+  CHECK(e2.to_vector<float>().empty());
+  NDArray e3 = e + nd::ones(Shape{3}, ctx);
+  CHECK(e3.shape() == Shape{0, 3});
+}
+
+MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
+  auto ctx = Device::ctx();
+  NDArray a = nd::ones(Shape{2, 3}, ctx), b = nd::ones(Shape{4}, ctx);
+  try {
+    NDArray c = a + b;
+    FAIL("broadcasting (2, 3) with (4,) must fail");
+  } catch (const Error& e) {
+    std::string what = e.what();
+    CHECK(what.find("(2, 3)") != std::string::npos);
+    CHECK(what.find("(4,)") != std::string::npos);
+    CHECK(what.find("elemwise_add") != std::string::npos);
+    CHECK(std::string(e.where().file_name()).find("test_expr") != std::string::npos);
+  }
+  NDArray d = nd::ones(Shape{2, 3}, ctx, DType::float64);
+  try {
+    NDArray c = a * d;
+    FAIL("mixing float32 and float64 must fail");
+  } catch (const Error& e) {
+    std::string what = e.what();
+    CHECK(what.find("float32") != std::string::npos);
+    CHECK(what.find("float64") != std::string::npos);
+  }
+  NDArray none;
+  CHECK_THROWS_AS(NDArray(none + 1.f), Error);
+}
+
+TEST_CASE("expr: a gpu(0) operand in a build without CUDA is an error at the call") {
+#if !MIXT_USE_CUDA
+  CHECK_THROWS_AS(nd::ones(Shape{3}, gpu(0)), Error);
+  try {
+    nd::zeros(Shape{3}, gpu(0));
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("gpu(0)") != std::string::npos);
+  }
+#endif
+}
+
+TEST_CASE("expr: operands on different contexts are rejected") {
+  NDArray a = nd::ones(Shape{3}, cpu(0)), b = nd::ones(Shape{3}, cpu(1));
+  CHECK_THROWS_AS(NDArray(a + b), Error);
+}
