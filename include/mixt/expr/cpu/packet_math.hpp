@@ -57,14 +57,14 @@ MIXT_INLINE V poly(V x, const E (&c)[N]) {
 namespace detail {
 template <class E> struct float_consts;
 template <> struct float_consts<float> {
-  static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -87.33654f;  // exp overflows / underflows beyond
+  static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -104.0f;  // exp overflows / is 0 beyond
   static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
   static constexpr int mant_bits = 23, bias = 127;
   static constexpr float exp_taylor[] = {1.f, 1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040};
   static constexpr float log_series[] = {1.f, 1.f / 3, 1.f / 5, 1.f / 7, 1.f / 9};
 };
 template <> struct float_consts<double> {
-  static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -708.3964185322641;
+  static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -745.2;
   static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
   static constexpr int mant_bits = 52, bias = 1023;
   static constexpr double exp_taylor[] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
@@ -81,12 +81,16 @@ MIXT_INLINE V exp(V x) {
   using C = detail::float_consts<E>;
   using I = mask_t<V>;
   V xc = max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg);
-  V n = per_lane(xc * E(1.4426950408889634), [](E v) { return __builtin_nearbyint(v); });
+  // n = round(x / ln2), half away from zero, by truncating conversions (lane-parallel; safe under -ffast-math).
+  V t = xc * E(1.4426950408889634);
+  I ni = __builtin_convertvector(t + (t < V{} ? V{} - E(0.5) : V{} + E(0.5)), I);
+  V n = __builtin_convertvector(ni, V);
   V r = xc - n * C::ln2_hi - n * C::ln2_lo;
   V p = poly(r, C::exp_taylor);
-  I bits = (__builtin_convertvector(n, I) + C::bias) << C::mant_bits;
-  V scale = reinterpret_cast<V&>(bits);
-  V y = p * scale;
+  // 2^n as 2^(n/2) * 2^(n - n/2): n may be one past the largest exponent near the overflow threshold.
+  I n1 = ni >> 1, n2 = ni - n1;
+  I bits1 = (n1 + C::bias) << C::mant_bits, bits2 = (n2 + C::bias) << C::mant_bits;
+  V y = p * reinterpret_cast<V&>(bits1) * reinterpret_cast<V&>(bits2);
   y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
   y = x < V{} + C::min_exp_arg ? V{} : y;
   return x != x ? x : y;  // NaN stays NaN
@@ -126,10 +130,13 @@ MIXT_INLINE V sigmoid(V x) {
   return element_t<V>(1) / (element_t<V>(1) + exp(-x));
 }
 
-/// tanh x: a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
+/// tanh x (float): a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
 template <Vector V>
 MIXT_INLINE V tanh(V x) {
   using E = element_t<V>;
+  if constexpr (sizeof(E) == 8) {  // the series below is too short for double precision
+    return per_lane(x, [](E v) { return std::tanh(v); });
+  }
   V a = abs(x);
   V big = E(1) - E(2) / (exp(a * E(2)) + E(1));
   V x2 = x * x;

@@ -1,0 +1,65 @@
+// Fused expressions over every dtype. This file is built into its own test binary with
+// MIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES (see tests/meson.build): the default build compiles float32 only.
+#include "testing.hpp"
+
+using namespace mixt;
+using mixt::testing::check_close;
+using mixt::testing::random_values;
+
+static_assert(expr::expr_dtype_enabled(DType::float64) && expr::expr_dtype_enabled(DType::int8),
+              "this file must be built with -DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES");
+
+MIXT_DEVICE_TEST("expr dtypes: float64 functions are accurate to double precision") {
+  auto ctx = Device::ctx();
+  for (int64_t n : {int64_t(5), int64_t(1027)}) {
+    auto x = random_values(size_t(n), -30, 30, uint64_t(n));
+    NDArray a = nd::array(x, Shape{n}, ctx, DType::float64);
+    std::vector<double> e(x.size()), s(x.size()), t(x.size()), l(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      e[i] = std::exp(x[i]);
+      s[i] = 1 / (1 + std::exp(-x[i]));
+      t[i] = std::tanh(x[i] / 20);
+      l[i] = std::log(std::abs(x[i]) + 1e-3);
+    }
+    check_close(NDArray(exp(a)), e, 1e-14, 0);
+    check_close(NDArray(sigmoid(a)), s, 1e-14, 0);
+    check_close(NDArray(tanh(a / 20.0)), t, 1e-14, 1e-300);
+    check_close(NDArray(log(abs(a) + 1e-3)), l, 1e-14, 0);
+  }
+  std::vector<double> edge = {-745.0, -700, 709.7, 710, 0, INFINITY, -INFINITY, 1e-310, 5e-324};
+  NDArray b = nd::array(edge, ctx, DType::float64);
+  std::vector<double> we(edge.size()), wl(edge.size());
+  for (size_t i = 0; i < edge.size(); ++i) { we[i] = std::exp(edge[i]); wl[i] = std::log(edge[i] < 0 ? -edge[i] : edge[i]); }
+  check_close(NDArray(exp(b)), we, 1e-13, 1e-323);
+  check_close(NDArray(log(abs(b))), wl, 1e-13, 0);
+}
+
+MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by zero") {
+  auto ctx = Device::ctx();
+  for (DType t : {DType::int32, DType::int64, DType::int8, DType::uint8}) {
+    CAPTURE(dtype_name(t));
+    NDArray a = nd::array<double>({7, 9, 100, 3, 0, 12}, ctx, t), b = nd::array<double>({2, 3, 7, 0, 5, 12}, ctx, t);
+    check_close(NDArray(a / b), {3, 3, 14, 0, 0, 1});  // integer division truncates; x / 0 gives 0
+    check_close(NDArray(a + b * 2), {11, 15, 114, 3, 10, 36});
+    check_close(NDArray(a > b), {1, 1, 1, 1, 0, 0});
+    check_close(NDArray(maximum(a, b)), {7, 9, 100, 3, 5, 12});
+  }
+  NDArray i = nd::array<double>({-7, 9}, ctx, DType::int32);
+  check_close(NDArray(i / 2), {-3, 4});
+  check_close(NDArray(abs(i)), {7, 9});
+}
+
+MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round once") {
+  auto ctx = Device::ctx();
+  auto x = random_values(1029, -4, 4, 9);
+  for (DType t : {DType::float16, DType::bfloat16}) {
+    CAPTURE(dtype_name(t));
+    NDArray a = nd::array(x, Shape{1029}, ctx, t);
+    std::vector<double> stored = a.to_vector<double>(), want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      float v = float(stored[i]) * 2.f + std::exp(float(stored[i]));
+      want[i] = t == DType::float16 ? double(float(half_t(v))) : double(float(bfloat16_t(v)));
+    }
+    check_close(NDArray(a * 2 + exp(a)), want, 1e-6, 0);  // exactly one rounding of the float result (±1 float ulp)
+  }
+}
