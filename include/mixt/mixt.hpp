@@ -8,3 +8,5 @@
 #include "expr/expr.hpp"
 #include "ndarray/ndarray_impl.hpp"
 #include "ndarray/creation.hpp"
+#include "autograd/autograd.hpp"
+#include "op/op.hpp"

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "../autograd/node.hpp"
 #include "../core/context.hpp"
 #include "../core/dtype.hpp"
 #include "../core/shape.hpp"
@@ -133,12 +134,30 @@ class NDArray {
   /// A view on the same storage with a different shape (and byte offset); checks the bounds.
   NDArray view(const Shape& shape, size_t byte_offset) const;
 
+  // --- autograd (mixt/autograd) ------------------------------------------------------------------------------
+  /// Marks this array as a variable: backward() stores d(head)/d(this) in grad(), per `req`.
+  void attach_grad(GradReq req = GradReq::write);
+  /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
+  NDArray grad() const;
+  /// Backpropagates from this array (head gradient: ones when empty) into every variable it depends on.
+  void backward(const NDArray& head_grad = NDArray(), bool retain_graph = false, bool train_mode = true) const;
+  /// The same data, cut from the tape: no gradient flows through the result.
+  NDArray detach() const {
+    NDArray d = *this;
+    d.ag_ = {};
+    return d;
+  }
+  /// This handle's place on the tape (empty when not recorded and not a variable).
+  const autograd::Entry& autograd_entry() const noexcept { return ag_; }
+  void set_autograd_entry(autograd::Entry e) { ag_ = std::move(e); }
+
  private:
   std::shared_ptr<memory::Chunk> chunk_;
   Shape shape_;
   DType dtype_ = DType::float32;
   Context ctx_;
   size_t offset_ = 0;
+  autograd::Entry ag_;
 };
 
 }  // namespace mixt

@@ -8,9 +8,15 @@
 #include "../expr/launch.hpp"
 #include "../expr/operators.hpp"
 #include "../memory/copy.hpp"
+#include "../autograd/state.hpp"
 #include "reshape.hpp"
 
 namespace mixt {
+
+namespace autograd::detail {  // autograd/record.hpp, included at the end
+template <expr::FusedNode E> void record_expression(const E& e, NDArray& out);
+void record_view(const NDArray& base, NDArray& v);
+}  // namespace autograd::detail
 
 namespace detail {
 
@@ -33,6 +39,9 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
 template <class Saver, class E>
 void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
+  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
+    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
+                    "recorded by autograd; compute a new array instead");
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
@@ -99,6 +108,7 @@ NDArray::NDArray(const E& e, std::source_location where) {
     }
     *this = NDArray(s, first.ctx(), first.dtype());
     expr::evaluate_into<expr::save_write>(*this, e, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }
 
@@ -190,6 +200,7 @@ inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   NDArray v = *this;
   v.shape_ = shape;
   v.offset_ = byte_offset;
+  autograd::detail::record_view(*this, v);
   return v;
 }
 
@@ -245,3 +256,5 @@ inline NDArray NDArray::squeeze(std::vector<int> axes) const {
 inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 
 }  // namespace mixt
+
+#include "../autograd/record.hpp"

@@ -1,0 +1,50 @@
+// The tape: every recorded computation is a Node holding what its backward needs; an NDArray produced while
+// recording (or marked with attach_grad) carries an Entry pointing at its node. Variables are nodes too, holding
+// the gradient buffer and grad_req.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../core/context.hpp"
+#include "../core/dtype.hpp"
+#include "../core/shape.hpp"
+
+namespace mixt {
+class NDArray;
+
+/// How a gradient is stored (MXNet's grad_req).
+enum class GradReq { null, write, add };
+
+namespace autograd {
+
+struct Node;
+
+/// A handle's place in the tape: output `index` of `node`.
+struct Entry {
+  std::shared_ptr<Node> node;
+  int index = 0;
+  explicit operator bool() const { return bool(node); }
+};
+
+struct Node {
+  std::string name;                ///< the operator or expression, for error messages
+  std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
+  /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
+  /// whose gradient is not needed may get an empty NDArray.
+  std::function<std::vector<NDArray>(const std::vector<NDArray>&)> backward;
+  std::vector<Shape> out_shapes;
+  DType dtype = DType::float32;
+  Context ctx;
+  bool freed = false;              ///< backward ran without retain_graph: the saved values are gone
+
+  // A variable (attach_grad): where its gradient goes.
+  bool is_variable = false;
+  std::shared_ptr<NDArray> grad;
+  GradReq req = GradReq::write;
+};
+
+}  // namespace autograd
+}  // namespace mixt

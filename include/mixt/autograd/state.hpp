@@ -1,0 +1,74 @@
+// Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
+// is per thread, as in MXNet.
+#pragma once
+
+namespace mixt::autograd {
+
+namespace detail {
+struct State {
+  bool recording = false;
+  bool training = false;
+};
+inline State& state() {
+  thread_local State s;
+  return s;
+}
+}  // namespace detail
+
+inline bool is_recording() { return detail::state().recording; }
+inline bool is_training() { return detail::state().training; }
+/// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
+inline bool set_recording(bool on) { bool old = detail::state().recording; detail::state().recording = on; return old; }
+inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
+
+/// Records the operations of its scope for backward; train mode on unless asked otherwise.
+class record {
+ public:
+  explicit record(bool train_mode = true)
+      : old_recording_(set_recording(true)), old_training_(set_training(train_mode)) {}
+  ~record() { set_recording(old_recording_); set_training(old_training_); }
+  record(const record&) = delete;
+  record& operator=(const record&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Stops recording inside a record scope; predict mode unless asked otherwise.
+class pause {
+ public:
+  explicit pause(bool train_mode = false)
+      : old_recording_(set_recording(false)), old_training_(set_training(train_mode)) {}
+  ~pause() { set_recording(old_recording_); set_training(old_training_); }
+  pause(const pause&) = delete;
+  pause& operator=(const pause&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Train mode (Dropout active, BatchNorm batch statistics) without changing recording.
+class train_mode {
+ public:
+  train_mode() : old_(set_training(true)) {}
+  ~train_mode() { set_training(old_); }
+  train_mode(const train_mode&) = delete;
+  train_mode& operator=(const train_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+/// Predict mode without changing recording.
+class predict_mode {
+ public:
+  predict_mode() : old_(set_training(false)) {}
+  ~predict_mode() { set_training(old_); }
+  predict_mode(const predict_mode&) = delete;
+  predict_mode& operator=(const predict_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+}  // namespace mixt::autograd

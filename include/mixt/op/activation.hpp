@@ -1,0 +1,150 @@
+// Activation (relu, sigmoid, tanh, softrelu, softsign) and LeakyReLU (leaky, elu, selu, gelu; prelu with its
+// learned gamma), forward and backward, each a fused expression.
+#pragma once
+
+#include <cmath>
+
+#include "../expr/reduce.hpp"
+#include "operator.hpp"
+
+namespace mixt::op {
+
+/// Applies f to the activation named by `type`, or fails naming the operator and the accepted values.
+template <class F>
+void with_act_type(const char* op, const std::string& type, const std::vector<const char*>& allowed, F&& f) {
+  for (const char* a : allowed)
+    if (type == a) return f(type);
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  detail::fail(op, "attribute 'act_type': expected one of ", list, "; received '", type, "'");
+}
+
+struct Activation {
+  static constexpr const char* name = "Activation";
+  struct Param {
+    std::string act_type = "relu";
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void check(const Param& p) {
+    with_act_type(name, p.act_type, {"relu", "sigmoid", "tanh", "softrelu", "softsign"}, [](const std::string&) {});
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const std::string& t = p.act_type;
+    if (t == "relu") write(out[0], req[0], relu(x));
+    else if (t == "sigmoid") write(out[0], req[0], sigmoid(x));
+    else if (t == "tanh") write(out[0], req[0], tanh(x));
+    else if (t == "softrelu") write(out[0], req[0], softrelu(x));
+    else if (t == "softsign") write(out[0], req[0], x / (abs(x) + 1.f));
+    else check(p);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
+    const NDArray &g = og[0], &x = in[0], &y = out[0];
+    const std::string& t = p.act_type;
+    if (t == "relu") write(ig[0], req[0], g * (x > 0.f));
+    else if (t == "sigmoid") write(ig[0], req[0], g * y * (1.f - y));
+    else if (t == "tanh") write(ig[0], req[0], g * (1.f - square(y)));
+    else if (t == "softrelu") write(ig[0], req[0], g * sigmoid(x));
+    else if (t == "softsign") write(ig[0], req[0], g / square(abs(x) + 1.f));
+    else check(p);
+  }
+};
+template <class V> void visit(Activation::Param& p, V&& v) { v("act_type", p.act_type); }
+
+struct LeakyReLU {
+  static constexpr const char* name = "LeakyReLU";
+  struct Param {
+    std::string act_type = "leaky";
+    float slope = 0.25f;
+    float lower_bound = 0.125f;
+    float upper_bound = 0.334f;
+  };
+  static constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+  static constexpr double kSeluLambda = 1.0507009873554804934193349852946;
+
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.act_type == "prelu") return {"data", "gamma"};
+    return {"data"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void check(const Param& p) {
+    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+    if (p.act_type == "prelu" && in[0].ndim() >= 2) assign_shape(name, "gamma", in[1], Shape{in[0][1]});
+  }
+  /// gamma of shape (C,) viewed as (1, C, 1, ...) so that it broadcasts along axis 1 of data.
+  static NDArray channel_view(const NDArray& gamma, int ndim) {
+    Shape s;
+    for (int d = 0; d < ndim; ++d) s.push_back(d == 1 ? gamma.size() : 1);
+    return gamma.reshape(s.to_vector());
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const std::string& t = p.act_type;
+    if (t == "leaky") write(out[0], req[0], where(x > 0.f, x, x * p.slope));
+    else if (t == "elu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * p.slope));
+    else if (t == "selu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * kSeluAlpha) * kSeluLambda);
+    else if (t == "gelu") write(out[0], req[0], x * (erf(x * M_SQRT1_2) + 1.f) * 0.5f);
+    else if (t == "prelu") write(out[0], req[0], where(x > 0.f, x, x * channel_view(in[1], x.ndim())));
+    else check(p);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&);
+};
+template <class V> void visit(LeakyReLU::Param& p, V&& v) {
+  v("act_type", p.act_type); v("slope", p.slope); v("lower_bound", p.lower_bound); v("upper_bound", p.upper_bound);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::op {
+
+inline void LeakyReLU::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+                                const std::vector<NDArray>& in, const std::vector<NDArray>&,
+                                const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                                const std::vector<NDArray>&) {
+  const NDArray &g = og[0], &x = in[0];
+  const std::string& t = p.act_type;
+  if (t == "leaky") write(ig[0], req[0], g * where(x > 0.f, 1.f, p.slope));
+  else if (t == "elu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * p.slope));
+  else if (t == "selu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * kSeluAlpha) * kSeluLambda);
+  else if (t == "gelu")
+    write(ig[0], req[0], g * ((erf(x * M_SQRT1_2) + 1.f) * 0.5f + x * exp(square(x) * -0.5f) * (0.5 * M_2_SQRTPI * M_SQRT1_2)));
+  else if (t == "prelu") {
+    NDArray gamma = channel_view(in[1], x.ndim());
+    write(ig[0], req[0], g * where(x > 0.f, 1.f, gamma));
+    if (req.size() > 1 && req[1] != Req::null)
+      write(ig[1], req[1], nd::sum(where(x > 0.f, 0.f, x * g), {1}, false, true));
+  } else {
+    check(p);
+  }
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+inline NDArray Activation(const NDArray& data, const op::Activation::Param& p) {
+  return op::invoke<op::Activation>(p, {data})[0];
+}
+inline NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {}) {
+  return op::invoke<op::LeakyReLU>(p, {data})[0];
+}
+inline NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p) {
+  return op::invoke<op::LeakyReLU>(p, {data, gamma})[0];
+}
+}  // namespace mixt::nd

@@ -1,0 +1,151 @@
+// The operator library's common shape. An operator is a struct with
+//   name                          MXNet's operator name
+//   Param                         an aggregate with MXNet's attribute names and defaults (designated initializers),
+//                                 plus a free function visit(Param&, V) listing its fields (op/attrs.hpp)
+//   arguments(p), outputs(p), aux_states(p)   names of inputs, visible outputs, auxiliary states
+//   infer_shape(p, in, out, aux)  fills unknown shapes (ndim 0 = unknown, extent 0 = unknown extent), forward and
+//                                 backward; throws mixt::Error on inconsistency
+//   forward(p, ctx, in, req, out, aux) and backward(p, ctx, out_grad, in, out, req, in_grad, aux)
+// Kernels are written with NDArray expressions, reductions and dot, so each operator runs on every device and
+// every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
+#pragma once
+
+#include <source_location>
+#include <string>
+#include <vector>
+
+#include "../autograd/node.hpp"
+#include "../autograd/state.hpp"
+#include "../ndarray/creation.hpp"
+#include "attrs.hpp"
+
+namespace mixt::op {
+
+/// How an output is written (MXNet's OpReqType).
+enum class Req { null, write, inplace, add };
+
+struct OpContext {
+  bool is_train = false;
+  std::source_location where{};
+};
+
+/// out (per req) = value: value may be an NDArray, an expression or a scalar.
+template <class E>
+void write(const NDArray& out, Req req, const E& value) {
+  NDArray o = out;
+  switch (req) {
+    case Req::null: return;
+    case Req::write:
+    case Req::inplace: o.assign(value); return;
+    case Req::add: o += value; return;
+  }
+}
+
+/// Checks that a shape has the expected number of dimensions (or is unknown).
+inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndim) {
+  if (s.ndim() != 0 && s.ndim() != ndim)
+    detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
+}
+
+/// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
+inline void assign_shape(const char* op, const char* arg, Shape& slot, const Shape& known) {
+  if (slot.ndim() == 0) { slot = known; return; }
+  if (known.ndim() == 0) return;
+  bool ok = slot.ndim() == known.ndim();
+  Shape merged = slot;
+  for (int d = 0; ok && d < slot.ndim(); ++d) {
+    if (slot[d] == 0) merged[d] = known[d];
+    else ok = known[d] == 0 || known[d] == slot[d];
+  }
+  if (!ok) detail::fail(op, "argument '", arg, "': expected shape ", known.to_string(), ", received ", slot.to_string());
+  slot = merged;
+}
+
+/// Output 0 has the shape of input 0, in either direction.
+inline void same_shape(const char* op, std::vector<Shape>& in, std::vector<Shape>& out) {
+  assign_shape(op, "output", out[0], in[0]);
+  assign_shape(op, "data", in[0], out[0]);
+}
+
+/// True when a shape is fully known.
+inline bool shape_known(const Shape& s) {
+  if (s.ndim() == 0) return false;
+  for (int64_t d : s) if (d == 0) return false;
+  return true;
+}
+
+/// The imperative call: checks the inputs, infers the output shapes, allocates the outputs on the first input's
+/// context and dtype, and runs the forward pass (is_train from the autograd state when recording).
+/// Records an operator call: its backward is the operator's registered backward.
+template <class Op>
+void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std::vector<NDArray>& out,
+               const std::vector<NDArray>& aux, bool is_train) {
+  std::vector<autograd::Entry> entries;
+  bool any = false;
+  for (const NDArray& a : in) {
+    entries.push_back(a.autograd_entry());
+    any = any || bool(a.autograd_entry());
+  }
+  if (!any) return;
+  auto node = std::make_shared<autograd::Node>();
+  node->name = Op::name;
+  node->inputs = entries;
+  for (const NDArray& o : out) node->out_shapes.push_back(o.shape());
+  node->dtype = out[0].dtype();
+  node->ctx = out[0].ctx();
+  std::vector<bool> needs;
+  for (const auto& e : entries) needs.push_back(bool(e));
+  node->backward = [p, in, out, aux, is_train, needs](const std::vector<NDArray>& og) {
+    std::vector<NDArray> ig(in.size());
+    std::vector<Req> req(in.size(), Req::null);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (needs[i]) {
+        ig[i] = NDArray(in[i].shape(), in[i].ctx(), in[i].dtype());
+        req[i] = Req::write;
+      }
+    Op::backward(p, OpContext{is_train, {}}, og, in, out, req, ig, aux);
+    return ig;
+  };
+  for (size_t k = 0; k < out.size(); ++k) out[k].set_autograd_entry(autograd::Entry{node, int(k)});
+}
+
+template <class Op>
+std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArray>& in,
+                            const std::vector<NDArray>& aux = {}, bool is_train = autograd::is_training(),
+                            std::source_location where = std::source_location::current()) {
+  auto args = Op::arguments(p);
+  if (in.size() != args.size())
+    detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].is_none()) detail::fail_at(where, Op::name, "input '", args[i], "' is an empty NDArray");
+    if (!(in[i].ctx() == in[0].ctx()))
+      detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
+  }
+  std::vector<Shape> in_shapes, out_shapes(Op::outputs(p).size()), aux_shapes;
+  for (const NDArray& a : in) in_shapes.push_back(a.shape());
+  for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
+  try {
+    Op::infer_shape(p, in_shapes, out_shapes, aux_shapes);
+  } catch (const Error& e) {
+    throw Error(e.op(), e.message(), where);
+  }
+  for (size_t i = 0; i < in.size(); ++i)
+    if (!(in_shapes[i] == in[i].shape()))
+      detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
+                      in[i].shape());
+  std::vector<NDArray> out;
+  for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());
+  std::vector<Req> req(out.size(), Req::write);
+  const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
+  try {
+    Op::forward(p, OpContext{is_train, where}, in, req, out, aux);
+  } catch (...) {
+    autograd::set_recording(recording);
+    throw;
+  }
+  autograd::set_recording(recording);
+  if (recording) record_op<Op>(p, in, out, aux, is_train);
+  return out;
+}
+
+}  // namespace mixt::op

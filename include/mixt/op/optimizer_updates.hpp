@@ -1,0 +1,116 @@
+// Optimizer update operators (MXNet's sgd_update, sgd_mom_update, adam_update, rmsprop_update). They update the
+// weight and the optimizer states in place, as MXNet's `out=weight` calls do, each update one fused kernel.
+//   g = clip(rescale_grad * grad, clip_gradient)      (no clipping when clip_gradient < 0)
+//   sgd:      w = (1 - lr wd) w - lr g
+//   sgd_mom:  mom = momentum mom - lr wd w - lr g;  w += mom
+//   adam:     g += wd w;  mean = b1 mean + (1 - b1) g;  var = b2 var + (1 - b2) g^2;  w -= lr mean / (sqrt(var) + eps)
+//   rmsprop:  g += wd w;  n = (1 - gamma1) g^2 + gamma1 n;  w -= lr g / sqrt(n + eps);  w = clip(w, clip_weights)
+// (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
+#pragma once
+
+#include "../ndarray/ndarray.hpp"
+#include "attrs.hpp"
+
+namespace mixt::op {
+
+struct SgdParam {
+  float lr = 0;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(SgdParam& p, V&& v) {
+  v("lr", p.lr); v("wd", p.wd); v("rescale_grad", p.rescale_grad); v("clip_gradient", p.clip_gradient);
+}
+
+struct SgdMomParam {
+  float lr = 0;
+  float momentum = 0;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(SgdMomParam& p, V&& v) {
+  v("lr", p.lr); v("momentum", p.momentum); v("wd", p.wd); v("rescale_grad", p.rescale_grad);
+  v("clip_gradient", p.clip_gradient);
+}
+
+struct AdamParam {
+  float lr = 0;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float epsilon = 1e-8f;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(AdamParam& p, V&& v) {
+  v("lr", p.lr); v("beta1", p.beta1); v("beta2", p.beta2); v("epsilon", p.epsilon); v("wd", p.wd);
+  v("rescale_grad", p.rescale_grad); v("clip_gradient", p.clip_gradient);
+}
+
+struct RmspropParam {
+  float lr = 0;
+  float gamma1 = 0.95f;
+  float epsilon = 1e-8f;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+  float clip_weights = -1;
+};
+template <class V> void visit(RmspropParam& p, V&& v) {
+  v("lr", p.lr); v("gamma1", p.gamma1); v("epsilon", p.epsilon); v("wd", p.wd); v("rescale_grad", p.rescale_grad);
+  v("clip_gradient", p.clip_gradient); v("clip_weights", p.clip_weights);
+}
+
+namespace detail {
+inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
+  if (!(other.shape() == weight.shape()))
+    mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
+}
+/// rescale * grad, clipped to [-c, c] when c >= 0 (a node; nothing runs).
+inline auto scaled_grad(const NDArray& grad, float rescale, float c) {
+  return clip(grad * rescale, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
+}
+}  // namespace detail
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+
+/// weight = (1 - lr wd) weight - lr clip(rescale_grad grad). Returns weight.
+inline NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
+  op::detail::check_update_args("sgd_update", weight, grad, "grad");
+  weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+  return weight;
+}
+
+inline NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
+  op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
+  op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
+  mom.assign(mom * p.momentum - weight * (p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+  weight += mom;
+  return weight;
+}
+
+inline NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
+  for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
+    op::detail::check_update_args("adam_update", weight, *a, n);
+  auto g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  mean.assign(mean * p.beta1 + g * (1 - p.beta1));
+  var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
+  weight -= mean * p.lr / (sqrt(var) + p.epsilon);
+  return weight;
+}
+
+inline NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
+  op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
+  op::detail::check_update_args("rmsprop_update", weight, n, "n");
+  NDArray g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
+  weight -= g * p.lr / sqrt(n + p.epsilon);
+  if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
+  return weight;
+}
+
+}  // namespace mixt::nd

@@ -1,0 +1,63 @@
+// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first, so inputs
+// near the float limits stay finite. temperature T divides the input.
+//   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
+//   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
+#pragma once
+
+#include <optional>
+
+#include "../expr/reduce.hpp"
+#include "operator.hpp"
+
+namespace mixt::op {
+
+struct SoftmaxParam {
+  int axis = -1;
+  std::optional<double> temperature;
+};
+template <class V> void visit(SoftmaxParam& p, V&& v) { v("axis", p.axis); v("temperature", p.temperature); }
+
+template <bool Log>
+struct SoftmaxOp {
+  static constexpr const char* name = Log ? "log_softmax" : "softmax";
+  using Param = SoftmaxParam;
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim()) Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    same_shape(name, in, out);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    NDArray shifted = (x - nd::max(x, {axis}, true)) * inv_t;
+    NDArray e = exp(shifted);
+    NDArray s = nd::sum(e, {axis}, true);
+    if constexpr (Log) write(out[0], req[0], shifted - log(s));
+    else write(out[0], req[0], e / s);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray &g = og[0], &y = out[0];
+    const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    if constexpr (Log) write(ig[0], req[0], (g - exp(y) * nd::sum(g, {axis}, true)) * inv_t);
+    else write(ig[0], req[0], y * (g - nd::sum(g * y, {axis}, true)) * inv_t);
+  }
+};
+
+using Softmax = SoftmaxOp<false>;
+using LogSoftmax = SoftmaxOp<true>;
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+inline NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
+inline NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
+  return op::invoke<op::LogSoftmax>(p, {data})[0];
+}
+}  // namespace mixt::nd

@@ -1,0 +1,346 @@
+// Operators: forward against double-precision loops, backward against central differences
+// (mixt::test::check_numeric_gradient), shape inference, attribute parsing and errors.
+#include "testing.hpp"
+
+#include <mixt/op/op.hpp>
+#include <mixt/test/gradient_check.hpp>
+
+using namespace mixt;
+using mixt::testing::check_close;
+using mixt::testing::random_values;
+
+namespace {
+
+std::vector<double> stored(std::vector<double> v) { return mixt::testing::as_stored(std::move(v)); }
+
+NDArray random_array(const Shape& s, Context ctx, double lo = -1, double hi = 1, uint64_t seed = 3) {
+  return nd::array(stored(random_values(size_t(s.size()), lo, hi, seed)), s, ctx);
+}
+
+template <class Op>
+void check_grad(const typename Op::Param& p, const std::vector<NDArray>& in, std::vector<bool> which = {},
+                test::GradCheckOptions o = {}) {
+  test::GradCheckResult r = test::check_numeric_gradient<Op>(p, in, which, o);
+  CHECK_MESSAGE(r.ok, r.report);
+}
+
+/// Softmax of each row of an (rows, k) matrix, in double.
+std::vector<double> softmax_rows(const std::vector<double>& x, size_t rows, size_t k) {
+  std::vector<double> y(x.size());
+  for (size_t r = 0; r < rows; ++r) {
+    double m = -INFINITY, s = 0;
+    for (size_t j = 0; j < k; ++j) m = std::max(m, x[r * k + j]);
+    for (size_t j = 0; j < k; ++j) s += std::exp(x[r * k + j] - m);
+    for (size_t j = 0; j < k; ++j) y[r * k + j] = std::exp(x[r * k + j] - m) / s;
+  }
+  return y;
+}
+
+}  // namespace
+
+MIXT_DEVICE_TEST("op: Activation forward and backward for every act_type") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(60, -3, 3, 1));
+  for (auto& v : xv) if (std::abs(v) < 0.05) v = 0.3;  // keep relu's kink away from the finite differences
+  NDArray x = nd::array(xv, Shape{3, 4, 5}, ctx);
+  struct Case { const char* type; double (*f)(double); };
+  for (Case c : {Case{"relu", [](double v) { return v > 0 ? v : 0; }},
+                 Case{"sigmoid", [](double v) { return 1 / (1 + std::exp(-v)); }},
+                 Case{"tanh", [](double v) { return std::tanh(v); }},
+                 Case{"softrelu", [](double v) { return std::log1p(std::exp(v)); }},
+                 Case{"softsign", [](double v) { return v / (1 + std::abs(v)); }}}) {
+    CAPTURE(c.type);
+    op::Activation::Param p{.act_type = c.type};
+    std::vector<double> want(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) want[i] = c.f(xv[i]);
+    check_close(nd::Activation(x, p), want, 1e-5, 1e-6);
+    check_grad<op::Activation>(p, {x});
+  }
+  CHECK_THROWS_AS(nd::Activation(x, {.act_type = "swish"}), Error);
+}
+
+MIXT_DEVICE_TEST("op: LeakyReLU leaky, elu, selu, gelu and prelu") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(24, -2, 2, 2));
+  for (auto& v : xv) if (std::abs(v) < 0.05) v = -0.4;
+  NDArray x = nd::array(xv, Shape{2, 3, 4}, ctx);
+  const double a = 1.6732632423543772, l = 1.0507009873554805;
+  struct Case { const char* type; std::function<double(double)> f; };
+  for (const Case& c : {Case{"leaky", [](double v) { return v > 0 ? v : 0.25 * v; }},
+                        Case{"elu", [](double v) { return v > 0 ? v : 0.25 * (std::exp(v) - 1); }},
+                        Case{"selu", [&](double v) { return l * (v > 0 ? v : a * (std::exp(v) - 1)); }},
+                        Case{"gelu", [](double v) { return 0.5 * v * (1 + std::erf(v / std::sqrt(2.0))); }}}) {
+    CAPTURE(c.type);
+    op::LeakyReLU::Param p{.act_type = c.type};
+    std::vector<double> want(xv.size());
+    for (size_t i = 0; i < xv.size(); ++i) want[i] = c.f(xv[i]);
+    check_close(nd::LeakyReLU(x, p), want, 1e-5, 1e-6);
+    check_grad<op::LeakyReLU>(p, {x});
+  }
+  NDArray gamma = nd::array<double>({0.1, 0.2, 0.3}, ctx);
+  op::LeakyReLU::Param pp{.act_type = "prelu"};
+  std::vector<double> want(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) want[i] = xv[i] > 0 ? xv[i] : xv[i] * (0.1 * double((i / 4) % 3 + 1));
+  check_close(nd::LeakyReLU(x, gamma, pp), want, 1e-5, 1e-6);
+  check_grad<op::LeakyReLU>(pp, {x, gamma});
+}
+
+MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature") {
+  auto ctx = Device::ctx();
+  const Shape s{3, 4, 5};
+  auto xv = stored(random_values(60, -3, 3, 4));
+  NDArray x = nd::array(xv, s, ctx);
+  for (int axis : {0, 1, 2, -1}) {
+    for (double t : {1.0, 2.5}) {
+      CAPTURE(axis);
+      CAPTURE(t);
+      int ax = axis < 0 ? axis + 3 : axis;
+      std::vector<double> want(60), want_log(60);
+      // Loop over every line along `ax`.
+      for (int64_t i = 0; i < 60; ++i) {
+        int64_t idx[3] = {i / 20, (i / 5) % 4, i % 5};
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < s[ax]; ++j) {
+          int64_t k[3] = {idx[0], idx[1], idx[2]};
+          k[ax] = j;
+          m = std::max(m, xv[size_t(k[0] * 20 + k[1] * 5 + k[2])] / t);
+        }
+        for (int64_t j = 0; j < s[ax]; ++j) {
+          int64_t k[3] = {idx[0], idx[1], idx[2]};
+          k[ax] = j;
+          sum += std::exp(xv[size_t(k[0] * 20 + k[1] * 5 + k[2])] / t - m);
+        }
+        want[size_t(i)] = std::exp(xv[size_t(i)] / t - m) / sum;
+        want_log[size_t(i)] = xv[size_t(i)] / t - m - std::log(sum);
+      }
+      op::SoftmaxParam p{.axis = axis};
+      if (t != 1.0) p.temperature = t;
+      check_close(nd::softmax(x, p), want, 1e-5, 1e-7);
+      check_close(nd::log_softmax(x, p), want_log, 1e-5, 1e-6);
+      check_grad<op::Softmax>(p, {x});
+      check_grad<op::LogSoftmax>(p, {x});
+    }
+  }
+  NDArray big = nd::array<double>({3.4e38, -3.4e38, 0, 3.4e38}, Shape{2, 2}, ctx);
+  check_close(nd::softmax(big), {1, 0, 0, 1});
+  CHECK_THROWS_AS(nd::softmax(x, {.axis = 3}), Error);
+}
+
+MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {
+  auto ctx = Device::ctx();
+  const size_t n = 4, k = 5;
+  auto xv = stored(random_values(n * k, -2, 2, 5));
+  NDArray x = nd::array(xv, Shape{int64_t(n), int64_t(k)}, ctx);
+  std::vector<double> labels = {1, 4, -1, 0};
+  NDArray label = nd::array(labels, ctx);
+  std::vector<double> y = softmax_rows(xv, n, k);
+  for (std::string norm : {"null", "batch", "valid"}) {
+    for (bool ignore : {false, true}) {
+      for (double alpha : {0.0, 0.1}) {
+        CAPTURE(norm);
+        CAPTURE(ignore);
+        CAPTURE(alpha);
+        op::SoftmaxOutput::Param p{.grad_scale = 2, .use_ignore = ignore, .normalization = norm, .smooth_alpha = float(alpha)};
+        std::vector<NDArray> out = op::invoke<op::SoftmaxOutput>(p, {x, label});
+        check_close(out[0], y, 1e-5, 1e-7);
+        NDArray grad = nd::zeros(x.shape(), ctx);
+        op::SoftmaxOutput::backward(p, {}, {}, {x, label}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
+        double valid = 0;
+        for (double l : labels) valid += l != -1;
+        double scale = 2.0 / (norm == "batch" ? double(n) : norm == "valid" ? std::max(valid, 1.0) : 1.0);
+        std::vector<double> want(n * k);
+        for (size_t r = 0; r < n; ++r)
+          for (size_t j = 0; j < k; ++j) {
+            double target = double(j) == labels[r] ? 1 - alpha : alpha / double(k - 1);
+            double g = (y[r * k + j] - target) * scale;
+            want[r * k + j] = ignore && labels[r] == -1 ? 0 : g;
+          }
+        check_close(grad, want, 1e-5, 1e-7);
+      }
+    }
+  }
+  // A label shaped like the output: (out - label) * grad_scale.
+  NDArray soft_label = nd::full(x.shape(), 0.2, ctx);
+  op::SoftmaxOutput::Param p{};
+  auto out = op::invoke<op::SoftmaxOutput>(p, {x, soft_label});
+  NDArray grad = nd::zeros(x.shape(), ctx);
+  op::SoftmaxOutput::backward(p, {}, {}, {x, soft_label}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
+  std::vector<double> want(n * k);
+  for (size_t i = 0; i < want.size(); ++i) want[i] = y[i] - 0.2;
+  check_close(grad, want, 1e-5, 1e-7);
+  CHECK_THROWS_AS(nd::SoftmaxOutput(x, label, {.normalization = "mean"}), Error);
+  CHECK_THROWS_AS(nd::SoftmaxOutput(x, nd::zeros(Shape{3}, ctx)), Error);
+}
+
+MIXT_DEVICE_TEST("op: softmax_cross_entropy against -sum log softmax[label], and its gradient") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(12, -2, 2, 6));
+  NDArray x = nd::array(xv, Shape{3, 4}, ctx), label = nd::array<double>({3, 0, 2}, ctx);
+  auto y = softmax_rows(xv, 3, 4);
+  double want = -(std::log(y[3]) + std::log(y[4]) + std::log(y[10]));
+  NDArray loss = nd::softmax_cross_entropy(x, label);
+  CHECK(loss.shape() == Shape{1});
+  check_close(loss, {want}, 1e-5);
+  check_grad<op::SoftmaxCrossEntropy>({}, {x, label}, {true, false});
+}
+
+MIXT_DEVICE_TEST("op: regression outputs") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(6, -2, 2, 7)), lv = stored(random_values(6, -1, 1, 8));
+  NDArray x = nd::array(xv, Shape{3, 2}, ctx), label = nd::array(lv, Shape{3, 2}, ctx);
+  for (int kind = 0; kind < 3; ++kind) {
+    CAPTURE(kind);
+    op::RegressionParam p{.grad_scale = 3};
+    std::vector<NDArray> out;
+    NDArray grad = nd::zeros(x.shape(), ctx);
+    std::vector<double> want_out(6), want_grad(6);
+    for (size_t i = 0; i < 6; ++i) {
+      double o = kind == 1 ? 1 / (1 + std::exp(-xv[i])) : xv[i];
+      want_out[i] = o;
+      double d = kind == 2 ? double((o > lv[i]) - (o < lv[i])) : o - lv[i];
+      want_grad[i] = 3.0 / 2.0 * d;  // grad_scale / (label.size() / label.shape[0])
+    }
+    auto run = [&](auto op_tag) {
+      using Op = decltype(op_tag);
+      out = op::invoke<Op>(p, {x, label});
+      Op::backward(p, {}, {}, {x, label}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
+    };
+    if (kind == 0) run(op::LinearRegressionOutput{});
+    if (kind == 1) run(op::LogisticRegressionOutput{});
+    if (kind == 2) run(op::MAERegressionOutput{});
+    check_close(out[0], want_out, 1e-5, 1e-7);
+    check_close(grad, want_grad, 1e-5, 1e-7);
+  }
+}
+
+MIXT_DEVICE_TEST("op: FullyConnected forward, backward and shape inference") {
+  auto ctx = Device::ctx();
+  const int64_t N = 3, H = 4;
+  NDArray x = random_array(Shape{N, 2, 3}, ctx, -1, 1, 9), w = random_array(Shape{H, 6}, ctx, -1, 1, 10),
+          b = random_array(Shape{H}, ctx, -1, 1, 11);
+  auto xv = x.to_vector<double>(), wv = w.to_vector<double>(), bv = b.to_vector<double>();
+  std::vector<double> want(size_t(N * H));
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t h = 0; h < H; ++h) {
+      double s = bv[size_t(h)];
+      for (int64_t k = 0; k < 6; ++k) s += xv[size_t(n * 6 + k)] * wv[size_t(h * 6 + k)];
+      want[size_t(n * H + h)] = s;
+    }
+  op::FullyConnected::Param p{.num_hidden = int(H)};
+  NDArray y = nd::FullyConnected(x, w, b, p);
+  CHECK(y.shape() == Shape{N, H});
+  check_close(y, want, 1e-5, 1e-6);
+  check_grad<op::FullyConnected>(p, {x, w, b});
+  check_grad<op::FullyConnected>({.num_hidden = int(H), .no_bias = true}, {x, w});
+  // flatten = false: (N, 2, 3) x W(H, 3)^T -> (N, 2, H)
+  NDArray w3 = random_array(Shape{H, 3}, ctx, -1, 1, 12);
+  op::FullyConnected::Param pf{.num_hidden = int(H), .flatten = false};
+  NDArray y3 = op::invoke<op::FullyConnected>(pf, {x, w3, b})[0];
+  CHECK(y3.shape() == Shape{N, 2, H});
+  check_grad<op::FullyConnected>(pf, {x, w3, b});
+
+  // Shape inference, partial shapes included.
+  std::vector<Shape> in = {Shape{8, 3, 5}, Shape{}, Shape{}}, out(1), aux;
+  op::FullyConnected::infer_shape({.num_hidden = 10}, in, out, aux);
+  CHECK(in[1] == Shape{10, 15});
+  CHECK(in[2] == Shape{10});
+  CHECK(out[0] == Shape{8, 10});
+  std::vector<Shape> in2 = {Shape{8, 0}, Shape{10, 7}, Shape{}}, out2(1);
+  op::FullyConnected::infer_shape({.num_hidden = 10}, in2, out2, aux);
+  CHECK(in2[0] == Shape{8, 7});
+  std::vector<Shape> bad = {Shape{8, 5}, Shape{10, 6}, Shape{}}, out3(1);
+  CHECK_THROWS_AS(op::FullyConnected::infer_shape({.num_hidden = 10}, bad, out3, aux), Error);
+  CHECK_THROWS_AS(nd::FullyConnected(x, w, b, {.num_hidden = 0}), Error);
+  try {
+    nd::FullyConnected(x, random_array(Shape{H, 5}, ctx), b, p);
+    FAIL("a (4, 5) weight for 6 inputs must fail");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("FullyConnected") != std::string::npos);
+    CHECK(std::string(e.what()).find("weight") != std::string::npos);
+  }
+}
+
+MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
+  auto ctx = Device::ctx();
+  auto wv = stored(random_values(10, -1, 1, 13)), gv = stored(random_values(10, -3, 3, 14)),
+       sv = stored(random_values(10, 0, 1, 15));
+  const double lr = 0.1, wd = 0.01, rescale = 0.5, clipg = 0.6;
+  auto g_of = [&](size_t i) { return std::min(std::max(rescale * gv[i], -clipg), clipg); };
+  {
+    NDArray w = nd::array(wv, ctx), g = nd::array(gv, ctx);
+    nd::sgd_update(w, g, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f});
+    std::vector<double> want(10);
+    for (size_t i = 0; i < 10; ++i) want[i] = (1 - lr * wd) * wv[i] - lr * g_of(i);
+    check_close(w, want, 1e-5, 1e-7);
+  }
+  {
+    NDArray w = nd::array(wv, ctx), g = nd::array(gv, ctx), mom = nd::array(sv, ctx);
+    nd::sgd_mom_update(w, g, mom, {.lr = 0.1f, .momentum = 0.9f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f});
+    std::vector<double> wm(10), wwant(10);
+    for (size_t i = 0; i < 10; ++i) {
+      wm[i] = 0.9 * sv[i] - lr * wd * wv[i] - lr * g_of(i);
+      wwant[i] = wv[i] + wm[i];
+    }
+    check_close(mom, wm, 1e-5, 1e-7);
+    check_close(w, wwant, 1e-5, 1e-7);
+  }
+  {
+    NDArray w = nd::array(wv, ctx), g = nd::array(gv, ctx), mean = nd::array(sv, ctx), var = nd::array(sv, ctx);
+    nd::adam_update(w, g, mean, var, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f});
+    std::vector<double> wm(10), wvar(10), wwant(10);
+    for (size_t i = 0; i < 10; ++i) {
+      double gg = g_of(i) + wd * wv[i];
+      wm[i] = 0.9 * sv[i] + 0.1 * gg;
+      wvar[i] = 0.999 * sv[i] + 0.001 * gg * gg;
+      wwant[i] = wv[i] - lr * wm[i] / (std::sqrt(wvar[i]) + 1e-8);
+    }
+    check_close(mean, wm, 1e-5, 1e-7);
+    check_close(var, wvar, 1e-5, 1e-7);
+    check_close(w, wwant, 1e-5, 1e-6);
+  }
+  {
+    NDArray w = nd::array(wv, ctx), g = nd::array(gv, ctx), n = nd::array(sv, ctx);
+    nd::rmsprop_update(w, g, n, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f, .clip_weights = 0.8f});
+    std::vector<double> wn(10), wwant(10);
+    for (size_t i = 0; i < 10; ++i) {
+      double gg = g_of(i) + wd * wv[i];
+      wn[i] = 0.05 * gg * gg + 0.95 * sv[i];
+      wwant[i] = std::min(std::max(wv[i] - lr * gg / std::sqrt(wn[i] + 1e-8), -0.8), 0.8);
+    }
+    check_close(n, wn, 1e-5, 1e-7);
+    check_close(w, wwant, 1e-5, 1e-6);
+  }
+  NDArray w = nd::zeros(Shape{3}, ctx);
+  CHECK_THROWS_AS(nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}), Error);
+}
+
+TEST_CASE("op: attributes parse from MXNet's strings and print back") {
+  auto p = op::parse_attrs<op::FullyConnected::Param>("FullyConnected", {{"num_hidden", "128"}, {"no_bias", "True"}});
+  CHECK(p.num_hidden == 128);
+  CHECK(p.no_bias);
+  CHECK(p.flatten);
+  auto a = op::to_attrs(p);
+  CHECK(a["num_hidden"] == "128");
+  CHECK(a["no_bias"] == "True");
+  CHECK(a["flatten"] == "True");
+  auto s = op::parse_attrs<op::SoftmaxParam>("softmax", {{"axis", "1"}, {"temperature", "None"}});
+  CHECK(s.axis == 1);
+  CHECK(!s.temperature);
+  auto u = op::parse_attrs<op::SgdParam>("sgd_update", {{"lr", "0.05"}, {"wd", "1e-4"}});
+  CHECK(u.lr == doctest::Approx(0.05));
+  CHECK(op::to_attrs(u)["lr"] == "0.05");
+  CHECK(op::attr::format(op::IntTuple{3, 3}) == "(3, 3)");
+  op::IntTuple t;
+  op::attr::parse("Convolution", "kernel", "(3, 5)", t);
+  CHECK(t == op::IntTuple{3, 5});
+  CHECK_THROWS_AS(op::parse_attrs<op::FullyConnected::Param>("FullyConnected", {{"num_hidden", "many"}}), Error);
+  CHECK_THROWS_AS(op::parse_attrs<op::FullyConnected::Param>("FullyConnected", {{"num_hiden", "3"}}), Error);
+  try {
+    op::parse_attrs<op::FullyConnected::Param>("FullyConnected", {{"no_bias", "maybe"}});
+  } catch (const Error& e) {
+    std::string w = e.what();
+    CHECK(w.find("FullyConnected") != std::string::npos);
+    CHECK(w.find("no_bias") != std::string::npos);
+    CHECK(w.find("maybe") != std::string::npos);
+  }
+}
