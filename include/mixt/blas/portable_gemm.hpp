@@ -22,6 +22,14 @@
 #include "../core/config.hpp"
 #include "../core/thread_pool.hpp"
 
+// Full unrolling keeps the accumulators in registers (nvcc's front end does not know GCC's pragma).
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define MIXT_GEMM_PRAGMA(x) _Pragma(#x)
+#define MIXT_GEMM_UNROLL(n) MIXT_GEMM_PRAGMA(GCC unroll n)
+#else
+#define MIXT_GEMM_UNROLL(n)
+#endif
+
 namespace mixt::blas {
 namespace portable {
 
@@ -152,20 +160,20 @@ MIXT_INLINE void micro_kernel(int64_t kc, const T* MIXT_RESTRICT a, const T* MIX
   using V = typename K::Vec;
   constexpr int MR = K::MR, NV = K::NV, W = K::W, NR = K::NR;
   V acc[MR][NV];
-#pragma GCC unroll 16
+MIXT_GEMM_UNROLL(16)
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
+MIXT_GEMM_UNROLL(4)
     for (int v = 0; v < NV; ++v) acc[i][v] = V{};
 
-#pragma GCC unroll 4
+MIXT_GEMM_UNROLL(4)
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
-#pragma GCC unroll 4
+MIXT_GEMM_UNROLL(4)
     for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));
-#pragma GCC unroll 16
+MIXT_GEMM_UNROLL(16)
     for (int i = 0; i < MR; ++i) {
       const V av = broadcast<V>(a[i], std::make_index_sequence<W>());
-#pragma GCC unroll 4
+MIXT_GEMM_UNROLL(4)
       for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
     }
     a += MR;
@@ -173,10 +181,10 @@ MIXT_INLINE void micro_kernel(int64_t kc, const T* MIXT_RESTRICT a, const T* MIX
   }
 
   if (m == MR && n == NR) {
-#pragma GCC unroll 16
+MIXT_GEMM_UNROLL(16)
     for (int i = 0; i < MR; ++i) {
       T* c = C + i * ldc;
-#pragma GCC unroll 4
+MIXT_GEMM_UNROLL(4)
       for (int v = 0; v < NV; ++v) {
         V r = acc[i][v] * alpha;
         if (beta != T(0)) {
