@@ -358,6 +358,8 @@ MIXT_DEVICE_TEST("dot: errors name the operator, the shapes, dtypes and contexts
   CHECK(e.find("mixt::Error in dot") == 0);
   CHECK(e.find("int32") != std::string::npos);
   CHECK(error_of([&] { NDArray c = nd::dot(nd::zeros(Shape{}, ctx), a); }).find("at least 1 dimension") != std::string::npos);
+  CHECK(error_of([&] { NDArray c = nd::dot(nd::ones(Shape{2, 2, 2}, ctx).T(), a.T()); }).find("only for 1-D and 2-D") !=
+        std::string::npos);
   // The destination of += must have the product's shape.
   NDArray wrong = nd::zeros(Shape{3, 3}, ctx);
   e = error_of([&] { wrong += nd::dot(a, nd::ones(Shape{3, 2}, ctx)); });

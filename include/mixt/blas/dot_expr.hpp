@@ -166,12 +166,25 @@ inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDAr
   return out.chunk() == lhs.chunk() || out.chunk() == rhs.chunk();
 }
 
+/// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
+/// dtype conversion into each user of dot).
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+  if (dst.size() == 0) return;
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(),
+                           size_t(src.size()) * dtype_size(src.dtype()), rc);
+      },
+      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+}
+
 /// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
 inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
                                double alpha, double beta, const char* op, const std::source_location& where) {
-  NDArray tmp = beta == 0 ? NDArray(out.shape(), out.ctx(), out.dtype()) : out.copy();
+  NDArray tmp(out.shape(), out.ctx(), out.dtype());
+  if (beta != 0) copy_values(out, tmp, op, where);
   push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
-  mixt::detail::copy_array(tmp, out, where);
+  copy_values(tmp, out, op, where);
 }
 
 }  // namespace dot_detail
@@ -243,9 +256,12 @@ struct Operand {
 };
 inline Operand operand(const NDArray& a) { return {a, false}; }
 inline Operand operand(const Transposed<NDArray>& t) {
-  if (t.array.ndim() == 2) return {t.array, true};
-  if (t.array.ndim() < 2) return {t.array, false};  // a vector is its own transpose
-  return {NDArray(t), false};                       // N-D: reversed axes, materialized
+  // Only a matrix transpose folds into a GEMM flag. Materializing N-D reversed axes here would compile the
+  // element-wise evaluator into every user of dot; the caller can write NDArray(x.T()) where that is meant.
+  if (t.array.ndim() > 2)
+    detail::fail("dot", "x.T() folds into dot only for 1-D and 2-D arrays, x has shape ", t.array.shape(),
+                 " (use transpose_a / transpose_b, or pass NDArray(x.T()) to reverse all axes)");
+  return {t.array, t.array.ndim() == 2};  // a vector is its own transpose
 }
 template <ExprNode E>
 Operand operand(const E& e) { return {NDArray(e), false}; }
@@ -255,8 +271,9 @@ concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray
 
 }  // namespace dot_detail
 
-/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands fold
-/// into the transpose flags; other expressions are evaluated first.
+/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands of
+/// 1 or 2 dimensions fold into the transpose flags (of more, they are rejected); other expressions are evaluated
+/// first.
 template <dot_detail::DotOperand A, dot_detail::DotOperand B>
 DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
             std::source_location where = std::source_location::current()) {
