@@ -36,7 +36,8 @@ class ThreadPool {
     stop();
     n_threads_ = std::max(1, n);
     stopping_ = false;
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    // A new worker starts from the current generation: jobs finished before a resize must not run again.
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -76,8 +77,7 @@ class ThreadPool {
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
-  void worker(int index) {
-    uint64_t seen = 0;
+  void worker(int index, uint64_t seen) {
     for (;;) {
       std::function<void(int)>* job;
       {

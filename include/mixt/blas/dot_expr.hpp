@@ -1,0 +1,311 @@
+// nd::dot and nd::batch_dot: lazy matrix products (expr::DotExpr) that become ONE GEMM where they are evaluated.
+//
+//   NDArray c = dot(a, b);              GEMM, beta = 0
+//   c += dot(a, b);                     GEMM, beta = 1 (c is read and written by the one operation)
+//   w -= lr * dot(x.T(), g);            GEMM with alpha = -lr, beta = 1, transA folded from x.T()
+//   dot(a, b) + bias                    the product is materialized, then the element-wise kernel runs
+//
+// Scalars multiplying or dividing a product (and unary minus) fold into alpha. Semantics are MXNet's (dot.cc):
+//   1-D . 1-D: inner product, shape (1,); 1-D operands are vectors (their transpose flags change nothing).
+//   N-D . M-D: sums over the last axis of lhs and the first axis of rhs: (n,m,k) . (k,r,s) -> (n,m,r,s), one GEMM
+//     on the operands viewed as matrices. transpose_a views lhs as (shape[0], rest) transposed, i.e. sums over its
+//     FIRST axis and keeps shape[1:]; transpose_b views rhs as (rest, shape[-1]) transposed, i.e. sums over its
+//     LAST axis and keeps shape[:-1] — as MXNet does.
+//   batch_dot: (B,M,K) . (B,K,N) -> (B,M,N); transpose_a takes lhs as (B,K,M), transpose_b rhs as (B,N,K).
+// Operands must share dtype (float32 or float64) and context. Everything that does not depend on the element type
+// (shapes, checks, the engine push) is plain non-template code.
+#pragma once
+
+#include <algorithm>
+#include <source_location>
+#include <vector>
+
+#include "../expr/nodes.hpp"
+#include "../expr/operators.hpp"
+#include "../expr/savers.hpp"
+#include "../ndarray/ndarray_impl.hpp"
+#include "gemm.hpp"
+
+namespace mixt::expr {
+
+/// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
+struct GemmShape {
+  Shape out;
+  int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
+  bool ta = false, tb = false;
+};
+
+namespace dot_detail {
+
+inline int64_t product(const int64_t* first, const int64_t* last) {
+  int64_t n = 1;
+  for (; first != last; ++first) n *= *first;
+  return n;
+}
+
+inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
+  if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
+  if (lhs.dtype() != rhs.dtype())
+    detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
+                    dtype_name(rhs.dtype()), " (convert one with astype())");
+  if (lhs.dtype() != DType::float32 && lhs.dtype() != DType::float64)
+    detail::fail_at(where, op, "dtype ", dtype_name(lhs.dtype()), " is not supported (expected float32 or float64)");
+  if (!(lhs.ctx() == rhs.ctx()))
+    detail::fail_at(where, op, "operands live on different contexts: lhs ", lhs.ctx(), ", rhs ", rhs.ctx(),
+                    " (move one with copyto() or as_in_context())");
+}
+
+[[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
+                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
+  detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
+                  la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
+}
+
+/// Checks dot's operands and works out its GEMM.
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
+  check_operands("dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() == 0 || r.ndim() == 0)
+    detail::fail_at(where, "dot", "operands must have at least 1 dimension, received shapes ", l, " and ", r);
+  GemmShape g;
+  Shape out;
+  int64_t kl, kr;
+  int la, ra;
+  if (l.ndim() == 1) {  // a row vector
+    g.M = 1, kl = l[0], la = 0, ta = false;
+  } else if (!ta) {
+    g.M = product(l.begin(), l.end() - 1), kl = l[l.ndim() - 1], la = l.ndim() - 1;
+    for (int d = 0; d < l.ndim() - 1; ++d) out.push_back(l[d]);
+  } else {
+    kl = l[0], g.M = product(l.begin() + 1, l.end()), la = 0;
+    for (int d = 1; d < l.ndim(); ++d) out.push_back(l[d]);
+  }
+  if (r.ndim() == 1) {  // a column vector
+    g.N = 1, kr = r[0], ra = 0, tb = false;
+  } else if (!tb) {
+    kr = r[0], g.N = product(r.begin() + 1, r.end()), ra = 0;
+    for (int d = 1; d < r.ndim(); ++d) out.push_back(r[d]);
+  } else {
+    g.N = product(r.begin(), r.end() - 1), kr = r[r.ndim() - 1], ra = r.ndim() - 1;
+    for (int d = 0; d < r.ndim() - 1; ++d) out.push_back(r[d]);
+  }
+  if (kl != kr) not_aligned("dot", lhs, rhs, kl, la, kr, ra, ta, tb, where);
+  if (l.ndim() == 1 && r.ndim() == 1) out = Shape{1};
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = out;
+  return g;
+}
+
+/// Checks batch_dot's operands and works out its batch of GEMMs.
+inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
+                                 const std::source_location& where) {
+  check_operands("batch_dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() != 3 || r.ndim() != 3)
+    detail::fail_at(where, "batch_dot", "operands must be 3-D (batch, rows, columns), received shapes ", l, " and ", r);
+  if (l[0] != r[0])
+    detail::fail_at(where, "batch_dot", "batch sizes differ: lhs ", l, " has ", l[0], ", rhs ", r, " has ", r[0]);
+  GemmShape g;
+  g.batch = l[0];
+  g.M = ta ? l[2] : l[1];
+  g.N = tb ? r[1] : r[2];
+  const int64_t kl = ta ? l[1] : l[2], kr = tb ? r[2] : r[1];
+  if (kl != kr) not_aligned("batch_dot", lhs, rhs, kl, ta ? 1 : 2, kr, tb ? 2 : 1, ta, tb, where);
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = Shape{g.batch, g.M, g.N};
+  return g;
+}
+
+template <class T>
+void run_gemm(const engine::RunContext& rc, const GemmShape& g, const NDArray& lhs, const NDArray& rhs,
+              const NDArray& out, double alpha, double beta) {
+  const T* A = static_cast<const T*>(lhs.raw_data());
+  const T* B = static_cast<const T*>(rhs.raw_data());
+  T* C = static_cast<T*>(out.raw_data());
+  if (g.batch == 1)
+    blas::gemm<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, B, g.ldb, T(beta), C, std::max<int64_t>(1, g.N));
+  else
+    blas::gemm_strided_batched<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, g.M * g.K, B, g.ldb,
+                                  g.K * g.N, T(beta), C, std::max<int64_t>(1, g.N), g.M * g.N, g.batch);
+}
+
+/// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
+inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
+                      double beta, const char* op, const std::source_location& where) {
+  if (out.size() == 0) return;
+  std::vector<engine::Var*> reads;
+  for (const NDArray* a : {&lhs, &rhs})
+    if (a->var() != out.var() && std::find(reads.begin(), reads.end(), a->var()) == reads.end())
+      reads.push_back(a->var());
+  engine::Engine::get().push(
+      [g, lhs, rhs, out, alpha, beta](engine::RunContext rc) {
+        if (out.dtype() == DType::float32) run_gemm<float>(rc, g, lhs, rhs, out, alpha, beta);
+        else run_gemm<double>(rc, g, lhs, rhs, out, alpha, beta);
+      },
+      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// Checks that `out` can receive the product, and whether it shares storage with an operand.
+inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                              const char* op, const char* saver, const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
+  if (!(out.shape() == g.out))
+    detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
+                    out.shape());
+  if (out.dtype() != lhs.dtype())
+    detail::fail_at(where, op, "the product is ", dtype_name(lhs.dtype()), ", the destination of ", saver, " is ",
+                    dtype_name(out.dtype()));
+  if (!(out.ctx() == lhs.ctx()))
+    detail::fail_at(where, op, "the product lives on ", lhs.ctx(), ", the destination of ", saver, " on ", out.ctx());
+  return out.chunk() == lhs.chunk() || out.chunk() == rhs.chunk();
+}
+
+/// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
+/// dtype conversion into each user of dot).
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+  if (dst.size() == 0) return;
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(),
+                           size_t(src.size()) * dtype_size(src.dtype()), rc);
+      },
+      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
+inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                               double alpha, double beta, const char* op, const std::source_location& where) {
+  NDArray tmp(out.shape(), out.ctx(), out.dtype());
+  if (beta != 0) copy_values(out, tmp, op, where);
+  push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
+  copy_values(tmp, out, op, where);
+}
+
+}  // namespace dot_detail
+
+/// A pending product alpha * op(lhs) . op(rhs) (or a batch of them). Materializable: evaluation points call
+/// materialize() or assign_into<Saver>(out); inside element-wise expressions it is materialized first.
+struct DotExpr : ExprTag {
+  NDArray lhs, rhs;
+  GemmShape gemm;
+  double alpha = 1;
+  const char* op = "dot";
+  std::source_location where;
+
+  Shape shape() const { return gemm.out; }
+
+  NDArray materialize() const {
+    NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
+    dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
+    return out;
+  }
+
+  /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
+  /// `/=` compute the product into a temporary and apply it element-wise.
+  template <class Saver>
+  void assign_into(const NDArray& out) const {
+    constexpr bool is_write = std::is_same_v<Saver, save_write>, is_add = std::is_same_v<Saver, save_add>,
+                   is_sub = std::is_same_v<Saver, save_sub>;
+    if constexpr (is_write || is_add || is_sub) {
+      const bool aliased = dot_detail::check_destination(gemm, lhs, rhs, out, op, Saver::name, where);
+      const double a = is_sub ? -alpha : alpha, beta = is_write ? 0 : 1;
+      if (aliased) dot_detail::gemm_via_temporary(gemm, lhs, rhs, out, a, beta, op, where);
+      else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
+    } else {
+      NDArray value = materialize();
+      evaluate_into<Saver>(out, ArrayLeaf{{}, value}, where, Saver::name);
+    }
+  }
+};
+
+// --- folding scalars into alpha (more specialized than the generic operators of operators.hpp) ----------------
+template <ScalarOperand S>
+DotExpr operator*(const S& s, const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha *= static_cast<double>(s);
+  return r;
+}
+template <ScalarOperand S>
+DotExpr operator*(const DotExpr& d, const S& s) {
+  return s * d;
+}
+template <ScalarOperand S>
+DotExpr operator/(const DotExpr& d, const S& s) {
+  DotExpr r = d;
+  r.alpha /= static_cast<double>(s);
+  return r;
+}
+inline DotExpr operator-(const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha = -r.alpha;
+  return r;
+}
+
+namespace dot_detail {
+
+/// An operand of dot as an array, and whether it arrived lazily transposed (x.T()): the flag folds into the GEMM.
+struct Operand {
+  NDArray array;
+  bool transposed = false;
+};
+inline Operand operand(const NDArray& a) { return {a, false}; }
+inline Operand operand(const Transposed<NDArray>& t) {
+  // Only a matrix transpose folds into a GEMM flag. Materializing N-D reversed axes here would compile the
+  // element-wise evaluator into every user of dot; the caller can write NDArray(x.T()) where that is meant.
+  if (t.array.ndim() > 2)
+    detail::fail("dot", "x.T() folds into dot only for 1-D and 2-D arrays, x has shape ", t.array.shape(),
+                 " (use transpose_a / transpose_b, or pass NDArray(x.T()) to reverse all axes)");
+  return {t.array, t.array.ndim() == 2};  // a vector is its own transpose
+}
+template <ExprNode E>
+Operand operand(const E& e) { return {NDArray(e), false}; }
+
+template <class T>
+concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray>;
+
+}  // namespace dot_detail
+
+/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands of
+/// 1 or 2 dimensions fold into the transpose flags (of more, they are rejected); other expressions are evaluated
+/// first.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+            std::source_location where = std::source_location::current()) {
+  dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
+  DotExpr d;
+  d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
+  d.lhs = std::move(l.array);
+  d.rhs = std::move(r.array);
+  d.where = where;
+  return d;
+}
+
+/// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+                  std::source_location where = std::source_location::current()) {
+  DotExpr d;
+  d.lhs = NDArray(lhs);
+  d.rhs = NDArray(rhs);
+  d.gemm = dot_detail::batch_dot_shape(d.lhs, d.rhs, transpose_a, transpose_b, where);
+  d.op = "batch_dot";
+  d.where = where;
+  return d;
+}
+
+}  // namespace mixt::expr
+
+namespace mixt {
+using expr::batch_dot;
+using expr::dot;
+namespace nd {
+using expr::batch_dot;
+using expr::dot;
+}  // namespace nd
+}  // namespace mixt

@@ -1,0 +1,56 @@
+// blas::gemm: the one entry point for matrix products on any device.
+//
+// Conventions (those of row-major CBLAS): C is M x N with leading dimension ldc; op(A) is M x K, where A is stored
+// M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
+// transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
+//
+// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM.
+// Called from inside an engine operation: rc gives the device and stream.
+#pragma once
+
+#include <cstdint>
+
+#include "../engine/run_context.hpp"
+#include "cblas.hpp"
+#include "portable_gemm.hpp"
+#if MIXT_USE_CUDA
+#include "cuda/cublas.hpp"
+#endif
+
+namespace mixt::blas {
+
+template <class T>
+void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm(rc, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+  (void)rc;
+  if (K <= 0) return portable::scale(M, N, beta, C, ldc);  // no product: C = beta * C
+#if MIXT_USE_CBLAS
+  cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+  portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+/// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
+/// One cuBLAS call on the GPU; a loop of GEMMs (each one multithreaded) on the CPU.
+template <class T>
+void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                          T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
+                                             stride_b, beta, C, ldc, stride_c, batch);
+#endif
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
+         ldc);
+}
+
+}  // namespace mixt::blas
