@@ -9,6 +9,7 @@
 //   finish(acc, count)   the output value (mean divides by count, norm takes the square root).
 // `vectorizable` reducers also fold whole SIMD packets with vstep(acc, packet) and combine packets with
 // vmerge (the same formulas, lane-wise) and keep acc == ET, which is what the CPU fast paths need.
+// vstep/vmerge are host-only: GCC vector types do not exist in CUDA device code.
 // `needs_values`: reducing nothing is an error (max of an empty array); `returns_index`: the output is float32.
 #pragma once
 
@@ -44,8 +45,8 @@ struct sum {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
-  template <class V> MIXT_HD MIXT_INLINE static V vstep(V a, V x) { return a + x; }
-  template <class V> MIXT_HD MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a + b; }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
@@ -62,7 +63,7 @@ struct mean : sum {
 /// The L2 norm: the square root of the sum of squares (MXNet's norm with its default ord=2).
 struct norm : sum {
   static constexpr const char* name = "norm";
-  template <class V> MIXT_HD MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x * x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
     return static_cast<ET>(math::sqrt(static_cast<double>(a)));
@@ -74,8 +75,8 @@ struct prod {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
-  template <class V> MIXT_HD MIXT_INLINE static V vstep(V a, V x) { return a * x; }
-  template <class V> MIXT_HD MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a * x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a * b; }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
@@ -90,8 +91,8 @@ struct max {
     if constexpr (std::numeric_limits<ET>::has_infinity) return -std::numeric_limits<ET>::infinity();
     else return std::numeric_limits<ET>::lowest();
   }
-  template <class V> MIXT_HD MIXT_INLINE static V vstep(V a, V x) { return ((a > x) | (a != a)) ? a : x; }
-  template <class V> MIXT_HD MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return ((a > x) | (a != a)) ? a : x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return (a > x || is_nan(a)) ? a : x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return step(a, b, 0); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
@@ -105,8 +106,8 @@ struct min {
     if constexpr (std::numeric_limits<ET>::has_infinity) return std::numeric_limits<ET>::infinity();
     else return std::numeric_limits<ET>::max();
   }
-  template <class V> MIXT_HD MIXT_INLINE static V vstep(V a, V x) { return ((a < x) | (a != a)) ? a : x; }
-  template <class V> MIXT_HD MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return ((a < x) | (a != a)) ? a : x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return (a < x || is_nan(a)) ? a : x; }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return step(a, b, 0); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
