@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 #include "../../core/thread_pool.hpp"
@@ -41,7 +42,7 @@ struct Cascade {
   }
   Acc total() const {
     Acc t = Red::template init<ET>();
-    for (int l = 63; l >= 0; --l)  // the highest level holds the earliest values
+    for (int l = std::bit_width(count) - 1; l >= 0; --l)  // the highest level holds the earliest values
       if ((count >> l) & 1) t = Red::merge(t, level[l]);
     return t;
   }
@@ -159,8 +160,11 @@ acc_t<Red, ET> fold_run(Plan& p, const Layout& L, int64_t f0, int64_t f1, int64_
 /// The partial result of reduced positions [rb, re) of output o (inner == 1).
 template <class Red, class ET, class Plan>
 acc_t<Red, ET> reduce_run(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re) {
-  Cascade<Red, ET> c;
   const int64_t start = o * sp.reduced;
+  if (re - rb <= kReduceBlock && rb < re)  // one block: no cascade needed
+    return sp.layout.linear ? fold_run<true, Red, ET>(p, sp.layout, start + rb, start + re, rb)
+                            : fold_run<false, Red, ET>(p, sp.layout, start + rb, start + re, rb);
+  Cascade<Red, ET> c;
   for (int64_t b = rb; b < re; b += kReduceBlock) {
     const int64_t be = std::min(re, b + kReduceBlock);
     c.push(sp.layout.linear ? fold_run<true, Red, ET>(p, sp.layout, start + b, start + be, b)
