@@ -162,13 +162,11 @@ template <class Red, class ET, class Plan>
 acc_t<Red, ET> reduce_run(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re) {
   const int64_t start = o * sp.reduced;
   if (re - rb <= kReduceBlock && rb < re)  // one block: no cascade needed
-    return sp.layout.linear ? fold_run<true, Red, ET>(p, sp.layout, start + rb, start + re, rb)
-                            : fold_run<false, Red, ET>(p, sp.layout, start + rb, start + re, rb);
+    return fold_run<false, Red, ET>(p, sp.layout, start + rb, start + re, rb);
   Cascade<Red, ET> c;
   for (int64_t b = rb; b < re; b += kReduceBlock) {
     const int64_t be = std::min(re, b + kReduceBlock);
-    c.push(sp.layout.linear ? fold_run<true, Red, ET>(p, sp.layout, start + b, start + be, b)
-                            : fold_run<false, Red, ET>(p, sp.layout, start + b, start + be, b));
+    c.push(fold_run<false, Red, ET>(p, sp.layout, start + b, start + be, b));
   }
   return c.total();
 }
@@ -209,8 +207,7 @@ void reduce_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t 
   const int64_t C = sp.inner;
   if (re - rb <= kReduceRows) {  // one block: no cascade needed
     std::fill(out, out + C, Red::template init<ET>());
-    if (sp.layout.linear) fold_rows<true, Red, ET>(p, sp, o, rb, re, out);
-    else fold_rows<false, Red, ET>(p, sp, o, rb, re, out);
+    fold_rows<false, Red, ET>(p, sp, o, rb, re, out);
     return;
   }
   RowCascade<Red, ET> cascade;
@@ -218,8 +215,7 @@ void reduce_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t 
   for (int64_t b = rb; b < re; b += kReduceRows) {
     block.assign(size_t(C), Red::template init<ET>());
     const int64_t be = std::min(re, b + kReduceRows);
-    if (sp.layout.linear) fold_rows<true, Red, ET>(p, sp, o, b, be, block.data());
-    else fold_rows<false, Red, ET>(p, sp, o, b, be, block.data());
+    fold_rows<false, Red, ET>(p, sp, o, b, be, block.data());
     cascade.push(block);
   }
   cascade.total(out, C);
