@@ -5,3 +5,4 @@
 #include "launch.hpp"
 #include "nodes.hpp"
 #include "operators.hpp"
+#include "reduce.hpp"
