@@ -9,4 +9,5 @@
 #include "ndarray/ndarray_impl.hpp"
 #include "ndarray/creation.hpp"
 #include "autograd/autograd.hpp"
+#include "blas/blas.hpp"
 #include "op/op.hpp"

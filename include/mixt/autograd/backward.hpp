@@ -165,5 +165,6 @@ inline NDArray NDArray::grad() const {
 inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode) const {
   autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
 }
+inline void NDArray::backward() const { backward(NDArray()); }
 
 }  // namespace mixt

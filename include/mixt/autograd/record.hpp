@@ -10,6 +10,7 @@
 
 #include "../expr/evaluate.hpp"
 #include "../expr/reduce.hpp"
+#include "../ndarray/creation.hpp"
 #include "derivatives.hpp"
 #include "node.hpp"
 #include "state.hpp"
@@ -36,7 +37,31 @@ inline NDArray reduce_to(const NDArray& g, const Shape& leaf) {
   return s.reshape(leaf.to_vector());
 }
 
-template <expr::FusedNode E>
+/// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
+/// for every expression (order 1: one per leaf; order 2: one per pair of leaves), so the default is 1 and
+/// -DMIXT_AUTOGRAD_MAX_ORDER=2 opts into second derivatives of element-wise expressions (autograd::grad with
+/// create_graph). Library operators' backward passes are not differentiated again.
+#ifndef MIXT_AUTOGRAD_MAX_ORDER
+#define MIXT_AUTOGRAD_MAX_ORDER 1
+#endif
+
+template <int Order, expr::FusedNode E>
+void record_expression(const E& e, NDArray& out);
+
+/// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
+template <int Order, class A>
+NDArray evaluate_adjoint(const A& adjoint) {
+  auto node = expr::as_node(adjoint);
+  const NDArray& first = expr::first_leaf(node);
+  NDArray out(node.shape(), first.ctx(), first.dtype());
+  expr::evaluate_into<expr::save_write>(out, node, {}, "backward");
+  if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
+    if (is_recording()) record_expression<Order + 1>(node, out);
+  }
+  return out;
+}
+
+template <int Order, expr::FusedNode E>
 void record_expression(const E& e, NDArray& out) {
   std::vector<Entry> inputs;
   bool any = false;
@@ -55,11 +80,11 @@ void record_expression(const E& e, NDArray& out) {
     e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) { leaf_shapes.push_back(a.shape()); });
     auto visit = [&](int k, const auto& adjoint, bool transposed) {
       if (!needs[size_t(k)]) return;
-      NDArray g = adjoint;  // one fused kernel (recorded too, when building a graph for higher order)
+      NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
       if (transposed) {
         Shape view;  // the leaf seen transposed had the reversed shape
         for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
-        grads[size_t(k)] = NDArray(reduce_to(g, view).T());
+        grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
       } else {
         grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
       }

@@ -30,6 +30,9 @@ inline Context gpu(int id = 0) { return {DeviceType::gpu, id}; }
 
 inline std::ostream& operator<<(std::ostream& os, const Context& c) { return os << c.to_string(); }
 
+/// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
+inline int num_gpus();
+
 /// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5).
 inline void require_device(const Context& ctx, const char* op) {
 #if !MIXT_USE_CUDA
@@ -42,4 +45,23 @@ inline void require_device(const Context& ctx, const char* op) {
 #endif
 }
 
+}  // namespace mixt
+
+#if MIXT_USE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace mixt {
+inline int num_gpus() {
+#if MIXT_USE_CUDA
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n;
+#else
+  return 0;
+#endif
+}
 }  // namespace mixt

@@ -36,8 +36,15 @@ class NaiveEngine final : public Engine {
     on_delete();
     delete var;
   }
-  void wait_for_var(Var*) override {}
-  void wait_all() override {}
+  void wait_for_var(Var*) override { sync_gpus(); }
+  void wait_all() override { sync_gpus(); }
+
+ private:
+  static void sync_gpus() {
+#if MIXT_USE_CUDA
+    cuda::synchronize_all();
+#endif
+  }
 };
 
 }  // namespace mixt::engine

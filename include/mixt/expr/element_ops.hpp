@@ -10,6 +10,8 @@
 namespace mixt::pk {
 
 template <class T> concept Scalar = std::is_arithmetic_v<T>;
+/// What a functor computes on one element at a time: anything but a SIMD packet (half_t included).
+template <class T> concept ScalarValue = !is_vector_v<T>;
 
 template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }

@@ -108,8 +108,9 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
   if (!op) op = Saver::name;
   Prepared prep = prepare(out, collect_leaves(e), value_shape(e, where), op, where);
   if (prep.nothing_to_do) return;
-  if (prep.needs_temporary) {
-    NDArray tmp(e, where);
+  if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
+    NDArray tmp(out.shape(), out.ctx(), out.dtype());
+    evaluate_into<save_write>(tmp, e, where, op);
     evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }

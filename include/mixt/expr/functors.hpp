@@ -10,11 +10,18 @@ namespace mixt::fn {
 
 template <class V> using elem_t = pk::element_t<V>;
 
+// Each functor has a scalar `apply` (host and device) and a packet `apply` (host only: CUDA has no vector types).
 #define MIXT_UNARY_FUNCTOR(STRUCT, NAME, EXPR)                \
   struct STRUCT {                                             \
     static constexpr const char* name = NAME;                 \
-    template <class V>                                        \
+    template <pk::ScalarValue V>                              \
     MIXT_HD MIXT_INLINE static V apply(V x) {                 \
+      using E = elem_t<V>;                                    \
+      (void)sizeof(E);                                        \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V x) {                         \
       using E = elem_t<V>;                                    \
       (void)sizeof(E);                                        \
       return EXPR;                                            \
@@ -48,8 +55,12 @@ MIXT_UNARY_FUNCTOR(identity, "_copy", x)
 #define MIXT_BINARY_FUNCTOR(STRUCT, NAME, EXPR)               \
   struct STRUCT {                                             \
     static constexpr const char* name = NAME;                 \
-    template <class V>                                        \
+    template <pk::ScalarValue V>                              \
     MIXT_HD MIXT_INLINE static V apply(V a, V b) {            \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V a, V b) {                    \
       return EXPR;                                            \
     }                                                         \
   };
@@ -71,25 +82,31 @@ MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
 /// a / b; integer division by zero gives 0 instead of a hardware trap.
 struct div {
   static constexpr const char* name = "elemwise_div";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V a, V b) {
     if constexpr (std::is_integral_v<V>) return b == V(0) ? V(0) : V(a / b);
     else return a / b;
   }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V a, V b) { return a / b; }
 };
 
 /// where(cond, a, b): a where cond is non-zero, else b.
 struct where {
   static constexpr const char* name = "where";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
 };
 
 /// clip(x, lo, hi).
 struct clip {
   static constexpr const char* name = "clip";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
 };
 
 }  // namespace mixt::fn

@@ -3,6 +3,7 @@
 // device it runs on: mark lambdas MIXT_HD when the translation unit may run them on a GPU.
 #pragma once
 
+#include "../core/dtype.hpp"
 #include "../core/thread_pool.hpp"
 #include "../engine/run_context.hpp"
 #if MIXT_USE_CUDA
@@ -23,5 +24,25 @@ void launch(const engine::RunContext& rc, int64_t n, F f) {
     for (int64_t i = b; i < e; ++i) f(i);
   });
 }
+
+/// Small kernels used with launch() from generic code (nvcc does not accept device lambdas inside generic lambdas).
+template <class T>
+struct FillKernel {
+  T* out;
+  T value;
+  MIXT_HD void operator()(int64_t i) const { out[i] = value; }
+};
+template <class S, class D>
+struct CastKernel {
+  const S* in;
+  D* out;
+  MIXT_HD void operator()(int64_t i) const { out[i] = static_cast<D>(static_cast<compute_type_t<S>>(in[i])); }
+};
+/// out[i] = i.
+template <class T>
+struct IotaKernel {
+  T* out;
+  MIXT_HD void operator()(int64_t i) const { out[i] = static_cast<T>(static_cast<compute_type_t<T>>(i)); }
+};
 
 }  // namespace mixt::expr

@@ -35,10 +35,15 @@ auto make_ternary(const A& a, const B& b, const C& c) {
   return Ternary<F, node_t<A>, node_t<B>, node_t<C>>{{}, as_node(a), as_node(b), as_node(c)};
 }
 
+}  // namespace mixt::expr
+
+namespace mixt {
+// Operators and functions live in namespace mixt: argument-dependent lookup finds them for NDArrays and, through
+// the ExprTag base, for every expression node.
 #define MIXT_BINARY_OPERATOR(SYMBOL, FUNCTOR)                                              \
-  template <Operand A, Operand B>                                                          \
-    requires(ArrayOperand<A> || ArrayOperand<B>)                                           \
-  auto operator SYMBOL(const A& a, const B& b) { return make_binary<fn::FUNCTOR>(a, b); }
+  template <expr::Operand A, expr::Operand B>                                                          \
+    requires(expr::ArrayOperand<A> || expr::ArrayOperand<B>)                                           \
+  auto operator SYMBOL(const A& a, const B& b) { return expr::make_binary<fn::FUNCTOR>(a, b); }
 
 MIXT_BINARY_OPERATOR(+, plus)
 MIXT_BINARY_OPERATOR(-, minus)
@@ -52,12 +57,12 @@ MIXT_BINARY_OPERATOR(>, greater)
 MIXT_BINARY_OPERATOR(>=, greater_equal)
 #undef MIXT_BINARY_OPERATOR
 
-template <ArrayOperand A>
-auto operator-(const A& a) { return make_unary<fn::negative>(a); }
+template <expr::ArrayOperand A>
+auto operator-(const A& a) { return expr::make_unary<fn::negative>(a); }
 
 #define MIXT_UNARY_FUNCTION(NAME)                                                         \
-  template <ArrayOperand A>                                                              \
-  auto NAME(const A& a) { return make_unary<fn::NAME>(a); }
+  template <expr::ArrayOperand A>                                                              \
+  auto NAME(const A& a) { return expr::make_unary<fn::NAME>(a); }
 
 MIXT_UNARY_FUNCTION(negative)
 MIXT_UNARY_FUNCTION(exp)
@@ -82,9 +87,9 @@ MIXT_UNARY_FUNCTION(round)
 #undef MIXT_UNARY_FUNCTION
 
 #define MIXT_BINARY_FUNCTION(NAME, FUNCTOR)                                               \
-  template <Operand A, Operand B>                                                          \
-    requires(ArrayOperand<A> || ArrayOperand<B>)                                           \
-  auto NAME(const A& a, const B& b) { return make_binary<fn::FUNCTOR>(a, b); }
+  template <expr::Operand A, expr::Operand B>                                                          \
+    requires(expr::ArrayOperand<A> || expr::ArrayOperand<B>)                                           \
+  auto NAME(const A& a, const B& b) { return expr::make_binary<fn::FUNCTOR>(a, b); }
 
 MIXT_BINARY_FUNCTION(pow, power)
 MIXT_BINARY_FUNCTION(power, power)
@@ -93,32 +98,20 @@ MIXT_BINARY_FUNCTION(minimum, minimum)
 #undef MIXT_BINARY_FUNCTION
 
 /// where(cond, a, b): a where cond is non-zero, else b (all three broadcast together).
-template <Operand C, Operand A, Operand B>
-  requires(ArrayOperand<C> || ArrayOperand<A> || ArrayOperand<B>)
-auto where(const C& cond, const A& a, const B& b) { return make_ternary<fn::where>(cond, a, b); }
+template <expr::Operand C, expr::Operand A, expr::Operand B>
+  requires(expr::ArrayOperand<C> || expr::ArrayOperand<A> || expr::ArrayOperand<B>)
+auto where(const C& cond, const A& a, const B& b) { return expr::make_ternary<fn::where>(cond, a, b); }
 
 /// clip(x, a_min, a_max).
-template <ArrayOperand A>
-auto clip(const A& x, double a_min, double a_max) { return make_ternary<fn::clip>(x, a_min, a_max); }
+template <expr::ArrayOperand A>
+auto clip(const A& x, double a_min, double a_max) { return expr::make_ternary<fn::clip>(x, a_min, a_max); }
 
-}  // namespace mixt::expr
-
-namespace mixt {
-// Found by argument-dependent lookup for NDArray operands, and by mixt::NAME.
-using expr::operator+; using expr::operator-; using expr::operator*; using expr::operator/;
-using expr::operator==; using expr::operator!=; using expr::operator<; using expr::operator<=;
-using expr::operator>; using expr::operator>=;
-using expr::negative; using expr::exp; using expr::log; using expr::log1p; using expr::expm1; using expr::sqrt;
-using expr::rsqrt; using expr::square; using expr::abs; using expr::sign; using expr::sin; using expr::cos;
-using expr::tanh; using expr::sigmoid; using expr::relu; using expr::softrelu; using expr::erf; using expr::floor;
-using expr::ceil; using expr::round; using expr::pow; using expr::power; using expr::maximum; using expr::minimum;
-using expr::where; using expr::clip;
 
 namespace nd {
-using expr::negative; using expr::exp; using expr::log; using expr::log1p; using expr::expm1; using expr::sqrt;
-using expr::rsqrt; using expr::square; using expr::abs; using expr::sign; using expr::sin; using expr::cos;
-using expr::tanh; using expr::sigmoid; using expr::relu; using expr::softrelu; using expr::erf; using expr::floor;
-using expr::ceil; using expr::round; using expr::pow; using expr::power; using expr::maximum; using expr::minimum;
-using expr::where; using expr::clip;
+using mixt::negative; using mixt::exp; using mixt::log; using mixt::log1p; using mixt::expm1; using mixt::sqrt;
+using mixt::rsqrt; using mixt::square; using mixt::abs; using mixt::sign; using mixt::sin; using mixt::cos;
+using mixt::tanh; using mixt::sigmoid; using mixt::relu; using mixt::softrelu; using mixt::erf; using mixt::floor;
+using mixt::ceil; using mixt::round; using mixt::pow; using mixt::power; using mixt::maximum; using mixt::minimum;
+using mixt::where; using mixt::clip;
 }  // namespace nd
 }  // namespace mixt

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../core/config.hpp"
+#include "element_ops.hpp"
 
 namespace mixt::expr {
 
@@ -14,22 +15,26 @@ struct save_write {
 struct save_add {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "+=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d + v; }
 };
 struct save_sub {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "-=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d - v; }
 };
 struct save_mul {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "*=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d * v; }
 };
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 
 }  // namespace mixt::expr

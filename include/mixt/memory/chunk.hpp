@@ -26,6 +26,7 @@ inline void device_deallocate(const Context& ctx, void* p, size_t bytes) {
 #if MIXT_USE_CUDA
   if (ctx.is_gpu()) return cuda_pool(ctx.dev_id).deallocate(p, bytes);
 #endif
+  (void)ctx;
   cpu_pool().deallocate(p, bytes);
 }
 

@@ -21,15 +21,19 @@ namespace mixt {
 
 class NDArray;
 
-namespace expr {
+/// The base of every expression node. It lives in namespace mixt so that argument-dependent lookup finds mixt's
+/// operators and functions for any node.
 struct ExprTag {};
+
+namespace expr {
+using mixt::ExprTag;
 template <class T> struct Transposed;
 }  // namespace expr
 
 /// Anything that evaluates to an array: an expression node, or something that materializes into an NDArray
 /// (a pending dot product, say). NDArray itself is not in this set: it is a leaf.
 template <class T>
-concept ExprNode = std::is_base_of_v<expr::ExprTag, std::remove_cvref_t<T>>;
+concept ExprNode = std::is_base_of_v<ExprTag, std::remove_cvref_t<T>>;
 
 class NDArray {
  public:
@@ -140,7 +144,8 @@ class NDArray {
   /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
   NDArray grad() const;
   /// Backpropagates from this array (head gradient: ones when empty) into every variable it depends on.
-  void backward(const NDArray& head_grad = NDArray(), bool retain_graph = false, bool train_mode = true) const;
+  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true) const;
+  void backward() const;
   /// The same data, cut from the tape: no gradient flows through the result.
   NDArray detach() const {
     NDArray d = *this;

@@ -14,7 +14,7 @@
 namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <expr::FusedNode E> void record_expression(const E& e, NDArray& out);
+template <int Order = 1, expr::FusedNode E> void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 }  // namespace autograd::detail
 
@@ -30,7 +30,7 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
           using T = decltype(tag);
           T* p = out.data<T>();
           const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
-          expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { p[i] = v; });
+          expr::launch(rc, out.size(), expr::FillKernel<T>{p, v});
         });
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
@@ -52,8 +52,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
   if (!(src.shape() == dst.shape()))
     detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
                     dst.shape().to_string());
-  if (src.size() == 0 || src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
-                             src.dtype() == dst.dtype())
+  if (src.size() == 0 || (src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
+                              src.dtype() == dst.dtype()))
     return;
   if (src.dtype() != dst.dtype() && !(src.ctx() == dst.ctx())) {
     NDArray staged(src.shape(), dst.ctx(), src.dtype());
@@ -83,9 +83,7 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
             using D = decltype(d);
             const S* in = static_cast<const S*>(src.raw_data());
             D* out = static_cast<D*>(dst.raw_data());
-            expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) {
-              out[i] = static_cast<D>(static_cast<compute_type_t<S>>(in[i]));
-            });
+            expr::launch(rc, src.size(), expr::CastKernel<S, D>{in, out});
           });
         });
       },

@@ -16,10 +16,11 @@ void with_act_type(const char* op, const std::string& type, const std::vector<co
     if (type == a) return f(type);
   std::string list;
   for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
-  detail::fail(op, "attribute 'act_type': expected one of ", list, "; received '", type, "'");
+  mixt::detail::fail(op, "attribute 'act_type': expected one of ", list, "; received '", type, "'");
 }
 
-struct Activation {
+template <class = void>
+struct ActivationOp {
   static constexpr const char* name = "Activation";
   struct Param {
     std::string act_type = "relu";
@@ -58,9 +59,11 @@ struct Activation {
     else check(p);
   }
 };
+using Activation = ActivationOp<>;
 template <class V> void visit(Activation::Param& p, V&& v) { v("act_type", p.act_type); }
 
-struct LeakyReLU {
+template <class = void>
+struct LeakyReLUOp {
   static constexpr const char* name = "LeakyReLU";
   struct Param {
     std::string act_type = "leaky";
@@ -106,6 +109,7 @@ struct LeakyReLU {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&);
 };
+using LeakyReLU = LeakyReLUOp<>;
 template <class V> void visit(LeakyReLU::Param& p, V&& v) {
   v("act_type", p.act_type); v("slope", p.slope); v("lower_bound", p.lower_bound); v("upper_bound", p.upper_bound);
 }
@@ -114,7 +118,8 @@ template <class V> void visit(LeakyReLU::Param& p, V&& v) {
 
 namespace mixt::op {
 
-inline void LeakyReLU::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+template <class T>
+void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
                                 const std::vector<NDArray>& in, const std::vector<NDArray>&,
                                 const std::vector<Req>& req, const std::vector<NDArray>& ig,
                                 const std::vector<NDArray>&) {
@@ -138,13 +143,16 @@ inline void LeakyReLU::backward(const Param& p, const OpContext&, const std::vec
 }  // namespace mixt::op
 
 namespace mixt::nd {
-inline NDArray Activation(const NDArray& data, const op::Activation::Param& p) {
+template <int = 0>
+NDArray Activation(const NDArray& data, const op::Activation::Param& p) {
   return op::invoke<op::Activation>(p, {data})[0];
 }
-inline NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {}) {
+template <int = 0>
+NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {}) {
   return op::invoke<op::LeakyReLU>(p, {data})[0];
 }
-inline NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p) {
+template <int = 0>
+NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p) {
   return op::invoke<op::LeakyReLU>(p, {data, gamma})[0];
 }
 }  // namespace mixt::nd

@@ -28,7 +28,7 @@ inline std::string trim(const std::string& s) {
 }
 
 [[noreturn]] inline void bad_value(const char* op, const std::string& key, const std::string& value, const char* expected) {
-  detail::fail(op, "attribute '", key, "': expected ", expected, ", received '", value, "'");
+  mixt::detail::fail(op, "attribute '", key, "': expected ", expected, ", received '", value, "'");
 }
 
 inline void parse(const char* op, const std::string& key, const std::string& s, int& out) {
@@ -133,7 +133,7 @@ Param parse_attrs(const char* op, const Attrs& attrs) {
     for (const auto& [k, v] : attrs) {
       bool known = false;
       visit(p, [&](const char* key, auto&) { known = known || k == key; });
-      if (!known && k.rfind("__", 0) != 0) detail::fail(op, "unknown attribute '", k, "'");
+      if (!known && k.rfind("__", 0) != 0) mixt::detail::fail(op, "unknown attribute '", k, "'");
     }
   }
   return p;

@@ -8,7 +8,8 @@
 
 namespace mixt::op {
 
-struct FullyConnected {
+template <class = void>
+struct FullyConnectedOp {
   static constexpr const char* name = "FullyConnected";
   struct Param {
     int num_hidden = 0;
@@ -23,11 +24,11 @@ struct FullyConnected {
   static std::vector<std::string> aux_states(const Param&) { return {}; }
 
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    if (p.num_hidden < 1) detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
+    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
     const int64_t H = p.num_hidden;
     Shape& data = in[0];
     if (data.ndim() != 0) {
-      if (data.ndim() < 1) detail::fail(name, "argument 'data': expected at least 1 dimension");
+      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
       int64_t K = 1;
       if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
       else K = data[data.ndim() - 1];
@@ -72,6 +73,7 @@ struct FullyConnected {
     if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
   }
 };
+using FullyConnected = FullyConnectedOp<>;
 template <class V> void visit(FullyConnected::Param& p, V&& v) {
   v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
 }
@@ -79,11 +81,13 @@ template <class V> void visit(FullyConnected::Param& p, V&& v) {
 }  // namespace mixt::op
 
 namespace mixt::nd {
-inline NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
                               const op::FullyConnected::Param& p) {
   return op::invoke<op::FullyConnected>(p, {data, weight, bias})[0];
 }
-inline NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
   op::FullyConnected::Param q = p;
   q.no_bias = true;
   return op::invoke<op::FullyConnected>(q, {data, weight})[0];

@@ -8,7 +8,8 @@
 namespace mixt::op::detail {
 
 /// Shape (1, ..., k, ..., 1) with k at `axis`, holding 0..k-1 in `dtype` (float32 by default).
-inline NDArray class_index(int64_t k, int ndim, int axis, const Context& ctx, DType dtype = DType::float32) {
+template <int = 0>
+NDArray class_index(int64_t k, int ndim, int axis, const Context& ctx, DType dtype = DType::float32) {
   Shape s;
   for (int d = 0; d < ndim; ++d) s.push_back(d == axis ? k : 1);
   NDArray idx(s, ctx, dtype);
@@ -16,8 +17,7 @@ inline NDArray class_index(int64_t k, int ndim, int axis, const Context& ctx, DT
       [idx, k](engine::RunContext rc) {
         dtype_switch(idx.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          T* p = static_cast<T*>(idx.raw_data());
-          expr::launch(rc, k, [=] MIXT_HD(int64_t i) { p[i] = static_cast<T>(static_cast<compute_type_t<T>>(i)); });
+          expr::launch(rc, k, expr::IotaKernel<T>{static_cast<T*>(idx.raw_data())});
         });
       },
       ctx, {}, {idx.var()}, engine::FnProperty::normal, "class_index");

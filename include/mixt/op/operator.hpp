@@ -44,7 +44,7 @@ void write(const NDArray& out, Req req, const E& value) {
 /// Checks that a shape has the expected number of dimensions (or is unknown).
 inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndim) {
   if (s.ndim() != 0 && s.ndim() != ndim)
-    detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
+    mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
 }
 
 /// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
@@ -57,7 +57,7 @@ inline void assign_shape(const char* op, const char* arg, Shape& slot, const Sha
     if (slot[d] == 0) merged[d] = known[d];
     else ok = known[d] == 0 || known[d] == slot[d];
   }
-  if (!ok) detail::fail(op, "argument '", arg, "': expected shape ", known.to_string(), ", received ", slot.to_string());
+  if (!ok) mixt::detail::fail(op, "argument '", arg, "': expected shape ", known.to_string(), ", received ", slot.to_string());
   slot = merged;
 }
 
@@ -115,11 +115,11 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
                             std::source_location where = std::source_location::current()) {
   auto args = Op::arguments(p);
   if (in.size() != args.size())
-    detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());
+    mixt::detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());
   for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i].is_none()) detail::fail_at(where, Op::name, "input '", args[i], "' is an empty NDArray");
+    if (in[i].is_none()) mixt::detail::fail_at(where, Op::name, "input '", args[i], "' is an empty NDArray");
     if (!(in[i].ctx() == in[0].ctx()))
-      detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
+      mixt::detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
   }
   std::vector<Shape> in_shapes, out_shapes(Op::outputs(p).size()), aux_shapes;
   for (const NDArray& a : in) in_shapes.push_back(a.shape());
@@ -131,7 +131,7 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   }
   for (size_t i = 0; i < in.size(); ++i)
     if (!(in_shapes[i] == in[i].shape()))
-      detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
+      mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
                       in[i].shape());
   std::vector<NDArray> out;
   for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());

@@ -79,13 +79,15 @@ inline auto scaled_grad(const NDArray& grad, float rescale, float c) {
 namespace mixt::nd {
 
 /// weight = (1 - lr wd) weight - lr clip(rescale_grad grad). Returns weight.
-inline NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
+template <int = 0>
+NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
   op::detail::check_update_args("sgd_update", weight, grad, "grad");
   weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
   return weight;
 }
 
-inline NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
+template <int = 0>
+NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
   op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
   op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
   mom.assign(mom * p.momentum - weight * (p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
@@ -93,7 +95,8 @@ inline NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, 
   return weight;
 }
 
-inline NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
+template <int = 0>
+NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
   for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
     op::detail::check_update_args("adam_update", weight, *a, n);
   auto g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
@@ -103,7 +106,8 @@ inline NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, ND
   return weight;
 }
 
-inline NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
+template <int = 0>
+NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
   op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
   op::detail::check_update_args("rmsprop_update", weight, n, "n");
   NDArray g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;

@@ -33,7 +33,7 @@ struct RegressionOutput {
     if (in[1].ndim() == 0 && shape_known(in[0])) {
       in[1] = in[0].ndim() == 2 && in[0][1] == 1 ? Shape{in[0][0]} : in[0];
     } else if (in[1].ndim() != 0 && shape_known(in[0]) && in[1].size() != in[0].size()) {
-      detail::fail(name, "argument 'label': expected ", in[0].size(), " elements (data shape ", in[0],
+      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements (data shape ", in[0],
                    "), received shape ", in[1]);
     }
   }
@@ -61,13 +61,16 @@ using MAERegressionOutput = RegressionOutput<RegressionKind::mae>;
 }  // namespace mixt::op
 
 namespace mixt::nd {
-inline NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+template <int = 0>
+NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
   return op::invoke<op::LinearRegressionOutput>(p, {data, label})[0];
 }
-inline NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+template <int = 0>
+NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
   return op::invoke<op::LogisticRegressionOutput>(p, {data, label})[0];
 }
-inline NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+template <int = 0>
+NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
   return op::invoke<op::MAERegressionOutput>(p, {data, label})[0];
 }
 }  // namespace mixt::nd

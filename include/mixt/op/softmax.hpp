@@ -56,8 +56,10 @@ using LogSoftmax = SoftmaxOp<true>;
 }  // namespace mixt::op
 
 namespace mixt::nd {
-inline NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
-inline NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
+template <int = 0>
+NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
+template <int = 0>
+NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
   return op::invoke<op::LogSoftmax>(p, {data})[0];
 }
 }  // namespace mixt::nd

@@ -17,7 +17,8 @@
 
 namespace mixt::op {
 
-struct SoftmaxOutput {
+template <class = void>
+struct SoftmaxOutputOp {
   static constexpr const char* name = "SoftmaxOutput";
   static constexpr bool is_loss = true;
   struct Param {
@@ -36,7 +37,7 @@ struct SoftmaxOutput {
 
   static void check(const Param& p) {
     if (p.normalization != "null" && p.normalization != "batch" && p.normalization != "valid")
-      detail::fail(name, "attribute 'normalization': expected null, batch or valid; received '", p.normalization, "'");
+      mixt::detail::fail(name, "attribute 'normalization': expected null, batch or valid; received '", p.normalization, "'");
   }
   /// The label shape for class labels: data's shape without the class axis.
   static Shape label_shape(const Param& p, const Shape& d) {
@@ -55,7 +56,7 @@ struct SoftmaxOutput {
     if (in[1].ndim() == 0) {
       in[1] = label_shape(p, in[0]);
     } else if (!(in[1] == in[0]) && in[1].size() != label_shape(p, in[0]).size()) {
-      detail::fail(name, "argument 'label': expected shape ", label_shape(p, in[0]), " (or ", in[0],
+      mixt::detail::fail(name, "argument 'label': expected shape ", label_shape(p, in[0]), " (or ", in[0],
                    "), received ", in[1]);
     }
   }
@@ -102,13 +103,15 @@ struct SoftmaxOutput {
     if (req.size() > 1) write(ig[1], req[1], 0.f);
   }
 };
+using SoftmaxOutput = SoftmaxOutputOp<>;
 template <class V> void visit(SoftmaxOutput::Param& p, V&& v) {
   v("grad_scale", p.grad_scale); v("ignore_label", p.ignore_label); v("multi_output", p.multi_output);
   v("use_ignore", p.use_ignore); v("preserve_shape", p.preserve_shape); v("normalization", p.normalization);
   v("out_grad", p.out_grad); v("smooth_alpha", p.smooth_alpha);
 }
 
-struct SoftmaxCrossEntropy {
+template <class = void>
+struct SoftmaxCrossEntropyOp {
   static constexpr const char* name = "softmax_cross_entropy";
   struct Param {};
   static std::vector<std::string> arguments(const Param&) { return {"data", "label"}; }
@@ -138,15 +141,18 @@ struct SoftmaxCrossEntropy {
     if (req.size() > 1) write(ig[1], req[1], 0.f);
   }
 };
+using SoftmaxCrossEntropy = SoftmaxCrossEntropyOp<>;
 template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
 
 }  // namespace mixt::op
 
 namespace mixt::nd {
-inline NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {}) {
+template <int = 0>
+NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {}) {
   return op::invoke<op::SoftmaxOutput>(p, {data, label})[0];
 }
-inline NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label) {
+template <int = 0>
+NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label) {
   return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label})[0];
 }
 }  // namespace mixt::nd

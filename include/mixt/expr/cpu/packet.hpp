@@ -1,5 +1,5 @@
 // SIMD packets for the CPU evaluator, written with GCC/Clang vector extensions so that the same code compiles to
-// SSE2, AVX2 or AVX-512 as the target allows. float and double get packets of 32 bytes; every other type is
+// SSE2 or AVX2 as the target allows. float and double get packets of 16 or 32 bytes; every other type is
 // evaluated one element at a time (packet<T>::size == 1 and the "packet" is the scalar itself).
 #pragma once
 
@@ -16,17 +16,25 @@ struct packet {
   using type = T;
   static constexpr int size = 1;
 };
+/// Packet width: one AVX register when the target has AVX, one SSE register otherwise (wider packets without
+/// AVX would change the ABI of the functions that pass them, and the compiler warns about it).
+#if defined(__AVX__)
+inline constexpr int kPacketBytes = 32;
+#else
+inline constexpr int kPacketBytes = 16;
+#endif
+
 template <>
 struct packet<float> {
-  typedef float type __attribute__((vector_size(32)));
-  typedef int32_t itype __attribute__((vector_size(32)));
-  static constexpr int size = 8;
+  typedef float type __attribute__((vector_size(kPacketBytes)));
+  typedef int32_t itype __attribute__((vector_size(kPacketBytes)));
+  static constexpr int size = kPacketBytes / 4;
 };
 template <>
 struct packet<double> {
-  typedef double type __attribute__((vector_size(32)));
-  typedef int64_t itype __attribute__((vector_size(32)));
-  static constexpr int size = 4;
+  typedef double type __attribute__((vector_size(kPacketBytes)));
+  typedef int64_t itype __attribute__((vector_size(kPacketBytes)));
+  static constexpr int size = kPacketBytes / 8;
 };
 
 template <class T> using packet_t = typename packet<T>::type;

@@ -90,7 +90,7 @@ MIXT_INLINE V exp(V x) {
   // 2^n as 2^(n/2) * 2^(n - n/2): n may be one past the largest exponent near the overflow threshold.
   I n1 = ni >> 1, n2 = ni - n1;
   I bits1 = (n1 + C::bias) << C::mant_bits, bits2 = (n2 + C::bias) << C::mant_bits;
-  V y = p * reinterpret_cast<V&>(bits1) * reinterpret_cast<V&>(bits2);
+  V y = p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
   y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
   y = x < V{} + C::min_exp_arg ? V{} : y;
   return x != x ? x : y;  // NaN stays NaN
@@ -107,10 +107,10 @@ MIXT_INLINE V log(V x) {
   auto tiny = x < V{} + min_normal;
   V xs = tiny ? x * E(1ull << 54) : x;
   V e_adj = tiny ? V{} + E(-54) : V{};
-  I bits = reinterpret_cast<I&>(xs);
+  I bits = (I)xs;
   I e = ((bits >> C::mant_bits) & ((1 << (sizeof(E) * 8 - 1 - C::mant_bits)) - 1)) - C::bias;
   I mbits = (bits & ((I{} + 1) << C::mant_bits) - 1) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
-  V m = reinterpret_cast<V&>(mbits);
+  V m = (V)mbits;
   auto big = m > V{} + E(1.4142135623730951);
   m = big ? m * E(0.5) : m;
   V ef = __builtin_convertvector(e, V) + e_adj + (big ? V{} + E(1) : V{});
