@@ -15,6 +15,13 @@ namespace mixt {
 
 namespace detail {
 
+/// p[i] = v for i < n. A function template rather than a generic lambda: nvcc accepts no device lambda inside a
+/// generic lambda.
+template <class T>
+void fill_kernel(const engine::RunContext& rc, T* p, int64_t n, T v) {
+  expr::launch(rc, n, [=] MIXT_HD(int64_t i) { p[i] = v; });
+}
+
 /// Writes `value` to every element of out (any dtype).
 inline void fill(const NDArray& out, double value, const std::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
@@ -23,9 +30,7 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
       [out, value](engine::RunContext rc) {
         dtype_switch(out.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          T* p = out.data<T>();
-          const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
-          expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { p[i] = v; });
+          fill_kernel<T>(rc, out.data<T>(), out.size(), static_cast<T>(static_cast<compute_type_t<T>>(value)));
         });
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);

@@ -46,6 +46,28 @@ MIXT_HD T below(double v, double high) {
 
 enum class Law { uniform, normal };
 
+// The kernels are function templates, not generic lambdas: nvcc accepts no device lambda inside a generic lambda.
+template <class T>
+void uniform_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random::Stream stream, double low,
+                    double high) {
+  expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
+    const double u = ::mixt::random::Stream::unit(stream.bits(i), 0);
+    p[i] = below<T>(low + (high - low) * u, high);
+  });
+}
+
+template <class T>
+void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random::Stream stream, double loc,
+                   double scale) {
+  expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
+    const ::mixt::random::Block bits = stream.bits(i);
+    const double u1 = 1.0 - ::mixt::random::Stream::unit(bits, 0);  // (0, 1]: log(u1) is finite
+    const double u2 = ::mixt::random::Stream::unit(bits, 2);
+    const double z = ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);  // Box-Muller
+    p[i] = static_cast<T>(static_cast<compute_type_t<T>>(loc + scale * z));
+  });
+}
+
 /// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
 inline NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
   NDArray out(shape, ctx, dtype);
@@ -56,21 +78,8 @@ inline NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, doubl
       [out, stream, law, a, b, op](engine::RunContext rc) {
         float_dtype_switch(out.dtype(), op, [&](auto tag) {
           using T = decltype(tag);
-          T* p = out.data<T>();
-          if (law == Law::uniform) {
-            expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) {
-              const double u = ::mixt::random::Stream::unit(stream.bits(i), 0);
-              p[i] = below<T>(a + (b - a) * u, b);
-            });
-          } else {
-            expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) {
-              const ::mixt::random::Block bits = stream.bits(i);
-              const double u1 = 1.0 - ::mixt::random::Stream::unit(bits, 0);  // (0, 1]: log(u1) is finite
-              const double u2 = ::mixt::random::Stream::unit(bits, 2);
-              const double z = ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);  // Box-Muller
-              p[i] = static_cast<T>(static_cast<compute_type_t<T>>(a + b * z));
-            });
-          }
+          if (law == Law::uniform) uniform_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
+          else normal_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
         });
       },
       ctx, {}, {out.var()}, engine::FnProperty::normal, op);

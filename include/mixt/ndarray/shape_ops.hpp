@@ -18,14 +18,18 @@ namespace mixt {
 
 namespace detail {
 
+/// The collapsed extents and source strides of a gather, passed by value into the kernel (a namespace-scope
+/// type: nvcc rejects function-local types in device lambda captures).
+struct GatherMap {
+  int ndim;
+  int64_t dims[kMaxDim];
+  int64_t strides[kMaxDim];
+};
+
 /// out[i] = in[offset + sum_d idx_d * strides[d]] over the collapsed layout, for elements of W's size.
 template <class W>
 void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const expr::Layout& L, int64_t offset) {
-  struct Map {
-    int ndim;
-    int64_t dims[kMaxDim];
-    int64_t strides[kMaxDim];
-  } m{};
+  GatherMap m{};
   m.ndim = L.ndim;
   for (int d = 0; d < L.ndim; ++d) { m.dims[d] = L.dims[d]; m.strides[d] = L.leaf_strides[0][d]; }
   const W* in = static_cast<const W*>(src) + offset;
