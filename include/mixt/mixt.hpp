@@ -2,12 +2,16 @@
 #pragma once
 
 #include "core/core.hpp"
+#include "core/random.hpp"
 #include "memory/memory.hpp"
 #include "engine/engine.hpp"
 #include "ndarray/ndarray.hpp"
 #include "expr/expr.hpp"
 #include "ndarray/ndarray_impl.hpp"
 #include "ndarray/creation.hpp"
+#include "ndarray/print.hpp"
+#include "ndarray/random.hpp"
+#include "ndarray/shape_ops.hpp"
 #include "autograd/autograd.hpp"
 #include "blas/blas.hpp"
 #include "op/op.hpp"

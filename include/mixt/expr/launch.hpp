@@ -32,12 +32,6 @@ struct FillKernel {
   T value;
   MIXT_HD void operator()(int64_t i) const { out[i] = value; }
 };
-template <class S, class D>
-struct CastKernel {
-  const S* in;
-  D* out;
-  MIXT_HD void operator()(int64_t i) const { out[i] = static_cast<D>(static_cast<compute_type_t<S>>(in[i])); }
-};
 /// out[i] = i.
 template <class T>
 struct IotaKernel {

@@ -6,7 +6,9 @@
 // engine and returns at once; to_vector(), item(), wait_to_read() and mixt::waitall() block.
 #pragma once
 
+#include <iosfwd>
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -123,17 +125,22 @@ class NDArray {
   NDArray slice(int64_t begin, int64_t end) const;
   /// Row `index` of the first axis, as a view with one dimension less.
   NDArray at(int64_t index) const;
-  /// A copy of [begin, end) along `axis` (a view when axis is 0).
-  NDArray slice_axis(int axis, int64_t begin, int64_t end) const;
+  /// Elements [begin, end) along `axis` (mx.nd.slice_axis): a copy, or a view when axis is 0. Negative begin/end
+  /// count from the end; end = std::nullopt (MXNet's None) means the extent of the axis.
+  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const;
   NDArray expand_dims(int axis) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}) const;
-  /// The array broadcast to `shape`, materialized.
+  /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
+  /// extent 0 in `shape` keeps the array's extent there (MXNet).
   NDArray broadcast_to(const Shape& shape) const;
   /// A transposed copy; axes default to reversing the order.
   NDArray transpose(std::vector<int> axes = {}) const;
   /// A lazy transpose of a 2-D array: dot() folds it into a BLAS flag; any other use reads it transposed.
   expr::Transposed<NDArray> T() const;
+
+  /// The values as NumPy prints them, then MXNet's "<NDArray 2x3 @cpu(0)>" line (see print.hpp). Waits.
+  std::string to_string() const;
 
   /// A view on the same storage with a different shape (and byte offset); checks the bounds.
   NDArray view(const Shape& shape, size_t byte_offset) const;
@@ -164,5 +171,8 @@ class NDArray {
   size_t offset_ = 0;
   autograd::Entry ag_;
 };
+
+/// Prints a.to_string().
+std::ostream& operator<<(std::ostream& os, const NDArray& a);
 
 }  // namespace mixt

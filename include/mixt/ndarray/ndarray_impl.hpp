@@ -9,6 +9,7 @@
 #include "../expr/operators.hpp"
 #include "../memory/copy.hpp"
 #include "../autograd/state.hpp"
+#include "convert.hpp"
 #include "reshape.hpp"
 
 namespace mixt {
@@ -77,14 +78,21 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
   }
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
-        dtype_switch(src.dtype(), [&](auto s) {
-          dtype_switch(dst.dtype(), [&](auto d) {
-            using S = decltype(s);
-            using D = decltype(d);
-            const S* in = static_cast<const S*>(src.raw_data());
-            D* out = static_cast<D*>(dst.raw_data());
-            expr::launch(rc, src.size(), expr::CastKernel<S, D>{in, out});
-          });
+        const DType st = src.dtype(), dt = dst.dtype();
+        const void* in = src.raw_data();
+        void* out = dst.raw_data();
+        if (rc.ctx.is_gpu()) {
+          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
+          return;
+        }
+        constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
+        parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
+          double buf[kChunk];
+          for (int64_t c = b; c < e; c += kChunk) {
+            const int64_t m = std::min(kChunk, e - c);
+            load_chunk(st, in, c, m, buf);
+            store_chunk(dt, out, c, m, buf);
+          }
         });
       },
       run_on, reads, {dst.var()}, prop, "astype", where);

@@ -1,0 +1,492 @@
+// NDArray API: creation, host access, copies and conversions between all dtypes, handle semantics, views,
+// slice_axis / broadcast_to / transpose against plain loops, printing, random arrays, and the errors.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <sstream>
+
+#include "testing.hpp"
+
+using namespace mixt;
+using mixt::testing::check_close;
+
+namespace {
+
+const DType kAllDtypes[] = {DType::float32, DType::float64, DType::float16, DType::bfloat16,
+                            DType::uint8,   DType::int8,    DType::int32,   DType::int64};
+
+std::vector<double> iota(int64_t n, double start = 0) {
+  std::vector<double> v{};
+  v.resize(size_t(n));
+  std::iota(v.begin(), v.end(), start);
+  return v;
+}
+
+/// Row-major flat index of a multi-index.
+int64_t flat(const std::vector<int64_t>& idx, const Shape& s) {
+  int64_t o = 0;
+  for (int d = 0; d < s.ndim(); ++d) o = o * s[d] + idx[size_t(d)];
+  return o;
+}
+
+/// Calls f(multi-index) for every element of shape s in row-major order.
+template <class F>
+void for_each_index(const Shape& s, F f) {
+  std::vector<int64_t> idx(size_t(s.ndim()), 0);
+  for (int64_t i = 0; i < s.size(); ++i) {
+    int64_t r = i;
+    for (int d = s.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = r % s[d]; r /= s[d]; }
+    f(idx);
+  }
+}
+
+bool is_integer_dtype(DType t) { return !is_floating(t); }
+double dtype_min(DType t) {
+  switch (t) {
+    case DType::uint8: return 0;
+    case DType::int8: return -128;
+    case DType::int32: return -2147483648.0;
+    case DType::int64: return -9.2e18;
+    default: return -1e30;
+  }
+}
+double dtype_max(DType t) {
+  switch (t) {
+    case DType::uint8: return 255;
+    case DType::int8: return 127;
+    case DType::int32: return 2147483647.0;
+    case DType::int64: return 9.2e18;
+    default: return 1e30;
+  }
+}
+
+template <class Fn>
+std::string error_of(Fn f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+// --- creation ----------------------------------------------------------------------------------------------------
+
+MIXT_DEVICE_TEST("ndarray: zeros, ones, full, array and arange hold the values asked for") {
+  const Context ctx = Device::ctx();
+  NDArray z = nd::zeros({2, 3}, ctx), o = nd::ones({4}, ctx, DType::int32), f = nd::full({2, 2}, -2.5, ctx, DType::float64);
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.ctx() == ctx);
+  CHECK(o.dtype() == DType::int32);
+  CHECK(z.to_vector<double>() == std::vector<double>(6, 0.0));
+  CHECK(o.to_vector<int>() == std::vector<int>(4, 1));
+  CHECK(f.to_vector<double>() == std::vector<double>(4, -2.5));
+  CHECK(nd::empty({5, 0}, ctx).size() == 0);
+  CHECK(nd::array({1.5, 2.0, 3.25}, Shape{3, 1}, ctx).to_vector<double>() == std::vector<double>{1.5, 2.0, 3.25});
+
+  // arange against the formula start + floor(i / repeat) * step.
+  struct Case { double start, stop, step; int64_t repeat; DType dtype; };
+  for (const Case& c : {Case{0, 5, 1, 1, float32}, Case{2, 3, 0.25, 1, float32}, Case{10, 1, -3, 1, float64},
+                        Case{0, 3, 1, 3, int32}, Case{-1, 2, 0.5, 2, float64}, Case{0, 7, 2, 1, int64},
+                        Case{0, 2.5, 0.5, 1, int8}, Case{0, 6, 1.5, 1, float16}}) {
+    CAPTURE(c.start); CAPTURE(c.stop); CAPTURE(c.step); CAPTURE(c.repeat);
+    NDArray a = nd::arange(c.start, c.stop, c.step, c.repeat, ctx, c.dtype);
+    std::vector<double> want;
+    for (double x = c.start; c.step > 0 ? x < c.stop : x > c.stop; x += c.step)
+      for (int64_t r = 0; r < c.repeat; ++r) want.push_back(is_floating(c.dtype) ? x : std::trunc(x));
+    CHECK(a.dtype() == c.dtype);
+    CHECK(a.shape() == Shape{int64_t(want.size())});
+    CHECK(a.to_vector<double>() == want);
+  }
+  CHECK(nd::arange(4, ctx).to_vector<double>() == std::vector<double>{0, 1, 2, 3});
+  CHECK(nd::arange(5, 1, 1, 1, ctx).size() == 0);  // empty, as in NumPy
+  CHECK(nd::arange(0, 100000, 1, 1, ctx, DType::int32).to_vector<double>() == iota(100000));
+  CHECK_THROWS_AS(nd::arange(0, 1, 0), Error);
+  CHECK_THROWS_AS(nd::arange(0, 1, 1, 0), Error);
+}
+
+// --- host access, copies, conversions ----------------------------------------------------------------------------
+
+MIXT_DEVICE_TEST("ndarray: to_vector, item, copy, copyto, as_in_context") {
+  const Context ctx = Device::ctx();
+  NDArray a = nd::array({1.0, -2.0, 3.5, 4.0}, Shape{2, 2}, ctx);
+  CHECK(a.to_vector<float>() == std::vector<float>{1, -2, 3.5f, 4});
+  CHECK(a.to_vector<int>() == std::vector<int>{1, -2, 3, 4});  // truncation toward zero
+  CHECK(a.at(1).at(0).item<double>() == 3.5);
+  CHECK_THROWS_AS(a.item<double>(), Error);
+  CHECK(NDArray().to_vector<double>().empty());
+
+  NDArray c = a.copy();
+  CHECK(c.chunk() != a.chunk());
+  CHECK(c.to_vector<double>() == a.to_vector<double>());
+  NDArray d = nd::zeros({2, 2}, ctx, DType::float64);
+  a.copyto(d);
+  CHECK(d.dtype() == DType::float64);
+  CHECK(d.to_vector<double>() == a.to_vector<double>());
+  NDArray e = nd::zeros({4}, ctx);
+  CHECK_THROWS_AS(a.copyto(e), Error);  // shapes differ
+
+  NDArray h = a.copyto(cpu());
+  CHECK(h.ctx() == cpu());
+  CHECK(h.to_vector<double>() == a.to_vector<double>());
+  NDArray same = a.as_in_context(ctx);
+  CHECK(same.chunk() == a.chunk());  // the same storage: no copy
+  NDArray back = h.as_in_context(ctx);
+  CHECK(back.ctx() == ctx);
+  CHECK(back.to_vector<double>() == a.to_vector<double>());
+  if (ctx.is_gpu()) CHECK(back.chunk() != h.chunk());
+}
+
+MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a double reference") {
+  const Context ctx = Device::ctx();
+  // Values exact in every floating dtype (bfloat16 keeps 8 significant bits), some integral, some not.
+  const std::vector<double> candidates = {0, 1, 7, -1, 1.5, -2.75, 100.5, 126.5, 127, -128, 200, -100.5, 65};
+  for (DType src : kAllDtypes) {
+    for (DType dst : kAllDtypes) {
+      CAPTURE(dtype_name(src));
+      CAPTURE(dtype_name(dst));
+      std::vector<double> x, want;
+      for (double v : candidates) {
+        if (is_integer_dtype(src) && (v != std::trunc(v) || v < dtype_min(src) || v > dtype_max(src))) continue;
+        const double t = is_integer_dtype(dst) ? std::trunc(v) : v;  // float -> int truncates toward zero
+        if (t < dtype_min(dst) || t > dtype_max(dst)) continue;       // out of range: undefined, as in C++
+        x.push_back(v);
+        want.push_back(t);
+      }
+      REQUIRE(x.size() >= 5);
+      NDArray a = nd::array(x, ctx, src);
+      NDArray b = a.astype(dst);
+      CHECK(b.dtype() == dst);
+      CHECK(b.ctx() == ctx);
+      CHECK(b.chunk() != a.chunk());  // a copy even for the same dtype, as in MXNet
+      CHECK(b.to_vector<double>() == want);
+    }
+  }
+  // Rounding to the nearest representable value: 0.1 in DType::float32, float16 and bfloat16.
+  NDArray p = nd::array({0.1}, ctx, DType::float64);
+  CHECK(p.astype(DType::float32).item<double>() == double(0.1f));
+  CHECK(p.astype(DType::float16).item<double>() == 0.0999755859375);  // 1638 * 2^-14
+  CHECK(p.astype(DType::bfloat16).item<double>() == 0.10009765625);   // 205 * 2^-11
+  // A large conversion runs in chunks over threads.
+  std::vector<double> big = iota(100003, -50000);
+  check_close(nd::array(big, ctx, DType::int32).astype(DType::float32).astype(DType::float64), big, 0, 0);
+}
+
+// --- handles, versions, views ------------------------------------------------------------------------------------
+
+MIXT_DEVICE_TEST("ndarray: copying a handle shares storage; copy() does not; writes bump version()") {
+  const Context ctx = Device::ctx();
+  NDArray a = nd::zeros({3}, ctx);
+  NDArray b = a;
+  NDArray c = a.copy();
+  b.assign(5.0);
+  CHECK(a.to_vector<double>() == std::vector<double>{5, 5, 5});
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 0, 0});
+  CHECK(b.chunk() == a.chunk());
+
+  const uint64_t v0 = a.version();
+  a += 1.0f;
+  a.wait_to_read();
+  CHECK(a.version() == v0 + 1);
+  a.assign(2.0);
+  a.wait_to_read();
+  CHECK(a.version() == v0 + 2);
+  CHECK(b.version() == a.version());  // one storage, one version
+  (void)a.to_vector<double>();
+  CHECK(a.version() == v0 + 2);  // reads do not count
+}
+
+MIXT_DEVICE_TEST("ndarray: reshape is a view with MXNet's codes") {
+  const Context ctx = Device::ctx();
+  NDArray a = nd::arange(24, ctx).reshape({2, 3, 4});
+  CHECK(a.shape() == Shape{2, 3, 4});
+  CHECK(a.reshape({-1}).shape() == Shape{24});
+  CHECK(a.reshape({0, -1}).shape() == Shape{2, 12});
+  CHECK(a.reshape({-3, 0}).shape() == Shape{6, 4});
+  CHECK(a.reshape({-2, 1}).shape() == Shape{2, 3, 4, 1});
+  CHECK(a.reshape({-4, 1, -1, 0, 0}).shape() == Shape{1, 2, 3, 4});
+  CHECK(nd::reshape(a, {4, -1}).shape() == Shape{4, 6});
+  NDArray v = a.reshape({6, 4});
+  CHECK(v.chunk() == a.chunk());
+  v.at(5).assign(-1.0);  // write through the view, read the base
+  std::vector<double> want = iota(24);
+  for (int i = 20; i < 24; ++i) want[size_t(i)] = -1;
+  CHECK(a.to_vector<double>() == want);
+  std::string msg = error_of([&] { a.reshape({5, -1}); });
+  CHECK(msg.find("reshape") != std::string::npos);
+  CHECK(msg.find("(2, 3, 4)") != std::string::npos);
+  CHECK_THROWS_AS(a.reshape({-1, -1}), Error);
+  CHECK_THROWS_AS(a.reshape({7}), Error);
+}
+
+MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views at the right offsets") {
+  const Context ctx = Device::ctx();
+  NDArray a = nd::arange(12, ctx).reshape({4, 3});
+  CHECK(a.slice(1, 3).to_vector<double>() == std::vector<double>{3, 4, 5, 6, 7, 8});
+  CHECK(a.slice(-2, -1).to_vector<double>() == std::vector<double>{6, 7, 8});
+  CHECK(a.slice(2, 2).size() == 0);
+  CHECK(a.at(-1).to_vector<double>() == std::vector<double>{9, 10, 11});
+  CHECK(a.at(1).byte_offset() == 3 * sizeof(float));
+  CHECK(a.slice(1, 3).at(1).at(2).item<double>() == 8);
+  CHECK(a.slice(1, 3).at(1).byte_offset() == 6 * sizeof(float));
+  a.slice(1, 2).assign(0.0);
+  CHECK(a.at(1).to_vector<double>() == std::vector<double>{0, 0, 0});
+  CHECK_THROWS_AS(a.slice(3, 5), Error);
+  CHECK_THROWS_AS(a.slice(3, 1), Error);
+  CHECK_THROWS_AS(a.at(4), Error);
+  CHECK_THROWS_AS(a.at(-5), Error);
+
+  CHECK(a.expand_dims(0).shape() == Shape{1, 4, 3});
+  CHECK(a.expand_dims(-1).shape() == Shape{4, 3, 1});
+  CHECK(nd::expand_dims(a, 1).shape() == Shape{4, 1, 3});
+  CHECK(a.expand_dims(1).chunk() == a.chunk());
+  CHECK_THROWS_AS(a.expand_dims(3), Error);
+  NDArray s = nd::zeros({1, 3, 1, 2}, ctx);
+  CHECK(s.squeeze().shape() == Shape{3, 2});
+  CHECK(s.squeeze({2}).shape() == Shape{1, 3, 2});
+  CHECK(nd::squeeze(s, {0, -2}).shape() == Shape{3, 2});
+  CHECK_THROWS_AS(s.squeeze({1}), Error);
+  CHECK(nd::flatten(nd::zeros({2, 3, 4}, ctx)).shape() == Shape{2, 12});
+  CHECK(nd::flatten(nd::zeros({5}, ctx)).shape() == Shape{5, 1});
+  NDArray fl = nd::flatten(a.slice(1, 3));
+  CHECK(fl.chunk() == a.chunk());
+  CHECK(fl.to_vector<double>() == a.slice(1, 3).to_vector<double>());
+  CHECK_THROWS_AS(nd::flatten(nd::zeros({}, ctx)), Error);
+}
+
+MIXT_DEVICE_TEST("ndarray: slice_axis on every axis of a 3-D array matches a loop") {
+  const Context ctx = Device::ctx();
+  const Shape s{4, 5, 6};
+  for (DType t : {DType::float32, DType::float64, DType::int32, DType::uint8, DType::float16}) {
+    NDArray a = nd::arange(0, 120, 1, 1, ctx, t).reshape({4, 5, 6});
+    struct Case { int axis; int64_t begin; std::optional<int64_t> end; int64_t b, e; };
+    for (const Case& c : {Case{0, 1, 3, 1, 3}, Case{1, 2, std::nullopt, 2, 5}, Case{2, -4, -1, 2, 5},
+                          Case{-1, 0, 1, 0, 1}, Case{-2, -5, 5, 0, 5}, Case{2, 3, 3, 3, 3}, Case{0, -1, std::nullopt, 3, 4}}) {
+      CAPTURE(dtype_name(t)); CAPTURE(c.axis); CAPTURE(c.begin);
+      NDArray r = nd::slice_axis(a, c.axis, c.begin, c.end);
+      const int ax = c.axis < 0 ? c.axis + 3 : c.axis;
+      Shape want_shape = s;
+      want_shape[ax] = c.e - c.b;
+      CHECK(r.shape() == want_shape);
+      CHECK(r.dtype() == t);
+      std::vector<double> want;
+      for_each_index(want_shape, [&](std::vector<int64_t> idx) {
+        idx[size_t(ax)] += c.b;
+        want.push_back(double(flat(idx, s)));
+      });
+      CHECK(r.to_vector<double>() == want);
+      if (ax == 0) CHECK(r.chunk() == a.chunk());  // axis 0: a view
+      else CHECK(r.chunk() != a.chunk());
+    }
+  }
+  NDArray a = nd::zeros({4, 5, 6}, ctx);
+  std::string msg = error_of([&] { a.slice_axis(1, 2, 7); });
+  CHECK(msg.find("slice_axis") != std::string::npos);
+  CHECK(msg.find("extent 5") != std::string::npos);
+  CHECK_THROWS_AS(a.slice_axis(1, 4, 2), Error);
+  CHECK_THROWS_AS(a.slice_axis(1, -6, std::nullopt), Error);
+  CHECK_THROWS_AS(a.slice_axis(3, 0, 1), Error);
+  CHECK_THROWS_AS(nd::zeros({}, ctx).slice_axis(0, 0, 1), Error);
+}
+
+MIXT_DEVICE_TEST("ndarray: broadcast_to matches a loop and rejects incompatible shapes") {
+  const Context ctx = Device::ctx();
+  struct Case { Shape from, to, want; };
+  for (DType t : {DType::float32, DType::int64, DType::int8}) {
+    for (const Case& c : {Case{{3}, {2, 3}, {2, 3}}, Case{{3, 1}, {3, 4}, {3, 4}}, Case{{1, 4, 1}, {2, 4, 5}, {2, 4, 5}},
+                          Case{{2, 1}, {0, 3}, {2, 3}}, Case{{1}, {7}, {7}}, Case{{}, {2, 2}, {2, 2}},
+                          Case{{2, 3}, {2, 3}, {2, 3}}, Case{{1, 3}, {2, 0, 3}, {2, 1, 3}}, Case{{3}, {0, 3}, {0, 3}}}) {
+      CAPTURE(dtype_name(t)); CAPTURE(c.from); CAPTURE(c.to);
+      NDArray a = nd::arange(0, double(c.from.size()), 1, 1, ctx, t).reshape(c.from.to_vector());
+      if (c.from.ndim() == 0) a = nd::full({}, 5, ctx, t);
+      NDArray r = nd::broadcast_to(a, c.to);
+      CHECK(r.shape() == c.want);
+      std::vector<double> src = a.to_vector<double>(), want;
+      for_each_index(c.want, [&](const std::vector<int64_t>& idx) {
+        std::vector<int64_t> j;
+        for (int d = 0; d < c.from.ndim(); ++d) {
+          int od = d + c.want.ndim() - c.from.ndim();
+          j.push_back(c.from[d] == 1 ? 0 : idx[size_t(od)]);
+        }
+        want.push_back(src[size_t(flat(j, c.from))]);
+      });
+      CHECK(r.to_vector<double>() == want);
+    }
+  }
+  NDArray a = nd::zeros({2, 3}, ctx);
+  std::string msg = error_of([&] { a.broadcast_to({4, 3}); });
+  CHECK(msg.find("broadcast_to") != std::string::npos);
+  CHECK(msg.find("(2, 3)") != std::string::npos);
+  CHECK(msg.find("(4, 3)") != std::string::npos);
+  CHECK_THROWS_AS(a.broadcast_to({3}), Error);        // fewer dimensions than the array
+  CHECK_THROWS_AS(a.broadcast_to({2, 3, 3}), Error);  // aligned from the right: 2 vs 3
+}
+
+MIXT_DEVICE_TEST("ndarray: transpose with any axes, 2-D to 4-D, matches a loop") {
+  const Context ctx = Device::ctx();
+  struct Case { Shape s; std::vector<int> axes; };
+  const std::vector<Case> cases = {
+      {{3, 5}, {}},           {{3, 5}, {1, 0}},          {{3, 5}, {0, 1}},       {{2, 3, 4}, {}},
+      {{2, 3, 4}, {1, 0, 2}}, {{2, 3, 4}, {2, 0, 1}},    {{2, 3, 4}, {0, 2, 1}}, {{2, 3, 4, 5}, {3, 1, 0, 2}},
+      {{2, 3, 4, 5}, {}},     {{2, 1, 4, 5}, {0, 2, 3, 1}}, {{2, 3, 4, 5}, {-1, 0, -2, 1}}, {{67, 129}, {}}};
+  for (DType t : {DType::float32, DType::float64, DType::int64, DType::bfloat16}) {
+    for (const Case& c : cases) {
+      CAPTURE(dtype_name(t)); CAPTURE(c.s);
+      const int n = c.s.ndim();
+      std::vector<int> axes = c.axes;
+      if (axes.empty()) for (int d = n - 1; d >= 0; --d) axes.push_back(d);
+      for (int& ax : axes) if (ax < 0) ax += n;
+      NDArray a = nd::arange(0, double(c.s.size()), 1, 1, ctx, t).reshape(c.s.to_vector());
+      if (t == DType::bfloat16) a = nd::arange(0, double(c.s.size()), 1, 1, ctx, DType::float32).reshape(c.s.to_vector()).astype(t);
+      NDArray r = nd::transpose(a, c.axes);
+      Shape want_shape;
+      for (int d = 0; d < n; ++d) want_shape.push_back(c.s[axes[size_t(d)]]);
+      CHECK(r.shape() == want_shape);
+      CHECK(r.dtype() == t);
+      std::vector<double> src = a.to_vector<double>(), want;
+      for_each_index(want_shape, [&](const std::vector<int64_t>& idx) {
+        std::vector<int64_t> j{};
+        j.resize(size_t(n));
+        for (int d = 0; d < n; ++d) j[size_t(axes[size_t(d)])] = idx[size_t(d)];
+        want.push_back(src[size_t(flat(j, c.s))]);
+      });
+      CHECK(r.to_vector<double>() == want);
+    }
+  }
+  // A transposed operand fuses into an expression.
+  NDArray a = nd::arange(6, ctx).reshape({2, 3});
+  NDArray y = expr::permuted(a) * 2.0f + 1.0f;
+  check_close(y, {1, 7, 3, 9, 5, 11}, 0, 0);
+  CHECK_THROWS_AS(a.transpose({0}), Error);
+  CHECK_THROWS_AS(a.transpose({0, 0}), Error);
+  CHECK_THROWS_AS(a.transpose({0, 2}), Error);
+  CHECK(nd::zeros({}, ctx).transpose().shape() == Shape{});
+}
+
+// --- printing --------------------------------------------------------------------------------------------------
+
+TEST_CASE("ndarray: printing follows NumPy's str() and MXNet's repr line") {
+  auto str = [](const NDArray& a) {
+    std::ostringstream os;
+    os << a;
+    CHECK(os.str() == a.to_string());
+    return os.str();
+  };
+  CHECK(str(nd::arange(6).reshape({2, 3})) == "[[0. 1. 2.]\n [3. 4. 5.]]\n<NDArray 2x3 @cpu(0)>");
+  CHECK(str(nd::array({1.5, 2.25, -3.0})) == "[ 1.5   2.25 -3.  ]\n<NDArray 3 @cpu(0)>");
+  CHECK(str(nd::array({0.1, 1.0 / 3})) == "[0.1        0.33333334]\n<NDArray 2 @cpu(0)>");  // float32 digits
+  CHECK(str(nd::array({0.1, 1.0 / 3}, cpu(), DType::float64)) == "[0.1        0.33333333]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array({1e-5, 1.0})) == "[1.e-05 1.e+00]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array({1.5e-5, 1.0, -250.0})) == "[ 1.5e-05  1.0e+00 -2.5e+02]\n<NDArray 3 @cpu(0)>");
+  CHECK(str(nd::array(std::vector<double>{1.0, NAN, -INFINITY})) == "[  1.  nan -inf]\n<NDArray 3 @cpu(0)>");
+  CHECK(str(nd::arange(0, 12, 1, 1, cpu(), DType::int32).reshape({2, 2, 3})) ==
+        "[[[ 0  1  2]\n  [ 3  4  5]]\n\n [[ 6  7  8]\n  [ 9 10 11]]]\n<NDArray 2x2x3 @cpu(0)>");
+  CHECK(str(nd::array({-1.0, -56.0}, cpu(), DType::int8)) == "[ -1 -56]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::full({}, 1.5)) == "1.5\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::full({}, 2.0)) == "2.0\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::full({}, 7, cpu(), DType::int64)) == "7\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::zeros({0, 3})) == "[]\n<NDArray 0x3 @cpu(0)>");
+  CHECK(str(nd::arange(30)) ==
+        "[ 0.  1.  2.  3.  4.  5.  6.  7.  8.  9. 10. 11. 12. 13. 14. 15. 16. 17.\n"
+        " 18. 19. 20. 21. 22. 23. 24. 25. 26. 27. 28. 29.]\n<NDArray 30 @cpu(0)>");
+  CHECK(str(nd::arange(0, 2000, 1, 1, cpu(), DType::int32)) == "[   0    1    2 ... 1997 1998 1999]\n<NDArray 2000 @cpu(0)>");
+  CHECK(str(nd::arange(0, 2000, 1, 1, cpu(), DType::int32).reshape({500, 4})) ==
+        "[[   0    1    2    3]\n [   4    5    6    7]\n [   8    9   10   11]\n ...\n"
+        " [1988 1989 1990 1991]\n [1992 1993 1994 1995]\n [1996 1997 1998 1999]]\n<NDArray 500x4 @cpu(0)>");
+  CHECK(str(nd::array({0.5, 1.0}, cpu(), DType::float16)) == "[0.5 1. ]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(NDArray()) == "<NDArray none>");
+}
+
+// --- random ------------------------------------------------------------------------------------------------------
+
+TEST_CASE("ndarray: Philox4x32-10 reproduces Random123's known-answer vectors") {
+  using mixt::random::Block;
+  auto eq = [](Block b, std::array<uint32_t, 4> w) { return b.w[0] == w[0] && b.w[1] == w[1] && b.w[2] == w[2] && b.w[3] == w[3]; };
+  CHECK(eq(mixt::random::philox4x32_10(Block{{0, 0, 0, 0}}, 0, 0), {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}));
+  CHECK(eq(mixt::random::philox4x32_10(Block{{~0u, ~0u, ~0u, ~0u}}, ~0u, ~0u), {0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}));
+  CHECK(eq(mixt::random::philox4x32_10(Block{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0),
+           {0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}));
+}
+
+namespace {
+
+/// The Kolmogorov-Smirnov statistic of the sample against the CDF.
+double ks_statistic(std::vector<double> x, double (*cdf)(double)) {
+  std::sort(x.begin(), x.end());
+  const double n = double(x.size());
+  double d = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double f = cdf(x[i]);
+    d = std::max({d, f - double(i) / n, double(i + 1) / n - f});
+  }
+  return d;
+}
+
+}  // namespace
+
+MIXT_DEVICE_TEST("ndarray: random uniform and normal are reproducible and have the right distribution") {
+  const Context ctx = Device::ctx();
+  const int64_t n = 1000000;
+  mixt::random::seed(7);
+  NDArray u1 = nd::random::uniform(0, 1, {n}, ctx);
+  NDArray g1 = nd::random::normal(0, 1, {n}, ctx, DType::float64);
+  mixt::random::seed(7);
+  NDArray u2 = nd::random::uniform(0, 1, {n}, ctx);
+  NDArray g2 = nd::random::normal(0, 1, {n}, ctx, DType::float64);
+  NDArray u3 = nd::random::uniform(0, 1, {n}, ctx);  // the stream moved on
+  mixt::random::seed(8);
+  NDArray u4 = nd::random::uniform(0, 1, {n}, ctx);
+  const std::vector<double> x = u1.to_vector<double>(), z = g1.to_vector<double>();
+  CHECK(x == u2.to_vector<double>());
+  CHECK(z == g2.to_vector<double>());
+  auto count_equal = [](const std::vector<double>& a, const std::vector<double>& b) {
+    size_t k = 0;
+    for (size_t i = 0; i < a.size(); ++i) k += a[i] == b[i];
+    return k;
+  };
+  CHECK(count_equal(x, u3.to_vector<double>()) < 1000);  // float32 draws collide by chance ~ n / 2^24 times
+  CHECK(count_equal(x, u4.to_vector<double>()) < 1000);
+
+  // Moments within 5 standard errors.
+  auto mean_var = [](const std::vector<double>& v) {
+    double m = 0, s = 0;
+    for (double a : v) m += a;
+    m /= double(v.size());
+    for (double a : v) s += (a - m) * (a - m);
+    return std::pair{m, s / double(v.size() - 1)};
+  };
+  auto [mu, vu] = mean_var(x);
+  CHECK(std::abs(mu - 0.5) < 5 * std::sqrt(1.0 / 12 / n));
+  CHECK(std::abs(vu - 1.0 / 12) < 5 * std::sqrt(1.0 / 180 / n));  // Var(s^2) ~ (mu4 - sigma^4) / n = 1/180n
+  auto [mz, vz] = mean_var(z);
+  CHECK(std::abs(mz) < 5 / std::sqrt(double(n)));
+  CHECK(std::abs(vz - 1) < 5 * std::sqrt(2.0 / n));
+  CHECK(*std::min_element(x.begin(), x.end()) >= 0);
+  CHECK(*std::max_element(x.begin(), x.end()) < 1);
+
+  // Kolmogorov-Smirnov: the 0.1% critical value is 1.95 / sqrt(n); allow 2.5 / sqrt(n).
+  CHECK(ks_statistic(x, [](double v) { return v; }) < 2.5 / std::sqrt(double(n)));
+  CHECK(ks_statistic(z, [](double v) { return 0.5 * std::erfc(-v / std::sqrt(2.0)); }) < 2.5 / std::sqrt(double(n)));
+
+  // Shifted and scaled laws; every floating dtype.
+  for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16}) {
+    CAPTURE(dtype_name(t));
+    NDArray a = nd::random::uniform(-3, 5, {100000}, ctx, t);
+    CHECK(a.dtype() == t);
+    std::vector<double> v = a.to_vector<double>();
+    CHECK(*std::min_element(v.begin(), v.end()) >= -3);
+    CHECK(*std::max_element(v.begin(), v.end()) < 5);
+    CHECK(std::abs(mean_var(v).first - 1) < 5 * 8 / std::sqrt(12.0 * 100000) + 0.01);
+    auto [m, var] = mean_var(nd::random::normal(2, 3, {100000}, ctx, t).to_vector<double>());
+    CHECK(std::abs(m - 2) < 5 * 3 / std::sqrt(100000.0) + 0.01);
+    CHECK(std::abs(var - 9) < 5 * 9 * std::sqrt(2.0 / 100000) + 0.05);
+  }
+  // Rounding never reaches high: a narrow interval just below a bfloat16 value.
+  std::vector<double> tight = nd::random::uniform(1.0, 1.0078125, {10000}, ctx, DType::bfloat16).to_vector<double>();
+  CHECK(*std::max_element(tight.begin(), tight.end()) < 1.0078125);
+  CHECK_THROWS_AS(nd::random::uniform(1, 1, {2}, ctx), Error);
+  CHECK_THROWS_AS(nd::random::normal(0, -1, {2}, ctx), Error);
+  CHECK_THROWS_AS(nd::random::uniform(0, 1, {2}, ctx, DType::int32), Error);
+}
