@@ -9,6 +9,7 @@
 #include <concepts>
 
 #include "../expr/nodes.hpp"
+#include "../expr/strided.hpp"
 #include "../expr/operators.hpp"
 
 namespace mixt::autograd {
@@ -108,6 +109,11 @@ struct Backprop {
     visit(k++, g, true);
   }
   template <class V, Gradient G> static void run(const expr::ScalarLeaf&, const G&, V&, int&) {}
+  /// A strided view (transpose with axes, slice_axis) read inside an expression: its gradient would have to be
+  /// scattered back through the strides, which is not implemented; backward raises an error if one is needed.
+  template <class V, Gradient G> static void run(const expr::StridedLeaf&, const G&, V& visit, int& k) {
+    visit.unsupported(k++);
+  }
   template <class V, class N> static void run(const N& n, const NoGrad&, V&, int& k) { k += count_leaves(n); }
 
   template <class V, Gradient G, class F, class A>

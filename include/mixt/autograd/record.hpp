@@ -10,7 +10,6 @@
 
 #include "../expr/evaluate.hpp"
 #include "../expr/reduce.hpp"
-#include "../ndarray/creation.hpp"
 #include "derivatives.hpp"
 #include "node.hpp"
 #include "state.hpp"
@@ -61,6 +60,32 @@ NDArray evaluate_adjoint(const A& adjoint) {
   return out;
 }
 
+/// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
+template <int Order>
+struct AdjointVisitor {
+  const std::vector<bool>& needs;
+  std::vector<NDArray>& grads;
+  const std::vector<Shape>& leaf_shapes;
+
+  template <class A>
+  void operator()(int k, const A& adjoint, bool transposed) {
+    if (!needs[size_t(k)]) return;
+    NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
+    if (transposed) {
+      Shape view;  // the leaf seen transposed had the reversed shape
+      for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
+      grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
+    } else {
+      grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
+    }
+  }
+  void unsupported(int k) {
+    if (needs[size_t(k)])
+      mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
+                         "axes, slice_axis) are not supported yet; materialize the view with copy() first");
+  }
+};
+
 template <int Order, expr::FusedNode E>
 void record_expression(const E& e, NDArray& out) {
   std::vector<Entry> inputs;
@@ -78,17 +103,7 @@ void record_expression(const E& e, NDArray& out) {
     std::vector<NDArray> grads(needs.size());
     std::vector<Shape> leaf_shapes;
     e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) { leaf_shapes.push_back(a.shape()); });
-    auto visit = [&](int k, const auto& adjoint, bool transposed) {
-      if (!needs[size_t(k)]) return;
-      NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-      if (transposed) {
-        Shape view;  // the leaf seen transposed had the reversed shape
-        for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
-        grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
-      } else {
-        grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
-      }
-    };
+    AdjointVisitor<Order> visit{needs, grads, leaf_shapes};
     backprop(e, expr::as_node(og[0]), visit);
     return grads;
   };
@@ -108,7 +123,8 @@ inline void record_view(const NDArray& base, NDArray& v) {
   node->backward = [base_shape, rel](const std::vector<NDArray>& og) {
     const NDArray& g = og[0];
     if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.reshape(base_shape.to_vector())};
-    NDArray full = nd::zeros(base_shape, g.ctx(), g.dtype());
+    NDArray full(base_shape, g.ctx(), g.dtype());
+    full.assign(0.0);
     full.view(g.shape(), full.byte_offset() + rel).assign(g);
     return std::vector<NDArray>{full};
   };

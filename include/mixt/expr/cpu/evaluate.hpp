@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "../../core/dtype.hpp"
 #include "../../core/thread_pool.hpp"
 #include "../layout.hpp"
 #include "packet.hpp"

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "../../ndarray/creation.hpp"
+#include "../../mixt.hpp"
 
 namespace mixt::gluon::data {
 
