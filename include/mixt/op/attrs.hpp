@@ -106,7 +106,17 @@ inline std::string format(double v) {
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // Python prints floats with a point
   return s;
 }
-inline std::string format(float v) { return format(double(v)); }
+/// A float prints with the fewest digits that read back as the same float ("0.05", not "0.05000000074505806").
+inline std::string format(float v) {
+  char buf[32];
+  for (int prec = 1; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
+    if (std::strtof(buf, nullptr) == v) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
 inline std::string format(const IntTuple& t) {
   std::string s = "(";
   for (size_t i = 0; i < t.size(); ++i) s += (i ? ", " : "") + std::to_string(t[i]);
