@@ -421,3 +421,78 @@ TEST_CASE("engine: dropping the last handle while an operation still writes free
   CHECK(finished.load());
   if (threaded) CHECK(memory::cpu_pool().bytes_in_use() + 4 * (1 << 12) == in_use_before);  // returned only now
 }
+
+#if MIXT_USE_CUDA
+namespace {
+__global__ void engine_test_spin_fill(float* p, int n, float v, long long cycles) {
+  long long t0 = clock64();
+  while (clock64() - t0 < cycles) {}
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) p[i] = v;
+}
+__global__ void engine_test_add(float* dst, const float* src, int n) {
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) dst[i] += src[i];
+}
+cudaStream_t stream_of(const RunContext& rc) { return static_cast<cudaStream_t>(rc.stream); }
+}  // namespace
+
+TEST_CASE("engine: GPU compute and copy streams are ordered by events; GPU frees wait for the streams") {
+  if (!testing::gpu_available()) return;
+  const int n = 1 << 20, rounds = 20;
+  ThreadedEngine eng(2);
+  float *a = nullptr, *b = nullptr;
+  REQUIRE(cudaMalloc(&a, n * 4) == cudaSuccess);
+  REQUIRE(cudaMalloc(&b, n * 4) == cudaSuccess);
+  Var* va = eng.new_var();
+  Var* vb = eng.new_var();
+  std::vector<std::vector<float>> host(rounds, std::vector<float>(size_t(n)));
+  void* streams[2] = {nullptr, nullptr};
+  for (int k = 1; k <= rounds; ++k) {
+    // A slow kernel writes a on the compute stream; the copy stream copies a to b (must wait for it); the compute
+    // stream adds b to a (must wait for the copy); the copy stream brings a to the host. Each round: a == 2k.
+    eng.push([=](RunContext rc) { engine_test_spin_fill<<<64, 256, 0, stream_of(rc)>>>(a, n, float(k), 2000000); },
+             gpu(0), {}, {va}, engine::FnProperty::normal, "fill");
+    eng.push([=, &streams](RunContext rc) {
+      streams[1] = rc.stream;
+      cudaMemcpyAsync(b, a, size_t(n) * 4, cudaMemcpyDeviceToDevice, stream_of(rc));
+    }, gpu(0), {va}, {vb}, engine::FnProperty::copy_to_gpu, "d2d");
+    eng.push([=, &streams](RunContext rc) {
+      streams[0] = rc.stream;
+      if (!rc.blas_handle) throw std::runtime_error("no cuBLAS handle on the compute worker");
+      engine_test_add<<<64, 256, 0, stream_of(rc)>>>(a, b, n);
+    }, gpu(0), {vb}, {va}, engine::FnProperty::normal, "add");
+    float* h = host[size_t(k - 1)].data();
+    eng.push([=](RunContext rc) {
+      cudaMemcpyAsync(h, a, size_t(n) * 4, cudaMemcpyDeviceToHost, stream_of(rc));
+      cudaStreamSynchronize(stream_of(rc));
+    }, gpu(0), {va}, {}, engine::FnProperty::copy_from_gpu, "d2h");
+  }
+  eng.wait_all();
+  for (int k = 1; k <= rounds; ++k) CHECK(host[size_t(k - 1)] == std::vector<float>(size_t(n), 2.f * k));
+  CHECK(streams[0] != streams[1]);
+
+  // wait_for_var: afterwards the values are on the device.
+  eng.push([=](RunContext rc) { engine_test_spin_fill<<<64, 256, 0, stream_of(rc)>>>(a, n, 7.f, 20000000); },
+           gpu(0), {}, {va});
+  eng.wait_for_var(va);
+  std::vector<float> h(static_cast<size_t>(n));
+  cudaMemcpy(h.data(), a, size_t(n) * 4, cudaMemcpyDeviceToHost);
+  CHECK(h.front() == 7.f);
+  CHECK(h.back() == 7.f);
+
+  // An error in a GPU operation reaches the waiter; a deletion frees only after the kernels using the memory.
+  eng.push([](RunContext) { throw std::runtime_error("gpu op failed"); }, gpu(0), {}, {vb},
+           engine::FnProperty::normal, "gpu_fail");
+  CHECK_THROWS_AS(eng.wait_for_var(vb), Error);
+  std::atomic<bool> freed{false};
+  eng.push([=](RunContext rc) { engine_test_spin_fill<<<64, 256, 0, stream_of(rc)>>>(a, n, 3.f, 20000000); },
+           gpu(0), {}, {va});
+  eng.delete_var(va, gpu(0), [&freed, a] {
+    freed = true;
+    cudaFree(a);
+  });
+  eng.delete_var(vb, gpu(0), [b] { cudaFree(b); });
+  eng.wait_all();
+  CHECK(freed.load());
+  CHECK(cudaGetLastError() == cudaSuccess);
+}
+#endif
