@@ -2,8 +2,9 @@
 //
 // push(fn, ctx, reads, writes, prop, name, where): fn runs once every earlier operation that writes one of `reads`
 // or reads/writes one of `writes` has finished. `reads` and `writes` must not overlap; duplicates are removed.
-// The engine in use is chosen once per process by MIXT_ENGINE: "naive" runs every push synchronously on the
-// calling thread (the default until the threaded engine lands).
+// The engine in use is chosen once per process by MIXT_ENGINE: unset or "threaded" gives the ThreadedEngine
+// (asynchronous, the default); "naive" the NaiveEngine, which runs every push synchronously on the calling thread.
+// MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
 #pragma once
 
 #include <cstdlib>
@@ -44,13 +45,30 @@ class Engine {
 
 }  // namespace mixt::engine
 
+#include "../core/thread_pool.hpp"
 #include "naive_engine.hpp"
+#include "threaded_engine.hpp"
 
 namespace mixt::engine {
 
+namespace detail {
+inline ThreadedEngine* process_threaded_engine = nullptr;
+}
+
 inline Engine& Engine::get() {
+  // Leaked on purpose: chunks may be freed during static destruction, after which pushes run synchronously.
   static Engine* engine = [] () -> Engine* {
-    return new NaiveEngine();  // leaked on purpose: chunks may be freed during static destruction
+    // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
+    mixt::detail::ThreadPool::global();
+    const std::string kind = std::getenv("MIXT_ENGINE") ? std::getenv("MIXT_ENGINE") : "";
+    if (kind == "naive" || kind == "NaiveEngine") return new NaiveEngine();
+    if (kind.empty() || kind == "threaded" || kind == "ThreadedEngine" || kind == "ThreadedEnginePerDevice") {
+      detail::process_threaded_engine = new ThreadedEngine();
+      // At exit, finish what is pending and end the workers before the kernel pool and other statics go.
+      std::atexit([] { detail::process_threaded_engine->shutdown(); });
+      return detail::process_threaded_engine;
+    }
+    mixt::detail::fail("engine", "MIXT_ENGINE=", kind, " names no engine; expected naive or threaded");
   }();
   return *engine;
 }

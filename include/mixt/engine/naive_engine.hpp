@@ -4,6 +4,8 @@
 // them; copies to the host synchronize that stream.
 #pragma once
 
+#include <algorithm>
+
 #include "engine.hpp"
 #include "../core/error.hpp"
 #if MIXT_USE_CUDA
@@ -16,20 +18,25 @@ class NaiveEngine final : public Engine {
  public:
   Var* new_var() override { return new Var(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes, FnProperty,
-            const char* name, std::source_location where) override {
+  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes,
+            FnProperty = FnProperty::normal, const char* name = "operation",
+            std::source_location where = {}) override {
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
     if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
 #endif
     try {
       fn(rctx);
-    } catch (const Error&) {
-      throw;
+    } catch (const Error& e) {
+      const bool located = e.where().file_name() && e.where().file_name()[0] != '\0';
+      if (located) throw;
+      throw Error(e.op(), e.message(), where);  // add the user's call site
     } catch (const std::exception& e) {
-      throw Error(name, e.what(), where);
+      throw Error(name ? name : "operation", e.what(), where);
     }
-    for (Var* v : writes) v->version.fetch_add(1, std::memory_order_relaxed);
+    for (size_t i = 0; i < writes.size(); ++i)  // each distinct variable counts one write
+      if (writes[i] && std::find(writes.begin(), writes.begin() + i, writes[i]) == writes.begin() + i)
+        writes[i]->version.fetch_add(1, std::memory_order_relaxed);
   }
 
   void delete_var(Var* var, Context, std::function<void()> on_delete) override {

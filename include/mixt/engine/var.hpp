@@ -4,17 +4,15 @@
 
 #include <atomic>
 #include <cstdint>
-#include <exception>
-#include <memory>
 
 namespace mixt::engine {
 
-/// An engine variable. `version` counts completed writes (MXNet's Var::version_); `error` holds the failure of
-/// the last operation that wrote it, rethrown by the next wait on it.
+/// An engine variable. `version` counts completed writes (MXNet's Var::version_). Each engine derives its own
+/// variable type (the threaded engine keeps the queue of pending operations and the stored error there); a
+/// variable must only be used with the engine that made it.
 struct Var {
   virtual ~Var() = default;
   std::atomic<uint64_t> version{0};
-  std::shared_ptr<std::exception_ptr> error;
 };
 
 }  // namespace mixt::engine

@@ -149,13 +149,22 @@ std::vector<T> NDArray::to_vector() const {
   if (ctx_.is_gpu()) {
     staging.resize(bytes);
     NDArray src = *this;
-    engine::Engine::get().push(
+    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
+    // for unrelated work and rethrow its errors here).
+    auto& eng = engine::Engine::get();
+    engine::Var* copied = eng.new_var();
+    eng.push(
         [src, dst = staging.data(), bytes](engine::RunContext rc) {
           memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
         },
-        ctx_, {var()}, {}, engine::FnProperty::copy_from_gpu, "to_vector");
-    wait_to_read();
-    engine::Engine::get().wait_all();
+        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
+    try {
+      eng.wait_for_var(copied);
+    } catch (...) {
+      eng.delete_var(copied, cpu(), [] {});
+      throw;
+    }
+    eng.delete_var(copied, cpu(), [] {});
     host = staging.data();
   }
   std::vector<T> out(static_cast<size_t>(size()));

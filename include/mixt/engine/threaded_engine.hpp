@@ -1,0 +1,312 @@
+// ThreadedEngine: the default engine. push() returns at once; the operation runs on a worker once every earlier
+// operation it depends on has finished (versioned variables, threaded_var.hpp), concurrently with independent
+// work: CPU operations on a fixed pool of worker threads with one FIFO queue (cpu_workers.hpp), GPU operations on
+// per-device compute and copy streams (cuda/gpu_workers.hpp).
+//
+// Errors (MXNet's rules, reference §1.3): an exception thrown by an operation is stored, as a mixt::Error naming
+// the operation and the user's call, on every variable it writes. An operation that reads (or writes) a variable
+// holding an error is skipped and passes the same error on to what it writes. wait_for_var rethrows a variable's
+// error once (and clears it for every variable sharing it); wait_all rethrows the first error stored since the
+// last wait_all and clears them all. Nothing in an operation can abort the process.
+//
+// Lifetime: delete_var queues the deletion as a write behind every pending access; the memory's deleter runs after
+// the last of them (inline on the thread that completes it: freeing a block is cheap).
+//
+// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers (default 2: enough for independent operations to overlap while
+// each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
+// Never call wait_for_var / wait_all from inside an operation.
+#pragma once
+
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "cpu_workers.hpp"
+#include "engine.hpp"
+#include "opr_block.hpp"
+#include "threaded_var.hpp"
+#if MIXT_USE_CUDA
+#include "cuda/gpu_workers.hpp"
+#endif
+
+namespace mixt::engine {
+
+class ThreadedEngine final : public Engine {
+ public:
+  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 2.
+  static int default_cpu_workers() {
+    if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
+      int n = std::atoi(s);
+      if (n > 0) return n;
+    }
+    return 2;
+  }
+
+  explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
+      : cpu_(std::make_unique<detail::CpuWorkers>(cpu_workers < 1 ? 1 : cpu_workers,
+                                                   [this](detail::OprBlock* op) { run(op, RunContext{op->ctx}); })) {
+#if MIXT_USE_CUDA
+    gpu_ = std::make_unique<cuda::GpuWorkers>(
+        [this](detail::OprBlock* op, const RunContext& rc) { execute(op, rc); },
+        [this](detail::OprBlock* op) { finish(op); });
+#endif
+  }
+  ~ThreadedEngine() override { shutdown(); }
+  ThreadedEngine(const ThreadedEngine&) = delete;
+  ThreadedEngine& operator=(const ThreadedEngine&) = delete;
+
+  int num_cpu_workers() const { return cpu_ ? cpu_->size() : 0; }
+
+  Var* new_var() override { return new detail::ThreadedVar(); }
+
+  void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+            FnProperty prop = FnProperty::normal, const char* name = "operation",
+            std::source_location where = {}) override {
+    detail::OprBlock* op = pool_.acquire();
+    op->fn = std::move(fn);
+    op->ctx = ctx;
+    op->prop = prop;
+    op->name = name ? name : "operation";
+    op->where = where;
+    enqueue(op, reads.data(), reads.size(), writes.data(), writes.size());
+  }
+
+  void delete_var(Var* var, Context ctx, std::function<void()> on_delete) override {
+    detail::OprBlock* op = pool_.acquire();
+    op->deleter = std::move(on_delete);
+    op->ctx = ctx;
+    op->prop = FnProperty::delete_var;
+    op->kind = detail::OprKind::delete_var;
+    op->name = "delete_var";
+    op->where = {};
+    enqueue(op, nullptr, 0, &var, 1);
+  }
+
+  void wait_for_var(Var* var) override {
+    auto* v = as_threaded(var);
+    if (v->write_pending()) {
+      Waiter w;
+      detail::OprBlock* op = pool_.acquire();
+      op->fn = [&w](RunContext) { w.signal(); };
+      op->ctx = cpu();
+      op->prop = FnProperty::normal;
+      op->kind = detail::OprKind::wait;
+      op->name = "wait_for_var";
+      op->where = {};
+      enqueue(op, &var, 1, nullptr, 0);
+      w.wait();
+    }
+#if MIXT_USE_CUDA
+    gpu_->synchronize_var(v);
+#endif
+    rethrow_error(v);
+  }
+
+  void wait_all() override {
+    {
+      std::unique_lock<std::mutex> lk(done_m_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+#if MIXT_USE_CUDA
+    gpu_->synchronize_all();
+#endif
+    std::exception_ptr first;
+    {
+      std::lock_guard<std::mutex> lk(error_m_);
+      for (auto& cell : errors_) {
+        if (*cell && !first) first = *cell;
+        *cell = nullptr;
+      }
+      errors_.clear();
+    }
+    if (first) std::rethrow_exception(first);
+  }
+
+  /// Finishes every pending operation (errors stay stored) and ends the worker threads; operations pushed later
+  /// run synchronously on the caller. Called by the destructor and, for the process-wide engine, at exit.
+  void shutdown() {
+    {
+      std::unique_lock<std::mutex> lk(done_m_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    stopped_.store(true, std::memory_order_release);
+#if MIXT_USE_CUDA
+    if (gpu_) gpu_->stop();
+#endif
+    if (cpu_) cpu_->stop();
+  }
+
+ private:
+  struct Waiter {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    void signal() {
+      // Notify under the lock: the waiter cannot return (and destroy *this) before we let go of it.
+      std::lock_guard<std::mutex> lk(m);
+      done = true;
+      cv.notify_one();
+    }
+    void wait() {
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, [&] { return done; });
+    }
+  };
+
+  static detail::ThreadedVar* as_threaded(Var* v) { return static_cast<detail::ThreadedVar*>(v); }
+
+  static bool contains(Var* const* vars, size_t n, Var* v) {
+    for (size_t i = 0; i < n; ++i)
+      if (vars[i] == v) return true;
+    return false;
+  }
+
+  /// Links the operation into its variables' queues (reads first, duplicates and reads of written variables
+  /// removed) and dispatches it when nothing is in its way.
+  void enqueue(detail::OprBlock* op, Var* const* reads, size_t nr, Var* const* writes, size_t nw) {
+    for (size_t i = 0; i < nr; ++i) {
+      Var* r = reads[i];
+      if (!r || contains(writes, nw, r) || contains(reads, i, r)) continue;
+      op->links.push_back({as_threaded(r), op, nullptr, false});
+    }
+    for (size_t i = 0; i < nw; ++i) {
+      Var* w = writes[i];
+      if (!w || contains(writes, i, w)) continue;
+      op->links.push_back({as_threaded(w), op, nullptr, true});
+    }
+    op->wait.store(int(op->links.size()) + 1, std::memory_order_relaxed);
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    for (auto& link : op->links) link.var->append(&link);
+    if (op->decrement_wait()) dispatch(op);
+  }
+
+  void dispatch(detail::OprBlock* op) {
+#if MIXT_USE_CUDA
+    if (op->ctx.is_gpu() && op->kind != detail::OprKind::wait && !stopped_.load(std::memory_order_acquire))
+      return gpu_->push(op);
+#endif
+    // Waits and deletions are bookkeeping: they run at once on the thread that made them ready.
+    if (op->kind != detail::OprKind::normal || stopped_.load(std::memory_order_acquire))
+      return run(op, RunContext{op->ctx});
+    cpu_->push(op);
+  }
+
+  /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
+  void run(detail::OprBlock* op, const RunContext& rc) {
+#if MIXT_USE_CUDA
+    gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+#endif
+    execute(op, rc);
+    finish(op);
+  }
+
+  static bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+
+  /// Calls the operation's function unless it inherits an error; stores what it throws.
+  void execute(detail::OprBlock* op, const RunContext& rc) {
+    if (op->kind == detail::OprKind::delete_var) {
+      try {
+        if (op->deleter) op->deleter();
+      } catch (...) {
+        // Returning memory to a pool does not fail; there is no one to report to if it did.
+      }
+      op->deleter = nullptr;
+      return;
+    }
+    if (op->kind == detail::OprKind::normal) inherit_error(op);
+    if (!op->error || op->kind == detail::OprKind::wait) {
+      try {
+        op->fn(rc);
+      } catch (const Error& e) {
+        if (has_location(e.where()) || !has_location(op->where)) record_error(op, std::current_exception());
+        else record_error(op, std::make_exception_ptr(Error(e.op(), e.message(), op->where)));
+      } catch (const std::exception& e) {
+        record_error(op, std::make_exception_ptr(Error(op->name, e.what(), op->where)));
+      } catch (...) {
+        record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
+      }
+    }
+    op->fn = nullptr;  // releases the captured arrays now (their chunks may queue their own deletion)
+  }
+
+  void inherit_error(detail::OprBlock* op) {
+    for (auto& link : op->links) {
+      if (!link.var->has_error.load(std::memory_order_acquire)) continue;
+      std::lock_guard<std::mutex> lk(error_m_);
+      if (link.var->error && *link.var->error) {
+        op->error = link.var->error;
+        return;
+      }
+    }
+  }
+
+  void record_error(detail::OprBlock* op, std::exception_ptr e) {
+    std::lock_guard<std::mutex> lk(error_m_);
+    op->error = std::make_shared<std::exception_ptr>(std::move(e));
+    errors_.push_back(op->error);
+  }
+
+  /// Rethrows (once) the error stored on a variable.
+  void rethrow_error(detail::ThreadedVar* v) {
+    if (!v->has_error.load(std::memory_order_acquire)) return;
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lk(error_m_);
+      if (v->error) {
+        e = *v->error;
+        *v->error = nullptr;  // cleared for every variable that shares it, as in MXNet
+        v->error.reset();
+      }
+      v->has_error.store(false, std::memory_order_release);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+  /// Completes an operation: passes its error to what it wrote, releases its variables (dispatching what that
+  /// unblocks), destroys a deleted variable, and recycles the block.
+  void finish(detail::OprBlock* op) {
+    if (op->error) {
+      std::lock_guard<std::mutex> lk(error_m_);
+      for (auto& link : op->links)
+        if (link.write) {
+          link.var->error = op->error;
+          link.var->has_error.store(true, std::memory_order_release);
+        }
+    }
+    op->error.reset();
+    detail::ThreadedVar* doomed = op->kind == detail::OprKind::delete_var ? op->links[0].var : nullptr;
+    detail::ReadyList ready;
+    for (auto& link : op->links) link.var->complete(&link, ready);
+    if (doomed) {
+      // The deletion was the last access: no operation refers to the variable any more.
+#if MIXT_USE_CUDA
+      gpu_->forget_var(doomed);
+#endif
+      delete doomed;
+    }
+    pool_.release(op);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(done_m_);
+      done_cv_.notify_all();
+    }
+    for (detail::OprBlock* next : ready) dispatch(next);
+  }
+
+  detail::OprBlockPool pool_;
+  std::atomic<int64_t> pending_{0};
+  std::atomic<bool> stopped_{false};
+  std::mutex done_m_;
+  std::condition_variable done_cv_;
+  std::mutex error_m_;
+  std::vector<std::shared_ptr<std::exception_ptr>> errors_;  ///< every error raised since the last wait_all
+  std::unique_ptr<detail::CpuWorkers> cpu_;
+#if MIXT_USE_CUDA
+  std::unique_ptr<cuda::GpuWorkers> gpu_;
+#endif
+};
+
+}  // namespace mixt::engine
