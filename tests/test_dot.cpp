@@ -116,6 +116,7 @@ MIXT_DEVICE_TEST("dot: scalars and unary minus fold into alpha; += and -= are on
   NDArray c = nd::array(cv, Shape{M, N}, ctx);
   uint64_t v0 = c.version();
   c += 2.f * nd::dot(a, b);
+  c.wait_to_read();  // versions count completed writes
   CHECK(c.version() == v0 + 1);  // one operation wrote c
   check_close(c, axpby(2, ab, 1, cv), kRtol, kAtol);
 

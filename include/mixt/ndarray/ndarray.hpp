@@ -80,8 +80,13 @@ class NDArray {
   size_t byte_offset() const noexcept { return offset_; }
   engine::Var* var() const { return chunk_ ? chunk_->var() : nullptr; }
   const std::shared_ptr<memory::Chunk>& chunk() const noexcept { return chunk_; }
-  /// Engine version of the storage: the number of completed writes.
-  uint64_t version() const { return chunk_ ? var()->version.load() : 0; }
+  /// Engine version of the storage: the number of writes, counted once the pending ones have finished (it waits,
+  /// so that the count is deterministic).
+  uint64_t version() const {
+    if (!chunk_) return 0;
+    wait_to_read();
+    return var()->version.load();
+  }
 
   /// Pointer to the first element, in device memory. Does not wait for pending writes.
   template <class T>

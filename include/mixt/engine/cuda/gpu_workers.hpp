@@ -64,8 +64,8 @@ struct VarEvents {
 
 class GpuWorkers {
  public:
-  using Execute = std::function<void(detail::OprBlock*, const RunContext&)>;
-  using Finish = std::function<void(detail::OprBlock*)>;
+  using Execute = std::function<void(engine::detail::OprBlock*, const RunContext&)>;
+  using Finish = std::function<void(engine::detail::OprBlock*)>;
   static constexpr int kMaxDevices = 16;
 
   GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
@@ -74,21 +74,21 @@ class GpuWorkers {
   GpuWorkers& operator=(const GpuWorkers&) = delete;
 
   /// Queues a ready GPU operation on its device's compute or copy worker.
-  void push(detail::OprBlock* op) {
+  void push(engine::detail::OprBlock* op) {
     Device& d = device(op->ctx.dev_id);
     const bool copy = op->prop == FnProperty::copy_to_gpu || op->prop == FnProperty::copy_from_gpu;
     (copy ? d.copy : d.compute)->push(op);
   }
 
   /// Before a host thread touches memory that GPU streams used: waits for their events.
-  void host_wait(detail::OprBlock* op) {
-    if (op->kind != detail::OprKind::normal) return;
+  void host_wait(engine::detail::OprBlock* op) {
+    if (op->kind != engine::detail::OprKind::normal) return;
     for (auto& link : op->links)
       for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
   }
 
   /// After wait_for_var: the values written by the last writer are on the device.
-  void synchronize_var(detail::ThreadedVar* v) {
+  void synchronize_var(engine::detail::ThreadedVar* v) {
     EventRef w;
     {
       std::lock_guard<std::mutex> lk(v->m);
@@ -107,7 +107,7 @@ class GpuWorkers {
   }
 
   /// A variable is being destroyed: drop its events.
-  void forget_var(detail::ThreadedVar* v) {
+  void forget_var(engine::detail::ThreadedVar* v) {
     delete static_cast<VarEvents*>(v->gpu_sync);
     v->gpu_sync = nullptr;
   }
@@ -129,7 +129,7 @@ class GpuWorkers {
     }
     ~Worker() { stop(); }
 
-    void push(detail::OprBlock* op) {
+    void push(engine::detail::OprBlock* op) {
       {
         std::lock_guard<std::mutex> lk(m_);
         op->next = nullptr;
@@ -183,7 +183,7 @@ class GpuWorkers {
 #endif
       }
       for (;;) {
-        detail::OprBlock* op = nullptr;
+        engine::detail::OprBlock* op = nullptr;
         {
           std::unique_lock<std::mutex> lk(m_);
           while (!head_ && !stopping_) {
@@ -219,10 +219,10 @@ class GpuWorkers {
       stream_ = nullptr;
     }
 
-    void run(detail::OprBlock* op) {
+    void run(engine::detail::OprBlock* op) {
       for (auto& link : op->links)
         for (auto& e : owner_.events_to_wait(link, stream_)) cudaStreamWaitEvent(stream_, e->event, 0);
-      if (op->kind == detail::OprKind::delete_var) {
+      if (op->kind == engine::detail::OprKind::delete_var) {
         // Hand the block back once every use of it, on any stream, is done (see the header comment).
         auto done = std::make_shared<StreamEvent>(stream_);
         {
@@ -276,8 +276,8 @@ class GpuWorkers {
     void* dnn_ = nullptr;
     std::mutex m_;
     std::condition_variable cv_, idle_cv_;
-    detail::OprBlock* head_ = nullptr;
-    detail::OprBlock* tail_ = nullptr;
+    engine::detail::OprBlock* head_ = nullptr;
+    engine::detail::OprBlock* tail_ = nullptr;
     bool busy_ = false, stopping_ = false;
     std::mutex frees_m_;
     std::vector<PendingFree> frees_;
@@ -299,7 +299,7 @@ class GpuWorkers {
   }
 
   /// The events of other streams that an access must wait for (`stream` nullptr: a host access, all of them).
-  std::vector<EventRef> events_to_wait(const detail::VarLink& link, cudaStream_t stream) {
+  std::vector<EventRef> events_to_wait(const engine::detail::VarLink& link, cudaStream_t stream) {
     std::vector<EventRef> out;
     std::lock_guard<std::mutex> lk(link.var->m);
     auto* ev = static_cast<VarEvents*>(link.var->gpu_sync);
@@ -311,7 +311,7 @@ class GpuWorkers {
     return out;
   }
 
-  void note_event(const detail::VarLink& link, const EventRef& e) {
+  void note_event(const engine::detail::VarLink& link, const EventRef& e) {
     std::lock_guard<std::mutex> lk(link.var->m);
     auto* ev = static_cast<VarEvents*>(link.var->gpu_sync);
     if (!ev) link.var->gpu_sync = ev = new VarEvents();
