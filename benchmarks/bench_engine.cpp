@@ -26,7 +26,7 @@ struct PushCost {
 /// n tiny operations, each writing one of `n_vars` variables (1: a chain; more: independent streams).
 PushCost tiny_ops(Engine& eng, int n, int n_vars) {
   std::vector<Var*> vars;
-  std::vector<int64_t> counters(size_t(n_vars), 0);
+  std::vector<int64_t> counters(static_cast<size_t>(n_vars), 0);
   for (int v = 0; v < n_vars; ++v) vars.push_back(eng.new_var());
   for (int i = 0; i < 1000; ++i)  // warm the block pool and the threads
     eng.push([&counters](RunContext) { ++counters[0]; }, cpu(), {}, {vars[0]});
@@ -51,9 +51,9 @@ PushCost tiny_ops(Engine& eng, int n, int n_vars) {
 
 /// 1,000 independent operations, each a serial loop over 1e5 elements of a shared input (read by all).
 double medium_ops(Engine& eng, int n_ops = 1000, int n = 100000) {
-  std::vector<float> x(size_t(n));
+  std::vector<float> x(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) x[size_t(i)] = float(i % 97) * 0.01f;
-  std::vector<double> out(size_t(n_ops));
+  std::vector<double> out(static_cast<size_t>(n_ops));
   Var* in = eng.new_var();
   std::vector<Var*> outs;
   for (int i = 0; i < n_ops; ++i) outs.push_back(eng.new_var());
