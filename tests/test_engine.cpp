@@ -263,9 +263,10 @@ TEST_CASE("engine: an error is stored on what the operation writes, inherited by
   Var* w = eng.new_var();
   Var* u = eng.new_var();
   bool reader_ran = false, unrelated_ran = false;
-  const int line = __LINE__ + 2;
+  const auto where = std::source_location::current();
+  const int line = int(where.line());
   eng.push([](RunContext) { throw std::runtime_error("boom"); }, cpu(), {}, {v}, engine::FnProperty::normal,
-           "failing_op", std::source_location::current());  // returns at once: nothing is thrown here
+           "failing_op", where);  // returns at once: nothing is thrown here
   eng.push([&](RunContext) { reader_ran = true; }, cpu(), {v}, {w}, engine::FnProperty::normal, "reader");
   eng.push([&](RunContext) { unrelated_ran = true; }, cpu(), {}, {u});
   try {
