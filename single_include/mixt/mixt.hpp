@@ -177,6 +177,9 @@ inline Context gpu(int id = 0) { return {DeviceType::gpu, id}; }
 
 inline std::ostream& operator<<(std::ostream& os, const Context& c) { return os << c.to_string(); }
 
+/// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
+inline int num_gpus();
+
 /// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5).
 inline void require_device(const Context& ctx, const char* op) {
 #if !MIXT_USE_CUDA
@@ -189,6 +192,25 @@ inline void require_device(const Context& ctx, const char* op) {
 #endif
 }
 
+}  // namespace mixt
+
+#if MIXT_USE_CUDA
+#include <cuda_runtime.h>
+#endif
+
+namespace mixt {
+inline int num_gpus() {
+#if MIXT_USE_CUDA
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return n;
+#else
+  return 0;
+#endif
+}
 }  // namespace mixt
 // ---- end mixt/core/context.hpp ----
 // ---- begin mixt/core/dtype.hpp ----
@@ -504,7 +526,8 @@ class ThreadPool {
     stop();
     n_threads_ = std::max(1, n);
     stopping_ = false;
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker(i); });
+    // A new worker starts from the current generation: jobs finished before a resize must not run again.
+    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -544,8 +567,7 @@ class ThreadPool {
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
-  void worker(int index) {
-    uint64_t seen = 0;
+  void worker(int index, uint64_t seen) {
     for (;;) {
       std::function<void(int)>* job;
       {
@@ -597,6 +619,84 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 }  // namespace mixt
 // ---- end mixt/core/thread_pool.hpp ----
 // ---- end mixt/core/core.hpp ----
+// ---- begin mixt/core/random.hpp ----
+// The random-number source: Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as
+// 1, 2, 3", SC 2011), a counter-based generator. Element i of a random array is a pure function of
+// (seed, stream offset + i), so CPU threads and GPU threads fill an array in any order and get the same numbers;
+// every call that draws n numbers advances the global stream offset by n. mixt::random::seed(s) resets the seed
+// and the offset, as mx.random.seed does.
+
+#include <atomic>
+#include <cstdint>
+
+
+namespace mixt::random {
+
+/// Four 32-bit words: one Philox block.
+struct Block {
+  uint32_t w[4];
+};
+
+MIXT_HD inline void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
+  uint64_t p = uint64_t(a) * uint64_t(b);
+  hi = uint32_t(p >> 32);
+  lo = uint32_t(p);
+}
+
+/// Philox4x32 with 10 rounds: the 128-bit counter ctr enciphered under the 64-bit key.
+MIXT_HD inline Block philox4x32_10(Block ctr, uint32_t k0, uint32_t k1) {
+  for (int r = 0; r < 10; ++r) {
+    if (r) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }  // the Weyl key schedule
+    uint32_t hi0, lo0, hi1, lo1;
+    mulhilo(0xD2511F53u, ctr.w[0], hi0, lo0);
+    mulhilo(0xCD9E8D57u, ctr.w[2], hi1, lo1);
+    ctr = Block{{hi1 ^ ctr.w[1] ^ k0, lo1, hi0 ^ ctr.w[3] ^ k1, lo0}};
+  }
+  return ctr;
+}
+
+/// A stream position: the seed (the key) and the counter of the first number.
+struct Stream {
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+
+  /// The 128 random bits of number i of this stream.
+  MIXT_HD Block bits(int64_t i) const {
+    uint64_t c = offset + uint64_t(i);
+    return philox4x32_10(Block{{uint32_t(c), uint32_t(c >> 32), 0u, 0u}}, uint32_t(seed), uint32_t(seed >> 32));
+  }
+  /// A double in [0, 1) with 53 random bits, from words w and w+1 of number i's block.
+  MIXT_HD static double unit(const Block& b, int w) {
+    uint64_t x = (uint64_t(b.w[w]) << 32 | b.w[w + 1]) >> 11;
+    return double(x) * (1.0 / 9007199254740992.0);  // 2^-53
+  }
+};
+
+namespace detail {
+struct GlobalState {
+  std::atomic<uint64_t> seed{0};
+  std::atomic<uint64_t> offset{0};
+};
+inline GlobalState& global_state() {
+  static GlobalState s;
+  return s;
+}
+}  // namespace detail
+
+/// Seeds the generator of every device (mx.random.seed) and restarts its stream.
+inline void seed(uint64_t s) {
+  detail::global_state().seed.store(s);
+  detail::global_state().offset.store(0);
+}
+
+/// Reserves n numbers of the global stream: the returned stream's numbers 0..n-1 are used by no other call.
+inline Stream take(uint64_t n) {
+  auto& g = detail::global_state();
+  return Stream{g.seed.load(), g.offset.fetch_add(n)};
+}
+
+}  // namespace mixt::random
+// ---- end mixt/core/random.hpp ----
 // ---- begin mixt/memory/memory.hpp ----
 // Umbrella header of mixt/memory: pooled allocators and storage chunks.
 // ---- begin mixt/memory/chunk.hpp ----
@@ -611,8 +711,9 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 //
 // push(fn, ctx, reads, writes, prop, name, where): fn runs once every earlier operation that writes one of `reads`
 // or reads/writes one of `writes` has finished. `reads` and `writes` must not overlap; duplicates are removed.
-// The engine in use is chosen once per process by MIXT_ENGINE: "naive" runs every push synchronously on the
-// calling thread (the default until the threaded engine lands).
+// The engine in use is chosen once per process by MIXT_ENGINE: unset or "threaded" gives the ThreadedEngine
+// (asynchronous, the default); "naive" the NaiveEngine, which runs every push synchronously on the calling thread.
+// MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
 
 #include <cstdlib>
 #include <functional>
@@ -632,6 +733,10 @@ struct RunContext {
   /// cudaStream_t of the worker running the function (nullptr on the CPU). Kept opaque so that CPU-only builds
   /// never see a CUDA header; cuda/stream.hpp converts it.
   void* stream = nullptr;
+  /// cublasHandle_t bound to `stream` (GPU compute workers of the threaded engine; nullptr elsewhere).
+  void* blas_handle = nullptr;
+  /// cudnnHandle_t bound to `stream` (with MIXT_USE_CUDNN; nullptr elsewhere).
+  void* dnn_handle = nullptr;
 };
 
 }  // namespace mixt::engine
@@ -642,17 +747,15 @@ struct RunContext {
 
 #include <atomic>
 #include <cstdint>
-#include <exception>
-#include <memory>
 
 namespace mixt::engine {
 
-/// An engine variable. `version` counts completed writes (MXNet's Var::version_); `error` holds the failure of
-/// the last operation that wrote it, rethrown by the next wait on it.
+/// An engine variable. `version` counts completed writes (MXNet's Var::version_). Each engine derives its own
+/// variable type (the threaded engine keeps the queue of pending operations and the stored error there); a
+/// variable must only be used with the engine that made it.
 struct Var {
   virtual ~Var() = default;
   std::atomic<uint64_t> version{0};
-  std::shared_ptr<std::exception_ptr> error;
 };
 
 }  // namespace mixt::engine
@@ -692,8 +795,75 @@ class Engine {
 // GPU operations are launched on one stream per device, in push order, so no synchronization is needed between
 // them; copies to the host synchronize that stream.
 
+#include <algorithm>
+
 #if MIXT_USE_CUDA
-#include "cuda/stream.hpp"
+// ---- begin mixt/engine/cuda/stream.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
+// CUDA streams of the engine: one non-blocking stream per device, created on first use, and the error check
+// every CUDA call goes through (a failure becomes a mixt::Error naming the call).
+
+#include <cuda_runtime.h>
+
+#include <mutex>
+#include <vector>
+
+
+namespace mixt::engine::cuda {
+
+inline void check(cudaError_t rc, const char* what) {
+  if (rc != cudaSuccess) {
+    (void)cudaGetLastError();  // clear a sticky launch error so that the next call is not blamed for it
+    mixt::detail::fail(what, "CUDA error ", int(rc), " (", cudaGetErrorName(rc), "): ", cudaGetErrorString(rc));
+  }
+}
+
+inline cudaStream_t to_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+namespace detail {
+struct Streams {
+  std::mutex m;
+  std::vector<cudaStream_t> per_device;
+};
+inline Streams& streams() {
+  static auto* s = new Streams();  // never destroyed: streams may be used during static destruction
+  return *s;
+}
+}  // namespace detail
+
+/// The device's stream (as void*, the type RunContext carries); created on first use.
+inline void* default_stream(int device) {
+  auto& s = detail::streams();
+  std::lock_guard<std::mutex> lk(s.m);
+  if (size_t(device) >= s.per_device.size()) s.per_device.resize(size_t(device) + 1, nullptr);
+  if (!s.per_device[size_t(device)]) {
+    check(cudaSetDevice(device), "cudaSetDevice");
+    cudaStream_t st;
+    check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
+    s.per_device[size_t(device)] = st;
+  }
+  return s.per_device[size_t(device)];
+}
+
+/// Waits for every stream created so far; an asynchronous kernel failure surfaces here as a mixt::Error.
+inline void synchronize_all() {
+  auto& s = detail::streams();
+  std::vector<cudaStream_t> copy;
+  {
+    std::lock_guard<std::mutex> lk(s.m);
+    copy = s.per_device;
+  }
+  for (size_t d = 0; d < copy.size(); ++d)
+    if (copy[d]) {
+      check(cudaSetDevice(int(d)), "cudaSetDevice");
+      check(cudaStreamSynchronize(copy[d]), "cudaStreamSynchronize");
+    }
+}
+
+}  // namespace mixt::engine::cuda
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
+// ---- end mixt/engine/cuda/stream.hpp ----
 #endif
 
 namespace mixt::engine {
@@ -702,38 +872,1040 @@ class NaiveEngine final : public Engine {
  public:
   Var* new_var() override { return new Var(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes, FnProperty,
-            const char* name, std::source_location where) override {
+  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes,
+            FnProperty = FnProperty::normal, const char* name = "operation",
+            std::source_location where = {}) override {
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
     if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
 #endif
     try {
       fn(rctx);
-    } catch (const Error&) {
-      throw;
+    } catch (const Error& e) {
+      const bool located = e.where().file_name() && e.where().file_name()[0] != '\0';
+      if (located) throw;
+      throw Error(e.op(), e.message(), where);  // add the user's call site
     } catch (const std::exception& e) {
-      throw Error(name, e.what(), where);
+      throw Error(name ? name : "operation", e.what(), where);
     }
-    for (Var* v : writes) v->version.fetch_add(1, std::memory_order_relaxed);
+    for (size_t i = 0; i < writes.size(); ++i)  // each distinct variable counts one write
+      if (writes[i] && std::find(writes.begin(), writes.begin() + i, writes[i]) == writes.begin() + i)
+        writes[i]->version.fetch_add(1, std::memory_order_relaxed);
   }
 
   void delete_var(Var* var, Context, std::function<void()> on_delete) override {
     on_delete();
     delete var;
   }
-  void wait_for_var(Var*) override {}
-  void wait_all() override {}
+  void wait_for_var(Var*) override { sync_gpus(); }
+  void wait_all() override { sync_gpus(); }
+
+ private:
+  static void sync_gpus() {
+#if MIXT_USE_CUDA
+    cuda::synchronize_all();
+#endif
+  }
 };
 
 }  // namespace mixt::engine
 // ---- end mixt/engine/naive_engine.hpp ----
+// ---- begin mixt/engine/threaded_engine.hpp ----
+// ThreadedEngine: the default engine. push() returns at once; the operation runs on a worker once every earlier
+// operation it depends on has finished (versioned variables, threaded_var.hpp), concurrently with independent
+// work: CPU operations on a fixed pool of worker threads with one FIFO queue (cpu_workers.hpp), GPU operations on
+// per-device compute and copy streams (cuda/gpu_workers.hpp).
+//
+// Errors (MXNet's rules, reference §1.3): an exception thrown by an operation is stored, as a mixt::Error naming
+// the operation and the user's call, on every variable it writes. An operation that reads (or writes) a variable
+// holding an error is skipped and passes the same error on to what it writes. wait_for_var rethrows a variable's
+// error once (and clears it for every variable sharing it); wait_all rethrows the first error stored since the
+// last wait_all and clears them all. Nothing in an operation can abort the process.
+//
+// Lifetime: delete_var queues the deletion as a write behind every pending access; the memory's deleter runs after
+// the last of them (inline on the thread that completes it: freeing a block is cheap).
+//
+// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers (default 2: enough for independent operations to overlap while
+// each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
+// Never call wait_for_var / wait_all from inside an operation.
+
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+// ---- begin mixt/engine/cpu_workers.hpp ----
+// CpuWorkers: the threaded engine's fixed pool of CPU worker threads with one FIFO queue (MXNet's per-device CPU
+// pool). Workers run whole operations; inside an operation, a kernel may split its loop over the separate kernel
+// pool (core/thread_pool.hpp). That pool serves one loop at a time and a loop started while it is busy runs on
+// the calling worker alone, so engine workers plus kernel threads never exceed workers + kernel threads - 1.
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+// ---- begin mixt/engine/opr_block.hpp ----
+// OprBlock: one pushed operation inside the threaded engine, with its links into the queues of the variables it
+// reads and writes, and the pool that recycles blocks so that a push allocates nothing in the common case.
+
+#include <atomic>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <source_location>
+
+// ---- begin mixt/engine/inline_vector.hpp ----
+// InlineVector: a vector of trivially copyable items that keeps its first N in place, so that the engine's
+// per-push bookkeeping (an operation's variable links, the operations a completion makes ready) needs no heap
+// allocation in the common case.
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+namespace mixt::engine::detail {
+
+template <class T, size_t N>
+class InlineVector {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+                "InlineVector holds plain data only");
+
+ public:
+  InlineVector() = default;
+  InlineVector(const InlineVector&) = delete;
+  InlineVector& operator=(const InlineVector&) = delete;
+  ~InlineVector() { release(); }
+
+  void push_back(const T& v) {
+    if (size_ == capacity_) grow();
+    data_[size_++] = v;
+  }
+  /// Empties the vector; keeps a heap buffer for reuse.
+  void clear() noexcept { size_ = 0; }
+  /// Empties the vector and gives a heap buffer back.
+  void reset() noexcept {
+    release();
+    size_ = 0;
+  }
+
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  T& operator[](size_t i) noexcept { return data_[i]; }
+  const T& operator[](size_t i) const noexcept { return data_[i]; }
+  T* begin() noexcept { return data_; }
+  T* end() noexcept { return data_ + size_; }
+  const T* begin() const noexcept { return data_; }
+  const T* end() const noexcept { return data_ + size_; }
+
+ private:
+  void grow() {
+    size_t cap = capacity_ * 2;
+    T* p = static_cast<T*>(std::malloc(cap * sizeof(T)));
+    if (!p) throw std::bad_alloc();
+    std::memcpy(static_cast<void*>(p), static_cast<const void*>(data_), size_ * sizeof(T));
+    release();
+    data_ = p;
+    capacity_ = cap;
+  }
+  void release() noexcept {
+    if (data_ != reinterpret_cast<T*>(inline_)) std::free(data_);
+    data_ = reinterpret_cast<T*>(inline_);
+    capacity_ = N;
+  }
+
+  alignas(T) unsigned char inline_[N * sizeof(T)];
+  T* data_ = reinterpret_cast<T*>(inline_);
+  size_t size_ = 0, capacity_ = N;
+};
+
+}  // namespace mixt::engine::detail
+// ---- end mixt/engine/inline_vector.hpp ----
+
+namespace mixt::engine::detail {
+
+struct ThreadedVar;
+struct OprBlock;
+
+/// An operation's place in one variable's queue.
+struct VarLink {
+  ThreadedVar* var;
+  OprBlock* opr;
+  VarLink* next;
+  bool write;
+};
+
+/// What kind of bookkeeping an operation needs beyond running its function.
+enum class OprKind : unsigned char {
+  normal,
+  wait,        ///< wait_for_var's marker: runs even when its variable carries an error
+  delete_var,  ///< runs `deleter`, then destroys its (only, written) variable; never skipped
+};
+
+struct OprBlock {
+  Fn fn;
+  std::function<void()> deleter;  ///< for OprKind::delete_var
+  Context ctx;
+  FnProperty prop = FnProperty::normal;
+  OprKind kind = OprKind::normal;
+  const char* name = "operation";
+  std::source_location where;
+  /// Links still to be granted, plus one held by push() until every link is appended.
+  std::atomic<int> wait{0};
+  InlineVector<VarLink, 6> links;  ///< reads first, then writes; never reallocated once queued
+  /// The error this operation raised or inherited; shared with every variable it reaches (MXNet's opr_exception).
+  std::shared_ptr<std::exception_ptr> error;
+  OprBlock* next = nullptr;  ///< worker queue / free list
+  int stream_slot = 0;       ///< GPU: which worker stream runs it
+
+  /// Counts one granted link; true when the operation is ready to run.
+  bool decrement_wait() noexcept { return wait.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+};
+
+/// A free list of OprBlocks shared by every thread (blocks are taken by pushers and returned by workers).
+class OprBlockPool {
+ public:
+  OprBlockPool() = default;
+  OprBlockPool(const OprBlockPool&) = delete;
+  OprBlockPool& operator=(const OprBlockPool&) = delete;
+  ~OprBlockPool() {
+    while (free_) {
+      OprBlock* b = free_;
+      free_ = b->next;
+      delete b;
+    }
+  }
+
+  OprBlock* acquire() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      if (OprBlock* b = free_) {
+        free_ = b->next;
+        b->next = nullptr;
+        return b;
+      }
+    }
+    return new OprBlock();
+  }
+
+  /// Takes a finished block back; its function and error must already be released.
+  void release(OprBlock* b) noexcept {
+    b->links.clear();
+    b->kind = OprKind::normal;
+    std::lock_guard<std::mutex> lk(m_);
+    b->next = free_;
+    free_ = b;
+  }
+
+ private:
+  std::mutex m_;
+  OprBlock* free_ = nullptr;
+};
+
+}  // namespace mixt::engine::detail
+// ---- end mixt/engine/opr_block.hpp ----
+
+namespace mixt::engine::detail {
+
+class CpuWorkers {
+ public:
+  using Runner = std::function<void(OprBlock*)>;
+
+  CpuWorkers(int n, Runner run) : run_(std::move(run)) {
+    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+  }
+  CpuWorkers(const CpuWorkers&) = delete;
+  CpuWorkers& operator=(const CpuWorkers&) = delete;
+  ~CpuWorkers() { stop(); }
+
+  int size() const noexcept { return int(threads_.size()); }
+
+  void push(OprBlock* op) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      op->next = nullptr;
+      if (tail_) tail_->next = op;
+      else head_ = op;
+      tail_ = op;
+      wake = sleeping_ > 0;
+    }
+    if (wake) cv_.notify_one();
+  }
+
+  /// Runs what is queued, then ends the threads.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      OprBlock* op;
+      {
+        std::unique_lock<std::mutex> lk(m_);
+        while (!head_) {
+          if (stopping_) return;
+          ++sleeping_;
+          cv_.wait(lk);
+          --sleeping_;
+        }
+        op = head_;
+        head_ = op->next;
+        if (!head_) tail_ = nullptr;
+      }
+      run_(op);
+    }
+  }
+
+  Runner run_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  OprBlock* head_ = nullptr;
+  OprBlock* tail_ = nullptr;
+  int sleeping_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace mixt::engine::detail
+// ---- end mixt/engine/cpu_workers.hpp ----
+// ---- begin mixt/engine/threaded_var.hpp ----
+// ThreadedVar: a variable of the threaded engine — the queue of operations waiting to access it, in push order.
+//
+// The scheduling rule is MXNet's (reference §1.2) in an equivalent form: a variable is either being read by any
+// number of granted operations or written by one. The head of the queue is granted when it is a read and no write
+// is active, or a write and nothing is active; a run of reads between two writes is granted together, so those
+// reads may run in parallel. Every access therefore happens in push order.
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <mutex>
+
+
+namespace mixt::engine::detail {
+
+/// Operations made ready by a state change, dispatched by the caller after every lock is released.
+using ReadyList = InlineVector<OprBlock*, 8>;
+
+struct ThreadedVar final : Var {
+  std::mutex m;
+  VarLink* head = nullptr;  ///< oldest access not yet granted
+  VarLink* tail = nullptr;
+  int active_reads = 0;
+  bool write_active = false;
+
+  /// Set while `error` may hold an error, so that starting an operation checks for one without a lock.
+  std::atomic<bool> has_error{false};
+  /// The error of the last failed operation that wrote this variable (guarded by the engine's error mutex).
+  std::shared_ptr<std::exception_ptr> error;
+
+  /// GPU engines keep their cross-stream events here (engine/cuda/gpu_workers.hpp; guarded by `m`).
+  void* gpu_sync = nullptr;
+
+  /// Queues an access. It can only ever grant the link itself, which push() holds back with its extra count.
+  void append(VarLink* link) {
+    std::lock_guard<std::mutex> lk(m);
+    link->next = nullptr;
+    if (tail) tail->next = link;
+    else head = link;
+    tail = link;
+    grant_locked(nullptr);
+  }
+
+  /// Ends a granted access; queues whatever it unblocks on `ready`. A completed write bumps the version.
+  void complete(const VarLink* link, ReadyList& ready) {
+    std::lock_guard<std::mutex> lk(m);
+    if (link->write) {
+      write_active = false;
+      version.fetch_add(1, std::memory_order_release);
+    } else {
+      --active_reads;
+    }
+    grant_locked(&ready);
+  }
+
+  /// True when a pushed write has not finished yet (what a reader must wait for).
+  bool write_pending() {
+    std::lock_guard<std::mutex> lk(m);
+    // With no write active, reads are always granted at once, so a non-empty queue starts with a write.
+    return write_active || head != nullptr;
+  }
+
+ private:
+  void grant_locked(ReadyList* ready) {
+    while (VarLink* h = head) {
+      if (h->write) {
+        if (write_active || active_reads > 0) return;
+        write_active = true;
+      } else {
+        if (write_active) return;
+        ++active_reads;
+      }
+      head = h->next;
+      if (!head) tail = nullptr;
+      if (h->opr->decrement_wait() && ready) ready->push_back(h->opr);
+      if (h->write) return;
+    }
+  }
+};
+
+}  // namespace mixt::engine::detail
+// ---- end mixt/engine/threaded_var.hpp ----
+#if MIXT_USE_CUDA
+// ---- begin mixt/engine/cuda/gpu_workers.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_GPU_WORKERS_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_GPU_WORKERS_HPP
+// GpuWorkers: the threaded engine's GPU side (nvcc builds only). Per device, created on first use:
+//   - a compute worker: one thread owning a non-blocking stream with a cuBLAS handle (and a cuDNN handle with
+//     MIXT_USE_CUDNN) bound to it, running every operation except copies;
+//   - a copy worker: one thread owning its own stream, running FnProperty::copy_to_gpu / copy_from_gpu, so that
+//     transfers overlap compute.
+// An operation is launched on its worker's stream and completes, for the engine, once launched. Ordering across
+// streams uses CUDA events, never a device synchronization: after each GPU operation one event is recorded on its
+// stream and noted on every variable it touched (the last writer's event; the readers' events since); before an
+// operation runs, its stream waits (cudaStreamWaitEvent) for the events of other streams it depends on — a reader
+// for the last writer, a writer for the last writer and the readers since. Host-side waits synchronize the event.
+//
+// Memory of a deleted GPU variable is reused only in stream order: the deletion makes the compute stream wait for
+// every event on the variable, records an event, and hands the block back to its pool only once that event has
+// completed (polled by the compute worker, drained by wait_all), so no stream can get the block while another
+// may still use it.
+
+#if MIXT_USE_CUDA
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#if MIXT_USE_CUDNN
+#include <cudnn.h>
+#endif
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+
+namespace mixt::engine::cuda {
+
+/// An event recorded on a stream; destroyed when the last variable forgets it.
+struct StreamEvent {
+  cudaEvent_t event = nullptr;
+  cudaStream_t stream = nullptr;
+  StreamEvent(cudaStream_t s) : stream(s) {
+    cudaEventCreateWithFlags(&event, cudaEventDisableTiming);
+    cudaEventRecord(event, s);
+  }
+  ~StreamEvent() {
+    if (event) cudaEventDestroy(event);  // safe while pending: released when it completes
+  }
+  StreamEvent(const StreamEvent&) = delete;
+  StreamEvent& operator=(const StreamEvent&) = delete;
+};
+using EventRef = std::shared_ptr<StreamEvent>;
+
+/// Per-variable cross-stream state, kept in ThreadedVar::gpu_sync and guarded by ThreadedVar::m.
+struct VarEvents {
+  EventRef writer;
+  std::vector<EventRef> readers;  ///< at most one per stream: the latest
+};
+
+class GpuWorkers {
+ public:
+  using Execute = std::function<void(engine::detail::OprBlock*, const RunContext&)>;
+  using Finish = std::function<void(engine::detail::OprBlock*)>;
+  static constexpr int kMaxDevices = 16;
+
+  GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
+  ~GpuWorkers() { stop(); }
+  GpuWorkers(const GpuWorkers&) = delete;
+  GpuWorkers& operator=(const GpuWorkers&) = delete;
+
+  /// Queues a ready GPU operation on its device's compute or copy worker.
+  void push(engine::detail::OprBlock* op) {
+    Device& d = device(op->ctx.dev_id);
+    const bool copy = op->prop == FnProperty::copy_to_gpu || op->prop == FnProperty::copy_from_gpu;
+    (copy ? d.copy : d.compute)->push(op);
+  }
+
+  /// Before a host thread touches memory that GPU streams used: waits for their events.
+  void host_wait(engine::detail::OprBlock* op) {
+    if (op->kind != engine::detail::OprKind::normal) return;
+    for (auto& link : op->links)
+      for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
+  }
+
+  /// After wait_for_var: the values written by the last writer are on the device.
+  void synchronize_var(engine::detail::ThreadedVar* v) {
+    EventRef w;
+    {
+      std::lock_guard<std::mutex> lk(v->m);
+      if (v->gpu_sync) w = static_cast<VarEvents*>(v->gpu_sync)->writer;
+    }
+    if (w) cudaEventSynchronize(w->event);
+  }
+
+  /// After wait_all: every engine stream is idle and deferred frees are done.
+  void synchronize_all() {
+    for (auto& slot : devices_)
+      if (Device* d = slot.load(std::memory_order_acquire)) {
+        d->compute->synchronize();
+        d->copy->synchronize();
+      }
+  }
+
+  /// A variable is being destroyed: drop its events.
+  void forget_var(engine::detail::ThreadedVar* v) {
+    delete static_cast<VarEvents*>(v->gpu_sync);
+    v->gpu_sync = nullptr;
+  }
+
+  void stop() {
+    for (auto& slot : devices_)
+      if (Device* d = slot.exchange(nullptr)) {
+        d->compute->stop();
+        d->copy->stop();
+        delete d;
+      }
+  }
+
+ private:
+  class Worker {
+   public:
+    Worker(GpuWorkers& owner, int dev, bool with_handles) : owner_(owner), dev_(dev), handles_(with_handles) {
+      thread_ = std::thread([this] { loop(); });
+    }
+    ~Worker() { stop(); }
+
+    void push(engine::detail::OprBlock* op) {
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        op->next = nullptr;
+        if (tail_) tail_->next = op;
+        else head_ = op;
+        tail_ = op;
+      }
+      cv_.notify_one();
+    }
+
+    /// Waits for everything queued and launched so far, then frees what was waiting for it.
+    void synchronize() {
+      std::unique_lock<std::mutex> lk(m_);
+      idle_cv_.wait(lk, [&] { return !head_ && !busy_; });
+      lk.unlock();
+      if (stream_) cudaStreamSynchronize(stream_);
+      drain_frees(true);
+    }
+
+    void stop() {
+      {
+        std::lock_guard<std::mutex> lk(m_);
+        if (stopping_ && !thread_.joinable()) return;
+        stopping_ = true;
+      }
+      cv_.notify_all();
+      if (thread_.joinable()) thread_.join();
+    }
+
+   private:
+    struct PendingFree {
+      EventRef done;
+      std::function<void()> deleter;
+    };
+
+    void loop() {
+      cudaSetDevice(dev_);
+      cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking);
+      if (handles_) {
+        cublasHandle_t blas = nullptr;
+        if (cublasCreate(&blas) == CUBLAS_STATUS_SUCCESS) {
+          cublasSetStream(blas, stream_);
+          blas_ = blas;
+        }
+#if MIXT_USE_CUDNN
+        cudnnHandle_t dnn = nullptr;
+        if (cudnnCreate(&dnn) == CUDNN_STATUS_SUCCESS) {
+          cudnnSetStream(dnn, stream_);
+          dnn_ = dnn;
+        }
+#endif
+      }
+      for (;;) {
+        engine::detail::OprBlock* op = nullptr;
+        {
+          std::unique_lock<std::mutex> lk(m_);
+          while (!head_ && !stopping_) {
+            if (frees_pending()) cv_.wait_for(lk, std::chrono::milliseconds(1));
+            else cv_.wait(lk);
+            if (!head_) {
+              lk.unlock();
+              drain_frees(false);
+              lk.lock();
+            }
+          }
+          if (!head_) break;  // stopping, queue empty
+          op = head_;
+          head_ = op->next;
+          if (!head_) tail_ = nullptr;
+          busy_ = true;
+        }
+        run(op);
+        drain_frees(false);
+        {
+          std::lock_guard<std::mutex> lk(m_);
+          busy_ = false;
+        }
+        idle_cv_.notify_all();
+      }
+      cudaStreamSynchronize(stream_);
+      drain_frees(true);
+      if (blas_) cublasDestroy(static_cast<cublasHandle_t>(blas_));
+#if MIXT_USE_CUDNN
+      if (dnn_) cudnnDestroy(static_cast<cudnnHandle_t>(dnn_));
+#endif
+      cudaStreamDestroy(stream_);
+      stream_ = nullptr;
+    }
+
+    void run(engine::detail::OprBlock* op) {
+      for (auto& link : op->links)
+        for (auto& e : owner_.events_to_wait(link, stream_)) cudaStreamWaitEvent(stream_, e->event, 0);
+      if (op->kind == engine::detail::OprKind::delete_var) {
+        // Hand the block back once every use of it, on any stream, is done (see the header comment).
+        auto done = std::make_shared<StreamEvent>(stream_);
+        {
+          std::lock_guard<std::mutex> lk(frees_m_);
+          frees_.push_back({std::move(done), std::move(op->deleter)});
+        }
+        op->deleter = nullptr;
+        owner_.execute_(op, RunContext{op->ctx, stream_, blas_, dnn_});
+        owner_.finish_(op);
+        return;
+      }
+      owner_.execute_(op, RunContext{op->ctx, stream_, blas_, dnn_});
+      auto done = std::make_shared<StreamEvent>(stream_);
+      for (auto& link : op->links) owner_.note_event(link, done);
+      owner_.finish_(op);
+    }
+
+    bool frees_pending() {
+      std::lock_guard<std::mutex> lk(frees_m_);
+      return !frees_.empty();
+    }
+
+    /// Runs the deleters whose event has completed (all of them, waiting, when `wait`).
+    void drain_frees(bool wait) {
+      std::vector<std::function<void()>> ready;
+      {
+        std::lock_guard<std::mutex> lk(frees_m_);
+        size_t kept = 0;
+        for (size_t i = 0; i < frees_.size(); ++i) {
+          cudaEvent_t e = frees_[i].done->event;
+          bool done = (wait ? cudaEventSynchronize(e) : cudaEventQuery(e)) != cudaErrorNotReady;
+          if (done) ready.push_back(std::move(frees_[i].deleter));
+          else if (kept++ != i) frees_[kept - 1] = std::move(frees_[i]);
+        }
+        frees_.resize(kept);
+      }
+      for (auto& d : ready) {
+        try {
+          if (d) d();
+        } catch (...) {
+          // Returning memory to a pool does not fail; there is no one to report to if it did.
+        }
+      }
+    }
+
+    GpuWorkers& owner_;
+    int dev_;
+    bool handles_;
+    cudaStream_t stream_ = nullptr;
+    void* blas_ = nullptr;
+    void* dnn_ = nullptr;
+    std::mutex m_;
+    std::condition_variable cv_, idle_cv_;
+    engine::detail::OprBlock* head_ = nullptr;
+    engine::detail::OprBlock* tail_ = nullptr;
+    bool busy_ = false, stopping_ = false;
+    std::mutex frees_m_;
+    std::vector<PendingFree> frees_;
+    std::thread thread_;
+  };
+
+  struct Device {
+    std::unique_ptr<Worker> compute, copy;
+  };
+
+  Device& device(int id) {
+    if (id < 0 || id >= kMaxDevices) id = 0;  // an invalid id fails in the operation itself, on device 0's stream
+    if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
+    std::lock_guard<std::mutex> lk(create_m_);
+    if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
+    auto* d = new Device{std::make_unique<Worker>(*this, id, true), std::make_unique<Worker>(*this, id, false)};
+    devices_[size_t(id)].store(d, std::memory_order_release);
+    return *d;
+  }
+
+  /// The events of other streams that an access must wait for (`stream` nullptr: a host access, all of them).
+  std::vector<EventRef> events_to_wait(const engine::detail::VarLink& link, cudaStream_t stream) {
+    std::vector<EventRef> out;
+    std::lock_guard<std::mutex> lk(link.var->m);
+    auto* ev = static_cast<VarEvents*>(link.var->gpu_sync);
+    if (!ev) return out;
+    if (ev->writer && (!stream || ev->writer->stream != stream)) out.push_back(ev->writer);
+    if (link.write)
+      for (auto& r : ev->readers)
+        if (!stream || r->stream != stream) out.push_back(r);
+    return out;
+  }
+
+  void note_event(const engine::detail::VarLink& link, const EventRef& e) {
+    std::lock_guard<std::mutex> lk(link.var->m);
+    auto* ev = static_cast<VarEvents*>(link.var->gpu_sync);
+    if (!ev) link.var->gpu_sync = ev = new VarEvents();
+    if (link.write) {
+      ev->writer = e;
+      ev->readers.clear();
+      return;
+    }
+    for (auto& r : ev->readers)
+      if (r->stream == e->stream) {
+        r = e;
+        return;
+      }
+    ev->readers.push_back(e);
+  }
+
+  Execute execute_;
+  Finish finish_;
+  std::mutex create_m_;
+  std::array<std::atomic<Device*>, kMaxDevices> devices_{};
+};
+
+}  // namespace mixt::engine::cuda
+
+#endif  // MIXT_USE_CUDA
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_GPU_WORKERS_HPP
+// ---- end mixt/engine/cuda/gpu_workers.hpp ----
+#endif
 
 namespace mixt::engine {
 
+class ThreadedEngine final : public Engine {
+ public:
+  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 2.
+  static int default_cpu_workers() {
+    if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
+      int n = std::atoi(s);
+      if (n > 0) return n;
+    }
+    return 2;
+  }
+
+  explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
+      : cpu_(std::make_unique<detail::CpuWorkers>(cpu_workers < 1 ? 1 : cpu_workers,
+                                                   [this](detail::OprBlock* op) { run(op, RunContext{op->ctx}); })) {
+#if MIXT_USE_CUDA
+    gpu_ = std::make_unique<cuda::GpuWorkers>(
+        [this](detail::OprBlock* op, const RunContext& rc) { execute(op, rc); },
+        [this](detail::OprBlock* op) { finish(op); });
+#endif
+  }
+  ~ThreadedEngine() override { shutdown(); }
+  ThreadedEngine(const ThreadedEngine&) = delete;
+  ThreadedEngine& operator=(const ThreadedEngine&) = delete;
+
+  int num_cpu_workers() const { return cpu_ ? cpu_->size() : 0; }
+
+  Var* new_var() override { return new detail::ThreadedVar(); }
+
+  void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+            FnProperty prop = FnProperty::normal, const char* name = "operation",
+            std::source_location where = {}) override {
+    detail::OprBlock* op = pool_.acquire();
+    op->fn = std::move(fn);
+    op->ctx = ctx;
+    op->prop = prop;
+    op->name = name ? name : "operation";
+    op->where = where;
+    enqueue(op, reads.data(), reads.size(), writes.data(), writes.size());
+  }
+
+  void delete_var(Var* var, Context ctx, std::function<void()> on_delete) override {
+    detail::OprBlock* op = pool_.acquire();
+    op->deleter = std::move(on_delete);
+    op->ctx = ctx;
+    op->prop = FnProperty::delete_var;
+    op->kind = detail::OprKind::delete_var;
+    op->name = "delete_var";
+    op->where = {};
+    enqueue(op, nullptr, 0, &var, 1);
+  }
+
+  void wait_for_var(Var* var) override {
+    auto* v = as_threaded(var);
+    if (v->write_pending()) {
+      Waiter w;
+      detail::OprBlock* op = pool_.acquire();
+      op->fn = [&w](RunContext) { w.signal(); };
+      op->ctx = cpu();
+      op->prop = FnProperty::normal;
+      op->kind = detail::OprKind::wait;
+      op->name = "wait_for_var";
+      op->where = {};
+      enqueue(op, &var, 1, nullptr, 0);
+      w.wait();
+    }
+#if MIXT_USE_CUDA
+    gpu_->synchronize_var(v);
+#endif
+    rethrow_error(v);
+  }
+
+  void wait_all() override {
+    {
+      std::unique_lock<std::mutex> lk(done_m_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+#if MIXT_USE_CUDA
+    gpu_->synchronize_all();
+#endif
+    std::exception_ptr first;
+    {
+      std::lock_guard<std::mutex> lk(error_m_);
+      for (auto& cell : errors_) {
+        if (*cell && !first) first = *cell;
+        *cell = nullptr;
+      }
+      errors_.clear();
+    }
+    if (first) std::rethrow_exception(first);
+  }
+
+  /// Finishes every pending operation (errors stay stored) and ends the worker threads; operations pushed later
+  /// run synchronously on the caller. Called by the destructor and, for the process-wide engine, at exit.
+  void shutdown() {
+    {
+      std::unique_lock<std::mutex> lk(done_m_);
+      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    }
+    stopped_.store(true, std::memory_order_release);
+#if MIXT_USE_CUDA
+    if (gpu_) gpu_->stop();
+#endif
+    if (cpu_) cpu_->stop();
+  }
+
+ private:
+  struct Waiter {
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    void signal() {
+      // Notify under the lock: the waiter cannot return (and destroy *this) before we let go of it.
+      std::lock_guard<std::mutex> lk(m);
+      done = true;
+      cv.notify_one();
+    }
+    void wait() {
+      std::unique_lock<std::mutex> lk(m);
+      cv.wait(lk, [&] { return done; });
+    }
+  };
+
+  static detail::ThreadedVar* as_threaded(Var* v) { return static_cast<detail::ThreadedVar*>(v); }
+
+  static bool contains(Var* const* vars, size_t n, Var* v) {
+    for (size_t i = 0; i < n; ++i)
+      if (vars[i] == v) return true;
+    return false;
+  }
+
+  /// Links the operation into its variables' queues (reads first, duplicates and reads of written variables
+  /// removed) and dispatches it when nothing is in its way.
+  void enqueue(detail::OprBlock* op, Var* const* reads, size_t nr, Var* const* writes, size_t nw) {
+    for (size_t i = 0; i < nr; ++i) {
+      Var* r = reads[i];
+      if (!r || contains(writes, nw, r) || contains(reads, i, r)) continue;
+      op->links.push_back({as_threaded(r), op, nullptr, false});
+    }
+    for (size_t i = 0; i < nw; ++i) {
+      Var* w = writes[i];
+      if (!w || contains(writes, i, w)) continue;
+      op->links.push_back({as_threaded(w), op, nullptr, true});
+    }
+    op->wait.store(int(op->links.size()) + 1, std::memory_order_relaxed);
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    for (auto& link : op->links) link.var->append(&link);
+    if (op->decrement_wait()) dispatch(op);
+  }
+
+  void dispatch(detail::OprBlock* op) {
+#if MIXT_USE_CUDA
+    if (op->ctx.is_gpu() && op->kind != detail::OprKind::wait && !stopped_.load(std::memory_order_acquire))
+      return gpu_->push(op);
+#endif
+    // Waits and deletions are bookkeeping: they run at once on the thread that made them ready.
+    if (op->kind != detail::OprKind::normal || stopped_.load(std::memory_order_acquire))
+      return run(op, RunContext{op->ctx});
+    cpu_->push(op);
+  }
+
+  /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
+  void run(detail::OprBlock* op, const RunContext& rc) {
+#if MIXT_USE_CUDA
+    gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+#endif
+    execute(op, rc);
+    finish(op);
+  }
+
+  static bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+
+  /// Calls the operation's function unless it inherits an error; stores what it throws.
+  void execute(detail::OprBlock* op, const RunContext& rc) {
+    if (op->kind == detail::OprKind::delete_var) {
+      try {
+        if (op->deleter) op->deleter();
+      } catch (...) {
+        // Returning memory to a pool does not fail; there is no one to report to if it did.
+      }
+      op->deleter = nullptr;
+      return;
+    }
+    if (op->kind == detail::OprKind::normal) inherit_error(op);
+    if (!op->error || op->kind == detail::OprKind::wait) {
+      try {
+        op->fn(rc);
+      } catch (const Error& e) {
+        if (has_location(e.where()) || !has_location(op->where)) record_error(op, std::current_exception());
+        else record_error(op, std::make_exception_ptr(Error(e.op(), e.message(), op->where)));
+      } catch (const std::exception& e) {
+        record_error(op, std::make_exception_ptr(Error(op->name, e.what(), op->where)));
+      } catch (...) {
+        record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
+      }
+    }
+    op->fn = nullptr;  // releases the captured arrays now (their chunks may queue their own deletion)
+  }
+
+  void inherit_error(detail::OprBlock* op) {
+    for (auto& link : op->links) {
+      if (!link.var->has_error.load(std::memory_order_acquire)) continue;
+      std::lock_guard<std::mutex> lk(error_m_);
+      if (link.var->error && *link.var->error) {
+        op->error = link.var->error;
+        return;
+      }
+    }
+  }
+
+  void record_error(detail::OprBlock* op, std::exception_ptr e) {
+    std::lock_guard<std::mutex> lk(error_m_);
+    op->error = std::make_shared<std::exception_ptr>(std::move(e));
+    errors_.push_back(op->error);
+  }
+
+  /// Rethrows (once) the error stored on a variable.
+  void rethrow_error(detail::ThreadedVar* v) {
+    if (!v->has_error.load(std::memory_order_acquire)) return;
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lk(error_m_);
+      if (v->error) {
+        e = *v->error;
+        *v->error = nullptr;  // cleared for every variable that shares it, as in MXNet
+        v->error.reset();
+      }
+      v->has_error.store(false, std::memory_order_release);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+  /// Completes an operation: passes its error to what it wrote, releases its variables (dispatching what that
+  /// unblocks), destroys a deleted variable, and recycles the block.
+  void finish(detail::OprBlock* op) {
+    if (op->error) {
+      std::lock_guard<std::mutex> lk(error_m_);
+      for (auto& link : op->links)
+        if (link.write) {
+          link.var->error = op->error;
+          link.var->has_error.store(true, std::memory_order_release);
+        }
+    }
+    op->error.reset();
+    detail::ThreadedVar* doomed = op->kind == detail::OprKind::delete_var ? op->links[0].var : nullptr;
+    detail::ReadyList ready;
+    for (auto& link : op->links) link.var->complete(&link, ready);
+    if (doomed) {
+      // The deletion was the last access: no operation refers to the variable any more.
+#if MIXT_USE_CUDA
+      gpu_->forget_var(doomed);
+#endif
+      delete doomed;
+    }
+    pool_.release(op);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(done_m_);
+      done_cv_.notify_all();
+    }
+    for (detail::OprBlock* next : ready) dispatch(next);
+  }
+
+  detail::OprBlockPool pool_;
+  std::atomic<int64_t> pending_{0};
+  std::atomic<bool> stopped_{false};
+  std::mutex done_m_;
+  std::condition_variable done_cv_;
+  std::mutex error_m_;
+  std::vector<std::shared_ptr<std::exception_ptr>> errors_;  ///< every error raised since the last wait_all
+  std::unique_ptr<detail::CpuWorkers> cpu_;
+#if MIXT_USE_CUDA
+  std::unique_ptr<cuda::GpuWorkers> gpu_;
+#endif
+};
+
+}  // namespace mixt::engine
+// ---- end mixt/engine/threaded_engine.hpp ----
+
+namespace mixt::engine {
+
+namespace detail {
+inline ThreadedEngine* process_threaded_engine = nullptr;
+}
+
 inline Engine& Engine::get() {
+  // Leaked on purpose: chunks may be freed during static destruction, after which pushes run synchronously.
   static Engine* engine = [] () -> Engine* {
-    return new NaiveEngine();  // leaked on purpose: chunks may be freed during static destruction
+    // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
+    mixt::detail::ThreadPool::global();
+    const std::string kind = std::getenv("MIXT_ENGINE") ? std::getenv("MIXT_ENGINE") : "";
+    if (kind == "naive" || kind == "NaiveEngine") return new NaiveEngine();
+    if (kind.empty() || kind == "threaded" || kind == "ThreadedEngine" || kind == "ThreadedEnginePerDevice") {
+      detail::process_threaded_engine = new ThreadedEngine();
+      // At exit, finish what is pending and end the workers before the kernel pool and other statics go.
+      std::atexit([] { detail::process_threaded_engine->shutdown(); });
+      return detail::process_threaded_engine;
+    }
+    mixt::detail::fail("engine", "MIXT_ENGINE=", kind, " names no engine; expected naive or threaded");
   }();
   return *engine;
 }
@@ -875,7 +2047,52 @@ inline Pool<CpuBackend>& cpu_pool() {
 }  // namespace mixt::memory
 // ---- end mixt/memory/cpu_allocator.hpp ----
 #if MIXT_USE_CUDA
-#include "cuda/cuda_allocator.hpp"
+// ---- begin mixt/memory/cuda/cuda_allocator.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+// Device memory: a Pool per GPU over cudaMalloc / cudaFree. All of a device's work runs on its one engine stream,
+// so a block freed by one operation and handed to the next is reused in stream order.
+
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+
+namespace mixt::memory {
+
+struct CudaBackend {
+  int device = 0;
+  void* allocate(size_t bytes) {
+    if (cudaSetDevice(device) != cudaSuccess) return nullptr;
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();  // out of memory: the pool releases its cache and retries
+      return nullptr;
+    }
+    return p;
+  }
+  void deallocate(void* p, size_t) {
+    cudaSetDevice(device);
+    cudaFree(p);
+  }
+  const char* name() const { return "cuda memory pool"; }
+};
+
+inline Pool<CudaBackend>& cuda_pool(int device) {
+  static std::mutex m;
+  static auto* pools = new std::vector<std::unique_ptr<Pool<CudaBackend>>>();  // never destroyed, like cpu_pool
+  std::lock_guard<std::mutex> lk(m);
+  if (size_t(device) >= pools->size()) pools->resize(size_t(device) + 1);
+  auto& p = (*pools)[size_t(device)];
+  if (!p) p = std::make_unique<Pool<CudaBackend>>(CudaBackend{device});
+  return *p;
+}
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+// ---- end mixt/memory/cuda/cuda_allocator.hpp ----
 #endif
 
 namespace mixt::memory {
@@ -892,6 +2109,7 @@ inline void device_deallocate(const Context& ctx, void* p, size_t bytes) {
 #if MIXT_USE_CUDA
   if (ctx.is_gpu()) return cuda_pool(ctx.dev_id).deallocate(p, bytes);
 #endif
+  (void)ctx;
   cpu_pool().deallocate(p, bytes);
 }
 
@@ -928,7 +2146,26 @@ class Chunk {
 #include <cstring>
 
 #if MIXT_USE_CUDA
-#include "cuda/cuda_copy.hpp"
+// ---- begin mixt/memory/cuda/cuda_copy.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_COPY_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_COPY_HPP
+// Copies that involve a GPU, queued on the operation's stream. A copy into host memory waits for the stream so that
+// the values are there when the operation completes.
+
+#include <cuda_runtime.h>
+
+
+namespace mixt::memory {
+
+inline void cuda_copy(void* dst, const Context& dst_ctx, const void* src, const Context&, size_t bytes, void* stream) {
+  cudaStream_t s = engine::cuda::to_stream(stream);
+  engine::cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s), "cudaMemcpyAsync");
+  if (!dst_ctx.is_gpu()) engine::cuda::check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+}
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_COPY_HPP
+// ---- end mixt/memory/cuda/cuda_copy.hpp ----
 #endif
 
 namespace mixt::memory {
@@ -956,25 +2193,79 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
 // expand_dims, squeeze) share storage and engine variable with their base. Every operation is pushed to the
 // engine and returns at once; to_vector(), item(), wait_to_read() and mixt::waitall() block.
 
+#include <iosfwd>
 #include <memory>
+#include <optional>
 #include <source_location>
+#include <string>
+#include <vector>
+
+// ---- begin mixt/autograd/node.hpp ----
+// The tape: every recorded computation is a Node holding what its backward needs; an NDArray produced while
+// recording (or marked with attach_grad) carries an Entry pointing at its node. Variables are nodes too, holding
+// the gradient buffer and grad_req.
+
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 
 namespace mixt {
+class NDArray;
+
+/// How a gradient is stored (MXNet's grad_req).
+enum class GradReq { null, write, add };
+
+namespace autograd {
+
+struct Node;
+
+/// A handle's place in the tape: output `index` of `node`.
+struct Entry {
+  std::shared_ptr<Node> node;
+  int index = 0;
+  explicit operator bool() const { return bool(node); }
+};
+
+struct Node {
+  std::string name;                ///< the operator or expression, for error messages
+  std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
+  /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
+  /// whose gradient is not needed may get an empty NDArray.
+  std::function<std::vector<NDArray>(const std::vector<NDArray>&)> backward;
+  std::vector<Shape> out_shapes;
+  DType dtype = DType::float32;
+  Context ctx;
+  bool freed = false;              ///< backward ran without retain_graph: the saved values are gone
+
+  // A variable (attach_grad): where its gradient goes.
+  bool is_variable = false;
+  std::shared_ptr<NDArray> grad;
+  GradReq req = GradReq::write;
+};
+
+}  // namespace autograd
+}  // namespace mixt
+// ---- end mixt/autograd/node.hpp ----
+
+namespace mixt {
 
 class NDArray;
 
-namespace expr {
+/// The base of every expression node. It lives in namespace mixt so that argument-dependent lookup finds mixt's
+/// operators and functions for any node.
 struct ExprTag {};
+
+namespace expr {
+using mixt::ExprTag;
 template <class T> struct Transposed;
 }  // namespace expr
 
 /// Anything that evaluates to an array: an expression node, or something that materializes into an NDArray
 /// (a pending dot product, say). NDArray itself is not in this set: it is a leaf.
 template <class T>
-concept ExprNode = std::is_base_of_v<expr::ExprTag, std::remove_cvref_t<T>>;
+concept ExprNode = std::is_base_of_v<ExprTag, std::remove_cvref_t<T>>;
 
 class NDArray {
  public:
@@ -1019,8 +2310,13 @@ class NDArray {
   size_t byte_offset() const noexcept { return offset_; }
   engine::Var* var() const { return chunk_ ? chunk_->var() : nullptr; }
   const std::shared_ptr<memory::Chunk>& chunk() const noexcept { return chunk_; }
-  /// Engine version of the storage: the number of completed writes.
-  uint64_t version() const { return chunk_ ? var()->version.load() : 0; }
+  /// Engine version of the storage: the number of writes, counted once the pending ones have finished (it waits,
+  /// so that the count is deterministic).
+  uint64_t version() const {
+    if (!chunk_) return 0;
+    wait_to_read();
+    return var()->version.load();
+  }
 
   /// Pointer to the first element, in device memory. Does not wait for pending writes.
   template <class T>
@@ -1064,20 +2360,43 @@ class NDArray {
   NDArray slice(int64_t begin, int64_t end) const;
   /// Row `index` of the first axis, as a view with one dimension less.
   NDArray at(int64_t index) const;
-  /// A copy of [begin, end) along `axis` (a view when axis is 0).
-  NDArray slice_axis(int axis, int64_t begin, int64_t end) const;
+  /// Elements [begin, end) along `axis` (mx.nd.slice_axis): a copy, or a view when axis is 0. Negative begin/end
+  /// count from the end; end = std::nullopt (MXNet's None) means the extent of the axis.
+  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const;
   NDArray expand_dims(int axis) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}) const;
-  /// The array broadcast to `shape`, materialized.
+  /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
+  /// extent 0 in `shape` keeps the array's extent there (MXNet).
   NDArray broadcast_to(const Shape& shape) const;
   /// A transposed copy; axes default to reversing the order.
   NDArray transpose(std::vector<int> axes = {}) const;
   /// A lazy transpose of a 2-D array: dot() folds it into a BLAS flag; any other use reads it transposed.
   expr::Transposed<NDArray> T() const;
 
+  /// The values as NumPy prints them, then MXNet's "<NDArray 2x3 @cpu(0)>" line (see print.hpp). Waits.
+  std::string to_string() const;
+
   /// A view on the same storage with a different shape (and byte offset); checks the bounds.
   NDArray view(const Shape& shape, size_t byte_offset) const;
+
+  // --- autograd (mixt/autograd) ------------------------------------------------------------------------------
+  /// Marks this array as a variable: backward() stores d(head)/d(this) in grad(), per `req`.
+  void attach_grad(GradReq req = GradReq::write);
+  /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
+  NDArray grad() const;
+  /// Backpropagates from this array (head gradient: ones when empty) into every variable it depends on.
+  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true) const;
+  void backward() const;
+  /// The same data, cut from the tape: no gradient flows through the result.
+  NDArray detach() const {
+    NDArray d = *this;
+    d.ag_ = {};
+    return d;
+  }
+  /// This handle's place on the tape (empty when not recorded and not a variable).
+  const autograd::Entry& autograd_entry() const noexcept { return ag_; }
+  void set_autograd_entry(autograd::Entry e) { ag_ = std::move(e); }
 
  private:
   std::shared_ptr<memory::Chunk> chunk_;
@@ -1085,7 +2404,11 @@ class NDArray {
   DType dtype_ = DType::float32;
   Context ctx_;
   size_t offset_ = 0;
+  autograd::Entry ag_;
 };
+
+/// Prints a.to_string().
+std::ostream& operator<<(std::ostream& os, const NDArray& a);
 
 }  // namespace mixt
 // ---- end mixt/ndarray/ndarray.hpp ----
@@ -1101,9 +2424,9 @@ class NDArray {
 #include <vector>
 
 // ---- begin mixt/expr/cpu/evaluate.hpp ----
-// The CPU evaluation loop of a fused expression: a flat SIMD loop over a linear layout, otherwise one output row
-// at a time with the leaves' row offsets updated like an odometer. Split over the kernel thread pool above
-// kGrain elements.
+// The CPU evaluation loop of a fused expression, split over the kernel thread pool above kGrain elements.
+
+#include <algorithm>
 
 // ---- begin mixt/expr/layout.hpp ----
 // How an expression's leaves map onto the output's index space: NumPy broadcasting of shapes, per-leaf element
@@ -1202,7 +2525,7 @@ inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves)
 // ---- end mixt/expr/layout.hpp ----
 // ---- begin mixt/expr/cpu/packet.hpp ----
 // SIMD packets for the CPU evaluator, written with GCC/Clang vector extensions so that the same code compiles to
-// SSE2, AVX2 or AVX-512 as the target allows. float and double get packets of 32 bytes; every other type is
+// SSE2 or AVX2 as the target allows. float and double get packets of 16 or 32 bytes; every other type is
 // evaluated one element at a time (packet<T>::size == 1 and the "packet" is the scalar itself).
 
 #include <cstdint>
@@ -1217,17 +2540,25 @@ struct packet {
   using type = T;
   static constexpr int size = 1;
 };
+/// Packet width: one AVX register when the target has AVX, one SSE register otherwise (wider packets without
+/// AVX would change the ABI of the functions that pass them, and the compiler warns about it).
+#if defined(__AVX__)
+inline constexpr int kPacketBytes = 32;
+#else
+inline constexpr int kPacketBytes = 16;
+#endif
+
 template <>
 struct packet<float> {
-  typedef float type __attribute__((vector_size(32)));
-  typedef int32_t itype __attribute__((vector_size(32)));
-  static constexpr int size = 8;
+  typedef float type __attribute__((vector_size(kPacketBytes)));
+  typedef int32_t itype __attribute__((vector_size(kPacketBytes)));
+  static constexpr int size = kPacketBytes / 4;
 };
 template <>
 struct packet<double> {
-  typedef double type __attribute__((vector_size(32)));
-  typedef int64_t itype __attribute__((vector_size(32)));
-  static constexpr int size = 4;
+  typedef double type __attribute__((vector_size(kPacketBytes)));
+  typedef int64_t itype __attribute__((vector_size(kPacketBytes)));
+  static constexpr int size = kPacketBytes / 8;
 };
 
 template <class T> using packet_t = typename packet<T>::type;
@@ -1297,60 +2628,39 @@ namespace mixt::expr::cpu {
 
 inline constexpr int64_t kGrain = 1 << 15;
 
-template <class Saver, class T, class Plan>
-MIXT_INLINE void run_span(Plan& p, T* out, int64_t begin, int64_t end, int64_t out_base) {
-  using ET = compute_type_t<T>;
-  constexpr int W = pk::packet<ET>::size;
-  int64_t j = begin;
-  constexpr bool Linear = false;
-  for (; j + W <= end; j += W) {
-    auto v = p.template packet<Linear>(j);
-    if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + out_base + j), v);
-    pk::store(out + out_base + j, v);
-  }
-  for (; j < end; ++j) {
-    ET v = p.row(j);
-    if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[out_base + j]), v);
-    out[out_base + j] = static_cast<T>(v);
-  }
-}
-
-/// out[i] = Saver(out[i], plan(i)) over the whole layout. `out` is contiguous.
+/// out[i] = Saver(out[i], plan(i)) over the whole layout; `out` is contiguous. One loop serves every layout (a
+/// flat one is a single row), so each expression compiles one kernel: threads take ranges of the flat index,
+/// walk them row by row, and move the leaves' row offsets like an odometer.
 template <class Saver, class T, class Plan>
 void run(const Plan& plan, T* out, const Layout& L) {
   using ET = compute_type_t<T>;
   constexpr int W = pk::packet<ET>::size;
-  const int64_t n = L.size();
-  if (L.linear) {
-    parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-      const Plan p = plan;
-      int64_t i = b;
-      for (; i + W <= e; i += W) {
-        auto v = p.template packet<true>(i);
-        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + i), v);
-        pk::store(out + i, v);
-      }
-      for (; i < e; ++i) {
-        ET v = p.lin(i);
-        if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
-        out[i] = static_cast<T>(v);
-      }
-    });
-    return;
-  }
   const int nd = L.ndim;
-  const int64_t inner = L.dims[nd - 1];
-  const int64_t rows = inner ? n / inner : 0;
-  parallel_for(rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t rb, int64_t re) {
+  const int64_t n = L.size(), inner = L.dims[nd - 1];
+  if (n == 0) return;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     Plan p = plan;
     int64_t idx[kMaxDim] = {};
-    for (int64_t r = rb, d = nd - 2; d >= 0; --d) {  // the multi-index of row rb
+    int64_t row = b / inner, j = b % inner;
+    for (int64_t r = row, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
       idx[d] = r % L.dims[d];
       r /= L.dims[d];
     }
-    for (int64_t r = rb; r < re; ++r) {
+    for (int64_t i = b; i < e; j = 0) {
       p.set_row(idx);
-      run_span<Saver>(p, out, 0, inner, r * inner);
+      const int64_t stop = std::min(inner, j + (e - i));
+      T* o = out + (i - j);
+      for (; j + W <= stop; j += W) {
+        auto v = p.template packet<false>(j);
+        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(o + j), v);
+        pk::store(o + j, v);
+      }
+      for (; j < stop; ++j) {
+        ET v = p.row(j);
+        if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(o[j]), v);
+        o[j] = static_cast<T>(v);
+      }
+      i = (o - out) + stop;
       for (int d = nd - 2; d >= 0; --d) {  // next row
         if (++idx[d] < L.dims[d]) break;
         idx[d] = 0;
@@ -1611,6 +2921,250 @@ concept FusedNode = ExprNode<T> && !Materializable<T>;
 // Savers: how an evaluation point combines a computed value with the destination (mshadow's "saver"): `=`,
 // `+=`, `-=`, `*=`, `/=`. BLAS-backed nodes map the same savers onto alpha and beta.
 
+// ---- begin mixt/expr/element_ops.hpp ----
+// The vocabulary op functors are written in: pk::exp, pk::max, pk::lt, ... defined for scalars (host and CUDA)
+// and, on the CPU, for SIMD packets (cpu/packet_math.hpp). A functor written once with these runs everywhere.
+
+#include <type_traits>
+
+// ---- begin mixt/expr/cpu/packet_math.hpp ----
+// Vectorized math on packets (cpu/packet.hpp). exp, log, tanh and sigmoid are computed lane-parallel with
+// range reduction and polynomials (float: within 2 ulp of std::exp/std::log on normal inputs; the tests check the
+// error bound against double); the rarer functions apply the scalar function lane by lane.
+
+#include <cmath>
+#include <limits>
+
+#include <utility>
+
+
+namespace mixt::pk {
+
+template <class V> using mask_t = decltype(V{} < V{});
+template <class V> concept Vector = is_vector_v<V>;
+
+template <Vector V> MIXT_INLINE V from_mask(mask_t<V> m) { return __builtin_convertvector(-m, V); }
+template <Vector V> MIXT_INLINE V select(mask_t<V> m, V a, V b) { return m ? a : b; }
+template <Vector V> MIXT_INLINE V lt(V a, V b) { return from_mask<V>(a < b); }
+template <Vector V> MIXT_INLINE V le(V a, V b) { return from_mask<V>(a <= b); }
+template <Vector V> MIXT_INLINE V gt(V a, V b) { return from_mask<V>(a > b); }
+template <Vector V> MIXT_INLINE V ge(V a, V b) { return from_mask<V>(a >= b); }
+template <Vector V> MIXT_INLINE V eq(V a, V b) { return from_mask<V>(a == b); }
+template <Vector V> MIXT_INLINE V ne(V a, V b) { return from_mask<V>(a != b); }
+template <Vector V> MIXT_INLINE V max(V a, V b) { return a > b ? a : b; }
+template <Vector V> MIXT_INLINE V min(V a, V b) { return a < b ? a : b; }
+template <Vector V> MIXT_INLINE V abs(V a) { return a < V{} ? -a : a; }
+template <Vector V> MIXT_INLINE V where(V c, V a, V b) { return c != V{} ? a : b; }
+
+/// Applies a scalar function lane by lane.
+template <Vector V, class F>
+MIXT_INLINE V per_lane(V x, F f) {
+  V r;
+  for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i]);
+  return r;
+}
+template <Vector V, class F>
+MIXT_INLINE V per_lane(V x, V y, F f) {
+  V r;
+  for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i], y[i]);
+  return r;
+}
+
+/// c[0] + c[1] x + ... + c[N-1] x^(N-1), by Horner's rule, unrolled at compile time.
+template <class V, class E, size_t N, size_t... K>
+MIXT_INLINE V poly_impl(V x, const E (&c)[N], std::index_sequence<K...>) {
+  V p = V{} + c[N - 1];
+  ((p = c[N - 2 - K] + x * p), ...);
+  return p;
+}
+template <class V, class E, size_t N>
+MIXT_INLINE V poly(V x, const E (&c)[N]) {
+  return poly_impl(x, c, std::make_index_sequence<N - 1>{});
+}
+
+namespace detail {
+template <class E> struct float_consts;
+template <> struct float_consts<float> {
+  static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -104.0f;  // exp overflows / is 0 beyond
+  static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
+  static constexpr int mant_bits = 23, bias = 127;
+  static constexpr float exp_taylor[] = {1.f, 1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040};
+  static constexpr float log_series[] = {1.f, 1.f / 3, 1.f / 5, 1.f / 7, 1.f / 9};
+};
+template <> struct float_consts<double> {
+  static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -745.2;
+  static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
+  static constexpr int mant_bits = 52, bias = 1023;
+  static constexpr double exp_taylor[] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
+                                          1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800, 1. / 479001600};
+  static constexpr double log_series[] = {1., 1. / 3, 1. / 5, 1. / 7, 1. / 9, 1. / 11, 1. / 13, 1. / 15, 1. / 17,
+                                          1. / 19, 1. / 21};
+};
+}  // namespace detail
+
+/// e^x: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series (Horner); 2^n built in the exponent bits.
+template <Vector V>
+MIXT_INLINE V exp(V x) {
+  using E = element_t<V>;
+  using C = detail::float_consts<E>;
+  using I = mask_t<V>;
+  V xc = max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg);
+  // n = round(x / ln2), half away from zero, by truncating conversions (lane-parallel; safe under -ffast-math).
+  V t = xc * E(1.4426950408889634);
+  I ni = __builtin_convertvector(t + (t < V{} ? V{} - E(0.5) : V{} + E(0.5)), I);
+  V n = __builtin_convertvector(ni, V);
+  V r = xc - n * C::ln2_hi - n * C::ln2_lo;
+  V p = poly(r, C::exp_taylor);
+  // 2^n as 2^(n/2) * 2^(n - n/2): n may be one past the largest exponent near the overflow threshold.
+  I n1 = ni >> 1, n2 = ni - n1;
+  I bits1 = (n1 + C::bias) << C::mant_bits, bits2 = (n2 + C::bias) << C::mant_bits;
+  V y = p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
+  y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
+  y = x < V{} + C::min_exp_arg ? V{} : y;
+  return x != x ? x : y;  // NaN stays NaN
+}
+
+/// log x: x = m 2^e with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(s), s = (m-1)/(m+1), by its odd series.
+template <Vector V>
+MIXT_INLINE V log(V x) {
+  using E = element_t<V>;
+  using C = detail::float_consts<E>;
+  using I = mask_t<V>;
+  constexpr E min_normal = std::numeric_limits<E>::min();
+  // Subnormals: scale into the normal range first.
+  auto tiny = x < V{} + min_normal;
+  V xs = tiny ? x * E(1ull << 54) : x;
+  V e_adj = tiny ? V{} + E(-54) : V{};
+  I bits = (I)xs;
+  I e = ((bits >> C::mant_bits) & ((1 << (sizeof(E) * 8 - 1 - C::mant_bits)) - 1)) - C::bias;
+  I mbits = (bits & ((I{} + 1) << C::mant_bits) - 1) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
+  V m = (V)mbits;
+  auto big = m > V{} + E(1.4142135623730951);
+  m = big ? m * E(0.5) : m;
+  V ef = __builtin_convertvector(e, V) + e_adj + (big ? V{} + E(1) : V{});
+  V s = (m - E(1)) / (m + E(1));
+  V s2 = s * s;
+  V p = poly(s2, C::log_series);
+  V y = ef * E(0.6931471805599453) + E(2) * s * p;
+  y = x == V{} ? V{} - std::numeric_limits<E>::infinity() : y;
+  y = x < V{} ? V{} + std::numeric_limits<E>::quiet_NaN() : y;
+  y = x == V{} + std::numeric_limits<E>::infinity() ? x : y;
+  return x != x ? x : y;
+}
+
+/// 1 / (1 + e^-x): accurate in relative terms everywhere.
+template <Vector V>
+MIXT_INLINE V sigmoid(V x) {
+  return element_t<V>(1) / (element_t<V>(1) + exp(-x));
+}
+
+/// tanh x (float): a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
+template <Vector V>
+MIXT_INLINE V tanh(V x) {
+  using E = element_t<V>;
+  if constexpr (sizeof(E) == 8) {  // the series below is too short for double precision
+    return per_lane(x, [](E v) { return std::tanh(v); });
+  }
+  V a = abs(x);
+  V big = E(1) - E(2) / (exp(a * E(2)) + E(1));
+  V x2 = x * x;
+  // Coefficients of the series of tanh x / x in x^2: 1, -1/3, 2/15, -17/315, 62/2835, -1382/155925,
+  // 21844/6081075, -929569/638512875, 6404582/10854718875.
+  static constexpr E c[] = {E(1), E(-1.0 / 3), E(2.0 / 15), E(-17.0 / 315), E(62.0 / 2835), E(-1382.0 / 155925),
+                            E(21844.0 / 6081075), E(-929569.0 / 638512875), E(6404582.0 / 10854718875.0)};
+  V small = x * poly(x2, c);
+  V y = a < V{} + E(0.5) ? small : (x < V{} ? -big : big);
+  return x != x ? x : y;
+}
+
+template <Vector V> MIXT_INLINE V sqrt(V x) { return per_lane(x, [](auto v) { return std::sqrt(v); }); }
+template <Vector V> MIXT_INLINE V log1p(V x) { return per_lane(x, [](auto v) { return std::log1p(v); }); }
+template <Vector V> MIXT_INLINE V expm1(V x) { return per_lane(x, [](auto v) { return std::expm1(v); }); }
+template <Vector V> MIXT_INLINE V sin(V x) { return per_lane(x, [](auto v) { return std::sin(v); }); }
+template <Vector V> MIXT_INLINE V cos(V x) { return per_lane(x, [](auto v) { return std::cos(v); }); }
+template <Vector V> MIXT_INLINE V erf(V x) { return per_lane(x, [](auto v) { return std::erf(v); }); }
+template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { return std::floor(v); }); }
+template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
+template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
+template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
+
+}  // namespace mixt::pk
+// ---- end mixt/expr/cpu/packet_math.hpp ----
+// ---- begin mixt/expr/scalar_math.hpp ----
+// Element-wise math on scalars, callable on the host and in CUDA kernels. Integer arguments compute in double
+// and convert back, so every function is defined for every dtype.
+
+#include <cmath>
+#include <type_traits>
+
+
+namespace mixt::math {
+
+#define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
+  MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
+  MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
+  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>                         \
+  MIXT_HD inline T NAME(T x) { return static_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
+
+MIXT_SCALAR_MATH_1(exp, expf, exp)
+MIXT_SCALAR_MATH_1(log, logf, log)
+MIXT_SCALAR_MATH_1(log1p, log1pf, log1p)
+MIXT_SCALAR_MATH_1(expm1, expm1f, expm1)
+MIXT_SCALAR_MATH_1(sqrt, sqrtf, sqrt)
+MIXT_SCALAR_MATH_1(sin, sinf, sin)
+MIXT_SCALAR_MATH_1(cos, cosf, cos)
+MIXT_SCALAR_MATH_1(tanh, tanhf, tanh)
+MIXT_SCALAR_MATH_1(erf, erff, erf)
+MIXT_SCALAR_MATH_1(floor, floorf, floor)
+MIXT_SCALAR_MATH_1(ceil, ceilf, ceil)
+MIXT_SCALAR_MATH_1(round, roundf, round)
+#undef MIXT_SCALAR_MATH_1
+
+MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
+MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
+template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+MIXT_HD inline T pow(T a, T b) { return static_cast<T>(::pow(double(a), double(b))); }
+
+}  // namespace mixt::math
+// ---- end mixt/expr/scalar_math.hpp ----
+
+namespace mixt::pk {
+
+template <class T> concept Scalar = std::is_arithmetic_v<T>;
+/// What a functor computes on one element at a time: anything but a SIMD packet (half_t included).
+template <class T> concept ScalarValue = !is_vector_v<T>;
+
+template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ge(T a, T b) { return a >= b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
+template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? T(-a) : a; }
+template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
+
+template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T log(T x) { return math::log(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T log1p(T x) { return math::log1p(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T expm1(T x) { return math::expm1(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sqrt(T x) { return math::sqrt(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sin(T x) { return math::sin(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T cos(T x) { return math::cos(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T tanh(T x) { return math::tanh(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T erf(T x) { return math::erf(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
+template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
+  if constexpr (std::is_integral_v<T>) return T(1.0 / (1.0 + math::exp(-double(x))));
+  else return T(1) / (T(1) + math::exp(-x));
+}
+
+}  // namespace mixt::pk
+// ---- end mixt/expr/element_ops.hpp ----
 
 namespace mixt::expr {
 
@@ -1622,28 +3176,127 @@ struct save_write {
 struct save_add {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "+=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d + v; }
 };
 struct save_sub {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "-=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d - v; }
 };
 struct save_mul {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "*=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d * v; }
 };
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <class V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 
 }  // namespace mixt::expr
 // ---- end mixt/expr/savers.hpp ----
 #if MIXT_USE_CUDA
-#include "cuda/evaluate.cuh"
+// ---- begin mixt/expr/cuda/evaluate.cuh ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_EVALUATE_CUH
+#define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_EVALUATE_CUH
+// The CUDA evaluation of a fused expression: one grid-stride kernel. A linear layout reads every leaf at the
+// output's index (plan.lin); otherwise each thread turns its flat index into the collapsed multi-index (plan.at).
+
+#include <cuda_runtime.h>
+
+// ---- begin mixt/expr/cuda/launch.cuh ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_LAUNCH_CUH
+#define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_LAUNCH_CUH
+// launch(n, f, stream): a grid-stride kernel calling f(i) for i in [0, n) on the GPU.
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+
+namespace mixt::expr::cuda {
+
+inline constexpr int kThreads = 256;
+
+/// Blocks for n items: enough to fill the device, capped so that the grid-stride loops do the rest.
+inline unsigned blocks_for(int64_t n) {
+  return unsigned(std::max<int64_t>(1, std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8)));
+}
+
+template <class F>
+__global__ void launch_kernel(int64_t n, F f) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) f(i);
+}
+
+template <class F>
+void launch(int64_t n, F f, void* stream) {
+  if (n <= 0) return;
+  launch_kernel<<<blocks_for(n), kThreads, 0, engine::cuda::to_stream(stream)>>>(n, f);
+  engine::cuda::check(cudaGetLastError(), "kernel launch");
+}
+
+}  // namespace mixt::expr::cuda
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_LAUNCH_CUH
+// ---- end mixt/expr/cuda/launch.cuh ----
+
+namespace mixt::expr::cuda {
+
+/// The collapsed extents, by value, for the kernel.
+struct Dims {
+  int ndim;
+  int64_t d[kMaxDim];
+};
+
+template <class Saver, class T, class Plan>
+__global__ void eval_linear(Plan plan, T* out, int64_t n) {
+  using ET = compute_type_t<T>;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    ET v = plan.lin(i);
+    if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
+    out[i] = static_cast<T>(v);
+  }
+}
+
+template <class Saver, class T, class Plan>
+__global__ void eval_general(Plan plan, T* out, int64_t n, Dims dims) {
+  using ET = compute_type_t<T>;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
+    int64_t idx[kMaxDim];
+    int64_t r = i;
+    for (int d = dims.ndim - 1; d >= 0; --d) {
+      idx[d] = r % dims.d[d];
+      r /= dims.d[d];
+    }
+    ET v = plan.at(idx);
+    if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
+    out[i] = static_cast<T>(v);
+  }
+}
+
+template <class Saver, class T, class Plan>
+void run(const Plan& plan, T* out, const Layout& L, void* stream) {
+  const int64_t n = L.size();
+  if (n == 0) return;
+  cudaStream_t s = engine::cuda::to_stream(stream);
+  if (L.linear) {
+    eval_linear<Saver, T, Plan><<<blocks_for(n), kThreads, 0, s>>>(plan, out, n);
+  } else {
+    Dims dims{L.ndim, {}};
+    for (int d = 0; d < L.ndim; ++d) dims.d[d] = L.dims[d];
+    eval_general<Saver, T, Plan><<<blocks_for(n), kThreads, 0, s>>>(plan, out, n, dims);
+  }
+  engine::cuda::check(cudaGetLastError(), "fused expression kernel launch");
+}
+
+}  // namespace mixt::expr::cuda
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_EVALUATE_CUH
+// ---- end mixt/expr/cuda/evaluate.cuh ----
 #endif
 
 namespace mixt::expr {
@@ -1739,8 +3392,9 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
   if (!op) op = Saver::name;
   Prepared prep = prepare(out, collect_leaves(e), value_shape(e, where), op, where);
   if (prep.nothing_to_do) return;
-  if (prep.needs_temporary) {
-    NDArray tmp(e, where);
+  if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
+    NDArray tmp(out.shape(), out.ctx(), out.dtype());
+    evaluate_into<save_write>(tmp, e, where, op);
     evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }
@@ -1778,251 +3432,23 @@ const NDArray& first_leaf(const E& e) {
 
 #include <type_traits>
 
-// ---- begin mixt/expr/element_ops.hpp ----
-// The vocabulary op functors are written in: pk::exp, pk::max, pk::lt, ... defined for scalars (host and CUDA)
-// and, on the CPU, for SIMD packets (cpu/packet_math.hpp). A functor written once with these runs everywhere.
-
-#include <type_traits>
-
-// ---- begin mixt/expr/cpu/packet_math.hpp ----
-// Vectorized math on packets (cpu/packet.hpp). exp, log, tanh and sigmoid are computed lane-parallel with
-// range reduction and polynomials (float: within 2 ulp of std::exp/std::log on normal inputs; the tests check the
-// error bound against double); the rarer functions apply the scalar function lane by lane.
-
-#include <cmath>
-#include <limits>
-
-#include <utility>
-
-
-namespace mixt::pk {
-
-template <class V> using mask_t = decltype(V{} < V{});
-template <class V> concept Vector = is_vector_v<V>;
-
-template <Vector V> MIXT_INLINE V from_mask(mask_t<V> m) { return __builtin_convertvector(-m, V); }
-template <Vector V> MIXT_INLINE V select(mask_t<V> m, V a, V b) { return m ? a : b; }
-template <Vector V> MIXT_INLINE V lt(V a, V b) { return from_mask<V>(a < b); }
-template <Vector V> MIXT_INLINE V le(V a, V b) { return from_mask<V>(a <= b); }
-template <Vector V> MIXT_INLINE V gt(V a, V b) { return from_mask<V>(a > b); }
-template <Vector V> MIXT_INLINE V ge(V a, V b) { return from_mask<V>(a >= b); }
-template <Vector V> MIXT_INLINE V eq(V a, V b) { return from_mask<V>(a == b); }
-template <Vector V> MIXT_INLINE V ne(V a, V b) { return from_mask<V>(a != b); }
-template <Vector V> MIXT_INLINE V max(V a, V b) { return a > b ? a : b; }
-template <Vector V> MIXT_INLINE V min(V a, V b) { return a < b ? a : b; }
-template <Vector V> MIXT_INLINE V abs(V a) { return a < V{} ? -a : a; }
-template <Vector V> MIXT_INLINE V where(V c, V a, V b) { return c != V{} ? a : b; }
-
-/// Applies a scalar function lane by lane.
-template <Vector V, class F>
-MIXT_INLINE V per_lane(V x, F f) {
-  V r;
-  for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i]);
-  return r;
-}
-template <Vector V, class F>
-MIXT_INLINE V per_lane(V x, V y, F f) {
-  V r;
-  for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i], y[i]);
-  return r;
-}
-
-/// c[0] + c[1] x + ... + c[N-1] x^(N-1), by Horner's rule, unrolled at compile time.
-template <class V, class E, size_t N, size_t... K>
-MIXT_INLINE V poly_impl(V x, const E (&c)[N], std::index_sequence<K...>) {
-  V p = V{} + c[N - 1];
-  ((p = c[N - 2 - K] + x * p), ...);
-  return p;
-}
-template <class V, class E, size_t N>
-MIXT_INLINE V poly(V x, const E (&c)[N]) {
-  return poly_impl(x, c, std::make_index_sequence<N - 1>{});
-}
-
-namespace detail {
-template <class E> struct float_consts;
-template <> struct float_consts<float> {
-  static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -87.33654f;  // exp overflows / underflows beyond
-  static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
-  static constexpr int mant_bits = 23, bias = 127;
-  static constexpr float exp_taylor[] = {1.f, 1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040};
-  static constexpr float log_series[] = {1.f, 1.f / 3, 1.f / 5, 1.f / 7, 1.f / 9};
-};
-template <> struct float_consts<double> {
-  static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -708.3964185322641;
-  static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
-  static constexpr int mant_bits = 52, bias = 1023;
-  static constexpr double exp_taylor[] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
-                                          1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800, 1. / 479001600};
-  static constexpr double log_series[] = {1., 1. / 3, 1. / 5, 1. / 7, 1. / 9, 1. / 11, 1. / 13, 1. / 15, 1. / 17,
-                                          1. / 19, 1. / 21};
-};
-}  // namespace detail
-
-/// e^x: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series (Horner); 2^n built in the exponent bits.
-template <Vector V>
-MIXT_INLINE V exp(V x) {
-  using E = element_t<V>;
-  using C = detail::float_consts<E>;
-  using I = mask_t<V>;
-  V xc = max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg);
-  V n = per_lane(xc * E(1.4426950408889634), [](E v) { return __builtin_nearbyint(v); });
-  V r = xc - n * C::ln2_hi - n * C::ln2_lo;
-  V p = poly(r, C::exp_taylor);
-  I bits = (__builtin_convertvector(n, I) + C::bias) << C::mant_bits;
-  V scale = reinterpret_cast<V&>(bits);
-  V y = p * scale;
-  y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
-  y = x < V{} + C::min_exp_arg ? V{} : y;
-  return x != x ? x : y;  // NaN stays NaN
-}
-
-/// log x: x = m 2^e with m in [sqrt(1/2), sqrt(2)); log m = 2 atanh(s), s = (m-1)/(m+1), by its odd series.
-template <Vector V>
-MIXT_INLINE V log(V x) {
-  using E = element_t<V>;
-  using C = detail::float_consts<E>;
-  using I = mask_t<V>;
-  constexpr E min_normal = std::numeric_limits<E>::min();
-  // Subnormals: scale into the normal range first.
-  auto tiny = x < V{} + min_normal;
-  V xs = tiny ? x * E(1ull << 54) : x;
-  V e_adj = tiny ? V{} + E(-54) : V{};
-  I bits = reinterpret_cast<I&>(xs);
-  I e = ((bits >> C::mant_bits) & ((1 << (sizeof(E) * 8 - 1 - C::mant_bits)) - 1)) - C::bias;
-  I mbits = (bits & ((I{} + 1) << C::mant_bits) - 1) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
-  V m = reinterpret_cast<V&>(mbits);
-  auto big = m > V{} + E(1.4142135623730951);
-  m = big ? m * E(0.5) : m;
-  V ef = __builtin_convertvector(e, V) + e_adj + (big ? V{} + E(1) : V{});
-  V s = (m - E(1)) / (m + E(1));
-  V s2 = s * s;
-  V p = poly(s2, C::log_series);
-  V y = ef * E(0.6931471805599453) + E(2) * s * p;
-  y = x == V{} ? V{} - std::numeric_limits<E>::infinity() : y;
-  y = x < V{} ? V{} + std::numeric_limits<E>::quiet_NaN() : y;
-  y = x == V{} + std::numeric_limits<E>::infinity() ? x : y;
-  return x != x ? x : y;
-}
-
-/// 1 / (1 + e^-x): accurate in relative terms everywhere.
-template <Vector V>
-MIXT_INLINE V sigmoid(V x) {
-  return element_t<V>(1) / (element_t<V>(1) + exp(-x));
-}
-
-/// tanh x: a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
-template <Vector V>
-MIXT_INLINE V tanh(V x) {
-  using E = element_t<V>;
-  V a = abs(x);
-  V big = E(1) - E(2) / (exp(a * E(2)) + E(1));
-  V x2 = x * x;
-  // Coefficients of the series of tanh x / x in x^2: 1, -1/3, 2/15, -17/315, 62/2835, -1382/155925,
-  // 21844/6081075, -929569/638512875, 6404582/10854718875.
-  static constexpr E c[] = {E(1), E(-1.0 / 3), E(2.0 / 15), E(-17.0 / 315), E(62.0 / 2835), E(-1382.0 / 155925),
-                            E(21844.0 / 6081075), E(-929569.0 / 638512875), E(6404582.0 / 10854718875.0)};
-  V small = x * poly(x2, c);
-  V y = a < V{} + E(0.5) ? small : (x < V{} ? -big : big);
-  return x != x ? x : y;
-}
-
-template <Vector V> MIXT_INLINE V sqrt(V x) { return per_lane(x, [](auto v) { return std::sqrt(v); }); }
-template <Vector V> MIXT_INLINE V log1p(V x) { return per_lane(x, [](auto v) { return std::log1p(v); }); }
-template <Vector V> MIXT_INLINE V expm1(V x) { return per_lane(x, [](auto v) { return std::expm1(v); }); }
-template <Vector V> MIXT_INLINE V sin(V x) { return per_lane(x, [](auto v) { return std::sin(v); }); }
-template <Vector V> MIXT_INLINE V cos(V x) { return per_lane(x, [](auto v) { return std::cos(v); }); }
-template <Vector V> MIXT_INLINE V erf(V x) { return per_lane(x, [](auto v) { return std::erf(v); }); }
-template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { return std::floor(v); }); }
-template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
-template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
-template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
-
-}  // namespace mixt::pk
-// ---- end mixt/expr/cpu/packet_math.hpp ----
-// ---- begin mixt/expr/scalar_math.hpp ----
-// Element-wise math on scalars, callable on the host and in CUDA kernels. Integer arguments compute in double
-// and convert back, so every function is defined for every dtype.
-
-#include <cmath>
-#include <type_traits>
-
-
-namespace mixt::math {
-
-#define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
-  MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
-  MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
-  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>                         \
-  MIXT_HD inline T NAME(T x) { return static_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
-
-MIXT_SCALAR_MATH_1(exp, expf, exp)
-MIXT_SCALAR_MATH_1(log, logf, log)
-MIXT_SCALAR_MATH_1(log1p, log1pf, log1p)
-MIXT_SCALAR_MATH_1(expm1, expm1f, expm1)
-MIXT_SCALAR_MATH_1(sqrt, sqrtf, sqrt)
-MIXT_SCALAR_MATH_1(sin, sinf, sin)
-MIXT_SCALAR_MATH_1(cos, cosf, cos)
-MIXT_SCALAR_MATH_1(tanh, tanhf, tanh)
-MIXT_SCALAR_MATH_1(erf, erff, erf)
-MIXT_SCALAR_MATH_1(floor, floorf, floor)
-MIXT_SCALAR_MATH_1(ceil, ceilf, ceil)
-MIXT_SCALAR_MATH_1(round, roundf, round)
-#undef MIXT_SCALAR_MATH_1
-
-MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
-MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
-template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-MIXT_HD inline T pow(T a, T b) { return static_cast<T>(::pow(double(a), double(b))); }
-
-}  // namespace mixt::math
-// ---- end mixt/expr/scalar_math.hpp ----
-
-namespace mixt::pk {
-
-template <class T> concept Scalar = std::is_arithmetic_v<T>;
-
-template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T ge(T a, T b) { return a >= b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? T(-a) : a; }
-template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
-
-template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T log(T x) { return math::log(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T log1p(T x) { return math::log1p(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T expm1(T x) { return math::expm1(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T sqrt(T x) { return math::sqrt(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T sin(T x) { return math::sin(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T cos(T x) { return math::cos(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T tanh(T x) { return math::tanh(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T erf(T x) { return math::erf(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
-template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
-template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
-  if constexpr (std::is_integral_v<T>) return T(1.0 / (1.0 + math::exp(-double(x))));
-  else return T(1) / (T(1) + math::exp(-x));
-}
-
-}  // namespace mixt::pk
-// ---- end mixt/expr/element_ops.hpp ----
 
 namespace mixt::fn {
 
 template <class V> using elem_t = pk::element_t<V>;
 
+// Each functor has a scalar `apply` (host and device) and a packet `apply` (host only: CUDA has no vector types).
 #define MIXT_UNARY_FUNCTOR(STRUCT, NAME, EXPR)                \
   struct STRUCT {                                             \
     static constexpr const char* name = NAME;                 \
-    template <class V>                                        \
+    template <pk::ScalarValue V>                              \
     MIXT_HD MIXT_INLINE static V apply(V x) {                 \
+      using E = elem_t<V>;                                    \
+      (void)sizeof(E);                                        \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V x) {                         \
       using E = elem_t<V>;                                    \
       (void)sizeof(E);                                        \
       return EXPR;                                            \
@@ -2038,14 +3464,14 @@ MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
 MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
 MIXT_UNARY_FUNCTOR(square, "square", x * x)
 MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
-MIXT_UNARY_FUNCTOR(sign, "sign", pk::gt(x, x - x) - pk::lt(x, x - x))
+MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
 MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
 MIXT_UNARY_FUNCTOR(cos, "cos", pk::cos(x))
 MIXT_UNARY_FUNCTOR(tanh, "tanh", pk::tanh(x))
 MIXT_UNARY_FUNCTOR(sigmoid, "sigmoid", pk::sigmoid(x))
-MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, x - x))
+MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, V{}))
 // log(1 + e^x), computed as x where e^x would overflow the sum's precision.
-MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, x - x + E(20)), x, pk::log1p(pk::exp(x))))
+MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, V(V{} + E(20))), x, pk::log1p(pk::exp(x))))
 MIXT_UNARY_FUNCTOR(erf, "erf", pk::erf(x))
 MIXT_UNARY_FUNCTOR(floor, "floor", pk::floor(x))
 MIXT_UNARY_FUNCTOR(ceil, "ceil", pk::ceil(x))
@@ -2056,8 +3482,12 @@ MIXT_UNARY_FUNCTOR(identity, "_copy", x)
 #define MIXT_BINARY_FUNCTOR(STRUCT, NAME, EXPR)               \
   struct STRUCT {                                             \
     static constexpr const char* name = NAME;                 \
-    template <class V>                                        \
+    template <pk::ScalarValue V>                              \
     MIXT_HD MIXT_INLINE static V apply(V a, V b) {            \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V a, V b) {                    \
       return EXPR;                                            \
     }                                                         \
   };
@@ -2079,25 +3509,31 @@ MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
 /// a / b; integer division by zero gives 0 instead of a hardware trap.
 struct div {
   static constexpr const char* name = "elemwise_div";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V a, V b) {
     if constexpr (std::is_integral_v<V>) return b == V(0) ? V(0) : V(a / b);
     else return a / b;
   }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V a, V b) { return a / b; }
 };
 
 /// where(cond, a, b): a where cond is non-zero, else b.
 struct where {
   static constexpr const char* name = "where";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
 };
 
 /// clip(x, lo, hi).
 struct clip {
   static constexpr const char* name = "clip";
-  template <class V>
+  template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
 };
 
 }  // namespace mixt::fn
@@ -2108,7 +3544,6 @@ struct clip {
 // device it runs on: mark lambdas MIXT_HD when the translation unit may run them on a GPU.
 
 #if MIXT_USE_CUDA
-#include "cuda/launch.cuh"
 #endif
 
 namespace mixt::expr {
@@ -2125,6 +3560,20 @@ void launch(const engine::RunContext& rc, int64_t n, F f) {
     for (int64_t i = b; i < e; ++i) f(i);
   });
 }
+
+/// Small kernels used with launch() from generic code (nvcc does not accept device lambdas inside generic lambdas).
+template <class T>
+struct FillKernel {
+  T* out;
+  T value;
+  MIXT_HD void operator()(int64_t i) const { out[i] = value; }
+};
+/// out[i] = i.
+template <class T>
+struct IotaKernel {
+  T* out;
+  MIXT_HD void operator()(int64_t i) const { out[i] = static_cast<T>(static_cast<compute_type_t<T>>(i)); }
+};
 
 }  // namespace mixt::expr
 // ---- end mixt/expr/launch.hpp ----
@@ -2163,10 +3612,15 @@ auto make_ternary(const A& a, const B& b, const C& c) {
   return Ternary<F, node_t<A>, node_t<B>, node_t<C>>{{}, as_node(a), as_node(b), as_node(c)};
 }
 
+}  // namespace mixt::expr
+
+namespace mixt {
+// Operators and functions live in namespace mixt: argument-dependent lookup finds them for NDArrays and, through
+// the ExprTag base, for every expression node.
 #define MIXT_BINARY_OPERATOR(SYMBOL, FUNCTOR)                                              \
-  template <Operand A, Operand B>                                                          \
-    requires(ArrayOperand<A> || ArrayOperand<B>)                                           \
-  auto operator SYMBOL(const A& a, const B& b) { return make_binary<fn::FUNCTOR>(a, b); }
+  template <expr::Operand A, expr::Operand B>                                                          \
+    requires(expr::ArrayOperand<A> || expr::ArrayOperand<B>)                                           \
+  auto operator SYMBOL(const A& a, const B& b) { return expr::make_binary<fn::FUNCTOR>(a, b); }
 
 MIXT_BINARY_OPERATOR(+, plus)
 MIXT_BINARY_OPERATOR(-, minus)
@@ -2180,12 +3634,12 @@ MIXT_BINARY_OPERATOR(>, greater)
 MIXT_BINARY_OPERATOR(>=, greater_equal)
 #undef MIXT_BINARY_OPERATOR
 
-template <ArrayOperand A>
-auto operator-(const A& a) { return make_unary<fn::negative>(a); }
+template <expr::ArrayOperand A>
+auto operator-(const A& a) { return expr::make_unary<fn::negative>(a); }
 
 #define MIXT_UNARY_FUNCTION(NAME)                                                         \
-  template <ArrayOperand A>                                                              \
-  auto NAME(const A& a) { return make_unary<fn::NAME>(a); }
+  template <expr::ArrayOperand A>                                                              \
+  auto NAME(const A& a) { return expr::make_unary<fn::NAME>(a); }
 
 MIXT_UNARY_FUNCTION(negative)
 MIXT_UNARY_FUNCTION(exp)
@@ -2210,9 +3664,9 @@ MIXT_UNARY_FUNCTION(round)
 #undef MIXT_UNARY_FUNCTION
 
 #define MIXT_BINARY_FUNCTION(NAME, FUNCTOR)                                               \
-  template <Operand A, Operand B>                                                          \
-    requires(ArrayOperand<A> || ArrayOperand<B>)                                           \
-  auto NAME(const A& a, const B& b) { return make_binary<fn::FUNCTOR>(a, b); }
+  template <expr::Operand A, expr::Operand B>                                                          \
+    requires(expr::ArrayOperand<A> || expr::ArrayOperand<B>)                                           \
+  auto NAME(const A& a, const B& b) { return expr::make_binary<fn::FUNCTOR>(a, b); }
 
 MIXT_BINARY_FUNCTION(pow, power)
 MIXT_BINARY_FUNCTION(power, power)
@@ -2221,36 +3675,782 @@ MIXT_BINARY_FUNCTION(minimum, minimum)
 #undef MIXT_BINARY_FUNCTION
 
 /// where(cond, a, b): a where cond is non-zero, else b (all three broadcast together).
-template <Operand C, Operand A, Operand B>
-  requires(ArrayOperand<C> || ArrayOperand<A> || ArrayOperand<B>)
-auto where(const C& cond, const A& a, const B& b) { return make_ternary<fn::where>(cond, a, b); }
+template <expr::Operand C, expr::Operand A, expr::Operand B>
+  requires(expr::ArrayOperand<C> || expr::ArrayOperand<A> || expr::ArrayOperand<B>)
+auto where(const C& cond, const A& a, const B& b) { return expr::make_ternary<fn::where>(cond, a, b); }
 
 /// clip(x, a_min, a_max).
-template <ArrayOperand A>
-auto clip(const A& x, double a_min, double a_max) { return make_ternary<fn::clip>(x, a_min, a_max); }
+template <expr::ArrayOperand A>
+auto clip(const A& x, double a_min, double a_max) { return expr::make_ternary<fn::clip>(x, a_min, a_max); }
+
+
+namespace nd {
+using mixt::negative; using mixt::exp; using mixt::log; using mixt::log1p; using mixt::expm1; using mixt::sqrt;
+using mixt::rsqrt; using mixt::square; using mixt::abs; using mixt::sign; using mixt::sin; using mixt::cos;
+using mixt::tanh; using mixt::sigmoid; using mixt::relu; using mixt::softrelu; using mixt::erf; using mixt::floor;
+using mixt::ceil; using mixt::round; using mixt::pow; using mixt::power; using mixt::maximum; using mixt::minimum;
+using mixt::where; using mixt::clip;
+}  // namespace nd
+}  // namespace mixt
+// ---- end mixt/expr/operators.hpp ----
+// ---- begin mixt/expr/reduce.hpp ----
+// Reductions: sum, mean, prod, max, min, norm, argmax, argmin over an NDArray or a fused expression, with MXNet's
+// parameters (axis: one axis or several, negative counting from the end, none meaning all; keepdims; exclude:
+// reduce over the axes NOT listed). Each call is an evaluation point: it returns a new NDArray and pushes ONE
+// engine operation, whose kernel evaluates the expression under the reduction element by element (no temporary).
+//
+// Shapes: reducing every axis without keepdims gives a 0-d array, shape () (NumPy's and MXNet's np-mode
+// convention). argmax/argmin take one axis (none: the index into the flattened input) and return float32 indices.
+
+#include <algorithm>
+#include <optional>
+#include <source_location>
+#include <string>
+#include <vector>
+
+// ---- begin mixt/expr/cpu/reduce.hpp ----
+// The CPU reduction kernel. The expression under the reduction is evaluated inside the loop through its plan
+// (no temporary array), over the index space of expr/reducers.hpp: output o = (o1, o2), element (o1, r, o2) at
+// flat position (o1 * R + r) * inner + o2 of the plan's layout. Two loops cover every case:
+//   runs (inner == 1: reduce-all, trailing axes, and the general case after the permutation): each output folds
+//     one flat run of R elements, SIMD packets into four independent accumulators;
+//   rows (inner > 1: leading axes, e.g. sum over axis 0 of (N, C)): each reduced position contributes a row of
+//     `inner` values, folded into an accumulator row.
+// Accuracy: values are folded in blocks (kReduceBlock elements, or kReduceRows rows) and the block results
+// combined pairwise (Cascade), so the rounding error grows with log(n), not n: float32 sums of 2^24 elements
+// stay within ~1e-6 of the exact sum. Big runs are split over the thread pool and the parts combined in order.
+
+#include <algorithm>
+#include <bit>
+#include <vector>
+
+// ---- begin mixt/expr/reducers.hpp ----
+// What the reduction kernels share between the CPU and CUDA: the reducers (sum, mean, prod, max, min, norm,
+// argmax, argmin) and the index space a reduction walks.
+//
+// A reducer folds values of the compute type ET into an accumulator:
+//   init()               the identity;
+//   step(acc, x, r)      fold value x found at reduced position r (r is used by argmax/argmin only);
+//   merge(a, b)          combine two partial results (any grouping: the result must not depend on it, up to
+//                        rounding);
+//   finish(acc, count)   the output value (mean divides by count, norm takes the square root).
+// `vectorizable` reducers also fold whole SIMD packets with vstep(acc, packet) and combine packets with
+// vmerge (the same formulas, lane-wise) and keep acc == ET, which is what the CPU fast paths need.
+// vstep/vmerge are host-only: GCC vector types do not exist in CUDA device code.
+// `needs_values`: reducing nothing is an error (max of an empty array); `returns_index`: the output is float32.
+
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+
+namespace mixt::expr {
+
+/// A reduction's index space. The input's broadcast shape is permuted to (O1 axes, R axes, O2 axes): O2 is the
+/// block of trailing kept axes, O1 the other kept axes, R the reduced ones. Element (o1, r, o2) sits at flat
+/// index (o1 * reduced + r) * inner + o2 of that permuted shape, whose collapsed layout is `layout`; the output
+/// element is o1 * inner + o2.
+struct ReduceSpace {
+  int64_t outer = 1, reduced = 1, inner = 1;
+  Layout layout;
+};
+
+namespace red {
+
+template <class ET>
+MIXT_HD MIXT_INLINE bool is_nan(ET x) {
+  if constexpr (std::is_floating_point_v<ET>) return x != x;
+  else return false;
+}
+
+struct sum {
+  static constexpr const char* name = "sum";
+  static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
+  template <class ET> using acc_t = ET;
+  template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a + b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
+};
+
+struct mean : sum {
+  static constexpr const char* name = "mean";
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t n) {
+    if constexpr (std::is_integral_v<ET>) return n ? ET(a / ET(n)) : ET(0);
+    else return a / ET(n);  // an empty mean is NaN, as in NumPy
+  }
+};
+
+/// The L2 norm: the square root of the sum of squares (MXNet's norm with its default ord=2).
+struct norm : sum {
+  static constexpr const char* name = "norm";
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x * x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
+    return static_cast<ET>(math::sqrt(static_cast<double>(a)));
+  }
+};
+
+struct prod {
+  static constexpr const char* name = "prod";
+  static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
+  template <class ET> using acc_t = ET;
+  template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a * x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a * b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
+};
+
+/// max and min propagate NaN (a NaN anywhere gives NaN), as MXNet's and NumPy's do.
+struct max {
+  static constexpr const char* name = "max";
+  static constexpr bool vectorizable = true, needs_values = true, returns_index = false;
+  template <class ET> using acc_t = ET;
+  template <class ET> MIXT_HD MIXT_INLINE static ET init() {
+    if constexpr (std::numeric_limits<ET>::has_infinity) return -std::numeric_limits<ET>::infinity();
+    else return std::numeric_limits<ET>::lowest();
+  }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return ((a > x) | (a != a)) ? a : x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return (a > x || is_nan(a)) ? a : x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return step(a, b, 0); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
+};
+
+struct min {
+  static constexpr const char* name = "min";
+  static constexpr bool vectorizable = true, needs_values = true, returns_index = false;
+  template <class ET> using acc_t = ET;
+  template <class ET> MIXT_HD MIXT_INLINE static ET init() {
+    if constexpr (std::numeric_limits<ET>::has_infinity) return std::numeric_limits<ET>::infinity();
+    else return std::numeric_limits<ET>::max();
+  }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return ((a < x) | (a != a)) ? a : x; }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return vstep(a, b); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return (a < x || is_nan(a)) ? a : x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return step(a, b, 0); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
+};
+
+/// A value and where it was found.
+template <class ET>
+struct ValueIndex {
+  ET value;
+  int64_t index;
+};
+
+/// argmax / argmin: the first position of the extreme value (ties and NaNs as NumPy: the first NaN wins).
+/// The index is returned as float32, as MXNet does.
+template <bool Max>
+struct arg_extreme {
+  static constexpr const char* name = Max ? "argmax" : "argmin";
+  static constexpr bool vectorizable = false, needs_values = true, returns_index = true;
+  template <class ET> using acc_t = ValueIndex<ET>;
+  template <class ET> MIXT_HD MIXT_INLINE static ValueIndex<ET> init() {
+    return {Max ? max::init<ET>() : min::init<ET>(), std::numeric_limits<int64_t>::max()};
+  }
+  /// True when (x, i) should replace (a, ai).
+  template <class ET> MIXT_HD MIXT_INLINE static bool better(ET x, int64_t i, ET a, int64_t ai) {
+    if (is_nan(a)) return is_nan(x) && i < ai;
+    if (is_nan(x)) return true;
+    if (x == a) return i < ai;
+    return Max ? x > a : x < a;
+  }
+  template <class ET> MIXT_HD MIXT_INLINE static ValueIndex<ET> step(ValueIndex<ET> a, ET x, int64_t r) {
+    return better(x, r, a.value, a.index) ? ValueIndex<ET>{x, r} : a;
+  }
+  template <class ET> MIXT_HD MIXT_INLINE static ValueIndex<ET> merge(ValueIndex<ET> a, ValueIndex<ET> b) {
+    return better(b.value, b.index, a.value, a.index) ? b : a;
+  }
+  template <class ET> MIXT_HD MIXT_INLINE static float finish(ValueIndex<ET> a, int64_t) {
+    return static_cast<float>(a.index);
+  }
+};
+using argmax = arg_extreme<true>;
+using argmin = arg_extreme<false>;
+
+}  // namespace red
+}  // namespace mixt::expr
+// ---- end mixt/expr/reducers.hpp ----
+
+namespace mixt::expr::cpu {
+
+inline constexpr int64_t kReduceBlock = 4096;  ///< flat elements folded in registers before the cascade
+inline constexpr int64_t kReduceRows = 256;    ///< rows folded into an accumulator row before the cascade
+inline constexpr int64_t kReduceGrain = 1 << 15;  ///< elements per thread, at least
+
+template <class Red, class ET> using acc_t = typename Red::template acc_t<ET>;
+
+/// Pairwise combination of a stream of partial results: a binary counter whose level l holds the result of 2^l
+/// consecutive pushes.
+template <class Red, class ET>
+struct Cascade {
+  using Acc = acc_t<Red, ET>;
+  Acc level[64];
+  uint64_t count = 0;
+
+  void push(Acc x) {
+    int l = 0;
+    for (uint64_t c = count; c & 1; c >>= 1, ++l) x = Red::merge(level[l], x);
+    level[l] = x;
+    ++count;
+  }
+  Acc total() const {
+    Acc t = Red::template init<ET>();
+    for (int l = std::bit_width(count) - 1; l >= 0; --l)  // the highest level holds the earliest values
+      if ((count >> l) & 1) t = Red::merge(t, level[l]);
+    return t;
+  }
+};
+
+/// The same for rows of n partial results.
+template <class Red, class ET>
+struct RowCascade {
+  using Acc = acc_t<Red, ET>;
+  std::vector<std::vector<Acc>> level;
+  uint64_t count = 0;
+
+  /// Takes x's contents; x is left with some other buffer, to be refilled by the caller.
+  void push(std::vector<Acc>& x) {
+    size_t l = 0;
+    for (uint64_t c = count; c & 1; c >>= 1, ++l)
+      for (size_t i = 0; i < x.size(); ++i) x[i] = Red::merge(level[l][i], x[i]);
+    if (level.size() <= l) level.resize(l + 1);
+    std::swap(level[l], x);
+    ++count;
+  }
+  void total(Acc* out, int64_t n) const {
+    std::fill(out, out + n, Red::template init<ET>());
+    for (size_t l = level.size(); l-- > 0;)
+      if ((count >> l) & 1)
+        for (int64_t i = 0; i < n; ++i) out[i] = Red::merge(out[i], level[l][size_t(i)]);
+  }
+};
+
+/// Walks a flat range of a layout as segments of its rows: next() points the plan at the current row and returns
+/// the segment [jb, je) of it.
+struct RowCursor {
+  const Layout* L;
+  int64_t idx[kMaxDim] = {};
+  int64_t j = 0;
+
+  RowCursor(const Layout& layout, int64_t flat) : L(&layout) {
+    const int nd = L->ndim;
+    const int64_t inner = L->dims[nd - 1];
+    j = flat % inner;
+    int64_t r = flat / inner;
+    for (int d = nd - 2; d >= 0; --d) {
+      idx[d] = r % L->dims[d];
+      r /= L->dims[d];
+    }
+  }
+  template <class Plan>
+  MIXT_INLINE void next(Plan& p, int64_t remaining, int64_t& jb, int64_t& je) {
+    const int nd = L->ndim;
+    const int64_t inner = L->dims[nd - 1];
+    p.set_row(idx);
+    jb = j;
+    je = std::min(inner, j + remaining);
+    if (je < inner) {
+      j = je;
+      return;
+    }
+    j = 0;
+    for (int d = nd - 2; d >= 0; --d) {
+      if (++idx[d] < L->dims[d]) break;
+      idx[d] = 0;
+    }
+  }
+};
+
+template <bool Linear, class ET, class Plan>
+MIXT_INLINE ET value_at(const Plan& p, int64_t j) {
+  if constexpr (Linear) return static_cast<ET>(p.lin(j));
+  else return static_cast<ET>(p.row(j));
+}
+
+/// Folds the flat range [f0, f1) (reduced positions r0, r0 + 1, ...) into one partial result.
+template <bool Linear, class Red, class ET, class Plan>
+acc_t<Red, ET> fold_run(Plan& p, const Layout& L, int64_t f0, int64_t f1, int64_t r0) {
+  RowCursor cur(L, f0);
+  if constexpr (Red::vectorizable) {
+    using V = pk::packet_t<ET>;
+    constexpr int W = pk::packet<ET>::size;
+    const ET id = Red::template init<ET>();
+    V a0 = pk::splat<ET>(id), a1 = a0, a2 = a0, a3 = a0;
+    ET s = id;
+    for (int64_t f = f0; f < f1;) {
+      int64_t j, je;
+      cur.next(p, f1 - f, j, je);
+      f += je - j;
+      for (; j + 4 * W <= je; j += 4 * W) {
+        a0 = Red::vstep(a0, p.template packet<Linear>(j));
+        a1 = Red::vstep(a1, p.template packet<Linear>(j + W));
+        a2 = Red::vstep(a2, p.template packet<Linear>(j + 2 * W));
+        a3 = Red::vstep(a3, p.template packet<Linear>(j + 3 * W));
+      }
+      for (; j + W <= je; j += W) a0 = Red::vstep(a0, p.template packet<Linear>(j));
+      for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), 0);
+    }
+    a0 = Red::vmerge(Red::vmerge(a0, a1), Red::vmerge(a2, a3));
+    if constexpr (W == 1) {
+      s = Red::merge(s, a0);
+    } else {
+      for (int i = 0; i < W; ++i) s = Red::merge(s, a0[i]);
+    }
+    return s;
+  } else {
+    acc_t<Red, ET> s = Red::template init<ET>();
+    int64_t r = r0;
+    for (int64_t f = f0; f < f1;) {
+      int64_t j, je;
+      cur.next(p, f1 - f, j, je);
+      f += je - j;
+      for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), r++);
+    }
+    return s;
+  }
+}
+
+/// The partial result of reduced positions [rb, re) of output o (inner == 1).
+template <class Red, class ET, class Plan>
+acc_t<Red, ET> reduce_run(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re) {
+  const int64_t start = o * sp.reduced;
+  if (re - rb <= kReduceBlock && rb < re)  // one block: no cascade needed
+    return fold_run<false, Red, ET>(p, sp.layout, start + rb, start + re, rb);
+  Cascade<Red, ET> c;
+  for (int64_t b = rb; b < re; b += kReduceBlock) {
+    const int64_t be = std::min(re, b + kReduceBlock);
+    c.push(fold_run<false, Red, ET>(p, sp.layout, start + b, start + be, b));
+  }
+  return c.total();
+}
+
+/// Folds rows [rb, re) of output block o into acc[0, inner).
+template <bool Linear, class Red, class ET, class Plan>
+void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
+  const int64_t C = sp.inner;
+  int64_t f = (o * sp.reduced + rb) * C;
+  const int64_t f1 = (o * sp.reduced + re) * C;
+  int64_t c = 0, r = rb;
+  RowCursor cur(sp.layout, f);
+  while (f < f1) {
+    int64_t j, je;
+    cur.next(p, f1 - f, j, je);
+    f += je - j;
+    while (j < je) {  // a layout row may hold parts of several accumulator rows, and the reverse
+      const int64_t n = std::min(je - j, C - c);
+      acc_t<Red, ET>* a = acc + c;
+      int64_t k = 0;
+      if constexpr (Red::vectorizable) {
+        constexpr int W = pk::packet<ET>::size;
+        for (; k + W <= n; k += W) pk::store(a + k, Red::vstep(pk::load<ET>(a + k), p.template packet<Linear>(j + k)));
+      }
+      for (; k < n; ++k) a[k] = Red::step(a[k], value_at<Linear, ET>(p, j + k), r);
+      j += n;
+      if ((c += n) == C) {
+        c = 0;
+        ++r;
+      }
+    }
+  }
+}
+
+/// The partial results of rows [rb, re) of output block o (inner > 1), written to out[0, inner).
+template <class Red, class ET, class Plan>
+void reduce_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* out) {
+  const int64_t C = sp.inner;
+  if (re - rb <= kReduceRows) {  // one block: no cascade needed
+    std::fill(out, out + C, Red::template init<ET>());
+    fold_rows<false, Red, ET>(p, sp, o, rb, re, out);
+    return;
+  }
+  RowCascade<Red, ET> cascade;
+  std::vector<acc_t<Red, ET>> block;
+  for (int64_t b = rb; b < re; b += kReduceRows) {
+    block.assign(size_t(C), Red::template init<ET>());
+    const int64_t be = std::min(re, b + kReduceRows);
+    fold_rows<false, Red, ET>(p, sp, o, b, be, block.data());
+    cascade.push(block);
+  }
+  cascade.total(out, C);
+}
+
+/// out[o1 * inner + o2] = Red over r of plan(o1, r, o2), for every output.
+template <class Red, class ET, class OutT, class Plan>
+void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
+  using Acc = acc_t<Red, ET>;
+  const int64_t O = sp.outer, R = sp.reduced, C = sp.inner;
+  if (O * C == 0) return;
+  const int64_t threads = num_threads();
+  // Many outputs: each thread takes whole outputs. Few: each output's reduced range is split over the threads.
+  const bool split_outputs = O >= 4 * threads || R * C < 2 * kReduceGrain;
+  if (C == 1) {
+    if (split_outputs) {
+      parallel_for(O, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(R, 1)), [&](int64_t b, int64_t e) {
+        Plan p = plan;
+        for (int64_t o = b; o < e; ++o) out[o] = static_cast<OutT>(Red::finish(reduce_run<Red, ET>(p, sp, o, 0, R), R));
+      });
+      return;
+    }
+    const int64_t blocks = (R + kReduceBlock - 1) / kReduceBlock;
+    const int64_t parts = std::min<int64_t>({threads, blocks, std::max<int64_t>(1, R / kReduceGrain)});
+    std::vector<Acc> partial(static_cast<size_t>(parts));
+    for (int64_t o = 0; o < O; ++o) {
+      parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+        Plan p = plan;
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t rb = std::min(R, blocks * i / parts * kReduceBlock);
+          const int64_t re = std::min(R, blocks * (i + 1) / parts * kReduceBlock);
+          partial[size_t(i)] = reduce_run<Red, ET>(p, sp, o, rb, re);
+        }
+      });
+      Acc t = partial[0];
+      for (int64_t i = 1; i < parts; ++i) t = Red::merge(t, partial[size_t(i)]);
+      out[o] = static_cast<OutT>(Red::finish(t, R));
+    }
+    return;
+  }
+  if (split_outputs) {
+    parallel_for(O, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(R * C, 1)), [&](int64_t b, int64_t e) {
+      Plan p = plan;
+      std::vector<Acc> acc(static_cast<size_t>(C));
+      for (int64_t o = b; o < e; ++o) {
+        reduce_rows<Red, ET>(p, sp, o, 0, R, acc.data());
+        for (int64_t k = 0; k < C; ++k) out[o * C + k] = static_cast<OutT>(Red::finish(acc[size_t(k)], R));
+      }
+    });
+    return;
+  }
+  const int64_t parts = std::min<int64_t>(threads, std::max<int64_t>(1, R * C / kReduceGrain));
+  std::vector<std::vector<Acc>> partial(static_cast<size_t>(parts), std::vector<Acc>(static_cast<size_t>(C)));
+  for (int64_t o = 0; o < O; ++o) {
+    parallel_for(parts, 1, [&](int64_t b, int64_t e) {
+      Plan p = plan;
+      for (int64_t i = b; i < e; ++i) reduce_rows<Red, ET>(p, sp, o, R * i / parts, R * (i + 1) / parts, partial[size_t(i)].data());
+    });
+    for (int64_t k = 0; k < C; ++k) {
+      Acc t = partial[0][size_t(k)];
+      for (int64_t i = 1; i < parts; ++i) t = Red::merge(t, partial[size_t(i)][size_t(k)]);
+      out[o * C + k] = static_cast<OutT>(Red::finish(t, R));
+    }
+  }
+}
+
+}  // namespace mixt::expr::cpu
+// ---- end mixt/expr/cpu/reduce.hpp ----
+#if MIXT_USE_CUDA
+// ---- begin mixt/expr/cuda/reduce.cuh ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+#define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+// The CUDA reduction kernels (see expr/reducers.hpp for the index space). Elements are read through the plan's
+// MIXT_HD lin()/at() methods, so the expression under the reduction is evaluated in the kernel.
+//   Few reduced elements per output (R <= kThreadPerOutputMax): one thread per output, consecutive threads on
+//     consecutive outputs (coalesced when inner > 1).
+//   Otherwise one block per output, or, when there are too few outputs to fill the GPU, `splits` blocks per output
+//     that write partial results to a scratch buffer, combined by a second kernel (the two-pass reduce-all).
+// Kernels run on the operation's stream; launches are checked with cudaGetLastError.
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+
+namespace mixt::expr::cuda {
+
+/// What the kernels need of a ReduceSpace (the Layout itself holds a std::vector).
+struct ReduceDims {
+  int ndim;
+  bool linear;
+  int64_t dims[kMaxDim];
+  int64_t outer, reduced, inner;
+};
+
+inline constexpr int kReduceThreads = 256;
+inline constexpr int64_t kThreadPerOutputMax = 32;
+
+template <class ET, class Plan>
+__device__ __forceinline__ ET reduce_load(const Plan& p, const ReduceDims& g, int64_t flat) {
+  if (g.linear) return static_cast<ET>(p.lin(flat));
+  int64_t idx[kMaxDim];
+  for (int d = g.ndim - 1; d >= 0; --d) {
+    idx[d] = flat % g.dims[d];
+    flat /= g.dims[d];
+  }
+  return static_cast<ET>(p.at(idx));
+}
+
+/// Folds reduced positions [rb, re) of output o, starting at r = rb + first, stepping by `step`.
+template <class Red, class ET, class Plan>
+__device__ __forceinline__ typename Red::template acc_t<ET> fold(const Plan& p, const ReduceDims& g, int64_t o,
+                                                                 int64_t rb, int64_t re, int64_t first, int64_t step) {
+  const int64_t o1 = o / g.inner, o2 = o % g.inner;
+  auto a = Red::template init<ET>();
+  for (int64_t r = rb + first; r < re; r += step)
+    a = Red::step(a, reduce_load<ET>(p, g, (o1 * g.reduced + r) * g.inner + o2), r);
+  return a;
+}
+
+template <class Red, class ET, class OutT, class Plan>
+__global__ void reduce_per_thread(Plan p, ReduceDims g, OutT* out) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= g.outer * g.inner) return;
+  out[o] = static_cast<OutT>(Red::finish(fold<Red, ET>(p, g, o, 0, g.reduced, 0, 1), g.reduced));
+}
+
+/// Block b reduces part b % splits of output b / splits; with one part it writes the output, else a partial.
+template <class Red, class ET, class OutT, class Plan>
+__global__ void reduce_per_block(Plan p, ReduceDims g, int splits, OutT* out,
+                                 typename Red::template acc_t<ET>* partial) {
+  using Acc = typename Red::template acc_t<ET>;
+  __shared__ Acc buf[kReduceThreads];
+  const int64_t o = blockIdx.x / splits;
+  const int s = blockIdx.x % splits;
+  const int64_t rb = g.reduced * s / splits, re = g.reduced * (s + 1) / splits;
+  buf[threadIdx.x] = fold<Red, ET>(p, g, o, rb, re, threadIdx.x, blockDim.x);
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {  // a tree: log2(256) rounding steps
+    if (int(threadIdx.x) < w) buf[threadIdx.x] = Red::merge(buf[threadIdx.x], buf[threadIdx.x + w]);
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  if (splits == 1) out[o] = static_cast<OutT>(Red::finish(buf[0], g.reduced));
+  else partial[blockIdx.x] = buf[0];
+}
+
+template <class Red, class ET, class OutT>
+__global__ void reduce_partials(const typename Red::template acc_t<ET>* partial, int splits, int64_t outputs,
+                                int64_t count, OutT* out) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= outputs) return;
+  auto a = partial[o * splits];
+  for (int s = 1; s < splits; ++s) a = Red::merge(a, partial[o * splits + s]);
+  out[o] = static_cast<OutT>(Red::finish(a, count));
+}
+
+inline void check_launch(const char* op) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) detail::fail(op, "CUDA kernel launch failed: ", cudaGetErrorString(err));
+}
+
+/// out[o] = Red over the reduced positions of output o, on `stream`.
+template <class Red, class ET, class OutT, class Plan>
+void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp, void* stream_ptr) {
+  using Acc = typename Red::template acc_t<ET>;
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  ReduceDims g{sp.layout.ndim, sp.layout.linear, {}, sp.outer, sp.reduced, sp.inner};
+  for (int d = 0; d < kMaxDim; ++d) g.dims[d] = sp.layout.dims[d];
+  const int64_t outputs = sp.outer * sp.inner;
+  if (outputs == 0) return;
+  if (sp.reduced <= kThreadPerOutputMax) {
+    const unsigned blocks = unsigned((outputs + kReduceThreads - 1) / kReduceThreads);
+    reduce_per_thread<Red, ET><<<blocks, kReduceThreads, 0, stream>>>(plan, g, out);
+    return check_launch(Red::name);
+  }
+  // Enough blocks to fill the GPU (about 2048), each with at least 4 elements per thread.
+  int64_t splits = std::max<int64_t>(1, 2048 / outputs);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, sp.reduced / (kReduceThreads * 4)));
+  if (splits == 1) {
+    reduce_per_block<Red, ET><<<unsigned(outputs), kReduceThreads, 0, stream>>>(plan, g, 1, out, (Acc*)nullptr);
+    return check_launch(Red::name);
+  }
+  Acc* partial = nullptr;
+  cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&partial), size_t(outputs * splits) * sizeof(Acc), stream);
+  if (err != cudaSuccess)
+    detail::fail(Red::name, "cannot allocate ", int64_t(outputs * splits * sizeof(Acc)), " bytes of scratch on the GPU: ",
+                 cudaGetErrorString(err));
+  reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out, partial);
+  check_launch(Red::name);
+  reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
+      partial, int(splits), outputs, sp.reduced, out);
+  check_launch(Red::name);
+  cudaFreeAsync(partial, stream);
+}
+
+}  // namespace mixt::expr::cuda
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+// ---- end mixt/expr/cuda/reduce.cuh ----
+#endif
+
+namespace mixt::expr {
+
+/// The `axis` argument of a reduction: one axis, a list of axes, or nothing (every axis).
+struct Axes {
+  std::vector<int> list;
+
+  Axes() = default;
+  Axes(int axis) : list{axis} {}
+  Axes(std::initializer_list<int> axes) : list(axes) {}
+  Axes(std::vector<int> axes) : list(std::move(axes)) {}
+};
+
+/// Everything about a reduction that does not depend on the expression's type, computed by non-template code.
+struct ReducePrep {
+  Shape out_shape;
+  ReduceSpace space;
+  std::vector<engine::Var*> reads;
+  bool nothing_to_do = false;  ///< the output is empty
+};
+
+inline std::string axes_string(const std::vector<int>& axes) {
+  std::string s = "(";
+  for (size_t i = 0; i < axes.size(); ++i) s += (i ? ", " : "") + std::to_string(axes[i]);
+  return s + (axes.size() == 1 ? ",)" : ")");
+}
+
+/// Which axes of an ndim-dimensional input are reduced. Errors name the op and the offending axis.
+inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& axes, bool exclude, const char* op) {
+  std::array<bool, kMaxDim> red{};
+  if (axes.empty()) {  // MXNet: no axis means every axis, with or without exclude
+    for (int d = 0; d < ndim; ++d) red[d] = true;
+    return red;
+  }
+  for (int a : axes) {
+    int d = Shape::normalize_axis(a, ndim, op);
+    if (red[d])
+      detail::fail(op, "axis ", a, " appears more than once in axis=", axes_string(axes),
+                   " (expected distinct axes; ", a, " and another entry both name axis ", d, ")");
+    red[d] = true;
+  }
+  if (exclude)
+    for (int d = 0; d < ndim; ++d) red[d] = !red[d];
+  return red;
+}
+
+/// The index space of a reduction of `in` (see ReduceSpace) with the leaves' strides permuted to match.
+inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
+                                const std::vector<LeafView>& leaves) {
+  const int n = in.ndim();
+  ReduceSpace sp;
+  int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
+  while (suffix > 0 && (!red[suffix - 1] || in[suffix - 1] == 1)) --suffix;
+  int perm[kMaxDim], np = 0;
+  for (int d = 0; d < suffix; ++d)
+    if (!red[d]) perm[np++] = d, sp.outer *= in[d];
+  for (int d = 0; d < suffix; ++d)
+    if (red[d]) perm[np++] = d, sp.reduced *= in[d];
+  for (int d = suffix; d < n; ++d) perm[np++] = d, sp.inner *= in[d];
+  Shape permuted;
+  for (int i = 0; i < n; ++i) permuted.push_back(in[perm[i]]);
+  std::vector<LeafView> views;
+  views.reserve(leaves.size());
+  for (const LeafView& v : leaves) {
+    Strides full{}, p{};
+    const int off = n - v.shape.ndim();
+    for (int d = 0; d < n; ++d) {
+      const int ld = d - off;
+      full[d] = (ld >= 0 && v.shape[ld] == in[d] && in[d] != 1) ? v.strides[ld] : 0;
+    }
+    for (int i = 0; i < n; ++i) p[i] = full[perm[i]];
+    views.push_back(LeafView{permuted, p});
+  }
+  sp.layout = make_layout(permuted, views);
+  return sp;
+}
+
+inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const std::vector<int>& axes,
+                                 bool keepdims, bool exclude, const char* op, bool needs_values,
+                                 const std::source_location& where) {
+  ReducePrep prep;
+  try {
+    std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
+    for (int d = 0; d < in.ndim(); ++d)
+      if (!red[d]) prep.out_shape.push_back(in[d]);
+      else if (keepdims) prep.out_shape.push_back(1);
+    prep.space = reduce_space(in, red, leaves.views);
+  } catch (const Error& err) {
+    throw Error(err.op(), err.message(), where);
+  }
+  const int64_t outputs = prep.space.outer * prep.space.inner;
+  if (outputs == 0) {
+    prep.nothing_to_do = true;
+    return prep;
+  }
+  if (prep.space.reduced == 0 && needs_values)
+    detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
+                    "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
+                    " (expected at least one element; ", op, " of nothing is undefined)");
+  for (const NDArray* a : leaves.arrays)
+    if (std::find(prep.reads.begin(), prep.reads.end(), a->var()) == prep.reads.end()) prep.reads.push_back(a->var());
+  return prep;
+}
+
+/// Pushes out = Red(e) over `axes` and returns out.
+template <class Red, FusedNode E>
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
+  const LeafList leaves = collect_leaves(e);
+  const NDArray& first = *leaves.arrays.at(0);
+  const Shape in = value_shape(e, where);
+  check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
+  ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);
+  NDArray out(prep.out_shape, first.ctx(), Red::returns_index ? DType::float32 : first.dtype());
+  if (prep.nothing_to_do) return out;
+  expr_dtype_switch(first.dtype(), Red::name, [&](auto tag) {
+    using T = decltype(tag);
+    using ET = compute_type_t<T>;
+    using OutT = std::conditional_t<Red::returns_index, float, T>;
+    int k = 0;
+    auto plan = e.template plan<ET, T>(prep.space.layout, k);
+    OutT* dst = static_cast<OutT*>(out.raw_data());
+    engine::Engine::get().push(
+        [plan, dst, space = prep.space, keep = e, keep_out = out](engine::RunContext rc) {
+#if MIXT_USE_CUDA
+          if (rc.ctx.is_gpu()) return cuda::reduce<Red, ET>(plan, dst, space, rc.stream);
+#endif
+          (void)rc;
+          cpu::reduce<Red, ET>(plan, dst, space);
+        },
+        out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, Red::name, where);
+  });
+  return out;
+}
+
+#define MIXT_REDUCTION(NAME)                                                                              \
+  template <ArrayOperand E>                                                                               \
+  NDArray NAME(const E& e, Axes axis = {}, bool keepdims = false, bool exclude = false,                   \
+               std::source_location where = std::source_location::current()) {                           \
+    return reduce<red::NAME>(as_node(e), axis.list, keepdims, exclude, where);                            \
+  }
+
+/// sum(e, axis, keepdims, exclude) and the others: e reduced over `axis` (none: every axis).
+MIXT_REDUCTION(sum)
+MIXT_REDUCTION(mean)
+MIXT_REDUCTION(prod)
+MIXT_REDUCTION(max)
+MIXT_REDUCTION(min)
+/// The L2 norm over `axis` (MXNet's norm with ord=2).
+MIXT_REDUCTION(norm)
+#undef MIXT_REDUCTION
+
+/// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
+template <ArrayOperand E>
+NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
+               std::source_location where = std::source_location::current()) {
+  return reduce<red::argmax>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
+}
+/// The index (as float32) of the first minimum along `axis`; without an axis, into the flattened input.
+template <ArrayOperand E>
+NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
+               std::source_location where = std::source_location::current()) {
+  return reduce<red::argmin>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
+}
 
 }  // namespace mixt::expr
 
 namespace mixt {
-// Found by argument-dependent lookup for NDArray operands, and by mixt::NAME.
-using expr::operator+; using expr::operator-; using expr::operator*; using expr::operator/;
-using expr::operator==; using expr::operator!=; using expr::operator<; using expr::operator<=;
-using expr::operator>; using expr::operator>=;
-using expr::negative; using expr::exp; using expr::log; using expr::log1p; using expr::expm1; using expr::sqrt;
-using expr::rsqrt; using expr::square; using expr::abs; using expr::sign; using expr::sin; using expr::cos;
-using expr::tanh; using expr::sigmoid; using expr::relu; using expr::softrelu; using expr::erf; using expr::floor;
-using expr::ceil; using expr::round; using expr::pow; using expr::power; using expr::maximum; using expr::minimum;
-using expr::where; using expr::clip;
-
+using expr::Axes;
+using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
+using expr::argmax; using expr::argmin;
 namespace nd {
-using expr::negative; using expr::exp; using expr::log; using expr::log1p; using expr::expm1; using expr::sqrt;
-using expr::rsqrt; using expr::square; using expr::abs; using expr::sign; using expr::sin; using expr::cos;
-using expr::tanh; using expr::sigmoid; using expr::relu; using expr::softrelu; using expr::erf; using expr::floor;
-using expr::ceil; using expr::round; using expr::pow; using expr::power; using expr::maximum; using expr::minimum;
-using expr::where; using expr::clip;
+using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
+using expr::argmax; using expr::argmin;
 }  // namespace nd
 }  // namespace mixt
-// ---- end mixt/expr/operators.hpp ----
+// ---- end mixt/expr/reduce.hpp ----
 // ---- end mixt/expr/expr.hpp ----
 // ---- begin mixt/ndarray/ndarray_impl.hpp ----
 // NDArray members that need the expression machinery and the engine: evaluation, copies, host reads, views.
@@ -2258,6 +4458,140 @@ using expr::where; using expr::clip;
 #include <algorithm>
 #include <numeric>
 
+// ---- begin mixt/autograd/state.hpp ----
+// Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
+// is per thread, as in MXNet.
+
+namespace mixt::autograd {
+
+namespace detail {
+struct State {
+  bool recording = false;
+  bool training = false;
+};
+inline State& state() {
+  thread_local State s;
+  return s;
+}
+}  // namespace detail
+
+inline bool is_recording() { return detail::state().recording; }
+inline bool is_training() { return detail::state().training; }
+/// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
+inline bool set_recording(bool on) { bool old = detail::state().recording; detail::state().recording = on; return old; }
+inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
+
+/// Records the operations of its scope for backward; train mode on unless asked otherwise.
+class record {
+ public:
+  explicit record(bool train_mode = true)
+      : old_recording_(set_recording(true)), old_training_(set_training(train_mode)) {}
+  ~record() { set_recording(old_recording_); set_training(old_training_); }
+  record(const record&) = delete;
+  record& operator=(const record&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Stops recording inside a record scope; predict mode unless asked otherwise.
+class pause {
+ public:
+  explicit pause(bool train_mode = false)
+      : old_recording_(set_recording(false)), old_training_(set_training(train_mode)) {}
+  ~pause() { set_recording(old_recording_); set_training(old_training_); }
+  pause(const pause&) = delete;
+  pause& operator=(const pause&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Train mode (Dropout active, BatchNorm batch statistics) without changing recording.
+class train_mode {
+ public:
+  train_mode() : old_(set_training(true)) {}
+  ~train_mode() { set_training(old_); }
+  train_mode(const train_mode&) = delete;
+  train_mode& operator=(const train_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+/// Predict mode without changing recording.
+class predict_mode {
+ public:
+  predict_mode() : old_(set_training(false)) {}
+  ~predict_mode() { set_training(old_); }
+  predict_mode(const predict_mode&) = delete;
+  predict_mode& operator=(const predict_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+}  // namespace mixt::autograd
+// ---- end mixt/autograd/state.hpp ----
+// ---- begin mixt/ndarray/convert.hpp ----
+// Element conversion between the 8 dtypes through double: one load per source dtype and one store per destination
+// dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
+// that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
+// stored with static_cast: floating -> integer truncates toward zero; a value outside the destination's range is
+// undefined, as in C++; int64 values beyond 2^53 are rounded to double on the way.
+
+#include <algorithm>
+
+
+namespace mixt::detail {
+
+MIXT_HD inline double load_as_double(DType t, const void* p, int64_t i) {
+  switch (t) {
+    case DType::float32: return static_cast<const float*>(p)[i];
+    case DType::float64: return static_cast<const double*>(p)[i];
+    case DType::float16: return float(static_cast<const half_t*>(p)[i]);
+    case DType::bfloat16: return float(static_cast<const bfloat16_t*>(p)[i]);
+    case DType::uint8: return static_cast<const uint8_t*>(p)[i];
+    case DType::int8: return static_cast<const int8_t*>(p)[i];
+    case DType::int32: return static_cast<const int32_t*>(p)[i];
+    case DType::int64: return double(static_cast<const int64_t*>(p)[i]);
+  }
+  return 0;
+}
+
+MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
+  switch (t) {
+    case DType::float32: static_cast<float*>(p)[i] = float(v); return;
+    case DType::float64: static_cast<double*>(p)[i] = v; return;
+    case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
+    case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
+    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
+    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
+    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+    case DType::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
+  }
+}
+
+/// CPU: elements [begin, begin + n) of p, as doubles, into buf; the dtype switch sits outside the loop so that
+/// the loop vectorizes.
+inline void load_chunk(DType t, const void* p, int64_t begin, int64_t n, double* buf) {
+  dtype_switch(t, [&](auto tag) {
+    using S = decltype(tag);
+    const S* s = static_cast<const S*>(p) + begin;
+    for (int64_t j = 0; j < n; ++j) buf[j] = static_cast<double>(static_cast<compute_type_t<S>>(s[j]));
+  });
+}
+
+inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double* buf) {
+  dtype_switch(t, [&](auto tag) {
+    using D = decltype(tag);
+    D* d = static_cast<D*>(p) + begin;
+    for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+  });
+}
+
+}  // namespace mixt::detail
+// ---- end mixt/ndarray/convert.hpp ----
 // ---- begin mixt/ndarray/reshape.hpp ----
 // MXNet's reshape codes (legacy Reshape operator): 0 copies an input dimension, -1 infers one dimension, -2 copies
 // all remaining input dimensions, -3 merges two consecutive input dimensions, -4 splits one input dimension into
@@ -2338,6 +4672,11 @@ inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool rev
 
 namespace mixt {
 
+namespace autograd::detail {  // autograd/record.hpp, included at the end
+template <int Order = 1, expr::FusedNode E> void record_expression(const E& e, NDArray& out);
+void record_view(const NDArray& base, NDArray& v);
+}  // namespace autograd::detail
+
 namespace detail {
 
 /// Writes `value` to every element of out (any dtype).
@@ -2350,7 +4689,7 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
           using T = decltype(tag);
           T* p = out.data<T>();
           const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
-          expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { p[i] = v; });
+          expr::launch(rc, out.size(), expr::FillKernel<T>{p, v});
         });
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
@@ -2359,6 +4698,9 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
 template <class Saver, class E>
 void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
+  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
+    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
+                    "recorded by autograd; compute a new array instead");
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
@@ -2369,8 +4711,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
   if (!(src.shape() == dst.shape()))
     detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
                     dst.shape().to_string());
-  if (src.size() == 0 || src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
-                             src.dtype() == dst.dtype())
+  if (src.size() == 0 || (src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
+                              src.dtype() == dst.dtype()))
     return;
   if (src.dtype() != dst.dtype() && !(src.ctx() == dst.ctx())) {
     NDArray staged(src.shape(), dst.ctx(), src.dtype());
@@ -2394,16 +4736,21 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
   }
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
-        dtype_switch(src.dtype(), [&](auto s) {
-          dtype_switch(dst.dtype(), [&](auto d) {
-            using S = decltype(s);
-            using D = decltype(d);
-            const S* in = static_cast<const S*>(src.raw_data());
-            D* out = static_cast<D*>(dst.raw_data());
-            expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) {
-              out[i] = static_cast<D>(static_cast<compute_type_t<S>>(in[i]));
-            });
-          });
+        const DType st = src.dtype(), dt = dst.dtype();
+        const void* in = src.raw_data();
+        void* out = dst.raw_data();
+        if (rc.ctx.is_gpu()) {
+          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
+          return;
+        }
+        constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
+        parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
+          double buf[kChunk];
+          for (int64_t c = b; c < e; c += kChunk) {
+            const int64_t m = std::min(kChunk, e - c);
+            load_chunk(st, in, c, m, buf);
+            store_chunk(dt, out, c, m, buf);
+          }
         });
       },
       run_on, reads, {dst.var()}, prop, "astype", where);
@@ -2425,6 +4772,7 @@ NDArray::NDArray(const E& e, std::source_location where) {
     }
     *this = NDArray(s, first.ctx(), first.dtype());
     expr::evaluate_into<expr::save_write>(*this, e, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }
 
@@ -2459,13 +4807,22 @@ std::vector<T> NDArray::to_vector() const {
   if (ctx_.is_gpu()) {
     staging.resize(bytes);
     NDArray src = *this;
-    engine::Engine::get().push(
+    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
+    // for unrelated work and rethrow its errors here).
+    auto& eng = engine::Engine::get();
+    engine::Var* copied = eng.new_var();
+    eng.push(
         [src, dst = staging.data(), bytes](engine::RunContext rc) {
           memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
         },
-        ctx_, {var()}, {}, engine::FnProperty::copy_from_gpu, "to_vector");
-    wait_to_read();
-    engine::Engine::get().wait_all();
+        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
+    try {
+      eng.wait_for_var(copied);
+    } catch (...) {
+      eng.delete_var(copied, cpu(), [] {});
+      throw;
+    }
+    eng.delete_var(copied, cpu(), [] {});
     host = staging.data();
   }
   std::vector<T> out(static_cast<size_t>(size()));
@@ -2516,6 +4873,7 @@ inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   NDArray v = *this;
   v.shape_ = shape;
   v.offset_ = byte_offset;
+  autograd::detail::record_view(*this, v);
   return v;
 }
 
@@ -2571,10 +4929,338 @@ inline NDArray NDArray::squeeze(std::vector<int> axes) const {
 inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 
 }  // namespace mixt
+
+// ---- begin mixt/autograd/record.hpp ----
+// Recording onto the tape. A fused expression evaluated while recording becomes ONE node whose backward is
+// generated from the expression's type (derivatives.hpp): one fused kernel per array leaf that needs a gradient,
+// reduced over the axes the leaf was broadcast along. Library operators record their registered backward; views
+// of recorded arrays record how to put the view's gradient back into the base's shape.
+
+#include <memory>
+#include <source_location>
+#include <vector>
+
+// ---- begin mixt/autograd/derivatives.hpp ----
+// Compile-time differentiation of fused expressions: each functor's derivative is itself an expression
+// (derivative<F>), and backprop walks an expression's type, handing every array leaf the expression of its
+// adjoint: head_grad times the chain of derivatives down to that leaf. The adjoints are evaluated as fused
+// kernels, and, being expressions of NDArrays, they are recorded like any other when a graph is being built
+// (higher-order gradients).
+
+#include <cmath>
+#include <concepts>
+
+// ---- begin mixt/expr/strided.hpp ----
+// A leaf read through arbitrary element strides and an element offset: a transpose with any axis order, a slice
+// along any axis, a broadcast (stride 0). As an expression operand it fuses like any array leaf, so a transpose
+// or a slice plus arithmetic is one pass over memory.
+
+#include <vector>
+
+
+namespace mixt::expr {
+
+struct StridedLeaf : ExprTag {
+  NDArray array;  ///< the storage read (its byte offset included)
+  LeafView view;  ///< the shape this leaf presents and its element strides into `array`
+  int64_t offset = 0;  ///< in elements, added to array's first element
+
+  Shape shape() const { return view.shape; }
+  template <class F> void for_each_leaf(F&& f) const { f(array, view); }
+  template <class ET, class S>
+  ArrayPlan<S, ET> plan(const Layout& L, int& k) const {
+    ArrayPlan<S, ET> p = ArrayLeaf::make_array_plan<ET, S>(array, L, k);
+    p.ptr += offset;
+    return p;
+  }
+};
+
+/// `a` with its axes permuted: axis d of the result is axis axes[d] of a. axes must be a permutation of
+/// 0..ndim-1 (negative values count from the end); empty means reversed.
+inline StridedLeaf permuted(const NDArray& a, std::vector<int> axes = {}) {
+  const int n = a.ndim();
+  if (axes.empty())
+    for (int d = n - 1; d >= 0; --d) axes.push_back(d);
+  if (int(axes.size()) != n)
+    detail::fail("transpose", "axes name ", axes.size(), " axes, the array of shape ", a.shape(), " has ", n);
+  std::vector<bool> seen(size_t(n), false);
+  const Strides s = contiguous_strides(a.shape());
+  StridedLeaf leaf{{}, a, {}, 0};
+  for (int d = 0; d < n; ++d) {
+    const int ax = Shape::normalize_axis(axes[size_t(d)], n, "transpose");
+    if (seen[size_t(ax)]) detail::fail("transpose", "axis ", axes[size_t(d)], " appears twice in axes");
+    seen[size_t(ax)] = true;
+    leaf.view.shape.push_back(a.shape()[ax]);
+    leaf.view.strides[size_t(d)] = s[size_t(ax)];
+  }
+  return leaf;
+}
+
+/// Elements [begin, end) of `a` along `axis` (already normalized and checked).
+inline StridedLeaf sliced(const NDArray& a, int axis, int64_t begin, int64_t end) {
+  StridedLeaf leaf{{}, a, {a.shape(), contiguous_strides(a.shape())}, 0};
+  leaf.view.shape[axis] = end - begin;
+  leaf.offset = begin * leaf.view.strides[size_t(axis)];
+  return leaf;
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/expr/strided.hpp ----
+
+namespace mixt::autograd {
+
+/// Marks a zero derivative: nothing flows to the leaves below.
+struct NoGrad {};
+
+template <class F> struct derivative;
+
+#define MIXT_UNARY_DERIVATIVE(F, EXPR)                                   \
+  template <> struct derivative<fn::F> {                                 \
+    template <class G, class A> static auto d(const G& g, const A& a) {  \
+      (void)a;                                                           \
+      return EXPR;                                                       \
+    }                                                                    \
+  };
+
+MIXT_UNARY_DERIVATIVE(negative, -g)
+MIXT_UNARY_DERIVATIVE(identity, g)
+MIXT_UNARY_DERIVATIVE(exp, g * exp(a))
+MIXT_UNARY_DERIVATIVE(log, g / a)
+MIXT_UNARY_DERIVATIVE(log1p, g / (a + 1.f))
+MIXT_UNARY_DERIVATIVE(expm1, g * exp(a))
+MIXT_UNARY_DERIVATIVE(sqrt, g * 0.5f / sqrt(a))
+MIXT_UNARY_DERIVATIVE(rsqrt, g * -0.5f * rsqrt(a) / a)
+MIXT_UNARY_DERIVATIVE(square, g * a * 2.f)
+MIXT_UNARY_DERIVATIVE(abs, g * sign(a))
+MIXT_UNARY_DERIVATIVE(sign, NoGrad{})
+MIXT_UNARY_DERIVATIVE(floor, NoGrad{})
+MIXT_UNARY_DERIVATIVE(ceil, NoGrad{})
+MIXT_UNARY_DERIVATIVE(round, NoGrad{})
+MIXT_UNARY_DERIVATIVE(sin, g * cos(a))
+MIXT_UNARY_DERIVATIVE(cos, g * -sin(a))
+MIXT_UNARY_DERIVATIVE(tanh, g * (1.f - square(tanh(a))))
+MIXT_UNARY_DERIVATIVE(sigmoid, g * sigmoid(a) * (1.f - sigmoid(a)))
+MIXT_UNARY_DERIVATIVE(relu, g * (a > 0.f))
+MIXT_UNARY_DERIVATIVE(softrelu, g * sigmoid(a))
+MIXT_UNARY_DERIVATIVE(erf, g * exp(-square(a)) * 1.1283791670955126)  // 2 / sqrt(pi)
+#undef MIXT_UNARY_DERIVATIVE
+
+#define MIXT_BINARY_DERIVATIVE(F, DA, DB)                                                \
+  template <> struct derivative<fn::F> {                                                 \
+    template <class G, class A, class B> static auto da(const G& g, const A& a, const B& b) { \
+      (void)a; (void)b;                                                                  \
+      return DA;                                                                         \
+    }                                                                                    \
+    template <class G, class A, class B> static auto db(const G& g, const A& a, const B& b) { \
+      (void)a; (void)b;                                                                  \
+      return DB;                                                                         \
+    }                                                                                    \
+  };
+
+MIXT_BINARY_DERIVATIVE(plus, g, g)
+MIXT_BINARY_DERIVATIVE(minus, g, -g)
+MIXT_BINARY_DERIVATIVE(mul, g * b, g * a)
+MIXT_BINARY_DERIVATIVE(div, g / b, -g * a / square(b))
+MIXT_BINARY_DERIVATIVE(power, g * b * pow(a, b - 1.f), g * pow(a, b) * log(a))
+MIXT_BINARY_DERIVATIVE(maximum, g * (a >= b), g * (a < b))
+MIXT_BINARY_DERIVATIVE(minimum, g * (a <= b), g * (a > b))
+MIXT_BINARY_DERIVATIVE(equal, NoGrad{}, NoGrad{})
+MIXT_BINARY_DERIVATIVE(not_equal, NoGrad{}, NoGrad{})
+MIXT_BINARY_DERIVATIVE(lesser, NoGrad{}, NoGrad{})
+MIXT_BINARY_DERIVATIVE(lesser_equal, NoGrad{}, NoGrad{})
+MIXT_BINARY_DERIVATIVE(greater, NoGrad{}, NoGrad{})
+MIXT_BINARY_DERIVATIVE(greater_equal, NoGrad{}, NoGrad{})
+#undef MIXT_BINARY_DERIVATIVE
+
+template <> struct derivative<fn::where> {
+  template <class G, class C, class A, class B> static NoGrad d0(const G&, const C&, const A&, const B&) { return {}; }
+  template <class G, class C, class A, class B> static auto d1(const G& g, const C& c, const A&, const B&) { return g * (c != 0.f); }
+  template <class G, class C, class A, class B> static auto d2(const G& g, const C& c, const A&, const B&) { return g * (c == 0.f); }
+};
+template <> struct derivative<fn::clip> {
+  template <class G, class X, class L, class H>
+  static auto d0(const G& g, const X& x, const L& lo, const H& hi) { return g * (x >= lo) * (x <= hi); }
+  template <class G, class X, class L, class H> static NoGrad d1(const G&, const X&, const L&, const H&) { return {}; }
+  template <class G, class X, class L, class H> static NoGrad d2(const G&, const X&, const L&, const H&) { return {}; }
+};
+
+/// Counts the array leaves of a subtree (to keep leaf numbering when a subtree gets no gradient).
+template <class N>
+int count_leaves(const N& n) {
+  int c = 0;
+  n.for_each_leaf([&](const NDArray&, const expr::LeafView&) { ++c; });
+  return c;
+}
+
+template <class G> concept Gradient = !std::same_as<G, NoGrad>;
+
+/// backprop(node, g, visit, k) calls visit(k, adjoint, transposed) for every array leaf k of the expression, in
+/// tree order. The overloads live in one struct so that each can call all the others.
+struct Backprop {
+  template <class V, Gradient G> static void run(const expr::ArrayLeaf&, const G& g, V& visit, int& k) {
+    visit(k++, g, false);
+  }
+  template <class V, Gradient G> static void run(const expr::Transposed<NDArray>&, const G& g, V& visit, int& k) {
+    visit(k++, g, true);
+  }
+  template <class V, Gradient G> static void run(const expr::ScalarLeaf&, const G&, V&, int&) {}
+  /// A strided view (transpose with axes, slice_axis) read inside an expression: its gradient would have to be
+  /// scattered back through the strides, which is not implemented; backward raises an error if one is needed.
+  template <class V, Gradient G> static void run(const expr::StridedLeaf&, const G&, V& visit, int& k) {
+    visit.unsupported(k++);
+  }
+  template <class V, class N> static void run(const N& n, const NoGrad&, V&, int& k) { k += count_leaves(n); }
+
+  template <class V, Gradient G, class F, class A>
+  static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {
+    run(n.a, derivative<F>::d(g, n.a), visit, k);
+  }
+  template <class V, Gradient G, class F, class A, class B>
+  static void run(const expr::Binary<F, A, B>& n, const G& g, V& visit, int& k) {
+    run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
+    run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
+  }
+  template <class V, Gradient G, class F, class A, class B, class C>
+  static void run(const expr::Ternary<F, A, B, C>& n, const G& g, V& visit, int& k) {
+    run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
+    run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
+    run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
+  }
+};
+
+template <class N, class G, class V>
+void backprop(const N& node, const G& g, V& visit) {
+  int k = 0;
+  Backprop::run(node, g, visit, k);
+}
+
+}  // namespace mixt::autograd
+// ---- end mixt/autograd/derivatives.hpp ----
+
+namespace mixt::autograd::detail {
+
+inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
+  auto n = std::make_shared<Node>();
+  n->name = name;
+  n->out_shapes = {out.shape()};
+  n->dtype = out.dtype();
+  n->ctx = out.ctx();
+  return n;
+}
+
+/// Sums g (shaped like the expression's output) over the axes `leaf` was broadcast along: the leaf's gradient.
+inline NDArray reduce_to(const NDArray& g, const Shape& leaf) {
+  if (g.shape() == leaf) return g;
+  std::vector<int> axes;
+  const int off = g.ndim() - leaf.ndim();
+  for (int d = 0; d < g.ndim(); ++d)
+    if (d < off || (leaf[d - off] == 1 && g.shape()[d] != 1)) axes.push_back(d);
+  NDArray s = axes.empty() ? g : NDArray(nd::sum(g, axes, true));
+  return s.reshape(leaf.to_vector());
+}
+
+/// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
+/// for every expression (order 1: one per leaf; order 2: one per pair of leaves), so the default is 1 and
+/// -DMIXT_AUTOGRAD_MAX_ORDER=2 opts into second derivatives of element-wise expressions (autograd::grad with
+/// create_graph). Library operators' backward passes are not differentiated again.
+#ifndef MIXT_AUTOGRAD_MAX_ORDER
+#define MIXT_AUTOGRAD_MAX_ORDER 1
+#endif
+
+template <int Order, expr::FusedNode E>
+void record_expression(const E& e, NDArray& out);
+
+/// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
+template <int Order, class A>
+NDArray evaluate_adjoint(const A& adjoint) {
+  auto node = expr::as_node(adjoint);
+  const NDArray& first = expr::first_leaf(node);
+  NDArray out(node.shape(), first.ctx(), first.dtype());
+  expr::evaluate_into<expr::save_write>(out, node, {}, "backward");
+  if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
+    if (is_recording()) record_expression<Order + 1>(node, out);
+  }
+  return out;
+}
+
+/// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
+template <int Order>
+struct AdjointVisitor {
+  const std::vector<bool>& needs;
+  std::vector<NDArray>& grads;
+  const std::vector<Shape>& leaf_shapes;
+
+  template <class A>
+  void operator()(int k, const A& adjoint, bool transposed) {
+    if (!needs[size_t(k)]) return;
+    NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
+    if (transposed) {
+      Shape view;  // the leaf seen transposed had the reversed shape
+      for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
+      grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
+    } else {
+      grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
+    }
+  }
+  void unsupported(int k) {
+    if (needs[size_t(k)])
+      mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
+                         "axes, slice_axis) are not supported yet; materialize the view with copy() first");
+  }
+};
+
+template <int Order, expr::FusedNode E>
+void record_expression(const E& e, NDArray& out) {
+  std::vector<Entry> inputs;
+  bool any = false;
+  e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) {
+    inputs.push_back(a.autograd_entry());
+    any = any || bool(a.autograd_entry());
+  });
+  if (!any) return;
+  std::shared_ptr<Node> node = new_node("expression", out);
+  std::vector<bool> needs;
+  for (const Entry& in : inputs) needs.push_back(bool(in));
+  node->inputs = std::move(inputs);
+  node->backward = [e, needs](const std::vector<NDArray>& og) {
+    std::vector<NDArray> grads(needs.size());
+    std::vector<Shape> leaf_shapes;
+    e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) { leaf_shapes.push_back(a.shape()); });
+    AdjointVisitor<Order> visit{needs, grads, leaf_shapes};
+    backprop(e, expr::as_node(og[0]), visit);
+    return grads;
+  };
+  out.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+/// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.
+inline void record_view(const NDArray& base, NDArray& v) {
+  if (!base.autograd_entry() || !is_recording()) {
+    v.set_autograd_entry({});
+    return;
+  }
+  auto node = new_node("view", v);
+  node->inputs = {base.autograd_entry()};
+  const Shape base_shape = base.shape();
+  const size_t rel = v.byte_offset() - base.byte_offset();
+  node->backward = [base_shape, rel](const std::vector<NDArray>& og) {
+    const NDArray& g = og[0];
+    if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.reshape(base_shape.to_vector())};
+    NDArray full(base_shape, g.ctx(), g.dtype());
+    full.assign(0.0);
+    full.view(g.shape(), full.byte_offset() + rel).assign(g);
+    return std::vector<NDArray>{full};
+  };
+  v.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+}  // namespace mixt::autograd::detail
+// ---- end mixt/autograd/record.hpp ----
 // ---- end mixt/ndarray/ndarray_impl.hpp ----
 // ---- begin mixt/ndarray/creation.hpp ----
-// Creating arrays: mx::nd::zeros, ones, full, empty, array (from host values).
+// Creating arrays: mx::nd::zeros, ones, full, empty, array (from host values), arange.
 
+#include <cmath>
 #include <initializer_list>
 #include <vector>
 
@@ -2626,6 +5312,2468 @@ NDArray array(std::initializer_list<T> values, Context ctx = cpu(), DType dtype 
   return array(std::vector<T>(values), ctx, dtype);
 }
 
+/// MXNet's arange: the values start, start + step, ... below stop (above it for a negative step), each repeated
+/// `repeat` times: element i is start + floor(i / repeat) * step, computed in double and converted to dtype
+/// (float -> integer truncates). The length is ceil((stop - start) / step) * repeat; an empty array when that is
+/// not positive (NumPy's rule).
+inline NDArray arange(double start, double stop, double step = 1, int64_t repeat = 1, Context ctx = cpu(),
+                      DType dtype = DType::float32) {
+  if (step == 0 || !std::isfinite(step)) detail::fail("arange", "step must be finite and nonzero, received ", step);
+  if (repeat < 1) detail::fail("arange", "repeat must be >= 1, received ", repeat);
+  if (!std::isfinite(start) || !std::isfinite(stop))
+    detail::fail("arange", "start and stop must be finite, received start = ", start, ", stop = ", stop);
+  const double steps = std::ceil((stop - start) / step);
+  if (steps > 9.0e15) detail::fail("arange", "the range holds too many elements (", steps, ")");
+  const int64_t n = steps > 0 ? int64_t(steps) * repeat : 0;
+  NDArray out(Shape{n}, ctx, dtype);
+  if (n == 0) return out;
+  engine::Engine::get().push(
+      [out, start, step, repeat](engine::RunContext rc) {
+        const DType t = out.dtype();
+        void* p = out.raw_data();
+        expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { detail::store_double(t, p, i, start + double(i / repeat) * step); });
+      },
+      ctx, {}, {out.var()}, engine::FnProperty::normal, "arange");
+  return out;
+}
+
+/// arange(stop): 0, 1, ..., stop - 1.
+inline NDArray arange(double stop, Context ctx = cpu(), DType dtype = DType::float32) {
+  return arange(0, stop, 1, 1, ctx, dtype);
+}
+
 }  // namespace mixt::nd
 // ---- end mixt/ndarray/creation.hpp ----
+// ---- begin mixt/ndarray/print.hpp ----
+// Printing arrays as MXNet does: the values as NumPy's str() shows them (nested brackets, one common width, lines
+// wrapped at 75 characters, arrays of more than 1000 elements summarized to 3 items at each edge of every axis
+// with "..."), then a line "<NDArray 2x3 @cpu(0)>". MXNet's repr puts a newline before the values; to_string()
+// leaves it out. For floating arrays NumPy's rules apply: the shortest digits that identify each value in its
+// dtype (at most 8 after the point), scientific notation when the largest magnitude is >= 1e8, the smallest
+// nonzero one < 1e-4 or their ratio > 1000. A 0-d array prints its value as a NumPy scalar ("1.5", "1.0",
+// "1e-05") and the shape part is empty: "1.5\n<NDArray  @cpu(0)>". An empty array prints "[]".
+// Everything here is non-template code.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+
+namespace mixt {
+
+namespace detail {
+
+/// v rounded to the precision of the floating dtype t (the round trip a printed value must survive).
+inline double round_to_dtype(DType t, double v) {
+  switch (t) {
+    case DType::float32: return double(float(v));
+    case DType::float16: return double(float(half_t(float(v))));
+    case DType::bfloat16: return double(float(bfloat16_t(float(v))));
+    default: return v;
+  }
+}
+
+inline std::string format_c(const char* spec, int precision, double v) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, spec, precision, v);
+  return buf;
+}
+
+/// The fewest digits (<= max_digits) after the point, in "%.*f" (or "%.*e" when sci), that read back as v in t.
+inline int shortest_digits(double v, DType t, bool sci, int max_digits) {
+  for (int p = 0; p < max_digits; ++p)
+    if (round_to_dtype(t, std::strtod(format_c(sci ? "%.*e" : "%.*f", p, v).c_str(), nullptr)) == v) return p;
+  return max_digits;
+}
+
+/// Splits "int.frac" at the point.
+inline void split_point(const std::string& s, std::string& int_part, std::string& frac_part) {
+  size_t dot = s.find('.');
+  int_part = s.substr(0, dot);
+  frac_part = dot == std::string::npos ? "" : s.substr(dot + 1);
+}
+
+/// v in "%#.*f" / "%#.*e" with the shortest digits (at most 8) and trailing zeros trimmed, the point kept:
+/// NumPy's dragon4 with unique digits, precision 8 and trim '.'.
+inline std::string shortest_text(double v, DType t, bool sci) {
+  std::string s = format_c(sci ? "%#.*e" : "%#.*f", shortest_digits(v, t, sci, 8), v);
+  size_t e = sci ? s.find('e') : s.size();
+  size_t last = s.find_last_not_of('0', e - 1);
+  return s.substr(0, last + 1) + s.substr(e);
+}
+
+/// NumPy's FloatingFormat (floatmode "maxprec", precision 8, sign "-") for one set of values.
+class FloatFormat {
+ public:
+  FloatFormat(const std::vector<double>& vals, DType t) : dtype_(t) {
+    double mx = 0, mn = INFINITY;
+    bool finite = false, neg_inf = false, nonfinite = false;
+    for (double v : vals) {
+      if (!std::isfinite(v)) { nonfinite = true; neg_inf = neg_inf || v < 0; continue; }
+      finite = true;
+      if (v != 0) { mx = std::max(mx, std::abs(v)); mn = std::min(mn, std::abs(v)); }
+    }
+    sci_ = mx != 0 && (mx >= 1e8 || mn < 1e-4 || mx / mn > 1e3);
+    if (finite) {
+      for (double v : vals) {
+        if (!std::isfinite(v)) continue;
+        std::string i, f;
+        if (sci_) {
+          std::string s = shortest_text(v, t, true);
+          size_t e = s.find('e');
+          split_point(s.substr(0, e), i, f);
+          exp_digits_ = std::max(exp_digits_, int(s.size() - e - 2));
+        } else {
+          split_point(shortest_text(v, t, false), i, f);
+        }
+        pad_left_ = std::max(pad_left_, int(i.size()));
+        pad_right_ = std::max(pad_right_, int(f.size()));
+      }
+      if (sci_) {
+        precision_ = pad_right_;
+        pad_right_ = exp_digits_ + 2 + precision_;
+      }
+    }
+    if (nonfinite) pad_left_ = std::max({pad_left_, 3 - (pad_right_ + 1), 3 + int(neg_inf) - (pad_right_ + 1)});
+  }
+
+  std::string operator()(double v) const {
+    if (!std::isfinite(v)) {
+      std::string s = std::isnan(v) ? "nan" : (v < 0 ? "-inf" : "inf");
+      return std::string(std::max(0, pad_left_ + pad_right_ + 1 - int(s.size())), ' ') + s;
+    }
+    std::string i, f, exp;
+    if (sci_) {
+      std::string s = format_c("%#.*e", precision_, v);
+      size_t e = s.find('e');
+      split_point(s.substr(0, e), i, f);
+      std::string digits = s.substr(e + 2);
+      exp = s.substr(e, 2) + std::string(std::max(0, exp_digits_ - int(digits.size())), '0') + digits;
+    } else {
+      split_point(shortest_text(v, dtype_, false), i, f);
+      f.resize(size_t(pad_right_), ' ');
+    }
+    return std::string(std::max(0, pad_left_ - int(i.size())), ' ') + i + "." + f + exp;
+  }
+
+ private:
+  DType dtype_;
+  bool sci_ = false;
+  int pad_left_ = 0, pad_right_ = 0, precision_ = 0, exp_digits_ = 0;
+};
+
+/// A floating value as NumPy's str() of a scalar shows it: shortest round trip, "1.0" rather than "1.".
+inline std::string format_float_scalar(double v, DType t) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v < 0 ? "-inf" : "inf";
+  const double a = std::abs(v);
+  if (a != 0 && (a < 1e-4 || a >= 1e16)) {
+    std::string s = format_c("%.*e", shortest_digits(v, t, true, 17), v);  // "1e-05", "1.5e+20"
+    return s;
+  }
+  std::string s = format_c("%.*f", std::max(1, shortest_digits(v, t, false, 17)), v);
+  return s;
+}
+
+/// NumPy's _formatArray: nested brackets, line wrapping and summarization, over any element formatter.
+class ArrayPrinter {
+ public:
+  static constexpr int kLineWidth = 75, kEdgeItems = 3;
+  static constexpr int64_t kThreshold = 1000;
+
+  ArrayPrinter(const Shape& shape, std::function<std::string(int64_t)> word)
+      : shape_(shape), strides_(shape.strides()), summarize_(shape.size() > kThreshold), word_(std::move(word)) {}
+
+  std::string print() { return recurse(0, 0, " ", kLineWidth); }
+
+  /// The flat indices print() shows (NumPy computes the common format from these only).
+  std::vector<int64_t> shown() {
+    std::vector<int64_t> idx;
+    auto keep = std::move(word_);
+    word_ = [&](int64_t i) { idx.push_back(i); return std::string(); };
+    recurse(0, 0, " ", kLineWidth);
+    word_ = std::move(keep);
+    return idx;
+  }
+
+ private:
+  static void extend(std::string& s, std::string& line, const std::string& word, int width,
+                     const std::string& prefix) {
+    bool wrap = int(line.size() + word.size()) > width && line.size() > prefix.size();
+    if (wrap) {
+      size_t end = line.find_last_not_of(' ');
+      s += line.substr(0, end == std::string::npos ? 0 : end + 1) + "\n";
+      line = prefix;
+    }
+    line += word;
+  }
+
+  std::string recurse(int axis, int64_t base, const std::string& hang, int width) {
+    if (axis == shape_.ndim()) return word_(base);
+    const std::string next_hang = hang + " ";
+    const int64_t n = shape_[axis], st = strides_[size_t(axis)];
+    const bool summary = summarize_ && 2 * kEdgeItems < n;
+    const int64_t lead = summary ? kEdgeItems : 0, trail = summary ? kEdgeItems : n;
+    const int left = shape_.ndim() - axis;
+    std::string s;
+    if (left == 1) {
+      const int elem_width = width - 1;
+      std::string line = hang;
+      for (int64_t i = 0; i < lead; ++i) {
+        extend(s, line, recurse(axis + 1, base + i * st, next_hang, width - 1), elem_width, hang);
+        line += " ";
+      }
+      if (summary) {
+        extend(s, line, "...", elem_width, hang);
+        line += " ";
+      }
+      for (int64_t i = trail; i > 1; --i) {
+        extend(s, line, recurse(axis + 1, base + (n - i) * st, next_hang, width - 1), elem_width, hang);
+        line += " ";
+      }
+      extend(s, line, recurse(axis + 1, base + (n - 1) * st, next_hang, width - 1), elem_width, hang);
+      s += line;
+    } else {
+      const std::string sep(size_t(left - 1), '\n');
+      for (int64_t i = 0; i < lead; ++i) s += hang + recurse(axis + 1, base + i * st, next_hang, width - 1) + sep;
+      if (summary) s += hang + "..." + sep;
+      for (int64_t i = trail; i > 1; --i)
+        s += hang + recurse(axis + 1, base + (n - i) * st, next_hang, width - 1) + sep;
+      s += hang + recurse(axis + 1, base + (n - 1) * st, next_hang, width - 1);
+    }
+    return "[" + s.substr(hang.size()) + "]";
+  }
+
+  Shape shape_;
+  std::array<int64_t, kMaxDim> strides_;
+  bool summarize_;
+  std::function<std::string(int64_t)> word_;
+};
+
+/// The values of `a` as NumPy's str() prints them.
+inline std::string format_values(const NDArray& a) {
+  if (a.ndim() > 0 && a.size() == 0) return "[]";
+  if (is_floating(a.dtype())) {
+    const std::vector<double> v = a.to_vector<double>();
+    if (a.ndim() == 0) return format_float_scalar(v[0], a.dtype());
+    ArrayPrinter printer(a.shape(), {});
+    std::vector<double> shown;
+    for (int64_t i : printer.shown()) shown.push_back(v[size_t(i)]);
+    FloatFormat fmt(shown, a.dtype());
+    return ArrayPrinter(a.shape(), [&](int64_t i) { return fmt(v[size_t(i)]); }).print();
+  }
+  const std::vector<int64_t> v = a.to_vector<int64_t>();
+  if (a.ndim() == 0) return std::to_string(v[0]);
+  ArrayPrinter printer(a.shape(), {});
+  size_t width = 0;
+  for (int64_t i : printer.shown()) width = std::max(width, std::to_string(v[size_t(i)]).size());
+  return ArrayPrinter(a.shape(), [&](int64_t i) {
+           std::string s = std::to_string(v[size_t(i)]);
+           return std::string(width - s.size(), ' ') + s;
+         }).print();
+}
+
+}  // namespace detail
+
+inline std::string NDArray::to_string() const {
+  if (is_none()) return "<NDArray none>";
+  std::string dims;
+  for (int d = 0; d < ndim(); ++d) dims += (d ? "x" : "") + std::to_string(shape_[d]);
+  return detail::format_values(*this) + "\n<NDArray " + dims + " @" + ctx_.to_string() + ">";
+}
+
+inline std::ostream& operator<<(std::ostream& os, const NDArray& a) { return os << a.to_string(); }
+
+}  // namespace mixt
+// ---- end mixt/ndarray/print.hpp ----
+// ---- begin mixt/ndarray/random.hpp ----
+// Random arrays: mx.nd.random.uniform and mx.nd.random.normal, drawn from the counter-based generator of
+// core/random.hpp. Element i depends only on (seed, stream offset, i): the same seed gives the same array however
+// the work is split over threads, on the CPU as on the GPU (the GPU's libm may round log/cos differently in the
+// last bit, so normal draws agree to rounding across devices, exactly on one device).
+
+#include <cmath>
+
+
+namespace mixt::nd::random {
+
+namespace detail {
+
+/// dtype_switch over the floating dtypes, the only ones random arrays come in (as in MXNet).
+template <class F>
+void float_dtype_switch(DType t, const char* op, F&& f) {
+  switch (t) {
+    case DType::float32: return f(float{});
+    case DType::float64: return f(double{});
+    case DType::float16: return f(half_t{});
+    case DType::bfloat16: return f(bfloat16_t{});
+    default: break;
+  }
+  mixt::detail::fail(op, "dtype ", dtype_name(t), " is not supported; expected float32, float64, float16 or bfloat16");
+}
+
+/// The largest value of the 16-bit float encoded by `bits` that is below it.
+MIXT_HD inline uint16_t previous16(uint16_t bits) {
+  if ((bits & 0x7fffu) == 0) return 0x8001u;  // +-0 -> the smallest negative subnormal
+  return (bits & 0x8000u) ? uint16_t(bits + 1) : uint16_t(bits - 1);
+}
+MIXT_HD inline float previous(float v) { return ::nextafterf(v, -INFINITY); }
+MIXT_HD inline double previous(double v) { return ::nextafter(v, -INFINITY); }
+MIXT_HD inline half_t previous(half_t v) { return half_t::from_bits(previous16(v.bits)); }
+MIXT_HD inline bfloat16_t previous(bfloat16_t v) { return bfloat16_t::from_bits(previous16(v.bits)); }
+
+/// v rounded to T, stepped down to the largest T below `high` when rounding reached it: draws stay in [low, high).
+template <class T>
+MIXT_HD T below(double v, double high) {
+  T t = static_cast<T>(static_cast<compute_type_t<T>>(v));
+  while (static_cast<double>(static_cast<compute_type_t<T>>(t)) >= high) t = previous(t);
+  return t;
+}
+
+enum class Law { uniform, normal };
+
+// The kernels are function templates, not generic lambdas: nvcc accepts no device lambda inside a generic lambda.
+template <class T>
+void uniform_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random::Stream stream, double low,
+                    double high) {
+  expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
+    const double u = ::mixt::random::Stream::unit(stream.bits(i), 0);
+    p[i] = below<T>(low + (high - low) * u, high);
+  });
+}
+
+template <class T>
+void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random::Stream stream, double loc,
+                   double scale) {
+  expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
+    const ::mixt::random::Block bits = stream.bits(i);
+    const double u1 = 1.0 - ::mixt::random::Stream::unit(bits, 0);  // (0, 1]: log(u1) is finite
+    const double u2 = ::mixt::random::Stream::unit(bits, 2);
+    const double z = ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586 * u2);  // Box-Muller
+    p[i] = static_cast<T>(static_cast<compute_type_t<T>>(loc + scale * z));
+  });
+}
+
+/// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
+inline NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
+  NDArray out(shape, ctx, dtype);
+  float_dtype_switch(dtype, op, [](auto) {});  // check the dtype before anything is drawn
+  if (out.size() == 0) return out;
+  const ::mixt::random::Stream stream = ::mixt::random::take(uint64_t(out.size()));
+  engine::Engine::get().push(
+      [out, stream, law, a, b, op](engine::RunContext rc) {
+        float_dtype_switch(out.dtype(), op, [&](auto tag) {
+          using T = decltype(tag);
+          if (law == Law::uniform) uniform_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
+          else normal_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
+        });
+      },
+      ctx, {}, {out.var()}, engine::FnProperty::normal, op);
+  return out;
+}
+
+}  // namespace detail
+
+/// Draws from the uniform distribution on [low, high) (mx.nd.random.uniform). Every value is >= low and < high,
+/// also after rounding to dtype.
+inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
+                       DType dtype = DType::float32) {
+  if (!(low < high))
+    mixt::detail::fail("random.uniform", "expected low < high, received low = ", low, ", high = ", high);
+  return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
+}
+
+/// Draws from the normal distribution with mean `loc` and standard deviation `scale` (mx.nd.random.normal).
+inline NDArray normal(double loc = 0, double scale = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
+                      DType dtype = DType::float32) {
+  if (!(scale >= 0)) mixt::detail::fail("random.normal", "expected scale >= 0, received ", scale);
+  return detail::draw(shape, ctx, dtype, detail::Law::normal, loc, scale, "random.normal");
+}
+
+}  // namespace mixt::nd::random
+// ---- end mixt/ndarray/random.hpp ----
+// ---- begin mixt/ndarray/shape_ops.hpp ----
+// Shape manipulation: NDArray::slice_axis, broadcast_to and transpose (copies made in one strided pass), and the
+// free functions of mx.nd that mirror the members: reshape, transpose, slice_axis, expand_dims, squeeze,
+// broadcast_to, flatten.
+//
+// The copies read their source through an expr::StridedLeaf. For the dtypes fused expressions are compiled for
+// (expr_dtypes.hpp) that is one fused expression evaluation (SIMD gathers on the CPU); every other dtype is moved
+// by a small gather kernel instantiated per element size (1, 2, 4 or 8 bytes), so all 8 dtypes work at the cost
+// of 4 kernels.
+
+#include <optional>
+#include <vector>
+
+
+namespace mixt {
+
+namespace detail {
+
+/// The collapsed extents and source strides of a gather, passed by value into the kernel (a namespace-scope
+/// type: nvcc rejects function-local types in device lambda captures).
+struct GatherMap {
+  int ndim;
+  int64_t dims[kMaxDim];
+  int64_t strides[kMaxDim];
+};
+
+/// out[i] = in[offset + sum_d idx_d * strides[d]] over the collapsed layout, for elements of W's size.
+template <class W>
+void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const expr::Layout& L, int64_t offset) {
+  GatherMap m{};
+  m.ndim = L.ndim;
+  for (int d = 0; d < L.ndim; ++d) { m.dims[d] = L.dims[d]; m.strides[d] = L.leaf_strides[0][d]; }
+  const W* in = static_cast<const W*>(src) + offset;
+  W* out = static_cast<W*>(dst);
+  expr::launch(rc, L.size(), [=] MIXT_HD(int64_t i) {
+    int64_t r = i, o = 0;
+    for (int d = m.ndim - 1; d >= 0; --d) {
+      o += (r % m.dims[d]) * m.strides[d];
+      r /= m.dims[d];
+    }
+    out[i] = in[o];
+  });
+}
+
+/// Writes the values `leaf` presents into `out` (a new contiguous array of the same dtype and context whose shape
+/// the leaf broadcasts to).
+inline void strided_copy(const expr::StridedLeaf& leaf, const NDArray& out, const char* op) {
+  if (out.size() == 0) return;
+  if (expr::expr_dtype_enabled(out.dtype())) {
+    expr::evaluate_into<expr::save_write>(out, leaf, {}, op);
+    return;
+  }
+  const expr::Layout layout = expr::make_layout(out.shape(), {leaf.view});
+  const NDArray src = leaf.array;
+  const int64_t offset = leaf.offset;
+  std::vector<engine::Var*> reads{src.var()};
+  engine::Engine::get().push(
+      [src, out, layout, offset](engine::RunContext rc) {
+        switch (dtype_size(out.dtype())) {
+          case 1: return gather_kernel<uint8_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+          case 2: return gather_kernel<uint16_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+          case 4: return gather_kernel<uint32_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+          default: return gather_kernel<uint64_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+        }
+      },
+      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op);
+}
+
+}  // namespace detail
+
+inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const {
+  if (is_none()) detail::fail("slice_axis", "the array is empty (no storage)");
+  if (ndim() == 0) detail::fail("slice_axis", "cannot slice a 0-d array");
+  axis = Shape::normalize_axis(axis, ndim(), "slice_axis");
+  const int64_t n = shape_[axis];
+  int64_t b = begin < 0 ? begin + n : begin;
+  int64_t e = end ? (*end < 0 ? *end + n : *end) : n;
+  if (b < 0 || e > n || b > e)
+    detail::fail("slice_axis", "begin = ", begin, ", end = ", end ? std::to_string(*end) : std::string("None"),
+                 " select [", b, ", ", e, "), which is not a range within axis ", axis, " of extent ", n,
+                 " (array of shape ", shape_, ")");
+  if (axis == 0) return slice(b, e);
+  Shape s = shape_;
+  s[axis] = e - b;
+  NDArray out(s, ctx_, dtype_);
+  detail::strided_copy(expr::sliced(*this, axis, b, e), out, "slice_axis");
+  return out;
+}
+
+inline NDArray NDArray::broadcast_to(const Shape& shape) const {
+  if (is_none()) detail::fail("broadcast_to", "the array is empty (no storage)");
+  Shape target;
+  bool ok = shape.ndim() >= ndim();
+  for (int d = 0; d < shape.ndim(); ++d) {
+    const int sd = d - (shape.ndim() - ndim());
+    const int64_t have = sd >= 0 ? shape_[sd] : 1;
+    const int64_t want = shape[d] == 0 && sd >= 0 ? have : shape[d];  // MXNet: 0 keeps the extent
+    ok = ok && (have == want || have == 1);
+    target.push_back(want);
+  }
+  if (!ok)
+    detail::fail("broadcast_to", "cannot broadcast an array of shape ", shape_, " to shape ", shape,
+                 " (each extent must equal the target's or be 1; shapes align from the right)");
+  NDArray out(target, ctx_, dtype_);
+  detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
+  return out;
+}
+
+inline NDArray NDArray::transpose(std::vector<int> axes) const {
+  if (is_none()) detail::fail("transpose", "the array is empty (no storage)");
+  expr::StridedLeaf leaf = expr::permuted(*this, std::move(axes));
+  NDArray out(leaf.view.shape, ctx_, dtype_);
+  detail::strided_copy(leaf, out, "transpose");
+  return out;
+}
+
+namespace nd {
+
+inline NDArray reshape(const NDArray& a, const std::vector<int64_t>& shape, bool reverse = false) {
+  return a.reshape(shape, reverse);
+}
+inline NDArray transpose(const NDArray& a, std::vector<int> axes = {}) { return a.transpose(std::move(axes)); }
+inline NDArray slice_axis(const NDArray& a, int axis, int64_t begin, std::optional<int64_t> end) {
+  return a.slice_axis(axis, begin, end);
+}
+inline NDArray expand_dims(const NDArray& a, int axis) { return a.expand_dims(axis); }
+inline NDArray squeeze(const NDArray& a, std::vector<int> axes = {}) { return a.squeeze(std::move(axes)); }
+inline NDArray broadcast_to(const NDArray& a, const Shape& shape) { return a.broadcast_to(shape); }
+
+/// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
+inline NDArray flatten(const NDArray& a) {
+  if (a.ndim() == 0) detail::fail("flatten", "expected an array of at least 1 dimension, received shape ()");
+  const int64_t n = a.shape()[0];
+  int64_t rest = 1;
+  for (int d = 1; d < a.ndim(); ++d) rest *= a.shape()[d];
+  return a.view(Shape{n, rest}, a.byte_offset());
+}
+
+}  // namespace nd
+}  // namespace mixt
+// ---- end mixt/ndarray/shape_ops.hpp ----
+// ---- begin mixt/autograd/autograd.hpp ----
+// Umbrella header of mixt/autograd: record / pause scopes, attach_grad, backward, grad.
+// ---- begin mixt/autograd/backward.hpp ----
+// Backpropagation over the tape (MXNet's autograd.backward / autograd.grad): the nodes reachable from the heads
+// run their backward in reverse topological order; gradients meeting at a node are summed; variables receive
+// theirs per grad_req. Without retain_graph the graph's saved values are released, and a second backward through
+// it is a mixt::Error.
+
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+
+namespace mixt::autograd {
+
+namespace detail {
+
+/// Nodes reachable from `heads`, each after all of its inputs (a topological order).
+inline std::vector<Node*> topological_order(const std::vector<Node*>& heads) {
+  std::vector<Node*> order;
+  std::unordered_set<Node*> seen;
+  std::vector<std::pair<Node*, size_t>> stack;
+  for (Node* h : heads) {
+    if (!seen.insert(h).second) continue;
+    stack.push_back({h, 0});
+    while (!stack.empty()) {
+      auto& [n, next] = stack.back();
+      if (next < n->inputs.size()) {
+        Node* in = n->inputs[next++].node.get();
+        if (in && seen.insert(in).second) stack.push_back({in, 0});
+      } else {
+        order.push_back(n);
+        stack.pop_back();
+      }
+    }
+  }
+  return order;
+}
+
+inline void accumulate(std::vector<NDArray>& slots, int index, const NDArray& g) {
+  NDArray& s = slots[size_t(index)];
+  s = s.is_none() ? g : NDArray(s + g);
+}
+
+/// Runs backward from heads. With `variables` empty, gradients go to the variables' grad() buffers; otherwise
+/// the gradients of those variables are returned and no buffer is touched.
+inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads,
+                                         const std::vector<NDArray>& variables, bool retain_graph, bool create_graph,
+                                         bool train_mode) {
+  std::vector<Node*> head_nodes;
+  std::unordered_map<Node*, std::vector<NDArray>> grads;
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const Entry& e = heads[i].autograd_entry();
+    if (!e)
+      mixt::detail::fail("backward", "head ", i, " was not computed from a variable inside autograd::record "
+                         "(call attach_grad() on the inputs and compute the head while recording)");
+    NDArray hg = i < head_grads.size() && !head_grads[i].is_none()
+                     ? head_grads[i]
+                     : nd::ones(heads[i].shape(), heads[i].ctx(), heads[i].dtype());
+    if (!(hg.shape() == heads[i].shape()))
+      mixt::detail::fail("backward", "head gradient ", i, ": expected shape ", heads[i].shape(), ", received ", hg.shape());
+    auto& slots = grads[e.node.get()];
+    slots.resize(std::max(slots.size(), e.node->out_shapes.size()));
+    accumulate(slots, e.index, hg);
+    head_nodes.push_back(e.node.get());
+  }
+  std::vector<Node*> order = topological_order(head_nodes);
+  const bool old_recording = set_recording(create_graph), old_training = set_training(train_mode);
+  struct Restore {
+    bool r, t;
+    ~Restore() { set_recording(r); set_training(t); }
+  } restore{old_recording, old_training};
+
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* n = *it;
+    auto found = grads.find(n);
+    if (n->is_variable || found == grads.end()) continue;
+    if (n->freed || !n->backward)
+      mixt::detail::fail("backward", "the graph through '", n->name, "' was freed by an earlier backward; pass "
+                         "retain_graph = true to the first backward to run another");
+    std::vector<NDArray> og = found->second;
+    og.resize(n->out_shapes.size());
+    for (size_t k = 0; k < og.size(); ++k)
+      if (og[k].is_none()) og[k] = nd::zeros(n->out_shapes[k], n->ctx, n->dtype);
+    std::vector<NDArray> ig = n->backward(og);
+    for (size_t i = 0; i < n->inputs.size() && i < ig.size(); ++i) {
+      const Entry& in = n->inputs[i];
+      if (!in || ig[i].is_none()) continue;
+      auto& slots = grads[in.node.get()];
+      slots.resize(std::max(slots.size(), in.node->out_shapes.size()));
+      accumulate(slots, in.index, ig[i]);
+    }
+  }
+
+  std::vector<NDArray> result;
+  if (variables.empty()) {
+    for (Node* n : order) {
+      if (!n->is_variable || n->req == GradReq::null) continue;
+      auto found = grads.find(n);
+      if (found == grads.end() || found->second.empty() || found->second[0].is_none()) continue;
+      NDArray& buf = *n->grad;
+      if (n->req == GradReq::add) buf += found->second[0];
+      else buf.assign(found->second[0]);
+    }
+  } else {
+    for (const NDArray& v : variables) {
+      const Entry& e = v.autograd_entry();
+      auto found = e ? grads.find(e.node.get()) : grads.end();
+      if (found != grads.end() && size_t(e.index) < found->second.size() && !found->second[size_t(e.index)].is_none())
+        result.push_back(found->second[size_t(e.index)]);
+      else
+        result.push_back(nd::zeros(v.shape(), v.ctx(), v.dtype()));
+    }
+  }
+  if (!retain_graph)
+    for (Node* n : order)
+      if (!n->is_variable) {
+        n->backward = nullptr;  // releases the values it saved
+        n->freed = true;
+      }
+  return result;
+}
+
+}  // namespace detail
+
+/// Backpropagates from several heads at once (MXNet's autograd.backward); empty head gradients mean ones.
+inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads = {},
+                     bool retain_graph = false, bool train_mode = true) {
+  detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode);
+}
+
+/// The gradients of heads with respect to `variables`, without touching their grad() buffers (MXNet's
+/// autograd.grad). With create_graph the computation of the gradients is itself recorded, so they can be
+/// differentiated again. retain_graph defaults to create_graph, as in MXNet.
+inline std::vector<NDArray> grad(const std::vector<NDArray>& heads, const std::vector<NDArray>& variables,
+                                 const std::vector<NDArray>& head_grads = {}, std::optional<bool> retain_graph = {},
+                                 bool create_graph = false, bool train_mode = true) {
+  if (variables.empty()) mixt::detail::fail("autograd::grad", "no variables given");
+  for (const NDArray& v : variables)
+    if (!v.autograd_entry()) mixt::detail::fail("autograd::grad", "a variable has no gradient attached (call attach_grad())");
+  return detail::run_backward(heads, head_grads, variables, retain_graph.value_or(create_graph), create_graph, train_mode);
+}
+
+}  // namespace mixt::autograd
+
+namespace mixt {
+
+inline void NDArray::attach_grad(GradReq req) {
+  auto n = std::make_shared<autograd::Node>();
+  n->name = "variable";
+  n->is_variable = true;
+  n->req = req;
+  n->out_shapes = {shape_};
+  n->dtype = dtype_;
+  n->ctx = ctx_;
+  n->grad = std::make_shared<NDArray>(nd::zeros(shape_, ctx_, dtype_));
+  ag_ = autograd::Entry{std::move(n), 0};
+}
+
+inline NDArray NDArray::grad() const {
+  if (ag_ && ag_.node->is_variable && ag_.node->grad) return *ag_.node->grad;
+  return NDArray();
+}
+
+inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode) const {
+  autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
+}
+inline void NDArray::backward() const { backward(NDArray()); }
+
+}  // namespace mixt
+// ---- end mixt/autograd/backward.hpp ----
+// ---- end mixt/autograd/autograd.hpp ----
+// ---- begin mixt/blas/blas.hpp ----
+// Umbrella header of mixt/blas: GEMM on every back end (cuBLAS, CBLAS, the portable GEMM) and the lazy matrix
+// products nd::dot and nd::batch_dot.
+// ---- begin mixt/blas/gemm.hpp ----
+// blas::gemm: the one entry point for matrix products on any device.
+//
+// Conventions (those of row-major CBLAS): C is M x N with leading dimension ldc; op(A) is M x K, where A is stored
+// M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
+// transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
+//
+// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM.
+// Called from inside an engine operation: rc gives the device and stream.
+
+#include <cstdint>
+
+// ---- begin mixt/blas/cblas.hpp ----
+// GEMM through a linked CBLAS (OpenBLAS), row-major. Compiled only when MIXT_USE_CBLAS is 1; the build links the
+// library (meson: the `openblas` or `cblas` dependency).
+
+
+#if MIXT_USE_CBLAS
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+#include <cblas.h>
+
+
+namespace mixt::blas {
+
+namespace detail {
+/// CBLAS takes int dimensions: reject what would not fit rather than truncate.
+inline int cblas_int(int64_t v, const char* what) {
+  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the CBLAS interface (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C via cblas_sgemm / cblas_dgemm (row-major; see gemm.hpp for the
+/// argument conventions).
+template <class T>
+void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "CBLAS GEMM serves float and double");
+  const auto ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+  const int m = detail::cblas_int(M, "M"), n = detail::cblas_int(N, "N"), k = detail::cblas_int(K, "K");
+  const int la = detail::cblas_int(lda, "lda"), lb = detail::cblas_int(ldb, "ldb"), lc = detail::cblas_int(ldc, "ldc");
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+}
+
+}  // namespace mixt::blas
+#endif  // MIXT_USE_CBLAS
+// ---- end mixt/blas/cblas.hpp ----
+// ---- begin mixt/blas/portable_gemm.hpp ----
+// The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
+// linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
+//
+//   for each NC-wide column block of C (jc)
+//     for each KC-deep slice of the inner dimension (pc)
+//       pack op(B)[pc, jc] into NR-wide micro-panels  (shared; stays in L3, one micro-panel in L1)
+//       in parallel over rows of C (or over columns when C has few rows):
+//         for each MC-high row block: pack op(A) into MR-high micro-panels (per thread; stays in L2)
+//           for every MR x NR tile: the micro-kernel, a rank-KC update held entirely in registers.
+//
+// The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x16
+// float tile with AVX2 (12 of the 16 ymm registers) and a 6x8 tile with SSE2. Packing pads partial panels with
+// zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <utility>
+
+
+// Full unrolling keeps the accumulators in registers (nvcc's front end does not know GCC's pragma).
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define MIXT_GEMM_PRAGMA(x) _Pragma(#x)
+#define MIXT_GEMM_UNROLL(n) MIXT_GEMM_PRAGMA(GCC unroll n)
+#else
+#define MIXT_GEMM_UNROLL(n)
+#endif
+
+namespace mixt::blas {
+namespace portable {
+
+#if defined(__AVX__)
+inline constexpr int kVectorBytes = 32;
+#else
+inline constexpr int kVectorBytes = 16;
+#endif
+
+/// Register and cache blocking for element type T.
+template <class T>
+struct Blocking {
+  typedef T Vec __attribute__((vector_size(kVectorBytes)));
+  static constexpr int W = kVectorBytes / int(sizeof(T));  ///< elements per vector
+  static constexpr int MR = 6;                             ///< rows of the register tile
+  static constexpr int NV = 2;                             ///< vectors per row of the register tile
+  static constexpr int NR = NV * W;                        ///< columns of the register tile
+  static constexpr int64_t KC = 1024 / int(sizeof(T));     ///< depth: a KC x NR micro-panel of B fills ~half of L1
+  static constexpr int64_t MC = 16 * MR;                   ///< rows of A packed at once (MC x KC in L2)
+  static constexpr int64_t NC = 4096;                      ///< columns of B packed at once (KC x NC in L3)
+};
+
+/// A grow-only, 64-byte aligned scratch buffer; one per thread and purpose, so steady-state GEMMs allocate nothing.
+class Scratch {
+ public:
+  ~Scratch() { release(); }
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      release();
+      ptr_ = ::operator new(bytes, std::align_val_t(64));
+      bytes_ = bytes;
+    }
+    return ptr_;
+  }
+
+ private:
+  void release() {
+    if (ptr_) ::operator delete(ptr_, std::align_val_t(64));
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+inline Scratch& scratch_a() {
+  thread_local Scratch s;
+  return s;
+}
+inline Scratch& scratch_b() {
+  thread_local Scratch s;
+  return s;
+}
+
+/// Packs rows [i0, i0+m) x depth [p0, p0+kc) of op(A) into MR-high micro-panels: panel r holds, for each p,
+/// its MR values side by side. Rows past m are zero.
+template <class T>
+void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc, T* out) {
+  constexpr int MR = Blocking<T>::MR;
+  for (int64_t r = 0; r < m; r += MR) {
+    const int64_t rows = std::min<int64_t>(MR, m - r);
+    if (trans) {  // op(A)(i, p) = A[p * lda + i]: MR consecutive values per p
+      const T* src = A + p0 * lda + (i0 + r);
+      for (int64_t p = 0; p < kc; ++p, src += lda, out += MR) {
+        int ii = 0;
+        for (; ii < rows; ++ii) out[ii] = src[ii];
+        for (; ii < MR; ++ii) out[ii] = T(0);
+      }
+    } else {  // op(A)(i, p) = A[i * lda + p]: MR rows read side by side
+      const T* src = A + (i0 + r) * lda + p0;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kc; ++p, out += MR)
+          for (int ii = 0; ii < MR; ++ii) out[ii] = src[ii * lda + p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p, out += MR) {
+          int ii = 0;
+          for (; ii < rows; ++ii) out[ii] = src[ii * lda + p];
+          for (; ii < MR; ++ii) out[ii] = T(0);
+        }
+      }
+    }
+  }
+}
+
+/// Packs NR-wide micro-panels [jp0, jp1) of depth [p0, p0+kc) x columns [j0, j0+n) of op(B): panel q holds, for
+/// each p, its NR values side by side. Columns past n are zero.
+template <class T>
+void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n, int64_t jp0,
+            int64_t jp1, T* packed) {
+  constexpr int NR = Blocking<T>::NR;
+  for (int64_t q = jp0; q < jp1; ++q) {
+    const int64_t c = q * NR, cols = std::min<int64_t>(NR, n - c);
+    T* out = packed + q * NR * kc;
+    if (!trans) {  // op(B)(p, j) = B[p * ldb + j]: NR consecutive values per p
+      const T* src = B + p0 * ldb + (j0 + c);
+      if (cols == NR) {
+        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) std::memcpy(out, src, sizeof(T) * NR);
+      } else {
+        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) {
+          int jj = 0;
+          for (; jj < cols; ++jj) out[jj] = src[jj];
+          for (; jj < NR; ++jj) out[jj] = T(0);
+        }
+      }
+    } else {  // op(B)(p, j) = B[j * ldb + p]: NR columns read side by side
+      const T* src = B + (j0 + c) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p, out += NR) {
+        int jj = 0;
+        for (; jj < cols; ++jj) out[jj] = src[jj * ldb + p];
+        for (; jj < NR; ++jj) out[jj] = T(0);
+      }
+    }
+  }
+}
+
+/// A vector holding x in every lane (written lane by lane: `V{} + x` would add a real 0.0, to keep -0.0).
+template <class V, class T, size_t... I>
+MIXT_INLINE V broadcast(T x, std::index_sequence<I...>) {
+  return V{((void)I, x)...};
+}
+
+/// The register tile: acc = sum over p of a[p] (MR values) x b[p] (NR values), then C = alpha * acc + beta * C on
+/// the m x n corner of the tile (beta == 0: C is not read, as BLAS requires).
+template <class T>
+MIXT_INLINE void micro_kernel(int64_t kc, const T* MIXT_RESTRICT a, const T* MIXT_RESTRICT b, T* C, int64_t ldc,
+                              int m, int n, T alpha, T beta) {
+  using K = Blocking<T>;
+  using V = typename K::Vec;
+  constexpr int MR = K::MR, NV = K::NV, W = K::W, NR = K::NR;
+  V acc[MR][NV];
+MIXT_GEMM_UNROLL(16)
+  for (int i = 0; i < MR; ++i)
+MIXT_GEMM_UNROLL(4)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+
+MIXT_GEMM_UNROLL(4)
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+MIXT_GEMM_UNROLL(4)
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));
+MIXT_GEMM_UNROLL(16)
+    for (int i = 0; i < MR; ++i) {
+      const V av = broadcast<V>(a[i], std::make_index_sequence<W>());
+MIXT_GEMM_UNROLL(4)
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (m == MR && n == NR) {
+MIXT_GEMM_UNROLL(16)
+    for (int i = 0; i < MR; ++i) {
+      T* c = C + i * ldc;
+MIXT_GEMM_UNROLL(4)
+      for (int v = 0; v < NV; ++v) {
+        V r = acc[i][v] * alpha;
+        if (beta != T(0)) {
+          V old;
+          std::memcpy(&old, c + v * W, sizeof(V));
+          r += beta == T(1) ? old : old * beta;
+        }
+        std::memcpy(c + v * W, &r, sizeof(V));
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  std::memcpy(tile, acc, sizeof(tile));
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      T r = alpha * tile[i * NR + j];
+      C[i * ldc + j] = beta == T(0) ? r : r + beta * C[i * ldc + j];
+    }
+}
+
+/// C = beta * C for an M x N block (beta == 0 writes zeros without reading C).
+template <class T>
+void scale(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  if (beta == T(1)) return;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+}  // namespace portable
+
+/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
+/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
+template <class T>
+void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using namespace portable;
+  using Bk = Blocking<T>;
+  constexpr int64_t MR = Bk::MR, NR = Bk::NR;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale(M, N, beta, C, ldc);
+
+  const int threads = num_threads();
+  const int64_t row_panels = (M + MR - 1) / MR;
+  for (int64_t jc = 0; jc < N; jc += Bk::NC) {
+    const int64_t nc = std::min(Bk::NC, N - jc);
+    const int64_t col_panels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += Bk::KC) {
+      const int64_t kc = std::min(Bk::KC, K - pc);
+      const T beta_here = pc == 0 ? beta : T(1);
+      T* packed_b = static_cast<T*>(scratch_b().get(sizeof(T) * size_t(col_panels * NR * kc)));
+      parallel_for(col_panels, 8, [&](int64_t q0, int64_t q1) {
+        pack_b(transB, B, ldb, pc, kc, jc, nc, q0, q1, packed_b);
+      });
+
+      // Row panels [r0, r1) x column panels [q0, q1) of this (jc, pc) block.
+      auto run = [&](int64_t r0, int64_t r1, int64_t q0, int64_t q1) {
+        T* packed_a = static_cast<T*>(scratch_a().get(sizeof(T) * size_t(Bk::MC * kc)));
+        for (int64_t ic = r0 * MR; ic < std::min(M, r1 * MR); ic += Bk::MC) {
+          const int64_t mc = std::min({Bk::MC, M - ic, r1 * MR - ic});
+          pack_a(transA, A, lda, ic, mc, pc, kc, packed_a);
+          for (int64_t q = q0; q < q1; ++q) {
+            const int64_t j = q * NR, n = std::min(NR, nc - j);
+            const T* bp = packed_b + q * NR * kc;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              micro_kernel<T>(kc, packed_a + ir * kc, bp, C + (ic + ir) * ldc + jc + j, ldc,
+                              int(std::min(MR, mc - ir)), int(n), alpha, beta_here);
+            }
+          }
+        }
+      };
+      // Split the rows of C between threads when there are enough of them, else its columns.
+      if (row_panels >= 2 * threads || row_panels >= col_panels)
+        parallel_for(row_panels, 1, [&](int64_t r0, int64_t r1) { run(r0, r1, 0, col_panels); });
+      else
+        parallel_for(col_panels, 1, [&](int64_t q0, int64_t q1) { run(0, row_panels, q0, q1); });
+    }
+  }
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/portable_gemm.hpp ----
+#if MIXT_USE_CUDA
+// ---- begin mixt/blas/cuda/cublas.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+// GEMM on the GPU through cuBLAS. cuBLAS is column-major: a row-major C (M x N) is the column-major C^T, so
+// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS's gemm with the operands (and M, N) swapped.
+//
+// Handles: one per device and per host thread, created on first use (a cuBLAS handle must not be used by two
+// threads at once, and engine workers may share a device). Each call binds the handle to the operation's stream.
+// Handles live until the process ends: destroying them during static destruction could outlive the CUDA context.
+
+
+#if MIXT_USE_CUDA
+#include <cstdint>
+#include <climits>
+#include <string>
+#include <type_traits>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+
+namespace mixt::blas::cuda {
+
+/// Throws mixt::Error naming the cuBLAS call when `status` is not success.
+inline void check(cublasStatus_t status, const char* call) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    mixt::detail::fail("dot", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")");
+}
+
+inline int cublas_int(int64_t v, const char* what) {
+  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the cuBLAS interface (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+
+/// The calling thread's handle for device `dev`, bound to `stream`.
+inline cublasHandle_t handle(int dev, void* stream) {
+  constexpr int kMaxDevices = 64;
+  thread_local cublasHandle_t handles[kMaxDevices] = {};
+  if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail("dot", "device id ", dev, " is out of range");
+  if (!handles[dev]) {
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) mixt::detail::fail("dot", "cudaGetDevice failed");
+    if (current != dev && cudaSetDevice(dev) != cudaSuccess) mixt::detail::fail("dot", "cudaSetDevice(", dev, ") failed");
+    cublasStatus_t status = cublasCreate(&handles[dev]);
+    if (current != dev) cudaSetDevice(current);
+    check(status, "cublasCreate");
+  }
+  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(stream)), "cublasSetStream");
+  return handles[dev];
+}
+
+/// Row-major C = alpha * op(A) * op(B) + beta * C on the stream of rc (see gemm.hpp for the conventions).
+template <class T>
+void cublas_gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
+  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
+  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasSgemm");
+  else
+    check(cublasDgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasDgemm");
+}
+
+/// `batch` GEMMs whose operands are `stride_*` elements apart, as one cuBLAS call.
+template <class T>
+void cublas_gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N,
+                                 int64_t K, T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
+                                 int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                                 int64_t batch) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
+  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
+  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
+  const int nb = cublas_int(batch, "batch");
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
+                                    stride_c, nb),
+          "cublasSgemmStridedBatched");
+  else
+    check(cublasDgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
+                                    stride_c, nb),
+          "cublasDgemmStridedBatched");
+}
+
+}  // namespace mixt::blas::cuda
+#endif  // MIXT_USE_CUDA
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+// ---- end mixt/blas/cuda/cublas.hpp ----
+#endif
+
+namespace mixt::blas {
+
+template <class T>
+void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm(rc, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+  (void)rc;
+  if (K <= 0) return portable::scale(M, N, beta, C, ldc);  // no product: C = beta * C
+#if MIXT_USE_CBLAS
+  cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+  portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+/// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
+/// One cuBLAS call on the GPU; a loop of GEMMs (each one multithreaded) on the CPU.
+template <class T>
+void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                          T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
+                                             stride_b, beta, C, ldc, stride_c, batch);
+#endif
+  for (int64_t i = 0; i < batch; ++i)
+    gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
+         ldc);
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/gemm.hpp ----
+// ---- begin mixt/blas/dot_expr.hpp ----
+// nd::dot and nd::batch_dot: lazy matrix products (expr::DotExpr) that become ONE GEMM where they are evaluated.
+//
+//   NDArray c = dot(a, b);              GEMM, beta = 0
+//   c += dot(a, b);                     GEMM, beta = 1 (c is read and written by the one operation)
+//   w -= lr * dot(x.T(), g);            GEMM with alpha = -lr, beta = 1, transA folded from x.T()
+//   dot(a, b) + bias                    the product is materialized, then the element-wise kernel runs
+//
+// Scalars multiplying or dividing a product (and unary minus) fold into alpha. Semantics are MXNet's (dot.cc):
+//   1-D . 1-D: inner product, shape (1,); 1-D operands are vectors (their transpose flags change nothing).
+//   N-D . M-D: sums over the last axis of lhs and the first axis of rhs: (n,m,k) . (k,r,s) -> (n,m,r,s), one GEMM
+//     on the operands viewed as matrices. transpose_a views lhs as (shape[0], rest) transposed, i.e. sums over its
+//     FIRST axis and keeps shape[1:]; transpose_b views rhs as (rest, shape[-1]) transposed, i.e. sums over its
+//     LAST axis and keeps shape[:-1] — as MXNet does.
+//   batch_dot: (B,M,K) . (B,K,N) -> (B,M,N); transpose_a takes lhs as (B,K,M), transpose_b rhs as (B,N,K).
+// Operands must share dtype (float32 or float64) and context. Everything that does not depend on the element type
+// (shapes, checks, the engine push) is plain non-template code.
+
+#include <algorithm>
+#include <source_location>
+#include <vector>
+
+
+namespace mixt::expr {
+
+/// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
+struct GemmShape {
+  Shape out;
+  int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
+  bool ta = false, tb = false;
+};
+
+namespace dot_detail {
+
+inline int64_t product(const int64_t* first, const int64_t* last) {
+  int64_t n = 1;
+  for (; first != last; ++first) n *= *first;
+  return n;
+}
+
+inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
+  if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
+  if (lhs.dtype() != rhs.dtype())
+    detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
+                    dtype_name(rhs.dtype()), " (convert one with astype())");
+  if (lhs.dtype() != DType::float32 && lhs.dtype() != DType::float64)
+    detail::fail_at(where, op, "dtype ", dtype_name(lhs.dtype()), " is not supported (expected float32 or float64)");
+  if (!(lhs.ctx() == rhs.ctx()))
+    detail::fail_at(where, op, "operands live on different contexts: lhs ", lhs.ctx(), ", rhs ", rhs.ctx(),
+                    " (move one with copyto() or as_in_context())");
+}
+
+[[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
+                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
+  detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
+                  la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
+}
+
+/// Checks dot's operands and works out its GEMM.
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
+  check_operands("dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() == 0 || r.ndim() == 0)
+    detail::fail_at(where, "dot", "operands must have at least 1 dimension, received shapes ", l, " and ", r);
+  GemmShape g;
+  Shape out;
+  int64_t kl, kr;
+  int la, ra;
+  if (l.ndim() == 1) {  // a row vector
+    g.M = 1, kl = l[0], la = 0, ta = false;
+  } else if (!ta) {
+    g.M = product(l.begin(), l.end() - 1), kl = l[l.ndim() - 1], la = l.ndim() - 1;
+    for (int d = 0; d < l.ndim() - 1; ++d) out.push_back(l[d]);
+  } else {
+    kl = l[0], g.M = product(l.begin() + 1, l.end()), la = 0;
+    for (int d = 1; d < l.ndim(); ++d) out.push_back(l[d]);
+  }
+  if (r.ndim() == 1) {  // a column vector
+    g.N = 1, kr = r[0], ra = 0, tb = false;
+  } else if (!tb) {
+    kr = r[0], g.N = product(r.begin() + 1, r.end()), ra = 0;
+    for (int d = 1; d < r.ndim(); ++d) out.push_back(r[d]);
+  } else {
+    g.N = product(r.begin(), r.end() - 1), kr = r[r.ndim() - 1], ra = r.ndim() - 1;
+    for (int d = 0; d < r.ndim() - 1; ++d) out.push_back(r[d]);
+  }
+  if (kl != kr) not_aligned("dot", lhs, rhs, kl, la, kr, ra, ta, tb, where);
+  if (l.ndim() == 1 && r.ndim() == 1) out = Shape{1};
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = out;
+  return g;
+}
+
+/// Checks batch_dot's operands and works out its batch of GEMMs.
+inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
+                                 const std::source_location& where) {
+  check_operands("batch_dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() != 3 || r.ndim() != 3)
+    detail::fail_at(where, "batch_dot", "operands must be 3-D (batch, rows, columns), received shapes ", l, " and ", r);
+  if (l[0] != r[0])
+    detail::fail_at(where, "batch_dot", "batch sizes differ: lhs ", l, " has ", l[0], ", rhs ", r, " has ", r[0]);
+  GemmShape g;
+  g.batch = l[0];
+  g.M = ta ? l[2] : l[1];
+  g.N = tb ? r[1] : r[2];
+  const int64_t kl = ta ? l[1] : l[2], kr = tb ? r[2] : r[1];
+  if (kl != kr) not_aligned("batch_dot", lhs, rhs, kl, ta ? 1 : 2, kr, tb ? 2 : 1, ta, tb, where);
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = Shape{g.batch, g.M, g.N};
+  return g;
+}
+
+template <class T>
+void run_gemm(const engine::RunContext& rc, const GemmShape& g, const NDArray& lhs, const NDArray& rhs,
+              const NDArray& out, double alpha, double beta) {
+  const T* A = static_cast<const T*>(lhs.raw_data());
+  const T* B = static_cast<const T*>(rhs.raw_data());
+  T* C = static_cast<T*>(out.raw_data());
+  if (g.batch == 1)
+    blas::gemm<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, B, g.ldb, T(beta), C, std::max<int64_t>(1, g.N));
+  else
+    blas::gemm_strided_batched<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, g.M * g.K, B, g.ldb,
+                                  g.K * g.N, T(beta), C, std::max<int64_t>(1, g.N), g.M * g.N, g.batch);
+}
+
+/// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
+inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
+                      double beta, const char* op, const std::source_location& where) {
+  if (out.size() == 0) return;
+  std::vector<engine::Var*> reads;
+  for (const NDArray* a : {&lhs, &rhs})
+    if (a->var() != out.var() && std::find(reads.begin(), reads.end(), a->var()) == reads.end())
+      reads.push_back(a->var());
+  engine::Engine::get().push(
+      [g, lhs, rhs, out, alpha, beta](engine::RunContext rc) {
+        if (out.dtype() == DType::float32) run_gemm<float>(rc, g, lhs, rhs, out, alpha, beta);
+        else run_gemm<double>(rc, g, lhs, rhs, out, alpha, beta);
+      },
+      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// Checks that `out` can receive the product, and whether it shares storage with an operand.
+inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                              const char* op, const char* saver, const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
+  if (!(out.shape() == g.out))
+    detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
+                    out.shape());
+  if (out.dtype() != lhs.dtype())
+    detail::fail_at(where, op, "the product is ", dtype_name(lhs.dtype()), ", the destination of ", saver, " is ",
+                    dtype_name(out.dtype()));
+  if (!(out.ctx() == lhs.ctx()))
+    detail::fail_at(where, op, "the product lives on ", lhs.ctx(), ", the destination of ", saver, " on ", out.ctx());
+  return out.chunk() == lhs.chunk() || out.chunk() == rhs.chunk();
+}
+
+/// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
+/// dtype conversion into each user of dot).
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+  if (dst.size() == 0) return;
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(),
+                           size_t(src.size()) * dtype_size(src.dtype()), rc);
+      },
+      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
+inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                               double alpha, double beta, const char* op, const std::source_location& where) {
+  NDArray tmp(out.shape(), out.ctx(), out.dtype());
+  if (beta != 0) copy_values(out, tmp, op, where);
+  push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
+  copy_values(tmp, out, op, where);
+}
+
+}  // namespace dot_detail
+
+/// A pending product alpha * op(lhs) . op(rhs) (or a batch of them). Materializable: evaluation points call
+/// materialize() or assign_into<Saver>(out); inside element-wise expressions it is materialized first.
+struct DotExpr : ExprTag {
+  NDArray lhs, rhs;
+  GemmShape gemm;
+  double alpha = 1;
+  const char* op = "dot";
+  std::source_location where;
+
+  Shape shape() const { return gemm.out; }
+
+  NDArray materialize() const {
+    NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
+    dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
+    return out;
+  }
+
+  /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
+  /// `/=` compute the product into a temporary and apply it element-wise.
+  template <class Saver>
+  void assign_into(const NDArray& out) const {
+    constexpr bool is_write = std::is_same_v<Saver, save_write>, is_add = std::is_same_v<Saver, save_add>,
+                   is_sub = std::is_same_v<Saver, save_sub>;
+    if constexpr (is_write || is_add || is_sub) {
+      const bool aliased = dot_detail::check_destination(gemm, lhs, rhs, out, op, Saver::name, where);
+      const double a = is_sub ? -alpha : alpha, beta = is_write ? 0 : 1;
+      if (aliased) dot_detail::gemm_via_temporary(gemm, lhs, rhs, out, a, beta, op, where);
+      else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
+    } else {
+      NDArray value = materialize();
+      evaluate_into<Saver>(out, ArrayLeaf{{}, value}, where, Saver::name);
+    }
+  }
+};
+
+// --- folding scalars into alpha (more specialized than the generic operators of operators.hpp) ----------------
+template <ScalarOperand S>
+DotExpr operator*(const S& s, const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha *= static_cast<double>(s);
+  return r;
+}
+template <ScalarOperand S>
+DotExpr operator*(const DotExpr& d, const S& s) {
+  return s * d;
+}
+template <ScalarOperand S>
+DotExpr operator/(const DotExpr& d, const S& s) {
+  DotExpr r = d;
+  r.alpha /= static_cast<double>(s);
+  return r;
+}
+inline DotExpr operator-(const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha = -r.alpha;
+  return r;
+}
+
+namespace dot_detail {
+
+/// An operand of dot as an array, and whether it arrived lazily transposed (x.T()): the flag folds into the GEMM.
+struct Operand {
+  NDArray array;
+  bool transposed = false;
+};
+inline Operand operand(const NDArray& a) { return {a, false}; }
+inline Operand operand(const Transposed<NDArray>& t) {
+  // Only a matrix transpose folds into a GEMM flag. Materializing N-D reversed axes here would compile the
+  // element-wise evaluator into every user of dot; the caller can write NDArray(x.T()) where that is meant.
+  if (t.array.ndim() > 2)
+    detail::fail("dot", "x.T() folds into dot only for 1-D and 2-D arrays, x has shape ", t.array.shape(),
+                 " (use transpose_a / transpose_b, or pass NDArray(x.T()) to reverse all axes)");
+  return {t.array, t.array.ndim() == 2};  // a vector is its own transpose
+}
+template <ExprNode E>
+Operand operand(const E& e) { return {NDArray(e), false}; }
+
+template <class T>
+concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray>;
+
+}  // namespace dot_detail
+
+/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands of
+/// 1 or 2 dimensions fold into the transpose flags (of more, they are rejected); other expressions are evaluated
+/// first.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+            std::source_location where = std::source_location::current()) {
+  dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
+  DotExpr d;
+  d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
+  d.lhs = std::move(l.array);
+  d.rhs = std::move(r.array);
+  d.where = where;
+  return d;
+}
+
+/// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+                  std::source_location where = std::source_location::current()) {
+  DotExpr d;
+  d.lhs = NDArray(lhs);
+  d.rhs = NDArray(rhs);
+  d.gemm = dot_detail::batch_dot_shape(d.lhs, d.rhs, transpose_a, transpose_b, where);
+  d.op = "batch_dot";
+  d.where = where;
+  return d;
+}
+
+}  // namespace mixt::expr
+
+namespace mixt {
+using expr::batch_dot;
+using expr::dot;
+namespace nd {
+using expr::batch_dot;
+using expr::dot;
+}  // namespace nd
+}  // namespace mixt
+// ---- end mixt/blas/dot_expr.hpp ----
+// ---- end mixt/blas/blas.hpp ----
+// ---- begin mixt/op/op.hpp ----
+// Umbrella header of mixt/op: the operator library.
+// ---- begin mixt/op/activation.hpp ----
+// Activation (relu, sigmoid, tanh, softrelu, softsign) and LeakyReLU (leaky, elu, selu, gelu; prelu with its
+// learned gamma), forward and backward, each a fused expression.
+
+#include <cmath>
+
+// ---- begin mixt/op/operator.hpp ----
+// The operator library's common shape. An operator is a struct with
+//   name                          MXNet's operator name
+//   Param                         an aggregate with MXNet's attribute names and defaults (designated initializers),
+//                                 plus a free function visit(Param&, V) listing its fields (op/attrs.hpp)
+//   arguments(p), outputs(p), aux_states(p)   names of inputs, visible outputs, auxiliary states
+//   infer_shape(p, in, out, aux)  fills unknown shapes (ndim 0 = unknown, extent 0 = unknown extent), forward and
+//                                 backward; throws mixt::Error on inconsistency
+//   forward(p, ctx, in, req, out, aux) and backward(p, ctx, out_grad, in, out, req, in_grad, aux)
+// Kernels are written with NDArray expressions, reductions and dot, so each operator runs on every device and
+// every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
+
+#include <source_location>
+#include <string>
+#include <vector>
+
+// ---- begin mixt/op/attrs.hpp ----
+// Operator attributes as MXNet writes them in symbol JSON: a map of strings ("num_hidden": "128",
+// "kernel": "(3, 3)", "no_bias": "True"). Each operator's parameter struct lists its fields once, in a
+// `visit(Param&, V&)` function; parse_attrs / to_attrs turn that list into reading and writing the strings.
+
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace mixt::op {
+
+using Attrs = std::map<std::string, std::string>;
+
+/// A tuple of integers such as kernel=(3, 3); MXNet prints it "(3, 3)".
+using IntTuple = std::vector<int64_t>;
+
+namespace attr {
+
+inline std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\n"), e = s.find_last_not_of(" \t\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+[[noreturn]] inline void bad_value(const char* op, const std::string& key, const std::string& value, const char* expected) {
+  mixt::detail::fail(op, "attribute '", key, "': expected ", expected, ", received '", value, "'");
+}
+
+inline void parse(const char* op, const std::string& key, const std::string& s, int& out) {
+  char* end = nullptr;
+  std::string t = trim(s);
+  long v = std::strtol(t.c_str(), &end, 10);
+  if (t.empty() || *end) bad_value(op, key, s, "an integer");
+  out = int(v);
+}
+inline void parse(const char* op, const std::string& key, const std::string& s, int64_t& out) {
+  char* end = nullptr;
+  std::string t = trim(s);
+  long long v = std::strtoll(t.c_str(), &end, 10);
+  if (t.empty() || *end) bad_value(op, key, s, "an integer");
+  out = v;
+}
+inline void parse(const char* op, const std::string& key, const std::string& s, double& out) {
+  char* end = nullptr;
+  std::string t = trim(s);
+  double v = std::strtod(t.c_str(), &end);
+  if (t.empty() || *end) bad_value(op, key, s, "a number");
+  out = v;
+}
+inline void parse(const char* op, const std::string& key, const std::string& s, float& out) {
+  double d;
+  parse(op, key, s, d);
+  out = float(d);
+}
+inline void parse(const char* op, const std::string& key, const std::string& s, bool& out) {
+  std::string t = trim(s);
+  if (t == "True" || t == "true" || t == "1") out = true;
+  else if (t == "False" || t == "false" || t == "0") out = false;
+  else bad_value(op, key, s, "True or False");
+}
+inline void parse(const char*, const std::string&, const std::string& s, std::string& out) { out = trim(s); }
+inline void parse(const char* op, const std::string& key, const std::string& s, IntTuple& out) {
+  std::string t = trim(s);
+  if (t.size() < 2 || !((t.front() == '(' && t.back() == ')') || (t.front() == '[' && t.back() == ']')))
+    bad_value(op, key, s, "a tuple such as (3, 3)");
+  out.clear();
+  std::string body = t.substr(1, t.size() - 2);
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t comma = body.find(',', pos);
+    std::string item = trim(body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (!item.empty()) {
+      int64_t v;
+      parse(op, key, item == "None" ? "0" : item, v);
+      out.push_back(v);
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+}
+template <class T>
+void parse(const char* op, const std::string& key, const std::string& s, std::optional<T>& out) {
+  if (trim(s) == "None") { out.reset(); return; }
+  T v;
+  parse(op, key, s, v);
+  out = v;
+}
+
+inline std::string format(int v) { return std::to_string(v); }
+inline std::string format(int64_t v) { return std::to_string(v); }
+inline std::string format(bool v) { return v ? "True" : "False"; }
+inline std::string format(const std::string& v) { return v; }
+inline std::string format(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  std::string s = buf;  // shortest form that reads back exactly
+  for (int prec = 1; prec < 17; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
+    if (std::strtod(buf, nullptr) == v) { s = buf; break; }
+  }
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // Python prints floats with a point
+  return s;
+}
+/// A float prints with the fewest digits that read back as the same float ("0.05", not "0.05000000074505806").
+inline std::string format(float v) {
+  char buf[32];
+  for (int prec = 1; prec <= 9; ++prec) {
+    std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
+    if (std::strtof(buf, nullptr) == v) break;
+  }
+  std::string s = buf;
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+inline std::string format(const IntTuple& t) {
+  std::string s = "(";
+  for (size_t i = 0; i < t.size(); ++i) s += (i ? ", " : "") + std::to_string(t[i]);
+  return s + (t.size() == 1 ? ",)" : ")");
+}
+template <class T>
+std::string format(const std::optional<T>& v) { return v ? format(*v) : "None"; }
+
+}  // namespace attr
+
+/// Reads `attrs` into a parameter struct through its visit() field list; unknown keys are an error.
+template <class Param>
+Param parse_attrs(const char* op, const Attrs& attrs) {
+  Param p{};
+  size_t used = 0;
+  visit(p, [&](const char* key, auto& field) {
+    auto it = attrs.find(key);
+    if (it != attrs.end()) {
+      attr::parse(op, key, it->second, field);
+      ++used;
+    }
+  });
+  if (used != attrs.size()) {
+    for (const auto& [k, v] : attrs) {
+      bool known = false;
+      visit(p, [&](const char* key, auto&) { known = known || k == key; });
+      if (!known && k.rfind("__", 0) != 0) mixt::detail::fail(op, "unknown attribute '", k, "'");
+    }
+  }
+  return p;
+}
+
+/// Writes every field of a parameter struct as MXNet-style strings.
+template <class Param>
+Attrs to_attrs(const Param& param) {
+  Attrs a;
+  Param p = param;
+  visit(p, [&](const char* key, auto& field) { a[key] = attr::format(field); });
+  return a;
+}
+
+}  // namespace mixt::op
+// ---- end mixt/op/attrs.hpp ----
+
+namespace mixt::op {
+
+/// How an output is written (MXNet's OpReqType).
+enum class Req { null, write, inplace, add };
+
+struct OpContext {
+  bool is_train = false;
+  std::source_location where{};
+};
+
+/// out (per req) = value: value may be an NDArray, an expression or a scalar.
+template <class E>
+void write(const NDArray& out, Req req, const E& value) {
+  NDArray o = out;
+  switch (req) {
+    case Req::null: return;
+    case Req::write:
+    case Req::inplace: o.assign(value); return;
+    case Req::add: o += value; return;
+  }
+}
+
+/// Checks that a shape has the expected number of dimensions (or is unknown).
+inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndim) {
+  if (s.ndim() != 0 && s.ndim() != ndim)
+    mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
+}
+
+/// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
+inline void assign_shape(const char* op, const char* arg, Shape& slot, const Shape& known) {
+  if (slot.ndim() == 0) { slot = known; return; }
+  if (known.ndim() == 0) return;
+  bool ok = slot.ndim() == known.ndim();
+  Shape merged = slot;
+  for (int d = 0; ok && d < slot.ndim(); ++d) {
+    if (slot[d] == 0) merged[d] = known[d];
+    else ok = known[d] == 0 || known[d] == slot[d];
+  }
+  if (!ok) mixt::detail::fail(op, "argument '", arg, "': expected shape ", known.to_string(), ", received ", slot.to_string());
+  slot = merged;
+}
+
+/// Output 0 has the shape of input 0, in either direction.
+inline void same_shape(const char* op, std::vector<Shape>& in, std::vector<Shape>& out) {
+  assign_shape(op, "output", out[0], in[0]);
+  assign_shape(op, "data", in[0], out[0]);
+}
+
+/// True when a shape is fully known.
+inline bool shape_known(const Shape& s) {
+  if (s.ndim() == 0) return false;
+  for (int64_t d : s) if (d == 0) return false;
+  return true;
+}
+
+/// The imperative call: checks the inputs, infers the output shapes, allocates the outputs on the first input's
+/// context and dtype, and runs the forward pass (is_train from the autograd state when recording).
+/// Records an operator call: its backward is the operator's registered backward.
+template <class Op>
+void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std::vector<NDArray>& out,
+               const std::vector<NDArray>& aux, bool is_train) {
+  std::vector<autograd::Entry> entries;
+  bool any = false;
+  for (const NDArray& a : in) {
+    entries.push_back(a.autograd_entry());
+    any = any || bool(a.autograd_entry());
+  }
+  if (!any) return;
+  auto node = std::make_shared<autograd::Node>();
+  node->name = Op::name;
+  node->inputs = entries;
+  for (const NDArray& o : out) node->out_shapes.push_back(o.shape());
+  node->dtype = out[0].dtype();
+  node->ctx = out[0].ctx();
+  std::vector<bool> needs;
+  for (const auto& e : entries) needs.push_back(bool(e));
+  node->backward = [p, in, out, aux, is_train, needs](const std::vector<NDArray>& og) {
+    std::vector<NDArray> ig(in.size());
+    std::vector<Req> req(in.size(), Req::null);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (needs[i]) {
+        ig[i] = NDArray(in[i].shape(), in[i].ctx(), in[i].dtype());
+        req[i] = Req::write;
+      }
+    Op::backward(p, OpContext{is_train, {}}, og, in, out, req, ig, aux);
+    return ig;
+  };
+  for (size_t k = 0; k < out.size(); ++k) out[k].set_autograd_entry(autograd::Entry{node, int(k)});
+}
+
+template <class Op>
+std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArray>& in,
+                            const std::vector<NDArray>& aux = {}, bool is_train = autograd::is_training(),
+                            std::source_location where = std::source_location::current()) {
+  auto args = Op::arguments(p);
+  if (in.size() != args.size())
+    mixt::detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i].is_none()) mixt::detail::fail_at(where, Op::name, "input '", args[i], "' is an empty NDArray");
+    if (!(in[i].ctx() == in[0].ctx()))
+      mixt::detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
+  }
+  std::vector<Shape> in_shapes, out_shapes(Op::outputs(p).size()), aux_shapes;
+  for (const NDArray& a : in) in_shapes.push_back(a.shape());
+  for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
+  try {
+    Op::infer_shape(p, in_shapes, out_shapes, aux_shapes);
+  } catch (const Error& e) {
+    throw Error(e.op(), e.message(), where);
+  }
+  for (size_t i = 0; i < in.size(); ++i)
+    if (!(in_shapes[i] == in[i].shape()))
+      mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
+                      in[i].shape());
+  std::vector<NDArray> out;
+  for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());
+  std::vector<Req> req(out.size(), Req::write);
+  const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
+  try {
+    Op::forward(p, OpContext{is_train, where}, in, req, out, aux);
+  } catch (...) {
+    autograd::set_recording(recording);
+    throw;
+  }
+  autograd::set_recording(recording);
+  if (recording) record_op<Op>(p, in, out, aux, is_train);
+  return out;
+}
+
+}  // namespace mixt::op
+// ---- end mixt/op/operator.hpp ----
+
+namespace mixt::op {
+
+/// Applies f to the activation named by `type`, or fails naming the operator and the accepted values.
+template <class F>
+void with_act_type(const char* op, const std::string& type, const std::vector<const char*>& allowed, F&& f) {
+  for (const char* a : allowed)
+    if (type == a) return f(type);
+  std::string list;
+  for (const char* a : allowed) list += std::string(list.empty() ? "" : ", ") + a;
+  mixt::detail::fail(op, "attribute 'act_type': expected one of ", list, "; received '", type, "'");
+}
+
+template <class = void>
+struct ActivationOp {
+  static constexpr const char* name = "Activation";
+  struct Param {
+    std::string act_type = "relu";
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void check(const Param& p) {
+    with_act_type(name, p.act_type, {"relu", "sigmoid", "tanh", "softrelu", "softsign"}, [](const std::string&) {});
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const std::string& t = p.act_type;
+    if (t == "relu") write(out[0], req[0], relu(x));
+    else if (t == "sigmoid") write(out[0], req[0], sigmoid(x));
+    else if (t == "tanh") write(out[0], req[0], tanh(x));
+    else if (t == "softrelu") write(out[0], req[0], softrelu(x));
+    else if (t == "softsign") write(out[0], req[0], x / (abs(x) + 1.f));
+    else check(p);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
+    const NDArray &g = og[0], &x = in[0], &y = out[0];
+    const std::string& t = p.act_type;
+    if (t == "relu") write(ig[0], req[0], g * (x > 0.f));
+    else if (t == "sigmoid") write(ig[0], req[0], g * y * (1.f - y));
+    else if (t == "tanh") write(ig[0], req[0], g * (1.f - square(y)));
+    else if (t == "softrelu") write(ig[0], req[0], g * sigmoid(x));
+    else if (t == "softsign") write(ig[0], req[0], g / square(abs(x) + 1.f));
+    else check(p);
+  }
+};
+using Activation = ActivationOp<>;
+template <class V> void visit(Activation::Param& p, V&& v) { v("act_type", p.act_type); }
+
+template <class = void>
+struct LeakyReLUOp {
+  static constexpr const char* name = "LeakyReLU";
+  struct Param {
+    std::string act_type = "leaky";
+    float slope = 0.25f;
+    float lower_bound = 0.125f;
+    float upper_bound = 0.334f;
+  };
+  static constexpr double kSeluAlpha = 1.6732632423543772848170429916717;
+  static constexpr double kSeluLambda = 1.0507009873554804934193349852946;
+
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.act_type == "prelu") return {"data", "gamma"};
+    return {"data"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void check(const Param& p) {
+    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+    if (p.act_type == "prelu" && in[0].ndim() >= 2) assign_shape(name, "gamma", in[1], Shape{in[0][1]});
+  }
+  /// gamma of shape (C,) viewed as (1, C, 1, ...) so that it broadcasts along axis 1 of data.
+  static NDArray channel_view(const NDArray& gamma, int ndim) {
+    Shape s;
+    for (int d = 0; d < ndim; ++d) s.push_back(d == 1 ? gamma.size() : 1);
+    return gamma.reshape(s.to_vector());
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const std::string& t = p.act_type;
+    if (t == "leaky") write(out[0], req[0], where(x > 0.f, x, x * p.slope));
+    else if (t == "elu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * p.slope));
+    else if (t == "selu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * kSeluAlpha) * kSeluLambda);
+    else if (t == "gelu") write(out[0], req[0], x * (erf(x * M_SQRT1_2) + 1.f) * 0.5f);
+    else if (t == "prelu") write(out[0], req[0], where(x > 0.f, x, x * channel_view(in[1], x.ndim())));
+    else check(p);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&);
+};
+using LeakyReLU = LeakyReLUOp<>;
+template <class V> void visit(LeakyReLU::Param& p, V&& v) {
+  v("act_type", p.act_type); v("slope", p.slope); v("lower_bound", p.lower_bound); v("upper_bound", p.upper_bound);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::op {
+
+template <class T>
+void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+                                const std::vector<NDArray>& in, const std::vector<NDArray>&,
+                                const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                                const std::vector<NDArray>&) {
+  const NDArray &g = og[0], &x = in[0];
+  const std::string& t = p.act_type;
+  if (t == "leaky") write(ig[0], req[0], g * where(x > 0.f, 1.f, p.slope));
+  else if (t == "elu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * p.slope));
+  else if (t == "selu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * kSeluAlpha) * kSeluLambda);
+  else if (t == "gelu")
+    write(ig[0], req[0], g * ((erf(x * M_SQRT1_2) + 1.f) * 0.5f + x * exp(square(x) * -0.5f) * (0.5 * M_2_SQRTPI * M_SQRT1_2)));
+  else if (t == "prelu") {
+    NDArray gamma = channel_view(in[1], x.ndim());
+    write(ig[0], req[0], g * where(x > 0.f, 1.f, gamma));
+    if (req.size() > 1 && req[1] != Req::null)
+      write(ig[1], req[1], nd::sum(where(x > 0.f, 0.f, x * g), {1}, false, true));
+  } else {
+    check(p);
+  }
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Activation(const NDArray& data, const op::Activation::Param& p) {
+  return op::invoke<op::Activation>(p, {data})[0];
+}
+template <int = 0>
+NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {}) {
+  return op::invoke<op::LeakyReLU>(p, {data})[0];
+}
+template <int = 0>
+NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p) {
+  return op::invoke<op::LeakyReLU>(p, {data, gamma})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/activation.hpp ----
+// ---- begin mixt/op/fully_connected.hpp ----
+// FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
+// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
+
+
+namespace mixt::op {
+
+template <class = void>
+struct FullyConnectedOp {
+  static constexpr const char* name = "FullyConnected";
+  struct Param {
+    int num_hidden = 0;
+    bool no_bias = false;
+    bool flatten = true;
+  };
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.no_bias) return {"data", "weight"};
+    return {"data", "weight", "bias"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
+    const int64_t H = p.num_hidden;
+    Shape& data = in[0];
+    if (data.ndim() != 0) {
+      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
+      int64_t K = 1;
+      if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
+      else K = data[data.ndim() - 1];
+      if (p.flatten && data.ndim() == 1) K = data[0];
+      // Backward inference: an unknown input extent comes from the weight.
+      if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
+        data[data.ndim() - 1] = in[1][1];
+        K = in[1][1];
+      }
+      assign_shape(name, "weight", in[1], Shape{H, K});
+      Shape o;
+      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
+      else { o = data; o[o.ndim() - 1] = H; }
+      assign_shape(name, "output", out[0], o);
+    } else if (in[1].ndim() != 0) {
+      assign_shape(name, "weight", in[1], Shape{H, 0});
+    }
+    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
+  }
+
+  /// data viewed as the 2-D matrix the GEMM reads.
+  static NDArray as_matrix(const NDArray& x, const Param& p) {
+    if (p.flatten) return x.reshape({x.ndim() ? x.shape()[0] : 1, -1});
+    return x.reshape({-1, x.shape()[x.ndim() - 1]});
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    NDArray x = as_matrix(in[0], p), y = out[0].reshape({-1, int64_t(p.num_hidden)});
+    write(y, req[0], nd::dot(x, in[1], false, true));
+    if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    NDArray g = og[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray x = as_matrix(in[0], p);
+    if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
+    if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
+    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
+  }
+};
+using FullyConnected = FullyConnectedOp<>;
+template <class V> void visit(FullyConnected::Param& p, V&& v) {
+  v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
+                              const op::FullyConnected::Param& p) {
+  return op::invoke<op::FullyConnected>(p, {data, weight, bias})[0];
+}
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
+  op::FullyConnected::Param q = p;
+  q.no_bias = true;
+  return op::invoke<op::FullyConnected>(q, {data, weight})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/fully_connected.hpp ----
+// ---- begin mixt/op/optimizer_updates.hpp ----
+// Optimizer update operators (MXNet's sgd_update, sgd_mom_update, adam_update, rmsprop_update). They update the
+// weight and the optimizer states in place, as MXNet's `out=weight` calls do, each update one fused kernel.
+//   g = clip(rescale_grad * grad, clip_gradient)      (no clipping when clip_gradient < 0)
+//   sgd:      w = (1 - lr wd) w - lr g
+//   sgd_mom:  mom = momentum mom - lr wd w - lr g;  w += mom
+//   adam:     g += wd w;  mean = b1 mean + (1 - b1) g;  var = b2 var + (1 - b2) g^2;  w -= lr mean / (sqrt(var) + eps)
+//   rmsprop:  g += wd w;  n = (1 - gamma1) g^2 + gamma1 n;  w -= lr g / sqrt(n + eps);  w = clip(w, clip_weights)
+// (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
+
+
+namespace mixt::op {
+
+struct SgdParam {
+  float lr = 0;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(SgdParam& p, V&& v) {
+  v("lr", p.lr); v("wd", p.wd); v("rescale_grad", p.rescale_grad); v("clip_gradient", p.clip_gradient);
+}
+
+struct SgdMomParam {
+  float lr = 0;
+  float momentum = 0;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(SgdMomParam& p, V&& v) {
+  v("lr", p.lr); v("momentum", p.momentum); v("wd", p.wd); v("rescale_grad", p.rescale_grad);
+  v("clip_gradient", p.clip_gradient);
+}
+
+struct AdamParam {
+  float lr = 0;
+  float beta1 = 0.9f;
+  float beta2 = 0.999f;
+  float epsilon = 1e-8f;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+};
+template <class V> void visit(AdamParam& p, V&& v) {
+  v("lr", p.lr); v("beta1", p.beta1); v("beta2", p.beta2); v("epsilon", p.epsilon); v("wd", p.wd);
+  v("rescale_grad", p.rescale_grad); v("clip_gradient", p.clip_gradient);
+}
+
+struct RmspropParam {
+  float lr = 0;
+  float gamma1 = 0.95f;
+  float epsilon = 1e-8f;
+  float wd = 0;
+  float rescale_grad = 1;
+  float clip_gradient = -1;
+  float clip_weights = -1;
+};
+template <class V> void visit(RmspropParam& p, V&& v) {
+  v("lr", p.lr); v("gamma1", p.gamma1); v("epsilon", p.epsilon); v("wd", p.wd); v("rescale_grad", p.rescale_grad);
+  v("clip_gradient", p.clip_gradient); v("clip_weights", p.clip_weights);
+}
+
+namespace detail {
+inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
+  if (!(other.shape() == weight.shape()))
+    mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
+}
+/// rescale * grad, clipped to [-c, c] when c >= 0 (a node; nothing runs).
+inline auto scaled_grad(const NDArray& grad, float rescale, float c) {
+  return clip(grad * rescale, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
+}
+}  // namespace detail
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+
+/// weight = (1 - lr wd) weight - lr clip(rescale_grad grad). Returns weight.
+template <int = 0>
+NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
+  op::detail::check_update_args("sgd_update", weight, grad, "grad");
+  weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+  return weight;
+}
+
+template <int = 0>
+NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
+  op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
+  op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
+  mom.assign(mom * p.momentum - weight * (p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+  weight += mom;
+  return weight;
+}
+
+template <int = 0>
+NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
+  for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
+    op::detail::check_update_args("adam_update", weight, *a, n);
+  auto g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  mean.assign(mean * p.beta1 + g * (1 - p.beta1));
+  var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
+  weight -= mean * p.lr / (sqrt(var) + p.epsilon);
+  return weight;
+}
+
+template <int = 0>
+NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
+  op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
+  op::detail::check_update_args("rmsprop_update", weight, n, "n");
+  NDArray g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
+  weight -= g * p.lr / sqrt(n + p.epsilon);
+  if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
+  return weight;
+}
+
+}  // namespace mixt::nd
+// ---- end mixt/op/optimizer_updates.hpp ----
+// ---- begin mixt/op/regression_output.hpp ----
+// LinearRegressionOutput, LogisticRegressionOutput, MAERegressionOutput: loss heads whose backward ignores the
+// head gradient and returns grad_scale / num_output * d(out, label), num_output = label.size() / label.shape[0]
+// (MXNet's regression_output-inl.h):
+//   Linear:   out = data,            d = out - label
+//   Logistic: out = sigmoid(data),   d = out - label
+//   MAE:      out = data,            d = sign(out - label)
+
+
+namespace mixt::op {
+
+struct RegressionParam {
+  float grad_scale = 1;
+};
+template <class V> void visit(RegressionParam& p, V&& v) { v("grad_scale", p.grad_scale); }
+
+enum class RegressionKind { linear, logistic, mae };
+
+template <RegressionKind Kind>
+struct RegressionOutput {
+  static constexpr const char* name = Kind == RegressionKind::linear   ? "LinearRegressionOutput"
+                                      : Kind == RegressionKind::logistic ? "LogisticRegressionOutput"
+                                                                        : "MAERegressionOutput";
+  using Param = RegressionParam;
+  static constexpr bool is_loss = true;
+  static std::vector<std::string> arguments(const Param&) { return {"data", "label"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    assign_shape(name, "output", out[0], in[0]);
+    // The label holds data's elements, as (N, ...) or flat (N,) when data is (N, 1).
+    if (in[1].ndim() == 0 && shape_known(in[0])) {
+      in[1] = in[0].ndim() == 2 && in[0][1] == 1 ? Shape{in[0][0]} : in[0];
+    } else if (in[1].ndim() != 0 && shape_known(in[0]) && in[1].size() != in[0].size()) {
+      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements (data shape ", in[0],
+                   "), received shape ", in[1]);
+    }
+  }
+  static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if constexpr (Kind == RegressionKind::logistic) write(out[0], req[0], sigmoid(in[0]));
+    else write(out[0], req[0], in[0]);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& label = in[1].reshape(out[0].shape().to_vector());
+    int64_t rows = in[1].ndim() ? in[1].shape()[0] : 1;
+    float scale = p.grad_scale / float(rows ? in[1].size() / rows : 1);
+    if constexpr (Kind == RegressionKind::mae) write(ig[0], req[0], sign(out[0] - label) * scale);
+    else write(ig[0], req[0], (out[0] - label) * scale);
+    if (req.size() > 1) write(ig[1], req[1], 0.f);
+  }
+};
+
+using LinearRegressionOutput = RegressionOutput<RegressionKind::linear>;
+using LogisticRegressionOutput = RegressionOutput<RegressionKind::logistic>;
+using MAERegressionOutput = RegressionOutput<RegressionKind::mae>;
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+  return op::invoke<op::LinearRegressionOutput>(p, {data, label})[0];
+}
+template <int = 0>
+NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+  return op::invoke<op::LogisticRegressionOutput>(p, {data, label})[0];
+}
+template <int = 0>
+NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
+  return op::invoke<op::MAERegressionOutput>(p, {data, label})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/regression_output.hpp ----
+// ---- begin mixt/op/softmax.hpp ----
+// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first, so inputs
+// near the float limits stay finite. temperature T divides the input.
+//   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
+//   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
+
+#include <optional>
+
+
+namespace mixt::op {
+
+struct SoftmaxParam {
+  int axis = -1;
+  std::optional<double> temperature;
+};
+template <class V> void visit(SoftmaxParam& p, V&& v) { v("axis", p.axis); v("temperature", p.temperature); }
+
+template <bool Log>
+struct SoftmaxOp {
+  static constexpr const char* name = Log ? "log_softmax" : "softmax";
+  using Param = SoftmaxParam;
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim()) Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    same_shape(name, in, out);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    NDArray shifted = (x - nd::max(x, {axis}, true)) * inv_t;
+    NDArray e = exp(shifted);
+    NDArray s = nd::sum(e, {axis}, true);
+    if constexpr (Log) write(out[0], req[0], shifted - log(s));
+    else write(out[0], req[0], e / s);
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray &g = og[0], &y = out[0];
+    const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    if constexpr (Log) write(ig[0], req[0], (g - exp(y) * nd::sum(g, {axis}, true)) * inv_t);
+    else write(ig[0], req[0], y * (g - nd::sum(g * y, {axis}, true)) * inv_t);
+  }
+};
+
+using Softmax = SoftmaxOp<false>;
+using LogSoftmax = SoftmaxOp<true>;
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
+template <int = 0>
+NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
+  return op::invoke<op::LogSoftmax>(p, {data})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/softmax.hpp ----
+// ---- begin mixt/op/softmax_output.hpp ----
+// SoftmaxOutput (MXNet's softmax_output-inl.h) and softmax_cross_entropy.
+//
+// SoftmaxOutput's forward is a softmax over axis 1 of data read as (N, prod(rest)) — over axis 1 of (n, k, rest)
+// with multi_output, over the last axis with preserve_shape. Its backward ignores the head gradient:
+//   label shaped like the output:  (out - label) * grad_scale
+//   class labels:                  (out - onehot(label)) with smoothing (1 - a on the label, a / (k - 1) elsewhere),
+//                                  rows whose label is ignore_label zeroed when use_ignore, then
+//                                  * grad_scale / valid_cnt, valid_cnt = 1 (null), N (batch) or the number of
+//                                  labels != ignore_label, at least 1 (valid); multi_output without valid also
+//                                  divides by the spatial size.
+// softmax_cross_entropy(data, label) returns sum_i -log softmax(data_i)[label_i] as shape (1,).
+
+// ---- begin mixt/op/one_hot_helpers.hpp ----
+// Class-index helpers for loss operators: an array 0, 1, ..., k-1 laid along one axis, so that
+// `label == class_index(...)` broadcasts into a one-hot mask inside a fused expression.
+
+
+namespace mixt::op::detail {
+
+/// Shape (1, ..., k, ..., 1) with k at `axis`, holding 0..k-1 in `dtype` (float32 by default).
+template <int = 0>
+NDArray class_index(int64_t k, int ndim, int axis, const Context& ctx, DType dtype = DType::float32) {
+  Shape s;
+  for (int d = 0; d < ndim; ++d) s.push_back(d == axis ? k : 1);
+  NDArray idx(s, ctx, dtype);
+  engine::Engine::get().push(
+      [idx, k](engine::RunContext rc) {
+        dtype_switch(idx.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          expr::launch(rc, k, expr::IotaKernel<T>{static_cast<T*>(idx.raw_data())});
+        });
+      },
+      ctx, {}, {idx.var()}, engine::FnProperty::normal, "class_index");
+  return idx;
+}
+
+}  // namespace mixt::op::detail
+// ---- end mixt/op/one_hot_helpers.hpp ----
+
+namespace mixt::op {
+
+template <class = void>
+struct SoftmaxOutputOp {
+  static constexpr const char* name = "SoftmaxOutput";
+  static constexpr bool is_loss = true;
+  struct Param {
+    float grad_scale = 1;
+    float ignore_label = -1;
+    bool multi_output = false;
+    bool use_ignore = false;
+    bool preserve_shape = false;
+    std::string normalization = "null";
+    bool out_grad = false;
+    float smooth_alpha = 0;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "label"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void check(const Param& p) {
+    if (p.normalization != "null" && p.normalization != "batch" && p.normalization != "valid")
+      mixt::detail::fail(name, "attribute 'normalization': expected null, batch or valid; received '", p.normalization, "'");
+  }
+  /// The label shape for class labels: data's shape without the class axis.
+  static Shape label_shape(const Param& p, const Shape& d) {
+    if (p.preserve_shape) return Shape(d.begin(), d.end() - 1);
+    if (p.multi_output) {
+      Shape s{d[0]};
+      for (int i = 2; i < d.ndim(); ++i) s.push_back(d[i]);
+      return s;
+    }
+    return Shape{d[0]};
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+    if (!shape_known(in[0])) return;
+    if (in[1].ndim() == 0) {
+      in[1] = label_shape(p, in[0]);
+    } else if (!(in[1] == in[0]) && in[1].size() != label_shape(p, in[0]).size()) {
+      mixt::detail::fail(name, "argument 'label': expected shape ", label_shape(p, in[0]), " (or ", in[0],
+                   "), received ", in[1]);
+    }
+  }
+  /// (rows, classes, inner): the view the softmax runs over, on axis 1.
+  static Shape view3(const Param& p, const Shape& d) {
+    if (p.preserve_shape) return Shape{d.size() / d[d.ndim() - 1], d[d.ndim() - 1], 1};
+    if (p.multi_output) return Shape{d[0], d[1], d.size() / (d[0] * d[1])};
+    return Shape{d[0], d.size() / d[0], 1};
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    Shape v = view3(p, in[0].shape());
+    NDArray x = in[0].reshape(v.to_vector());
+    NDArray shifted = x - nd::max(x, {1}, true);
+    NDArray e = exp(shifted);
+    write(out[0].reshape(v.to_vector()), req[0], e / nd::sum(e, {1}, true));
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& label = in[1];
+    if (label.shape() == out[0].shape()) {
+      write(ig[0], req[0], (out[0] - label) * p.grad_scale);
+    } else {
+      Shape v = view3(p, out[0].shape());
+      const int64_t k = v[1];
+      NDArray y = out[0].reshape(v.to_vector());
+      NDArray lab = label.reshape({v[0], 1, v[2]});
+      NDArray onehot = lab == detail::class_index(k, 3, 1, y.ctx(), y.dtype());
+      double on = 1.0 - p.smooth_alpha, off = k > 1 ? p.smooth_alpha / double(k - 1) : 0.0;
+      NDArray grad = y - (onehot * (on - off) + off);
+      if (p.use_ignore) grad = grad * (lab != p.ignore_label);
+      double scale = p.grad_scale;
+      if (p.normalization == "batch") scale /= double(v[0]);
+      if (p.multi_output && p.normalization != "valid") scale /= double(v[2]);
+      if (p.normalization == "valid") {
+        NDArray valid = maximum(nd::sum(label != p.ignore_label), 1.f);
+        write(ig[0].reshape(v.to_vector()), req[0], grad * scale / valid);
+      } else {
+        write(ig[0].reshape(v.to_vector()), req[0], grad * scale);
+      }
+    }
+    if (req.size() > 1) write(ig[1], req[1], 0.f);
+  }
+};
+using SoftmaxOutput = SoftmaxOutputOp<>;
+template <class V> void visit(SoftmaxOutput::Param& p, V&& v) {
+  v("grad_scale", p.grad_scale); v("ignore_label", p.ignore_label); v("multi_output", p.multi_output);
+  v("use_ignore", p.use_ignore); v("preserve_shape", p.preserve_shape); v("normalization", p.normalization);
+  v("out_grad", p.out_grad); v("smooth_alpha", p.smooth_alpha);
+}
+
+template <class = void>
+struct SoftmaxCrossEntropyOp {
+  static constexpr const char* name = "softmax_cross_entropy";
+  struct Param {};
+  static std::vector<std::string> arguments(const Param&) { return {"data", "label"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    expect_ndim(name, "data", in[0], 2);
+    if (shape_known(in[0])) assign_shape(name, "label", in[1], Shape{in[0][0]});
+    assign_shape(name, "output", out[0], Shape{1});
+  }
+  static NDArray log_probs(const NDArray& x) {
+    NDArray shifted = x - nd::max(x, {1}, true);
+    return shifted - log(nd::sum(exp(shifted), {1}, true));
+  }
+  static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    write(out[0], req[0], nd::sum(log_probs(x) * onehot * -1.f).reshape({1}));
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    write(ig[0], req[0], (exp(log_probs(x)) - onehot) * og[0].reshape({1, 1}));
+    if (req.size() > 1) write(ig[1], req[1], 0.f);
+  }
+};
+using SoftmaxCrossEntropy = SoftmaxCrossEntropyOp<>;
+template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {}) {
+  return op::invoke<op::SoftmaxOutput>(p, {data, label})[0];
+}
+template <int = 0>
+NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label) {
+  return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/softmax_output.hpp ----
+// ---- end mixt/op/op.hpp ----
 // ---- end mixt/mixt.hpp ----
