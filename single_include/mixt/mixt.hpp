@@ -2149,18 +2149,20 @@ class Chunk {
 // ---- begin mixt/memory/cuda/cuda_copy.hpp ----
 #ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_COPY_HPP
 #define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_COPY_HPP
-// Copies that involve a GPU, queued on the operation's stream. A copy into host memory waits for the stream so that
-// the values are there when the operation completes.
+// Copies that involve a GPU, queued on the operation's stream.
 
 #include <cuda_runtime.h>
 
 
 namespace mixt::memory {
 
-inline void cuda_copy(void* dst, const Context& dst_ctx, const void* src, const Context&, size_t bytes, void* stream) {
+inline void cuda_copy(void* dst, const Context& dst_ctx, const void* src, const Context& src_ctx, size_t bytes,
+                      void* stream) {
   cudaStream_t s = engine::cuda::to_stream(stream);
   engine::cuda::check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, s), "cudaMemcpyAsync");
-  if (!dst_ctx.is_gpu()) engine::cuda::check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
+  // Host memory on either side waits: into the host so that the values are there, from the host because CUDA
+  // only *may* stage pageable memory before returning, and the pooled host block can be reused once we return.
+  if (!dst_ctx.is_gpu() || !src_ctx.is_gpu()) engine::cuda::check(cudaStreamSynchronize(s), "cudaStreamSynchronize");
 }
 
 }  // namespace mixt::memory
