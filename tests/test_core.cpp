@@ -1,7 +1,10 @@
 // Core types: shapes, dtypes with their 16-bit floats, the reshape code table, the memory pool.
 #include "testing.hpp"
 
+#include <cstdlib>
 #include <cstring>
+#include <string>
+#include <utility>
 
 using namespace mixt;
 
@@ -82,6 +85,60 @@ TEST_CASE("core: the reshape code table") {
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-1, -1}, false), Error);
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-4, 4, -1}, false), Error);
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-7}, false), Error);
+}
+
+namespace {
+/// A device of `capacity` bytes, for the pool's out-of-memory path.
+struct TinyBackend {
+  size_t* used;
+  size_t capacity;
+  void* allocate(size_t bytes) {
+    if (*used + bytes > capacity) return nullptr;
+    *used += bytes;
+    return std::malloc(bytes);
+  }
+  void deallocate(void* p, size_t bytes) {
+    *used -= bytes;
+    std::free(p);
+  }
+  const char* name() const { return "tiny"; }
+};
+}  // namespace
+
+TEST_CASE("core: on out of memory the pool reclaims pending blocks, releases its cache, retries, then errs") {
+  size_t used = 0;
+  memory::Pool<TinyBackend> pool(TinyBackend{&used, 4096});
+  void* a = pool.allocate(2048);
+  void* b = pool.allocate(1024);
+  pool.deallocate(b, 1024);  // cached: 1024 bytes the device still counts as used
+  // A block held by "in-flight work", returned by the reclaim hook only when asked.
+  void* pending = pool.allocate(1024);
+  int reclaims = 0;
+  pool.set_reclaim([&] {
+    ++reclaims;
+    if (pending) pool.deallocate(std::exchange(pending, nullptr), 1024);
+  });
+  // 2048 more bytes fit only once the pending block is back and the cache is released.
+  void* c = pool.allocate(2048);
+  CHECK(c != nullptr);
+  CHECK(reclaims == 1);
+  CHECK(pool.bytes_cached() == 0);
+  CHECK(used == 4096);
+  // Nothing left to reclaim: the error names the pool, the size and what is in use.
+  try {
+    (void)pool.allocate(512);
+    FAIL("expected an out-of-memory error");
+  } catch (const Error& e) {
+    std::string what = e.what();
+    CHECK(what.find("tiny") != std::string::npos);
+    CHECK(what.find("out of memory: 512 bytes requested") != std::string::npos);
+    CHECK(what.find("4096 bytes are in use") != std::string::npos);
+  }
+  CHECK(reclaims == 2);
+  pool.deallocate(a, 2048);
+  pool.deallocate(c, 2048);
+  pool.release_cache();
+  CHECK(used == 0);
 }
 
 TEST_CASE("core: the memory pool reuses freed blocks of the same size class and reports bytes in use") {

@@ -2,12 +2,15 @@
 // are handed out again for the next request of that size class.
 //
 // Size classes: requests round up to a multiple of 256 bytes up to 1 MiB, to a power of two up to 32 MiB, and to
-// a multiple of 4 MiB beyond. On an allocation failure the pool releases its cache and retries once, then raises
-// a mixt::Error with the size asked for and the bytes in use (MXNet's GPU pool behaves the same way).
+// a multiple of 4 MiB beyond. On an allocation failure the pool first asks its reclaim hook (if any) to return
+// blocks that are only waiting for in-flight work (the GPU engine's stream-ordered frees), releases its cache and
+// retries once, then raises a mixt::Error with the size asked for and the bytes in use (MXNet's GPU pool behaves
+// the same way).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -31,17 +34,17 @@ class Pool {
   void* allocate(size_t bytes) {
     if (bytes == 0) return nullptr;
     size_t rounded = round_size(bytes);
-    std::lock_guard<std::mutex> lk(m_);
-    auto it = free_.find(rounded);
-    if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      cached_ -= rounded;
-      in_use_ += rounded;
-      return p;
-    }
+    std::unique_lock<std::mutex> lk(m_);
+    if (void* p = take_cached_locked(rounded)) return p;
     void* p = backend_.allocate(rounded);
     if (!p) {
+      if (reclaim_) {  // outside the lock: the blocks it returns come back through deallocate()
+        std::function<void()> reclaim = reclaim_;
+        lk.unlock();
+        reclaim();
+        lk.lock();
+        if (void* q = take_cached_locked(rounded)) return q;
+      }
       release_cache_locked();
       p = backend_.allocate(rounded);
     }
@@ -60,6 +63,12 @@ class Pool {
     free_[rounded].push_back(p);
     in_use_ -= rounded;
     cached_ += rounded;
+  }
+
+  /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
+  void set_reclaim(std::function<void()> reclaim) {
+    std::lock_guard<std::mutex> lk(m_);
+    reclaim_ = std::move(reclaim);
   }
 
   /// Gives every cached block back to the device.
@@ -91,6 +100,16 @@ class Pool {
   }
 
  private:
+  void* take_cached_locked(size_t rounded) {
+    auto it = free_.find(rounded);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= rounded;
+    in_use_ += rounded;
+    return p;
+  }
+
   void release_cache_locked() {
     for (auto& [size, blocks] : free_)
       for (void* p : blocks) backend_.deallocate(p, size);
@@ -101,6 +120,7 @@ class Pool {
   Backend backend_;
   mutable std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;
+  std::function<void()> reclaim_;
   size_t in_use_ = 0, cached_ = 0;
 };
 

@@ -12,7 +12,8 @@
 // Memory of a deleted GPU variable is reused only in stream order: the deletion makes the compute stream wait for
 // every event on the variable, records an event, and hands the block back to its pool only once that event has
 // completed (polled by the compute worker, drained by wait_all), so no stream can get the block while another
-// may still use it.
+// may still use it. When the device's pool runs out of memory it first waits for those pending frees (its
+// reclaim hook, set when the device's workers start) and then retries.
 #pragma once
 
 #include "../../core/config.hpp"
@@ -34,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "../../memory/cuda/cuda_allocator.hpp"
 #include "../opr_block.hpp"
 #include "../run_context.hpp"
 #include "../threaded_var.hpp"
@@ -113,8 +115,9 @@ class GpuWorkers {
   }
 
   void stop() {
-    for (auto& slot : devices_)
-      if (Device* d = slot.exchange(nullptr)) {
+    for (size_t id = 0; id < devices_.size(); ++id)
+      if (Device* d = devices_[id].exchange(nullptr)) {
+        memory::cuda_pool(int(id)).set_reclaim(nullptr);
         d->compute->stop();
         d->copy->stop();
         delete d;
@@ -245,6 +248,7 @@ class GpuWorkers {
       return !frees_.empty();
     }
 
+   public:
     /// Runs the deleters whose event has completed (all of them, waiting, when `wait`).
     void drain_frees(bool wait) {
       std::vector<std::function<void()>> ready;
@@ -268,6 +272,7 @@ class GpuWorkers {
       }
     }
 
+   private:
     GpuWorkers& owner_;
     int dev_;
     bool handles_;
@@ -295,6 +300,10 @@ class GpuWorkers {
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
     auto* d = new Device{std::make_unique<Worker>(*this, id, true), std::make_unique<Worker>(*this, id, false)};
     devices_[size_t(id)].store(d, std::memory_order_release);
+    memory::cuda_pool(id).set_reclaim([d] {
+      d->compute->drain_frees(true);
+      d->copy->drain_frees(true);
+    });
     return *d;
   }
 

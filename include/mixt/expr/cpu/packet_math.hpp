@@ -109,7 +109,7 @@ MIXT_INLINE V log(V x) {
   V e_adj = tiny ? V{} + E(-54) : V{};
   I bits = (I)xs;
   I e = ((bits >> C::mant_bits) & ((1 << (sizeof(E) * 8 - 1 - C::mant_bits)) - 1)) - C::bias;
-  I mbits = (bits & ((I{} + 1) << C::mant_bits) - 1) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
+  I mbits = (bits & (((I{} + 1) << C::mant_bits) - 1)) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
   V m = (V)mbits;
   auto big = m > V{} + E(1.4142135623730951);
   m = big ? m * E(0.5) : m;
