@@ -2,11 +2,13 @@
 //
 // Inputs data, gamma, beta (gamma and beta of shape (C,), C = data.shape[axis]); auxiliary states moving_mean and
 // moving_var (C,), updated in place in training mode. Outputs: output, mean, var; mean and var are hidden unless
-// output_mean_var (they are saved for backward either way).
+// output_mean_var (they are saved for backward either way). As in MXNet (batch_norm.cc, and its test_batchnorm),
+// the 'var' output holds the inverse standard deviation 1 / sqrt(var + eps) of the statistics used, not the variance.
 //   training (is_train and not use_global_stats): mean and biased variance over every axis but `axis`,
 //     y = (x - mean) / sqrt(var + eps) * gamma + beta,
 //     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for moving_var;
-//   otherwise: the moving statistics normalize, nothing is updated, mean / var outputs hold the moving statistics.
+//   otherwise: the moving statistics normalize and nothing is updated (mean = moving_mean, var output =
+//   1 / sqrt(moving_var + eps)).
 // fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
 // the mean / var outputs are ignored, as in MXNet.
@@ -109,10 +111,11 @@ struct BatchNormOp {
     }
     NDArray beta = in[2].reshape({1, C, 1});
     NDArray y = out[0].reshape(v);
-    if (p.fix_gamma) write(y, req[0], (x - mean) * rsqrt(var + p.eps) + beta);
-    else write(y, req[0], (x - mean) * rsqrt(var + p.eps) * in[1].reshape({1, C, 1}) + beta);
+    NDArray invstd = rsqrt(var + p.eps);
+    if (p.fix_gamma) write(y, req[0], (x - mean) * invstd + beta);
+    else write(y, req[0], (x - mean) * invstd * in[1].reshape({1, C, 1}) + beta);
     if (out.size() > 1) write(out[1], req.size() > 1 ? req[1] : Req::write, mean.reshape({C}));
-    if (out.size() > 2) write(out[2], req.size() > 2 ? req[2] : Req::write, var.reshape({C}));
+    if (out.size() > 2) write(out[2], req.size() > 2 ? req[2] : Req::write, invstd.reshape({C}));
   }
 
   static void backward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& og,
@@ -122,18 +125,17 @@ struct BatchNormOp {
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v), dy = og[0].reshape(v);
     const bool batch = batch_stats(p, ctx);
-    NDArray mean, var;
-    if (batch && out.size() == 3) {
+    NDArray mean, invstd;
+    if (batch && out.size() == 3) {  // the saved statistics
       mean = out[1].reshape({1, C, 1});
-      var = out[2].reshape({1, C, 1});
+      invstd = out[2].reshape({1, C, 1});
     } else if (batch) {
       mean = nd::mean(x, {0, 2}, true);
-      var = nd::mean(square(x - mean), {0, 2}, true);
+      invstd = rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps);
     } else {
       mean = aux[0].reshape({1, C, 1});
-      var = aux[1].reshape({1, C, 1});
+      invstd = rsqrt(aux[1].reshape({1, C, 1}) + p.eps);
     }
-    NDArray invstd = rsqrt(var + p.eps);
     NDArray xhat = (x - mean) * invstd;
     NDArray gamma = p.fix_gamma ? nd::ones({1, C, 1}, x.ctx(), x.dtype()) : in[1].reshape({1, C, 1});
     if (req[0] != Req::null) {
