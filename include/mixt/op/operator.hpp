@@ -3,6 +3,8 @@
 //   Param                         an aggregate with MXNet's attribute names and defaults (designated initializers),
 //                                 plus a free function visit(Param&, V) listing its fields (op/attrs.hpp)
 //   arguments(p), outputs(p), aux_states(p)   names of inputs, visible outputs, auxiliary states
+//   num_outputs(p) (optional)     all outputs, visible ones first, where some are hidden (MXNet's NumOutputs:
+//                                 Dropout's mask, BatchNorm's mean and var); outputs(p).size() without it
 //   infer_shape(p, in, out, aux)  fills unknown shapes (ndim 0 = unknown, extent 0 = unknown extent), forward and
 //                                 backward; throws mixt::Error on inconsistency
 //   forward(p, ctx, in, req, out, aux) and backward(p, ctx, out_grad, in, out, req, in_grad, aux)
@@ -74,6 +76,13 @@ inline bool shape_known(const Shape& s) {
   return true;
 }
 
+/// The number of outputs an operator produces, hidden ones included.
+template <class Op>
+size_t num_outputs(const typename Op::Param& p) {
+  if constexpr (requires { Op::num_outputs(p); }) return size_t(Op::num_outputs(p));
+  else return Op::outputs(p).size();
+}
+
 /// The imperative call: checks the inputs, infers the output shapes, allocates the outputs on the first input's
 /// context and dtype, and runs the forward pass (is_train from the autograd state when recording).
 /// Records an operator call: its backward is the operator's registered backward.
@@ -121,7 +130,13 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
     if (!(in[i].ctx() == in[0].ctx()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
   }
-  std::vector<Shape> in_shapes, out_shapes(Op::outputs(p).size()), aux_shapes;
+  auto aux_names = Op::aux_states(p);
+  if (aux.size() != aux_names.size())
+    mixt::detail::fail_at(where, Op::name, "expected ", aux_names.size(), " auxiliary states, received ", aux.size());
+  for (size_t i = 0; i < aux.size(); ++i)
+    if (aux[i].is_none() || !(aux[i].ctx() == in[0].ctx()))
+      mixt::detail::fail_at(where, Op::name, "auxiliary state '", aux_names[i], "': expected an array on ", in[0].ctx());
+  std::vector<Shape> in_shapes, out_shapes(num_outputs<Op>(p)), aux_shapes;
   for (const NDArray& a : in) in_shapes.push_back(a.shape());
   for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
   try {
@@ -133,6 +148,10 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
     if (!(in_shapes[i] == in[i].shape()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
                       in[i].shape());
+  for (size_t i = 0; i < aux.size(); ++i)
+    if (!(aux_shapes[i] == aux[i].shape()))
+      mixt::detail::fail_at(where, Op::name, "auxiliary state '", aux_names[i], "': expected shape ", aux_shapes[i],
+                            ", received ", aux[i].shape());
   std::vector<NDArray> out;
   for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());
   std::vector<Req> req(out.size(), Req::write);

@@ -34,20 +34,30 @@ inline std::vector<double> random_head(size_t n, uint64_t seed) {
   for (auto& x : v) x = dist(gen);
   return v;
 }
+/// Fresh copies of the auxiliary states: every evaluation sees the caller's values, which stay unchanged.
+inline std::vector<NDArray> copies(const std::vector<NDArray>& a) {
+  std::vector<NDArray> c;
+  for (const NDArray& x : a) c.push_back(x.copy());
+  return c;
+}
 }  // namespace detail
 
 /// Checks d/d(inputs) of sum_k <out_k, head_k> (head_k random) against central differences, input by input.
 /// `check_input[i] == false` skips input i (labels, say). Not for loss heads, whose backward ignores head_k.
+/// Only the visible outputs (Op::outputs) get a head; hidden ones (BatchNorm's saved mean, say) get zeros. `aux`
+/// holds the auxiliary states (BatchNorm's moving statistics): each evaluation gets fresh copies of them.
 template <class Op>
 GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::vector<NDArray>& inputs,
                                        std::vector<bool> check_input = {}, GradCheckOptions o = {},
-                                       bool is_train = true) {
+                                       bool is_train = true, const std::vector<NDArray>& aux = {}) {
   check_input.resize(inputs.size(), true);
-  std::vector<NDArray> out = op::invoke<Op>(p, inputs, {}, is_train);
+  std::vector<NDArray> out = op::invoke<Op>(p, inputs, detail::copies(aux), is_train);
+  const size_t visible = Op::outputs(p).size();
   std::vector<std::vector<double>> heads;
   std::vector<NDArray> head_arrays;
   for (size_t k = 0; k < out.size(); ++k) {
-    heads.push_back(detail::random_head(size_t(out[k].size()), o.seed + k));
+    heads.push_back(k < visible ? detail::random_head(size_t(out[k].size()), o.seed + k)
+                                : std::vector<double>(size_t(out[k].size()), 0.0));
     head_arrays.push_back(nd::array(heads[k], out[k].shape(), out[k].ctx(), out[k].dtype()));
   }
   std::vector<NDArray> grads;
@@ -56,11 +66,11 @@ GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::v
     grads.push_back(nd::zeros(inputs[i].shape(), inputs[i].ctx(), inputs[i].dtype()));
     req.push_back(check_input[i] ? op::Req::write : op::Req::null);
   }
-  Op::backward(p, op::OpContext{is_train, {}}, head_arrays, inputs, out, req, grads, {});
+  Op::backward(p, op::OpContext{is_train, {}}, head_arrays, inputs, out, req, grads, detail::copies(aux));
   auto objective = [&](const std::vector<NDArray>& in) {
-    std::vector<NDArray> y = op::invoke<Op>(p, in, {}, is_train);
+    std::vector<NDArray> y = op::invoke<Op>(p, in, detail::copies(aux), is_train);
     double s = 0;
-    for (size_t k = 0; k < y.size(); ++k) {
+    for (size_t k = 0; k < visible; ++k) {
       std::vector<double> v = y[k].to_vector<double>();
       for (size_t e = 0; e < v.size(); ++e) s += v[e] * heads[k][e];
     }
@@ -100,19 +110,21 @@ GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::v
 template <class Op>
 GradCheckResult check_consistency(const typename Op::Param& p, const std::vector<NDArray>& inputs,
                                   const Context& ctx_a, const Context& ctx_b, double rtol = 1e-4,
-                                  double atol = 1e-5) {
+                                  double atol = 1e-5, const std::vector<NDArray>& aux = {}) {
   auto run = [&](const Context& ctx) {
-    std::vector<NDArray> in;
+    std::vector<NDArray> in, aux_in;
     for (const NDArray& a : inputs) in.push_back(a.copyto(ctx));
-    std::vector<NDArray> out = op::invoke<Op>(p, in, {}, true);
+    for (const NDArray& a : aux) aux_in.push_back(a.copyto(ctx));
+    std::vector<NDArray> out = op::invoke<Op>(p, in, aux_in, true);
     std::vector<NDArray> heads, grads;
     std::vector<op::Req> req(in.size(), op::Req::write);
     for (size_t k = 0; k < out.size(); ++k)
       heads.push_back(nd::array(detail::random_head(size_t(out[k].size()), 11 + k), out[k].shape(), ctx, out[k].dtype()));
     for (const NDArray& a : in) grads.push_back(nd::zeros(a.shape(), ctx, a.dtype()));
-    Op::backward(p, op::OpContext{true, {}}, heads, in, out, req, grads, {});
+    Op::backward(p, op::OpContext{true, {}}, heads, in, out, req, grads, aux_in);
     std::vector<std::vector<double>> values;
     for (const NDArray& a : out) values.push_back(a.to_vector<double>());
+    for (const NDArray& a : aux_in) values.push_back(a.to_vector<double>());  // updated in place by forward
     for (const NDArray& a : grads) values.push_back(a.to_vector<double>());
     return values;
   };
