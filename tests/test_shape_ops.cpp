@@ -57,6 +57,34 @@ std::vector<Shape> infer_out(const typename Op::Param& p, std::vector<Shape>& in
   return out;
 }
 
+/// Forward and backward with Req::add on buffers holding 1 give the Req::write results plus 1.
+template <class Op>
+void check_add_req(const typename Op::Param& p, const std::vector<NDArray>& in) {
+  std::vector<NDArray> out = op::invoke<Op>(p, in, {}, true);
+  std::vector<NDArray> heads, gw, ga, out_add;
+  for (size_t k = 0; k < out.size(); ++k) {
+    heads.push_back(nd::array(random_values(size_t(out[k].size()), -1, 1, 20 + k), out[k].shape(), out[k].ctx()));
+    out_add.push_back(nd::ones(out[k].shape(), out[k].ctx(), out[k].dtype()));
+  }
+  Op::forward(p, op::OpContext{true, {}}, in, std::vector<op::Req>(out.size(), op::Req::add), out_add, {});
+  for (size_t k = 0; k < out.size(); ++k) {
+    std::vector<double> want = out[k].to_vector<double>();
+    for (double& w : want) w += 1;
+    check_close(out_add[k], want);
+  }
+  for (const NDArray& a : in) {
+    gw.push_back(nd::zeros(a.shape(), a.ctx(), a.dtype()));
+    ga.push_back(nd::ones(a.shape(), a.ctx(), a.dtype()));
+  }
+  Op::backward(p, op::OpContext{true, {}}, heads, in, out, std::vector<op::Req>(in.size(), op::Req::write), gw, {});
+  Op::backward(p, op::OpContext{true, {}}, heads, in, out, std::vector<op::Req>(in.size(), op::Req::add), ga, {});
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::vector<double> want = gw[i].to_vector<double>();
+    for (double& w : want) w += 1;
+    check_close(ga[i], want);
+  }
+}
+
 /// Element (o, j, r) of an (outer, n, inner) row-major array.
 size_t at3(size_t o, size_t j, size_t r, size_t n, size_t inner) { return (o * n + j) * inner + r; }
 
@@ -525,6 +553,30 @@ MIXT_DEVICE_TEST("shape ops: recorded by autograd") {
   // Every element of y has head gradient 1: b's row is taken twice, a's row 0 once, a's row 1 not at all.
   check_close(a.grad(), {1, 1, 1, 0, 0, 0});
   check_close(b.grad(), {2, 2, 2});
+}
+
+MIXT_DEVICE_TEST("shape ops: write and add requests agree for every operator") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(distinct_values(24, 15), Shape{2, 3, 4}, ctx);
+  NDArray y = nd::array(stored(random_values(24, -1, 1, 16)), Shape{2, 3, 4}, ctx);
+  NDArray c = nd::array(std::vector<double>{1, 0}, Shape{2}, ctx);
+  NDArray idx = nd::array(std::vector<double>{1, 1, 0}, Shape{3}, ctx);
+  NDArray idx2 = nd::array(std::vector<double>{0, 2, 1, 1, 0, 3}, Shape{2, 3}, ctx);
+  check_add_req<op::Flatten>({}, {x});
+  check_add_req<op::Reshape>({.shape = {4, -1}}, {x});
+  check_add_req<op::Transpose>({.axes = {2, 0, 1}}, {x});
+  check_add_req<op::SliceAxis>({.axis = 2, .begin = 1, .end = 3}, {x});
+  check_add_req<op::Concat>({.num_args = 2, .dim = 1}, {x, y});
+  check_add_req<op::SliceChannel>({.num_outputs = 3}, {x});
+  check_add_req<op::Take>({.axis = 1}, {x, idx});
+  check_add_req<op::Pick>({.axis = 2}, {x, idx2});
+  check_add_req<op::OneHot>({.depth = 3}, {idx});
+  check_add_req<op::Clip>({.a_min = -0.3, .a_max = 0.3}, {x});
+  check_add_req<op::Where>({}, {c, x, y});
+  check_add_req<op::TopK>({.k = 2, .ret_typ = "both"}, {x});
+  check_add_req<op::TopK>({.k = 2, .ret_typ = "mask"}, {x});
+  check_add_req<op::Sort>({.axis = 1, .is_ascend = false}, {x});
+  check_add_req<op::ArgSort>({.axis = 0}, {x});
 }
 
 TEST_CASE("operator contract: default dtype inference and in-place hints") {
