@@ -11,7 +11,7 @@
 #include "../expr/launch.hpp"
 #include "operator.hpp"
 
-namespace mixt::op::detail {
+namespace mixt::op::index_detail {
 
 /// The extents before, at and after `axis`.
 struct AxisSplit {
@@ -166,4 +166,4 @@ T from_double(double v) {
   return static_cast<T>(static_cast<compute_type_t<T>>(v));
 }
 
-}  // namespace mixt::op::detail
+}  // namespace mixt::op::index_detail

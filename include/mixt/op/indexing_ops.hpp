@@ -10,7 +10,7 @@
 
 namespace mixt::op {
 
-namespace detail {
+namespace index_detail {
 
 /// take: out[o, m, r] = a[o, fix(idx[m]), r].
 template <class W>
@@ -79,7 +79,7 @@ struct OneHotKernel {
   MIXT_HD void operator()(int64_t i) const { out[i] = idx[i / depth] == i % depth ? on : off; }
 };
 
-}  // namespace detail
+}  // namespace index_detail
 
 // ---------------------------------------------------------------------------------------------------- take
 template <class = void>
@@ -93,7 +93,7 @@ struct TakeOp {
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    detail::index_mode(name, p.mode, true);
+    index_detail::index_mode(name, p.mode, true);
     const Shape &a = in[0], &idx = in[1];
     if (a.ndim() == 0 || idx.ndim() == 0) {
       if (a.ndim()) Shape::normalize_axis(p.axis, a.ndim(), name);
@@ -110,20 +110,20 @@ struct TakeOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& a = in[0];
     const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
-    const int mode = int(detail::index_mode(name, p.mode, true));
-    const detail::AxisSplit s = detail::split_at(a.shape(), axis);
-    const NDArray idx = detail::as_index(in[1]);
-    if (mode == int(detail::IndexMode::raise))
+    const int mode = int(index_detail::index_mode(name, p.mode, true));
+    const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
+    const NDArray idx = index_detail::as_index(in[1]);
+    if (mode == int(index_detail::IndexMode::raise))
       for (int64_t j : idx.to_vector<int64_t>())
         if (j < 0 || j >= s.n)
           mixt::detail::fail(name, "argument 'indices': expected values in [0, ", s.n, ") with mode 'raise', received ", j);
     if (s.n == 0 && idx.size() != 0)
       mixt::detail::fail(name, "argument 'a': cannot take from an empty axis ", axis);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      detail::word_switch(a.dtype(), [&](auto w) {
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::word_switch(a.dtype(), [&](auto w) {
         using W = decltype(w);
-        detail::push_launch(name, o.size(),
-                            detail::TakeKernel<W>{static_cast<const W*>(a.raw_data()), idx.data<int64_t>(),
+        index_detail::push_launch(name, o.size(),
+                            index_detail::TakeKernel<W>{static_cast<const W*>(a.raw_data()), idx.data<int64_t>(),
                                                   static_cast<W*>(o.raw_data()), idx.size(), s.n, s.inner, mode},
                             {a, idx}, {o});
       });
@@ -134,20 +134,20 @@ struct TakeOp {
                        const std::vector<NDArray>&) {
     const NDArray& a = in[0];
     const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
-    const int mode = int(detail::index_mode(name, p.mode, true));
-    const detail::AxisSplit s = detail::split_at(a.shape(), axis);
-    const NDArray idx = detail::as_index(in[1]);
+    const int mode = int(index_detail::index_mode(name, p.mode, true));
+    const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
+    const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
-    detail::write_with(ig[0], req[0], [&](const NDArray& ga) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& ga) {
       dtype_switch(ga.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        detail::push_launch(name, ga.size(),
-                            detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()), idx.data<int64_t>(),
+        index_detail::push_launch(name, ga.size(),
+                            index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()), idx.data<int64_t>(),
                                                           static_cast<T*>(ga.raw_data()), idx.size(), s.n, s.inner, mode},
                             {g, idx}, {ga});
       });
     });
-    if (ig.size() > 1) detail::zero_grad(ig[1], req[1]);
+    if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);
   }
 };
 using Take = TakeOp<>;
@@ -170,7 +170,7 @@ struct PickOp {
     return Shape::normalize_axis(*p.axis, ndim, name);
   }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    detail::index_mode(name, p.mode, false);
+    index_detail::index_mode(name, p.mode, false);
     const Shape& d = in[0];
     if (d.ndim() == 0) return;
     const int axis = get_axis(p, d.ndim());
@@ -183,14 +183,14 @@ struct PickOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    const detail::AxisSplit s = detail::split_at(x.shape(), get_axis(p, x.ndim()));
-    const int mode = int(detail::index_mode(name, p.mode, false));
-    const NDArray idx = detail::as_index(in[1]);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      detail::word_switch(x.dtype(), [&](auto w) {
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
+    const int mode = int(index_detail::index_mode(name, p.mode, false));
+    const NDArray idx = index_detail::as_index(in[1]);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::word_switch(x.dtype(), [&](auto w) {
         using W = decltype(w);
-        detail::push_launch(name, o.size(),
-                            detail::PickKernel<W>{static_cast<const W*>(x.raw_data()), idx.data<int64_t>(),
+        index_detail::push_launch(name, o.size(),
+                            index_detail::PickKernel<W>{static_cast<const W*>(x.raw_data()), idx.data<int64_t>(),
                                                   static_cast<W*>(o.raw_data()), s.n, s.inner, mode},
                             {x, idx}, {o});
       });
@@ -200,20 +200,20 @@ struct PickOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    const detail::AxisSplit s = detail::split_at(x.shape(), get_axis(p, x.ndim()));
-    const int mode = int(detail::index_mode(name, p.mode, false));
-    const NDArray idx = detail::as_index(in[1]);
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
+    const int mode = int(index_detail::index_mode(name, p.mode, false));
+    const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
-    detail::write_with(ig[0], req[0], [&](const NDArray& gx) {
-      detail::word_switch(gx.dtype(), [&](auto w) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) {
+      index_detail::word_switch(gx.dtype(), [&](auto w) {
         using W = decltype(w);
-        detail::push_launch(name, gx.size(),
-                            detail::PickBackwardKernel<W>{static_cast<const W*>(g.raw_data()), idx.data<int64_t>(),
+        index_detail::push_launch(name, gx.size(),
+                            index_detail::PickBackwardKernel<W>{static_cast<const W*>(g.raw_data()), idx.data<int64_t>(),
                                                           static_cast<W*>(gx.raw_data()), s.n, s.inner, mode},
                             {g, idx}, {gx});
       });
     });
-    if (ig.size() > 1) detail::zero_grad(ig[1], req[1]);
+    if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);
   }
 };
 using Pick = PickOp<>;
@@ -240,18 +240,18 @@ struct OneHotOp {
     assign_shape(name, "output", out[0], Shape(o));
   }
   static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
-    out[0] = detail::dtype_attr(name, p.dtype);
+    out[0] = index_detail::dtype_attr(name, p.dtype);
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    const NDArray idx = detail::as_index(in[0]);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
+    const NDArray idx = index_detail::as_index(in[0]);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       dtype_switch(o.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        detail::push_launch(name, o.size(),
-                            detail::OneHotKernel<T>{idx.data<int64_t>(), static_cast<T*>(o.raw_data()), int64_t(p.depth),
-                                                    detail::from_double<T>(p.on_value),
-                                                    detail::from_double<T>(p.off_value)},
+        index_detail::push_launch(name, o.size(),
+                            index_detail::OneHotKernel<T>{idx.data<int64_t>(), static_cast<T*>(o.raw_data()), int64_t(p.depth),
+                                                    index_detail::from_double<T>(p.on_value),
+                                                    index_detail::from_double<T>(p.off_value)},
                             {idx}, {o});
       });
     });
@@ -259,7 +259,7 @@ struct OneHotOp {
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    detail::zero_grad(ig[0], req[0]);
+    index_detail::zero_grad(ig[0], req[0]);
   }
 };
 using OneHot = OneHotOp<>;
@@ -340,7 +340,7 @@ struct WhereOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray c = cond_view(in[0], in[1]);
-    detail::zero_grad(ig[0], req[0]);
+    index_detail::zero_grad(ig[0], req[0]);
     write(ig[1], req[1], mixt::where(c, og[0], 0.f));
     write(ig[2], req[2], mixt::where(c, 0.f, og[0]));
   }

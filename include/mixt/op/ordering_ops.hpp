@@ -10,7 +10,7 @@
 
 namespace mixt::op {
 
-namespace detail {
+namespace index_detail {
 
 /// ws[row, :] = the indices 0..n-1 of row (o, r) of x (outer, n, inner), sorted by value.
 template <class T>
@@ -163,7 +163,7 @@ inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan&
   });
 }
 
-}  // namespace detail
+}  // namespace index_detail
 
 // ---------------------------------------------------------------------------------------------------- topk
 template <class = void>
@@ -190,21 +190,21 @@ struct TopKOp {
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
     if (in[0].ndim() == 0) return;
-    const detail::SortPlan sp = detail::sort_plan(name, in[0], p.axis);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
     if (p.ret_typ == "mask") {
       assign_shape(name, "output", out[0], in[0]);
       return;
     }
     if (sp.s.n == 0 && !sp.flat) {  // unknown extent
-      assign_shape(name, "output", out[0], detail::sorted_shape(in[0], sp, p.k < 1 ? 0 : p.k));
+      assign_shape(name, "output", out[0], index_detail::sorted_shape(in[0], sp, p.k < 1 ? 0 : p.k));
     } else {
-      const int64_t k = detail::effective_k(name, p.k, sp.s.n);
-      for (size_t i = 0; i < out.size(); ++i) assign_shape(name, "output", out[i], detail::sorted_shape(in[0], sp, k));
+      const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+      for (size_t i = 0; i < out.size(); ++i) assign_shape(name, "output", out[i], index_detail::sorted_shape(in[0], sp, k));
     }
     if (out.size() > 1) assign_shape(name, "output", out[1], out[0]);
   }
   static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
-    const DType idx = detail::dtype_attr(name, p.dtype);
+    const DType idx = index_detail::dtype_attr(name, p.dtype);
     if (p.ret_typ == "indices") out[0] = idx;
     else out[0] = in[0];
     if (out.size() > 1) out[1] = idx;
@@ -213,15 +213,15 @@ struct TopKOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     check(p);
     const NDArray& x = in[0];
-    const detail::SortPlan sp = detail::sort_plan(name, x.shape(), p.axis);
-    const int64_t k = detail::effective_k(name, p.k, sp.s.n);
-    const NDArray ws = detail::sort_rows(x, sp, p.is_ascend, name);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
     if (p.ret_typ == "mask") {
-      detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
         dtype_switch(o.dtype(), [&](auto tag) {
           using T = decltype(tag);
-          detail::push_launch(name, o.size(),
-                              detail::TopKMaskKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k,
+          index_detail::push_launch(name, o.size(),
+                              index_detail::TopKMaskKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k,
                                                         sp.s.inner},
                               {ws}, {o});
         });
@@ -229,24 +229,24 @@ struct TopKOp {
       return;
     }
     if (p.ret_typ == "indices") {
-      detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::write_indices(ws, sp, k, o, name); });
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
       return;
     }
-    detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::write_values(x, ws, sp, k, o, name); });
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(x, ws, sp, k, o, name); });
     if (p.ret_typ == "both")
-      detail::write_with(out[1], req[1], [&](const NDArray& o) { detail::write_indices(ws, sp, k, o, name); });
+      index_detail::write_with(out[1], req[1], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
   }
   /// The values route their gradient back to where they came from; indices and mask have none.
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    if (p.ret_typ != "value" && p.ret_typ != "both") return detail::zero_grad(ig[0], req[0]);
+    if (p.ret_typ != "value" && p.ret_typ != "both") return index_detail::zero_grad(ig[0], req[0]);
     const NDArray& x = in[0];
-    const detail::SortPlan sp = detail::sort_plan(name, x.shape(), p.axis);
-    const int64_t k = detail::effective_k(name, p.k, sp.s.n);
-    const NDArray ws = detail::sort_rows(x, sp, p.is_ascend, name);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
     const NDArray g = og[0];
-    detail::write_with(ig[0], req[0], [&](const NDArray& gx) { detail::sorted_backward(g, ws, sp, k, gx, name); });
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, k, gx, name); });
   }
 };
 using TopK = TopKOp<>;
@@ -267,22 +267,22 @@ struct SortOp {
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     if (in[0].ndim() == 0) return;
-    const detail::SortPlan sp = detail::sort_plan(name, in[0], p.axis);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
     assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    const detail::SortPlan sp = detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = detail::sort_rows(in[0], sp, p.is_ascend, name);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::write_values(in[0], ws, sp, sp.s.n, o, name); });
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(in[0], ws, sp, sp.s.n, o, name); });
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    const detail::SortPlan sp = detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = detail::sort_rows(in[0], sp, p.is_ascend, name);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
     const NDArray g = og[0];
-    detail::write_with(ig[0], req[0], [&](const NDArray& gx) { detail::sorted_backward(g, ws, sp, sp.s.n, gx, name); });
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, sp.s.n, gx, name); });
   }
 };
 using Sort = SortOp<>;
@@ -302,22 +302,22 @@ struct ArgSortOp {
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     if (in[0].ndim() == 0) return;
-    const detail::SortPlan sp = detail::sort_plan(name, in[0], p.axis);
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
     assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
   }
   static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
-    out[0] = detail::dtype_attr(name, p.dtype);
+    out[0] = index_detail::dtype_attr(name, p.dtype);
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    const detail::SortPlan sp = detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = detail::sort_rows(in[0], sp, p.is_ascend, name);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::write_indices(ws, sp, sp.s.n, o, name); });
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, sp.s.n, o, name); });
   }
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    detail::zero_grad(ig[0], req[0]);
+    index_detail::zero_grad(ig[0], req[0]);
   }
 };
 using ArgSort = ArgSortOp<>;

@@ -35,7 +35,7 @@ struct OpInfo {
   std::function<Attrs(const Attrs&)> parse_attrs;
 };
 
-namespace detail {
+namespace registry_detail {
 
 struct Registry {
   std::map<std::string, OpInfo> ops;             ///< by canonical name
@@ -61,7 +61,7 @@ inline size_t edit_distance(const std::string& a, const std::string& b) {
   return prev[b.size()];
 }
 
-}  // namespace detail
+}  // namespace registry_detail
 
 /// The OpInfo of an operator type.
 template <class Op>
@@ -104,7 +104,7 @@ OpInfo make_op_info(std::vector<std::string> aliases = {}) {
 template <class Op>
 void register_op(std::vector<std::string> aliases = {}) {
   OpInfo info = make_op_info<Op>(std::move(aliases));
-  auto& r = detail::Registry::get();
+  auto& r = registry_detail::Registry::get();
   std::lock_guard<std::mutex> lk(r.m);
   r.names[info.name] = info.name;
   for (const std::string& a : info.aliases) r.names[a] = info.name;
@@ -140,23 +140,23 @@ void register_builtin_ops() {
   register_op<ArgSort>();
 }
 
-namespace detail {
+namespace registry_detail {
 inline void ensure_builtin_ops() {
   static std::once_flag once;
   std::call_once(once, [] { register_builtin_ops(); });
 }
-}  // namespace detail
+}  // namespace registry_detail
 
 /// The operator registered under `name` (or an alias); throws mixt::Error listing the nearest names otherwise.
 inline const OpInfo& find_op(const std::string& name) {
-  detail::ensure_builtin_ops();
-  auto& r = detail::Registry::get();
+  registry_detail::ensure_builtin_ops();
+  auto& r = registry_detail::Registry::get();
   std::lock_guard<std::mutex> lk(r.m);
   auto it = r.names.find(name);
   if (it != r.names.end()) return r.ops.at(it->second);
   std::vector<std::pair<size_t, std::string>> near;
   for (const auto& [n, canonical] : r.names) {
-    const size_t d = detail::edit_distance(name, n);
+    const size_t d = registry_detail::edit_distance(name, n);
     if (d <= std::max<size_t>(2, name.size() / 3)) near.emplace_back(d, n);
   }
   std::sort(near.begin(), near.end());
@@ -169,8 +169,8 @@ inline const OpInfo& find_op(const std::string& name) {
 
 /// The canonical names of every registered operator, sorted.
 inline std::vector<std::string> registered_ops() {
-  detail::ensure_builtin_ops();
-  auto& r = detail::Registry::get();
+  registry_detail::ensure_builtin_ops();
+  auto& r = registry_detail::Registry::get();
   std::lock_guard<std::mutex> lk(r.m);
   std::vector<std::string> v;
   for (const auto& [n, info] : r.ops) v.push_back(n);

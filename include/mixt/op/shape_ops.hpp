@@ -29,12 +29,12 @@ struct FlattenOp {
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::copy_elements(in[0], o); });
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::copy_elements(in[0], o); });
   }
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    detail::write_with(ig[0], req[0], [&](const NDArray& g) { detail::copy_elements(og[0], g); });
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) { index_detail::copy_elements(og[0], g); });
   }
 };
 using Flatten = FlattenOp<>;
@@ -74,12 +74,12 @@ struct ReshapeOp {
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    detail::write_with(out[0], req[0], [&](const NDArray& o) { detail::copy_elements(in[0], o); });
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::copy_elements(in[0], o); });
   }
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    detail::write_with(ig[0], req[0], [&](const NDArray& g) { detail::copy_elements(og[0], g); });
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) { index_detail::copy_elements(og[0], g); });
   }
 };
 using Reshape = ReshapeOp<>;
@@ -133,7 +133,7 @@ struct TransposeOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const std::vector<int> a = perm(p, in[0].ndim());
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       mixt::detail::strided_copy(expr::permuted(in[0], a), o, name);
     });
   }
@@ -143,7 +143,7 @@ struct TransposeOp {
     const std::vector<int> a = perm(p, in[0].ndim());
     std::vector<int> inv(a.size());
     for (size_t d = 0; d < a.size(); ++d) inv[size_t(a[d])] = int(d);
-    detail::write_with(ig[0], req[0], [&](const NDArray& g) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) {
       mixt::detail::strided_copy(expr::permuted(og[0], inv), g, name);
     });
   }
@@ -192,31 +192,31 @@ struct SliceAxisOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
-    const detail::AxisSplit s = detail::split_at(x.shape(), axis);
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), axis);
     auto [b, e] = range(p, s.n);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      detail::block_copy(x, o, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::block_copy(x, o, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
     });
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
-    const detail::AxisSplit s = detail::split_at(in[0].shape(), axis);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
     auto [b, e] = range(p, s.n);
     const NDArray g = og[0];
     if (req[0] == Req::add) {  // only the sliced block changes
       NDArray tmp(g.shape(), g.ctx(), g.dtype());
-      detail::block_copy(ig[0], tmp, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
+      index_detail::block_copy(ig[0], tmp, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
       tmp += g;
-      detail::block_copy(tmp, ig[0], s.outer, s.inner, e - b, e - b, 0, s.n, b, name);
+      index_detail::block_copy(tmp, ig[0], s.outer, s.inner, e - b, e - b, 0, s.n, b, name);
       return;
     }
     if (req[0] == Req::null) return;
-    detail::word_switch(g.dtype(), [&](auto w) {
+    index_detail::word_switch(g.dtype(), [&](auto w) {
       using W = decltype(w);
-      detail::push_launch(name, ig[0].size(),
-                          detail::PadCopyKernel<W>{static_cast<const W*>(g.raw_data()),
+      index_detail::push_launch(name, ig[0].size(),
+                          index_detail::PadCopyKernel<W>{static_cast<const W*>(g.raw_data()),
                                                    static_cast<W*>(ig[0].raw_data()), e - b, s.inner, s.n, b},
                           {g}, {ig[0]});
     });
@@ -292,12 +292,12 @@ struct ConcatOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.dim, out[0].ndim(), name);
-    const detail::AxisSplit so = detail::split_at(out[0].shape(), axis);
-    detail::write_with(out[0], req[0], [&](const NDArray& o) {
+    const index_detail::AxisSplit so = index_detail::split_at(out[0].shape(), axis);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       int64_t off = 0;
       for (const NDArray& x : in) {
         const int64_t len = x.shape()[axis];
-        detail::block_copy(x, o, so.outer, so.inner, len, len, 0, so.n, off, name);
+        index_detail::block_copy(x, o, so.outer, so.inner, len, len, 0, so.n, off, name);
         off += len;
       }
     });
@@ -306,12 +306,12 @@ struct ConcatOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.dim, og[0].ndim(), name);
-    const detail::AxisSplit so = detail::split_at(og[0].shape(), axis);
+    const index_detail::AxisSplit so = index_detail::split_at(og[0].shape(), axis);
     int64_t off = 0;
     for (size_t i = 0; i < in.size(); ++i) {
       const int64_t len = in[i].shape()[axis];
-      detail::write_with(ig[i], req[i], [&](const NDArray& g) {
-        detail::block_copy(og[0], g, so.outer, so.inner, len, so.n, off, len, 0, name);
+      index_detail::write_with(ig[i], req[i], [&](const NDArray& g) {
+        index_detail::block_copy(og[0], g, so.outer, so.inner, len, so.n, off, len, 0, name);
       });
       off += len;
     }
@@ -373,22 +373,22 @@ struct SliceChannelOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
-    const detail::AxisSplit s = detail::split_at(in[0].shape(), axis);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
     const int64_t len = s.n / p.num_outputs;
     for (size_t i = 0; i < out.size(); ++i)
-      detail::write_with(out[i], req[i], [&](const NDArray& o) {
-        detail::block_copy(in[0], o, s.outer, s.inner, len, s.n, int64_t(i) * len, len, 0, name);
+      index_detail::write_with(out[i], req[i], [&](const NDArray& o) {
+        index_detail::block_copy(in[0], o, s.outer, s.inner, len, s.n, int64_t(i) * len, len, 0, name);
       });
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
-    const detail::AxisSplit s = detail::split_at(in[0].shape(), axis);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
     const int64_t len = s.n / p.num_outputs;
-    detail::write_with(ig[0], req[0], [&](const NDArray& g) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) {
       for (size_t i = 0; i < og.size(); ++i)
-        detail::block_copy(og[i], g, s.outer, s.inner, len, len, 0, s.n, int64_t(i) * len, name);
+        index_detail::block_copy(og[i], g, s.outer, s.inner, len, len, 0, s.n, int64_t(i) * len, name);
     });
   }
 };
