@@ -28,6 +28,7 @@ struct ActivationOp {
   static std::vector<std::string> arguments(const Param&) { return {"data"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
     with_act_type(name, p.act_type, {"relu", "sigmoid", "tanh", "softrelu", "softsign"}, [](const std::string&) {});
   }
@@ -80,6 +81,7 @@ struct LeakyReLUOp {
   }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
     with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
   }

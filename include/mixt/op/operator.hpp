@@ -8,12 +8,16 @@
 //   infer_shape(p, in, out, aux)  fills unknown shapes (ndim 0 = unknown, extent 0 = unknown extent), forward and
 //                                 backward; throws mixt::Error on inconsistency
 //   forward(p, ctx, in, req, out, aux) and backward(p, ctx, out_grad, in, out, req, in_grad, aux)
+// and optionally
+//   infer_type(p, in, out, aux)   fills the dtypes (default: every output takes input 0's dtype)
+//   inplace(p)                    (input, output) pairs that may share storage (default: none)
 // Kernels are written with NDArray expressions, reductions and dot, so each operator runs on every device and
 // every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
 #pragma once
 
 #include <source_location>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../autograd/node.hpp"
@@ -81,6 +85,23 @@ template <class Op>
 size_t num_outputs(const typename Op::Param& p) {
   if constexpr (requires { Op::num_outputs(p); }) return size_t(Op::num_outputs(p));
   else return Op::outputs(p).size();
+}
+
+/// Op::infer_type when the operator declares one; otherwise every output takes input 0's dtype (float32 without
+/// inputs). Aux dtypes left as given.
+template <class Op>
+void infer_type(const typename Op::Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>& aux) {
+  if constexpr (requires { Op::infer_type(p, in, out, aux); }) Op::infer_type(p, in, out, aux);
+  else for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+}
+
+/// Op::inplace(p) when declared: pairs (input, output) whose storage an executor may share; default none. A hint,
+/// as MXNet's FInplaceOption: a memory planner shares only when nothing reads the input afterwards (backward
+/// included).
+template <class Op>
+std::vector<std::pair<int, int>> inplace_pairs(const typename Op::Param& p) {
+  if constexpr (requires { Op::inplace(p); }) return Op::inplace(p);
+  else return {};
 }
 
 /// The imperative call: checks the inputs, infers the output shapes, allocates the outputs on the first input's
@@ -152,8 +173,16 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
     if (!(aux_shapes[i] == aux[i].shape()))
       mixt::detail::fail_at(where, Op::name, "auxiliary state '", aux_names[i], "': expected shape ", aux_shapes[i],
                             ", received ", aux[i].shape());
+  std::vector<DType> in_types, out_types(out_shapes.size(), in.empty() ? DType::float32 : in[0].dtype()), aux_types;
+  for (const NDArray& a : in) in_types.push_back(a.dtype());
+  for (const NDArray& a : aux) aux_types.push_back(a.dtype());
+  try {
+    op::infer_type<Op>(p, in_types, out_types, aux_types);
+  } catch (const Error& e) {
+    throw Error(e.op(), e.message(), where);
+  }
   std::vector<NDArray> out;
-  for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());
+  for (size_t k = 0; k < out_shapes.size(); ++k) out.emplace_back(out_shapes[k], in[0].ctx(), out_types[k]);
   std::vector<Req> req(out.size(), Req::write);
   const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
   try {

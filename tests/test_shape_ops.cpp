@@ -1,0 +1,654 @@
+// Shape, indexing and ordering operators (op/shape_ops.hpp, indexing_ops.hpp, ordering_ops.hpp), dtype inference
+// and in-place hints (op/operator.hpp), and the by-name registry (op/registry.hpp): forward against double loops,
+// backward against central differences, shape/type inference with partial shapes, errors, lookups by name.
+#include "testing.hpp"
+
+#include <algorithm>
+#include <numeric>
+
+#include <mixt/op/registry.hpp>
+#include <mixt/test/gradient_check.hpp>
+
+using namespace mixt;
+using mixt::testing::check_close;
+using mixt::testing::random_values;
+
+namespace {
+
+std::vector<double> stored(std::vector<double> v) { return mixt::testing::as_stored(std::move(v)); }
+
+/// Distinct values spaced at least 0.1 apart (so a finite-difference step never reorders them), shuffled.
+std::vector<double> distinct_values(size_t n, uint64_t seed) {
+  std::vector<double> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = -1.0 + 0.137 * double(i);
+  std::vector<double> r = random_values(n, 0, 1, seed);
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return r[a] < r[b]; });
+  std::vector<double> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = v[order[i]];
+  return stored(out);
+}
+
+template <class Op>
+void check_grad(const typename Op::Param& p, const std::vector<NDArray>& in, std::vector<bool> which = {}) {
+  test::GradCheckResult r = test::check_numeric_gradient<Op>(p, in, which);
+  CHECK_MESSAGE(r.ok, r.report);
+}
+
+/// Runs f, which must throw mixt::Error whose message contains every one of `parts`.
+template <class F>
+void check_error(F&& f, std::vector<std::string> parts) {
+  bool thrown = false;
+  try {
+    f();
+  } catch (const Error& e) {
+    thrown = true;
+    const std::string what = e.what();
+    for (const std::string& s : parts) CHECK_MESSAGE(what.find(s) != std::string::npos, "'" << s << "' not in: " << what);
+  }
+  CHECK_MESSAGE(thrown, "no mixt::Error thrown");
+}
+
+template <class Op>
+std::vector<Shape> infer_out(const typename Op::Param& p, std::vector<Shape>& in) {
+  std::vector<Shape> out(Op::outputs(p).size()), aux;
+  Op::infer_shape(p, in, out, aux);
+  return out;
+}
+
+/// Forward and backward with Req::add on buffers holding 1 give the Req::write results plus 1.
+template <class Op>
+void check_add_req(const typename Op::Param& p, const std::vector<NDArray>& in) {
+  std::vector<NDArray> out = op::invoke<Op>(p, in, {}, true);
+  std::vector<NDArray> heads, gw, ga, out_add;
+  for (size_t k = 0; k < out.size(); ++k) {
+    heads.push_back(nd::array(random_values(size_t(out[k].size()), -1, 1, 20 + k), out[k].shape(), out[k].ctx()));
+    out_add.push_back(nd::ones(out[k].shape(), out[k].ctx(), out[k].dtype()));
+  }
+  Op::forward(p, op::OpContext{true, {}}, in, std::vector<op::Req>(out.size(), op::Req::add), out_add, {});
+  for (size_t k = 0; k < out.size(); ++k) {
+    std::vector<double> want = out[k].to_vector<double>();
+    for (double& w : want) w += 1;
+    check_close(out_add[k], want);
+  }
+  for (const NDArray& a : in) {
+    gw.push_back(nd::zeros(a.shape(), a.ctx(), a.dtype()));
+    ga.push_back(nd::ones(a.shape(), a.ctx(), a.dtype()));
+  }
+  Op::backward(p, op::OpContext{true, {}}, heads, in, out, std::vector<op::Req>(in.size(), op::Req::write), gw, {});
+  Op::backward(p, op::OpContext{true, {}}, heads, in, out, std::vector<op::Req>(in.size(), op::Req::add), ga, {});
+  for (size_t i = 0; i < in.size(); ++i) {
+    std::vector<double> want = gw[i].to_vector<double>();
+    for (double& w : want) w += 1;
+    check_close(ga[i], want);
+  }
+}
+
+/// Element (o, j, r) of an (outer, n, inner) row-major array.
+size_t at3(size_t o, size_t j, size_t r, size_t n, size_t inner) { return (o * n + j) * inner + r; }
+
+}  // namespace
+
+MIXT_DEVICE_TEST("shape ops: Flatten and Reshape with MXNet's codes") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(24, -1, 1, 1));
+  NDArray x = nd::array(xv, Shape{2, 3, 4}, ctx);
+  NDArray f = nd::Flatten(x);
+  CHECK(f.shape() == Shape{2, 12});
+  check_close(f, xv);
+  check_grad<op::Flatten>({}, {x});
+
+  struct Case { op::IntTuple codes; bool reverse; Shape want; };
+  for (const Case& c : {Case{{0, -1}, false, Shape{2, 12}}, Case{{-3, -2}, false, Shape{6, 4}},
+                        Case{{-4, 1, 2, -2}, false, Shape{1, 2, 3, 4}}, Case{{-1, 0}, true, Shape{6, 4}},
+                        Case{{4, -1}, false, Shape{4, 6}}}) {
+    CAPTURE(op::attr::format(c.codes));
+    op::Reshape::Param p{.shape = c.codes, .reverse = c.reverse};
+    NDArray y = nd::Reshape(x, p);
+    CHECK(y.shape() == c.want);
+    check_close(y, xv);
+    check_grad<op::Reshape>(p, {x});
+  }
+  // Inference: forward from a known input, backward from the output for one unknown extent, unknown otherwise.
+  std::vector<Shape> in{Shape{0, 3, 4}};
+  CHECK(infer_out<op::Flatten>({}, in)[0] == Shape{0, 12});
+  in = {Shape{0, 3, 4}};
+  std::vector<Shape> out{Shape{2, 12}}, aux;
+  op::Reshape::infer_shape({.shape = {0, -1}}, in, out, aux);
+  CHECK(in[0] == Shape{2, 3, 4});
+  in = {Shape{}};
+  CHECK(infer_out<op::Reshape>({.shape = {3, 8}}, in)[0] == Shape{3, 8});
+  check_error([&] { nd::Reshape(x, {.shape = {5, -1}}); }, {"Reshape", "(2, 3, 4)"});
+  check_error([&] { nd::Reshape(x, {}); }, {"Reshape", "attribute 'shape'"});
+}
+
+MIXT_DEVICE_TEST("shape ops: transpose forward, backward, inference and bad axes") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(24, -1, 1, 2));
+  NDArray x = nd::array(xv, Shape{2, 3, 4}, ctx);
+  op::Transpose::Param p{.axes = {1, 2, 0}};
+  NDArray y = nd::transpose(x, p);
+  REQUIRE(y.shape() == Shape{3, 4, 2});
+  std::vector<double> want(24);
+  for (size_t a = 0; a < 2; ++a)
+    for (size_t b = 0; b < 3; ++b)
+      for (size_t c = 0; c < 4; ++c) want[(b * 4 + c) * 2 + a] = xv[(a * 3 + b) * 4 + c];
+  check_close(y, want);
+  check_grad<op::Transpose>(p, {x});
+  // Default: reversed axes; negative axes count from the end.
+  NDArray z = nd::transpose(x, op::Transpose::Param{});
+  REQUIRE(z.shape() == Shape{4, 3, 2});
+  for (size_t a = 0; a < 2; ++a)
+    for (size_t b = 0; b < 3; ++b)
+      for (size_t c = 0; c < 4; ++c) want[(c * 3 + b) * 2 + a] = xv[(a * 3 + b) * 4 + c];
+  check_close(z, want);
+  check_grad<op::Transpose>({.axes = {-1, 0, 1}}, {x});
+  // The NDArray function of the same name still works.
+  check_close(nd::transpose(x, {1, 2, 0}), nd::transpose(x, p).to_vector<double>());
+
+  std::vector<Shape> in{Shape{}}, out{Shape{3, 4, 2}}, aux;
+  op::Transpose::infer_shape(p, in, out, aux);
+  CHECK(in[0] == Shape{2, 3, 4});
+  in = {Shape{2, 0, 4}};
+  CHECK(infer_out<op::Transpose>(p, in)[0] == Shape{0, 4, 2});
+  check_error([&] { nd::transpose(x, op::Transpose::Param{.axes = {0, 0, 1}}); }, {"transpose", "attribute 'axes'"});
+  check_error([&] { nd::transpose(x, op::Transpose::Param{.axes = {0, 1}}); }, {"transpose", "attribute 'axes'"});
+  check_error([&] { nd::transpose(x, op::Transpose::Param{.axes = {0, 1, 3}}); }, {"transpose", "attribute 'axes'"});
+}
+
+MIXT_DEVICE_TEST("shape ops: slice_axis with None and negative bounds") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(30, -1, 1, 3));
+  NDArray x = nd::array(xv, Shape{3, 5, 2}, ctx);
+  struct Case { int axis; int64_t begin; std::optional<int64_t> end; size_t b, e; };
+  for (const Case& c : {Case{1, 1, -1, 1, 4}, Case{1, -2, std::nullopt, 3, 5}, Case{-2, 0, 2, 0, 2},
+                        Case{0, 1, 3, 1, 3}, Case{2, 1, std::nullopt, 1, 2}}) {
+    CAPTURE(c.axis);
+    CAPTURE(c.begin);
+    op::SliceAxis::Param p{.axis = c.axis, .begin = c.begin, .end = c.end};
+    NDArray y = nd::slice_axis(x, p);
+    const int ax = c.axis < 0 ? c.axis + 3 : c.axis;
+    const size_t dims[3] = {3, 5, 2};
+    size_t outer = 1, inner = 1;
+    for (int d = 0; d < ax; ++d) outer *= dims[d];
+    for (int d = ax + 1; d < 3; ++d) inner *= dims[d];
+    const size_t len = c.e - c.b;
+    std::vector<double> want;
+    for (size_t o = 0; o < outer; ++o)
+      for (size_t j = 0; j < len; ++j)
+        for (size_t r = 0; r < inner; ++r) want.push_back(xv[at3(o, c.b + j, r, dims[ax], inner)]);
+    CHECK(y.shape()[ax] == int64_t(len));
+    check_close(y, want);
+    check_grad<op::SliceAxis>(p, {x});
+  }
+  // Backward with req add keeps what was there outside the slice.
+  op::SliceAxis::Param p{.axis = 1, .begin = 1, .end = 3};
+  NDArray g = nd::ones(Shape{3, 2, 2}, ctx), gx = nd::full(Shape{3, 5, 2}, 5.0, ctx);
+  op::SliceAxis::backward(p, {}, {g}, {x}, {}, {op::Req::add}, {gx}, {});
+  std::vector<double> want(30, 5.0);
+  for (size_t o = 0; o < 3; ++o)
+    for (size_t j = 1; j < 3; ++j)
+      for (size_t r = 0; r < 2; ++r) want[at3(o, j, r, 5, 2)] = 6.0;
+  check_close(gx, want);
+
+  std::vector<Shape> in{Shape{3, 0, 2}};
+  CHECK(infer_out<op::SliceAxis>({.axis = 1, .begin = 1, .end = 3}, in)[0] == Shape{3, 2, 2});
+  check_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 1, .begin = 5}); }, {"slice_axis", "attribute 'begin'"});
+  check_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 1, .begin = 3, .end = 2}); },
+              {"slice_axis", "attribute 'end'"});
+  check_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 3}); }, {"slice_axis", "axis 3"});
+}
+
+MIXT_DEVICE_TEST("shape ops: Concat forward, backward, partial inference and mismatches") {
+  auto ctx = Device::ctx();
+  std::vector<std::vector<double>> v;
+  std::vector<NDArray> xs;
+  for (int64_t k = 1; k <= 3; ++k) {
+    v.push_back(stored(random_values(size_t(2 * k * 3), -1, 1, uint64_t(10 + k))));
+    xs.push_back(nd::array(v.back(), Shape{2, k, 3}, ctx));
+  }
+  NDArray y = nd::Concat(xs);
+  REQUIRE(y.shape() == Shape{2, 6, 3});
+  std::vector<double> want;
+  for (size_t o = 0; o < 2; ++o)
+    for (size_t k = 0; k < 3; ++k)
+      for (size_t j = 0; j < k + 1; ++j)
+        for (size_t r = 0; r < 3; ++r) want.push_back(v[k][at3(o, j, r, k + 1, 3)]);
+  check_close(y, want);
+  check_grad<op::Concat>({.num_args = 3, .dim = 1}, xs);
+  // dim 0 (and negative dims).
+  NDArray a = nd::array(v[0], Shape{2, 3}, ctx), b = nd::array(v[1], Shape{4, 3}, ctx);
+  NDArray c = nd::Concat({a, b}, {.dim = 0});
+  std::vector<double> ab = v[0];
+  ab.insert(ab.end(), v[1].begin(), v[1].end());
+  check_close(c, ab);
+  CHECK(nd::Concat({a, a}, {.dim = -1}).shape() == Shape{2, 6});
+  check_grad<op::Concat>({.num_args = 2, .dim = 0}, {a, b});
+
+  // Partial: the one unknown extent along dim follows from the output; unknown inputs get the common extents.
+  std::vector<Shape> in{Shape{2, 0, 3}, Shape{2, 2, 3}}, out{Shape{0, 5, 0}}, aux;
+  op::Concat::infer_shape({.num_args = 2, .dim = 1}, in, out, aux);
+  CHECK(in[0] == Shape{2, 3, 3});
+  CHECK(out[0] == Shape{2, 5, 3});
+  in = {Shape{}, Shape{2, 2, 3}};
+  out = {Shape{}};
+  op::Concat::infer_shape({.num_args = 2, .dim = 1}, in, out, aux);
+  CHECK(in[0] == Shape{2, 0, 3});
+  CHECK(out[0] == Shape{2, 0, 3});
+
+  NDArray bad = nd::zeros(Shape{3, 2, 3}, ctx);
+  check_error([&] { nd::Concat({xs[0], bad}); }, {"Concat", "argument 'arg1'"});
+  check_error([&] { nd::Concat({xs[0], nd::zeros(Shape{2, 3}, ctx)}); }, {"Concat", "argument 'arg1'", "dimensions"});
+  check_error([&] { op::invoke<op::Concat>({.num_args = 0}, {}); }, {"Concat", "attribute 'num_args'"});
+}
+
+MIXT_DEVICE_TEST("shape ops: SliceChannel (split) with and without squeeze_axis") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(36, -1, 1, 4));
+  NDArray x = nd::array(xv, Shape{2, 6, 3}, ctx);
+  op::SliceChannel::Param p{.num_outputs = 3};
+  std::vector<NDArray> ys = nd::split(x, p);
+  REQUIRE(ys.size() == 3);
+  for (size_t k = 0; k < 3; ++k) {
+    REQUIRE(ys[k].shape() == Shape{2, 2, 3});
+    std::vector<double> want;
+    for (size_t o = 0; o < 2; ++o)
+      for (size_t j = 0; j < 2; ++j)
+        for (size_t r = 0; r < 3; ++r) want.push_back(xv[at3(o, 2 * k + j, r, 6, 3)]);
+    check_close(ys[k], want);
+  }
+  check_grad<op::SliceChannel>(p, {x});
+  // squeeze_axis: axis 2 of extent 3 into three (2, 6) arrays.
+  op::SliceChannel::Param q{.num_outputs = 3, .axis = -1, .squeeze_axis = true};
+  ys = nd::SliceChannel(x, q);
+  for (size_t k = 0; k < 3; ++k) {
+    REQUIRE(ys[k].shape() == Shape{2, 6});
+    std::vector<double> want;
+    for (size_t o = 0; o < 12; ++o) want.push_back(xv[o * 3 + k]);
+    check_close(ys[k], want);
+  }
+  check_grad<op::SliceChannel>(q, {x});
+
+  std::vector<Shape> in{Shape{}}, out{Shape{}, Shape{2, 2, 3}, Shape{}}, aux;
+  op::SliceChannel::infer_shape(p, in, out, aux);
+  CHECK(in[0] == Shape{2, 6, 3});
+  CHECK(out[0] == Shape{2, 2, 3});
+  CHECK(out[2] == Shape{2, 2, 3});
+  check_error([&] { nd::split(x, {.num_outputs = 4}); }, {"SliceChannel", "divisible", "num_outputs"});
+  check_error([&] { nd::split(x, {.num_outputs = 2, .squeeze_axis = true}); }, {"SliceChannel", "squeeze_axis"});
+  check_error([&] { nd::split(x, {.num_outputs = 0}); }, {"SliceChannel", "attribute 'num_outputs'"});
+  check_error([&] { nd::split(x, {.num_outputs = 1, .axis = 3}); }, {"SliceChannel", "axis 3"});
+}
+
+MIXT_DEVICE_TEST("indexing ops: take with clip, wrap and raise; backward accumulates repeated indices") {
+  auto ctx = Device::ctx();
+  auto av = stored(random_values(15, -1, 1, 5));
+  NDArray a = nd::array(av, Shape{5, 3}, ctx);
+  std::vector<double> iv{0, 4, 1, 1, -1, 7};
+  NDArray idx = nd::array(iv, Shape{2, 3}, ctx);
+  auto clip_i = [](double v, int64_t n) { int64_t j = int64_t(v); return j < 0 ? 0 : (j >= n ? n - 1 : j); };
+  auto wrap_i = [](double v, int64_t n) { int64_t j = int64_t(v) % n; return j < 0 ? j + n : j; };
+  for (const char* mode : {"clip", "wrap"}) {
+    CAPTURE(mode);
+    op::Take::Param p{.axis = 0, .mode = mode};
+    NDArray y = nd::take(a, idx, p);
+    REQUIRE(y.shape() == Shape{2, 3, 3});
+    std::vector<double> want;
+    for (double i : iv) {
+      int64_t j = std::string(mode) == "clip" ? clip_i(i, 5) : wrap_i(i, 5);
+      for (size_t r = 0; r < 3; ++r) want.push_back(av[size_t(j) * 3 + r]);
+    }
+    check_close(y, want);
+    check_grad<op::Take>(p, {a, idx}, {true, false});
+  }
+  // axis 1: out (5, 2, 3).
+  op::Take::Param p1{.axis = 1, .mode = "wrap"};
+  NDArray y = nd::take(a, idx, p1);
+  REQUIRE(y.shape() == Shape{5, 2, 3});
+  std::vector<double> want;
+  for (size_t o = 0; o < 5; ++o)
+    for (double i : iv) want.push_back(av[o * 3 + size_t(wrap_i(i, 3))]);
+  check_close(y, want);
+  check_grad<op::Take>(p1, {a, idx}, {true, false});
+  // The gradient of a row taken twice is the sum of both head gradients (ones here): clipped, -1 is row 0 and 7 is
+  // row 4.
+  NDArray g = nd::ones(Shape{2, 3, 3}, ctx), ga = nd::zeros(Shape{5, 3}, ctx);
+  op::Take::backward({}, {}, {g}, {a, idx}, {}, {op::Req::write, op::Req::null}, {ga, NDArray()}, {});
+  check_close(ga, {2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 2});
+  // Integer indices work too.
+  check_close(nd::take(a, nd::array(std::vector<double>{2, 0}, Shape{2}, ctx, DType::int32)),
+              {av[6], av[7], av[8], av[0], av[1], av[2]});
+
+  check_error([&] { nd::take(a, idx, {.mode = "raise"}); }, {"take", "argument 'indices'", "raise"});
+  CHECK(nd::take(a, nd::array(std::vector<double>{1, 2}, Shape{2}, ctx), {.mode = "raise"}).shape() == Shape{2, 3});
+  check_error([&] { nd::take(a, idx, {.mode = "nearest"}); }, {"take", "attribute 'mode'"});
+  check_error([&] { nd::take(a, idx, {.axis = 2}); }, {"take", "axis 2"});
+  std::vector<Shape> in{Shape{5, 3}, Shape{}};
+  CHECK(infer_out<op::Take>({}, in)[0] == Shape{});
+}
+
+MIXT_DEVICE_TEST("indexing ops: pick along an axis, keepdims, clip and wrap") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(12, -1, 1, 6));
+  NDArray x = nd::array(xv, Shape{3, 4}, ctx);
+  std::vector<double> iv{0, 3, 5};
+  NDArray idx = nd::array(iv, Shape{3}, ctx);
+  for (const char* mode : {"clip", "wrap"}) {
+    CAPTURE(mode);
+    op::Pick::Param p{.mode = mode};
+    NDArray y = nd::pick(x, idx, p);
+    REQUIRE(y.shape() == Shape{3});
+    std::vector<double> want;
+    for (size_t i = 0; i < 3; ++i) {
+      int64_t j = int64_t(iv[i]);
+      j = std::string(mode) == "clip" ? std::min<int64_t>(j, 3) : j % 4;
+      want.push_back(xv[i * 4 + size_t(j)]);
+    }
+    check_close(y, want);
+    check_grad<op::Pick>(p, {x, idx}, {true, false});
+  }
+  // axis 0 with keepdims: index (1, 4), out (1, 4).
+  NDArray idx0 = nd::array(std::vector<double>{2, 0, 1, 2}, Shape{1, 4}, ctx);
+  op::Pick::Param p0{.axis = 0, .keepdims = true};
+  NDArray y = nd::pick(x, idx0, p0);
+  REQUIRE(y.shape() == Shape{1, 4});
+  check_close(y, {xv[8], xv[1], xv[6], xv[11]});
+  check_grad<op::Pick>(p0, {x, idx0}, {true, false});
+
+  std::vector<Shape> in{Shape{3, 0, 5}, Shape{}};
+  CHECK(infer_out<op::Pick>({.axis = 1}, in)[0] == Shape{3, 5});
+  CHECK(in[1] == Shape{3, 5});
+  check_error([&] { nd::pick(x, idx, {.axis = 2}); }, {"pick", "axis 2"});
+  check_error([&] { nd::pick(x, idx, {.mode = "raise"}); }, {"pick", "attribute 'mode'"});
+  check_error([&] { nd::pick(x, nd::zeros(Shape{4}, ctx)); }, {"pick", "index"});
+}
+
+MIXT_DEVICE_TEST("indexing ops: one_hot values, dtype and errors") {
+  auto ctx = Device::ctx();
+  std::vector<double> iv{1, 0, 3, -1, 5, 2};
+  NDArray idx = nd::array(iv, Shape{2, 3}, ctx);
+  NDArray y = nd::one_hot(idx, {.depth = 4});
+  REQUIRE(y.shape() == Shape{2, 3, 4});
+  CHECK(y.dtype() == DType::float32);
+  std::vector<double> want;
+  for (double i : iv)
+    for (int k = 0; k < 4; ++k) want.push_back(int64_t(i) == k ? 1 : 0);
+  check_close(y, want);
+  NDArray z = nd::one_hot(idx, {.depth = 4, .on_value = 5, .off_value = -1, .dtype = "int32"});
+  CHECK(z.dtype() == DType::int32);
+  for (double& w : want) w = w == 1 ? 5 : -1;
+  check_close(z, want);
+  std::vector<DType> in{DType::float32}, out(1), aux;
+  op::infer_type<op::OneHot>({.depth = 3, .dtype = "float64"}, in, out, aux);
+  CHECK(out[0] == DType::float64);
+  check_error([&] { nd::one_hot(idx, {.depth = 0}); }, {"one_hot", "attribute 'depth'"});
+  check_error([&] { nd::one_hot(idx, {.depth = 3, .dtype = "float128"}); }, {"one_hot", "attribute 'dtype'"});
+}
+
+MIXT_DEVICE_TEST("indexing ops: clip and where") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(20, -2, 2, 7));
+  for (auto& v : xv) if (std::abs(std::abs(v) - 0.5) < 0.05) v = 0.2;  // keep finite differences off the bounds
+  NDArray x = nd::array(xv, Shape{4, 5}, ctx);
+  op::Clip::Param p{.a_min = -0.5, .a_max = 0.5};
+  std::vector<double> want;
+  for (double v : xv) want.push_back(std::min(0.5, std::max(-0.5, v)));
+  check_close(nd::clip(x, p), want);
+  check_close(nd::clip(x, -0.5, 0.5), want);  // the expression function of the same name
+  check_grad<op::Clip>(p, {x});
+  check_error([&] { nd::clip(x, op::Clip::Param{.a_min = 1, .a_max = 0}); }, {"clip", "attribute 'a_max'"});
+
+  auto yv = stored(random_values(20, -1, 1, 8));
+  NDArray y = nd::array(yv, Shape{4, 5}, ctx);
+  std::vector<double> cv;
+  for (size_t i = 0; i < 20; ++i) cv.push_back(i % 3 == 0 ? 0 : 1);
+  NDArray c = nd::array(cv, Shape{4, 5}, ctx);
+  want.clear();
+  for (size_t i = 0; i < 20; ++i) want.push_back(cv[i] != 0 ? xv[i] : yv[i]);
+  check_close(nd::where(c, x, y, op::Where::Param{}), want);
+  check_grad<op::Where>({}, {c, x, y}, {false, true, true});
+  // A 1-D condition selects whole rows.
+  NDArray rows = nd::array(std::vector<double>{1, 0, 0, 1}, Shape{4}, ctx);
+  want.clear();
+  for (size_t i = 0; i < 20; ++i) want.push_back((i / 5 == 0 || i / 5 == 3) ? xv[i] : yv[i]);
+  check_close(nd::where(rows, x, y, op::Where::Param{}), want);
+  check_grad<op::Where>({}, {rows, x, y}, {false, true, true});
+  check_error([&] { nd::where(nd::zeros(Shape{3}, ctx), x, y, op::Where::Param{}); }, {"where", "argument 'condition'"});
+  check_error([&] { nd::where(c, x, nd::zeros(Shape{5, 4}, ctx), op::Where::Param{}); }, {"where", "argument"});
+}
+
+MIXT_DEVICE_TEST("ordering ops: topk values, indices, mask and both along any axis") {
+  auto ctx = Device::ctx();
+  auto xv = distinct_values(15, 9);
+  NDArray x = nd::array(xv, Shape{3, 5}, ctx);
+  // The reference: per row (axis -1) the indices sorted by value.
+  auto sorted_idx = [&](size_t row, bool ascend) {
+    std::vector<size_t> ix(5);
+    std::iota(ix.begin(), ix.end(), 0);
+    std::sort(ix.begin(), ix.end(), [&](size_t a, size_t b) {
+      return ascend ? xv[row * 5 + a] < xv[row * 5 + b] : xv[row * 5 + a] > xv[row * 5 + b];
+    });
+    return ix;
+  };
+  std::vector<double> want_v, want_i, want_m(15, 0);
+  for (size_t r = 0; r < 3; ++r) {
+    auto ix = sorted_idx(r, false);
+    for (size_t t = 0; t < 2; ++t) {
+      want_v.push_back(xv[r * 5 + ix[t]]);
+      want_i.push_back(double(ix[t]));
+      want_m[r * 5 + ix[t]] = 1;
+    }
+  }
+  NDArray idx = nd::topk(x, {.k = 2});
+  CHECK(idx.shape() == Shape{3, 2});
+  CHECK(idx.dtype() == DType::float32);
+  check_close(idx, want_i);
+  op::TopK::Param pv{.k = 2, .ret_typ = "value"};
+  check_close(nd::topk(x, pv), want_v);
+  check_grad<op::TopK>(pv, {x});
+  check_close(nd::topk(x, {.k = 2, .ret_typ = "mask"}), want_m);
+  std::vector<NDArray> both = nd::topk_both(x, {.k = 2, .dtype = "int32"});
+  REQUIRE(both.size() == 2);
+  CHECK(both[1].dtype() == DType::int32);
+  check_close(both[0], want_v);
+  check_close(both[1], want_i);
+  check_grad<op::TopK>({.k = 2, .ret_typ = "both"}, {x});
+  // Ascending, k < 1 (the whole axis).
+  want_v.clear();
+  for (size_t r = 0; r < 3; ++r)
+    for (size_t j : sorted_idx(r, true)) want_v.push_back(xv[r * 5 + j]);
+  check_close(nd::topk(x, {.k = 0, .ret_typ = "value", .is_ascend = true}), want_v);
+  // Axis 0: the largest of each column.
+  want_v.clear();
+  for (size_t col = 0; col < 5; ++col) want_v.push_back(std::max({xv[col], xv[5 + col], xv[10 + col]}));
+  op::TopK::Param p0{.axis = 0, .ret_typ = "value"};
+  NDArray top0 = nd::topk(x, p0);
+  CHECK(top0.shape() == Shape{1, 5});
+  check_close(top0, want_v);
+  check_grad<op::TopK>(p0, {x});
+  // Axis None: over the flattened array.
+  NDArray flat = nd::topk(x, {.axis = std::nullopt, .k = 3});
+  CHECK(flat.shape() == Shape{3});
+  std::vector<size_t> all(15);
+  std::iota(all.begin(), all.end(), 0);
+  std::sort(all.begin(), all.end(), [&](size_t a, size_t b) { return xv[a] > xv[b]; });
+  check_close(flat, {double(all[0]), double(all[1]), double(all[2])});
+
+  std::vector<DType> tin{DType::float64}, tout(2), aux;
+  op::infer_type<op::TopK>({.ret_typ = "both", .dtype = "int64"}, tin, tout, aux);
+  CHECK(tout[0] == DType::float64);
+  CHECK(tout[1] == DType::int64);
+  std::vector<Shape> in{Shape{4, 0}};
+  CHECK(infer_out<op::TopK>({.k = 2}, in)[0] == Shape{4, 2});
+  check_error([&] { nd::topk(x, {.k = 6}); }, {"topk", "attribute 'k'"});
+  check_error([&] { nd::topk(x, {.ret_typ = "values"}); }, {"topk", "attribute 'ret_typ'"});
+  check_error([&] { nd::topk(x, {.axis = 2}); }, {"topk", "axis 2"});
+}
+
+MIXT_DEVICE_TEST("ordering ops: sort and argsort") {
+  auto ctx = Device::ctx();
+  auto xv = distinct_values(24, 10);
+  NDArray x = nd::array(xv, Shape{2, 3, 4}, ctx);
+  for (int axis : {-1, 1, 0}) {
+    for (bool asc : {true, false}) {
+      CAPTURE(axis);
+      CAPTURE(asc);
+      const int ax = axis < 0 ? axis + 3 : axis;
+      const size_t dims[3] = {2, 3, 4};
+      size_t outer = 1, inner = 1, n = dims[ax];
+      for (int d = 0; d < ax; ++d) outer *= dims[d];
+      for (int d = ax + 1; d < 3; ++d) inner *= dims[d];
+      std::vector<double> want_v(24), want_i(24);
+      for (size_t o = 0; o < outer; ++o)
+        for (size_t r = 0; r < inner; ++r) {
+          std::vector<size_t> ix(n);
+          std::iota(ix.begin(), ix.end(), 0);
+          std::sort(ix.begin(), ix.end(), [&](size_t a, size_t b) {
+            double va = xv[at3(o, a, r, n, inner)], vb = xv[at3(o, b, r, n, inner)];
+            return asc ? va < vb : va > vb;
+          });
+          for (size_t t = 0; t < n; ++t) {
+            want_v[at3(o, t, r, n, inner)] = xv[at3(o, ix[t], r, n, inner)];
+            want_i[at3(o, t, r, n, inner)] = double(ix[t]);
+          }
+        }
+      op::Sort::Param ps{.axis = axis, .is_ascend = asc};
+      check_close(nd::sort(x, ps), want_v);
+      check_grad<op::Sort>(ps, {x});
+      check_close(nd::argsort(x, {.axis = axis, .is_ascend = asc}), want_i);
+    }
+  }
+  NDArray ai = nd::argsort(x, {.dtype = "int32"});
+  CHECK(ai.dtype() == DType::int32);
+  // Ties keep their order (a stable sort), in both directions.
+  NDArray t = nd::array(std::vector<double>{2, 1, 2, 1}, Shape{4}, ctx);
+  check_close(nd::argsort(t), {1, 3, 0, 2});
+  check_close(nd::argsort(t, {.is_ascend = false}), {0, 2, 1, 3});
+  // Axis None: the flattened array.
+  std::vector<double> sv = xv;
+  std::sort(sv.begin(), sv.end());
+  NDArray s = nd::sort(x, {.axis = std::nullopt});
+  CHECK(s.shape() == Shape{24});
+  check_close(s, sv);
+  check_error([&] { nd::sort(x, {.axis = -4}); }, {"sort", "axis -4"});
+  check_error([&] { nd::argsort(x, {.dtype = "complex"}); }, {"argsort", "attribute 'dtype'"});
+}
+
+MIXT_DEVICE_TEST("shape ops: recorded by autograd") {
+  auto ctx = Device::ctx();
+  NDArray a = nd::array(stored(random_values(6, -1, 1, 11)), Shape{2, 3}, ctx);
+  NDArray b = nd::array(stored(random_values(3, -1, 1, 12)), Shape{1, 3}, ctx);
+  NDArray idx = nd::array(std::vector<double>{2, 2, 0}, Shape{3}, ctx);
+  a.attach_grad();
+  b.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    NDArray c = nd::Concat({a, b}, {.dim = 0});           // (3, 3)
+    NDArray t = nd::take(c, idx);                          // rows 2, 2, 0
+    y = nd::sort(nd::Flatten(t), {.axis = std::nullopt});  // (9,)
+  }
+  y.backward();
+  // Every element of y has head gradient 1: b's row is taken twice, a's row 0 once, a's row 1 not at all.
+  check_close(a.grad(), {1, 1, 1, 0, 0, 0});
+  check_close(b.grad(), {2, 2, 2});
+}
+
+MIXT_DEVICE_TEST("shape ops: write and add requests agree for every operator") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(distinct_values(24, 15), Shape{2, 3, 4}, ctx);
+  NDArray y = nd::array(stored(random_values(24, -1, 1, 16)), Shape{2, 3, 4}, ctx);
+  NDArray c = nd::array(std::vector<double>{1, 0}, Shape{2}, ctx);
+  NDArray idx = nd::array(std::vector<double>{1, 1, 0}, Shape{3}, ctx);
+  NDArray idx2 = nd::array(std::vector<double>{0, 2, 1, 1, 0, 3}, Shape{2, 3}, ctx);
+  check_add_req<op::Flatten>({}, {x});
+  check_add_req<op::Reshape>({.shape = {4, -1}}, {x});
+  check_add_req<op::Transpose>({.axes = {2, 0, 1}}, {x});
+  check_add_req<op::SliceAxis>({.axis = 2, .begin = 1, .end = 3}, {x});
+  check_add_req<op::Concat>({.num_args = 2, .dim = 1}, {x, y});
+  check_add_req<op::SliceChannel>({.num_outputs = 3}, {x});
+  check_add_req<op::Take>({.axis = 1}, {x, idx});
+  check_add_req<op::Pick>({.axis = 2}, {x, idx2});
+  check_add_req<op::OneHot>({.depth = 3}, {idx});
+  check_add_req<op::Clip>({.a_min = -0.3, .a_max = 0.3}, {x});
+  check_add_req<op::Where>({}, {c, x, y});
+  check_add_req<op::TopK>({.k = 2, .ret_typ = "both"}, {x});
+  check_add_req<op::TopK>({.k = 2, .ret_typ = "mask"}, {x});
+  check_add_req<op::Sort>({.axis = 1, .is_ascend = false}, {x});
+  check_add_req<op::ArgSort>({.axis = 0}, {x});
+}
+
+TEST_CASE("operator contract: default dtype inference and in-place hints") {
+  std::vector<DType> in{DType::float64}, out(1), aux;
+  op::infer_type<op::Flatten>({}, in, out, aux);
+  CHECK(out[0] == DType::float64);
+  in = {DType::float32, DType::float32};
+  out = {DType::int8};
+  op::infer_type<op::FullyConnected>({.num_hidden = 2}, in, out, aux);
+  CHECK(out[0] == DType::float32);
+  in = {DType::float16};
+  op::infer_type<op::ArgSort>({}, in, out, aux);
+  CHECK(out[0] == DType::float32);
+  CHECK(op::inplace_pairs<op::Activation>({}) == std::vector<std::pair<int, int>>{{0, 0}});
+  CHECK(op::inplace_pairs<op::Clip>({}) == std::vector<std::pair<int, int>>{{0, 0}});
+  CHECK(op::inplace_pairs<op::FullyConnected>({}).empty());
+  CHECK(op::inplace_pairs<op::Concat>({}).empty());
+}
+
+MIXT_DEVICE_TEST("registry: lookups by name and alias, string attributes, invoking by name") {
+  auto ctx = Device::ctx();
+  CHECK(std::string(op::find_op("split").name) == "SliceChannel");
+  CHECK(std::string(op::find_op("SliceChannel").name) == "SliceChannel");
+  CHECK(op::find_op("flatten").name == "Flatten");
+  CHECK(op::find_op("Flatten").name == "Flatten");
+  CHECK(op::find_op("concat").name == "Concat");
+  std::vector<std::string> all = op::registered_ops();
+  for (const char* n : {"FullyConnected", "Activation", "LeakyReLU", "softmax", "log_softmax", "SoftmaxOutput",
+                        "LinearRegressionOutput", "Flatten", "Reshape", "transpose", "slice_axis", "Concat",
+                        "SliceChannel", "take", "pick", "one_hot", "clip", "where", "topk", "sort", "argsort"})
+    CHECK_MESSAGE(std::find(all.begin(), all.end(), n) != all.end(), n);
+  CHECK(std::find(all.begin(), all.end(), "split") == all.end());  // aliases are not listed twice
+
+  check_error([] { op::find_op("Concatt"); }, {"find_op", "unknown operator 'Concatt'", "did you mean", "Concat"});
+  check_error([] { op::find_op("zzzzzzzzzz"); }, {"find_op", "unknown operator 'zzzzzzzzzz'"});
+
+  // Attributes: parsed, checked, printed with every default.
+  const op::OpInfo& topk = op::find_op("topk");
+  op::Attrs a = topk.parse_attrs({{"k", "2"}, {"ret_typ", "both"}});
+  CHECK(a.at("k") == "2");
+  CHECK(a.at("axis") == "-1");
+  CHECK(a.at("is_ascend") == "False");
+  CHECK(topk.outputs({{"ret_typ", "both"}}).size() == 2);
+  CHECK(topk.parse_attrs({{"axis", "None"}}).at("axis") == "None");
+  check_error([&] { topk.parse_attrs({{"kk", "2"}}); }, {"topk", "unknown attribute 'kk'"});
+  check_error([&] { topk.parse_attrs({{"k", "two"}}); }, {"topk", "attribute 'k'"});
+
+  // Shape and type inference through the registry, partial shapes included.
+  std::vector<Shape> in{Shape{2, 0, 3}, Shape{2, 2, 3}}, out{Shape{0, 5, 0}}, aux;
+  op::find_op("Concat").infer_shape({{"num_args", "2"}, {"dim", "1"}}, in, out, aux);
+  CHECK(in[0] == Shape{2, 3, 3});
+  CHECK(out[0] == Shape{2, 5, 3});
+  std::vector<DType> tin{DType::float32}, tout, taux;
+  op::find_op("argsort").infer_type({{"dtype", "int32"}}, tin, tout, taux);
+  REQUIRE(tout.size() == 1);
+  CHECK(tout[0] == DType::int32);
+  CHECK(op::find_op("clip").inplace({{"a_min", "0"}, {"a_max", "1"}}) == std::vector<std::pair<int, int>>{{0, 0}});
+
+  // Invoking by name with string attributes gives what the typed call gives.
+  auto xv = stored(random_values(36, -1, 1, 13));
+  NDArray x = nd::array(xv, Shape{2, 6, 3}, ctx);
+  std::vector<NDArray> by_name = op::find_op("split").invoke({x}, {{"num_outputs", "3"}, {"axis", "1"}});
+  std::vector<NDArray> typed = nd::split(x, {.num_outputs = 3, .axis = 1});
+  REQUIRE(by_name.size() == 3);
+  for (size_t k = 0; k < 3; ++k) check_close(by_name[k], typed[k].to_vector<double>(), 0, 0);
+  NDArray r1 = op::find_op("Reshape").invoke({x}, {{"shape", "(-1, 0)"}, {"reverse", "True"}})[0];
+  CHECK(r1.shape() == Shape{12, 3});
+  NDArray w = nd::array(stored(random_values(12, -1, 1, 14)), Shape{4, 3}, ctx);
+  NDArray fc = op::find_op("FullyConnected").invoke({x.reshape({12, 3}), w}, {{"num_hidden", "4"}, {"no_bias", "True"}})[0];
+  check_close(fc, nd::FullyConnected(x.reshape({12, 3}), w, {.num_hidden = 4}).to_vector<double>(), 0, 0);
+  NDArray tk = op::find_op("topk").invoke({x}, {{"k", "2"}, {"ret_typ", "indices"}, {"dtype", "int32"}, {"axis", "1"}})[0];
+  CHECK(tk.dtype() == DType::int32);
+  check_close(tk, nd::topk(x, {.axis = 1, .k = 2}).to_vector<double>(), 0, 0);
+  check_error([&] { op::find_op("take").invoke({x}, {}); }, {"take", "expected 2 inputs"});
+}
