@@ -606,3 +606,32 @@ MIXT_DEVICE_TEST("conv: Pooling shape inference, attributes and errors") {
   check_error([&] { nd::Pooling(x, {.kernel = {6, 6}}); }, {"Pooling", "data", "kernel"});
   check_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .layout = "NHWC"}); }, {"Pooling", "layout"});
 }
+
+TEST_CASE("conv: the CPU's row im2col/col2im kernels match the GPU's element kernels") {
+  // Both kernel shapes run here on the host: the element kernels are what a GPU launches.
+  struct G3 { std::vector<int64_t> in, k, s, p, d; };
+  for (const G3& c : {G3{{5, 6, 7}, {2, 3, 2}, {1, 2, 3}, {1, 0, 2}, {2, 1, 1}}, G3{{1, 7, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 2}},
+                      G3{{1, 1, 11}, {1, 1, 4}, {1, 1, 3}, {0, 0, 2}, {1, 1, 2}}}) {
+    op::conv_detail::ConvGeom g;
+    g.N = 2, g.Ci = 3, g.Co = 2;
+    for (int j = 0; j < 3; ++j) {
+      g.in[j] = c.in[size_t(j)], g.k[j] = c.k[size_t(j)], g.s[j] = c.s[size_t(j)], g.p[j] = c.p[size_t(j)], g.d[j] = c.d[size_t(j)];
+      g.out[j] = (g.in[j] + 2 * g.p[j] - g.d[j] * (g.k[j] - 1) - 1) / g.s[j] + 1;
+    }
+    const int64_t S = g.in_size(), O = g.out_size(), K = g.ksize();
+    std::vector<double> img = random_values(size_t(g.N * g.Ci * S), -1, 1, 5), col_e(size_t(g.N * g.Ci * K * O), 7.0),
+                        col_r(col_e.size(), -7.0);
+    for (int64_t i = 0; i < g.N * g.Ci * O; ++i) op::conv_detail::Im2ColKernel<double>{img.data(), col_e.data(), g}(i);
+    for (int64_t i = 0; i < g.N * g.Ci * K * g.out[0] * g.out[1]; ++i)
+      op::conv_detail::Im2ColRowKernel<double>{img.data(), col_r.data(), g}(i);
+    CHECK(col_e == col_r);
+    std::vector<double> col = random_values(col_e.size(), -1, 1, 6);
+    for (bool acc : {false, true}) {
+      std::vector<double> im_e(img.size(), 0.5), im_r(img.size(), 0.5);
+      for (int64_t i = 0; i < g.N * g.Ci * S; ++i) op::conv_detail::Col2ImKernel<double>{col.data(), im_e.data(), g, acc}(i);
+      for (int64_t i = 0; i < g.N * g.Ci * g.in[0] * g.in[1]; ++i)
+        op::conv_detail::Col2ImRowKernel<double>{col.data(), im_r.data(), g, acc}(i);
+      check_close(im_r, im_e, 1e-12, 1e-12);
+    }
+  }
+}
