@@ -542,7 +542,8 @@ MIXT_DEVICE_TEST("conv: Pooling max takes the first maximum, global pooling") {
   NDArray y = nd::Pooling(x, p);
   check_close(y, {3, 3});
   std::vector<NDArray> gx = {nd::zeros(x.shape(), ctx)};
-  op::Pooling::backward(p, {}, {nd::array<double>({10, 20}, Shape{1, 1, 1, 2}, ctx)}, {x}, {y}, {op::Req::write}, gx, {});
+  NDArray head = nd::array(std::vector<double>{10, 20}, Shape{1, 1, 1, 2}, ctx);
+  op::Pooling::backward(p, {}, std::vector<NDArray>{head}, {x}, {y}, {op::Req::write}, gx, {});
   check_close(gx[0], {0, 10, 20, 0, 0, 0, 0, 0});
   // Padding never wins a max, even over negative values.
   NDArray neg = nd::array<double>({-5, -4, -3, -2}, Shape{1, 1, 4}, ctx);
