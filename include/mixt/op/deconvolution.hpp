@@ -124,8 +124,9 @@ struct DeconvolutionOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), og[0].shape());
-    if (req[0] != Req::null) conv_detail::im2col_gemm(name, g, og[0], in[1], ig[0], req[0] == Req::add);
-    if (req[1] != Req::null) conv_detail::weight_grad(name, g, og[0], in[0], ig[1], req[1] == Req::add);
+    const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, og[0]) : NDArray();
+    if (req[0] != Req::null) conv_detail::im2col_gemm(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
+    if (req[1] != Req::null) conv_detail::weight_grad(name, g, og[0], in[0], ig[1], req[1] == Req::add, col);
     if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], conv_detail::channel_sum(og[0]));
   }
 };

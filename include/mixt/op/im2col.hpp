@@ -214,12 +214,19 @@ inline void check_dtype(const char* op, const NDArray& a) {
     mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
 }
 
-/// Runs body<T>(rc, col) for the array's float type inside one engine operation.
+/// A column buffer for geometry g. Passing one buffer to several of the calls below makes the engine run them one
+/// after the other (they all write it): one buffer's memory, and no concurrent multithreaded GEMMs.
+inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
+  return NDArray(Shape{chunk_items(g) * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
+}
+
+/// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
+/// new one).
 template <class Body>
 void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::vector<engine::Var*> reads,
-                   std::vector<engine::Var*> writes, Body body) {
+                   std::vector<engine::Var*> writes, NDArray col, Body body) {
   check_dtype(op, like);
-  NDArray col(Shape{chunk_items(g) * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
+  if (col.is_none()) col = col_buffer(g, like);
   writes.push_back(col.var());
   engine::Engine::get().push(
       [body, col, dt = like.dtype()](engine::RunContext rc) {
@@ -232,8 +239,8 @@ void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::
 /// colside (=|+=) W . im2col(image), group by group, batched over the items of each chunk.
 template <int = 0>
 void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
-                 const NDArray& colside, bool add) {
-  push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()},
+                 const NDArray& colside, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()}, col_buf,
                 [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
@@ -255,8 +262,8 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
 /// image (=|+=) col2im(W^T . colside).
 template <int = 0>
 void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, const NDArray& weight,
-                 const NDArray& image, bool add) {
-  push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()},
+                 const NDArray& image, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()}, col_buf,
                 [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   T* img = static_cast<T*>(image.raw_data());
@@ -278,8 +285,8 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
 /// dW (=|+=) sum over the batch of colside_n . im2col(image_n)^T.
 template <int = 0>
 void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
-                 const NDArray& dweight, bool add) {
-  push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()},
+                 const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()}, col_buf,
                 [g, image, colside, dweight, add](engine::RunContext rc, auto* col) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
