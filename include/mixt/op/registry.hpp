@@ -142,6 +142,9 @@ void register_builtin_ops() {
   register_op<LayerNorm>();
   register_op<Dropout>();
   register_op<Embedding>();
+  register_op<Convolution>();
+  register_op<Deconvolution>();
+  register_op<Pooling>();
 }
 
 namespace registry_detail {

@@ -1,0 +1,313 @@
+// im2col / col2im and the GEMMs of Convolution and Deconvolution (MXNet's nn/im2col.h, as Caffe does it).
+//
+// Both operators relate an "image" tensor (N, Ci, in...) and a "column-side" tensor (N, Co, out...) through a
+// weight (Co, Ci/G, k...) and G groups; for Convolution the image is the data and the column side the output,
+// for Deconvolution the other way round. 1-D and 2-D problems are run as 3-D ones with leading extents of 1.
+//   im2col_gemm:   colside = W . im2col(image)          (Convolution forward, Deconvolution data gradient)
+//   gemm_col2im:   image   = col2im(W^T . colside)      (Convolution data gradient, Deconvolution forward)
+//   weight_grad:   dW      = sum_n colside_n . im2col(image_n)^T
+// Each is one engine operation: launch kernels (one index per column or image element: col2im gathers, so there
+// are no atomics) and GEMMs on the same device and stream. The batch runs in chunks so that the column buffer
+// stays below kColLimit elements.
+#pragma once
+
+#include <algorithm>
+
+#include "../blas/gemm.hpp"
+#include "../engine/engine.hpp"
+#include "../expr/launch.hpp"
+#include "../ndarray/ndarray.hpp"
+
+namespace mixt::op::conv_detail {
+
+inline constexpr int64_t kColLimit = int64_t(1) << 25;
+
+/// Geometry of one convolution, spatial arrays padded to 3 dimensions (leading 1s).
+struct ConvGeom {
+  int64_t N = 0, Ci = 0, Co = 0, G = 1;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
+  int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+  MIXT_HD int64_t in_size() const { return in[0] * in[1] * in[2]; }
+  MIXT_HD int64_t out_size() const { return out[0] * out[1] * out[2]; }
+  MIXT_HD int64_t ksize() const { return k[0] * k[1] * k[2]; }
+};
+
+/// col[n, c, kd, kh, kw, od, oh, ow] = image[n, c, od*s - p + kd*d, ...] (0 outside the image). One index per
+/// (n, c, od, oh, ow), looping over the kernel offsets (as Caffe's GPU kernel): consecutive indices read and
+/// write consecutive addresses, and the index arithmetic is paid once per k values.
+template <class T>
+struct Im2ColKernel {
+  const T* img;
+  T* col;
+  ConvGeom g;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i;
+    const int64_t ow = t % g.out[2]; t /= g.out[2];
+    const int64_t oh = t % g.out[1]; t /= g.out[1];
+    const int64_t od = t % g.out[0]; t /= g.out[0];  // t = n * Ci + c
+    const int64_t O = g.out_size();
+    const T* src = img + t * g.in_size();
+    T* dst = col + t * g.ksize() * O + (od * g.out[1] + oh) * g.out[2] + ow;
+    const int64_t b0 = od * g.s[0] - g.p[0], b1 = oh * g.s[1] - g.p[1], b2 = ow * g.s[2] - g.p[2];
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t x0 = b0 + kd * g.d[0];
+      const bool in0 = x0 >= 0 && x0 < g.in[0];
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t x1 = b1 + kh * g.d[1];
+        const bool in01 = in0 && x1 >= 0 && x1 < g.in[1];
+        const T* row = in01 ? src + (x0 * g.in[1] + x1) * g.in[2] : src;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw, dst += O) {
+          const int64_t x2 = b2 + kw * g.d[2];
+          *dst = in01 && x2 >= 0 && x2 < g.in[2] ? row[x2] : T(0);
+        }
+      }
+    }
+  }
+};
+
+/// The output position o with o*s == a along one axis, if there is one in [0, out) (a >= 0).
+MIXT_HD inline bool out_pos(int64_t a, int64_t s, int64_t out, int64_t& o) {
+  if (s == 1) o = a;
+  else if (a % s) return false;
+  else o = a / s;
+  return o < out;
+}
+
+/// image[n, c, x] (=|+=) sum of the column entries that im2col copied from x: each image element gathers.
+template <class T>
+struct Col2ImKernel {
+  const T* col;
+  T* img;
+  ConvGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i;
+    const int64_t x2 = t % g.in[2]; t /= g.in[2];
+    const int64_t x1 = t % g.in[1]; t /= g.in[1];
+    const int64_t x0 = t % g.in[0]; t /= g.in[0];  // t = n * Ci + c
+    const int64_t O = g.out_size();
+    const T* base = col + t * g.ksize() * O;
+    T sum = T(0);
+    int64_t o0, o1, o2;
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t a0 = x0 + g.p[0] - kd * g.d[0];
+      if (a0 < 0) break;
+      if (!out_pos(a0, g.s[0], g.out[0], o0)) continue;
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t a1 = x1 + g.p[1] - kh * g.d[1];
+        if (a1 < 0) break;
+        if (!out_pos(a1, g.s[1], g.out[1], o1)) continue;
+        const T* plane = base + (kd * g.k[1] + kh) * g.k[2] * O + (o0 * g.out[1] + o1) * g.out[2];
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const int64_t a2 = x2 + g.p[2] - kw * g.d[2];
+          if (a2 < 0) break;
+          if (out_pos(a2, g.s[2], g.out[2], o2)) sum += plane[kw * O + o2];
+        }
+      }
+    }
+    img[i] = accumulate ? T(img[i] + sum) : sum;
+  }
+};
+
+/// The CPU's im2col: one index per column row (n, c, kd, kh, kw, od, oh), a contiguous loop over ow, so that the
+/// index arithmetic (64-bit divisions) is paid once per row. Same result as Im2ColKernel.
+template <class T>
+struct Im2ColRowKernel {
+  const T* img;
+  T* col;
+  ConvGeom g;
+  MIXT_HD void operator()(int64_t r) const {
+    int64_t t = r;
+    const int64_t oh = t % g.out[1]; t /= g.out[1];
+    const int64_t od = t % g.out[0]; t /= g.out[0];
+    const int64_t kw = t % g.k[2]; t /= g.k[2];
+    const int64_t kh = t % g.k[1]; t /= g.k[1];
+    const int64_t kd = t % g.k[0]; t /= g.k[0];  // t = n * Ci + c
+    T* dst = col + r * g.out[2];
+    const int64_t x0 = od * g.s[0] - g.p[0] + kd * g.d[0], x1 = oh * g.s[1] - g.p[1] + kh * g.d[1];
+    if (x0 < 0 || x0 >= g.in[0] || x1 < 0 || x1 >= g.in[1]) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) dst[ow] = T(0);
+      return;
+    }
+    const T* src = img + ((t * g.in[0] + x0) * g.in[1] + x1) * g.in[2];
+    const int64_t b2 = kw * g.d[2] - g.p[2];
+    if (g.s[2] == 1) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t x2 = ow + b2;
+        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
+      }
+    } else {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t x2 = ow * g.s[2] + b2;
+        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
+      }
+    }
+  }
+};
+
+/// The CPU's col2im: one index per image row (n, c, x0, x1); the row is owned by the index, so its kernel
+/// offsets add their column rows into it (no races). Same result as Col2ImKernel.
+template <class T>
+struct Col2ImRowKernel {
+  const T* col;
+  T* img;
+  ConvGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t r) const {
+    int64_t t = r;
+    const int64_t x1 = t % g.in[1]; t /= g.in[1];
+    const int64_t x0 = t % g.in[0]; t /= g.in[0];  // t = n * Ci + c
+    T* dst = img + r * g.in[2];
+    if (!accumulate)
+      for (int64_t x2 = 0; x2 < g.in[2]; ++x2) dst[x2] = T(0);
+    const int64_t O = g.out_size();
+    const T* base = col + t * g.ksize() * O;
+    int64_t o0, o1;
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t a0 = x0 + g.p[0] - kd * g.d[0];
+      if (a0 < 0) break;
+      if (!out_pos(a0, g.s[0], g.out[0], o0)) continue;
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t a1 = x1 + g.p[1] - kh * g.d[1];
+        if (a1 < 0) break;
+        if (!out_pos(a1, g.s[1], g.out[1], o1)) continue;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const T* src = base + ((kd * g.k[1] + kh) * g.k[2] + kw) * O + (o0 * g.out[1] + o1) * g.out[2];
+          const int64_t b2 = kw * g.d[2] - g.p[2];  // x2 = o2 * s + b2
+          if (g.s[2] == 1) {
+            const int64_t lo = b2 < 0 ? -b2 : 0, hi = g.in[2] - b2 < g.out[2] ? g.in[2] - b2 : g.out[2];
+            for (int64_t o2 = lo; o2 < hi; ++o2) dst[o2 + b2] += src[o2];
+          } else {
+            for (int64_t o2 = 0; o2 < g.out[2]; ++o2) {
+              const int64_t x2 = o2 * g.s[2] + b2;
+              if (x2 >= 0 && x2 < g.in[2]) dst[x2] += src[o2];
+            }
+          }
+        }
+      }
+    }
+  }
+};
+
+/// im2col of `cnt` items into col: per element on a GPU (coalesced), per row on the CPU.
+template <class T>
+void im2col(const engine::RunContext& rc, const ConvGeom& g, const T* img, T* col, int64_t cnt) {
+  if (rc.ctx.is_gpu()) expr::launch(rc, cnt * g.Ci * g.out_size(), Im2ColKernel<T>{img, col, g});
+  else expr::launch(rc, cnt * g.Ci * g.ksize() * g.out[0] * g.out[1], Im2ColRowKernel<T>{img, col, g});
+}
+
+/// col2im of `cnt` items from col: per element on a GPU, per row on the CPU.
+template <class T>
+void col2im(const engine::RunContext& rc, const ConvGeom& g, const T* col, T* img, int64_t cnt, bool accumulate) {
+  if (rc.ctx.is_gpu()) expr::launch(rc, cnt * g.Ci * g.in_size(), Col2ImKernel<T>{col, img, g, accumulate});
+  else expr::launch(rc, cnt * g.Ci * g.in[0] * g.in[1], Col2ImRowKernel<T>{col, img, g, accumulate});
+}
+
+/// Items of the batch per chunk, so that the column buffer holds at most kColLimit elements (at least one item).
+inline int64_t chunk_items(const ConvGeom& g) {
+  const int64_t per = std::max<int64_t>(1, g.Ci * g.ksize() * g.out_size());
+  return std::max<int64_t>(1, std::min<int64_t>(g.N, kColLimit / per));
+}
+
+inline void check_dtype(const char* op, const NDArray& a) {
+  if (a.dtype() != DType::float32 && a.dtype() != DType::float64)
+    mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
+}
+
+/// A column buffer for geometry g. Passing one buffer to several of the calls below makes the engine run them one
+/// after the other (they all write it): one buffer's memory, and no concurrent multithreaded GEMMs.
+inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
+  return NDArray(Shape{chunk_items(g) * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
+}
+
+/// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
+/// new one).
+template <class Body>
+void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::vector<engine::Var*> reads,
+                   std::vector<engine::Var*> writes, NDArray col, Body body) {
+  check_dtype(op, like);
+  if (col.is_none()) col = col_buffer(g, like);
+  writes.push_back(col.var());
+  engine::Engine::get().push(
+      [body, col, dt = like.dtype()](engine::RunContext rc) {
+        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()));
+        else body(rc, static_cast<double*>(col.raw_data()));
+      },
+      like.ctx(), std::move(reads), std::move(writes), engine::FnProperty::normal, op);
+}
+
+/// colside (=|+=) W . im2col(image), group by group, batched over the items of each chunk.
+template <int = 0>
+void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
+                 const NDArray& colside, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()}, col_buf,
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  const T* img = static_cast<const T*>(image.raw_data());
+                  const T* w = static_cast<const T*>(weight.raw_data());
+                  T* y = static_cast<T*>(colside.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
+                    for (int64_t gr = 0; gr < g.G; ++gr)
+                      blas::gemm_strided_batched<T>(rc, false, false, cog, O, cig * K, T(1), w + gr * cog * cig * K,
+                                                    cig * K, 0, col + gr * cig * K * O, O, g.Ci * K * O,
+                                                    T(add ? 1 : 0), y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, cnt);
+                  }
+                });
+}
+
+/// image (=|+=) col2im(W^T . colside).
+template <int = 0>
+void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, const NDArray& weight,
+                 const NDArray& image, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()}, col_buf,
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  T* img = static_cast<T*>(image.raw_data());
+                  const T* w = static_cast<const T*>(weight.raw_data());
+                  const T* y = static_cast<const T*>(colside.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    for (int64_t gr = 0; gr < g.G; ++gr)
+                      blas::gemm_strided_batched<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K,
+                                                    cig * K, 0, y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, T(0),
+                                                    col + gr * cig * K * O, O, g.Ci * K * O, cnt);
+                    col2im(rc, g, col, img + n0 * g.Ci * S, cnt, add);
+                  }
+                });
+}
+
+/// dW (=|+=) sum over the batch of colside_n . im2col(image_n)^T.
+template <int = 0>
+void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
+                 const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()}, col_buf,
+                [g, image, colside, dweight, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  const T* img = static_cast<const T*>(image.raw_data());
+                  const T* y = static_cast<const T*>(colside.raw_data());
+                  T* dw = static_cast<T*>(dweight.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  bool first = !add;
+                  if (g.N == 0 && first) expr::launch(rc, dweight.size(), expr::FillKernel<T>{dw, T(0)});
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
+                    for (int64_t n = 0; n < cnt; ++n) {
+                      for (int64_t gr = 0; gr < g.G; ++gr)
+                        blas::gemm<T>(rc, false, true, cog, cig * K, O, T(1), y + ((n0 + n) * g.Co + gr * cog) * O, O,
+                                      col + (n * g.Ci + gr * cig) * K * O, O, T(first ? 0 : 1),
+                                      dw + gr * cog * cig * K, cig * K);
+                      first = false;
+                    }
+                  }
+                });
+}
+
+}  // namespace mixt::op::conv_detail
