@@ -31,10 +31,14 @@ else
 fi
 
 python3 - "$results" <<'PY'
-import sys
+import re, sys
 mixt, mxnet = {}, {}
 for line in open(sys.argv[1]):
     w = line.split()
+    m = re.match(r"(\w+) .* mixt +([\d.]+) ms", line)  # bench_ops: "Convolution 64 x 32 ... mixt 141.23 ms ..."
+    if m:
+        mixt[m.group(1)] = float(m.group(2))
+        continue
     if len(w) >= 4 and w[0] == "mixt" and w[2] in ("step_ms", "fwd_bwd_ms") and not w[1].startswith("gpu"):
         mixt["MLP step (batch 128)" if w[2] == "step_ms" else w[1]] = float(w[3])
     elif len(w) >= 4 and w[0].startswith("mxnet") and w[2] in ("step_ms", "fwd_bwd_ms"):

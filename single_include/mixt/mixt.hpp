@@ -1283,7 +1283,8 @@ struct ThreadedVar final : Var {
 // Memory of a deleted GPU variable is reused only in stream order: the deletion makes the compute stream wait for
 // every event on the variable, records an event, and hands the block back to its pool only once that event has
 // completed (polled by the compute worker, drained by wait_all), so no stream can get the block while another
-// may still use it.
+// may still use it. When the device's pool runs out of memory it first waits for those pending frees (its
+// reclaim hook, set when the device's workers start) and then retries.
 
 #if MIXT_USE_CUDA
 
@@ -1303,6 +1304,182 @@ struct ThreadedVar final : Var {
 #include <thread>
 #include <vector>
 
+// ---- begin mixt/memory/cuda/cuda_allocator.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+// Device memory: a Pool per GPU over cudaMalloc / cudaFree. All of a device's work runs on its one engine stream,
+// so a block freed by one operation and handed to the next is reused in stream order.
+
+#include <cuda_runtime.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+// ---- begin mixt/memory/pool.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
+// A caching allocator shared by every device: freed blocks go to a free list keyed by their rounded size and
+// are handed out again for the next request of that size class.
+//
+// Size classes: requests round up to a multiple of 256 bytes up to 1 MiB, to a power of two up to 32 MiB, and to
+// a multiple of 4 MiB beyond. On an allocation failure the pool first asks its reclaim hook (if any) to return
+// blocks that are only waiting for in-flight work (the GPU engine's stream-ordered frees), releases its cache and
+// retries once, then raises a mixt::Error with the size asked for and the bytes in use (MXNet's GPU pool behaves
+// the same way).
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+#include <vector>
+
+
+namespace mixt::memory {
+
+/// Backend concept: `void* allocate(size_t)` (nullptr on failure), `void deallocate(void*, size_t)`,
+/// `const char* name()`.
+template <class Backend>
+class Pool {
+ public:
+  explicit Pool(Backend backend = {}) : backend_(std::move(backend)) {}
+  ~Pool() { release_cache(); }
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// Returns a block of at least `bytes` bytes; nullptr for 0 bytes.
+  void* allocate(size_t bytes) {
+    if (bytes == 0) return nullptr;
+    size_t rounded = round_size(bytes);
+    std::unique_lock<std::mutex> lk(m_);
+    if (void* p = take_cached_locked(rounded)) return p;
+    void* p = backend_.allocate(rounded);
+    if (!p) {
+      if (reclaim_) {  // outside the lock: the blocks it returns come back through deallocate()
+        std::function<void()> reclaim = reclaim_;
+        lk.unlock();
+        reclaim();
+        lk.lock();
+        if (void* q = take_cached_locked(rounded)) return q;
+      }
+      release_cache_locked();
+      p = backend_.allocate(rounded);
+    }
+    if (!p)
+      detail::fail(backend_.name(), "out of memory: ", bytes, " bytes requested (", rounded, " rounded) while ",
+                   in_use_, " bytes are in use");
+    in_use_ += rounded;
+    return p;
+  }
+
+  /// Returns a block to the cache. `bytes` is the size that was asked for.
+  void deallocate(void* p, size_t bytes) {
+    if (!p) return;
+    size_t rounded = round_size(bytes);
+    std::lock_guard<std::mutex> lk(m_);
+    free_[rounded].push_back(p);
+    in_use_ -= rounded;
+    cached_ += rounded;
+  }
+
+  /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
+  void set_reclaim(std::function<void()> reclaim) {
+    std::lock_guard<std::mutex> lk(m_);
+    reclaim_ = std::move(reclaim);
+  }
+
+  /// Gives every cached block back to the device.
+  void release_cache() {
+    std::lock_guard<std::mutex> lk(m_);
+    release_cache_locked();
+  }
+
+  /// Bytes handed out and not yet returned (in rounded sizes).
+  size_t bytes_in_use() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return in_use_;
+  }
+  /// Bytes held in the cache, ready for reuse.
+  size_t bytes_cached() const {
+    std::lock_guard<std::mutex> lk(m_);
+    return cached_;
+  }
+
+  static size_t round_size(size_t bytes) {
+    constexpr size_t kSmall = 1 << 20, kMedium = size_t(32) << 20, kLargeStep = size_t(4) << 20;
+    if (bytes <= kSmall) return (bytes + 255) & ~size_t(255);
+    if (bytes <= kMedium) {
+      size_t p = kSmall;
+      while (p < bytes) p <<= 1;
+      return p;
+    }
+    return (bytes + kLargeStep - 1) / kLargeStep * kLargeStep;
+  }
+
+ private:
+  void* take_cached_locked(size_t rounded) {
+    auto it = free_.find(rounded);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= rounded;
+    in_use_ += rounded;
+    return p;
+  }
+
+  void release_cache_locked() {
+    for (auto& [size, blocks] : free_)
+      for (void* p : blocks) backend_.deallocate(p, size);
+    free_.clear();
+    cached_ = 0;
+  }
+
+  Backend backend_;
+  mutable std::mutex m_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::function<void()> reclaim_;
+  size_t in_use_ = 0, cached_ = 0;
+};
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
+// ---- end mixt/memory/pool.hpp ----
+
+namespace mixt::memory {
+
+struct CudaBackend {
+  int device = 0;
+  void* allocate(size_t bytes) {
+    if (cudaSetDevice(device) != cudaSuccess) return nullptr;
+    void* p = nullptr;
+    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+      (void)cudaGetLastError();  // out of memory: the pool releases its cache and retries
+      return nullptr;
+    }
+    return p;
+  }
+  void deallocate(void* p, size_t) {
+    cudaSetDevice(device);
+    cudaFree(p);
+  }
+  const char* name() const { return "cuda memory pool"; }
+};
+
+inline Pool<CudaBackend>& cuda_pool(int device) {
+  static std::mutex m;
+  static auto* pools = new std::vector<std::unique_ptr<Pool<CudaBackend>>>();  // never destroyed, like cpu_pool
+  std::lock_guard<std::mutex> lk(m);
+  if (size_t(device) >= pools->size()) pools->resize(size_t(device) + 1);
+  auto& p = (*pools)[size_t(device)];
+  if (!p) p = std::make_unique<Pool<CudaBackend>>(CudaBackend{device});
+  return *p;
+}
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
+// ---- end mixt/memory/cuda/cuda_allocator.hpp ----
 
 namespace mixt::engine::cuda {
 
@@ -1379,8 +1556,9 @@ class GpuWorkers {
   }
 
   void stop() {
-    for (auto& slot : devices_)
-      if (Device* d = slot.exchange(nullptr)) {
+    for (size_t id = 0; id < devices_.size(); ++id)
+      if (Device* d = devices_[id].exchange(nullptr)) {
+        memory::cuda_pool(int(id)).set_reclaim(nullptr);
         d->compute->stop();
         d->copy->stop();
         delete d;
@@ -1511,6 +1689,7 @@ class GpuWorkers {
       return !frees_.empty();
     }
 
+   public:
     /// Runs the deleters whose event has completed (all of them, waiting, when `wait`).
     void drain_frees(bool wait) {
       std::vector<std::function<void()>> ready;
@@ -1534,6 +1713,7 @@ class GpuWorkers {
       }
     }
 
+   private:
     GpuWorkers& owner_;
     int dev_;
     bool handles_;
@@ -1561,6 +1741,10 @@ class GpuWorkers {
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
     auto* d = new Device{std::make_unique<Worker>(*this, id, true), std::make_unique<Worker>(*this, id, false)};
     devices_[size_t(id)].store(d, std::memory_order_release);
+    memory::cuda_pool(id).set_reclaim([d] {
+      d->compute->drain_frees(true);
+      d->copy->drain_frees(true);
+    });
     return *d;
   }
 
@@ -1923,15 +2107,20 @@ inline void waitall() { engine::Engine::get().wait_all(); }
 #include <cstdlib>
 
 // ---- begin mixt/memory/pool.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
 // A caching allocator shared by every device: freed blocks go to a free list keyed by their rounded size and
 // are handed out again for the next request of that size class.
 //
 // Size classes: requests round up to a multiple of 256 bytes up to 1 MiB, to a power of two up to 32 MiB, and to
-// a multiple of 4 MiB beyond. On an allocation failure the pool releases its cache and retries once, then raises
-// a mixt::Error with the size asked for and the bytes in use (MXNet's GPU pool behaves the same way).
+// a multiple of 4 MiB beyond. On an allocation failure the pool first asks its reclaim hook (if any) to return
+// blocks that are only waiting for in-flight work (the GPU engine's stream-ordered frees), releases its cache and
+// retries once, then raises a mixt::Error with the size asked for and the bytes in use (MXNet's GPU pool behaves
+// the same way).
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <unordered_map>
@@ -1954,17 +2143,17 @@ class Pool {
   void* allocate(size_t bytes) {
     if (bytes == 0) return nullptr;
     size_t rounded = round_size(bytes);
-    std::lock_guard<std::mutex> lk(m_);
-    auto it = free_.find(rounded);
-    if (it != free_.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      cached_ -= rounded;
-      in_use_ += rounded;
-      return p;
-    }
+    std::unique_lock<std::mutex> lk(m_);
+    if (void* p = take_cached_locked(rounded)) return p;
     void* p = backend_.allocate(rounded);
     if (!p) {
+      if (reclaim_) {  // outside the lock: the blocks it returns come back through deallocate()
+        std::function<void()> reclaim = reclaim_;
+        lk.unlock();
+        reclaim();
+        lk.lock();
+        if (void* q = take_cached_locked(rounded)) return q;
+      }
       release_cache_locked();
       p = backend_.allocate(rounded);
     }
@@ -1983,6 +2172,12 @@ class Pool {
     free_[rounded].push_back(p);
     in_use_ -= rounded;
     cached_ += rounded;
+  }
+
+  /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
+  void set_reclaim(std::function<void()> reclaim) {
+    std::lock_guard<std::mutex> lk(m_);
+    reclaim_ = std::move(reclaim);
   }
 
   /// Gives every cached block back to the device.
@@ -2014,6 +2209,16 @@ class Pool {
   }
 
  private:
+  void* take_cached_locked(size_t rounded) {
+    auto it = free_.find(rounded);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= rounded;
+    in_use_ += rounded;
+    return p;
+  }
+
   void release_cache_locked() {
     for (auto& [size, blocks] : free_)
       for (void* p : blocks) backend_.deallocate(p, size);
@@ -2024,10 +2229,12 @@ class Pool {
   Backend backend_;
   mutable std::mutex m_;
   std::unordered_map<size_t, std::vector<void*>> free_;
+  std::function<void()> reclaim_;
   size_t in_use_ = 0, cached_ = 0;
 };
 
 }  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_POOL_HPP
 // ---- end mixt/memory/pool.hpp ----
 
 namespace mixt::memory {
@@ -2047,52 +2254,6 @@ inline Pool<CpuBackend>& cpu_pool() {
 }  // namespace mixt::memory
 // ---- end mixt/memory/cpu_allocator.hpp ----
 #if MIXT_USE_CUDA
-// ---- begin mixt/memory/cuda/cuda_allocator.hpp ----
-#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
-#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
-// Device memory: a Pool per GPU over cudaMalloc / cudaFree. All of a device's work runs on its one engine stream,
-// so a block freed by one operation and handed to the next is reused in stream order.
-
-#include <cuda_runtime.h>
-
-#include <memory>
-#include <mutex>
-#include <vector>
-
-
-namespace mixt::memory {
-
-struct CudaBackend {
-  int device = 0;
-  void* allocate(size_t bytes) {
-    if (cudaSetDevice(device) != cudaSuccess) return nullptr;
-    void* p = nullptr;
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
-      (void)cudaGetLastError();  // out of memory: the pool releases its cache and retries
-      return nullptr;
-    }
-    return p;
-  }
-  void deallocate(void* p, size_t) {
-    cudaSetDevice(device);
-    cudaFree(p);
-  }
-  const char* name() const { return "cuda memory pool"; }
-};
-
-inline Pool<CudaBackend>& cuda_pool(int device) {
-  static std::mutex m;
-  static auto* pools = new std::vector<std::unique_ptr<Pool<CudaBackend>>>();  // never destroyed, like cpu_pool
-  std::lock_guard<std::mutex> lk(m);
-  if (size_t(device) >= pools->size()) pools->resize(size_t(device) + 1);
-  auto& p = (*pools)[size_t(device)];
-  if (!p) p = std::make_unique<Pool<CudaBackend>>(CudaBackend{device});
-  return *p;
-}
-
-}  // namespace mixt::memory
-#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_CUDA_ALLOCATOR_HPP
-// ---- end mixt/memory/cuda/cuda_allocator.hpp ----
 #endif
 
 namespace mixt::memory {
@@ -3039,7 +3200,7 @@ MIXT_INLINE V log(V x) {
   V e_adj = tiny ? V{} + E(-54) : V{};
   I bits = (I)xs;
   I e = ((bits >> C::mant_bits) & ((1 << (sizeof(E) * 8 - 1 - C::mant_bits)) - 1)) - C::bias;
-  I mbits = (bits & ((I{} + 1) << C::mant_bits) - 1) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
+  I mbits = (bits & (((I{} + 1) << C::mant_bits) - 1)) | (I{} + C::bias) << C::mant_bits;  // m in [1, 2)
   V m = (V)mbits;
   auto big = m > V{} + E(1.4142135623730951);
   m = big ? m * E(0.5) : m;
@@ -6030,6 +6191,13 @@ inline void NDArray::backward() const { backward(NDArray()); }
 // ---- begin mixt/blas/cblas.hpp ----
 // GEMM through a linked CBLAS (OpenBLAS), row-major. Compiled only when MIXT_USE_CBLAS is 1; the build links the
 // library (meson: the `openblas` or `cblas` dependency).
+//
+// Threads: mixt calls BLAS single-threaded and splits a large product over its own kernel pool (the rows or the
+// columns of C, one BLAS call per part). OpenBLAS's own threads would otherwise compete with the engine's CPU
+// workers and the kernel pool: two workers each running a 2-thread OpenBLAS product on a 2-core machine made
+// the MLP training step 2.8x slower, the extra threads spinning for cores. MIXT_NUM_THREADS governs both.
+// With OpenBLAS, mixt sets openblas_set_num_threads(1) before its calls; code calling OpenBLAS directly in
+// the same process should set the count it wants before its own calls.
 
 
 #if MIXT_USE_CBLAS
@@ -6048,6 +6216,27 @@ inline int cblas_int(int64_t v, const char* what) {
   if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the CBLAS interface (", INT_MAX, ")");
   return static_cast<int>(v);
 }
+
+/// OpenBLAS runs its calls on the caller's thread only (see the top of this file).
+inline void blas_single_threaded() {
+#ifdef OPENBLAS_VERSION
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#endif
+}
+
+/// Below this many multiply-adds a product runs as one BLAS call: splitting costs more than it gains.
+inline constexpr int64_t kSplitGemmWork = int64_t(1) << 21;
+/// Each part of a split product has at least this many rows (or columns) of C.
+inline constexpr int64_t kSplitGemmGrain = 32;
+
+template <class T>
+void cblas_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, T alpha, const T* A, int la, const T* B,
+                int lb, T beta, T* C, int lc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+}
 }  // namespace detail
 
 /// C = alpha * op(A) * op(B) + beta * C via cblas_sgemm / cblas_dgemm (row-major; see gemm.hpp for the
@@ -6059,10 +6248,18 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
   const auto ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
   const int m = detail::cblas_int(M, "M"), n = detail::cblas_int(N, "N"), k = detail::cblas_int(K, "K");
   const int la = detail::cblas_int(lda, "lda"), lb = detail::cblas_int(ldb, "ldb"), lc = detail::cblas_int(ldc, "ldc");
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  detail::blas_single_threaded();
+  if (M * N * K < detail::kSplitGemmWork || mixt::num_threads() == 1)
+    return detail::cblas_call(ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  if (M >= N) {  // rows [b, e) of C need rows [b, e) of op(A): A's rows, or A's columns when transposed
+    mixt::detail::ThreadPool::global().parallel_for(M, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
+      detail::cblas_call(ta, tb, int(e - b), n, k, alpha, A + (transA ? b : b * lda), la, B, lb, beta, C + b * ldc, lc);
+    });
+  } else {  // columns [b, e) of C need columns [b, e) of op(B): B's columns, or B's rows when transposed
+    mixt::detail::ThreadPool::global().parallel_for(N, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
+      detail::cblas_call(ta, tb, m, int(e - b), k, alpha, A, la, B + (transB ? b * ldb : b), lb, beta, C + b, lc);
+    });
+  }
 }
 
 }  // namespace mixt::blas
@@ -6790,14 +6987,20 @@ using expr::dot;
 //   Param                         an aggregate with MXNet's attribute names and defaults (designated initializers),
 //                                 plus a free function visit(Param&, V) listing its fields (op/attrs.hpp)
 //   arguments(p), outputs(p), aux_states(p)   names of inputs, visible outputs, auxiliary states
+//   num_outputs(p) (optional)     all outputs, visible ones first, where some are hidden (MXNet's NumOutputs:
+//                                 Dropout's mask, BatchNorm's mean and var); outputs(p).size() without it
 //   infer_shape(p, in, out, aux)  fills unknown shapes (ndim 0 = unknown, extent 0 = unknown extent), forward and
 //                                 backward; throws mixt::Error on inconsistency
 //   forward(p, ctx, in, req, out, aux) and backward(p, ctx, out_grad, in, out, req, in_grad, aux)
+// and optionally
+//   infer_type(p, in, out, aux)   fills the dtypes (default: every output takes input 0's dtype)
+//   inplace(p)                    (input, output) pairs that may share storage (default: none)
 // Kernels are written with NDArray expressions, reductions and dot, so each operator runs on every device and
 // every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
 
 #include <source_location>
 #include <string>
+#include <utility>
 #include <vector>
 
 // ---- begin mixt/op/attrs.hpp ----
@@ -7016,6 +7219,30 @@ inline bool shape_known(const Shape& s) {
   return true;
 }
 
+/// The number of outputs an operator produces, hidden ones included.
+template <class Op>
+size_t num_outputs(const typename Op::Param& p) {
+  if constexpr (requires { Op::num_outputs(p); }) return size_t(Op::num_outputs(p));
+  else return Op::outputs(p).size();
+}
+
+/// Op::infer_type when the operator declares one; otherwise every output takes input 0's dtype (float32 without
+/// inputs). Aux dtypes left as given.
+template <class Op>
+void infer_type(const typename Op::Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>& aux) {
+  if constexpr (requires { Op::infer_type(p, in, out, aux); }) Op::infer_type(p, in, out, aux);
+  else for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+}
+
+/// Op::inplace(p) when declared: pairs (input, output) whose storage an executor may share; default none. A hint,
+/// as MXNet's FInplaceOption: a memory planner shares only when nothing reads the input afterwards (backward
+/// included).
+template <class Op>
+std::vector<std::pair<int, int>> inplace_pairs(const typename Op::Param& p) {
+  if constexpr (requires { Op::inplace(p); }) return Op::inplace(p);
+  else return {};
+}
+
 /// The imperative call: checks the inputs, infers the output shapes, allocates the outputs on the first input's
 /// context and dtype, and runs the forward pass (is_train from the autograd state when recording).
 /// Records an operator call: its backward is the operator's registered backward.
@@ -7063,7 +7290,13 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
     if (!(in[i].ctx() == in[0].ctx()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "' lives on ", in[i].ctx(), ", expected ", in[0].ctx());
   }
-  std::vector<Shape> in_shapes, out_shapes(Op::outputs(p).size()), aux_shapes;
+  auto aux_names = Op::aux_states(p);
+  if (aux.size() != aux_names.size())
+    mixt::detail::fail_at(where, Op::name, "expected ", aux_names.size(), " auxiliary states, received ", aux.size());
+  for (size_t i = 0; i < aux.size(); ++i)
+    if (aux[i].is_none() || !(aux[i].ctx() == in[0].ctx()))
+      mixt::detail::fail_at(where, Op::name, "auxiliary state '", aux_names[i], "': expected an array on ", in[0].ctx());
+  std::vector<Shape> in_shapes, out_shapes(num_outputs<Op>(p)), aux_shapes;
   for (const NDArray& a : in) in_shapes.push_back(a.shape());
   for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
   try {
@@ -7075,8 +7308,20 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
     if (!(in_shapes[i] == in[i].shape()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
                       in[i].shape());
+  for (size_t i = 0; i < aux.size(); ++i)
+    if (!(aux_shapes[i] == aux[i].shape()))
+      mixt::detail::fail_at(where, Op::name, "auxiliary state '", aux_names[i], "': expected shape ", aux_shapes[i],
+                            ", received ", aux[i].shape());
+  std::vector<DType> in_types, out_types(out_shapes.size(), in.empty() ? DType::float32 : in[0].dtype()), aux_types;
+  for (const NDArray& a : in) in_types.push_back(a.dtype());
+  for (const NDArray& a : aux) aux_types.push_back(a.dtype());
+  try {
+    op::infer_type<Op>(p, in_types, out_types, aux_types);
+  } catch (const Error& e) {
+    throw Error(e.op(), e.message(), where);
+  }
   std::vector<NDArray> out;
-  for (const Shape& s : out_shapes) out.emplace_back(s, in[0].ctx(), in[0].dtype());
+  for (size_t k = 0; k < out_shapes.size(); ++k) out.emplace_back(out_shapes[k], in[0].ctx(), out_types[k]);
   std::vector<Req> req(out.size(), Req::write);
   const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
   try {
@@ -7114,6 +7359,7 @@ struct ActivationOp {
   static std::vector<std::string> arguments(const Param&) { return {"data"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
     with_act_type(name, p.act_type, {"relu", "sigmoid", "tanh", "softrelu", "softsign"}, [](const std::string&) {});
   }
@@ -7166,6 +7412,7 @@ struct LeakyReLUOp {
   }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
     with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
   }
@@ -7243,6 +7490,1100 @@ NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/activation.hpp ----
+// ---- begin mixt/op/batch_norm.hpp ----
+// BatchNorm (MXNet's nn/batch_norm-inl.h, batch_norm.cc): per-channel normalization along `axis`.
+//
+// Inputs data, gamma, beta (gamma and beta of shape (C,), C = data.shape[axis]); auxiliary states moving_mean and
+// moving_var (C,), updated in place in training mode. Outputs: output, mean, var; mean and var are hidden unless
+// output_mean_var (they are saved for backward either way). As in MXNet (batch_norm.cc, and its test_batchnorm),
+// the 'var' output holds the inverse standard deviation 1 / sqrt(var + eps) of the statistics used, not the variance.
+//   training (is_train and not use_global_stats): mean and biased variance over every axis but `axis`,
+//     y = (x - mean) / sqrt(var + eps) * gamma + beta,
+//     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for moving_var;
+//   otherwise: the moving statistics normalize and nothing is updated (mean = moving_mean, var output =
+//   1 / sqrt(moving_var + eps)).
+// fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
+// in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
+// the mean / var outputs are ignored, as in MXNet.
+
+
+namespace mixt::op {
+
+template <class = void>
+struct BatchNormOp {
+  static constexpr const char* name = "BatchNorm";
+  struct Param {
+    double eps = 1e-3;
+    float momentum = 0.9f;
+    bool fix_gamma = true;
+    bool use_global_stats = false;
+    bool output_mean_var = false;
+    int axis = 1;
+    bool cudnn_off = false;  ///< accepted and ignored
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
+  static std::vector<std::string> outputs(const Param& p) {
+    if (p.output_mean_var) return {"output", "mean", "var"};
+    return {"output"};
+  }
+  static int num_outputs(const Param&) { return 3; }
+  static std::vector<std::string> aux_states(const Param&) { return {"moving_mean", "moving_var"}; }
+
+  static void check(const Param& p) {
+    if (!(p.eps > 0)) mixt::detail::fail(name, "attribute 'eps': expected > 0, received ", p.eps);
+    if (!(p.momentum >= 0 && p.momentum <= 1))
+      mixt::detail::fail(name, "attribute 'momentum': expected a value in [0, 1], received ", p.momentum);
+  }
+  /// axis in [0, ndim), or a failure naming the attribute.
+  static int channel_axis(const Param& p, int ndim) {
+    int a = p.axis < 0 ? p.axis + ndim : p.axis;
+    if (a < 0 || a >= ndim)
+      mixt::detail::fail(name, "attribute 'axis': expected a value in [", -ndim, ", ", ndim, ") for data of ", ndim,
+                         " dimensions, received ", p.axis);
+    return a;
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>& aux) {
+    check(p);
+    aux.resize(2);
+    same_shape(name, in, out);
+    // C from data when known, else from any of the per-channel arrays.
+    int64_t C = 0;
+    int axis = -1;
+    if (in[0].ndim() != 0) {
+      axis = channel_axis(p, in[0].ndim());
+      C = in[0][axis];
+    }
+    const Shape* chan[] = {&in[1], &in[2], &aux[0], &aux[1], &out[1], &out[2]};
+    const char* chan_name[] = {"gamma", "beta", "moving_mean", "moving_var", "mean", "var"};
+    for (int k = 0; k < 6 && C == 0; ++k)
+      if (chan[k]->ndim() == 1 && (*chan[k])[0] != 0) C = (*chan[k])[0];
+    if (axis >= 0 && in[0][axis] == 0 && C != 0) {
+      in[0][axis] = C;
+      same_shape(name, in, out);
+    }
+    if (C == 0 && in[0].ndim() == 0) {
+      bool any = false;
+      for (int k = 0; k < 6; ++k) any = any || chan[k]->ndim() != 0;
+      if (!any) return;
+    }
+    Shape* slots[] = {&in[1], &in[2], &aux[0], &aux[1], &out[1], &out[2]};
+    for (int k = 0; k < 6; ++k) assign_shape(name, chan_name[k], *slots[k], Shape{C});
+  }
+
+  /// (pre, C, post): the 3-D view in which the channel is axis 1.
+  static std::vector<int64_t> view3(const Param& p, const Shape& s) {
+    int a = channel_axis(p, s.ndim());
+    int64_t pre = 1, post = 1;
+    for (int d = 0; d < a; ++d) pre *= s[d];
+    for (int d = a + 1; d < s.ndim(); ++d) post *= s[d];
+    return {pre, s[a], post};
+  }
+  static bool batch_stats(const Param& p, const OpContext& ctx) { return ctx.is_train && !p.use_global_stats; }
+
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>& aux) {
+    check(p);
+    if (aux.size() != 2) mixt::detail::fail(name, "expected 2 auxiliary states (moving_mean, moving_var), received ", aux.size());
+    auto v = view3(p, in[0].shape());
+    const int64_t C = v[1];
+    NDArray x = in[0].reshape(v);
+    NDArray mean, var;
+    if (batch_stats(p, ctx)) {
+      mean = nd::mean(x, {0, 2}, true);
+      var = nd::mean(square(x - mean), {0, 2}, true);
+      NDArray mm = aux[0], mv = aux[1];
+      const double m = p.momentum;
+      mm.assign(mm * m + mean.reshape({C}) * (1.0 - m));
+      mv.assign(mv * m + var.reshape({C}) * (1.0 - m));
+    } else {
+      mean = aux[0].reshape({1, C, 1});
+      var = aux[1].reshape({1, C, 1});
+    }
+    NDArray beta = in[2].reshape({1, C, 1});
+    NDArray y = out[0].reshape(v);
+    NDArray invstd = rsqrt(var + p.eps);
+    if (p.fix_gamma) write(y, req[0], (x - mean) * invstd + beta);
+    else write(y, req[0], (x - mean) * invstd * in[1].reshape({1, C, 1}) + beta);
+    if (out.size() > 1) write(out[1], req.size() > 1 ? req[1] : Req::write, mean.reshape({C}));
+    if (out.size() > 2) write(out[2], req.size() > 2 ? req[2] : Req::write, invstd.reshape({C}));
+  }
+
+  static void backward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
+    auto v = view3(p, in[0].shape());
+    const int64_t C = v[1];
+    NDArray x = in[0].reshape(v), dy = og[0].reshape(v);
+    const bool batch = batch_stats(p, ctx);
+    NDArray mean, invstd;
+    if (batch && out.size() == 3) {  // the saved statistics
+      mean = out[1].reshape({1, C, 1});
+      invstd = out[2].reshape({1, C, 1});
+    } else if (batch) {
+      mean = nd::mean(x, {0, 2}, true);
+      invstd = rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps);
+    } else {
+      mean = aux[0].reshape({1, C, 1});
+      invstd = rsqrt(aux[1].reshape({1, C, 1}) + p.eps);
+    }
+    NDArray xhat = (x - mean) * invstd;
+    NDArray gamma = p.fix_gamma ? nd::ones({1, C, 1}, x.ctx(), x.dtype()) : in[1].reshape({1, C, 1});
+    if (req[0] != Req::null) {
+      NDArray dx = ig[0].reshape(v);
+      if (batch) {
+        // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), the means over the channel's items.
+        NDArray mdy = nd::mean(dy, {0, 2}, true), mdyx = nd::mean(dy * xhat, {0, 2}, true);
+        write(dx, req[0], (dy - mdy - xhat * mdyx) * invstd * gamma);
+      } else {
+        write(dx, req[0], dy * invstd * gamma);
+      }
+    }
+    if (req[1] != Req::null) {
+      if (p.fix_gamma) write(ig[1], req[1], 0.f);
+      else write(ig[1], req[1], nd::sum(dy * xhat, {0, 2}));
+    }
+    if (req[2] != Req::null) write(ig[2], req[2], nd::sum(dy, {0, 2}));
+  }
+};
+using BatchNorm = BatchNormOp<>;
+template <class V> void visit(BatchNorm::Param& p, V&& v) {
+  v("eps", p.eps); v("momentum", p.momentum); v("fix_gamma", p.fix_gamma); v("use_global_stats", p.use_global_stats);
+  v("output_mean_var", p.output_mean_var); v("axis", p.axis); v("cudnn_off", p.cudnn_off);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+/// BatchNorm's output. In training mode (autograd::is_training(), set by record() or train_mode()) moving_mean and
+/// moving_var are updated in place. op::invoke<op::BatchNorm>(p, {data, gamma, beta}, {moving_mean, moving_var})
+/// returns the mean and var outputs too.
+template <int = 0>
+NDArray BatchNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const NDArray& moving_mean,
+                  const NDArray& moving_var, const op::BatchNorm::Param& p = {},
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::BatchNorm>(p, {data, gamma, beta}, {moving_mean, moving_var}, autograd::is_training(),
+                                   where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/batch_norm.hpp ----
+// ---- begin mixt/op/convolution.hpp ----
+// Convolution (MXNet's nn/convolution-inl.h): 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) convolution with stride,
+// dilation, zero padding and groups, by im2col + GEMM (op/im2col.hpp). Weight (num_filter, C/num_group, k...),
+// bias (num_filter); output extent floor((x + 2p - d(k-1) - 1)/s) + 1. workspace and cudnn_* are accepted and
+// ignored.
+
+#include <optional>
+#include <string>
+
+// ---- begin mixt/op/im2col.hpp ----
+// im2col / col2im and the GEMMs of Convolution and Deconvolution (MXNet's nn/im2col.h, as Caffe does it).
+//
+// Both operators relate an "image" tensor (N, Ci, in...) and a "column-side" tensor (N, Co, out...) through a
+// weight (Co, Ci/G, k...) and G groups; for Convolution the image is the data and the column side the output,
+// for Deconvolution the other way round. 1-D and 2-D problems are run as 3-D ones with leading extents of 1.
+//   im2col_gemm:   colside = W . im2col(image)          (Convolution forward, Deconvolution data gradient)
+//   gemm_col2im:   image   = col2im(W^T . colside)      (Convolution data gradient, Deconvolution forward)
+//   weight_grad:   dW      = sum_n colside_n . im2col(image_n)^T
+// Each is one engine operation: launch kernels (one index per column or image element: col2im gathers, so there
+// are no atomics) and GEMMs on the same device and stream. The batch runs in chunks so that the column buffer
+// stays below kColLimit elements.
+
+#include <algorithm>
+
+
+namespace mixt::op::conv_detail {
+
+inline constexpr int64_t kColLimit = int64_t(1) << 25;
+
+/// Geometry of one convolution, spatial arrays padded to 3 dimensions (leading 1s).
+struct ConvGeom {
+  int64_t N = 0, Ci = 0, Co = 0, G = 1;
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1};
+  int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, d[3] = {1, 1, 1};
+  MIXT_HD int64_t in_size() const { return in[0] * in[1] * in[2]; }
+  MIXT_HD int64_t out_size() const { return out[0] * out[1] * out[2]; }
+  MIXT_HD int64_t ksize() const { return k[0] * k[1] * k[2]; }
+};
+
+/// col[n, c, kd, kh, kw, od, oh, ow] = image[n, c, od*s - p + kd*d, ...] (0 outside the image). One index per
+/// (n, c, od, oh, ow), looping over the kernel offsets (as Caffe's GPU kernel): consecutive indices read and
+/// write consecutive addresses, and the index arithmetic is paid once per k values.
+template <class T>
+struct Im2ColKernel {
+  const T* img;
+  T* col;
+  ConvGeom g;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i;
+    const int64_t ow = t % g.out[2]; t /= g.out[2];
+    const int64_t oh = t % g.out[1]; t /= g.out[1];
+    const int64_t od = t % g.out[0]; t /= g.out[0];  // t = n * Ci + c
+    const int64_t O = g.out_size();
+    const T* src = img + t * g.in_size();
+    T* dst = col + t * g.ksize() * O + (od * g.out[1] + oh) * g.out[2] + ow;
+    const int64_t b0 = od * g.s[0] - g.p[0], b1 = oh * g.s[1] - g.p[1], b2 = ow * g.s[2] - g.p[2];
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t x0 = b0 + kd * g.d[0];
+      const bool in0 = x0 >= 0 && x0 < g.in[0];
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t x1 = b1 + kh * g.d[1];
+        const bool in01 = in0 && x1 >= 0 && x1 < g.in[1];
+        const T* row = in01 ? src + (x0 * g.in[1] + x1) * g.in[2] : src;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw, dst += O) {
+          const int64_t x2 = b2 + kw * g.d[2];
+          *dst = in01 && x2 >= 0 && x2 < g.in[2] ? row[x2] : T(0);
+        }
+      }
+    }
+  }
+};
+
+/// The output position o with o*s == a along one axis, if there is one in [0, out) (a >= 0).
+MIXT_HD inline bool out_pos(int64_t a, int64_t s, int64_t out, int64_t& o) {
+  if (s == 1) o = a;
+  else if (a % s) return false;
+  else o = a / s;
+  return o < out;
+}
+
+/// image[n, c, x] (=|+=) sum of the column entries that im2col copied from x: each image element gathers.
+template <class T>
+struct Col2ImKernel {
+  const T* col;
+  T* img;
+  ConvGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i;
+    const int64_t x2 = t % g.in[2]; t /= g.in[2];
+    const int64_t x1 = t % g.in[1]; t /= g.in[1];
+    const int64_t x0 = t % g.in[0]; t /= g.in[0];  // t = n * Ci + c
+    const int64_t O = g.out_size();
+    const T* base = col + t * g.ksize() * O;
+    T sum = T(0);
+    int64_t o0, o1, o2;
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t a0 = x0 + g.p[0] - kd * g.d[0];
+      if (a0 < 0) break;
+      if (!out_pos(a0, g.s[0], g.out[0], o0)) continue;
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t a1 = x1 + g.p[1] - kh * g.d[1];
+        if (a1 < 0) break;
+        if (!out_pos(a1, g.s[1], g.out[1], o1)) continue;
+        const T* plane = base + (kd * g.k[1] + kh) * g.k[2] * O + (o0 * g.out[1] + o1) * g.out[2];
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const int64_t a2 = x2 + g.p[2] - kw * g.d[2];
+          if (a2 < 0) break;
+          if (out_pos(a2, g.s[2], g.out[2], o2)) sum += plane[kw * O + o2];
+        }
+      }
+    }
+    img[i] = accumulate ? T(img[i] + sum) : sum;
+  }
+};
+
+/// The CPU's im2col: one index per column row (n, c, kd, kh, kw, od, oh), a contiguous loop over ow, so that the
+/// index arithmetic (64-bit divisions) is paid once per row. Same result as Im2ColKernel.
+template <class T>
+struct Im2ColRowKernel {
+  const T* img;
+  T* col;
+  ConvGeom g;
+  MIXT_HD void operator()(int64_t r) const {
+    int64_t t = r;
+    const int64_t oh = t % g.out[1]; t /= g.out[1];
+    const int64_t od = t % g.out[0]; t /= g.out[0];
+    const int64_t kw = t % g.k[2]; t /= g.k[2];
+    const int64_t kh = t % g.k[1]; t /= g.k[1];
+    const int64_t kd = t % g.k[0]; t /= g.k[0];  // t = n * Ci + c
+    T* dst = col + r * g.out[2];
+    const int64_t x0 = od * g.s[0] - g.p[0] + kd * g.d[0], x1 = oh * g.s[1] - g.p[1] + kh * g.d[1];
+    if (x0 < 0 || x0 >= g.in[0] || x1 < 0 || x1 >= g.in[1]) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) dst[ow] = T(0);
+      return;
+    }
+    const T* src = img + ((t * g.in[0] + x0) * g.in[1] + x1) * g.in[2];
+    const int64_t b2 = kw * g.d[2] - g.p[2];
+    if (g.s[2] == 1) {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t x2 = ow + b2;
+        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
+      }
+    } else {
+      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
+        const int64_t x2 = ow * g.s[2] + b2;
+        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
+      }
+    }
+  }
+};
+
+/// The CPU's col2im: one index per image row (n, c, x0, x1); the row is owned by the index, so its kernel
+/// offsets add their column rows into it (no races). Same result as Col2ImKernel.
+template <class T>
+struct Col2ImRowKernel {
+  const T* col;
+  T* img;
+  ConvGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t r) const {
+    int64_t t = r;
+    const int64_t x1 = t % g.in[1]; t /= g.in[1];
+    const int64_t x0 = t % g.in[0]; t /= g.in[0];  // t = n * Ci + c
+    T* dst = img + r * g.in[2];
+    if (!accumulate)
+      for (int64_t x2 = 0; x2 < g.in[2]; ++x2) dst[x2] = T(0);
+    const int64_t O = g.out_size();
+    const T* base = col + t * g.ksize() * O;
+    int64_t o0, o1;
+    for (int64_t kd = 0; kd < g.k[0]; ++kd) {
+      const int64_t a0 = x0 + g.p[0] - kd * g.d[0];
+      if (a0 < 0) break;
+      if (!out_pos(a0, g.s[0], g.out[0], o0)) continue;
+      for (int64_t kh = 0; kh < g.k[1]; ++kh) {
+        const int64_t a1 = x1 + g.p[1] - kh * g.d[1];
+        if (a1 < 0) break;
+        if (!out_pos(a1, g.s[1], g.out[1], o1)) continue;
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const T* src = base + ((kd * g.k[1] + kh) * g.k[2] + kw) * O + (o0 * g.out[1] + o1) * g.out[2];
+          const int64_t b2 = kw * g.d[2] - g.p[2];  // x2 = o2 * s + b2
+          if (g.s[2] == 1) {
+            const int64_t lo = b2 < 0 ? -b2 : 0, hi = g.in[2] - b2 < g.out[2] ? g.in[2] - b2 : g.out[2];
+            for (int64_t o2 = lo; o2 < hi; ++o2) dst[o2 + b2] += src[o2];
+          } else {
+            for (int64_t o2 = 0; o2 < g.out[2]; ++o2) {
+              const int64_t x2 = o2 * g.s[2] + b2;
+              if (x2 >= 0 && x2 < g.in[2]) dst[x2] += src[o2];
+            }
+          }
+        }
+      }
+    }
+  }
+};
+
+/// im2col of `cnt` items into col: per element on a GPU (coalesced), per row on the CPU.
+template <class T>
+void im2col(const engine::RunContext& rc, const ConvGeom& g, const T* img, T* col, int64_t cnt) {
+  if (rc.ctx.is_gpu()) expr::launch(rc, cnt * g.Ci * g.out_size(), Im2ColKernel<T>{img, col, g});
+  else expr::launch(rc, cnt * g.Ci * g.ksize() * g.out[0] * g.out[1], Im2ColRowKernel<T>{img, col, g});
+}
+
+/// col2im of `cnt` items from col: per element on a GPU, per row on the CPU.
+template <class T>
+void col2im(const engine::RunContext& rc, const ConvGeom& g, const T* col, T* img, int64_t cnt, bool accumulate) {
+  if (rc.ctx.is_gpu()) expr::launch(rc, cnt * g.Ci * g.in_size(), Col2ImKernel<T>{col, img, g, accumulate});
+  else expr::launch(rc, cnt * g.Ci * g.in[0] * g.in[1], Col2ImRowKernel<T>{col, img, g, accumulate});
+}
+
+/// Items of the batch per chunk, so that the column buffer holds at most kColLimit elements (at least one item).
+inline int64_t chunk_items(const ConvGeom& g) {
+  const int64_t per = std::max<int64_t>(1, g.Ci * g.ksize() * g.out_size());
+  return std::max<int64_t>(1, std::min<int64_t>(g.N, kColLimit / per));
+}
+
+inline void check_dtype(const char* op, const NDArray& a) {
+  if (a.dtype() != DType::float32 && a.dtype() != DType::float64)
+    mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
+}
+
+/// A column buffer for geometry g. Passing one buffer to several of the calls below makes the engine run them one
+/// after the other (they all write it): one buffer's memory, and no concurrent multithreaded GEMMs.
+inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
+  return NDArray(Shape{chunk_items(g) * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
+}
+
+/// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
+/// new one).
+template <class Body>
+void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::vector<engine::Var*> reads,
+                   std::vector<engine::Var*> writes, NDArray col, Body body) {
+  check_dtype(op, like);
+  if (col.is_none()) col = col_buffer(g, like);
+  writes.push_back(col.var());
+  engine::Engine::get().push(
+      [body, col, dt = like.dtype()](engine::RunContext rc) {
+        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()));
+        else body(rc, static_cast<double*>(col.raw_data()));
+      },
+      like.ctx(), std::move(reads), std::move(writes), engine::FnProperty::normal, op);
+}
+
+/// colside (=|+=) W . im2col(image), group by group, batched over the items of each chunk.
+template <int = 0>
+void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
+                 const NDArray& colside, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()}, col_buf,
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  const T* img = static_cast<const T*>(image.raw_data());
+                  const T* w = static_cast<const T*>(weight.raw_data());
+                  T* y = static_cast<T*>(colside.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
+                    for (int64_t gr = 0; gr < g.G; ++gr)
+                      blas::gemm_strided_batched<T>(rc, false, false, cog, O, cig * K, T(1), w + gr * cog * cig * K,
+                                                    cig * K, 0, col + gr * cig * K * O, O, g.Ci * K * O,
+                                                    T(add ? 1 : 0), y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, cnt);
+                  }
+                });
+}
+
+/// image (=|+=) col2im(W^T . colside).
+template <int = 0>
+void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, const NDArray& weight,
+                 const NDArray& image, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()}, col_buf,
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  T* img = static_cast<T*>(image.raw_data());
+                  const T* w = static_cast<const T*>(weight.raw_data());
+                  const T* y = static_cast<const T*>(colside.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    for (int64_t gr = 0; gr < g.G; ++gr)
+                      blas::gemm_strided_batched<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K,
+                                                    cig * K, 0, y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, T(0),
+                                                    col + gr * cig * K * O, O, g.Ci * K * O, cnt);
+                    col2im(rc, g, col, img + n0 * g.Ci * S, cnt, add);
+                  }
+                });
+}
+
+/// dW (=|+=) sum over the batch of colside_n . im2col(image_n)^T.
+template <int = 0>
+void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
+                 const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
+  push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()}, col_buf,
+                [g, image, colside, dweight, add](engine::RunContext rc, auto* col) {
+                  using T = std::remove_pointer_t<decltype(col)>;
+                  const T* img = static_cast<const T*>(image.raw_data());
+                  const T* y = static_cast<const T*>(colside.raw_data());
+                  T* dw = static_cast<T*>(dweight.raw_data());
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  bool first = !add;
+                  if (g.N == 0 && first) expr::launch(rc, dweight.size(), expr::FillKernel<T>{dw, T(0)});
+                  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+                    const int64_t cnt = std::min(nb, g.N - n0);
+                    im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
+                    for (int64_t n = 0; n < cnt; ++n) {
+                      for (int64_t gr = 0; gr < g.G; ++gr)
+                        blas::gemm<T>(rc, false, true, cog, cig * K, O, T(1), y + ((n0 + n) * g.Co + gr * cog) * O, O,
+                                      col + (n * g.Ci + gr * cig) * K * O, O, T(first ? 0 : 1),
+                                      dw + gr * cog * cig * K, cig * K);
+                      first = false;
+                    }
+                  }
+                });
+}
+
+}  // namespace mixt::op::conv_detail
+// ---- end mixt/op/im2col.hpp ----
+
+namespace mixt::op::conv_detail {
+
+/// kernel / stride / dilate / pad of a convolution-like operator, checked and padded to 3 dimensions.
+struct Spatial {
+  int nd = 0;
+  int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, d[3] = {1, 1, 1}, p[3] = {0, 0, 0};
+};
+
+/// Fills a tuple attribute (empty: `fill`) into the last nd entries of dst; checks its length and lower bound.
+inline void spatial_attr(const char* op, const char* key, const IntTuple& t, int nd, int64_t fill, int64_t min,
+                         int64_t* dst) {
+  if (!t.empty() && int(t.size()) != nd)
+    mixt::detail::fail(op, "attribute '", key, "': expected ", nd, " values (one per spatial axis of kernel), received ",
+                       attr::format(t));
+  for (int i = 0; i < nd; ++i) {
+    const int64_t v = t.empty() ? fill : t[size_t(i)];
+    if (v < min) mixt::detail::fail(op, "attribute '", key, "': expected values >= ", min, ", received ", attr::format(t));
+    dst[3 - nd + i] = v;
+  }
+}
+
+inline Spatial resolve_spatial(const char* op, const IntTuple& kernel, const IntTuple& stride, const IntTuple& dilate,
+                               const IntTuple& pad) {
+  Spatial r;
+  r.nd = int(kernel.size());
+  if (r.nd < 1 || r.nd > 3)
+    mixt::detail::fail(op, "attribute 'kernel': expected 1, 2 or 3 values, received ", attr::format(kernel));
+  spatial_attr(op, "kernel", kernel, r.nd, 1, 1, r.k);
+  spatial_attr(op, "stride", stride, r.nd, 1, 1, r.s);
+  spatial_attr(op, "dilate", dilate, r.nd, 1, 1, r.d);
+  spatial_attr(op, "pad", pad, r.nd, 0, 0, r.p);
+  return r;
+}
+
+inline void check_layout(const char* op, const std::optional<std::string>& layout, int nd) {
+  static const char* names[] = {"NCW", "NCHW", "NCDHW"};
+  if (layout && *layout != "None" && *layout != names[nd - 1])
+    mixt::detail::fail(op, "attribute 'layout': expected ", names[nd - 1], " for a ", nd,
+                       "-D kernel (channels-last layouts are not supported), received '", *layout, "'");
+}
+
+inline void check_groups(const char* op, int num_filter, int num_group) {
+  if (num_filter < 1) mixt::detail::fail(op, "attribute 'num_filter': expected >= 1, received ", num_filter);
+  if (num_group < 1) mixt::detail::fail(op, "attribute 'num_group': expected >= 1, received ", num_group);
+  if (num_filter % num_group)
+    mixt::detail::fail(op, "attribute 'num_filter': expected a multiple of num_group (", num_group, "), received ",
+                       num_filter);
+}
+
+/// Geometry for image (N, Ci, in...) and column side (N, Co, out...), both shapes known.
+inline ConvGeom geometry(const Spatial& sp, const Shape& image, const Shape& colside, int64_t groups) {
+  ConvGeom g;
+  g.N = image[0], g.Ci = image[1], g.Co = colside[1], g.G = groups;
+  for (int i = 0; i < 3; ++i) {
+    g.k[i] = sp.k[i], g.s[i] = sp.s[i], g.d[i] = sp.d[i], g.p[i] = sp.p[i];
+  }
+  for (int i = 0; i < sp.nd; ++i) {
+    g.in[3 - sp.nd + i] = image[2 + i];
+    g.out[3 - sp.nd + i] = colside[2 + i];
+  }
+  return g;
+}
+
+/// Shape (1, F, 1, ...) of a bias broadcast against an output of `ndim` dimensions.
+inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
+  std::vector<int64_t> s(size_t(ndim), 1);
+  s[1] = F;
+  return s;
+}
+
+/// Sums an output gradient (N, F, ...) over every axis but 1.
+template <int = 0>
+NDArray channel_sum(const NDArray& g) {
+  return nd::sum(g.reshape({g.shape()[0], g.shape()[1], -1}), {0, 2});
+}
+
+}  // namespace mixt::op::conv_detail
+
+namespace mixt::op {
+
+template <class = void>
+struct ConvolutionOp {
+  static constexpr const char* name = "Convolution";
+  struct Param {
+    IntTuple kernel{};
+    IntTuple stride{};
+    IntTuple dilate{};
+    IntTuple pad{};
+    int num_filter = 0;
+    int num_group = 1;
+    int64_t workspace = 1024;
+    bool no_bias = false;
+    std::optional<std::string> cudnn_tune{};
+    bool cudnn_off = false;
+    std::optional<std::string> layout{};
+  };
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.no_bias) return {"data", "weight"};
+    return {"data", "weight", "bias"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static conv_detail::Spatial spatial(const Param& p) {
+    conv_detail::Spatial sp = conv_detail::resolve_spatial(name, p.kernel, p.stride, p.dilate, p.pad);
+    conv_detail::check_groups(name, p.num_filter, p.num_group);
+    conv_detail::check_layout(name, p.layout, sp.nd);
+    return sp;
+  }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    const conv_detail::Spatial sp = spatial(p);
+    const int nd = sp.nd;
+    const int64_t F = p.num_filter, G = p.num_group;
+    Shape& data = in[0];
+    expect_ndim(name, "data", data, nd + 2);
+    expect_ndim(name, "weight", in[1], nd + 2);
+    Shape wshape{F, 0};
+    for (int i = 0; i < nd; ++i) wshape.push_back(p.kernel[size_t(i)]);
+    if (data.ndim() != 0) {
+      // Backward inference: unknown data channels come from the weight.
+      if (data[1] == 0 && in[1].ndim() != 0 && in[1][1] != 0) data[1] = in[1][1] * G;
+      const int64_t C = data[1];
+      if (C % G)
+        mixt::detail::fail(name, "argument 'data': expected channels divisible by num_group (", G, "), received shape ",
+                           data.to_string());
+      wshape[1] = C / G;
+      assign_shape(name, "weight", in[1], wshape);
+      Shape o{data[0], F};
+      for (int i = 0; i < nd; ++i) {
+        const int64_t x = data[2 + i], j = 3 - nd + i;
+        const int64_t span = sp.d[j] * (sp.k[j] - 1) + 1;
+        if (x != 0 && x + 2 * sp.p[j] < span)
+          mixt::detail::fail(name, "argument 'data': spatial extent ", x, " (axis ", 2 + i, ") plus padding ",
+                             2 * sp.p[j], " is smaller than the dilated kernel ", span, ", received shape ",
+                             data.to_string());
+        o.push_back(x == 0 ? 0 : (x + 2 * sp.p[j] - span) / sp.s[j] + 1);
+      }
+      assign_shape(name, "output", out[0], o);
+    } else if (in[1].ndim() != 0) {
+      assign_shape(name, "weight", in[1], wshape);
+    }
+    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{F});
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), out[0].shape(), p.num_group);
+    conv_detail::im2col_gemm(name, g, in[0], in[1], out[0], req[0] == Req::add);
+    if (!p.no_bias) {
+      NDArray y = out[0];
+      y += in[2].reshape(conv_detail::bias_shape(p.num_filter, y.ndim()));
+    }
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), og[0].shape(), p.num_group);
+    const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, in[0]) : NDArray();
+    if (req[0] != Req::null) conv_detail::gemm_col2im(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
+    if (req[1] != Req::null) conv_detail::weight_grad(name, g, in[0], og[0], ig[1], req[1] == Req::add, col);
+    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], conv_detail::channel_sum(og[0]));
+  }
+};
+using Convolution = ConvolutionOp<>;
+template <class V> void visit(Convolution::Param& p, V&& v) {
+  v("kernel", p.kernel); v("stride", p.stride); v("dilate", p.dilate); v("pad", p.pad);
+  v("num_filter", p.num_filter); v("num_group", p.num_group); v("workspace", p.workspace); v("no_bias", p.no_bias);
+  v("cudnn_tune", p.cudnn_tune); v("cudnn_off", p.cudnn_off); v("layout", p.layout);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Convolution(const NDArray& data, const NDArray& weight, const NDArray& bias, const op::Convolution::Param& p) {
+  return op::invoke<op::Convolution>(p, {data, weight, bias})[0];
+}
+template <int = 0>
+NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convolution::Param& p) {
+  op::Convolution::Param q = p;
+  q.no_bias = true;
+  return op::invoke<op::Convolution>(q, {data, weight})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/convolution.hpp ----
+// ---- begin mixt/op/deconvolution.hpp ----
+// Deconvolution (MXNet's nn/deconvolution-inl.h): the transpose (gradient) of Convolution, run by the same
+// GEMM + col2im. Data (N, C, x...), weight (C, num_filter/num_group, k...), bias (num_filter; no_bias defaults to
+// True as in MXNet). Output extent (x-1)*s - 2p + d(k-1) + 1 + adj; with target_shape set, pad and adj are
+// worked out so that the output has that shape (MXNet's InferPad).
+
+
+namespace mixt::op {
+
+template <class = void>
+struct DeconvolutionOp {
+  static constexpr const char* name = "Deconvolution";
+  struct Param {
+    IntTuple kernel{};
+    IntTuple stride{};
+    IntTuple dilate{};
+    IntTuple pad{};
+    IntTuple adj{};
+    IntTuple target_shape{};
+    int num_filter = 0;
+    int num_group = 1;
+    int64_t workspace = 512;
+    bool no_bias = true;
+    std::optional<std::string> cudnn_tune{};
+    bool cudnn_off = false;
+    std::optional<std::string> layout{};
+  };
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.no_bias) return {"data", "weight"};
+    return {"data", "weight", "bias"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  /// kernel/stride/dilate/pad checked, plus adj (in the last nd entries of `adj`).
+  static conv_detail::Spatial spatial(const Param& p, int64_t* adj) {
+    conv_detail::Spatial sp = conv_detail::resolve_spatial(name, p.kernel, p.stride, p.dilate, p.pad);
+    conv_detail::check_groups(name, p.num_filter, p.num_group);
+    conv_detail::check_layout(name, p.layout, sp.nd);
+    for (int i = 0; i < 3; ++i) adj[i] = 0;
+    conv_detail::spatial_attr(name, "adj", p.adj, sp.nd, 0, 0, adj);
+    for (int i = 3 - sp.nd; i < 3; ++i)
+      if (adj[i] >= sp.s[i] && adj[i] != 0)
+        mixt::detail::fail(name, "attribute 'adj': expected values smaller than stride ", attr::format(p.stride),
+                           ", received ", attr::format(p.adj));
+    int64_t ts[3] = {0, 0, 0};
+    conv_detail::spatial_attr(name, "target_shape", p.target_shape, sp.nd, 0, 0, ts);
+    return sp;
+  }
+
+  /// The geometry once the data shape is known: target_shape (when set) replaces pad and adj.
+  static conv_detail::Spatial resolved(const Param& p, const Shape& data, int64_t* adj) {
+    conv_detail::Spatial sp = spatial(p, adj);
+    const bool target = !p.target_shape.empty() &&
+                        std::any_of(p.target_shape.begin(), p.target_shape.end(), [](int64_t v) { return v != 0; });
+    if (target)
+      for (int i = 0; i < sp.nd; ++i) {
+        const int j = 3 - sp.nd + i;
+        const int64_t full = sp.s[j] * (data[2 + i] - 1) + sp.d[j] * (sp.k[j] - 1) + 1, t = p.target_shape[size_t(i)];
+        if (data[2 + i] == 0) continue;
+        if (full < t)
+          mixt::detail::fail(name, "attribute 'target_shape': expected extents <= ", full, " on axis ", 2 + i,
+                             " for data shape ", data.to_string(), ", received ", attr::format(p.target_shape));
+        sp.p[j] = (full - t + 1) / 2;
+        adj[j] = (full - t) % 2;
+      }
+    return sp;
+  }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    int64_t adj[3];
+    conv_detail::Spatial sp = spatial(p, adj);
+    const int nd = sp.nd;
+    const int64_t F = p.num_filter, G = p.num_group;
+    Shape& data = in[0];
+    expect_ndim(name, "data", data, nd + 2);
+    expect_ndim(name, "weight", in[1], nd + 2);
+    Shape wshape{0, F / G};
+    for (int i = 0; i < nd; ++i) wshape.push_back(p.kernel[size_t(i)]);
+    if (data.ndim() != 0) {
+      if (data[1] == 0 && in[1].ndim() != 0 && in[1][0] != 0) data[1] = in[1][0];
+      const int64_t C = data[1];
+      if (C % G)
+        mixt::detail::fail(name, "argument 'data': expected channels divisible by num_group (", G, "), received shape ",
+                           data.to_string());
+      wshape[0] = C;
+      assign_shape(name, "weight", in[1], wshape);
+      sp = resolved(p, data, adj);
+      Shape o{data[0], F};
+      for (int i = 0; i < nd; ++i) {
+        const int64_t x = data[2 + i], j = 3 - nd + i;
+        const int64_t y = (x - 1) * sp.s[j] - 2 * sp.p[j] + sp.d[j] * (sp.k[j] - 1) + 1 + adj[j];
+        if (x != 0 && y < 1)
+          mixt::detail::fail(name, "argument 'data': output extent ", y, " on axis ", 2 + i,
+                             " is not positive (padding too large), received shape ", data.to_string());
+        o.push_back(x == 0 ? 0 : y);
+      }
+      assign_shape(name, "output", out[0], o);
+    } else if (in[1].ndim() != 0) {
+      assign_shape(name, "weight", in[1], wshape);
+    }
+    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{F});
+  }
+
+  static conv_detail::ConvGeom geometry(const Param& p, const Shape& data, const Shape& output) {
+    int64_t adj[3];
+    // Image side: the output (F channels); column side: the data (C channels), weight (C, F/G, k...).
+    return conv_detail::geometry(resolved(p, data, adj), output, data, p.num_group);
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    const conv_detail::ConvGeom g = geometry(p, in[0].shape(), out[0].shape());
+    conv_detail::gemm_col2im(name, g, in[0], in[1], out[0], req[0] == Req::add);
+    if (!p.no_bias) {
+      NDArray y = out[0];
+      y += in[2].reshape(conv_detail::bias_shape(p.num_filter, y.ndim()));
+    }
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const conv_detail::ConvGeom g = geometry(p, in[0].shape(), og[0].shape());
+    const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, og[0]) : NDArray();
+    if (req[0] != Req::null) conv_detail::im2col_gemm(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
+    if (req[1] != Req::null) conv_detail::weight_grad(name, g, og[0], in[0], ig[1], req[1] == Req::add, col);
+    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], conv_detail::channel_sum(og[0]));
+  }
+};
+using Deconvolution = DeconvolutionOp<>;
+template <class V> void visit(Deconvolution::Param& p, V&& v) {
+  v("kernel", p.kernel); v("stride", p.stride); v("dilate", p.dilate); v("pad", p.pad); v("adj", p.adj);
+  v("target_shape", p.target_shape); v("num_filter", p.num_filter); v("num_group", p.num_group);
+  v("workspace", p.workspace); v("no_bias", p.no_bias); v("cudnn_tune", p.cudnn_tune); v("cudnn_off", p.cudnn_off);
+  v("layout", p.layout);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Deconvolution(const NDArray& data, const NDArray& weight, const NDArray& bias,
+                      const op::Deconvolution::Param& p) {
+  op::Deconvolution::Param q = p;
+  q.no_bias = false;
+  return op::invoke<op::Deconvolution>(q, {data, weight, bias})[0];
+}
+template <int = 0>
+NDArray Deconvolution(const NDArray& data, const NDArray& weight, const op::Deconvolution::Param& p) {
+  op::Deconvolution::Param q = p;
+  q.no_bias = true;
+  return op::invoke<op::Deconvolution>(q, {data, weight})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/deconvolution.hpp ----
+// ---- begin mixt/op/dropout.hpp ----
+// Dropout (MXNet's nn/dropout-inl.h). Active in train mode (mode 'training') or always (mode 'always'):
+//   mask = (u < 1 - p) / (1 - p), u uniform in [0, 1) from the seeded generator (nd::random), y = x * mask;
+// otherwise the identity. With `axes` the mask has extent 1 along those axes and is shared along them. The mask is
+// MXNet's hidden second output (of data's shape; ones when inactive), and backward is dx = dy * mask.
+
+
+namespace mixt::op {
+
+template <class = void>
+struct DropoutOp {
+  static constexpr const char* name = "Dropout";
+  struct Param {
+    float p = 0.5f;
+    std::string mode = "training";
+    IntTuple axes = {};
+    bool cudnn_off = false;  ///< accepted and ignored
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static int num_outputs(const Param&) { return 2; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void check(const Param& p) {
+    if (!(p.p >= 0 && p.p <= 1)) mixt::detail::fail(name, "attribute 'p': expected a value in [0, 1], received ", p.p);
+    if (p.mode != "training" && p.mode != "always")
+      mixt::detail::fail(name, "attribute 'mode': expected training or always, received '", p.mode, "'");
+  }
+  /// data's shape with extent 1 along `axes`: the shape of the random mask.
+  static Shape mask_shape(const Param& p, const Shape& s) {
+    Shape m = s;
+    for (int64_t a : p.axes) {
+      int64_t d = a < 0 ? a + s.ndim() : a;
+      if (d < 0 || d >= s.ndim())
+        mixt::detail::fail(name, "attribute 'axes': expected axes in [", -s.ndim(), ", ", s.ndim(), ") for data of ",
+                           s.ndim(), " dimensions, received ", a);
+      m[int(d)] = 1;
+    }
+    return m;
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    same_shape(name, in, out);
+    if (in[0].ndim() != 0) mask_shape(p, in[0]);
+    assign_shape(name, "mask", out[1], in[0]);
+    assign_shape(name, "data", in[0], out[1]);
+    assign_shape(name, "output", out[0], in[0]);
+  }
+  static bool active(const Param& p, const OpContext& ctx) { return p.mode == "always" || ctx.is_train; }
+
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    const NDArray& x = in[0];
+    NDArray mask = out[1];
+    if (!active(p, ctx)) {
+      mask.assign(1.f);
+      write(out[0], req[0], x);
+      return;
+    }
+    const double keep = 1.0 - double(p.p);
+    const double scale = keep > 0 ? 1.0 / keep : 0.0;
+    NDArray u = nd::random::uniform(0, 1, mask_shape(p, x.shape()), x.ctx(), x.dtype());
+    mask.assign(where(u < keep, scale, 0.0));
+    write(out[0], req[0], x * mask);
+  }
+  static void backward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>&, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    if (active(p, ctx) && out.size() > 1) write(ig[0], req[0], og[0] * out[1]);
+    else write(ig[0], req[0], og[0]);
+  }
+};
+using Dropout = DropoutOp<>;
+template <class V> void visit(Dropout::Param& p, V&& v) {
+  v("p", p.p); v("mode", p.mode); v("axes", p.axes); v("cudnn_off", p.cudnn_off);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+/// Dropout's output: active in train mode (autograd::is_training()) or with mode 'always'.
+template <int = 0>
+NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Dropout>(p, {data}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/dropout.hpp ----
+// ---- begin mixt/op/embedding.hpp ----
+// Embedding (MXNet's tensor/indexing_op.h): row lookup in weight (input_dim, output_dim).
+//
+// data holds indices stored as numbers (of weight's dtype, as MXNet's type inference gives); output has shape
+// data.shape + (output_dim,). An index is truncated toward zero and clipped into [0, input_dim - 1], as MXNet's
+// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k (each
+// weight row written by one thread that scans the indices: no atomics, no races); data gets no gradient (zeros).
+
+
+namespace mixt::op {
+
+namespace detail {
+
+/// The row an index value selects: truncated toward zero, clipped into [0, rows - 1] (NaN reads as 0).
+template <class T>
+MIXT_HD inline int64_t embedding_row(T v, int64_t rows) {
+  const double d = static_cast<double>(static_cast<compute_type_t<T>>(v));
+  if (!(d > 0)) return 0;
+  if (d >= double(rows - 1)) return rows - 1;
+  return int64_t(d);
+}
+
+/// out[i] = weight[row(idx[i / dim]), i % dim]: one thread per output element.
+template <class T>
+struct EmbeddingGather {
+  const T* idx;
+  const T* weight;
+  T* out;
+  int64_t rows, dim;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t n = i / dim, c = i - n * dim;
+    out[i] = weight[embedding_row(idx[n], rows) * dim + c];
+  }
+};
+
+/// grad row k (+)= sum of og rows n with row(idx[n]) == k: one thread per weight row.
+template <class T>
+struct EmbeddingScatterRows {
+  const T* idx;
+  const T* og;
+  T* grad;
+  int64_t n_idx, rows, dim;
+  bool add;
+  MIXT_HD void operator()(int64_t k) const {
+    T* g = grad + k * dim;
+    if (!add)
+      for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
+    for (int64_t n = 0; n < n_idx; ++n) {
+      if (embedding_row(idx[n], rows) != k) continue;
+      const T* src = og + n * dim;
+      for (int64_t c = 0; c < dim; ++c)
+        g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
+    }
+  }
+};
+
+}  // namespace detail
+
+template <class = void>
+struct EmbeddingOp {
+  static constexpr const char* name = "Embedding";
+  struct Param {
+    int input_dim = 0;
+    int output_dim = 0;
+    std::string dtype = "float32";
+    bool sparse_grad = false;  ///< accepted; the gradient is dense
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "weight"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void check(const Param& p) {
+    if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
+    if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
+    static const char* const known[] = {"float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64"};
+    for (const char* k : known)
+      if (p.dtype == k) return;
+    mixt::detail::fail(name, "attribute 'dtype': expected a dtype name such as float32, received '", p.dtype, "'");
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    assign_shape(name, "weight", in[1], Shape{int64_t(p.input_dim), int64_t(p.output_dim)});
+    if (in[0].ndim() != 0) {
+      Shape o = in[0];
+      o.push_back(p.output_dim);
+      assign_shape(name, "output", out[0], o);
+    } else if (out[0].ndim() >= 2) {
+      // Backward inference: data is the output's shape without the last axis.
+      if (out[0][out[0].ndim() - 1] != 0 && out[0][out[0].ndim() - 1] != p.output_dim)
+        mixt::detail::fail(name, "argument 'output': expected last extent ", p.output_dim, ", received shape ",
+                           out[0].to_string());
+      in[0] = Shape(out[0].begin(), out[0].end() - 1);
+      out[0][out[0].ndim() - 1] = p.output_dim;
+    }
+  }
+  static void check_dtypes(const Param& p, const NDArray& data, const NDArray& weight) {
+    if (std::string(dtype_name(weight.dtype())) != p.dtype)
+      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
+                         dtype_name(weight.dtype()));
+    if (data.dtype() != weight.dtype())
+      mixt::detail::fail(name, "argument 'data': expected dtype ", dtype_name(weight.dtype()),
+                         " (the weight's), received ", dtype_name(data.dtype()));
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    check_dtypes(p, in[0], in[1]);
+    if (req[0] == Req::null || out[0].size() == 0) return;
+    // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
+    const NDArray idx = in[0], weight = in[1];
+    const NDArray y = req[0] == Req::add ? NDArray(out[0].shape(), out[0].ctx(), out[0].dtype()) : out[0];
+    const int64_t rows = p.input_dim, dim = p.output_dim;
+    engine::Engine::get().push(
+        [idx, weight, y, rows, dim](engine::RunContext rc) {
+          dtype_switch(y.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            expr::launch(rc, y.size(),
+                         detail::EmbeddingGather<T>{static_cast<const T*>(idx.raw_data()),
+                                                    static_cast<const T*>(weight.raw_data()),
+                                                    static_cast<T*>(y.raw_data()), rows, dim});
+          });
+        },
+        y.ctx(), {idx.var(), weight.var()}, {y.var()}, engine::FnProperty::normal, name);
+    if (req[0] == Req::add) write(out[0], req[0], y);
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    if (req[0] != Req::null) write(ig[0], req[0], 0.f);
+    if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
+    const NDArray idx = in[0], g = og[0], dw = ig[1];
+    const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
+    const bool add = req[1] == Req::add;
+    engine::Engine::get().push(
+        [idx, g, dw, rows, dim, n_idx, add](engine::RunContext rc) {
+          dtype_switch(dw.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            expr::launch(rc, rows,
+                         detail::EmbeddingScatterRows<T>{static_cast<const T*>(idx.raw_data()),
+                                                         static_cast<const T*>(g.raw_data()),
+                                                         static_cast<T*>(dw.raw_data()), n_idx, rows, dim, add});
+          });
+        },
+        dw.ctx(), {idx.var(), g.var()}, {dw.var()}, engine::FnProperty::normal, "Embedding_backward");
+  }
+};
+using Embedding = EmbeddingOp<>;
+template <class V> void visit(Embedding::Param& p, V&& v) {
+  v("input_dim", p.input_dim); v("output_dim", p.output_dim); v("dtype", p.dtype); v("sparse_grad", p.sparse_grad);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/embedding.hpp ----
 // ---- begin mixt/op/fully_connected.hpp ----
 // FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
 // With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
@@ -7336,6 +8677,664 @@ NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::Ful
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/fully_connected.hpp ----
+// ---- begin mixt/op/indexing_ops.hpp ----
+// Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
+// take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
+// take and pick gather per input-gradient element (take scans the indices: no scatter, no atomics).
+
+#include <optional>
+
+// ---- begin mixt/op/index_helpers.hpp ----
+// Helpers for the shape, indexing and ordering operators: an array seen as (outer, n, inner) around one axis,
+// kernels that move elements (templated on the element's size only, so every dtype costs 4 instantiations),
+// and pushing an expr::launch kernel through the engine. Every kernel has one launch index per element it
+// writes: no atomics, no races, the same code on the CPU and under nvcc.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+
+namespace mixt::op::index_detail {
+
+/// The extents before, at and after `axis`.
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+};
+inline AxisSplit split_at(const Shape& s, int axis) {
+  AxisSplit r;
+  for (int d = 0; d < s.ndim(); ++d) {
+    if (d < axis) r.outer *= s[d];
+    else if (d == axis) r.n = s[d];
+    else r.inner *= s[d];
+  }
+  return r;
+}
+
+/// Calls f(W{}) with W an unsigned integer of the dtype's size, for kernels that only move elements.
+template <class F>
+void word_switch(DType t, F&& f) {
+  switch (dtype_size(t)) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    default: return f(uint64_t{});
+  }
+}
+
+/// Pushes launch(n, k) on the context of writes[0]; the captured arrays keep their storage alive.
+template <class K>
+void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDArray>& reads,
+                 const std::vector<NDArray>& writes) {
+  if (n == 0) return;
+  std::vector<engine::Var*> rv, wv;
+  for (const NDArray& w : writes) wv.push_back(w.var());
+  for (const NDArray& r : reads) {
+    bool dup = false;
+    for (engine::Var* w : wv) dup = dup || w == r.var();
+    if (!dup) rv.push_back(r.var());
+  }
+  engine::Engine::get().push([k, n, reads, writes](engine::RunContext rc) { expr::launch(rc, n, k); },
+                             writes[0].ctx(), rv, wv, engine::FnProperty::normal, name);
+}
+
+/// Writes `out` per `req` through produce(dst), which fills dst completely: for add it fills a temporary that is
+/// then added.
+template <class F>
+void write_with(const NDArray& out, Req req, F&& produce) {
+  if (req == Req::null) return;
+  if (req == Req::add) {
+    NDArray tmp(out.shape(), out.ctx(), out.dtype());
+    produce(tmp);
+    NDArray o = out;
+    o += tmp;
+    return;
+  }
+  produce(out);
+}
+
+/// dst = src, the same number of elements (any dtype, shapes may differ).
+inline void copy_elements(const NDArray& src, const NDArray& dst) {
+  NDArray d = dst;
+  src.reshape(dst.shape().to_vector()).copyto(d);
+}
+
+template <class W>
+struct ZeroKernel {
+  W* out;
+  MIXT_HD void operator()(int64_t i) const { out[i] = W(0); }
+};
+/// Writes zeros into `a` (every dtype: zero bits).
+inline void fill_zero(const NDArray& a) {
+  word_switch(a.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch("zeros", a.size(), ZeroKernel<W>{static_cast<W*>(a.raw_data())}, {}, {a});
+  });
+}
+/// A gradient that is zero, per req (write/inplace: zeros; add and null: nothing to do).
+inline void zero_grad(const NDArray& g, Req req) {
+  if (req == Req::write || req == Req::inplace) fill_zero(g);
+}
+
+/// dst[o, dst_off + j, r] = src[o, src_off + j, r] for j < len: a block along the middle axis of (outer, n, inner)
+/// views of src (extent n_src) and dst (extent n_dst). One index per element of the block.
+template <class W>
+struct BlockCopyKernel {
+  const W* src;
+  W* dst;
+  int64_t len, inner, n_src, n_dst, src_off, dst_off;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % len, o = t / len;
+    dst[(o * n_dst + dst_off + j) * inner + r] = src[(o * n_src + src_off + j) * inner + r];
+  }
+};
+/// dst[o, j, r] = src[o, j - off, r] when off <= j < off + len, else 0. One index per element of dst.
+template <class W>
+struct PadCopyKernel {
+  const W* src;
+  W* dst;
+  int64_t len, inner, n_dst, off;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n_dst, o = t / n_dst;
+    const int64_t k = j - off;
+    dst[i] = (k >= 0 && k < len) ? src[(o * len + k) * inner + r] : W(0);
+  }
+};
+
+/// Copies `len` entries along the middle axis from src (outer, n_src, inner) at src_off into dst (outer, n_dst,
+/// inner) at dst_off.
+inline void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
+                       int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
+  word_switch(dst.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch(name, outer * len * inner,
+                BlockCopyKernel<W>{static_cast<const W*>(src.raw_data()), static_cast<W*>(dst.raw_data()), len, inner,
+                                   n_src, n_dst, src_off, dst_off},
+                {src}, {dst});
+  });
+}
+
+/// The indices as int64 (a converted copy unless they are int64 already; floats are truncated, as MXNet casts).
+inline NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }
+
+/// Index modes of take and pick.
+enum class IndexMode : int { clip = 0, wrap = 1, raise = 2 };
+inline IndexMode index_mode(const char* op, const std::string& mode, bool allow_raise) {
+  if (mode == "clip") return IndexMode::clip;
+  if (mode == "wrap") return IndexMode::wrap;
+  if (mode == "raise" && allow_raise) return IndexMode::raise;
+  mixt::detail::fail(op, "attribute 'mode': expected one of clip, wrap", allow_raise ? ", raise" : "", "; received '",
+                     mode, "'");
+}
+/// An index brought into [0, n): wrapped, or clipped (raise was checked on the host before).
+MIXT_HD inline int64_t fix_index(int64_t j, int64_t n, int mode) {
+  if (mode == int(IndexMode::wrap)) {
+    j %= n;
+    return j < 0 ? j + n : j;
+  }
+  return j < 0 ? 0 : (j >= n ? n - 1 : j);
+}
+
+/// The dtype named by an operator's 'dtype' attribute.
+inline DType dtype_attr(const char* op, const std::string& name) {
+  for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16, DType::uint8, DType::int8,
+                  DType::int32, DType::int64})
+    if (name == dtype_name(t)) return t;
+  mixt::detail::fail(op, "attribute 'dtype': expected one of float32, float64, float16, bfloat16, uint8, int8, int32, "
+                         "int64; received '", name, "'");
+}
+
+/// Converts a double into T on the host (through T's compute type, for half and bfloat16).
+template <class T>
+T from_double(double v) {
+  return static_cast<T>(static_cast<compute_type_t<T>>(v));
+}
+
+}  // namespace mixt::op::index_detail
+// ---- end mixt/op/index_helpers.hpp ----
+
+namespace mixt::op {
+
+namespace index_detail {
+
+/// take: out[o, m, r] = a[o, fix(idx[m]), r].
+template <class W>
+struct TakeKernel {
+  const W* a;
+  const int64_t* idx;
+  W* out;
+  int64_t m, n, inner;
+  int mode;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, k = t % m, o = t / m;
+    out[i] = a[(o * n + fix_index(idx[k], n, mode)) * inner + r];
+  }
+};
+/// take's gradient: ga[o, j, r] = sum over k with fix(idx[k]) == j of g[o, k, r].
+template <class T>
+struct TakeBackwardKernel {
+  const T* g;
+  const int64_t* idx;
+  T* ga;
+  int64_t m, n, inner;
+  int mode;
+  MIXT_HD void operator()(int64_t i) const {
+    using C = compute_type_t<T>;
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    C acc = C(0);
+    for (int64_t k = 0; k < m; ++k)
+      if (fix_index(idx[k], n, mode) == j) acc += static_cast<C>(g[(o * m + k) * inner + r]);
+    ga[i] = static_cast<T>(acc);
+  }
+};
+/// pick: out[o, r] = x[o, fix(idx[o, r]), r].
+template <class W>
+struct PickKernel {
+  const W* x;
+  const int64_t* idx;
+  W* out;
+  int64_t n, inner;
+  int mode;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, o = i / inner;
+    out[i] = x[(o * n + fix_index(idx[i], n, mode)) * inner + r];
+  }
+};
+/// pick's gradient: gx[o, j, r] = g[o, r] where j is the picked index, else 0.
+template <class W>
+struct PickBackwardKernel {
+  const W* g;
+  const int64_t* idx;
+  W* gx;
+  int64_t n, inner;
+  int mode;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    const int64_t at = o * inner + r;
+    gx[i] = fix_index(idx[at], n, mode) == j ? g[at] : W(0);
+  }
+};
+/// one_hot: out[m, k] = idx[m] == k ? on : off.
+template <class T>
+struct OneHotKernel {
+  const int64_t* idx;
+  T* out;
+  int64_t depth;
+  T on, off;
+  MIXT_HD void operator()(int64_t i) const { out[i] = idx[i / depth] == i % depth ? on : off; }
+};
+
+}  // namespace index_detail
+
+// ---------------------------------------------------------------------------------------------------- take
+template <class = void>
+struct TakeOp {
+  static constexpr const char* name = "take";
+  struct Param {
+    int axis = 0;
+    std::string mode = "clip";  ///< clip, wrap or raise
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"a", "indices"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    index_detail::index_mode(name, p.mode, true);
+    const Shape &a = in[0], &idx = in[1];
+    if (a.ndim() == 0 || idx.ndim() == 0) {
+      if (a.ndim()) Shape::normalize_axis(p.axis, a.ndim(), name);
+      return;
+    }
+    const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
+    std::vector<int64_t> o;
+    for (int d = 0; d < axis; ++d) o.push_back(a[d]);
+    for (int64_t e : idx) o.push_back(e);
+    for (int d = axis + 1; d < a.ndim(); ++d) o.push_back(a[d]);
+    assign_shape(name, "output", out[0], Shape(o));
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& a = in[0];
+    const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
+    const int mode = int(index_detail::index_mode(name, p.mode, true));
+    const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
+    const NDArray idx = index_detail::as_index(in[1]);
+    if (mode == int(index_detail::IndexMode::raise))
+      for (int64_t j : idx.to_vector<int64_t>())
+        if (j < 0 || j >= s.n)
+          mixt::detail::fail(name, "argument 'indices': expected values in [0, ", s.n, ") with mode 'raise', received ", j);
+    if (s.n == 0 && idx.size() != 0)
+      mixt::detail::fail(name, "argument 'a': cannot take from an empty axis ", axis);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::word_switch(a.dtype(), [&](auto w) {
+        using W = decltype(w);
+        index_detail::push_launch(name, o.size(),
+                            index_detail::TakeKernel<W>{static_cast<const W*>(a.raw_data()), idx.data<int64_t>(),
+                                                  static_cast<W*>(o.raw_data()), idx.size(), s.n, s.inner, mode},
+                            {a, idx}, {o});
+      });
+    });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& a = in[0];
+    const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
+    const int mode = int(index_detail::index_mode(name, p.mode, true));
+    const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
+    const NDArray idx = index_detail::as_index(in[1]);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& ga) {
+      dtype_switch(ga.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        index_detail::push_launch(name, ga.size(),
+                            index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()), idx.data<int64_t>(),
+                                                          static_cast<T*>(ga.raw_data()), idx.size(), s.n, s.inner, mode},
+                            {g, idx}, {ga});
+      });
+    });
+    if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);
+  }
+};
+using Take = TakeOp<>;
+template <class V> void visit(Take::Param& p, V&& v) { v("axis", p.axis); v("mode", p.mode); }
+
+// ---------------------------------------------------------------------------------------------------- pick
+template <class = void>
+struct PickOp {
+  static constexpr const char* name = "pick";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None (the flattened array) is not supported
+    bool keepdims = false;
+    std::string mode = "clip";  ///< clip or wrap
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "index"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static int get_axis(const Param& p, int ndim) {
+    if (!p.axis) mixt::detail::fail(name, "attribute 'axis': expected an axis, received None (not supported)");
+    return Shape::normalize_axis(*p.axis, ndim, name);
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    index_detail::index_mode(name, p.mode, false);
+    const Shape& d = in[0];
+    if (d.ndim() == 0) return;
+    const int axis = get_axis(p, d.ndim());
+    std::vector<int64_t> o(d.begin(), d.end());
+    if (p.keepdims) o[size_t(axis)] = 1;
+    else o.erase(o.begin() + axis);
+    assign_shape(name, "index", in[1], Shape(o));
+    assign_shape(name, "output", out[0], Shape(o));
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
+    const int mode = int(index_detail::index_mode(name, p.mode, false));
+    const NDArray idx = index_detail::as_index(in[1]);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::word_switch(x.dtype(), [&](auto w) {
+        using W = decltype(w);
+        index_detail::push_launch(name, o.size(),
+                            index_detail::PickKernel<W>{static_cast<const W*>(x.raw_data()), idx.data<int64_t>(),
+                                                  static_cast<W*>(o.raw_data()), s.n, s.inner, mode},
+                            {x, idx}, {o});
+      });
+    });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
+    const int mode = int(index_detail::index_mode(name, p.mode, false));
+    const NDArray idx = index_detail::as_index(in[1]);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) {
+      index_detail::word_switch(gx.dtype(), [&](auto w) {
+        using W = decltype(w);
+        index_detail::push_launch(name, gx.size(),
+                            index_detail::PickBackwardKernel<W>{static_cast<const W*>(g.raw_data()), idx.data<int64_t>(),
+                                                          static_cast<W*>(gx.raw_data()), s.n, s.inner, mode},
+                            {g, idx}, {gx});
+      });
+    });
+    if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);
+  }
+};
+using Pick = PickOp<>;
+template <class V> void visit(Pick::Param& p, V&& v) { v("axis", p.axis); v("keepdims", p.keepdims); v("mode", p.mode); }
+
+// ------------------------------------------------------------------------------------------------- one_hot
+template <class = void>
+struct OneHotOp {
+  static constexpr const char* name = "one_hot";
+  struct Param {
+    int depth = 0;  ///< required
+    double on_value = 1;
+    double off_value = 0;
+    std::string dtype = "float32";
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"indices"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.depth < 1) mixt::detail::fail(name, "attribute 'depth': expected >= 1, received ", p.depth);
+    if (in[0].ndim() == 0) return;
+    std::vector<int64_t> o(in[0].begin(), in[0].end());
+    o.push_back(p.depth);
+    assign_shape(name, "output", out[0], Shape(o));
+  }
+  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = index_detail::dtype_attr(name, p.dtype);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray idx = index_detail::as_index(in[0]);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      dtype_switch(o.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        index_detail::push_launch(name, o.size(),
+                            index_detail::OneHotKernel<T>{idx.data<int64_t>(), static_cast<T*>(o.raw_data()), int64_t(p.depth),
+                                                    index_detail::from_double<T>(p.on_value),
+                                                    index_detail::from_double<T>(p.off_value)},
+                            {idx}, {o});
+      });
+    });
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    index_detail::zero_grad(ig[0], req[0]);
+  }
+};
+using OneHot = OneHotOp<>;
+template <class V> void visit(OneHot::Param& p, V&& v) {
+  v("depth", p.depth); v("on_value", p.on_value); v("off_value", p.off_value); v("dtype", p.dtype);
+}
+
+// ---------------------------------------------------------------------------------------------------- clip
+template <class = void>
+struct ClipOp {
+  static constexpr const char* name = "clip";
+  struct Param {
+    double a_min = 0;  ///< required in MXNet
+    double a_max = 0;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.a_min > p.a_max)
+      mixt::detail::fail(name, "attribute 'a_max': expected >= a_min = ", p.a_min, ", received ", p.a_max);
+    same_shape(name, in, out);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    write(out[0], req[0], mixt::clip(in[0], p.a_min, p.a_max));
+  }
+  /// MXNet's clip gradient: g where a_min <= x <= a_max, else 0.
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    write(ig[0], req[0], og[0] * (x >= p.a_min) * (x <= p.a_max));
+  }
+};
+using Clip = ClipOp<>;
+template <class V> void visit(Clip::Param& p, V&& v) { v("a_min", p.a_min); v("a_max", p.a_max); }
+
+// --------------------------------------------------------------------------------------------------- where
+template <class = void>
+struct WhereOp {
+  static constexpr const char* name = "where";
+  struct Param {};
+  static std::vector<std::string> arguments(const Param&) { return {"condition", "x", "y"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    assign_shape(name, "y", in[2], in[1]);
+    assign_shape(name, "x", in[1], in[2]);
+    assign_shape(name, "output", out[0], in[1]);
+    assign_shape(name, "x", in[1], out[0]);
+    assign_shape(name, "y", in[2], out[0]);
+    const Shape &c = in[0], &x = in[1];
+    if (c.ndim() == 1 && x.ndim() > 1) {  // a 1-D condition selects rows
+      if (c[0] != 0 && x[0] != 0 && c[0] != x[0])
+        mixt::detail::fail(name, "argument 'condition': expected shape ", x.to_string(), " or (", x[0],
+                           ",), received ", c.to_string());
+    } else {
+      assign_shape(name, "condition", in[0], in[1]);
+    }
+  }
+  /// The condition in x's dtype, shaped to broadcast against x.
+  static NDArray cond_view(const NDArray& c, const NDArray& x) {
+    NDArray cc = c.dtype() == x.dtype() ? c : c.astype(x.dtype());
+    if (c.ndim() == 1 && x.ndim() > 1) {
+      std::vector<int64_t> s(size_t(x.ndim()), 1);
+      s[0] = c.size();
+      cc = cc.reshape(s);
+    }
+    return cc;
+  }
+  static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    write(out[0], req[0], mixt::where(cond_view(in[0], in[1]), in[1], in[2]));
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const NDArray c = cond_view(in[0], in[1]);
+    index_detail::zero_grad(ig[0], req[0]);
+    write(ig[1], req[1], mixt::where(c, og[0], 0.f));
+    write(ig[2], req[2], mixt::where(c, 0.f, og[0]));
+  }
+};
+using Where = WhereOp<>;
+template <class V> void visit(Where::Param&, V&&) {}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray take(const NDArray& a, const NDArray& indices, const op::Take::Param& p = {}) {
+  return op::invoke<op::Take>(p, {a, indices})[0];
+}
+template <int = 0>
+NDArray pick(const NDArray& data, const NDArray& index, const op::Pick::Param& p = {}) {
+  return op::invoke<op::Pick>(p, {data, index})[0];
+}
+template <int = 0>
+NDArray one_hot(const NDArray& indices, const op::OneHot::Param& p) { return op::invoke<op::OneHot>(p, {indices})[0]; }
+/// The clip operator (recorded as one node); nd::clip(x, a_min, a_max) is the fused expression.
+template <int = 0>
+NDArray clip(const NDArray& data, const op::Clip::Param& p) { return op::invoke<op::Clip>(p, {data})[0]; }
+/// The where operator (also a 1-D condition selecting rows); nd::where(c, x, y) is the fused expression.
+template <int = 0>
+NDArray where(const NDArray& condition, const NDArray& x, const NDArray& y, const op::Where::Param& p) {
+  return op::invoke<op::Where>(p, {condition, x, y})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/indexing_ops.hpp ----
+// ---- begin mixt/op/layer_norm.hpp ----
+// LayerNorm (MXNet's nn/layer_norm-inl.h): normalization over one axis of each item.
+//
+// Inputs data, gamma, beta (gamma and beta of shape (C,), C = data.shape[axis]). Outputs: output, mean, std, the
+// last two of data's shape with axis set to 1, hidden unless output_mean_var (saved for backward either way).
+//   mean and biased variance over `axis`, std = sqrt(var + eps), y = (x - mean) / std * gamma + beta.
+// Backward, xhat = (x - mean) / std, g = dy * gamma:
+//   dx = (g - mean_axis(g) - xhat * mean_axis(g * xhat)) / std, dgamma = sum(dy * xhat), dbeta = sum(dy)
+// over every axis but `axis`. Gradients flowing into the mean / std outputs are ignored.
+
+
+namespace mixt::op {
+
+template <class = void>
+struct LayerNormOp {
+  static constexpr const char* name = "LayerNorm";
+  struct Param {
+    int axis = -1;
+    float eps = 1e-5f;
+    bool output_mean_var = false;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
+  static std::vector<std::string> outputs(const Param& p) {
+    if (p.output_mean_var) return {"output", "mean", "std"};
+    return {"output"};
+  }
+  static int num_outputs(const Param&) { return 3; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static int norm_axis(const Param& p, int ndim) {
+    int a = p.axis < 0 ? p.axis + ndim : p.axis;
+    if (a < 0 || a >= ndim)
+      mixt::detail::fail(name, "attribute 'axis': expected a value in [", -ndim, ", ", ndim, ") for data of ", ndim,
+                         " dimensions, received ", p.axis);
+    return a;
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (!(p.eps >= 0)) mixt::detail::fail(name, "attribute 'eps': expected >= 0, received ", p.eps);
+    same_shape(name, in, out);
+    if (in[0].ndim() == 0) {
+      // Only the per-channel shapes can be told apart without data.
+      if (in[1].ndim() != 0) assign_shape(name, "beta", in[2], in[1]);
+      else if (in[2].ndim() != 0) assign_shape(name, "gamma", in[1], in[2]);
+      return;
+    }
+    const int a = norm_axis(p, in[0].ndim());
+    if (in[0][a] == 0) {
+      for (const Shape* s : {&in[1], &in[2]})
+        if (s->ndim() == 1 && (*s)[0] != 0) in[0][a] = (*s)[0];
+      same_shape(name, in, out);
+    }
+    assign_shape(name, "gamma", in[1], Shape{in[0][a]});
+    assign_shape(name, "beta", in[2], Shape{in[0][a]});
+    Shape stat = in[0];
+    stat[a] = 1;
+    assign_shape(name, "mean", out[1], stat);
+    assign_shape(name, "std", out[2], stat);
+  }
+  /// (pre, C, post): the 3-D view in which the normalized axis is axis 1.
+  static std::vector<int64_t> view3(const Param& p, const Shape& s) {
+    int a = norm_axis(p, s.ndim());
+    int64_t pre = 1, post = 1;
+    for (int d = 0; d < a; ++d) pre *= s[d];
+    for (int d = a + 1; d < s.ndim(); ++d) post *= s[d];
+    return {pre, s[a], post};
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    auto v = view3(p, in[0].shape());
+    const int64_t C = v[1];
+    NDArray x = in[0].reshape(v);
+    NDArray mean = nd::mean(x, {1}, true);
+    NDArray sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+    write(out[0].reshape(v), req[0],
+          (x - mean) / sd * in[1].reshape({1, C, 1}) + in[2].reshape({1, C, 1}));
+    if (out.size() > 1) write(out[1].reshape({v[0], 1, v[2]}), req.size() > 1 ? req[1] : Req::write, mean);
+    if (out.size() > 2) write(out[2].reshape({v[0], 1, v[2]}), req.size() > 2 ? req[2] : Req::write, sd);
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
+    auto v = view3(p, in[0].shape());
+    const int64_t C = v[1];
+    NDArray x = in[0].reshape(v), dy = og[0].reshape(v);
+    NDArray mean, sd;
+    if (out.size() == 3) {
+      mean = out[1].reshape({v[0], 1, v[2]});
+      sd = out[2].reshape({v[0], 1, v[2]});
+    } else {
+      mean = nd::mean(x, {1}, true);
+      sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+    }
+    NDArray xhat = (x - mean) / sd;
+    if (req[0] != Req::null) {
+      NDArray g = dy * in[1].reshape({1, C, 1});
+      NDArray mg = nd::mean(g, {1}, true), mgx = nd::mean(g * xhat, {1}, true);
+      write(ig[0].reshape(v), req[0], (g - mg - xhat * mgx) / sd);
+    }
+    if (req[1] != Req::null) write(ig[1], req[1], nd::sum(dy * xhat, {0, 2}));
+    if (req[2] != Req::null) write(ig[2], req[2], nd::sum(dy, {0, 2}));
+  }
+};
+using LayerNorm = LayerNormOp<>;
+template <class V> void visit(LayerNorm::Param& p, V&& v) {
+  v("axis", p.axis); v("eps", p.eps); v("output_mean_var", p.output_mean_var);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray LayerNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const op::LayerNorm::Param& p = {},
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LayerNorm>(p, {data, gamma, beta}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/layer_norm.hpp ----
 // ---- begin mixt/op/optimizer_updates.hpp ----
 // Optimizer update operators (MXNet's sgd_update, sgd_mom_update, adam_update, rmsprop_update). They update the
 // weight and the optimizer states in place, as MXNet's `out=weight` calls do, each update one fused kernel.
@@ -7455,6 +9454,676 @@ NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op:
 
 }  // namespace mixt::nd
 // ---- end mixt/op/optimizer_updates.hpp ----
+// ---- begin mixt/op/ordering_ops.hpp ----
+// Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
+// element indices into a workspace (a stable insertion sort: ties keep their order, as MXNet's stable sort does);
+// gathers then read the values, write the indices or the mask, and route the gradient back (one index per
+// input-gradient element, scanning its row's first k sorted positions).
+
+#include <optional>
+
+
+namespace mixt::op {
+
+namespace index_detail {
+
+/// ws[row, :] = the indices 0..n-1 of row (o, r) of x (outer, n, inner), sorted by value.
+template <class T>
+struct SortRowsKernel {
+  const T* x;
+  int64_t* ws;
+  int64_t n, inner;
+  bool ascend;
+  MIXT_HD void operator()(int64_t row) const {
+    using C = compute_type_t<T>;
+    const int64_t o = row / inner, r = row % inner;
+    const T* base = x + o * n * inner + r;
+    int64_t* w = ws + row * n;
+    for (int64_t t = 0; t < n; ++t) {
+      const C v = static_cast<C>(base[t * inner]);
+      int64_t s = t;
+      while (s > 0) {
+        const C u = static_cast<C>(base[w[s - 1] * inner]);
+        if (ascend ? !(v < u) : !(v > u)) break;
+        w[s] = w[s - 1];
+        --s;
+      }
+      w[s] = t;
+    }
+  }
+};
+/// out[o, t, r] = x[o, ws[row, t], r] for t < k.
+template <class W>
+struct SortedValuesKernel {
+  const W* x;
+  const int64_t* ws;
+  W* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
+    out[i] = x[(o * n + ws[(o * inner + r) * n + t]) * inner + r];
+  }
+};
+/// out[o, t, r] = ws[row, t] as T.
+template <class T>
+struct SortedIndicesKernel {
+  const int64_t* ws;
+  T* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
+    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(ws[(o * inner + r) * n + t]));
+  }
+};
+/// out[o, j, r] = 1 if j is among the row's first k sorted positions, else 0.
+template <class T>
+struct TopKMaskKernel {
+  const int64_t* ws;
+  T* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    const int64_t* w = ws + (o * inner + r) * n;
+    bool hit = false;
+    for (int64_t s = 0; s < k; ++s) hit = hit || w[s] == j;
+    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(hit ? 1 : 0));
+  }
+};
+/// gx[o, j, r] = g[o, t, r] where ws[row, t] == j for some t < k, else 0.
+template <class W>
+struct SortedBackwardKernel {
+  const W* g;
+  const int64_t* ws;
+  W* gx;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    const int64_t* w = ws + (o * inner + r) * n;
+    W v = W(0);
+    for (int64_t s = 0; s < k; ++s)
+      if (w[s] == j) v = g[(o * k + s) * inner + r];
+    gx[i] = v;
+  }
+};
+
+/// The rows to sort: x seen as (outer, n, inner) around the axis (None: the flattened array).
+struct SortPlan {
+  AxisSplit s;
+  int axis = 0;
+  bool flat = false;
+};
+inline SortPlan sort_plan(const char* op, const Shape& x, const std::optional<int>& axis) {
+  SortPlan p;
+  if (!axis) {
+    p.flat = true;
+    p.s.n = x.size();
+    return p;
+  }
+  if (x.ndim() == 0) mixt::detail::fail(op, "argument 'data': expected at least 1 dimension, received shape ()");
+  p.axis = Shape::normalize_axis(*axis, x.ndim(), op);
+  p.s = split_at(x, p.axis);
+  return p;
+}
+/// k as used: k < 1 means the whole axis; k > n is an error.
+inline int64_t effective_k(const char* op, int k, int64_t n) {
+  if (k < 1) return n;
+  if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
+  return k;
+}
+/// The sorted index workspace (rows x n, int64) of x.
+inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
+  const int64_t rows = sp.s.outer * sp.s.inner;
+  NDArray ws(Shape{rows, sp.s.n}, x.ctx(), DType::int64);
+  dtype_switch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    push_launch(op, rows * (sp.s.n > 0 ? 1 : 0),
+                SortRowsKernel<T>{static_cast<const T*>(x.raw_data()), ws.data<int64_t>(), sp.s.n, sp.s.inner, ascend},
+                {x}, {ws});
+  });
+  return ws;
+}
+/// The output shape: x's with the axis extent k (the flattened array: (k,)).
+inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
+  if (sp.flat) return Shape{k};
+  Shape o = x;
+  o[sp.axis] = k;
+  return o;
+}
+inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
+                         const char* op) {
+  word_switch(x.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch(op, o.size(),
+                SortedValuesKernel<W>{static_cast<const W*>(x.raw_data()), ws.data<int64_t>(),
+                                      static_cast<W*>(o.raw_data()), sp.s.n, k, sp.s.inner},
+                {x, ws}, {o});
+  });
+}
+inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+  dtype_switch(o.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    push_launch(op, o.size(),
+                SortedIndicesKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k, sp.s.inner},
+                {ws}, {o});
+  });
+}
+inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
+                            const char* op) {
+  word_switch(gx.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch(op, gx.size(),
+                SortedBackwardKernel<W>{static_cast<const W*>(g.raw_data()), ws.data<int64_t>(),
+                                        static_cast<W*>(gx.raw_data()), sp.s.n, k, sp.s.inner},
+                {g, ws}, {gx});
+  });
+}
+
+}  // namespace index_detail
+
+// ---------------------------------------------------------------------------------------------------- topk
+template <class = void>
+struct TopKOp {
+  static constexpr const char* name = "topk";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    int k = 1;                     ///< < 1: the whole axis
+    std::string ret_typ = "indices";  ///< value, indices, mask or both (value and indices)
+    bool is_ascend = false;
+    std::string dtype = "float32";  ///< of the indices
+  };
+  static void check(const Param& p) {
+    if (p.ret_typ != "value" && p.ret_typ != "indices" && p.ret_typ != "mask" && p.ret_typ != "both")
+      mixt::detail::fail(name, "attribute 'ret_typ': expected one of value, indices, mask, both; received '", p.ret_typ,
+                         "'");
+  }
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param& p) {
+    if (p.ret_typ == "both") return {"output0", "output1"};
+    return {"output"};
+  }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    if (p.ret_typ == "mask") {
+      assign_shape(name, "output", out[0], in[0]);
+      return;
+    }
+    if (sp.s.n == 0 && !sp.flat) {  // unknown extent
+      assign_shape(name, "output", out[0], index_detail::sorted_shape(in[0], sp, p.k < 1 ? 0 : p.k));
+    } else {
+      const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+      for (size_t i = 0; i < out.size(); ++i) assign_shape(name, "output", out[i], index_detail::sorted_shape(in[0], sp, k));
+    }
+    if (out.size() > 1) assign_shape(name, "output", out[1], out[0]);
+  }
+  static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    const DType idx = index_detail::dtype_attr(name, p.dtype);
+    if (p.ret_typ == "indices") out[0] = idx;
+    else out[0] = in[0];
+    if (out.size() > 1) out[1] = idx;
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    const NDArray& x = in[0];
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
+    if (p.ret_typ == "mask") {
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+        dtype_switch(o.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          index_detail::push_launch(name, o.size(),
+                              index_detail::TopKMaskKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k,
+                                                        sp.s.inner},
+                              {ws}, {o});
+        });
+      });
+      return;
+    }
+    if (p.ret_typ == "indices") {
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
+      return;
+    }
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(x, ws, sp, k, o, name); });
+    if (p.ret_typ == "both")
+      index_detail::write_with(out[1], req[1], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
+  }
+  /// The values route their gradient back to where they came from; indices and mask have none.
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    if (p.ret_typ != "value" && p.ret_typ != "both") return index_detail::zero_grad(ig[0], req[0]);
+    const NDArray& x = in[0];
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, k, gx, name); });
+  }
+};
+using TopK = TopKOp<>;
+template <class V> void visit(TopK::Param& p, V&& v) {
+  v("axis", p.axis); v("k", p.k); v("ret_typ", p.ret_typ); v("is_ascend", p.is_ascend); v("dtype", p.dtype);
+}
+
+// ---------------------------------------------------------------------------------------------------- sort
+template <class = void>
+struct SortOp {
+  static constexpr const char* name = "sort";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    bool is_ascend = true;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(in[0], ws, sp, sp.s.n, o, name); });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, sp.s.n, gx, name); });
+  }
+};
+using Sort = SortOp<>;
+template <class V> void visit(Sort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); }
+
+// ------------------------------------------------------------------------------------------------- argsort
+template <class = void>
+struct ArgSortOp {
+  static constexpr const char* name = "argsort";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    bool is_ascend = true;
+    std::string dtype = "float32";
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
+  }
+  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = index_detail::dtype_attr(name, p.dtype);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, sp.s.n, o, name); });
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    index_detail::zero_grad(ig[0], req[0]);
+  }
+};
+using ArgSort = ArgSortOp<>;
+template <class V> void visit(ArgSort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); v("dtype", p.dtype); }
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+/// topk's first output (ret_typ both: the values; topk_both gives both).
+template <int = 0>
+NDArray topk(const NDArray& data, const op::TopK::Param& p = {}) { return op::invoke<op::TopK>(p, {data})[0]; }
+/// topk with ret_typ = both: {values, indices}.
+template <int = 0>
+std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {}) {
+  p.ret_typ = "both";
+  return op::invoke<op::TopK>(p, {data});
+}
+template <int = 0>
+NDArray sort(const NDArray& data, const op::Sort::Param& p = {}) { return op::invoke<op::Sort>(p, {data})[0]; }
+template <int = 0>
+NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {}) { return op::invoke<op::ArgSort>(p, {data})[0]; }
+}  // namespace mixt::nd
+// ---- end mixt/op/ordering_ops.hpp ----
+// ---- begin mixt/op/pooling.hpp ----
+// Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
+// (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
+// Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
+// (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
+// windows that cover it (max: only those whose first maximum it is), so no atomics.
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+
+namespace mixt::op::pool_detail {
+
+enum Type { kMax = 0, kAvg = 1, kSum = 2, kLp = 3 };
+
+struct PoolGeom {
+  int64_t in[3] = {1, 1, 1}, out[3] = {1, 1, 1}, k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0};
+  int type = kMax;
+  int p_value = 2;
+  bool count_include_pad = true;
+};
+
+/// The window of output position o along axis j: [begin, end) clipped to the input, and its divisor factor.
+struct Window {
+  int64_t b[3], e[3], size;
+};
+
+MIXT_HD inline Window window(const PoolGeom& g, const int64_t* o) {
+  Window w;
+  w.size = 1;
+  for (int j = 0; j < 3; ++j) {
+    int64_t b = o[j] * g.s[j] - g.p[j];
+    int64_t e = b + g.k[j] < g.in[j] + g.p[j] ? b + g.k[j] : g.in[j] + g.p[j];
+    const int64_t padded = e - b;
+    b = b > 0 ? b : 0;
+    e = e < g.in[j] ? e : g.in[j];
+    w.b[j] = b, w.e[j] = e;
+    w.size *= g.count_include_pad ? padded : (e - b);
+  }
+  return w;
+}
+
+template <class T>
+MIXT_HD T lowest() {
+  return sizeof(T) == 4 ? T(-3.402823466e+38f) : T(-1.7976931348623157e+308);
+}
+
+template <class T>
+MIXT_HD T pow_p(T v, int p) {
+  return p == 1 ? v : p == 2 ? v * v : v * v * v;
+}
+
+/// out[n, c, o] for one output element.
+template <class T>
+struct PoolForwardKernel {
+  const T* in;
+  T* out;
+  PoolGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i, o[3];
+    o[2] = t % g.out[2]; t /= g.out[2];
+    o[1] = t % g.out[1]; t /= g.out[1];
+    o[0] = t % g.out[0]; t /= g.out[0];
+    const T* x = in + t * g.in[0] * g.in[1] * g.in[2];
+    const Window w = window(g, o);
+    T r;
+    if (g.type == kMax) {
+      r = lowest<T>();
+      for (int64_t a = w.b[0]; a < w.e[0]; ++a)
+        for (int64_t b = w.b[1]; b < w.e[1]; ++b)
+          for (int64_t c = w.b[2]; c < w.e[2]; ++c) {
+            const T v = x[(a * g.in[1] + b) * g.in[2] + c];
+            if (v > r) r = v;
+          }
+    } else {
+      T sum = T(0);
+      for (int64_t a = w.b[0]; a < w.e[0]; ++a)
+        for (int64_t b = w.b[1]; b < w.e[1]; ++b)
+          for (int64_t c = w.b[2]; c < w.e[2]; ++c) {
+            const T v = x[(a * g.in[1] + b) * g.in[2] + c];
+            sum += g.type == kLp ? pow_p(v, g.p_value) : v;
+          }
+      if (g.type == kAvg) r = w.size > 0 ? T(sum / T(w.size)) : T(0);
+      else if (g.type == kLp) r = g.p_value == 1 ? sum : g.p_value == 2 ? T(::sqrt(double(sum))) : T(::cbrt(double(sum)));
+      else r = sum;
+    }
+    out[i] = accumulate ? T(out[i] + r) : r;
+  }
+};
+
+/// in_grad[n, c, x] for one input element: the sum over the windows covering x.
+template <class T>
+struct PoolBackwardKernel {
+  const T* in;
+  const T* out;
+  const T* og;
+  T* ig;
+  PoolGeom g;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t t = i, x[3];
+    x[2] = t % g.in[2]; t /= g.in[2];
+    x[1] = t % g.in[1]; t /= g.in[1];
+    x[0] = t % g.in[0]; t /= g.in[0];
+    const int64_t S = g.in[0] * g.in[1] * g.in[2], O = g.out[0] * g.out[1] * g.out[2];
+    const T* xin = in + t * S;
+    const T* yout = out + t * O;
+    const T* gout = og + t * O;
+    // Output positions o along axis j with o*s - p <= x < o*s - p + k.
+    int64_t lo[3], hi[3];
+    for (int j = 0; j < 3; ++j) {
+      const int64_t a = x[j] + g.p[j] - g.k[j] + 1;  // o*s >= a
+      lo[j] = a <= 0 ? 0 : (a + g.s[j] - 1) / g.s[j];
+      const int64_t h = (x[j] + g.p[j]) / g.s[j];
+      hi[j] = h < g.out[j] - 1 ? h : g.out[j] - 1;
+    }
+    const int64_t self = (x[0] * g.in[1] + x[1]) * g.in[2] + x[2];
+    T sum = T(0);
+    int64_t o[3];
+    for (o[0] = lo[0]; o[0] <= hi[0]; ++o[0])
+      for (o[1] = lo[1]; o[1] <= hi[1]; ++o[1])
+        for (o[2] = lo[2]; o[2] <= hi[2]; ++o[2]) {
+          const int64_t oi = (o[0] * g.out[1] + o[1]) * g.out[2] + o[2];
+          const Window w = window(g, o);
+          if (g.type == kMax) {
+            T best = lowest<T>();
+            int64_t arg = -1;
+            for (int64_t a = w.b[0]; a < w.e[0]; ++a)
+              for (int64_t b = w.b[1]; b < w.e[1]; ++b)
+                for (int64_t c = w.b[2]; c < w.e[2]; ++c) {
+                  const int64_t idx = (a * g.in[1] + b) * g.in[2] + c;
+                  if (arg < 0 || xin[idx] > best) best = xin[idx], arg = idx;
+                }
+            if (arg == self) sum += gout[oi];
+          } else if (g.type == kAvg) {
+            if (w.size > 0) sum += gout[oi] / T(w.size);
+          } else if (g.type == kSum) {
+            sum += gout[oi];
+          } else {  // lp: d/dx (sum x^p)^(1/p) = (x / y)^(p-1)
+            const T y = yout[oi];
+            if (g.p_value == 1) sum += gout[oi];
+            else if (y != T(0)) sum += gout[oi] * pow_p(T(xin[self] / y), g.p_value - 1);
+          }
+        }
+    ig[i] = accumulate ? T(ig[i] + sum) : sum;
+  }
+};
+
+}  // namespace mixt::op::pool_detail
+
+namespace mixt::op {
+
+template <class = void>
+struct PoolingOp {
+  static constexpr const char* name = "Pooling";
+  struct Param {
+    IntTuple kernel{};
+    std::string pool_type = "max";
+    bool global_pool = false;
+    bool cudnn_off = false;
+    std::string pooling_convention = "valid";
+    IntTuple stride{};
+    IntTuple pad{};
+    std::optional<int> p_value{};
+    std::optional<bool> count_include_pad{};
+    std::optional<std::string> layout{};
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static int pool_type(const Param& p) {
+    if (p.pool_type == "max") return pool_detail::kMax;
+    if (p.pool_type == "avg") return pool_detail::kAvg;
+    if (p.pool_type == "sum") return pool_detail::kSum;
+    if (p.pool_type == "lp") return pool_detail::kLp;
+    mixt::detail::fail(name, "attribute 'pool_type': expected one of max, avg, sum, lp, received '", p.pool_type, "'");
+  }
+
+  /// Checks the attributes; returns the number of spatial axes (from data when global_pool has no kernel).
+  static int spatial_ndim(const Param& p, const Shape& data) {
+    pool_type(p);
+    if (p.pooling_convention != "valid" && p.pooling_convention != "full")
+      mixt::detail::fail(name, "attribute 'pooling_convention': expected valid or full, received '",
+                         p.pooling_convention, "'");
+    if (p.pool_type == "lp" && (!p.p_value || *p.p_value < 1 || *p.p_value > 3))
+      mixt::detail::fail(name, "attribute 'p_value': expected 1, 2 or 3 for lp pooling, received ",
+                         attr::format(p.p_value));
+    int nd = int(p.kernel.size());
+    if (p.global_pool && nd == 0) {
+      if (data.ndim() == 0) return 0;
+      nd = data.ndim() - 2;
+    }
+    if (nd < 1 || nd > 3)
+      mixt::detail::fail(name, "attribute 'kernel': expected 1, 2 or 3 values, received ", attr::format(p.kernel));
+    static const char* layouts[] = {"NCW", "NCHW", "NCDHW"};
+    if (p.layout && *p.layout != "None" && *p.layout != layouts[nd - 1])
+      mixt::detail::fail(name, "attribute 'layout': expected ", layouts[nd - 1], " for ", nd,
+                         "-D pooling (channels-last layouts are not supported), received '", *p.layout, "'");
+    return nd;
+  }
+
+  /// The geometry: kernel/stride/pad padded to 3 axes (global pooling: the whole input, stride 1, no padding).
+  static pool_detail::PoolGeom geometry(const Param& p, int nd, const Shape& data) {
+    pool_detail::PoolGeom g;
+    g.type = pool_type(p);
+    g.p_value = p.p_value.value_or(2);
+    g.count_include_pad = p.count_include_pad.value_or(true);
+    auto fill = [&](const char* key, const IntTuple& t, int64_t dflt, int64_t min, int64_t* dst) {
+      if (!t.empty() && int(t.size()) != nd)
+        mixt::detail::fail(name, "attribute '", key, "': expected ", nd, " values (one per spatial axis), received ",
+                           attr::format(t));
+      for (int i = 0; i < nd; ++i) {
+        const int64_t v = t.empty() ? dflt : t[size_t(i)];
+        if (v < min) mixt::detail::fail(name, "attribute '", key, "': expected values >= ", min, ", received ", attr::format(t));
+        dst[3 - nd + i] = v;
+      }
+    };
+    if (p.global_pool) {
+      for (int i = 0; i < nd; ++i) g.k[3 - nd + i] = data.ndim() == nd + 2 ? data[2 + i] : 0;
+    } else {
+      fill("kernel", p.kernel, 1, 1, g.k);
+      fill("stride", p.stride, 1, 1, g.s);
+      fill("pad", p.pad, 0, 0, g.p);
+    }
+    return g;
+  }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    const Shape& data = in[0];
+    const int nd = spatial_ndim(p, data);
+    if (data.ndim() == 0) return;
+    if (data.ndim() != nd + 2)
+      mixt::detail::fail(name, "argument 'data': expected ", nd + 2, " dimensions, received shape ", data.to_string());
+    pool_detail::PoolGeom g = geometry(p, nd, data);
+    Shape o{data[0], data[1]};
+    for (int i = 0; i < nd; ++i) {
+      const int64_t x = data[2 + i], j = 3 - nd + i;
+      if (p.global_pool || x == 0) { o.push_back(x == 0 ? 0 : 1); continue; }
+      if (x + 2 * g.p[j] < g.k[j])
+        mixt::detail::fail(name, "argument 'data': spatial extent ", x, " (axis ", 2 + i, ") plus padding ", 2 * g.p[j],
+                           " is smaller than the kernel ", g.k[j], ", received shape ", data.to_string());
+      const int64_t span = x + 2 * g.p[j] - g.k[j];
+      o.push_back(p.pooling_convention == "full" ? (span + g.s[j] - 1) / g.s[j] + 1 : span / g.s[j] + 1);
+    }
+    assign_shape(name, "output", out[0], o);
+  }
+
+  static pool_detail::PoolGeom full_geometry(const Param& p, const Shape& data, const Shape& output) {
+    const int nd = spatial_ndim(p, data);
+    pool_detail::PoolGeom g = geometry(p, nd, data);
+    for (int i = 0; i < nd; ++i) {
+      g.in[3 - nd + i] = data[2 + i];
+      g.out[3 - nd + i] = output[2 + i];
+    }
+    return g;
+  }
+
+  static void check_dtype(const NDArray& a) {
+    if (a.dtype() != DType::float32 && a.dtype() != DType::float64)
+      mixt::detail::fail(name, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    check_dtype(in[0]);
+    const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), out[0].shape());
+    NDArray x = in[0], y = out[0];
+    const bool acc = req[0] == Req::add;
+    engine::Engine::get().push(
+        [g, x, y, acc](engine::RunContext rc) {
+          if (x.dtype() == DType::float32)
+            expr::launch(rc, y.size(), pool_detail::PoolForwardKernel<float>{static_cast<const float*>(x.raw_data()),
+                                                                              static_cast<float*>(y.raw_data()), g, acc});
+          else
+            expr::launch(rc, y.size(), pool_detail::PoolForwardKernel<double>{static_cast<const double*>(x.raw_data()),
+                                                                               static_cast<double*>(y.raw_data()), g, acc});
+        },
+        x.ctx(), {x.var()}, {y.var()}, engine::FnProperty::normal, name);
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    check_dtype(in[0]);
+    const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), og[0].shape());
+    NDArray x = in[0], y = out.empty() || out[0].is_none() ? og[0] : out[0], gy = og[0], gx = ig[0];
+    if (g.type == pool_detail::kLp && (out.empty() || out[0].is_none()))
+      mixt::detail::fail(name, "lp pooling's backward needs the forward output");
+    const bool acc = req[0] == Req::add;
+    std::vector<engine::Var*> reads{x.var(), gy.var()};
+    if (y.var() != gy.var()) reads.push_back(y.var());
+    engine::Engine::get().push(
+        [g, x, y, gy, gx, acc](engine::RunContext rc) {
+          auto run = [&](auto* tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            expr::launch(rc, gx.size(),
+                         pool_detail::PoolBackwardKernel<T>{static_cast<const T*>(x.raw_data()),
+                                                            static_cast<const T*>(y.raw_data()),
+                                                            static_cast<const T*>(gy.raw_data()),
+                                                            static_cast<T*>(gx.raw_data()), g, acc});
+          };
+          if (x.dtype() == DType::float32) run(static_cast<float*>(nullptr));
+          else run(static_cast<double*>(nullptr));
+        },
+        x.ctx(), reads, {gx.var()}, engine::FnProperty::normal, name);
+  }
+};
+using Pooling = PoolingOp<>;
+template <class V> void visit(Pooling::Param& p, V&& v) {
+  v("kernel", p.kernel); v("pool_type", p.pool_type); v("global_pool", p.global_pool); v("cudnn_off", p.cudnn_off);
+  v("pooling_convention", p.pooling_convention); v("stride", p.stride); v("pad", p.pad); v("p_value", p.p_value);
+  v("count_include_pad", p.count_include_pad); v("layout", p.layout);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Pooling(const NDArray& data, const op::Pooling::Param& p) {
+  return op::invoke<op::Pooling>(p, {data})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/pooling.hpp ----
 // ---- begin mixt/op/regression_output.hpp ----
 // LinearRegressionOutput, LogisticRegressionOutput, MAERegressionOutput: loss heads whose backward ignores the
 // head gradient and returns grad_scale / num_output * d(out, label), num_output = label.size() / label.shape[0]
@@ -7531,6 +10200,433 @@ NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op:
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/regression_output.hpp ----
+// ---- begin mixt/op/shape_ops.hpp ----
+// Shape operators (MXNet's tensor/matrix_op and nn/concat): Flatten, Reshape (with MXNet's codes 0, -1, -2, -3,
+// -4 and reverse), transpose, slice_axis, Concat and SliceChannel (split). Forward and backward move elements
+// with the block-copy kernels of index_helpers.hpp (every dtype) or reuse the NDArray methods.
+
+#include <optional>
+
+
+namespace mixt::op {
+
+// ------------------------------------------------------------------------------------------------- Flatten
+template <class = void>
+struct FlattenOp {
+  static constexpr const char* name = "Flatten";
+  struct Param {};
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    const Shape& d = in[0];
+    if (d.ndim() == 0) return;
+    int64_t rest = 1;
+    for (int k = 1; k < d.ndim(); ++k) rest *= d[k];
+    assign_shape(name, "output", out[0], Shape{d[0], rest});
+    if (d.ndim() == 2) assign_shape(name, "data", in[0], out[0]);
+  }
+  static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::copy_elements(in[0], o); });
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) { index_detail::copy_elements(og[0], g); });
+  }
+};
+using Flatten = FlattenOp<>;
+template <class V> void visit(Flatten::Param&, V&&) {}
+
+// ------------------------------------------------------------------------------------------------- Reshape
+template <class = void>
+struct ReshapeOp {
+  static constexpr const char* name = "Reshape";
+  struct Param {
+    IntTuple shape{};
+    bool reverse = false;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.shape.empty()) mixt::detail::fail(name, "attribute 'shape': expected a non-empty tuple, received ()");
+    Shape& d = in[0];
+    // Backward inference: one unknown input extent follows from a known output.
+    if (d.ndim() != 0 && !shape_known(d) && shape_known(out[0])) {
+      int unknown = 0, at = -1;
+      int64_t known = 1;
+      for (int k = 0; k < d.ndim(); ++k) {
+        if (d[k] == 0) { ++unknown; at = k; }
+        else known *= d[k];
+      }
+      if (unknown == 1 && out[0].size() % known == 0) d[at] = out[0].size() / known;
+    }
+    if (shape_known(d)) {
+      assign_shape(name, "output", out[0], infer_reshape(d, p.shape, p.reverse, name));
+    } else if (d.ndim() == 0) {
+      bool all_positive = true;
+      for (int64_t c : p.shape) all_positive = all_positive && c > 0;
+      if (all_positive) assign_shape(name, "output", out[0], Shape(std::vector<int64_t>(p.shape)));
+    }
+  }
+  static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::copy_elements(in[0], o); });
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) { index_detail::copy_elements(og[0], g); });
+  }
+};
+using Reshape = ReshapeOp<>;
+template <class V> void visit(Reshape::Param& p, V&& v) { v("shape", p.shape); v("reverse", p.reverse); }
+
+// ----------------------------------------------------------------------------------------------- transpose
+template <class = void>
+struct TransposeOp {
+  static constexpr const char* name = "transpose";
+  struct Param {
+    IntTuple axes{};  ///< empty: reverse the axes
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The permutation for ndim axes, checked.
+  static std::vector<int> perm(const Param& p, int ndim) {
+    std::vector<int> a;
+    if (p.axes.empty()) {
+      for (int d = ndim - 1; d >= 0; --d) a.push_back(d);
+      return a;
+    }
+    if (int(p.axes.size()) != ndim)
+      mixt::detail::fail(name, "attribute 'axes': expected ", ndim, " axes for an input of ", ndim,
+                         " dimensions, received ", attr::format(p.axes));
+    std::vector<bool> seen(size_t(ndim), false);
+    for (int64_t x : p.axes) {
+      if (x < -ndim || x >= ndim)
+        mixt::detail::fail(name, "attribute 'axes': expected axes in [", -ndim, ", ", ndim, "), received ",
+                           attr::format(p.axes));
+      const int ax = int(x < 0 ? x + ndim : x);
+      if (seen[size_t(ax)])
+        mixt::detail::fail(name, "attribute 'axes': expected a permutation, received ", attr::format(p.axes),
+                           " (axis ", ax, " repeats)");
+      seen[size_t(ax)] = true;
+      a.push_back(ax);
+    }
+    return a;
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    const int ndim = in[0].ndim() ? in[0].ndim() : out[0].ndim();
+    if (ndim == 0) return;
+    std::vector<int> a = perm(p, ndim);
+    if (in[0].ndim() == 0) in[0] = Shape(std::vector<int64_t>(size_t(ndim), 0));
+    Shape o = Shape(std::vector<int64_t>(size_t(ndim), 0)), i = o;
+    for (int d = 0; d < ndim; ++d) o[d] = in[0][a[size_t(d)]];
+    assign_shape(name, "output", out[0], o);
+    for (int d = 0; d < ndim; ++d) i[a[size_t(d)]] = out[0][d];
+    assign_shape(name, "data", in[0], i);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const std::vector<int> a = perm(p, in[0].ndim());
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      mixt::detail::strided_copy(expr::permuted(in[0], a), o, name);
+    });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const std::vector<int> a = perm(p, in[0].ndim());
+    std::vector<int> inv(a.size());
+    for (size_t d = 0; d < a.size(); ++d) inv[size_t(a[d])] = int(d);
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) {
+      mixt::detail::strided_copy(expr::permuted(og[0], inv), g, name);
+    });
+  }
+};
+using Transpose = TransposeOp<>;
+template <class V> void visit(Transpose::Param& p, V&& v) { v("axes", p.axes); }
+
+// ---------------------------------------------------------------------------------------------- slice_axis
+template <class = void>
+struct SliceAxisOp {
+  static constexpr const char* name = "slice_axis";
+  struct Param {
+    int axis = 0;
+    int64_t begin = 0;
+    std::optional<int64_t> end = std::nullopt;  ///< None: the extent of the axis
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// [b, e) within an axis of extent n, checked.
+  static std::pair<int64_t, int64_t> range(const Param& p, int64_t n) {
+    const int64_t b = p.begin < 0 ? p.begin + n : p.begin;
+    const int64_t e = p.end ? (*p.end < 0 ? *p.end + n : *p.end) : n;
+    if (b < 0 || b >= n)
+      mixt::detail::fail(name, "attribute 'begin': expected a value in [", -n, ", ", n, ") for an axis of extent ", n,
+                         ", received ", p.begin);
+    if (e <= b || e > n)
+      mixt::detail::fail(name, "attribute 'end': expected a value in (", b, ", ", n, "] (or negative from the end) for "
+                         "begin ", p.begin, " and an axis of extent ", n, ", received ", attr::format(p.end));
+    return {b, e};
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    const Shape& d = in[0];
+    if (d.ndim() == 0) return;
+    const int axis = Shape::normalize_axis(p.axis, d.ndim(), name);
+    Shape o = d;
+    if (d[axis] != 0) {
+      auto [b, e] = range(p, d[axis]);
+      o[axis] = e - b;
+    } else {
+      o[axis] = (p.begin >= 0 && p.end && *p.end > p.begin) ? *p.end - p.begin : 0;
+    }
+    assign_shape(name, "output", out[0], o);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const NDArray& x = in[0];
+    const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+    const index_detail::AxisSplit s = index_detail::split_at(x.shape(), axis);
+    auto [b, e] = range(p, s.n);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      index_detail::block_copy(x, o, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
+    });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
+    auto [b, e] = range(p, s.n);
+    const NDArray g = og[0];
+    if (req[0] == Req::add) {  // only the sliced block changes
+      NDArray tmp(g.shape(), g.ctx(), g.dtype());
+      index_detail::block_copy(ig[0], tmp, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
+      tmp += g;
+      index_detail::block_copy(tmp, ig[0], s.outer, s.inner, e - b, e - b, 0, s.n, b, name);
+      return;
+    }
+    if (req[0] == Req::null) return;
+    index_detail::word_switch(g.dtype(), [&](auto w) {
+      using W = decltype(w);
+      index_detail::push_launch(name, ig[0].size(),
+                          index_detail::PadCopyKernel<W>{static_cast<const W*>(g.raw_data()),
+                                                   static_cast<W*>(ig[0].raw_data()), e - b, s.inner, s.n, b},
+                          {g}, {ig[0]});
+    });
+  }
+};
+using SliceAxis = SliceAxisOp<>;
+template <class V> void visit(SliceAxis::Param& p, V&& v) { v("axis", p.axis); v("begin", p.begin); v("end", p.end); }
+
+// -------------------------------------------------------------------------------------------------- Concat
+template <class = void>
+struct ConcatOp {
+  static constexpr const char* name = "Concat";
+  struct Param {
+    int num_args = 0;  ///< the number of inputs (required; nd::Concat sets it)
+    int dim = 1;
+  };
+  static void check(const Param& p) {
+    if (p.num_args < 1) mixt::detail::fail(name, "attribute 'num_args': expected >= 1, received ", p.num_args);
+  }
+  static std::vector<std::string> arguments(const Param& p) {
+    check(p);
+    std::vector<std::string> a;
+    for (int i = 0; i < p.num_args; ++i) a.push_back("arg" + std::to_string(i));
+    return a;
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    int ndim = out[0].ndim();
+    for (const Shape& s : in) if (s.ndim()) { ndim = s.ndim(); break; }
+    if (ndim == 0) return;
+    const int axis = Shape::normalize_axis(p.dim, ndim, name);
+    Shape common(std::vector<int64_t>(size_t(ndim), 0));
+    auto merge = [&](const Shape& s, const std::string& arg) {
+      if (s.ndim() == 0) return;
+      if (s.ndim() != ndim)
+        mixt::detail::fail(name, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
+      for (int d = 0; d < ndim; ++d) {
+        if (d == axis || s[d] == 0) continue;
+        if (common[d] != 0 && common[d] != s[d])
+          mixt::detail::fail(name, "argument '", arg, "': expected the other inputs' extent ", common[d],
+                             " along axis ", d, " (inputs may differ only along dim ", axis, "), received shape ",
+                             s.to_string());
+        common[d] = s[d];
+      }
+    };
+    for (size_t i = 0; i < in.size(); ++i) merge(in[i], "arg" + std::to_string(i));
+    merge(out[0], "output");
+    int64_t sum = 0;
+    int unknown = 0, which = -1;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int64_t e = in[i].ndim() ? in[i][axis] : 0;
+      if (e == 0) { ++unknown; which = int(i); }
+      else sum += e;
+    }
+    int64_t total = out[0].ndim() ? out[0][axis] : 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      Shape s = common;
+      s[axis] = in[i].ndim() ? in[i][axis] : 0;
+      if (int(i) == which && unknown == 1 && total != 0) {
+        if (total <= sum)
+          mixt::detail::fail(name, "argument 'output': extent ", total, " along dim ", axis,
+                             " leaves nothing for input 'arg", i, "' (the others sum to ", sum, ")");
+        s[axis] = total - sum;
+      }
+      assign_shape(name, ("arg" + std::to_string(i)).c_str(), in[i], s);
+    }
+    Shape o = common;
+    o[axis] = unknown == 0 ? sum : 0;
+    assign_shape(name, "output", out[0], o);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const int axis = Shape::normalize_axis(p.dim, out[0].ndim(), name);
+    const index_detail::AxisSplit so = index_detail::split_at(out[0].shape(), axis);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+      int64_t off = 0;
+      for (const NDArray& x : in) {
+        const int64_t len = x.shape()[axis];
+        index_detail::block_copy(x, o, so.outer, so.inner, len, len, 0, so.n, off, name);
+        off += len;
+      }
+    });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const int axis = Shape::normalize_axis(p.dim, og[0].ndim(), name);
+    const index_detail::AxisSplit so = index_detail::split_at(og[0].shape(), axis);
+    int64_t off = 0;
+    for (size_t i = 0; i < in.size(); ++i) {
+      const int64_t len = in[i].shape()[axis];
+      index_detail::write_with(ig[i], req[i], [&](const NDArray& g) {
+        index_detail::block_copy(og[0], g, so.outer, so.inner, len, so.n, off, len, 0, name);
+      });
+      off += len;
+    }
+  }
+};
+using Concat = ConcatOp<>;
+template <class V> void visit(Concat::Param& p, V&& v) { v("num_args", p.num_args); v("dim", p.dim); }
+
+// -------------------------------------------------------------------------------------------- SliceChannel
+template <class = void>
+struct SliceChannelOp {
+  static constexpr const char* name = "SliceChannel";
+  struct Param {
+    int num_outputs = 0;  ///< required
+    int axis = 1;
+    bool squeeze_axis = false;
+  };
+  static void check(const Param& p) {
+    if (p.num_outputs < 1)
+      mixt::detail::fail(name, "attribute 'num_outputs': expected >= 1, received ", p.num_outputs);
+  }
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param& p) {
+    check(p);
+    std::vector<std::string> o;
+    for (int i = 0; i < p.num_outputs; ++i) o.push_back("output" + std::to_string(i));
+    return o;
+  }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    const int64_t k = p.num_outputs;
+    if (in[0].ndim() == 0) {  // backward inference from a known output
+      for (const Shape& o : out) {
+        if (o.ndim() == 0) continue;
+        const int nd = o.ndim() + (p.squeeze_axis ? 1 : 0);
+        const int axis = Shape::normalize_axis(p.axis, nd, name);
+        std::vector<int64_t> d(o.begin(), o.end());
+        if (p.squeeze_axis) d.insert(d.begin() + axis, k);
+        else d[size_t(axis)] *= k;
+        in[0] = Shape(d);
+        break;
+      }
+      if (in[0].ndim() == 0) return;
+    }
+    const Shape& d = in[0];
+    const int axis = Shape::normalize_axis(p.axis, d.ndim(), name);
+    if (d[axis] != 0 && d[axis] % k != 0)
+      mixt::detail::fail(name, "argument 'data': expected an extent along axis ", axis, " divisible by num_outputs = ",
+                         k, ", received shape ", d.to_string());
+    if (p.squeeze_axis && d[axis] != 0 && d[axis] != k)
+      mixt::detail::fail(name, "argument 'data': squeeze_axis needs an extent along axis ", axis,
+                         " equal to num_outputs = ", k, ", received shape ", d.to_string());
+    std::vector<int64_t> o(d.begin(), d.end());
+    if (p.squeeze_axis) o.erase(o.begin() + axis);
+    else o[size_t(axis)] = d[axis] / k;
+    for (int i = 0; i < p.num_outputs; ++i) assign_shape(name, ("output" + std::to_string(i)).c_str(), out[size_t(i)], Shape(o));
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
+    const int64_t len = s.n / p.num_outputs;
+    for (size_t i = 0; i < out.size(); ++i)
+      index_detail::write_with(out[i], req[i], [&](const NDArray& o) {
+        index_detail::block_copy(in[0], o, s.outer, s.inner, len, s.n, int64_t(i) * len, len, 0, name);
+      });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
+    const int64_t len = s.n / p.num_outputs;
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& g) {
+      for (size_t i = 0; i < og.size(); ++i)
+        index_detail::block_copy(og[i], g, s.outer, s.inner, len, len, 0, s.n, int64_t(i) * len, name);
+    });
+  }
+};
+using SliceChannel = SliceChannelOp<>;
+template <class V> void visit(SliceChannel::Param& p, V&& v) {
+  v("num_outputs", p.num_outputs); v("axis", p.axis); v("squeeze_axis", p.squeeze_axis);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+/// MXNet's Flatten operator (the autograd-recorded counterpart of nd::flatten's view).
+template <int = 0>
+NDArray Flatten(const NDArray& data) { return op::invoke<op::Flatten>({}, {data})[0]; }
+template <int = 0>
+NDArray Reshape(const NDArray& data, const op::Reshape::Param& p) { return op::invoke<op::Reshape>(p, {data})[0]; }
+/// The transpose operator (a copy, recorded by autograd); nd::transpose(a, axes) is the NDArray method.
+template <int = 0>
+NDArray transpose(const NDArray& data, const op::Transpose::Param& p) { return op::invoke<op::Transpose>(p, {data})[0]; }
+template <int = 0>
+NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p) {
+  return op::invoke<op::SliceAxis>(p, {data})[0];
+}
+/// Concat of the inputs along p.dim; p.num_args is set from the number of inputs.
+template <int = 0>
+NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {}) {
+  p.num_args = int(data.size());
+  return op::invoke<op::Concat>(p, data)[0];
+}
+template <int = 0>
+std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p) {
+  return op::invoke<op::SliceChannel>(p, {data});
+}
+template <int = 0>
+std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p) {
+  return op::invoke<op::SliceChannel>(p, {data});
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/shape_ops.hpp ----
 // ---- begin mixt/op/softmax.hpp ----
 // softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first, so inputs
 // near the float limits stay finite. temperature T divides the input.
