@@ -606,7 +606,8 @@ MIXT_DEVICE_TEST("registry: lookups by name and alias, string attributes, invoki
   std::vector<std::string> all = op::registered_ops();
   for (const char* n : {"FullyConnected", "Activation", "LeakyReLU", "softmax", "log_softmax", "SoftmaxOutput",
                         "LinearRegressionOutput", "Flatten", "Reshape", "transpose", "slice_axis", "Concat",
-                        "SliceChannel", "take", "pick", "one_hot", "clip", "where", "topk", "sort", "argsort"})
+                        "SliceChannel", "take", "pick", "one_hot", "clip", "where", "topk", "sort", "argsort",
+                        "Convolution", "Deconvolution", "Pooling", "BatchNorm", "LayerNorm", "Dropout", "Embedding"})
     CHECK_MESSAGE(std::find(all.begin(), all.end(), n) != all.end(), n);
   CHECK(std::find(all.begin(), all.end(), "split") == all.end());  // aliases are not listed twice
 
@@ -651,4 +652,20 @@ MIXT_DEVICE_TEST("registry: lookups by name and alias, string attributes, invoki
   CHECK(tk.dtype() == DType::int32);
   check_close(tk, nd::topk(x, {.axis = 1, .k = 2}).to_vector<double>(), 0, 0);
   check_error([&] { op::find_op("take").invoke({x}, {}); }, {"take", "expected 2 inputs"});
+
+  // Tuple attributes and auxiliary states through the registry.
+  NDArray img = nd::array(stored(random_values(2 * 3 * 5 * 5, -1, 1, 15)), Shape{2, 3, 5, 5}, ctx);
+  NDArray kw = nd::array(stored(random_values(4 * 3 * 3 * 3, -1, 1, 16)), Shape{4, 3, 3, 3}, ctx);
+  NDArray conv = op::find_op("Convolution").invoke(
+      {img, kw}, {{"kernel", "(3, 3)"}, {"pad", "(1, 1)"}, {"num_filter", "4"}, {"no_bias", "True"}})[0];
+  check_close(conv, nd::Convolution(img, kw, {.kernel = {3, 3}, .pad = {1, 1}, .num_filter = 4, .no_bias = true})
+                        .to_vector<double>(), 0, 0);
+  NDArray gamma = nd::ones({3}, ctx), beta = nd::zeros({3}, ctx), mean = nd::zeros({3}, ctx), var = nd::ones({3}, ctx);
+  const op::OpInfo& bn = op::find_op("BatchNorm");
+  CHECK(bn.aux_states({}) == std::vector<std::string>{"moving_mean", "moving_var"});
+  NDArray normed = bn.invoke({img, gamma, beta, mean, var}, {{"eps", "0.001"}, {"use_global_stats", "True"}})[0];
+  std::vector<double> want = img.to_vector<double>();  // global stats 0 and 1: x / sqrt(1 + eps)
+  for (double& v : want) v /= std::sqrt(1.001);
+  check_close(normed, want, 1e-5, 1e-6);
+  check_error([&] { bn.invoke({img, gamma, beta}, {}); }, {"BatchNorm", "auxiliary states"});
 }

@@ -494,7 +494,8 @@ inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os <<
 // Choice (DESIGN "where the CPU threads come from"): kernels share a single pool of `num_threads()` threads
 // (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
-// thread, so the engine's workers and the kernels never oversubscribe the cores.
+// thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
+// part of another (a batched product whose items each run a GEMM).
 
 #include <algorithm>
 #include <atomic>
@@ -535,13 +536,21 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
     int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
+      f(int64_t(0), n);
+      return;
+    }
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (parts <= 1 || !busy.owns_lock()) {
+    if (!busy.owns_lock()) {
       f(int64_t(0), n);
       return;
     }
     std::function<void(int)> job = [&](int part) {
       int64_t b = n * part / parts, e = n * (part + 1) / parts;
+      struct Inside {  // reset also when f throws
+        Inside() { inside_loop() = true; }
+        ~Inside() { inside_loop() = false; }
+      } inside;
       if (b < e) f(b, e);
     };
     {
@@ -559,6 +568,12 @@ class ThreadPool {
   }
 
  private:
+  /// True on a thread while it runs a part of a parallel loop.
+  static bool& inside_loop() {
+    thread_local bool inside = false;
+    return inside;
+  }
+
   static int default_threads() {
     if (const char* s = std::getenv("MIXT_NUM_THREADS")) {
       int n = std::atoi(s);
@@ -6647,7 +6662,8 @@ void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int
 }
 
 /// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
-/// One cuBLAS call on the GPU; a loop of GEMMs (each one multithreaded) on the CPU.
+/// One cuBLAS call on the GPU; on the CPU the items are spread over the kernel pool when their outputs are
+/// distinct, else a loop of GEMMs (each one multithreaded).
 template <class T>
 void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
                           T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
@@ -6658,9 +6674,17 @@ void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB
     return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
                                              stride_b, beta, C, ldc, stride_c, batch);
 #endif
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
-         ldc);
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+           C + i * stride_c, ldc);
+  };
+  // Distinct outputs: the items are split over the kernel pool, each product on one thread (a product started
+  // inside a pool loop finds the pool busy and runs serially), one synchronization instead of one per item.
+  if (stride_c >= M * ldc && batch > 1)
+    mixt::detail::ThreadPool::global().parallel_for(batch, 1, run);
+  else
+    run(0, batch);
 }
 
 }  // namespace mixt::blas

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "../core/thread_pool.hpp"
 #include "../engine/run_context.hpp"
 #include "cblas.hpp"
 #include "portable_gemm.hpp"
@@ -37,7 +38,8 @@ void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int
 }
 
 /// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
-/// One cuBLAS call on the GPU; a loop of GEMMs (each one multithreaded) on the CPU.
+/// One cuBLAS call on the GPU; on the CPU the items are spread over the kernel pool when their outputs are
+/// distinct, else a loop of GEMMs (each one multithreaded).
 template <class T>
 void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
                           T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
@@ -48,9 +50,17 @@ void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB
     return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
                                              stride_b, beta, C, ldc, stride_c, batch);
 #endif
-  for (int64_t i = 0; i < batch; ++i)
-    gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c,
-         ldc);
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+           C + i * stride_c, ldc);
+  };
+  // Distinct outputs: the items are split over the kernel pool, each product on one thread (a product started
+  // inside a pool loop finds the pool busy and runs serially), one synchronization instead of one per item.
+  if (stride_c >= M * ldc && batch > 1)
+    mixt::detail::ThreadPool::global().parallel_for(batch, 1, run);
+  else
+    run(0, batch);
 }
 
 }  // namespace mixt::blas

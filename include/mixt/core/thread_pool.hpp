@@ -3,7 +3,8 @@
 // Choice (DESIGN "where the CPU threads come from"): kernels share a single pool of `num_threads()` threads
 // (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
-// thread, so the engine's workers and the kernels never oversubscribe the cores.
+// thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
+// part of another (a batched product whose items each run a GEMM).
 #pragma once
 
 #include <algorithm>
@@ -45,13 +46,21 @@ class ThreadPool {
   void parallel_for(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
     int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
+      f(int64_t(0), n);
+      return;
+    }
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (parts <= 1 || !busy.owns_lock()) {
+    if (!busy.owns_lock()) {
       f(int64_t(0), n);
       return;
     }
     std::function<void(int)> job = [&](int part) {
       int64_t b = n * part / parts, e = n * (part + 1) / parts;
+      struct Inside {  // reset also when f throws
+        Inside() { inside_loop() = true; }
+        ~Inside() { inside_loop() = false; }
+      } inside;
       if (b < e) f(b, e);
     };
     {
@@ -69,6 +78,12 @@ class ThreadPool {
   }
 
  private:
+  /// True on a thread while it runs a part of a parallel loop.
+  static bool& inside_loop() {
+    thread_local bool inside = false;
+    return inside;
+  }
+
   static int default_threads() {
     if (const char* s = std::getenv("MIXT_NUM_THREADS")) {
       int n = std::atoi(s);
