@@ -150,5 +150,8 @@ MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
     autograd::record rec;
     NDArray r = x * 2.f;
     CHECK_THROWS_AS(r += 1.f, Error);  // in-place on a recorded array
+    NDArray internal = expr::evaluate(x * 3.f);  // library code's evaluation: computed, never recorded
+    CHECK(internal.autograd_entry().node == nullptr);
+    check_close(internal, {1.5, -3, 6});
   }
 }

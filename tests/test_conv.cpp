@@ -212,6 +212,25 @@ MIXT_DEVICE_TEST("conv: Convolution backward matches numeric gradients") {
                                    random_array(Shape{2, 2, 2, 2, 2}, ctx, -1, 1, 2), random_array(Shape{2}, ctx)});
 }
 
+TEST_CASE("conv: a batch dealt unevenly to the CPU's kernel threads") {
+  // With 4 threads and 5 items the slots hold 2, 2, 1 and 0 items; with 3 threads 2, 2 and 1.
+  const int saved = num_threads();
+  for (int threads : {3, 4}) {
+    CAPTURE(threads);
+    set_num_threads(threads);
+    ConvCase c = conv_cases()[2];  // groups, no bias
+    c.N = 5;
+    Geo g = conv_geo(c);
+    NDArray x = random_array(with_batch(c.N, c.C, c.in), cpu(), -1, 1, 31),
+            w = random_array(with_batch(c.F, c.C / c.G, c.k), cpu(), -1, 1, 32);
+    op::Convolution::Param p = conv_param(c);
+    check_close(nd::Convolution(x, w, p), conv_ref(x.to_vector<double>(), w.to_vector<double>(), nullptr, c.N, c.C, c.F,
+                                                   c.G, g), 1e-5, 1e-5);
+    check_grad<op::Convolution>(p, {x, w});
+  }
+  set_num_threads(saved);
+}
+
 MIXT_DEVICE_TEST("conv: Convolution records for autograd") {
   auto ctx = Device::ctx();
   NDArray x = random_array(Shape{2, 2, 5, 5}, ctx, -1, 1, 5), w = random_array(Shape{3, 2, 3, 3}, ctx, -1, 1, 6),
@@ -608,11 +627,12 @@ MIXT_DEVICE_TEST("conv: Pooling shape inference, attributes and errors") {
   check_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .layout = "NHWC"}); }, {"Pooling", "layout"});
 }
 
-TEST_CASE("conv: the CPU's row im2col/col2im kernels match the GPU's element kernels") {
+TEST_CASE("conv: the CPU's im2col/col2im loops match the GPU's element kernels") {
   // Both kernel shapes run here on the host: the element kernels are what a GPU launches.
   struct G3 { std::vector<int64_t> in, k, s, p, d; };
   for (const G3& c : {G3{{5, 6, 7}, {2, 3, 2}, {1, 2, 3}, {1, 0, 2}, {2, 1, 1}}, G3{{1, 7, 9}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, {1, 1, 2}},
-                      G3{{1, 1, 11}, {1, 1, 4}, {1, 1, 3}, {0, 0, 2}, {1, 1, 2}}}) {
+                      G3{{1, 1, 11}, {1, 1, 4}, {1, 1, 3}, {0, 0, 2}, {1, 1, 2}},
+                      G3{{1, 3, 2}, {1, 2, 3}, {1, 1, 1}, {0, 2, 2}, {1, 1, 2}}}) {  // whole rows in the padding
     op::conv_detail::ConvGeom g;
     g.N = 2, g.Ci = 3, g.Co = 2;
     for (int j = 0; j < 3; ++j) {
@@ -623,8 +643,7 @@ TEST_CASE("conv: the CPU's row im2col/col2im kernels match the GPU's element ker
     std::vector<double> img = random_values(size_t(g.N * g.Ci * S), -1, 1, 5), col_e(size_t(g.N * g.Ci * K * O), 7.0),
                         col_r(col_e.size(), -7.0);
     for (int64_t i = 0; i < g.N * g.Ci * O; ++i) op::conv_detail::Im2ColKernel<double>{img.data(), col_e.data(), g}(i);
-    for (int64_t i = 0; i < g.N * g.Ci * K * g.out[0] * g.out[1]; ++i)
-      op::conv_detail::Im2ColRowKernel<double>{img.data(), col_r.data(), g}(i);
+    for (int64_t n = 0; n < g.N; ++n) op::conv_detail::im2col_cpu(g, img.data() + n * g.Ci * S, col_r.data() + n * g.Ci * K * O);
     CHECK(col_e == col_r);
     std::vector<double> col = random_values(col_e.size(), -1, 1, 6);
     for (bool acc : {false, true}) {

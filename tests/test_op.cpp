@@ -113,7 +113,7 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
         want[size_t(i)] = std::exp(xv[size_t(i)] / t - m) / sum;
         want_log[size_t(i)] = xv[size_t(i)] / t - m - std::log(sum);
       }
-      op::SoftmaxParam p{.axis = axis};
+      op::SoftmaxParam p{.axis = axis, .temperature = std::nullopt};
       if (t != 1.0) p.temperature = t;
       check_close(nd::softmax(x, p), want, 1e-5, 1e-7);
       check_close(nd::log_softmax(x, p), want_log, 1e-5, 1e-6);
@@ -123,7 +123,7 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
   }
   NDArray big = nd::array<double>({3.4e38, -3.4e38, 0, 3.4e38}, Shape{2, 2}, ctx);
   check_close(nd::softmax(big), {1, 0, 0, 1});
-  CHECK_THROWS_AS(nd::softmax(x, {.axis = 3}), Error);
+  CHECK_THROWS_AS(nd::softmax(x, {.axis = 3, .temperature = std::nullopt}), Error);
 }
 
 MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {

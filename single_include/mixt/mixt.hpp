@@ -2775,7 +2775,7 @@ MIXT_INLINE packet_t<E> load_strided(const S* p, int64_t stride) {
   if constexpr (packet<E>::size == 1) {
     return static_cast<E>(*p);
   } else {
-    packet_t<E> v;
+    packet_t<E> v{};  // zeroed: g++ -O1 cannot see that the loop writes every lane
     for (int i = 0; i < packet<E>::size; ++i) v[i] = static_cast<E>(p[i * stride]);
     return v;
   }
@@ -3137,7 +3137,7 @@ template <Vector V> MIXT_INLINE V where(V c, V a, V b) { return c != V{} ? a : b
 /// Applies a scalar function lane by lane.
 template <Vector V, class F>
 MIXT_INLINE V per_lane(V x, F f) {
-  V r;
+  V r{};  // zeroed: g++ -O1 cannot see that the loop writes every lane
   for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i]);
   return r;
 }
@@ -3600,6 +3600,16 @@ const NDArray& first_leaf(const E& e) {
   const NDArray* first = nullptr;
   e.for_each_leaf([&](const NDArray& a, const LeafView&) { if (!first) first = &a; });
   return *first;
+}
+
+/// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
+/// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+template <FusedNode E>
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current()) {
+  const NDArray& first = first_leaf(e);
+  NDArray out(value_shape(e, where), first.ctx(), first.dtype());
+  evaluate_into<save_write>(out, e, where, "assign");
+  return out;
 }
 
 }  // namespace mixt::expr
@@ -5195,7 +5205,7 @@ template <class F> struct derivative;
 #define MIXT_UNARY_DERIVATIVE(F, EXPR)                                   \
   template <> struct derivative<fn::F> {                                 \
     template <class G, class A> static auto d(const G& g, const A& a) {  \
-      (void)a;                                                           \
+      (void)g; (void)a;                                                  \
       return EXPR;                                                       \
     }                                                                    \
   };
@@ -5226,11 +5236,11 @@ MIXT_UNARY_DERIVATIVE(erf, g * exp(-square(a)) * 1.1283791670955126)  // 2 / sqr
 #define MIXT_BINARY_DERIVATIVE(F, DA, DB)                                                \
   template <> struct derivative<fn::F> {                                                 \
     template <class G, class A, class B> static auto da(const G& g, const A& a, const B& b) { \
-      (void)a; (void)b;                                                                  \
+      (void)g; (void)a; (void)b;                                                         \
       return DA;                                                                         \
     }                                                                                    \
     template <class G, class A, class B> static auto db(const G& g, const A& a, const B& b) { \
-      (void)a; (void)b;                                                                  \
+      (void)g; (void)a; (void)b;                                                         \
       return DB;                                                                         \
     }                                                                                    \
   };
@@ -7198,7 +7208,9 @@ struct OpContext {
   std::source_location where{};
 };
 
-/// out (per req) = value: value may be an NDArray, an expression or a scalar.
+/// out (per req) = value: value may be an NDArray, an expression or a scalar. An expression compiles one kernel:
+/// for Req::add (rare: grad_req add, shared inputs) it is evaluated first and the array added, which costs a
+/// pass but keeps a second, accumulating kernel per expression out of every operator's compiled code.
 template <class E>
 void write(const NDArray& out, Req req, const E& value) {
   NDArray o = out;
@@ -7206,7 +7218,10 @@ void write(const NDArray& out, Req req, const E& value) {
     case Req::null: return;
     case Req::write:
     case Req::inplace: o.assign(value); return;
-    case Req::add: o += value; return;
+    case Req::add:
+      if constexpr (expr::FusedNode<E>) o += expr::evaluate(value);
+      else o += value;
+      return;
   }
 }
 
@@ -7625,7 +7640,7 @@ struct BatchNormOp {
     }
     NDArray beta = in[2].reshape({1, C, 1});
     NDArray y = out[0].reshape(v);
-    NDArray invstd = rsqrt(var + p.eps);
+    NDArray invstd = expr::evaluate(rsqrt(var + p.eps));
     if (p.fix_gamma) write(y, req[0], (x - mean) * invstd + beta);
     else write(y, req[0], (x - mean) * invstd * in[1].reshape({1, C, 1}) + beta);
     if (out.size() > 1) write(out[1], req.size() > 1 ? req[1] : Req::write, mean.reshape({C}));
@@ -7645,12 +7660,12 @@ struct BatchNormOp {
       invstd = out[2].reshape({1, C, 1});
     } else if (batch) {
       mean = nd::mean(x, {0, 2}, true);
-      invstd = rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps);
+      invstd = expr::evaluate(rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps));
     } else {
       mean = aux[0].reshape({1, C, 1});
-      invstd = rsqrt(aux[1].reshape({1, C, 1}) + p.eps);
+      invstd = expr::evaluate(rsqrt(aux[1].reshape({1, C, 1}) + p.eps));
     }
-    NDArray xhat = (x - mean) * invstd;
+    NDArray xhat = expr::evaluate((x - mean) * invstd);
     NDArray gamma = p.fix_gamma ? nd::ones({1, C, 1}, x.ctx(), x.dtype()) : in[1].reshape({1, C, 1});
     if (req[0] != Req::null) {
       NDArray dx = ig[0].reshape(v);
@@ -7709,10 +7724,11 @@ NDArray BatchNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta
 //   gemm_col2im:   image   = col2im(W^T . colside)      (Convolution data gradient, Deconvolution forward)
 //   weight_grad:   dW      = sum_n colside_n . im2col(image_n)^T
 // Each is one engine operation: launch kernels (one index per column or image element: col2im gathers, so there
-// are no atomics) and GEMMs on the same device and stream. The batch runs in chunks so that the column buffer
-// stays below kColLimit elements.
+// are no atomics) and GEMMs on the same device and stream. On the GPU the batch runs in chunks (the column buffer
+// below kColLimit elements) with batched GEMMs; on the CPU each kernel thread takes items one at a time.
 
 #include <algorithm>
+#include <vector>
 
 
 namespace mixt::op::conv_detail {
@@ -7806,41 +7822,39 @@ struct Col2ImKernel {
   }
 };
 
-/// The CPU's im2col: one index per column row (n, c, kd, kh, kw, od, oh), a contiguous loop over ow, so that the
-/// index arithmetic (64-bit divisions) is paid once per row. Same result as Im2ColKernel.
+/// The CPU's im2col of one item: nested loops (no index divisions), and per column row the range of ow that
+/// reads inside the image, so a row is zeros, a contiguous copy (stride 1) or a strided gather, and zeros.
 template <class T>
-struct Im2ColRowKernel {
-  const T* img;
-  T* col;
-  ConvGeom g;
-  MIXT_HD void operator()(int64_t r) const {
-    int64_t t = r;
-    const int64_t oh = t % g.out[1]; t /= g.out[1];
-    const int64_t od = t % g.out[0]; t /= g.out[0];
-    const int64_t kw = t % g.k[2]; t /= g.k[2];
-    const int64_t kh = t % g.k[1]; t /= g.k[1];
-    const int64_t kd = t % g.k[0]; t /= g.k[0];  // t = n * Ci + c
-    T* dst = col + r * g.out[2];
-    const int64_t x0 = od * g.s[0] - g.p[0] + kd * g.d[0], x1 = oh * g.s[1] - g.p[1] + kh * g.d[1];
-    if (x0 < 0 || x0 >= g.in[0] || x1 < 0 || x1 >= g.in[1]) {
-      for (int64_t ow = 0; ow < g.out[2]; ++ow) dst[ow] = T(0);
-      return;
-    }
-    const T* src = img + ((t * g.in[0] + x0) * g.in[1] + x1) * g.in[2];
-    const int64_t b2 = kw * g.d[2] - g.p[2];
-    if (g.s[2] == 1) {
-      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-        const int64_t x2 = ow + b2;
-        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
-      }
-    } else {
-      for (int64_t ow = 0; ow < g.out[2]; ++ow) {
-        const int64_t x2 = ow * g.s[2] + b2;
-        dst[ow] = x2 >= 0 && x2 < g.in[2] ? src[x2] : T(0);
-      }
-    }
+void im2col_cpu(const ConvGeom& g, const T* img, T* col) {
+  const int64_t OW = g.out[2], s2 = g.s[2];
+  for (int64_t c = 0; c < g.Ci; ++c) {
+    const T* src = img + c * g.in_size();
+    for (int64_t kd = 0; kd < g.k[0]; ++kd)
+      for (int64_t kh = 0; kh < g.k[1]; ++kh)
+        for (int64_t kw = 0; kw < g.k[2]; ++kw) {
+          const int64_t b2 = kw * g.d[2] - g.p[2];  // x2 = ow * s2 + b2
+          const int64_t last = g.in[2] - 1 - b2;
+          const int64_t hi = last < 0 ? 0 : std::min(OW, last / s2 + 1);
+          const int64_t lo = std::min(hi, b2 >= 0 ? int64_t(0) : (-b2 + s2 - 1) / s2);
+          for (int64_t od = 0; od < g.out[0]; ++od) {
+            const int64_t x0 = od * g.s[0] - g.p[0] + kd * g.d[0];
+            for (int64_t oh = 0; oh < g.out[1]; ++oh, col += OW) {
+              const int64_t x1 = oh * g.s[1] - g.p[1] + kh * g.d[1];
+              if (x0 < 0 || x0 >= g.in[0] || x1 < 0 || x1 >= g.in[1]) {
+                std::fill(col, col + OW, T(0));
+                continue;
+              }
+              const T* row = src + (x0 * g.in[1] + x1) * g.in[2] + b2;
+              std::fill(col, col + lo, T(0));
+              if (s2 == 1) std::copy(row + lo, row + hi, col + lo);
+              else
+                for (int64_t ow = lo; ow < hi; ++ow) col[ow] = row[ow * s2];
+              std::fill(col + hi, col + OW, T(0));
+            }
+          }
+        }
   }
-};
+}
 
 /// The CPU's col2im: one index per image row (n, c, x0, x1); the row is owned by the index, so its kernel
 /// offsets add their column rows into it (no races). Same result as Col2ImKernel.
@@ -7886,11 +7900,12 @@ struct Col2ImRowKernel {
   }
 };
 
-/// im2col of `cnt` items into col: per element on a GPU (coalesced), per row on the CPU.
+/// im2col of `cnt` items into col: per element on a GPU (coalesced), item by item on the CPU's calling thread.
 template <class T>
 void im2col(const engine::RunContext& rc, const ConvGeom& g, const T* img, T* col, int64_t cnt) {
   if (rc.ctx.is_gpu()) expr::launch(rc, cnt * g.Ci * g.out_size(), Im2ColKernel<T>{img, col, g});
-  else expr::launch(rc, cnt * g.Ci * g.ksize() * g.out[0] * g.out[1], Im2ColRowKernel<T>{img, col, g});
+  else
+    for (int64_t n = 0; n < cnt; ++n) im2col_cpu(g, img + n * g.Ci * g.in_size(), col + n * g.Ci * g.ksize() * g.out_size());
 }
 
 /// col2im of `cnt` items from col: per element on a GPU, per row on the CPU.
@@ -7900,10 +7915,26 @@ void col2im(const engine::RunContext& rc, const ConvGeom& g, const T* col, T* im
   else expr::launch(rc, cnt * g.Ci * g.in[0] * g.in[1], Col2ImRowKernel<T>{col, img, g, accumulate});
 }
 
-/// Items of the batch per chunk, so that the column buffer holds at most kColLimit elements (at least one item).
+/// Items of the batch per GPU chunk, so that the column buffer holds at most kColLimit elements (at least one).
 inline int64_t chunk_items(const ConvGeom& g) {
   const int64_t per = std::max<int64_t>(1, g.Ci * g.ksize() * g.out_size());
   return std::max<int64_t>(1, std::min<int64_t>(g.N, kColLimit / per));
+}
+
+/// The CPU's schedule: min(N, threads) slots, each with one item's column buffer. A slot takes a range of the
+/// batch and runs im2col and the GEMMs of one item after the other on its thread, so the column (Ci*k*O values,
+/// under a megabyte for most layers) stays in that core's cache instead of streaming a whole batch's columns
+/// through memory; the GEMMs inside run single-threaded (a loop inside a pool loop runs serially).
+inline int64_t cpu_slots(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(g.N, num_threads())); }
+
+/// body(slot, n) for every item n of the batch, slots in parallel.
+template <class Body>
+void for_items_by_slot(const ConvGeom& g, Body&& body) {
+  const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
+  parallel_for(slots, 1, [&](int64_t b, int64_t e) {
+    for (int64_t slot = b; slot < e; ++slot)
+      for (int64_t n = slot * per_slot; n < std::min(g.N, (slot + 1) * per_slot); ++n) body(slot, n);
+  });
 }
 
 inline void check_dtype(const char* op, const NDArray& a) {
@@ -7911,10 +7942,11 @@ inline void check_dtype(const char* op, const NDArray& a) {
     mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
 }
 
-/// A column buffer for geometry g. Passing one buffer to several of the calls below makes the engine run them one
-/// after the other (they all write it): one buffer's memory, and no concurrent multithreaded GEMMs.
+/// A column buffer for geometry g on like's device. Passing one buffer to several of the calls below makes the
+/// engine run them one after the other (they all write it): one buffer's memory, and no concurrent GEMMs.
 inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
-  return NDArray(Shape{chunk_items(g) * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
+  const int64_t items = like.ctx().is_gpu() ? chunk_items(g) : cpu_slots(g);
+  return NDArray(Shape{items * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
 }
 
 /// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
@@ -7933,7 +7965,7 @@ void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::
       like.ctx(), std::move(reads), std::move(writes), engine::FnProperty::normal, op);
 }
 
-/// colside (=|+=) W . im2col(image), group by group, batched over the items of each chunk.
+/// colside (=|+=) W . im2col(image), group by group: per item on the CPU, batched over chunks on the GPU.
 template <int = 0>
 void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
                  const NDArray& colside, bool add, const NDArray& col_buf = {}) {
@@ -7943,14 +7975,25 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
                   T* y = static_cast<T*>(colside.raw_data());
-                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  if (!rc.ctx.is_gpu()) {
+                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                      T* c = col + slot * CK * O;
+                      im2col(rc, g, img + n * g.Ci * S, c, 1);
+                      for (int64_t gr = 0; gr < g.G; ++gr)
+                        blas::gemm<T>(rc, false, false, cog, O, cig * K, T(1), w + gr * cog * cig * K, cig * K,
+                                      c + gr * cig * K * O, O, T(add ? 1 : 0), y + (n * g.Co + gr * cog) * O, O);
+                    });
+                    return;
+                  }
+                  const int64_t nb = chunk_items(g);
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
                     for (int64_t gr = 0; gr < g.G; ++gr)
                       blas::gemm_strided_batched<T>(rc, false, false, cog, O, cig * K, T(1), w + gr * cog * cig * K,
-                                                    cig * K, 0, col + gr * cig * K * O, O, g.Ci * K * O,
+                                                    cig * K, 0, col + gr * cig * K * O, O, CK * O,
                                                     T(add ? 1 : 0), y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, cnt);
                   }
                 });
@@ -7966,20 +8009,32 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                   T* img = static_cast<T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
                   const T* y = static_cast<const T*>(colside.raw_data());
-                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
+                  if (!rc.ctx.is_gpu()) {
+                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                      T* c = col + slot * CK * O;
+                      for (int64_t gr = 0; gr < g.G; ++gr)
+                        blas::gemm<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K, cig * K,
+                                      y + (n * g.Co + gr * cog) * O, O, T(0), c + gr * cig * K * O, O);
+                      col2im(rc, g, c, img + n * g.Ci * S, 1, add);
+                    });
+                    return;
+                  }
+                  const int64_t nb = chunk_items(g);
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     for (int64_t gr = 0; gr < g.G; ++gr)
                       blas::gemm_strided_batched<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K,
                                                     cig * K, 0, y + (n0 * g.Co + gr * cog) * O, O, g.Co * O, T(0),
-                                                    col + gr * cig * K * O, O, g.Ci * K * O, cnt);
+                                                    col + gr * cig * K * O, O, CK * O, cnt);
                     col2im(rc, g, col, img + n0 * g.Ci * S, cnt, add);
                   }
                 });
 }
 
-/// dW (=|+=) sum over the batch of colside_n . im2col(image_n)^T.
+/// dW (=|+=) sum over the batch of colside_n . im2col(image_n)^T. On the CPU every slot sums its items into its
+/// own partial weight gradient (no two threads write one matrix), and the partials are added at the end.
 template <int = 0>
 void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
                  const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
@@ -7989,20 +8044,39 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* y = static_cast<const T*>(colside.raw_data());
                   T* dw = static_cast<T*>(dweight.raw_data());
-                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), nb = chunk_items(g);
-                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
-                  bool first = !add;
-                  if (g.N == 0 && first) expr::launch(rc, dweight.size(), expr::FillKernel<T>{dw, T(0)});
+                  const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
+                  const int64_t cig = g.Ci / g.G, cog = g.Co / g.G, W = dweight.size();
+                  if (g.N == 0) {
+                    if (!add) expr::launch(rc, W, expr::FillKernel<T>{dw, T(0)});
+                    return;
+                  }
+                  // dW_slot (=|+=) colside_n . col_n^T for each group.
+                  auto accumulate = [&](T* part, const T* c, int64_t n, bool first) {
+                    for (int64_t gr = 0; gr < g.G; ++gr)
+                      blas::gemm<T>(rc, false, true, cog, cig * K, O, T(1), y + (n * g.Co + gr * cog) * O, O,
+                                    c + gr * cig * K * O, O, T(first ? 0 : 1), part + gr * cog * cig * K, cig * K);
+                  };
+                  if (!rc.ctx.is_gpu()) {
+                    const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
+                    std::vector<T> parts(size_t(slots * W));
+                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                      T* c = col + slot * CK * O;
+                      im2col(rc, g, img + n * g.Ci * S, c, 1);
+                      accumulate(parts.data() + slot * W, c, n, n == slot * per_slot);
+                    });
+                    for (int64_t i = 0; i < W; ++i) {
+                      T sum = add ? dw[i] : T(0);
+                      for (int64_t slot = 0; slot < slots; ++slot)
+                        if (slot * per_slot < g.N) sum += parts[size_t(slot * W + i)];
+                      dw[i] = sum;
+                    }
+                    return;
+                  }
+                  const int64_t nb = chunk_items(g);
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
-                    for (int64_t n = 0; n < cnt; ++n) {
-                      for (int64_t gr = 0; gr < g.G; ++gr)
-                        blas::gemm<T>(rc, false, true, cog, cig * K, O, T(1), y + ((n0 + n) * g.Co + gr * cog) * O, O,
-                                      col + (n * g.Ci + gr * cig) * K * O, O, T(first ? 0 : 1),
-                                      dw + gr * cog * cig * K, cig * K);
-                      first = false;
-                    }
+                    for (int64_t n = 0; n < cnt; ++n) accumulate(dw, col + n * CK * O, n0 + n, !add && n0 + n == 0);
                   }
                 });
 }
@@ -9313,7 +9387,7 @@ struct LayerNormOp {
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v);
     NDArray mean = nd::mean(x, {1}, true);
-    NDArray sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+    NDArray sd = expr::evaluate(sqrt(nd::mean(square(x - mean), {1}, true) + p.eps));
     write(out[0].reshape(v), req[0],
           (x - mean) / sd * in[1].reshape({1, C, 1}) + in[2].reshape({1, C, 1}));
     if (out.size() > 1) write(out[1].reshape({v[0], 1, v[2]}), req.size() > 1 ? req[1] : Req::write, mean);
@@ -9332,11 +9406,11 @@ struct LayerNormOp {
       sd = out[2].reshape({v[0], 1, v[2]});
     } else {
       mean = nd::mean(x, {1}, true);
-      sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+      sd = expr::evaluate(sqrt(nd::mean(square(x - mean), {1}, true) + p.eps));
     }
-    NDArray xhat = (x - mean) / sd;
+    NDArray xhat = expr::evaluate((x - mean) / sd);
     if (req[0] != Req::null) {
-      NDArray g = dy * in[1].reshape({1, C, 1});
+      NDArray g = expr::evaluate(dy * in[1].reshape({1, C, 1}));
       NDArray mg = nd::mean(g, {1}, true), mgx = nd::mean(g * xhat, {1}, true);
       write(ig[0].reshape(v), req[0], (g - mg - xhat * mgx) / sd);
     }
@@ -9469,7 +9543,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
   op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
   op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  NDArray g = expr::evaluate(op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd);
   n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
   weight -= g * p.lr / sqrt(n + p.epsilon);
   if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
@@ -10684,8 +10758,8 @@ struct SoftmaxOp {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
-    NDArray shifted = (x - nd::max(x, {axis}, true)) * inv_t;
-    NDArray e = exp(shifted);
+    NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
+    NDArray e = expr::evaluate(exp(shifted));
     NDArray s = nd::sum(e, {axis}, true);
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
     else write(out[0], req[0], e / s);
@@ -10811,8 +10885,8 @@ struct SoftmaxOutputOp {
     check(p);
     Shape v = view3(p, in[0].shape());
     NDArray x = in[0].reshape(v.to_vector());
-    NDArray shifted = x - nd::max(x, {1}, true);
-    NDArray e = exp(shifted);
+    NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
+    NDArray e = expr::evaluate(exp(shifted));
     write(out[0].reshape(v.to_vector()), req[0], e / nd::sum(e, {1}, true));
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
@@ -10826,15 +10900,15 @@ struct SoftmaxOutputOp {
       const int64_t k = v[1];
       NDArray y = out[0].reshape(v.to_vector());
       NDArray lab = label.reshape({v[0], 1, v[2]});
-      NDArray onehot = lab == detail::class_index(k, 3, 1, y.ctx(), y.dtype());
+      NDArray onehot = expr::evaluate(lab == detail::class_index(k, 3, 1, y.ctx(), y.dtype()));
       double on = 1.0 - p.smooth_alpha, off = k > 1 ? p.smooth_alpha / double(k - 1) : 0.0;
-      NDArray grad = y - (onehot * (on - off) + off);
-      if (p.use_ignore) grad = grad * (lab != p.ignore_label);
+      NDArray grad = expr::evaluate(y - (onehot * (on - off) + off));
+      if (p.use_ignore) grad = expr::evaluate(grad * (lab != p.ignore_label));
       double scale = p.grad_scale;
       if (p.normalization == "batch") scale /= double(v[0]);
       if (p.multi_output && p.normalization != "valid") scale /= double(v[2]);
       if (p.normalization == "valid") {
-        NDArray valid = maximum(nd::sum(label != p.ignore_label), 1.f);
+        NDArray valid = expr::evaluate(maximum(nd::sum(label != p.ignore_label), 1.f));
         write(ig[0].reshape(v.to_vector()), req[0], grad * scale / valid);
       } else {
         write(ig[0].reshape(v.to_vector()), req[0], grad * scale);
@@ -10863,20 +10937,22 @@ struct SoftmaxCrossEntropyOp {
     assign_shape(name, "output", out[0], Shape{1});
   }
   static NDArray log_probs(const NDArray& x) {
-    NDArray shifted = x - nd::max(x, {1}, true);
-    return shifted - log(nd::sum(exp(shifted), {1}, true));
+    NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
+    return expr::evaluate(shifted - log(nd::sum(exp(shifted), {1}, true)));
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    NDArray onehot =
+        expr::evaluate(in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype()));
     write(out[0], req[0], nd::sum(log_probs(x) * onehot * -1.f).reshape({1}));
   }
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    NDArray onehot =
+        expr::evaluate(in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype()));
     write(ig[0], req[0], (exp(log_probs(x)) - onehot) * og[0].reshape({1, 1}));
     if (req.size() > 1) write(ig[1], req[1], 0.f);
   }

@@ -22,7 +22,7 @@ template <class F> struct derivative;
 #define MIXT_UNARY_DERIVATIVE(F, EXPR)                                   \
   template <> struct derivative<fn::F> {                                 \
     template <class G, class A> static auto d(const G& g, const A& a) {  \
-      (void)a;                                                           \
+      (void)g; (void)a;                                                  \
       return EXPR;                                                       \
     }                                                                    \
   };
@@ -53,11 +53,11 @@ MIXT_UNARY_DERIVATIVE(erf, g * exp(-square(a)) * 1.1283791670955126)  // 2 / sqr
 #define MIXT_BINARY_DERIVATIVE(F, DA, DB)                                                \
   template <> struct derivative<fn::F> {                                                 \
     template <class G, class A, class B> static auto da(const G& g, const A& a, const B& b) { \
-      (void)a; (void)b;                                                                  \
+      (void)g; (void)a; (void)b;                                                         \
       return DA;                                                                         \
     }                                                                                    \
     template <class G, class A, class B> static auto db(const G& g, const A& a, const B& b) { \
-      (void)a; (void)b;                                                                  \
+      (void)g; (void)a; (void)b;                                                         \
       return DB;                                                                         \
     }                                                                                    \
   };

@@ -140,4 +140,14 @@ const NDArray& first_leaf(const E& e) {
   return *first;
 }
 
+/// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
+/// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+template <FusedNode E>
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current()) {
+  const NDArray& first = first_leaf(e);
+  NDArray out(value_shape(e, where), first.ctx(), first.dtype());
+  evaluate_into<save_write>(out, e, where, "assign");
+  return out;
+}
+
 }  // namespace mixt::expr

@@ -111,7 +111,7 @@ struct BatchNormOp {
     }
     NDArray beta = in[2].reshape({1, C, 1});
     NDArray y = out[0].reshape(v);
-    NDArray invstd = rsqrt(var + p.eps);
+    NDArray invstd = expr::evaluate(rsqrt(var + p.eps));
     if (p.fix_gamma) write(y, req[0], (x - mean) * invstd + beta);
     else write(y, req[0], (x - mean) * invstd * in[1].reshape({1, C, 1}) + beta);
     if (out.size() > 1) write(out[1], req.size() > 1 ? req[1] : Req::write, mean.reshape({C}));
@@ -131,12 +131,12 @@ struct BatchNormOp {
       invstd = out[2].reshape({1, C, 1});
     } else if (batch) {
       mean = nd::mean(x, {0, 2}, true);
-      invstd = rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps);
+      invstd = expr::evaluate(rsqrt(nd::mean(square(x - mean), {0, 2}, true) + p.eps));
     } else {
       mean = aux[0].reshape({1, C, 1});
-      invstd = rsqrt(aux[1].reshape({1, C, 1}) + p.eps);
+      invstd = expr::evaluate(rsqrt(aux[1].reshape({1, C, 1}) + p.eps));
     }
-    NDArray xhat = (x - mean) * invstd;
+    NDArray xhat = expr::evaluate((x - mean) * invstd);
     NDArray gamma = p.fix_gamma ? nd::ones({1, C, 1}, x.ctx(), x.dtype()) : in[1].reshape({1, C, 1});
     if (req[0] != Req::null) {
       NDArray dx = ig[0].reshape(v);

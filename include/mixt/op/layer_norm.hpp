@@ -73,7 +73,7 @@ struct LayerNormOp {
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v);
     NDArray mean = nd::mean(x, {1}, true);
-    NDArray sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+    NDArray sd = expr::evaluate(sqrt(nd::mean(square(x - mean), {1}, true) + p.eps));
     write(out[0].reshape(v), req[0],
           (x - mean) / sd * in[1].reshape({1, C, 1}) + in[2].reshape({1, C, 1}));
     if (out.size() > 1) write(out[1].reshape({v[0], 1, v[2]}), req.size() > 1 ? req[1] : Req::write, mean);
@@ -92,11 +92,11 @@ struct LayerNormOp {
       sd = out[2].reshape({v[0], 1, v[2]});
     } else {
       mean = nd::mean(x, {1}, true);
-      sd = sqrt(nd::mean(square(x - mean), {1}, true) + p.eps);
+      sd = expr::evaluate(sqrt(nd::mean(square(x - mean), {1}, true) + p.eps));
     }
-    NDArray xhat = (x - mean) / sd;
+    NDArray xhat = expr::evaluate((x - mean) / sd);
     if (req[0] != Req::null) {
-      NDArray g = dy * in[1].reshape({1, C, 1});
+      NDArray g = expr::evaluate(dy * in[1].reshape({1, C, 1}));
       NDArray mg = nd::mean(g, {1}, true), mgx = nd::mean(g * xhat, {1}, true);
       write(ig[0].reshape(v), req[0], (g - mg - xhat * mgx) / sd);
     }

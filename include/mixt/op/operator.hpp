@@ -35,7 +35,9 @@ struct OpContext {
   std::source_location where{};
 };
 
-/// out (per req) = value: value may be an NDArray, an expression or a scalar.
+/// out (per req) = value: value may be an NDArray, an expression or a scalar. An expression compiles one kernel:
+/// for Req::add (rare: grad_req add, shared inputs) it is evaluated first and the array added, which costs a
+/// pass but keeps a second, accumulating kernel per expression out of every operator's compiled code.
 template <class E>
 void write(const NDArray& out, Req req, const E& value) {
   NDArray o = out;
@@ -43,7 +45,10 @@ void write(const NDArray& out, Req req, const E& value) {
     case Req::null: return;
     case Req::write:
     case Req::inplace: o.assign(value); return;
-    case Req::add: o += value; return;
+    case Req::add:
+      if constexpr (expr::FusedNode<E>) o += expr::evaluate(value);
+      else o += value;
+      return;
   }
 }
 

@@ -110,7 +110,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
   op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
   op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  NDArray g = expr::evaluate(op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd);
   n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
   weight -= g * p.lr / sqrt(n + p.epsilon);
   if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));

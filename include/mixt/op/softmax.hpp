@@ -33,8 +33,8 @@ struct SoftmaxOp {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
-    NDArray shifted = (x - nd::max(x, {axis}, true)) * inv_t;
-    NDArray e = exp(shifted);
+    NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
+    NDArray e = expr::evaluate(exp(shifted));
     NDArray s = nd::sum(e, {axis}, true);
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
     else write(out[0], req[0], e / s);

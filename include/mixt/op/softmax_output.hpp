@@ -71,8 +71,8 @@ struct SoftmaxOutputOp {
     check(p);
     Shape v = view3(p, in[0].shape());
     NDArray x = in[0].reshape(v.to_vector());
-    NDArray shifted = x - nd::max(x, {1}, true);
-    NDArray e = exp(shifted);
+    NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
+    NDArray e = expr::evaluate(exp(shifted));
     write(out[0].reshape(v.to_vector()), req[0], e / nd::sum(e, {1}, true));
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
@@ -86,15 +86,15 @@ struct SoftmaxOutputOp {
       const int64_t k = v[1];
       NDArray y = out[0].reshape(v.to_vector());
       NDArray lab = label.reshape({v[0], 1, v[2]});
-      NDArray onehot = lab == detail::class_index(k, 3, 1, y.ctx(), y.dtype());
+      NDArray onehot = expr::evaluate(lab == detail::class_index(k, 3, 1, y.ctx(), y.dtype()));
       double on = 1.0 - p.smooth_alpha, off = k > 1 ? p.smooth_alpha / double(k - 1) : 0.0;
-      NDArray grad = y - (onehot * (on - off) + off);
-      if (p.use_ignore) grad = grad * (lab != p.ignore_label);
+      NDArray grad = expr::evaluate(y - (onehot * (on - off) + off));
+      if (p.use_ignore) grad = expr::evaluate(grad * (lab != p.ignore_label));
       double scale = p.grad_scale;
       if (p.normalization == "batch") scale /= double(v[0]);
       if (p.multi_output && p.normalization != "valid") scale /= double(v[2]);
       if (p.normalization == "valid") {
-        NDArray valid = maximum(nd::sum(label != p.ignore_label), 1.f);
+        NDArray valid = expr::evaluate(maximum(nd::sum(label != p.ignore_label), 1.f));
         write(ig[0].reshape(v.to_vector()), req[0], grad * scale / valid);
       } else {
         write(ig[0].reshape(v.to_vector()), req[0], grad * scale);
@@ -123,20 +123,22 @@ struct SoftmaxCrossEntropyOp {
     assign_shape(name, "output", out[0], Shape{1});
   }
   static NDArray log_probs(const NDArray& x) {
-    NDArray shifted = x - nd::max(x, {1}, true);
-    return shifted - log(nd::sum(exp(shifted), {1}, true));
+    NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
+    return expr::evaluate(shifted - log(nd::sum(exp(shifted), {1}, true)));
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    NDArray onehot =
+        expr::evaluate(in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype()));
     write(out[0], req[0], nd::sum(log_probs(x) * onehot * -1.f).reshape({1}));
   }
   static void backward(const Param&, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& x = in[0];
-    NDArray onehot = in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype());
+    NDArray onehot =
+        expr::evaluate(in[1].reshape({x.shape()[0], 1}) == detail::class_index(x.shape()[1], 2, 1, x.ctx(), x.dtype()));
     write(ig[0], req[0], (exp(log_probs(x)) - onehot) * og[0].reshape({1, 1}));
     if (req.size() > 1) write(ig[1], req[1], 0.f);
   }

@@ -73,7 +73,7 @@ MIXT_INLINE packet_t<E> load_strided(const S* p, int64_t stride) {
   if constexpr (packet<E>::size == 1) {
     return static_cast<E>(*p);
   } else {
-    packet_t<E> v;
+    packet_t<E> v{};  // zeroed: g++ -O1 cannot see that the loop writes every lane
     for (int i = 0; i < packet<E>::size; ++i) v[i] = static_cast<E>(p[i * stride]);
     return v;
   }

@@ -31,7 +31,7 @@ template <Vector V> MIXT_INLINE V where(V c, V a, V b) { return c != V{} ? a : b
 /// Applies a scalar function lane by lane.
 template <Vector V, class F>
 MIXT_INLINE V per_lane(V x, F f) {
-  V r;
+  V r{};  // zeroed: g++ -O1 cannot see that the loop writes every lane
   for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i]);
   return r;
 }
