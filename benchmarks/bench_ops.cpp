@@ -92,7 +92,7 @@ void col2im(const float* col, int C, int H, int W, int k, int pad, float* dx) {
 
 int main(int argc, char** argv) {
   using namespace mixt;
-  const int reps = argc > 1 ? std::atoi(argv[1]) : 3;
+  const int reps = argc > 1 ? std::atoi(argv[1]) : 7;
   std::printf("float32 forward + backward on the CPU, best of %d runs, %d threads\n", reps, num_threads());
 
   {  // FullyConnected

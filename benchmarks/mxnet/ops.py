@@ -1,6 +1,6 @@
 """Apache MXNet's side of benchmarks/bench_ops.cpp: forward + backward of FullyConnected (batch 128, 784 -> 256) and
 Convolution (batch 64, 32 -> 64 channels, 3x3, pad 1, 28x28) on the CPU, through mx.nd under autograd (gradients for
-data, weight and bias). Prints one line per operator:
+data, weight and bias). Prints the best of single iterations (each waited for) per operator:
     mxnet <Operator> fwd_bwd_ms <ms>
 
     python ops.py [iterations=50]        (pip install mxnet==1.9.1 numpy==1.23.5)
@@ -27,11 +27,14 @@ def time_op(name, make_inputs, call, iterations):
     for _ in range(5):
         step()
     mx.nd.waitall()
-    t0 = time.perf_counter()
+    # The best of single, waited-for iterations, as bench_ops measures mixt's.
+    best = float("inf")
     for _ in range(iterations):
+        t0 = time.perf_counter()
         step()
-    mx.nd.waitall()
-    print(f"mxnet {name} fwd_bwd_ms {1e3 * (time.perf_counter() - t0) / iterations:.4f}", flush=True)
+        mx.nd.waitall()
+        best = min(best, time.perf_counter() - t0)
+    print(f"mxnet {name} fwd_bwd_ms {1e3 * best:.4f}", flush=True)
 
 
 if __name__ == "__main__":
