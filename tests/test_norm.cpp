@@ -418,6 +418,29 @@ MIXT_DEVICE_TEST("Embedding: lookup with clipped indices, weight gradient as a s
   check_close(y64, want, 0, 0);
 }
 
+MIXT_DEVICE_TEST("Embedding and take: gradients over many repeated indices match a scatter-add loop") {
+  // 2000 positions reading 300 rows (some rows many times, some never), the index groups found by binary search.
+  auto ctx = Device::ctx();
+  const int64_t rows = 300, D = 4, m = 2000;
+  std::vector<double> iv(static_cast<size_t>(m));
+  for (size_t n = 0; n < iv.size(); ++n) iv[n] = double((n * n * 31 + n * 7) % 257 + (n % 5 == 0 ? 40 : 0));
+  auto hv = stored(random_values(size_t(m * D), -1, 1, 61));
+  std::vector<double> want(size_t(rows * D), 0.0);
+  for (size_t n = 0; n < iv.size(); ++n)
+    for (int64_t c = 0; c < D; ++c) want[size_t(int64_t(iv[n]) * D + c)] += hv[n * size_t(D) + size_t(c)];
+  NDArray weight = nd::zeros(Shape{rows, D}, ctx), head = nd::array(hv, Shape{m, D}, ctx);
+  const op::Embedding::Param p{.input_dim = int(rows), .output_dim = int(D)};
+  std::vector<NDArray> ig = {NDArray(Shape{m}, ctx), NDArray(Shape{rows, D}, ctx)};
+  op::Embedding::backward(p, {}, {head}, {nd::array(iv, Shape{m}, ctx), weight}, {}, {op::Req::null, op::Req::write}, ig,
+                          {});
+  check_close(ig[1], want, 1e-5, 1e-5);
+  // take along axis 0 routes the same gradient.
+  std::vector<NDArray> tg = {NDArray(Shape{rows, D}, ctx), NDArray(Shape{m}, ctx)};
+  op::Take::backward({}, {}, {head}, {weight, nd::array(iv, Shape{m}, ctx, DType::int32)}, {},
+                     {op::Req::write, op::Req::null}, tg, {});
+  check_close(tg[0], want, 1e-5, 1e-5);
+}
+
 TEST_CASE("Embedding: shape inference, partial shapes and errors") {
   using E = op::Embedding;
   std::vector<Shape> aux;

@@ -535,6 +535,35 @@ MIXT_DEVICE_TEST("ordering ops: sort and argsort") {
   check_error([&] { nd::argsort(x, {.dtype = "complex"}); }, {"argsort", "attribute 'dtype'"});
 }
 
+MIXT_DEVICE_TEST("ordering ops: long rows with many ties against std::stable_sort") {
+  // 3001 elements (runs of the merge end unevenly) taking 50 values, so most have ties.
+  auto ctx = Device::ctx();
+  const size_t n = 3001;
+  std::vector<double> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = double((i * 7919 + i / 13) % 50);
+  NDArray x = nd::array(v, Shape{int64_t(n)}, ctx);
+  for (bool asc : {true, false}) {
+    CAPTURE(asc);
+    std::vector<size_t> ix(n);
+    std::iota(ix.begin(), ix.end(), 0);
+    std::stable_sort(ix.begin(), ix.end(), [&](size_t a, size_t b) { return asc ? v[a] < v[b] : v[a] > v[b]; });
+    std::vector<double> want_i(ix.begin(), ix.end()), want_v, want_mask(n, 0), want_grad(n);
+    for (size_t i : ix) want_v.push_back(v[i]);
+    const int k = 1000;
+    for (size_t t = 0; t < size_t(k); ++t) want_mask[ix[t]] = 1;
+    check_close(nd::argsort(x, {.is_ascend = asc}), want_i);
+    check_close(nd::sort(x, {.is_ascend = asc}), want_v);
+    check_close(nd::topk(x, {.k = k, .ret_typ = "mask", .is_ascend = asc}), want_mask);
+    // sort's gradient: element ix[t] receives the head gradient at sorted position t.
+    std::vector<double> head = stored(random_values(n, -1, 1, 3));
+    for (size_t t = 0; t < n; ++t) want_grad[ix[t]] = head[t];
+    const op::Sort::Param p{.is_ascend = asc};
+    const std::vector<NDArray> og = {nd::array(head, x.shape(), ctx)}, gx = {NDArray(x.shape(), ctx)};
+    op::Sort::backward(p, {}, og, {x}, {}, {op::Req::write}, gx, {});
+    check_close(gx[0], want_grad);
+  }
+}
+
 MIXT_DEVICE_TEST("shape ops: recorded by autograd") {
   auto ctx = Device::ctx();
   NDArray a = nd::array(stored(random_values(6, -1, 1, 11)), Shape{2, 3}, ctx);

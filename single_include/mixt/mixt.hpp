@@ -7927,10 +7927,11 @@ inline int64_t chunk_items(const ConvGeom& g) {
 /// through memory; the GEMMs inside run single-threaded (a loop inside a pool loop runs serially).
 inline int64_t cpu_slots(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(g.N, num_threads())); }
 
-/// body(slot, n) for every item n of the batch, slots in parallel.
+/// body(slot, n) for every item n of the batch, `slots` slots in parallel (at most that many threads).
 template <class Body>
-void for_items_by_slot(const ConvGeom& g, Body&& body) {
-  const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
+void for_items_by_slot(const ConvGeom& g, int64_t slots, Body&& body) {
+  if (g.N <= 0 || slots <= 0) return;
+  const int64_t per_slot = (g.N + slots - 1) / slots;
   parallel_for(slots, 1, [&](int64_t b, int64_t e) {
     for (int64_t slot = b; slot < e; ++slot)
       for (int64_t n = slot * per_slot; n < std::min(g.N, (slot + 1) * per_slot); ++n) body(slot, n);
@@ -7949,18 +7950,21 @@ inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
   return NDArray(Shape{items * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
 }
 
-/// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
-/// new one).
+/// Runs body<T>(rc, col, slots) for the array's float type inside one engine operation (col: the given buffer,
+/// else a new one; slots: how many items it holds, at least 1, fixed when the buffer was made, so a later
+/// set_num_threads cannot make the CPU path overrun it).
 template <class Body>
 void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::vector<engine::Var*> reads,
                    std::vector<engine::Var*> writes, NDArray col, Body body) {
   check_dtype(op, like);
   if (col.is_none()) col = col_buffer(g, like);
   writes.push_back(col.var());
+  const int64_t per_item = g.Ci * g.ksize() * g.out_size();
+  const int64_t slots = std::max<int64_t>(1, per_item > 0 ? col.size() / per_item : 1);
   engine::Engine::get().push(
-      [body, col, dt = like.dtype()](engine::RunContext rc) {
-        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()));
-        else body(rc, static_cast<double*>(col.raw_data()));
+      [body, col, slots, dt = like.dtype()](engine::RunContext rc) {
+        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()), slots);
+        else body(rc, static_cast<double*>(col.raw_data()), slots);
       },
       like.ctx(), std::move(reads), std::move(writes), engine::FnProperty::normal, op);
 }
@@ -7970,7 +7974,7 @@ template <int = 0>
 void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
                  const NDArray& colside, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()}, col_buf,
-                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
@@ -7978,7 +7982,7 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
                       for (int64_t gr = 0; gr < g.G; ++gr)
@@ -7987,7 +7991,7 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                     });
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
@@ -8004,7 +8008,7 @@ template <int = 0>
 void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, const NDArray& weight,
                  const NDArray& image, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()}, col_buf,
-                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   T* img = static_cast<T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
@@ -8012,7 +8016,7 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       for (int64_t gr = 0; gr < g.G; ++gr)
                         blas::gemm<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K, cig * K,
@@ -8021,7 +8025,7 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                     });
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     for (int64_t gr = 0; gr < g.G; ++gr)
@@ -8039,7 +8043,7 @@ template <int = 0>
 void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
                  const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()}, col_buf,
-                [g, image, colside, dweight, add](engine::RunContext rc, auto* col) {
+                [g, image, colside, dweight, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* y = static_cast<const T*>(colside.raw_data());
@@ -8057,22 +8061,22 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
                                     c + gr * cig * K * O, O, T(first ? 0 : 1), part + gr * cog * cig * K, cig * K);
                   };
                   if (!rc.ctx.is_gpu()) {
-                    const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
-                    std::vector<T> parts(size_t(slots * W));
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    const int64_t used = std::min(slots, g.N), per_slot = (g.N + used - 1) / used;
+                    std::vector<T> parts(size_t(used * W));
+                    for_items_by_slot(g, used, [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
                       accumulate(parts.data() + slot * W, c, n, n == slot * per_slot);
                     });
                     for (int64_t i = 0; i < W; ++i) {
                       T sum = add ? dw[i] : T(0);
-                      for (int64_t slot = 0; slot < slots; ++slot)
+                      for (int64_t slot = 0; slot < used; ++slot)
                         if (slot * per_slot < g.N) sum += parts[size_t(slot * W + i)];
                       dw[i] = sum;
                     }
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
@@ -8524,261 +8528,23 @@ NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
 //
 // data holds indices stored as numbers (of weight's dtype, as MXNet's type inference gives); output has shape
 // data.shape + (output_dim,). An index is truncated toward zero and clipped into [0, input_dim - 1], as MXNet's
-// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k (each
-// weight row written by one thread that scans the indices: no atomics, no races); data gets no gradient (zeros).
+// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k, in their
+// order (each weight row written by one thread that finds its indices among them sorted by row: index_groups.hpp;
+// no atomics, no races); data gets no gradient (zeros).
 
+// ---- begin mixt/op/index_groups.hpp ----
+// Gradients of gathers (take, Embedding): many positions may read the same source row, so the gradient of that
+// row is a sum over a group of positions. Rather than scanning every position for every row (O(rows x positions))
+// or scattering with atomics (a different summation order each run), the positions are sorted stably by the row
+// they read (ordering_ops.hpp's merge sort), and one thread per gradient element binary-searches its group and
+// sums it in the positions' original order: O(log m + group) per element, the same result every run.
 
-namespace mixt::op {
-
-namespace detail {
-
-/// The row an index value selects: truncated toward zero, clipped into [0, rows - 1] (NaN reads as 0).
-template <class T>
-MIXT_HD inline int64_t embedding_row(T v, int64_t rows) {
-  const double d = static_cast<double>(static_cast<compute_type_t<T>>(v));
-  if (!(d > 0)) return 0;
-  if (d >= double(rows - 1)) return rows - 1;
-  return int64_t(d);
-}
-
-/// out[i] = weight[row(idx[i / dim]), i % dim]: one thread per output element.
-template <class T>
-struct EmbeddingGather {
-  const T* idx;
-  const T* weight;
-  T* out;
-  int64_t rows, dim;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t n = i / dim, c = i - n * dim;
-    out[i] = weight[embedding_row(idx[n], rows) * dim + c];
-  }
-};
-
-/// grad row k (+)= sum of og rows n with row(idx[n]) == k: one thread per weight row.
-template <class T>
-struct EmbeddingScatterRows {
-  const T* idx;
-  const T* og;
-  T* grad;
-  int64_t n_idx, rows, dim;
-  bool add;
-  MIXT_HD void operator()(int64_t k) const {
-    T* g = grad + k * dim;
-    if (!add)
-      for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
-    for (int64_t n = 0; n < n_idx; ++n) {
-      if (embedding_row(idx[n], rows) != k) continue;
-      const T* src = og + n * dim;
-      for (int64_t c = 0; c < dim; ++c)
-        g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
-    }
-  }
-};
-
-}  // namespace detail
-
-template <class = void>
-struct EmbeddingOp {
-  static constexpr const char* name = "Embedding";
-  struct Param {
-    int input_dim = 0;
-    int output_dim = 0;
-    std::string dtype = "float32";
-    bool sparse_grad = false;  ///< accepted; the gradient is dense
-  };
-  static std::vector<std::string> arguments(const Param&) { return {"data", "weight"}; }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-
-  static void check(const Param& p) {
-    if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
-    if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
-    static const char* const known[] = {"float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64"};
-    for (const char* k : known)
-      if (p.dtype == k) return;
-    mixt::detail::fail(name, "attribute 'dtype': expected a dtype name such as float32, received '", p.dtype, "'");
-  }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    check(p);
-    assign_shape(name, "weight", in[1], Shape{int64_t(p.input_dim), int64_t(p.output_dim)});
-    if (in[0].ndim() != 0) {
-      Shape o = in[0];
-      o.push_back(p.output_dim);
-      assign_shape(name, "output", out[0], o);
-    } else if (out[0].ndim() >= 2) {
-      // Backward inference: data is the output's shape without the last axis.
-      if (out[0][out[0].ndim() - 1] != 0 && out[0][out[0].ndim() - 1] != p.output_dim)
-        mixt::detail::fail(name, "argument 'output': expected last extent ", p.output_dim, ", received shape ",
-                           out[0].to_string());
-      in[0] = Shape(out[0].begin(), out[0].end() - 1);
-      out[0][out[0].ndim() - 1] = p.output_dim;
-    }
-  }
-  static void check_dtypes(const Param& p, const NDArray& data, const NDArray& weight) {
-    if (std::string(dtype_name(weight.dtype())) != p.dtype)
-      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
-                         dtype_name(weight.dtype()));
-    if (data.dtype() != weight.dtype())
-      mixt::detail::fail(name, "argument 'data': expected dtype ", dtype_name(weight.dtype()),
-                         " (the weight's), received ", dtype_name(data.dtype()));
-  }
-
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    check(p);
-    check_dtypes(p, in[0], in[1]);
-    if (req[0] == Req::null || out[0].size() == 0) return;
-    // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
-    const NDArray idx = in[0], weight = in[1];
-    const NDArray y = req[0] == Req::add ? NDArray(out[0].shape(), out[0].ctx(), out[0].dtype()) : out[0];
-    const int64_t rows = p.input_dim, dim = p.output_dim;
-    engine::Engine::get().push(
-        [idx, weight, y, rows, dim](engine::RunContext rc) {
-          dtype_switch(y.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            expr::launch(rc, y.size(),
-                         detail::EmbeddingGather<T>{static_cast<const T*>(idx.raw_data()),
-                                                    static_cast<const T*>(weight.raw_data()),
-                                                    static_cast<T*>(y.raw_data()), rows, dim});
-          });
-        },
-        y.ctx(), {idx.var(), weight.var()}, {y.var()}, engine::FnProperty::normal, name);
-    if (req[0] == Req::add) write(out[0], req[0], y);
-  }
-
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    if (req[0] != Req::null) write(ig[0], req[0], 0.f);
-    if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
-    const NDArray idx = in[0], g = og[0], dw = ig[1];
-    const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
-    const bool add = req[1] == Req::add;
-    engine::Engine::get().push(
-        [idx, g, dw, rows, dim, n_idx, add](engine::RunContext rc) {
-          dtype_switch(dw.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            expr::launch(rc, rows,
-                         detail::EmbeddingScatterRows<T>{static_cast<const T*>(idx.raw_data()),
-                                                         static_cast<const T*>(g.raw_data()),
-                                                         static_cast<T*>(dw.raw_data()), n_idx, rows, dim, add});
-          });
-        },
-        dw.ctx(), {idx.var(), g.var()}, {dw.var()}, engine::FnProperty::normal, "Embedding_backward");
-  }
-};
-using Embedding = EmbeddingOp<>;
-template <class V> void visit(Embedding::Param& p, V&& v) {
-  v("input_dim", p.input_dim); v("output_dim", p.output_dim); v("dtype", p.dtype); v("sparse_grad", p.sparse_grad);
-}
-
-}  // namespace mixt::op
-
-namespace mixt::nd {
-template <int = 0>
-NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
-                  std::source_location where = std::source_location::current()) {
-  return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
-}
-}  // namespace mixt::nd
-// ---- end mixt/op/embedding.hpp ----
-// ---- begin mixt/op/fully_connected.hpp ----
-// FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
-// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
-
-
-namespace mixt::op {
-
-template <class = void>
-struct FullyConnectedOp {
-  static constexpr const char* name = "FullyConnected";
-  struct Param {
-    int num_hidden = 0;
-    bool no_bias = false;
-    bool flatten = true;
-  };
-  static std::vector<std::string> arguments(const Param& p) {
-    if (p.no_bias) return {"data", "weight"};
-    return {"data", "weight", "bias"};
-  }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
-    const int64_t H = p.num_hidden;
-    Shape& data = in[0];
-    if (data.ndim() != 0) {
-      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
-      int64_t K = 1;
-      if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
-      else K = data[data.ndim() - 1];
-      if (p.flatten && data.ndim() == 1) K = data[0];
-      // Backward inference: an unknown input extent comes from the weight.
-      if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
-        data[data.ndim() - 1] = in[1][1];
-        K = in[1][1];
-      }
-      assign_shape(name, "weight", in[1], Shape{H, K});
-      Shape o;
-      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
-      else { o = data; o[o.ndim() - 1] = H; }
-      assign_shape(name, "output", out[0], o);
-    } else if (in[1].ndim() != 0) {
-      assign_shape(name, "weight", in[1], Shape{H, 0});
-    }
-    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
-  }
-
-  /// data viewed as the 2-D matrix the GEMM reads.
-  static NDArray as_matrix(const NDArray& x, const Param& p) {
-    if (p.flatten) return x.reshape({x.ndim() ? x.shape()[0] : 1, -1});
-    return x.reshape({-1, x.shape()[x.ndim() - 1]});
-  }
-
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    if (req[0] == Req::null) return;
-    NDArray x = as_matrix(in[0], p), y = out[0].reshape({-1, int64_t(p.num_hidden)});
-    write(y, req[0], nd::dot(x, in[1], false, true));
-    if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
-  }
-
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    NDArray g = og[0].reshape({-1, int64_t(p.num_hidden)});
-    NDArray x = as_matrix(in[0], p);
-    if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
-    if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
-    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
-  }
-};
-using FullyConnected = FullyConnectedOp<>;
-template <class V> void visit(FullyConnected::Param& p, V&& v) {
-  v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
-}
-
-}  // namespace mixt::op
-
-namespace mixt::nd {
-template <int = 0>
-NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
-                              const op::FullyConnected::Param& p) {
-  return op::invoke<op::FullyConnected>(p, {data, weight, bias})[0];
-}
-template <int = 0>
-NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
-  op::FullyConnected::Param q = p;
-  q.no_bias = true;
-  return op::invoke<op::FullyConnected>(q, {data, weight})[0];
-}
-}  // namespace mixt::nd
-// ---- end mixt/op/fully_connected.hpp ----
-// ---- begin mixt/op/indexing_ops.hpp ----
-// Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
-// take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
-// take and pick gather per input-gradient element (take scans the indices: no scatter, no atomics).
+// ---- begin mixt/op/ordering_ops.hpp ----
+// Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
+// element indices into a workspace (a stable bottom-up merge sort, O(n log n): ties keep their order, as MXNet's
+// stable sort does) and then writes the inverse permutation beside them; gathers read the values, write the
+// indices or the mask, and route the gradient back (one index per input-gradient element, through the inverse:
+// no scans, no atomics).
 
 #include <optional>
 
@@ -8955,6 +8721,641 @@ namespace mixt::op {
 
 namespace index_detail {
 
+/// Workspace row `row` (2n int64): [0, n) the indices 0..n-1 of row (o, r) of x (outer, n, inner) sorted by
+/// value; [n, 2n) the inverse, the sorted position of each element (the merge's scratch space before that).
+template <class T>
+struct SortRowsKernel {
+  const T* x;
+  int64_t* ws;
+  int64_t n, inner;
+  bool ascend;
+  MIXT_HD void operator()(int64_t row) const {
+    using C = compute_type_t<T>;
+    const int64_t o = row / inner, r = row % inner;
+    const T* base = x + o * n * inner + r;
+    int64_t* const w = ws + row * 2 * n;
+    int64_t *a = w, *b = w + n;
+    for (int64_t t = 0; t < n; ++t) a[t] = t;
+    for (int64_t width = 1; width < n; width *= 2) {  // merge runs of `width` from a into b
+      for (int64_t lo = 0; lo < n; lo += 2 * width) {
+        const int64_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+        int64_t i = lo, j = mid, d = lo;
+        while (i < mid && j < hi) {
+          const C vi = static_cast<C>(base[a[i] * inner]), vj = static_cast<C>(base[a[j] * inner]);
+          b[d++] = (ascend ? vj < vi : vj > vi) ? a[j++] : a[i++];  // the right run only when strictly first
+        }
+        while (i < mid) b[d++] = a[i++];
+        while (j < hi) b[d++] = a[j++];
+      }
+      int64_t* t = a;
+      a = b;
+      b = t;
+    }
+    if (a != w)
+      for (int64_t t = 0; t < n; ++t) w[t] = a[t];
+    for (int64_t t = 0; t < n; ++t) w[n + w[t]] = t;
+  }
+};
+/// out[o, t, r] = x[o, ws[row, t], r] for t < k.
+template <class W>
+struct SortedValuesKernel {
+  const W* x;
+  const int64_t* ws;
+  W* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
+    out[i] = x[(o * n + ws[(o * inner + r) * 2 * n + t]) * inner + r];
+  }
+};
+/// out[o, t, r] = ws[row, t] as T.
+template <class T>
+struct SortedIndicesKernel {
+  const int64_t* ws;
+  T* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
+    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(ws[(o * inner + r) * 2 * n + t]));
+  }
+};
+/// out[o, j, r] = 1 if j is among the row's first k sorted positions, else 0.
+template <class T>
+struct TopKMaskKernel {
+  const int64_t* ws;
+  T* out;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    const bool hit = ws[(o * inner + r) * 2 * n + n + j] < k;  // j's sorted position
+    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(hit ? 1 : 0));
+  }
+};
+/// gx[o, j, r] = g[o, t, r] where ws[row, t] == j for some t < k, else 0.
+template <class W>
+struct SortedBackwardKernel {
+  const W* g;
+  const int64_t* ws;
+  W* gx;
+  int64_t n, k, inner;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
+    const int64_t s = ws[(o * inner + r) * 2 * n + n + j];  // j's sorted position
+    gx[i] = s < k ? g[(o * k + s) * inner + r] : W(0);
+  }
+};
+
+/// The rows to sort: x seen as (outer, n, inner) around the axis (None: the flattened array).
+struct SortPlan {
+  AxisSplit s;
+  int axis = 0;
+  bool flat = false;
+};
+inline SortPlan sort_plan(const char* op, const Shape& x, const std::optional<int>& axis) {
+  SortPlan p;
+  if (!axis) {
+    p.flat = true;
+    p.s.n = x.size();
+    return p;
+  }
+  if (x.ndim() == 0) mixt::detail::fail(op, "argument 'data': expected at least 1 dimension, received shape ()");
+  p.axis = Shape::normalize_axis(*axis, x.ndim(), op);
+  p.s = split_at(x, p.axis);
+  return p;
+}
+/// k as used: k < 1 means the whole axis; k > n is an error.
+inline int64_t effective_k(const char* op, int k, int64_t n) {
+  if (k < 1) return n;
+  if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
+  return k;
+}
+/// The sort workspace (rows x 2n, int64: sorted indices, then sorted positions) of x.
+inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
+  const int64_t rows = sp.s.outer * sp.s.inner;
+  NDArray ws(Shape{rows, 2 * sp.s.n}, x.ctx(), DType::int64);
+  dtype_switch(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    push_launch(op, rows * (sp.s.n > 0 ? 1 : 0),
+                SortRowsKernel<T>{static_cast<const T*>(x.raw_data()), ws.data<int64_t>(), sp.s.n, sp.s.inner, ascend},
+                {x}, {ws});
+  });
+  return ws;
+}
+/// The output shape: x's with the axis extent k (the flattened array: (k,)).
+inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
+  if (sp.flat) return Shape{k};
+  Shape o = x;
+  o[sp.axis] = k;
+  return o;
+}
+inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
+                         const char* op) {
+  word_switch(x.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch(op, o.size(),
+                SortedValuesKernel<W>{static_cast<const W*>(x.raw_data()), ws.data<int64_t>(),
+                                      static_cast<W*>(o.raw_data()), sp.s.n, k, sp.s.inner},
+                {x, ws}, {o});
+  });
+}
+inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+  dtype_switch(o.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    push_launch(op, o.size(),
+                SortedIndicesKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k, sp.s.inner},
+                {ws}, {o});
+  });
+}
+inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
+                            const char* op) {
+  word_switch(gx.dtype(), [&](auto w) {
+    using W = decltype(w);
+    push_launch(op, gx.size(),
+                SortedBackwardKernel<W>{static_cast<const W*>(g.raw_data()), ws.data<int64_t>(),
+                                        static_cast<W*>(gx.raw_data()), sp.s.n, k, sp.s.inner},
+                {g, ws}, {gx});
+  });
+}
+
+}  // namespace index_detail
+
+// ---------------------------------------------------------------------------------------------------- topk
+template <class = void>
+struct TopKOp {
+  static constexpr const char* name = "topk";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    int k = 1;                     ///< < 1: the whole axis
+    std::string ret_typ = "indices";  ///< value, indices, mask or both (value and indices)
+    bool is_ascend = false;
+    std::string dtype = "float32";  ///< of the indices
+  };
+  static void check(const Param& p) {
+    if (p.ret_typ != "value" && p.ret_typ != "indices" && p.ret_typ != "mask" && p.ret_typ != "both")
+      mixt::detail::fail(name, "attribute 'ret_typ': expected one of value, indices, mask, both; received '", p.ret_typ,
+                         "'");
+  }
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param& p) {
+    if (p.ret_typ == "both") return {"output0", "output1"};
+    return {"output"};
+  }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    if (p.ret_typ == "mask") {
+      assign_shape(name, "output", out[0], in[0]);
+      return;
+    }
+    if (sp.s.n == 0 && !sp.flat) {  // unknown extent
+      assign_shape(name, "output", out[0], index_detail::sorted_shape(in[0], sp, p.k < 1 ? 0 : p.k));
+    } else {
+      const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+      for (size_t i = 0; i < out.size(); ++i) assign_shape(name, "output", out[i], index_detail::sorted_shape(in[0], sp, k));
+    }
+    if (out.size() > 1) assign_shape(name, "output", out[1], out[0]);
+  }
+  static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    const DType idx = index_detail::dtype_attr(name, p.dtype);
+    if (p.ret_typ == "indices") out[0] = idx;
+    else out[0] = in[0];
+    if (out.size() > 1) out[1] = idx;
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    const NDArray& x = in[0];
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
+    if (p.ret_typ == "mask") {
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
+        dtype_switch(o.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          index_detail::push_launch(name, o.size(),
+                              index_detail::TopKMaskKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k,
+                                                        sp.s.inner},
+                              {ws}, {o});
+        });
+      });
+      return;
+    }
+    if (p.ret_typ == "indices") {
+      index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
+      return;
+    }
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(x, ws, sp, k, o, name); });
+    if (p.ret_typ == "both")
+      index_detail::write_with(out[1], req[1], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
+  }
+  /// The values route their gradient back to where they came from; indices and mask have none.
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    if (p.ret_typ != "value" && p.ret_typ != "both") return index_detail::zero_grad(ig[0], req[0]);
+    const NDArray& x = in[0];
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
+    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
+    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, k, gx, name); });
+  }
+};
+using TopK = TopKOp<>;
+template <class V> void visit(TopK::Param& p, V&& v) {
+  v("axis", p.axis); v("k", p.k); v("ret_typ", p.ret_typ); v("is_ascend", p.is_ascend); v("dtype", p.dtype);
+}
+
+// ---------------------------------------------------------------------------------------------------- sort
+template <class = void>
+struct SortOp {
+  static constexpr const char* name = "sort";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    bool is_ascend = true;
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(in[0], ws, sp, sp.s.n, o, name); });
+  }
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    const NDArray g = og[0];
+    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, sp.s.n, gx, name); });
+  }
+};
+using Sort = SortOp<>;
+template <class V> void visit(Sort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); }
+
+// ------------------------------------------------------------------------------------------------- argsort
+template <class = void>
+struct ArgSortOp {
+  static constexpr const char* name = "argsort";
+  struct Param {
+    std::optional<int> axis = -1;  ///< None: the flattened array
+    bool is_ascend = true;
+    std::string dtype = "float32";
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (in[0].ndim() == 0) return;
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
+    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
+  }
+  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = index_detail::dtype_attr(name, p.dtype);
+  }
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
+    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
+    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, sp.s.n, o, name); });
+  }
+  static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    index_detail::zero_grad(ig[0], req[0]);
+  }
+};
+using ArgSort = ArgSortOp<>;
+template <class V> void visit(ArgSort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); v("dtype", p.dtype); }
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+/// topk's first output (ret_typ both: the values; topk_both gives both).
+template <int = 0>
+NDArray topk(const NDArray& data, const op::TopK::Param& p = {}) { return op::invoke<op::TopK>(p, {data})[0]; }
+/// topk with ret_typ = both: {values, indices}.
+template <int = 0>
+std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {}) {
+  p.ret_typ = "both";
+  return op::invoke<op::TopK>(p, {data});
+}
+template <int = 0>
+NDArray sort(const NDArray& data, const op::Sort::Param& p = {}) { return op::invoke<op::Sort>(p, {data})[0]; }
+template <int = 0>
+NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {}) { return op::invoke<op::ArgSort>(p, {data})[0]; }
+}  // namespace mixt::nd
+// ---- end mixt/op/ordering_ops.hpp ----
+
+namespace mixt::op::index_detail {
+
+/// The positions 0..m-1 of `keys` (int64, m values) sorted stably by key: row 0 of the workspace (its first m
+/// entries; see SortRowsKernel).
+inline NDArray group_by_key(const NDArray& keys, const char* op) {
+  SortPlan sp;
+  sp.flat = true;
+  sp.s.n = keys.size();
+  return sort_rows(keys, sp, true, op);
+}
+
+/// The first sorted position p in [0, m) with keys[sorted[p]] >= k (m when there is none).
+MIXT_HD inline int64_t group_begin(const int64_t* keys, const int64_t* sorted, int64_t m, int64_t k) {
+  int64_t lo = 0, hi = m;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (keys[sorted[mid]] < k) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+}  // namespace mixt::op::index_detail
+// ---- end mixt/op/index_groups.hpp ----
+
+namespace mixt::op {
+
+namespace detail {
+
+/// The row an index value selects: truncated toward zero, clipped into [0, rows - 1] (NaN reads as 0).
+template <class T>
+MIXT_HD inline int64_t embedding_row(T v, int64_t rows) {
+  const double d = static_cast<double>(static_cast<compute_type_t<T>>(v));
+  if (!(d > 0)) return 0;
+  if (d >= double(rows - 1)) return rows - 1;
+  return int64_t(d);
+}
+
+/// out[i] = weight[row(idx[i / dim]), i % dim]: one thread per output element.
+template <class T>
+struct EmbeddingGather {
+  const T* idx;
+  const T* weight;
+  T* out;
+  int64_t rows, dim;
+  MIXT_HD void operator()(int64_t i) const {
+    const int64_t n = i / dim, c = i - n * dim;
+    out[i] = weight[embedding_row(idx[n], rows) * dim + c];
+  }
+};
+
+/// keys[n] = the weight row index n reads.
+template <class T>
+struct EmbeddingKeys {
+  const T* idx;
+  int64_t* keys;
+  int64_t rows;
+  MIXT_HD void operator()(int64_t n) const { keys[n] = embedding_row(idx[n], rows); }
+};
+
+/// grad row k (+)= sum of og rows n with keys[n] == k, in n's order: one thread per weight row, which finds its
+/// indices by binary search among them sorted by row (index_groups.hpp).
+template <class T>
+struct EmbeddingScatterRows {
+  const int64_t* keys;
+  const int64_t* sorted;
+  const T* og;
+  T* grad;
+  int64_t n_idx, dim;
+  bool add;
+  MIXT_HD void operator()(int64_t k) const {
+    T* g = grad + k * dim;
+    if (!add)
+      for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
+    for (int64_t p = index_detail::group_begin(keys, sorted, n_idx, k); p < n_idx && keys[sorted[p]] == k; ++p) {
+      const T* src = og + sorted[p] * dim;
+      for (int64_t c = 0; c < dim; ++c)
+        g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
+    }
+  }
+};
+
+}  // namespace detail
+
+template <class = void>
+struct EmbeddingOp {
+  static constexpr const char* name = "Embedding";
+  struct Param {
+    int input_dim = 0;
+    int output_dim = 0;
+    std::string dtype = "float32";
+    bool sparse_grad = false;  ///< accepted; the gradient is dense
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "weight"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void check(const Param& p) {
+    if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
+    if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
+    static const char* const known[] = {"float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64"};
+    for (const char* k : known)
+      if (p.dtype == k) return;
+    mixt::detail::fail(name, "attribute 'dtype': expected a dtype name such as float32, received '", p.dtype, "'");
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    assign_shape(name, "weight", in[1], Shape{int64_t(p.input_dim), int64_t(p.output_dim)});
+    if (in[0].ndim() != 0) {
+      Shape o = in[0];
+      o.push_back(p.output_dim);
+      assign_shape(name, "output", out[0], o);
+    } else if (out[0].ndim() >= 2) {
+      // Backward inference: data is the output's shape without the last axis.
+      if (out[0][out[0].ndim() - 1] != 0 && out[0][out[0].ndim() - 1] != p.output_dim)
+        mixt::detail::fail(name, "argument 'output': expected last extent ", p.output_dim, ", received shape ",
+                           out[0].to_string());
+      in[0] = Shape(out[0].begin(), out[0].end() - 1);
+      out[0][out[0].ndim() - 1] = p.output_dim;
+    }
+  }
+  static void check_dtypes(const Param& p, const NDArray& data, const NDArray& weight) {
+    if (std::string(dtype_name(weight.dtype())) != p.dtype)
+      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
+                         dtype_name(weight.dtype()));
+    if (data.dtype() != weight.dtype())
+      mixt::detail::fail(name, "argument 'data': expected dtype ", dtype_name(weight.dtype()),
+                         " (the weight's), received ", dtype_name(data.dtype()));
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check(p);
+    check_dtypes(p, in[0], in[1]);
+    if (req[0] == Req::null || out[0].size() == 0) return;
+    // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
+    const NDArray idx = in[0], weight = in[1];
+    const NDArray y = req[0] == Req::add ? NDArray(out[0].shape(), out[0].ctx(), out[0].dtype()) : out[0];
+    const int64_t rows = p.input_dim, dim = p.output_dim;
+    engine::Engine::get().push(
+        [idx, weight, y, rows, dim](engine::RunContext rc) {
+          dtype_switch(y.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            expr::launch(rc, y.size(),
+                         detail::EmbeddingGather<T>{static_cast<const T*>(idx.raw_data()),
+                                                    static_cast<const T*>(weight.raw_data()),
+                                                    static_cast<T*>(y.raw_data()), rows, dim});
+          });
+        },
+        y.ctx(), {idx.var(), weight.var()}, {y.var()}, engine::FnProperty::normal, name);
+    if (req[0] == Req::add) write(out[0], req[0], y);
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    if (req[0] != Req::null) write(ig[0], req[0], 0.f);
+    if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
+    const NDArray idx = in[0], g = og[0], dw = ig[1];
+    const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
+    const NDArray keys(Shape{n_idx}, idx.ctx(), DType::int64);
+    dtype_switch(idx.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      index_detail::push_launch(name, n_idx, detail::EmbeddingKeys<T>{static_cast<const T*>(idx.raw_data()),
+                                                                       keys.data<int64_t>(), rows},
+                                {idx}, {keys});
+    });
+    const NDArray ws = index_detail::group_by_key(keys, name);
+    dtype_switch(dw.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      index_detail::push_launch("Embedding_backward", rows,
+                                detail::EmbeddingScatterRows<T>{keys.data<int64_t>(), ws.data<int64_t>(),
+                                                                static_cast<const T*>(g.raw_data()),
+                                                                static_cast<T*>(dw.raw_data()), n_idx, dim,
+                                                                req[1] == Req::add},
+                                {keys, ws, g}, {dw});
+    });
+  }
+};
+using Embedding = EmbeddingOp<>;
+template <class V> void visit(Embedding::Param& p, V&& v) {
+  v("input_dim", p.input_dim); v("output_dim", p.output_dim); v("dtype", p.dtype); v("sparse_grad", p.sparse_grad);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/embedding.hpp ----
+// ---- begin mixt/op/fully_connected.hpp ----
+// FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
+// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
+
+
+namespace mixt::op {
+
+template <class = void>
+struct FullyConnectedOp {
+  static constexpr const char* name = "FullyConnected";
+  struct Param {
+    int num_hidden = 0;
+    bool no_bias = false;
+    bool flatten = true;
+  };
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.no_bias) return {"data", "weight"};
+    return {"data", "weight", "bias"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
+    const int64_t H = p.num_hidden;
+    Shape& data = in[0];
+    if (data.ndim() != 0) {
+      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
+      int64_t K = 1;
+      if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
+      else K = data[data.ndim() - 1];
+      if (p.flatten && data.ndim() == 1) K = data[0];
+      // Backward inference: an unknown input extent comes from the weight.
+      if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
+        data[data.ndim() - 1] = in[1][1];
+        K = in[1][1];
+      }
+      assign_shape(name, "weight", in[1], Shape{H, K});
+      Shape o;
+      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
+      else { o = data; o[o.ndim() - 1] = H; }
+      assign_shape(name, "output", out[0], o);
+    } else if (in[1].ndim() != 0) {
+      assign_shape(name, "weight", in[1], Shape{H, 0});
+    }
+    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
+  }
+
+  /// data viewed as the 2-D matrix the GEMM reads.
+  static NDArray as_matrix(const NDArray& x, const Param& p) {
+    if (p.flatten) return x.reshape({x.ndim() ? x.shape()[0] : 1, -1});
+    return x.reshape({-1, x.shape()[x.ndim() - 1]});
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (req[0] == Req::null) return;
+    NDArray x = as_matrix(in[0], p), y = out[0].reshape({-1, int64_t(p.num_hidden)});
+    write(y, req[0], nd::dot(x, in[1], false, true));
+    if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    NDArray g = og[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray x = as_matrix(in[0], p);
+    if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
+    if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
+    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
+  }
+};
+using FullyConnected = FullyConnectedOp<>;
+template <class V> void visit(FullyConnected::Param& p, V&& v) {
+  v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
+                              const op::FullyConnected::Param& p) {
+  return op::invoke<op::FullyConnected>(p, {data, weight, bias})[0];
+}
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
+  op::FullyConnected::Param q = p;
+  q.no_bias = true;
+  return op::invoke<op::FullyConnected>(q, {data, weight})[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/fully_connected.hpp ----
+// ---- begin mixt/op/indexing_ops.hpp ----
+// Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
+// take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
+// take and pick gather per input-gradient element (take's through its indices grouped by row: index_groups.hpp;
+// no scatter, no atomics).
+
+#include <optional>
+
+
+namespace mixt::op {
+
+namespace index_detail {
+
 /// take: out[o, m, r] = a[o, fix(idx[m]), r].
 template <class W>
 struct TakeKernel {
@@ -8968,20 +9369,28 @@ struct TakeKernel {
     out[i] = a[(o * n + fix_index(idx[k], n, mode)) * inner + r];
   }
 };
-/// take's gradient: ga[o, j, r] = sum over k with fix(idx[k]) == j of g[o, k, r].
+/// keys[k] = fix(idx[k]): the row of a that position k of take reads.
+struct TakeKeysKernel {
+  const int64_t* idx;
+  int64_t* keys;
+  int64_t n;
+  int mode;
+  MIXT_HD void operator()(int64_t k) const { keys[k] = fix_index(idx[k], n, mode); }
+};
+/// take's gradient: ga[o, j, r] = sum over k with keys[k] == j of g[o, k, r], in k's order (index_groups.hpp).
 template <class T>
 struct TakeBackwardKernel {
   const T* g;
-  const int64_t* idx;
+  const int64_t* keys;
+  const int64_t* sorted;
   T* ga;
   int64_t m, n, inner;
-  int mode;
   MIXT_HD void operator()(int64_t i) const {
     using C = compute_type_t<T>;
     const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
     C acc = C(0);
-    for (int64_t k = 0; k < m; ++k)
-      if (fix_index(idx[k], n, mode) == j) acc += static_cast<C>(g[(o * m + k) * inner + r]);
+    for (int64_t p = group_begin(keys, sorted, m, j); p < m && keys[sorted[p]] == j; ++p)
+      acc += static_cast<C>(g[(o * m + sorted[p]) * inner + r]);
     ga[i] = static_cast<T>(acc);
   }
 };
@@ -9081,13 +9490,20 @@ struct TakeOp {
     const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
     const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
+    const NDArray keys(Shape{idx.size()}, idx.ctx(), DType::int64);
+    index_detail::push_launch(name, idx.size(),
+                              index_detail::TakeKeysKernel{idx.data<int64_t>(), keys.data<int64_t>(), s.n, mode}, {idx},
+                              {keys});
+    const NDArray ws = index_detail::group_by_key(keys, name);
     index_detail::write_with(ig[0], req[0], [&](const NDArray& ga) {
       dtype_switch(ga.dtype(), [&](auto tag) {
         using T = decltype(tag);
         index_detail::push_launch(name, ga.size(),
-                            index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()), idx.data<int64_t>(),
-                                                          static_cast<T*>(ga.raw_data()), idx.size(), s.n, s.inner, mode},
-                            {g, idx}, {ga});
+                                  index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()),
+                                                                      keys.data<int64_t>(), ws.data<int64_t>(),
+                                                                      static_cast<T*>(ga.raw_data()), idx.size(), s.n,
+                                                                      s.inner},
+                                  {g, keys, ws}, {ga});
       });
     });
     if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);
@@ -9552,348 +9968,6 @@ NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op:
 
 }  // namespace mixt::nd
 // ---- end mixt/op/optimizer_updates.hpp ----
-// ---- begin mixt/op/ordering_ops.hpp ----
-// Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
-// element indices into a workspace (a stable insertion sort: ties keep their order, as MXNet's stable sort does);
-// gathers then read the values, write the indices or the mask, and route the gradient back (one index per
-// input-gradient element, scanning its row's first k sorted positions).
-
-#include <optional>
-
-
-namespace mixt::op {
-
-namespace index_detail {
-
-/// ws[row, :] = the indices 0..n-1 of row (o, r) of x (outer, n, inner), sorted by value.
-template <class T>
-struct SortRowsKernel {
-  const T* x;
-  int64_t* ws;
-  int64_t n, inner;
-  bool ascend;
-  MIXT_HD void operator()(int64_t row) const {
-    using C = compute_type_t<T>;
-    const int64_t o = row / inner, r = row % inner;
-    const T* base = x + o * n * inner + r;
-    int64_t* w = ws + row * n;
-    for (int64_t t = 0; t < n; ++t) {
-      const C v = static_cast<C>(base[t * inner]);
-      int64_t s = t;
-      while (s > 0) {
-        const C u = static_cast<C>(base[w[s - 1] * inner]);
-        if (ascend ? !(v < u) : !(v > u)) break;
-        w[s] = w[s - 1];
-        --s;
-      }
-      w[s] = t;
-    }
-  }
-};
-/// out[o, t, r] = x[o, ws[row, t], r] for t < k.
-template <class W>
-struct SortedValuesKernel {
-  const W* x;
-  const int64_t* ws;
-  W* out;
-  int64_t n, k, inner;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
-    out[i] = x[(o * n + ws[(o * inner + r) * n + t]) * inner + r];
-  }
-};
-/// out[o, t, r] = ws[row, t] as T.
-template <class T>
-struct SortedIndicesKernel {
-  const int64_t* ws;
-  T* out;
-  int64_t n, k, inner;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
-    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(ws[(o * inner + r) * n + t]));
-  }
-};
-/// out[o, j, r] = 1 if j is among the row's first k sorted positions, else 0.
-template <class T>
-struct TopKMaskKernel {
-  const int64_t* ws;
-  T* out;
-  int64_t n, k, inner;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
-    const int64_t* w = ws + (o * inner + r) * n;
-    bool hit = false;
-    for (int64_t s = 0; s < k; ++s) hit = hit || w[s] == j;
-    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(hit ? 1 : 0));
-  }
-};
-/// gx[o, j, r] = g[o, t, r] where ws[row, t] == j for some t < k, else 0.
-template <class W>
-struct SortedBackwardKernel {
-  const W* g;
-  const int64_t* ws;
-  W* gx;
-  int64_t n, k, inner;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
-    const int64_t* w = ws + (o * inner + r) * n;
-    W v = W(0);
-    for (int64_t s = 0; s < k; ++s)
-      if (w[s] == j) v = g[(o * k + s) * inner + r];
-    gx[i] = v;
-  }
-};
-
-/// The rows to sort: x seen as (outer, n, inner) around the axis (None: the flattened array).
-struct SortPlan {
-  AxisSplit s;
-  int axis = 0;
-  bool flat = false;
-};
-inline SortPlan sort_plan(const char* op, const Shape& x, const std::optional<int>& axis) {
-  SortPlan p;
-  if (!axis) {
-    p.flat = true;
-    p.s.n = x.size();
-    return p;
-  }
-  if (x.ndim() == 0) mixt::detail::fail(op, "argument 'data': expected at least 1 dimension, received shape ()");
-  p.axis = Shape::normalize_axis(*axis, x.ndim(), op);
-  p.s = split_at(x, p.axis);
-  return p;
-}
-/// k as used: k < 1 means the whole axis; k > n is an error.
-inline int64_t effective_k(const char* op, int k, int64_t n) {
-  if (k < 1) return n;
-  if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
-  return k;
-}
-/// The sorted index workspace (rows x n, int64) of x.
-inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
-  const int64_t rows = sp.s.outer * sp.s.inner;
-  NDArray ws(Shape{rows, sp.s.n}, x.ctx(), DType::int64);
-  dtype_switch(x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    push_launch(op, rows * (sp.s.n > 0 ? 1 : 0),
-                SortRowsKernel<T>{static_cast<const T*>(x.raw_data()), ws.data<int64_t>(), sp.s.n, sp.s.inner, ascend},
-                {x}, {ws});
-  });
-  return ws;
-}
-/// The output shape: x's with the axis extent k (the flattened array: (k,)).
-inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
-  if (sp.flat) return Shape{k};
-  Shape o = x;
-  o[sp.axis] = k;
-  return o;
-}
-inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
-                         const char* op) {
-  word_switch(x.dtype(), [&](auto w) {
-    using W = decltype(w);
-    push_launch(op, o.size(),
-                SortedValuesKernel<W>{static_cast<const W*>(x.raw_data()), ws.data<int64_t>(),
-                                      static_cast<W*>(o.raw_data()), sp.s.n, k, sp.s.inner},
-                {x, ws}, {o});
-  });
-}
-inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
-  dtype_switch(o.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    push_launch(op, o.size(),
-                SortedIndicesKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k, sp.s.inner},
-                {ws}, {o});
-  });
-}
-inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
-                            const char* op) {
-  word_switch(gx.dtype(), [&](auto w) {
-    using W = decltype(w);
-    push_launch(op, gx.size(),
-                SortedBackwardKernel<W>{static_cast<const W*>(g.raw_data()), ws.data<int64_t>(),
-                                        static_cast<W*>(gx.raw_data()), sp.s.n, k, sp.s.inner},
-                {g, ws}, {gx});
-  });
-}
-
-}  // namespace index_detail
-
-// ---------------------------------------------------------------------------------------------------- topk
-template <class = void>
-struct TopKOp {
-  static constexpr const char* name = "topk";
-  struct Param {
-    std::optional<int> axis = -1;  ///< None: the flattened array
-    int k = 1;                     ///< < 1: the whole axis
-    std::string ret_typ = "indices";  ///< value, indices, mask or both (value and indices)
-    bool is_ascend = false;
-    std::string dtype = "float32";  ///< of the indices
-  };
-  static void check(const Param& p) {
-    if (p.ret_typ != "value" && p.ret_typ != "indices" && p.ret_typ != "mask" && p.ret_typ != "both")
-      mixt::detail::fail(name, "attribute 'ret_typ': expected one of value, indices, mask, both; received '", p.ret_typ,
-                         "'");
-  }
-  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
-  static std::vector<std::string> outputs(const Param& p) {
-    if (p.ret_typ == "both") return {"output0", "output1"};
-    return {"output"};
-  }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    check(p);
-    if (in[0].ndim() == 0) return;
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
-    if (p.ret_typ == "mask") {
-      assign_shape(name, "output", out[0], in[0]);
-      return;
-    }
-    if (sp.s.n == 0 && !sp.flat) {  // unknown extent
-      assign_shape(name, "output", out[0], index_detail::sorted_shape(in[0], sp, p.k < 1 ? 0 : p.k));
-    } else {
-      const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
-      for (size_t i = 0; i < out.size(); ++i) assign_shape(name, "output", out[i], index_detail::sorted_shape(in[0], sp, k));
-    }
-    if (out.size() > 1) assign_shape(name, "output", out[1], out[0]);
-  }
-  static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
-    const DType idx = index_detail::dtype_attr(name, p.dtype);
-    if (p.ret_typ == "indices") out[0] = idx;
-    else out[0] = in[0];
-    if (out.size() > 1) out[1] = idx;
-  }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    check(p);
-    const NDArray& x = in[0];
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
-    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
-    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
-    if (p.ret_typ == "mask") {
-      index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
-        dtype_switch(o.dtype(), [&](auto tag) {
-          using T = decltype(tag);
-          index_detail::push_launch(name, o.size(),
-                              index_detail::TopKMaskKernel<T>{ws.data<int64_t>(), static_cast<T*>(o.raw_data()), sp.s.n, k,
-                                                        sp.s.inner},
-                              {ws}, {o});
-        });
-      });
-      return;
-    }
-    if (p.ret_typ == "indices") {
-      index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
-      return;
-    }
-    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(x, ws, sp, k, o, name); });
-    if (p.ret_typ == "both")
-      index_detail::write_with(out[1], req[1], [&](const NDArray& o) { index_detail::write_indices(ws, sp, k, o, name); });
-  }
-  /// The values route their gradient back to where they came from; indices and mask have none.
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    if (p.ret_typ != "value" && p.ret_typ != "both") return index_detail::zero_grad(ig[0], req[0]);
-    const NDArray& x = in[0];
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, x.shape(), p.axis);
-    const int64_t k = index_detail::effective_k(name, p.k, sp.s.n);
-    const NDArray ws = index_detail::sort_rows(x, sp, p.is_ascend, name);
-    const NDArray g = og[0];
-    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, k, gx, name); });
-  }
-};
-using TopK = TopKOp<>;
-template <class V> void visit(TopK::Param& p, V&& v) {
-  v("axis", p.axis); v("k", p.k); v("ret_typ", p.ret_typ); v("is_ascend", p.is_ascend); v("dtype", p.dtype);
-}
-
-// ---------------------------------------------------------------------------------------------------- sort
-template <class = void>
-struct SortOp {
-  static constexpr const char* name = "sort";
-  struct Param {
-    std::optional<int> axis = -1;  ///< None: the flattened array
-    bool is_ascend = true;
-  };
-  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    if (in[0].ndim() == 0) return;
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
-    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
-  }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
-    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_values(in[0], ws, sp, sp.s.n, o, name); });
-  }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
-    const NDArray g = og[0];
-    index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) { index_detail::sorted_backward(g, ws, sp, sp.s.n, gx, name); });
-  }
-};
-using Sort = SortOp<>;
-template <class V> void visit(Sort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); }
-
-// ------------------------------------------------------------------------------------------------- argsort
-template <class = void>
-struct ArgSortOp {
-  static constexpr const char* name = "argsort";
-  struct Param {
-    std::optional<int> axis = -1;  ///< None: the flattened array
-    bool is_ascend = true;
-    std::string dtype = "float32";
-  };
-  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    if (in[0].ndim() == 0) return;
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0], p.axis);
-    assign_shape(name, "output", out[0], sp.flat ? Shape{in[0].size()} : in[0]);
-  }
-  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
-    out[0] = index_detail::dtype_attr(name, p.dtype);
-  }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    const index_detail::SortPlan sp = index_detail::sort_plan(name, in[0].shape(), p.axis);
-    const NDArray ws = index_detail::sort_rows(in[0], sp, p.is_ascend, name);
-    index_detail::write_with(out[0], req[0], [&](const NDArray& o) { index_detail::write_indices(ws, sp, sp.s.n, o, name); });
-  }
-  static void backward(const Param&, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>&,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    index_detail::zero_grad(ig[0], req[0]);
-  }
-};
-using ArgSort = ArgSortOp<>;
-template <class V> void visit(ArgSort::Param& p, V&& v) { v("axis", p.axis); v("is_ascend", p.is_ascend); v("dtype", p.dtype); }
-
-}  // namespace mixt::op
-
-namespace mixt::nd {
-/// topk's first output (ret_typ both: the values; topk_both gives both).
-template <int = 0>
-NDArray topk(const NDArray& data, const op::TopK::Param& p = {}) { return op::invoke<op::TopK>(p, {data})[0]; }
-/// topk with ret_typ = both: {values, indices}.
-template <int = 0>
-std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {}) {
-  p.ret_typ = "both";
-  return op::invoke<op::TopK>(p, {data});
-}
-template <int = 0>
-NDArray sort(const NDArray& data, const op::Sort::Param& p = {}) { return op::invoke<op::Sort>(p, {data})[0]; }
-template <int = 0>
-NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {}) { return op::invoke<op::ArgSort>(p, {data})[0]; }
-}  // namespace mixt::nd
-// ---- end mixt/op/ordering_ops.hpp ----
 // ---- begin mixt/op/pooling.hpp ----
 // Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
 // (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.

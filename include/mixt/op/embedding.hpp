@@ -2,11 +2,13 @@
 //
 // data holds indices stored as numbers (of weight's dtype, as MXNet's type inference gives); output has shape
 // data.shape + (output_dim,). An index is truncated toward zero and clipped into [0, input_dim - 1], as MXNet's
-// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k (each
-// weight row written by one thread that scans the indices: no atomics, no races); data gets no gradient (zeros).
+// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k, in their
+// order (each weight row written by one thread that finds its indices among them sorted by row: index_groups.hpp;
+// no atomics, no races); data gets no gradient (zeros).
 #pragma once
 
 #include "../expr/launch.hpp"
+#include "index_groups.hpp"
 #include "operator.hpp"
 
 namespace mixt::op {
@@ -35,21 +37,31 @@ struct EmbeddingGather {
   }
 };
 
-/// grad row k (+)= sum of og rows n with row(idx[n]) == k: one thread per weight row.
+/// keys[n] = the weight row index n reads.
+template <class T>
+struct EmbeddingKeys {
+  const T* idx;
+  int64_t* keys;
+  int64_t rows;
+  MIXT_HD void operator()(int64_t n) const { keys[n] = embedding_row(idx[n], rows); }
+};
+
+/// grad row k (+)= sum of og rows n with keys[n] == k, in n's order: one thread per weight row, which finds its
+/// indices by binary search among them sorted by row (index_groups.hpp).
 template <class T>
 struct EmbeddingScatterRows {
-  const T* idx;
+  const int64_t* keys;
+  const int64_t* sorted;
   const T* og;
   T* grad;
-  int64_t n_idx, rows, dim;
+  int64_t n_idx, dim;
   bool add;
   MIXT_HD void operator()(int64_t k) const {
     T* g = grad + k * dim;
     if (!add)
       for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
-    for (int64_t n = 0; n < n_idx; ++n) {
-      if (embedding_row(idx[n], rows) != k) continue;
-      const T* src = og + n * dim;
+    for (int64_t p = index_detail::group_begin(keys, sorted, n_idx, k); p < n_idx && keys[sorted[p]] == k; ++p) {
+      const T* src = og + sorted[p] * dim;
       for (int64_t c = 0; c < dim; ++c)
         g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
     }
@@ -134,18 +146,23 @@ struct EmbeddingOp {
     if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
     const NDArray idx = in[0], g = og[0], dw = ig[1];
     const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
-    const bool add = req[1] == Req::add;
-    engine::Engine::get().push(
-        [idx, g, dw, rows, dim, n_idx, add](engine::RunContext rc) {
-          dtype_switch(dw.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            expr::launch(rc, rows,
-                         detail::EmbeddingScatterRows<T>{static_cast<const T*>(idx.raw_data()),
-                                                         static_cast<const T*>(g.raw_data()),
-                                                         static_cast<T*>(dw.raw_data()), n_idx, rows, dim, add});
-          });
-        },
-        dw.ctx(), {idx.var(), g.var()}, {dw.var()}, engine::FnProperty::normal, "Embedding_backward");
+    const NDArray keys(Shape{n_idx}, idx.ctx(), DType::int64);
+    dtype_switch(idx.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      index_detail::push_launch(name, n_idx, detail::EmbeddingKeys<T>{static_cast<const T*>(idx.raw_data()),
+                                                                       keys.data<int64_t>(), rows},
+                                {idx}, {keys});
+    });
+    const NDArray ws = index_detail::group_by_key(keys, name);
+    dtype_switch(dw.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      index_detail::push_launch("Embedding_backward", rows,
+                                detail::EmbeddingScatterRows<T>{keys.data<int64_t>(), ws.data<int64_t>(),
+                                                                static_cast<const T*>(g.raw_data()),
+                                                                static_cast<T*>(dw.raw_data()), n_idx, dim,
+                                                                req[1] == Req::add},
+                                {keys, ws, g}, {dw});
+    });
   }
 };
 using Embedding = EmbeddingOp<>;

@@ -215,10 +215,11 @@ inline int64_t chunk_items(const ConvGeom& g) {
 /// through memory; the GEMMs inside run single-threaded (a loop inside a pool loop runs serially).
 inline int64_t cpu_slots(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(g.N, num_threads())); }
 
-/// body(slot, n) for every item n of the batch, slots in parallel.
+/// body(slot, n) for every item n of the batch, `slots` slots in parallel (at most that many threads).
 template <class Body>
-void for_items_by_slot(const ConvGeom& g, Body&& body) {
-  const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
+void for_items_by_slot(const ConvGeom& g, int64_t slots, Body&& body) {
+  if (g.N <= 0 || slots <= 0) return;
+  const int64_t per_slot = (g.N + slots - 1) / slots;
   parallel_for(slots, 1, [&](int64_t b, int64_t e) {
     for (int64_t slot = b; slot < e; ++slot)
       for (int64_t n = slot * per_slot; n < std::min(g.N, (slot + 1) * per_slot); ++n) body(slot, n);
@@ -237,18 +238,21 @@ inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
   return NDArray(Shape{items * g.Ci * g.ksize() * g.out_size()}, like.ctx(), like.dtype());
 }
 
-/// Runs body<T>(rc, col) for the array's float type inside one engine operation (col: the given buffer, else a
-/// new one).
+/// Runs body<T>(rc, col, slots) for the array's float type inside one engine operation (col: the given buffer,
+/// else a new one; slots: how many items it holds, at least 1, fixed when the buffer was made, so a later
+/// set_num_threads cannot make the CPU path overrun it).
 template <class Body>
 void push_with_col(const char* op, const ConvGeom& g, const NDArray& like, std::vector<engine::Var*> reads,
                    std::vector<engine::Var*> writes, NDArray col, Body body) {
   check_dtype(op, like);
   if (col.is_none()) col = col_buffer(g, like);
   writes.push_back(col.var());
+  const int64_t per_item = g.Ci * g.ksize() * g.out_size();
+  const int64_t slots = std::max<int64_t>(1, per_item > 0 ? col.size() / per_item : 1);
   engine::Engine::get().push(
-      [body, col, dt = like.dtype()](engine::RunContext rc) {
-        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()));
-        else body(rc, static_cast<double*>(col.raw_data()));
+      [body, col, slots, dt = like.dtype()](engine::RunContext rc) {
+        if (dt == DType::float32) body(rc, static_cast<float*>(col.raw_data()), slots);
+        else body(rc, static_cast<double*>(col.raw_data()), slots);
       },
       like.ctx(), std::move(reads), std::move(writes), engine::FnProperty::normal, op);
 }
@@ -258,7 +262,7 @@ template <int = 0>
 void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& weight,
                  const NDArray& colside, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {image.var(), weight.var()}, {colside.var()}, col_buf,
-                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
@@ -266,7 +270,7 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
                       for (int64_t gr = 0; gr < g.G; ++gr)
@@ -275,7 +279,7 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                     });
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);
@@ -292,7 +296,7 @@ template <int = 0>
 void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, const NDArray& weight,
                  const NDArray& image, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {colside.var(), weight.var()}, {image.var()}, col_buf,
-                [g, image, weight, colside, add](engine::RunContext rc, auto* col) {
+                [g, image, weight, colside, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   T* img = static_cast<T*>(image.raw_data());
                   const T* w = static_cast<const T*>(weight.raw_data());
@@ -300,7 +304,7 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       for (int64_t gr = 0; gr < g.G; ++gr)
                         blas::gemm<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K, cig * K,
@@ -309,7 +313,7 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                     });
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     for (int64_t gr = 0; gr < g.G; ++gr)
@@ -327,7 +331,7 @@ template <int = 0>
 void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const NDArray& colside,
                  const NDArray& dweight, bool add, const NDArray& col_buf = {}) {
   push_with_col(op, g, image, {image.var(), colside.var()}, {dweight.var()}, col_buf,
-                [g, image, colside, dweight, add](engine::RunContext rc, auto* col) {
+                [g, image, colside, dweight, add](engine::RunContext rc, auto* col, int64_t slots) {
                   using T = std::remove_pointer_t<decltype(col)>;
                   const T* img = static_cast<const T*>(image.raw_data());
                   const T* y = static_cast<const T*>(colside.raw_data());
@@ -345,22 +349,22 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
                                     c + gr * cig * K * O, O, T(first ? 0 : 1), part + gr * cog * cig * K, cig * K);
                   };
                   if (!rc.ctx.is_gpu()) {
-                    const int64_t slots = cpu_slots(g), per_slot = (g.N + slots - 1) / slots;
-                    std::vector<T> parts(size_t(slots * W));
-                    for_items_by_slot(g, [&](int64_t slot, int64_t n) {
+                    const int64_t used = std::min(slots, g.N), per_slot = (g.N + used - 1) / used;
+                    std::vector<T> parts(size_t(used * W));
+                    for_items_by_slot(g, used, [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
                       accumulate(parts.data() + slot * W, c, n, n == slot * per_slot);
                     });
                     for (int64_t i = 0; i < W; ++i) {
                       T sum = add ? dw[i] : T(0);
-                      for (int64_t slot = 0; slot < slots; ++slot)
+                      for (int64_t slot = 0; slot < used; ++slot)
                         if (slot * per_slot < g.N) sum += parts[size_t(slot * W + i)];
                       dw[i] = sum;
                     }
                     return;
                   }
-                  const int64_t nb = chunk_items(g);
+                  const int64_t nb = slots;
                   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
                     const int64_t cnt = std::min(nb, g.N - n0);
                     im2col(rc, g, img + n0 * g.Ci * S, col, cnt);

@@ -1,11 +1,13 @@
 // Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
 // take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
-// take and pick gather per input-gradient element (take scans the indices: no scatter, no atomics).
+// take and pick gather per input-gradient element (take's through its indices grouped by row: index_groups.hpp;
+// no scatter, no atomics).
 #pragma once
 
 #include <optional>
 
 #include "../expr/reduce.hpp"
+#include "index_groups.hpp"
 #include "index_helpers.hpp"
 
 namespace mixt::op {
@@ -25,20 +27,28 @@ struct TakeKernel {
     out[i] = a[(o * n + fix_index(idx[k], n, mode)) * inner + r];
   }
 };
-/// take's gradient: ga[o, j, r] = sum over k with fix(idx[k]) == j of g[o, k, r].
+/// keys[k] = fix(idx[k]): the row of a that position k of take reads.
+struct TakeKeysKernel {
+  const int64_t* idx;
+  int64_t* keys;
+  int64_t n;
+  int mode;
+  MIXT_HD void operator()(int64_t k) const { keys[k] = fix_index(idx[k], n, mode); }
+};
+/// take's gradient: ga[o, j, r] = sum over k with keys[k] == j of g[o, k, r], in k's order (index_groups.hpp).
 template <class T>
 struct TakeBackwardKernel {
   const T* g;
-  const int64_t* idx;
+  const int64_t* keys;
+  const int64_t* sorted;
   T* ga;
   int64_t m, n, inner;
-  int mode;
   MIXT_HD void operator()(int64_t i) const {
     using C = compute_type_t<T>;
     const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
     C acc = C(0);
-    for (int64_t k = 0; k < m; ++k)
-      if (fix_index(idx[k], n, mode) == j) acc += static_cast<C>(g[(o * m + k) * inner + r]);
+    for (int64_t p = group_begin(keys, sorted, m, j); p < m && keys[sorted[p]] == j; ++p)
+      acc += static_cast<C>(g[(o * m + sorted[p]) * inner + r]);
     ga[i] = static_cast<T>(acc);
   }
 };
@@ -138,13 +148,20 @@ struct TakeOp {
     const index_detail::AxisSplit s = index_detail::split_at(a.shape(), axis);
     const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
+    const NDArray keys(Shape{idx.size()}, idx.ctx(), DType::int64);
+    index_detail::push_launch(name, idx.size(),
+                              index_detail::TakeKeysKernel{idx.data<int64_t>(), keys.data<int64_t>(), s.n, mode}, {idx},
+                              {keys});
+    const NDArray ws = index_detail::group_by_key(keys, name);
     index_detail::write_with(ig[0], req[0], [&](const NDArray& ga) {
       dtype_switch(ga.dtype(), [&](auto tag) {
         using T = decltype(tag);
         index_detail::push_launch(name, ga.size(),
-                            index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()), idx.data<int64_t>(),
-                                                          static_cast<T*>(ga.raw_data()), idx.size(), s.n, s.inner, mode},
-                            {g, idx}, {ga});
+                                  index_detail::TakeBackwardKernel<T>{static_cast<const T*>(g.raw_data()),
+                                                                      keys.data<int64_t>(), ws.data<int64_t>(),
+                                                                      static_cast<T*>(ga.raw_data()), idx.size(), s.n,
+                                                                      s.inner},
+                                  {g, keys, ws}, {ga});
       });
     });
     if (ig.size() > 1) index_detail::zero_grad(ig[1], req[1]);

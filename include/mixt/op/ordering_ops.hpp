@@ -1,7 +1,8 @@
 // Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
-// element indices into a workspace (a stable insertion sort: ties keep their order, as MXNet's stable sort does);
-// gathers then read the values, write the indices or the mask, and route the gradient back (one index per
-// input-gradient element, scanning its row's first k sorted positions).
+// element indices into a workspace (a stable bottom-up merge sort, O(n log n): ties keep their order, as MXNet's
+// stable sort does) and then writes the inverse permutation beside them; gathers read the values, write the
+// indices or the mask, and route the gradient back (one index per input-gradient element, through the inverse:
+// no scans, no atomics).
 #pragma once
 
 #include <optional>
@@ -12,7 +13,8 @@ namespace mixt::op {
 
 namespace index_detail {
 
-/// ws[row, :] = the indices 0..n-1 of row (o, r) of x (outer, n, inner), sorted by value.
+/// Workspace row `row` (2n int64): [0, n) the indices 0..n-1 of row (o, r) of x (outer, n, inner) sorted by
+/// value; [n, 2n) the inverse, the sorted position of each element (the merge's scratch space before that).
 template <class T>
 struct SortRowsKernel {
   const T* x;
@@ -23,18 +25,27 @@ struct SortRowsKernel {
     using C = compute_type_t<T>;
     const int64_t o = row / inner, r = row % inner;
     const T* base = x + o * n * inner + r;
-    int64_t* w = ws + row * n;
-    for (int64_t t = 0; t < n; ++t) {
-      const C v = static_cast<C>(base[t * inner]);
-      int64_t s = t;
-      while (s > 0) {
-        const C u = static_cast<C>(base[w[s - 1] * inner]);
-        if (ascend ? !(v < u) : !(v > u)) break;
-        w[s] = w[s - 1];
-        --s;
+    int64_t* const w = ws + row * 2 * n;
+    int64_t *a = w, *b = w + n;
+    for (int64_t t = 0; t < n; ++t) a[t] = t;
+    for (int64_t width = 1; width < n; width *= 2) {  // merge runs of `width` from a into b
+      for (int64_t lo = 0; lo < n; lo += 2 * width) {
+        const int64_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+        int64_t i = lo, j = mid, d = lo;
+        while (i < mid && j < hi) {
+          const C vi = static_cast<C>(base[a[i] * inner]), vj = static_cast<C>(base[a[j] * inner]);
+          b[d++] = (ascend ? vj < vi : vj > vi) ? a[j++] : a[i++];  // the right run only when strictly first
+        }
+        while (i < mid) b[d++] = a[i++];
+        while (j < hi) b[d++] = a[j++];
       }
-      w[s] = t;
+      int64_t* t = a;
+      a = b;
+      b = t;
     }
+    if (a != w)
+      for (int64_t t = 0; t < n; ++t) w[t] = a[t];
+    for (int64_t t = 0; t < n; ++t) w[n + w[t]] = t;
   }
 };
 /// out[o, t, r] = x[o, ws[row, t], r] for t < k.
@@ -46,7 +57,7 @@ struct SortedValuesKernel {
   int64_t n, k, inner;
   MIXT_HD void operator()(int64_t i) const {
     const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
-    out[i] = x[(o * n + ws[(o * inner + r) * n + t]) * inner + r];
+    out[i] = x[(o * n + ws[(o * inner + r) * 2 * n + t]) * inner + r];
   }
 };
 /// out[o, t, r] = ws[row, t] as T.
@@ -57,7 +68,7 @@ struct SortedIndicesKernel {
   int64_t n, k, inner;
   MIXT_HD void operator()(int64_t i) const {
     const int64_t r = i % inner, t = (i / inner) % k, o = i / (inner * k);
-    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(ws[(o * inner + r) * n + t]));
+    out[i] = static_cast<T>(static_cast<compute_type_t<T>>(ws[(o * inner + r) * 2 * n + t]));
   }
 };
 /// out[o, j, r] = 1 if j is among the row's first k sorted positions, else 0.
@@ -68,9 +79,7 @@ struct TopKMaskKernel {
   int64_t n, k, inner;
   MIXT_HD void operator()(int64_t i) const {
     const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
-    const int64_t* w = ws + (o * inner + r) * n;
-    bool hit = false;
-    for (int64_t s = 0; s < k; ++s) hit = hit || w[s] == j;
+    const bool hit = ws[(o * inner + r) * 2 * n + n + j] < k;  // j's sorted position
     out[i] = static_cast<T>(static_cast<compute_type_t<T>>(hit ? 1 : 0));
   }
 };
@@ -83,11 +92,8 @@ struct SortedBackwardKernel {
   int64_t n, k, inner;
   MIXT_HD void operator()(int64_t i) const {
     const int64_t r = i % inner, t = i / inner, j = t % n, o = t / n;
-    const int64_t* w = ws + (o * inner + r) * n;
-    W v = W(0);
-    for (int64_t s = 0; s < k; ++s)
-      if (w[s] == j) v = g[(o * k + s) * inner + r];
-    gx[i] = v;
+    const int64_t s = ws[(o * inner + r) * 2 * n + n + j];  // j's sorted position
+    gx[i] = s < k ? g[(o * k + s) * inner + r] : W(0);
   }
 };
 
@@ -115,10 +121,10 @@ inline int64_t effective_k(const char* op, int k, int64_t n) {
   if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
   return k;
 }
-/// The sorted index workspace (rows x n, int64) of x.
+/// The sort workspace (rows x 2n, int64: sorted indices, then sorted positions) of x.
 inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
   const int64_t rows = sp.s.outer * sp.s.inner;
-  NDArray ws(Shape{rows, sp.s.n}, x.ctx(), DType::int64);
+  NDArray ws(Shape{rows, 2 * sp.s.n}, x.ctx(), DType::int64);
   dtype_switch(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     push_launch(op, rows * (sp.s.n > 0 ? 1 : 0),
