@@ -4,7 +4,9 @@
 // fails the case instead of hanging the run.
 #include "testing.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -164,6 +166,38 @@ TEST_CASE("engine: two independent operations run at the same time") {
   CHECK(b_saw_a);
   eng.delete_var(a, cpu(), [] {});
   eng.delete_var(b, cpu(), [] {});
+}
+
+TEST_CASE("engine: pushes from outside wait while too many operations are in flight; pushes inside never do") {
+  setenv("MIXT_ENGINE_MAX_PENDING", "8", 1);
+  ThreadedEngine eng(2);
+  unsetenv("MIXT_ENGINE_MAX_PENDING");
+  Var* gate_var = eng.new_var();
+  Flag gate;
+  std::atomic<int> pushed{0}, ran{0};
+  eng.push([&](RunContext) { gate.wait(); }, cpu(), {}, {gate_var});
+  int seen_while_held = -1;
+  std::thread observer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    seen_while_held = pushed.load();  // the pusher is held: the gate keeps everything in flight
+    gate.raise();
+  });
+  for (int i = 0; i < 20; ++i) {
+    eng.push([&](RunContext) { ran.fetch_add(1); }, cpu(), {gate_var}, {});
+    pushed.fetch_add(1);
+  }
+  observer.join();
+  eng.wait_all();
+  CHECK(seen_while_held == 7);  // 1 gate + 7 readers in flight; the 9th push waited
+  CHECK(ran.load() == 20);
+  // An operation pushing more than the bound from inside completes (its pushes are not held).
+  std::atomic<int> children{0};
+  eng.push([&](RunContext) {
+    for (int i = 0; i < 30; ++i) eng.push([&](RunContext) { children.fetch_add(1); }, cpu(), {}, {gate_var});
+  }, cpu(), {}, {});
+  eng.wait_all();
+  CHECK(children.load() == 30);
+  eng.delete_var(gate_var, cpu(), [] {});
 }
 
 TEST_CASE("engine: reads between two writes run in parallel; the next write waits for them") {

@@ -46,8 +46,21 @@ class ThreadedEngine final : public Engine {
     return 2;
   }
 
+  /// Operations in flight (pushed and not finished, deletions included) at which push() from a thread outside the
+  /// engine waits until half of them have finished. Without a bound a loop that never reads a result pushes
+  /// arbitrarily far ahead, and every array in flight is fresh memory: the MLP benchmark spent 14% of its time in
+  /// the kernel's page faults. MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 1024 (some 20 MLP steps).
+  static int64_t default_max_pending() {
+    if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
+      const long long n = std::atoll(s);
+      if (n >= 0) return n;
+    }
+    return 1024;
+  }
+
   explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
-      : cpu_(std::make_unique<detail::CpuWorkers>(cpu_workers < 1 ? 1 : cpu_workers,
+      : max_pending_(default_max_pending()),
+        cpu_(std::make_unique<detail::CpuWorkers>(cpu_workers < 1 ? 1 : cpu_workers,
                                                    [this](detail::OprBlock* op) { run(op, RunContext{op->ctx}); })) {
 #if MIXT_USE_CUDA
     gpu_ = std::make_unique<cuda::GpuWorkers>(
@@ -66,6 +79,7 @@ class ThreadedEngine final : public Engine {
   void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
             FnProperty prop = FnProperty::normal, const char* name = "operation",
             std::source_location where = {}) override {
+    throttle();
     detail::OprBlock* op = pool_.acquire();
     op->fn = std::move(fn);
     op->ctx = ctx;
@@ -195,6 +209,20 @@ class ThreadedEngine final : public Engine {
     cpu_->push(op);
   }
 
+  /// True while this thread runs an operation: its pushes are never held back (the operations it would wait for
+  /// may include itself).
+  static bool& running_operation() {
+    thread_local bool running = false;
+    return running;
+  }
+
+  /// Holds a push from outside the engine while max_pending_ operations are in flight, until half have finished.
+  void throttle() {
+    if (max_pending_ <= 0 || running_operation() || pending_.load(std::memory_order_relaxed) < max_pending_) return;
+    std::unique_lock<std::mutex> lk(done_m_);
+    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
+  }
+
   /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
   void run(detail::OprBlock* op, const RunContext& rc) {
 #if MIXT_USE_CUDA
@@ -219,6 +247,10 @@ class ThreadedEngine final : public Engine {
     }
     if (op->kind == detail::OprKind::normal) inherit_error(op);
     if (!op->error || op->kind == detail::OprKind::wait) {
+      struct Running {
+        Running() { running_operation() = true; }
+        ~Running() { running_operation() = false; }
+      } running;
       try {
         op->fn(rc);
       } catch (const Error& e) {
@@ -289,7 +321,8 @@ class ThreadedEngine final : public Engine {
       delete doomed;
     }
     pool_.release(op);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    const int64_t left = pending_.fetch_sub(1, std::memory_order_acq_rel) - 1;
+    if (left == 0 || (max_pending_ > 0 && left == max_pending_ / 2)) {  // wait_all, or a held push (throttle)
       std::lock_guard<std::mutex> lk(done_m_);
       done_cv_.notify_all();
     }
@@ -297,6 +330,7 @@ class ThreadedEngine final : public Engine {
   }
 
   detail::OprBlockPool pool_;
+  const int64_t max_pending_;
   std::atomic<int64_t> pending_{0};
   std::atomic<bool> stopped_{false};
   std::mutex done_m_;
