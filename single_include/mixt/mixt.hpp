@@ -6335,8 +6335,8 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 //         for each MC-high row block: pack op(A) into MR-high micro-panels (per thread; stays in L2)
 //           for every MR x NR tile: the micro-kernel, a rank-KC update held entirely in registers.
 //
-// The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x16
-// float tile with AVX2 (12 of the 16 ymm registers) and a 6x8 tile with SSE2. Packing pads partial panels with
+// The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x32
+// float tile with AVX-512 (12 of the 32 zmm registers), 6x16 with AVX2 (12 of the 16 ymm) and 6x8 with SSE2. Packing pads partial panels with
 // zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
 
 #include <algorithm>
@@ -6357,7 +6357,9 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 namespace mixt::blas {
 namespace portable {
 
-#if defined(__AVX__)
+#if defined(__AVX512F__)
+inline constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
 inline constexpr int kVectorBytes = 32;
 #else
 inline constexpr int kVectorBytes = 16;
@@ -6371,7 +6373,7 @@ struct Blocking {
   static constexpr int MR = 6;                             ///< rows of the register tile
   static constexpr int NV = 2;                             ///< vectors per row of the register tile
   static constexpr int NR = NV * W;                        ///< columns of the register tile
-  static constexpr int64_t KC = 1024 / int(sizeof(T));     ///< depth: a KC x NR micro-panel of B fills ~half of L1
+  static constexpr int64_t KC = 1024 / int(sizeof(T));     ///< depth: a KC x NR micro-panel of B, 16 KB (AVX2) or 32 KB (AVX-512), in L1
   static constexpr int64_t MC = 16 * MR;                   ///< rows of A packed at once (MC x KC in L2)
   static constexpr int64_t NC = 4096;                      ///< columns of B packed at once (KC x NC in L3)
 };
