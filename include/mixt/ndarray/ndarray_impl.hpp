@@ -105,15 +105,7 @@ NDArray::NDArray(const E& e, std::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    const NDArray& first = expr::first_leaf(e);
-    Shape s;
-    try {
-      s = e.shape();
-    } catch (const Error& err) {
-      throw Error(err.op(), err.message(), where);
-    }
-    *this = NDArray(s, first.ctx(), first.dtype());
-    expr::evaluate_into<expr::save_write>(*this, e, where, "assign");
+    *this = expr::evaluate(e, where);
     if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }

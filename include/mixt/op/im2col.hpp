@@ -215,10 +215,11 @@ inline int64_t chunk_items(const ConvGeom& g) {
 /// through memory; the GEMMs inside run single-threaded (a loop inside a pool loop runs serially).
 inline int64_t cpu_slots(const ConvGeom& g) { return std::max<int64_t>(1, std::min<int64_t>(g.N, num_threads())); }
 
-/// body(slot, n) for every item n of the batch, `slots` slots in parallel (at most that many threads).
+/// body(slot, n) for every item n of the batch, at most `slots` slots (and no more than N) in parallel.
 template <class Body>
 void for_items_by_slot(const ConvGeom& g, int64_t slots, Body&& body) {
-  if (g.N <= 0 || slots <= 0) return;
+  slots = std::min(slots, g.N);
+  if (slots <= 0) return;
   const int64_t per_slot = (g.N + slots - 1) / slots;
   parallel_for(slots, 1, [&](int64_t b, int64_t e) {
     for (int64_t slot = b; slot < e; ++slot)
@@ -270,7 +271,7 @@ void im2col_gemm(const char* op, const ConvGeom& g, const NDArray& image, const 
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, slots, [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
                       for (int64_t gr = 0; gr < g.G; ++gr)
@@ -304,7 +305,7 @@ void gemm_col2im(const char* op, const ConvGeom& g, const NDArray& colside, cons
                   const int64_t K = g.ksize(), O = g.out_size(), S = g.in_size(), CK = g.Ci * K;
                   const int64_t cig = g.Ci / g.G, cog = g.Co / g.G;
                   if (!rc.ctx.is_gpu()) {
-                    for_items_by_slot(g, std::min(slots, g.N), [&](int64_t slot, int64_t n) {
+                    for_items_by_slot(g, slots, [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       for (int64_t gr = 0; gr < g.G; ++gr)
                         blas::gemm<T>(rc, true, false, cig * K, O, cog, T(1), w + gr * cog * cig * K, cig * K,
@@ -349,17 +350,15 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
                                     c + gr * cig * K * O, O, T(first ? 0 : 1), part + gr * cog * cig * K, cig * K);
                   };
                   if (!rc.ctx.is_gpu()) {
-                    const int64_t used = std::min(slots, g.N), per_slot = (g.N + used - 1) / used;
-                    std::vector<T> parts(size_t(used * W));
-                    for_items_by_slot(g, used, [&](int64_t slot, int64_t n) {
+                    std::vector<T> parts(size_t(slots * W), T(0));  // a slot without items adds zeros
+                    for_items_by_slot(g, slots, [&](int64_t slot, int64_t n) {
                       T* c = col + slot * CK * O;
                       im2col(rc, g, img + n * g.Ci * S, c, 1);
-                      accumulate(parts.data() + slot * W, c, n, n == slot * per_slot);
+                      accumulate(parts.data() + slot * W, c, n, false);
                     });
                     for (int64_t i = 0; i < W; ++i) {
                       T sum = add ? dw[i] : T(0);
-                      for (int64_t slot = 0; slot < used; ++slot)
-                        if (slot * per_slot < g.N) sum += parts[size_t(slot * W + i)];
+                      for (int64_t slot = 0; slot < slots; ++slot) sum += parts[size_t(slot * W + i)];
                       dw[i] = sum;
                     }
                     return;
