@@ -100,6 +100,34 @@ MIXT_DEVICE_TEST("autograd: gradients of broadcast and transposed operands are r
   check_close(m.grad(), gm, 1e-5, 1e-6);
 }
 
+MIXT_DEVICE_TEST("autograd: a transposed operand that is also broadcast gets the summed, transposed-back gradient") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(24, -1, 1, 35)), pv = stored(random_values(4, -1, 1, 36));
+  auto qv = stored(random_values(12, -1, 1, 37));
+  NDArray x = nd::array(xv, Shape{2, 3, 4}, ctx);
+  NDArray p = nd::array(pv, Shape{4, 1}, ctx);     // p.T() is (1, 4): broadcast over (2, 3, .)
+  NDArray q = nd::array(qv, Shape{4, 3, 1}, ctx);  // q.T() is (1, 3, 4): broadcast over axis 0
+  for (NDArray* v : {&x, &p, &q}) v->attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = x * p.T() + x * q.T() * 3.f;
+  }
+  y.backward();
+  std::vector<double> gx(24), gp(4, 0), gq(12, 0);
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t k = 0; k < 3; ++k)
+      for (size_t j = 0; j < 4; ++j) {
+        const size_t at = (i * 3 + k) * 4 + j;
+        gx[at] = pv[j] + 3 * qv[j * 3 + k];
+        gp[j] += xv[at];
+        gq[j * 3 + k] += 3 * xv[at];
+      }
+  check_close(x.grad(), gx, 1e-5, 1e-6);
+  check_close(p.grad(), gp, 1e-5, 1e-6);
+  check_close(q.grad(), gq, 1e-5, 1e-6);
+}
+
 MIXT_DEVICE_TEST("autograd: grad_req add accumulates, write overwrites, null leaves the buffer alone") {
   auto ctx = Device::ctx();
   NDArray x = nd::array<double>({1, 2, 3}, ctx), w = nd::array<double>({1, 2, 3}, ctx), n = nd::array<double>({1, 2, 3}, ctx);

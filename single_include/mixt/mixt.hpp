@@ -63,7 +63,7 @@ inline constexpr int kVersion = 100;
 // ---- begin mixt/core/context.hpp ----
 // Device contexts: cpu() and gpu(i), with MXNet's device-type codes.
 
-#include <ostream>
+#include <iosfwd>
 #include <string>
 
 // ---- begin mixt/core/error.hpp ----
@@ -140,13 +140,15 @@ std::string concat(const Parts&... parts) {
   throw Error(op, std::move(message), where);
 }
 
+/// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
 template <class... Parts>
-[[noreturn]] void fail(const std::string& op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] void fail(const std::string& op, const Parts&... parts) {
   throw_error(op, join({Piece(parts)...}), {});
 }
 
 template <class... Parts>
-[[noreturn]] void fail_at(const std::source_location& where, const std::string& op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, const std::string& op,
+                                                    const Parts&... parts) {
   throw_error(op, join({Piece(parts)...}), where);
 }
 
@@ -175,7 +177,12 @@ struct Context {
 inline Context cpu(int id = 0) { return {DeviceType::cpu, id}; }
 inline Context gpu(int id = 0) { return {DeviceType::gpu, id}; }
 
-inline std::ostream& operator<<(std::ostream& os, const Context& c) { return os << c.to_string(); }
+/// Templates over the stream type, so that only <iosfwd> is needed here: <ostream> costs every program
+/// about a quarter of a second to parse, and only the programs that print need it (they include it themselves).
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const Context& c) {
+  return os << c.to_string();
+}
 
 /// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
 inline int num_gpus();
@@ -226,7 +233,7 @@ inline int num_gpus() {
 
 #include <cstdint>
 #include <cstring>
-#include <ostream>
+#include <iosfwd>
 #include <type_traits>
 
 
@@ -301,8 +308,15 @@ struct bfloat16_t {
   }
 };
 
-inline std::ostream& operator<<(std::ostream& os, half_t h) { return os << float(h); }
-inline std::ostream& operator<<(std::ostream& os, bfloat16_t h) { return os << float(h); }
+/// (Templates over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, half_t h) {
+  return os << float(h);
+}
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, bfloat16_t h) {
+  return os << float(h);
+}
 
 }  // namespace mixt
 // ---- end mixt/core/half.hpp ----
@@ -406,7 +420,7 @@ decltype(auto) dtype_switch(DType t, F&& f) {
 #include <array>
 #include <cstdint>
 #include <initializer_list>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -484,7 +498,11 @@ class Shape {
   int ndim_ = 0;
 };
 
-inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.to_string(); }
+/// (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const Shape& s) {
+  return os << s.to_string();
+}
 
 }  // namespace mixt
 // ---- end mixt/core/shape.hpp ----
@@ -502,9 +520,10 @@ inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os <<
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
-#include <functional>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mixt {
@@ -532,42 +551,63 @@ class ThreadPool {
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
+  /// Only the call through `Range` depends on F: the hand-off to the workers is compiled once, not per loop.
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
-    int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
     if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
       f(int64_t(0), n);
       return;
     }
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
-      f(int64_t(0), n);
-      return;
-    }
-    std::function<void(int)> job = [&](int part) {
-      int64_t b = n * part / parts, e = n * (part + 1) / parts;
-      struct Inside {  // reset also when f throws
-        Inside() { inside_loop() = true; }
-        ~Inside() { inside_loop() = false; }
-      } inside;
-      if (b < e) f(b, e);
-    };
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      job_ = &job;
-      parts_ = int(parts);
-      remaining_ = int(parts) - 1;
-      ++generation_;
-    }
-    cv_.notify_all();
-    job(0);
-    std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return remaining_ == 0; });
-    job_ = nullptr;
+    using Body = std::remove_reference_t<F>;
+    run_parts(n, int(parts), {const_cast<void*>(static_cast<const void*>(&f)),
+                              [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
   }
 
  private:
+  /// A loop body seen without its type.
+  struct Range {
+    void* body;
+    void (*call)(void* body, int64_t begin, int64_t end);
+  };
+
+  /// Runs `range` over [0, n) in `parts` parts, part 0 on the calling thread.
+  void run_parts(int64_t n, int parts, Range range) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {  // another loop holds the pool: run this one here
+      range.call(range.body, 0, n);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = range;
+      job_n_ = n;
+      parts_ = parts;
+      remaining_ = parts - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    std::exception_ptr error;  // the workers still read `range`: wait for them before rethrowing
+    try {
+      run_part(range, n, parts, 0);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return remaining_ == 0; });
+    if (error) std::rethrow_exception(error);
+  }
+
+  static void run_part(Range range, int64_t n, int parts, int part) {
+    const int64_t b = n * part / parts, e = n * (part + 1) / parts;
+    struct Inside {  // reset also when the body throws
+      Inside() { inside_loop() = true; }
+      ~Inside() { inside_loop() = false; }
+    } inside;
+    if (b < e) range.call(range.body, b, e);
+  }
+
   /// True on a thread while it runs a part of a parallel loop.
   static bool& inside_loop() {
     thread_local bool inside = false;
@@ -584,7 +624,9 @@ class ThreadPool {
 
   void worker(int index, uint64_t seen) {
     for (;;) {
-      std::function<void(int)>* job;
+      Range job;
+      int64_t n;
+      int parts;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
@@ -592,8 +634,10 @@ class ThreadPool {
         seen = generation_;
         if (index >= parts_) continue;
         job = job_;
+        n = job_n_;
+        parts = parts_;
       }
-      (*job)(index);
+      run_part(job, n, parts, index);
       std::lock_guard<std::mutex> lk(m_);
       if (--remaining_ == 0) done_cv_.notify_one();
     }
@@ -612,7 +656,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex m_, busy_;
   std::condition_variable cv_, done_cv_;
-  std::function<void(int)>* job_ = nullptr;
+  Range job_{};
+  int64_t job_n_ = 0;
   uint64_t generation_ = 0;
   int parts_ = 0, remaining_ = 0, n_threads_ = 1;
   bool stopping_ = false;
@@ -731,7 +776,6 @@ inline Stream take(uint64_t n) {
 // MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
 
 #include <cstdlib>
-#include <functional>
 #include <memory>
 #include <source_location>
 #include <string>
@@ -756,12 +800,83 @@ struct RunContext {
 
 }  // namespace mixt::engine
 // ---- end mixt/engine/run_context.hpp ----
+// ---- begin mixt/engine/task.hpp ----
+// Task<R(Args...)>: a move-only callable, what the engine stores for each pushed operation.
+//
+// Why not std::function: every kernel pushed is a closure of its own type, and std::function compiles a copy, a
+// type query and a manager for each one although the engine only ever moves, calls and destroys them. A Task
+// instantiates two small functions per closure type (call and destroy), which is a measurable part of the compile
+// time of a program with many expressions.
+
+#include <type_traits>
+#include <utility>
+
+namespace mixt::engine {
+
+template <class Signature>
+class Task;
+
+template <class R, class... Args>
+class Task<R(Args...)> {
+ public:
+  Task() = default;
+  template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, Task> && std::is_invocable_r_v<R, std::decay_t<F>&, Args...>)
+  Task(F&& f)  // NOLINT: implicit, as std::function's
+      : body_(new std::decay_t<F>(std::forward<F>(f))), call_(&call<std::decay_t<F>>),
+        destroy_(&destroy<std::decay_t<F>>) {}
+  Task(Task&& o) noexcept : body_(std::exchange(o.body_, nullptr)), call_(std::exchange(o.call_, nullptr)),
+                            destroy_(std::exchange(o.destroy_, nullptr)) {}
+  Task& operator=(Task&& o) noexcept {
+    if (this != &o) {
+      reset();
+      body_ = std::exchange(o.body_, nullptr);
+      call_ = std::exchange(o.call_, nullptr);
+      destroy_ = std::exchange(o.destroy_, nullptr);
+    }
+    return *this;
+  }
+  Task(const Task&) = delete;
+  Task& operator=(const Task&) = delete;
+  ~Task() { reset(); }
+
+  explicit operator bool() const noexcept { return call_ != nullptr; }
+  R operator()(Args... args) const { return call_(body_, std::forward<Args>(args)...); }
+
+  /// Destroys the callable (and what it captured) now.
+  void reset() noexcept {
+    if (destroy_) destroy_(body_);
+    body_ = nullptr;
+    call_ = nullptr;
+    destroy_ = nullptr;
+  }
+
+ private:
+  template <class F>
+  static R call(void* body, Args... args) {
+    return (*static_cast<F*>(body))(std::forward<Args>(args)...);
+  }
+  template <class F>
+  static void destroy(void* body) noexcept {
+    delete static_cast<F*>(body);
+  }
+
+  void* body_ = nullptr;
+  R (*call_)(void*, Args...) = nullptr;
+  void (*destroy_)(void*) noexcept = nullptr;
+};
+
+}  // namespace mixt::engine
+// ---- end mixt/engine/task.hpp ----
 // ---- begin mixt/engine/var.hpp ----
 // Engine variables: one per chunk of memory. Every operation names the variables it reads and writes; the engine
 // orders the operations on each variable in push order.
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <vector>
 
 namespace mixt::engine {
 
@@ -773,12 +888,36 @@ struct Var {
   std::atomic<uint64_t> version{0};
 };
 
+/// The variables an operation reads or writes, as push() takes them: a braced list or a vector, seen in place
+/// (a braced list needs no heap vector at every call site). Valid for the call it is passed to.
+class VarList {
+ public:
+  VarList() = default;
+  VarList(std::initializer_list<Var*> vars) {  // the list outlives the push call it is written in
+    data_ = vars.begin();
+    size_ = vars.size();
+  }
+  VarList(const std::vector<Var*>& vars) : data_(vars.data()), size_(vars.size()) {}  // NOLINT: implicit
+
+  Var* const* data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  Var* operator[](size_t i) const noexcept { return data_[i]; }
+  Var* const* begin() const noexcept { return data_; }
+  Var* const* end() const noexcept { return data_ + size_; }
+
+ private:
+  Var* const* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 }  // namespace mixt::engine
 // ---- end mixt/engine/var.hpp ----
 
 namespace mixt::engine {
 
-using Fn = std::function<void(RunContext)>;
+/// What push runs; move-only (task.hpp says why it is not std::function).
+using Fn = Task<void(RunContext)>;
 
 /// MXNet's FnProperty: a hint for where an operation runs.
 enum class FnProperty { normal, copy_to_gpu, copy_from_gpu, cpu_prioritized, async, delete_var };
@@ -791,11 +930,11 @@ class Engine {
   static Engine& get();
 
   virtual Var* new_var() = 0;
-  virtual void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+  virtual void push(Fn fn, Context ctx, VarList reads, VarList writes,
                     FnProperty prop = FnProperty::normal, const char* name = "operation",
                     std::source_location where = {}) = 0;
   /// Runs `on_delete` after every operation on `var` has finished, then destroys `var`.
-  virtual void delete_var(Var* var, Context ctx, std::function<void()> on_delete) = 0;
+  virtual void delete_var(Var* var, Context ctx, Task<void()> on_delete) = 0;
   /// Blocks until every pushed write to `var` has finished; rethrows (once) the error stored on it.
   virtual void wait_for_var(Var* var) = 0;
   /// Blocks until every pushed operation has finished; rethrows the first stored error and clears them all.
@@ -887,7 +1026,7 @@ class NaiveEngine final : public Engine {
  public:
   Var* new_var() override { return new Var(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes,
+  void push(Fn fn, Context ctx, VarList, VarList writes,
             FnProperty = FnProperty::normal, const char* name = "operation",
             std::source_location where = {}) override {
     RunContext rctx{ctx, nullptr};
@@ -908,7 +1047,7 @@ class NaiveEngine final : public Engine {
         writes[i]->version.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void delete_var(Var* var, Context, std::function<void()> on_delete) override {
+  void delete_var(Var* var, Context, Task<void()> on_delete) override {
     on_delete();
     delete var;
   }
@@ -958,7 +1097,6 @@ class NaiveEngine final : public Engine {
 // the calling worker alone, so engine workers plus kernel threads never exceed workers + kernel threads - 1.
 
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -969,7 +1107,6 @@ class NaiveEngine final : public Engine {
 
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -1065,7 +1202,7 @@ enum class OprKind : unsigned char {
 
 struct OprBlock {
   Fn fn;
-  std::function<void()> deleter;  ///< for OprKind::delete_var
+  Task<void()> deleter;  ///< for OprKind::delete_var
   Context ctx;
   FnProperty prop = FnProperty::normal;
   OprKind kind = OprKind::normal;
@@ -1130,7 +1267,7 @@ namespace mixt::engine::detail {
 
 class CpuWorkers {
  public:
-  using Runner = std::function<void(OprBlock*)>;
+  using Runner = Task<void(OprBlock*)>;
 
   CpuWorkers(int n, Runner run) : run_(std::move(run)) {
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
@@ -1313,7 +1450,6 @@ struct ThreadedVar final : Var {
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -1522,8 +1658,8 @@ struct VarEvents {
 
 class GpuWorkers {
  public:
-  using Execute = std::function<void(engine::detail::OprBlock*, const RunContext&)>;
-  using Finish = std::function<void(engine::detail::OprBlock*)>;
+  using Execute = engine::Task<void(engine::detail::OprBlock*, const RunContext&)>;
+  using Finish = engine::Task<void(engine::detail::OprBlock*)>;
   static constexpr int kMaxDevices = 16;
 
   GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
@@ -1621,7 +1757,7 @@ class GpuWorkers {
    private:
     struct PendingFree {
       EventRef done;
-      std::function<void()> deleter;
+      engine::Task<void()> deleter;
     };
 
     void loop() {
@@ -1688,7 +1824,7 @@ class GpuWorkers {
           std::lock_guard<std::mutex> lk(frees_m_);
           frees_.push_back({std::move(done), std::move(op->deleter)});
         }
-        op->deleter = nullptr;
+        op->deleter.reset();
         owner_.execute_(op, RunContext{op->ctx, stream_, blas_, dnn_});
         owner_.finish_(op);
         return;
@@ -1707,7 +1843,7 @@ class GpuWorkers {
    public:
     /// Runs the deleters whose event has completed (all of them, waiting, when `wait`).
     void drain_frees(bool wait) {
-      std::vector<std::function<void()>> ready;
+      std::vector<engine::Task<void()>> ready;
       {
         std::lock_guard<std::mutex> lk(frees_m_);
         size_t kept = 0;
@@ -1849,7 +1985,7 @@ class ThreadedEngine final : public Engine {
 
   Var* new_var() override { return new detail::ThreadedVar(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+  void push(Fn fn, Context ctx, VarList reads, VarList writes,
             FnProperty prop = FnProperty::normal, const char* name = "operation",
             std::source_location where = {}) override {
     throttle();
@@ -1862,7 +1998,7 @@ class ThreadedEngine final : public Engine {
     enqueue(op, reads.data(), reads.size(), writes.data(), writes.size());
   }
 
-  void delete_var(Var* var, Context ctx, std::function<void()> on_delete) override {
+  void delete_var(Var* var, Context ctx, Task<void()> on_delete) override {
     detail::OprBlock* op = pool_.acquire();
     op->deleter = std::move(on_delete);
     op->ctx = ctx;
@@ -2015,7 +2151,7 @@ class ThreadedEngine final : public Engine {
       } catch (...) {
         // Returning memory to a pool does not fail; there is no one to report to if it did.
       }
-      op->deleter = nullptr;
+      op->deleter.reset();
       return;
     }
     if (op->kind == detail::OprKind::normal) inherit_error(op);
@@ -2035,7 +2171,7 @@ class ThreadedEngine final : public Engine {
         record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
       }
     }
-    op->fn = nullptr;  // releases the captured arrays now (their chunks may queue their own deletion)
+    op->fn.reset();  // releases the captured arrays now (their chunks may queue their own deletion)
   }
 
   void inherit_error(detail::OprBlock* op) {
@@ -2619,8 +2755,9 @@ class NDArray {
   autograd::Entry ag_;
 };
 
-/// Prints a.to_string().
-std::ostream& operator<<(std::ostream& os, const NDArray& a);
+/// Prints a.to_string() (ndarray/print.hpp).
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const NDArray& a);
 
 }  // namespace mixt
 // ---- end mixt/ndarray/ndarray.hpp ----
@@ -2676,6 +2813,24 @@ struct LeafView {
   Shape shape;
   Strides strides;
 };
+
+// Out of line: every expression type visits its leaves, and inlining these into each visit grows every
+// evaluation (and its compile time) for no speed: they run once per evaluation, not per element.
+/// An array read as it is stored.
+[[gnu::noinline]] inline LeafView contiguous_view(const Shape& shape) { return {shape, shape.strides()}; }
+/// shape with its axes reversed.
+[[gnu::noinline]] inline Shape reversed_shape(const Shape& shape) {
+  Shape r;
+  for (int d = shape.ndim() - 1; d >= 0; --d) r.push_back(shape[d]);
+  return r;
+}
+/// An array read with its axes reversed (x.T()).
+[[gnu::noinline]] inline LeafView reversed_view(const Shape& shape) {
+  const Strides c = shape.strides();
+  Strides r{};
+  for (int d = 0; d < shape.ndim(); ++d) r[d] = c[shape.ndim() - 1 - d];
+  return {reversed_shape(shape), r};
+}
 
 /// The iteration space of one evaluation: collapsed output extents and, for every array leaf in tree order,
 /// its strides over those extents.
@@ -2903,14 +3058,18 @@ namespace mixt::expr {
 
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
-/// dtype_switch restricted to the dtypes expressions are compiled for.
+[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
+  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to ",
+               "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+}
+
+/// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
+/// that their cases compile to nothing).
 template <class F>
 void expr_dtype_switch(DType t, const char* op, F&& f) {
+  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t);
   dtype_switch(t, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (expr_dtype_enabled(dtype_of_v<T>)) f(tag);
-    else detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to "
-                      "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+    if constexpr (expr_dtype_enabled(dtype_of_v<decltype(tag)>)) f(tag);
   });
 }
 
@@ -2920,7 +3079,8 @@ void expr_dtype_switch(DType t, const char* op, F&& f) {
 // Expression nodes: what `a + b`, `exp(a) * 2.f`, `where(c, a, b)` build. Nodes hold their operands by value
 // (an NDArray leaf holds a handle), so an expression may outlive the variables it was written with.
 //
-// A fused node provides shape(), for_each_leaf(f) (its array leaves in tree order) and plan<ET, S>(layout, k).
+// A fused node provides shape(), for_each_leaf(f) (its array leaves in tree order), plan<ET, S>(layout, k) and
+// leaf_count (how many array leaves it has).
 
 #include <type_traits>
 
@@ -3026,10 +3186,11 @@ namespace mixt::expr {
 
 /// An NDArray as an operand.
 struct ArrayLeaf : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;
 
   Shape shape() const { return array.shape(); }
-  template <class F> void for_each_leaf(F&& f) const { f(array, LeafView{array.shape(), contiguous_strides(array.shape())}); }
+  template <class F> void for_each_leaf(F&& f) const { f(array, contiguous_view(array.shape())); }
   template <class ET, class S>
   ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return make_array_plan<ET, S>(array, L, k); }
 
@@ -3048,24 +3209,18 @@ struct ArrayLeaf : ExprTag {
 /// through reversed strides.
 template <class T>
 struct Transposed : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;
 
-  Shape shape() const {
-    Shape s;
-    for (int d = array.ndim() - 1; d >= 0; --d) s.push_back(array.shape()[d]);
-    return s;
-  }
-  template <class F> void for_each_leaf(F&& f) const {
-    Strides c = contiguous_strides(array.shape()), r{};
-    for (int d = 0; d < array.ndim(); ++d) r[d] = c[array.ndim() - 1 - d];
-    f(array, LeafView{shape(), r});
-  }
+  Shape shape() const { return reversed_shape(array.shape()); }
+  template <class F> void for_each_leaf(F&& f) const { f(array, reversed_view(array.shape())); }
   template <class ET, class S>
   ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return ArrayLeaf::make_array_plan<ET, S>(array, L, k); }
 };
 
 /// A scalar operand, converted to the expression's element type when evaluated.
 struct ScalarLeaf : ExprTag {
+  static constexpr int leaf_count = 0;
   double value;
 
   Shape shape() const { return Shape{}; }
@@ -3076,6 +3231,7 @@ struct ScalarLeaf : ExprTag {
 
 template <class F, class A>
 struct Unary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count;
   A a;
 
   Shape shape() const { return a.shape(); }
@@ -3088,6 +3244,7 @@ struct Unary : ExprTag {
 
 template <class F, class A, class B>
 struct Binary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count + B::leaf_count;
   A a;
   B b;
 
@@ -3103,6 +3260,7 @@ struct Binary : ExprTag {
 
 template <class F, class A, class B, class C>
 struct Ternary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count + B::leaf_count + C::leaf_count;
   A a;
   B b;
   C c;
@@ -3519,14 +3677,17 @@ struct LeafList {
   std::vector<LeafView> views;
 };
 
+/// Appends one leaf (out of line: the same code for every leaf of every expression).
+[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
+  if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
+  l.arrays.push_back(&a);
+  l.views.push_back(v);
+}
+
 template <FusedNode E>
 LeafList collect_leaves(const E& e) {
   LeafList l;
-  e.for_each_leaf([&](const NDArray& a, LeafView v) {
-    if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
-    l.arrays.push_back(&a);
-    l.views.push_back(v);
-  });
+  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v); });
   return l;
 }
 
@@ -3617,7 +3778,8 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
     auto plan = e.template plan<ET, T>(prep.layout, k);
     T* dst = out.data<T>();
     engine::Engine::get().push(
-        [plan, dst, layout = prep.layout, keep = e, keep_out = out](engine::RunContext rc) {
+        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
+        [plan, dst, layout = prep.layout](engine::RunContext rc) {
 #if MIXT_USE_CUDA
           if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, layout, rc.stream);
 #endif
@@ -3638,11 +3800,13 @@ const NDArray& first_leaf(const E& e) {
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
 /// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+/// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current()) {
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+                 const char* op = "assign") {
   const NDArray& first = first_leaf(e);
   NDArray out(value_shape(e, where), first.ctx(), first.dtype());
-  evaluate_into<save_write>(out, e, where, "assign");
+  evaluate_into<save_write>(out, e, where, op);
   return out;
 }
 
@@ -4619,7 +4783,8 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     auto plan = e.template plan<ET, T>(prep.space.layout, k);
     OutT* dst = static_cast<OutT*>(out.raw_data());
     engine::Engine::get().push(
-        [plan, dst, space = prep.space, keep = e, keep_out = out](engine::RunContext rc) {
+        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
+        [plan, dst, space = prep.space](engine::RunContext rc) {
 #if MIXT_USE_CUDA
           if (rc.ctx.is_gpu()) return cuda::reduce<Red, ET>(plan, dst, space, rc.stream);
 #endif
@@ -5175,6 +5340,7 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 namespace mixt::expr {
 
 struct StridedLeaf : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;  ///< the storage read (its byte offset included)
   LeafView view;  ///< the shape this leaf presents and its element strides into `array`
   int64_t offset = 0;  ///< in elements, added to array's first element
@@ -5298,14 +5464,6 @@ template <> struct derivative<fn::clip> {
   template <class G, class X, class L, class H> static NoGrad d2(const G&, const X&, const L&, const H&) { return {}; }
 };
 
-/// Counts the array leaves of a subtree (to keep leaf numbering when a subtree gets no gradient).
-template <class N>
-int count_leaves(const N& n) {
-  int c = 0;
-  n.for_each_leaf([&](const NDArray&, const expr::LeafView&) { ++c; });
-  return c;
-}
-
 template <class G> concept Gradient = !std::same_as<G, NoGrad>;
 
 /// backprop(node, g, visit, k) calls visit(k, adjoint, transposed) for every array leaf k of the expression, in
@@ -5323,7 +5481,8 @@ struct Backprop {
   template <class V, Gradient G> static void run(const expr::StridedLeaf&, const G&, V& visit, int& k) {
     visit.unsupported(k++);
   }
-  template <class V, class N> static void run(const N& n, const NoGrad&, V&, int& k) { k += count_leaves(n); }
+  /// No gradient flows into this subtree: skip its leaves' numbers.
+  template <class V, class N> static void run(const N&, const NoGrad&, V&, int& k) { k += N::leaf_count; }
 
   template <class V, Gradient G, class F, class A>
   static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {
@@ -5350,6 +5509,89 @@ void backprop(const N& node, const G& g, V& visit) {
 
 }  // namespace mixt::autograd
 // ---- end mixt/autograd/derivatives.hpp ----
+// ---- begin mixt/autograd/sum_to.hpp ----
+// sum_to(g, leaf, transposed): a leaf's gradient from the gradient of the expression that read it. g is summed
+// over the axes along which the leaf was broadcast and, when the expression read the leaf transposed (x.T()),
+// transposed back.
+//
+// One small kernel rather than the general reduction and a transposed copy: it is compiled into every program
+// that records an expression, and those two cost such a program more than a second of compile time. Each output
+// element sums its own inputs in double; a leaf with few elements broadcast over a huge gradient therefore sums on
+// few threads.
+
+#include <cstdint>
+
+
+namespace mixt::autograd::detail {
+
+/// out[o] = sum of g over the reduced axes at the kept position of o. Kernel index i enumerates the kept axes of g
+/// in g's order; keep_out_stride places each kept axis in the leaf's own (possibly reversed) layout.
+template <class T>
+struct SumToKernel {
+  const T* g;
+  T* out;
+  int n_keep = 0, n_reduce = 0;
+  int64_t keep_extent[kMaxDim] = {}, keep_g_stride[kMaxDim] = {}, keep_out_stride[kMaxDim] = {};
+  int64_t reduce_extent[kMaxDim] = {}, reduce_g_stride[kMaxDim] = {};
+
+  MIXT_HD void operator()(int64_t i) const {
+    int64_t g_off = 0, out_off = 0;
+    for (int k = n_keep - 1; k >= 0; --k) {
+      const int64_t x = i % keep_extent[k];
+      i /= keep_extent[k];
+      g_off += x * keep_g_stride[k];
+      out_off += x * keep_out_stride[k];
+    }
+    double sum = 0;
+    int64_t idx[kMaxDim] = {};
+    for (;;) {  // odometer over the reduced axes
+      sum += static_cast<double>(static_cast<compute_type_t<T>>(g[g_off]));
+      int k = n_reduce - 1;
+      for (; k >= 0; --k) {
+        g_off += reduce_g_stride[k];
+        if (++idx[k] < reduce_extent[k]) break;
+        g_off -= reduce_g_stride[k] * reduce_extent[k];
+        idx[k] = 0;
+      }
+      if (k < 0) break;
+    }
+    out[out_off] = static_cast<T>(static_cast<compute_type_t<T>>(sum));
+  }
+};
+
+/// g (contiguous) reduced to `leaf`'s shape; `transposed`: the expression saw the leaf with its axes reversed.
+inline NDArray sum_to(const NDArray& g, const Shape& leaf, bool transposed) {
+  const int n = g.ndim(), m = leaf.ndim();
+  const auto leaf_strides = leaf.strides();
+  const auto g_strides = g.shape().strides();
+  NDArray out(leaf, g.ctx(), g.dtype());
+  expr::expr_dtype_switch(g.dtype(), "backward", [&](auto tag) {
+    using T = decltype(tag);
+    SumToKernel<T> k{static_cast<const T*>(g.raw_data()), out.data<T>()};
+    for (int d = 0; d < n; ++d) {
+      const int v = d - (n - m);  // the axis of the leaf as the expression saw it (right-aligned)
+      const int own = transposed ? m - 1 - v : v;  // that axis in the leaf's own layout
+      const bool kept = v >= 0 && !(leaf[own] == 1 && g.shape()[d] != 1);
+      if (kept) {
+        k.keep_extent[k.n_keep] = g.shape()[d];
+        k.keep_g_stride[k.n_keep] = g_strides[d];
+        k.keep_out_stride[k.n_keep++] = leaf_strides[own];
+      } else {
+        k.reduce_extent[k.n_reduce] = g.shape()[d];
+        k.reduce_g_stride[k.n_reduce++] = g_strides[d];
+      }
+    }
+    const int64_t count = out.size();
+    if (count == 0) return;
+    if (g.size() == 0) return mixt::detail::fill(out, 0.0, {});  // summed over an empty axis
+    engine::Engine::get().push([k, count](engine::RunContext rc) { expr::launch(rc, count, k); }, g.ctx(),
+                               {g.var()}, {out.var()}, engine::FnProperty::normal, "backward");
+  });
+  return out;
+}
+
+}  // namespace mixt::autograd::detail
+// ---- end mixt/autograd/sum_to.hpp ----
 
 namespace mixt::autograd::detail {
 
@@ -5360,17 +5602,6 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   n->dtype = out.dtype();
   n->ctx = out.ctx();
   return n;
-}
-
-/// Sums g (shaped like the expression's output) over the axes `leaf` was broadcast along: the leaf's gradient.
-inline NDArray reduce_to(const NDArray& g, const Shape& leaf) {
-  if (g.shape() == leaf) return g;
-  std::vector<int> axes;
-  const int off = g.ndim() - leaf.ndim();
-  for (int d = 0; d < g.ndim(); ++d)
-    if (d < off || (leaf[d - off] == 1 && g.shape()[d] != 1)) axes.push_back(d);
-  NDArray s = axes.empty() ? g : NDArray(nd::sum(g, axes, true));
-  return s.reshape(leaf.to_vector());
 }
 
 /// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
@@ -5388,9 +5619,7 @@ void record_expression(const E& e, NDArray& out);
 template <int Order, class A>
 NDArray evaluate_adjoint(const A& adjoint) {
   auto node = expr::as_node(adjoint);
-  const NDArray& first = expr::first_leaf(node);
-  NDArray out(node.shape(), first.ctx(), first.dtype());
-  expr::evaluate_into<expr::save_write>(out, node, {}, "backward");
+  NDArray out = expr::evaluate(node, {}, "backward");
   if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
     if (is_recording()) record_expression<Order + 1>(node, out);
   }
@@ -5408,13 +5637,18 @@ struct AdjointVisitor {
   void operator()(int k, const A& adjoint, bool transposed) {
     if (!needs[size_t(k)]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    if (transposed) {
-      Shape view;  // the leaf seen transposed had the reversed shape
-      for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
-      grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
-    } else {
-      grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
+    const Shape& leaf = leaf_shapes[size_t(k)];
+    if (!transposed && g.shape() == leaf) {
+      grads[size_t(k)] = g;
+      return;
     }
+    if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
+      if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
+        grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
+        return;
+      }
+    }
+    grads[size_t(k)] = sum_to(g, leaf, transposed);
   }
   void unsupported(int k) {
     if (needs[size_t(k)])
@@ -5459,10 +5693,11 @@ inline void record_view(const NDArray& base, NDArray& v) {
   const size_t rel = v.byte_offset() - base.byte_offset();
   node->backward = [base_shape, rel](const std::vector<NDArray>& og) {
     const NDArray& g = og[0];
-    if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.reshape(base_shape.to_vector())};
+    // Plain views, fills and copies: this backward is compiled into every program that takes a view.
+    if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.view(base_shape, g.byte_offset())};
     NDArray full(base_shape, g.ctx(), g.dtype());
-    full.assign(0.0);
-    full.view(g.shape(), full.byte_offset() + rel).assign(g);
+    mixt::detail::fill(full, 0.0, {});
+    mixt::detail::copy_array(g, full.view(g.shape(), full.byte_offset() + rel), {});
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});
@@ -5573,7 +5808,7 @@ inline NDArray arange(double stop, Context ctx = cpu(), DType dtype = DType::flo
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -5801,7 +6036,11 @@ inline std::string NDArray::to_string() const {
   return detail::format_values(*this) + "\n<NDArray " + dims + " @" + ctx_.to_string() + ">";
 }
 
-inline std::ostream& operator<<(std::ostream& os, const NDArray& a) { return os << a.to_string(); }
+/// (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const NDArray& a) {
+  return os << a.to_string();
+}
 
 }  // namespace mixt
 // ---- end mixt/ndarray/print.hpp ----
@@ -5873,8 +6112,11 @@ void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random
   });
 }
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
-inline NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
+template <class = void>
+NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
   NDArray out(shape, ctx, dtype);
   float_dtype_switch(dtype, op, [](auto) {});  // check the dtype before anything is drawn
   if (out.size() == 0) return out;
@@ -7205,7 +7447,8 @@ Param parse_attrs(const char* op, const Attrs& attrs) {
     }
   });
   if (used != attrs.size()) {
-    for (const auto& [k, v] : attrs) {
+    for (const auto& kv : attrs) {
+      const std::string& k = kv.first;
       bool known = false;
       visit(p, [&](const char* key, auto&) { known = known || k == key; });
       if (!known && k.rfind("__", 0) != 0) mixt::detail::fail(op, "unknown attribute '", k, "'");
@@ -8613,7 +8856,8 @@ void word_switch(DType t, F&& f) {
   }
 }
 
-/// Pushes launch(n, k) on the context of writes[0]; the captured arrays keep their storage alive.
+/// Pushes launch(n, k) on the context of writes[0]. The kernel holds raw pointers: memory is freed through the
+/// engine, after every operation on its variable.
 template <class K>
 void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDArray>& reads,
                  const std::vector<NDArray>& writes) {
@@ -8625,7 +8869,7 @@ void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDAr
     for (engine::Var* w : wv) dup = dup || w == r.var();
     if (!dup) rv.push_back(r.var());
   }
-  engine::Engine::get().push([k, n, reads, writes](engine::RunContext rc) { expr::launch(rc, n, k); },
+  engine::Engine::get().push([k, n](engine::RunContext rc) { expr::launch(rc, n, k); },
                              writes[0].ctx(), rv, wv, engine::FnProperty::normal, name);
 }
 
@@ -8644,8 +8888,11 @@ void write_with(const NDArray& out, Req req, F&& produce) {
   produce(out);
 }
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// dst = src, the same number of elements (any dtype, shapes may differ).
-inline void copy_elements(const NDArray& src, const NDArray& dst) {
+template <class = void>
+void copy_elements(const NDArray& src, const NDArray& dst) {
   NDArray d = dst;
   src.reshape(dst.shape().to_vector()).copyto(d);
 }
@@ -8656,14 +8903,16 @@ struct ZeroKernel {
   MIXT_HD void operator()(int64_t i) const { out[i] = W(0); }
 };
 /// Writes zeros into `a` (every dtype: zero bits).
-inline void fill_zero(const NDArray& a) {
+template <class = void>
+void fill_zero(const NDArray& a) {
   word_switch(a.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch("zeros", a.size(), ZeroKernel<W>{static_cast<W*>(a.raw_data())}, {}, {a});
   });
 }
 /// A gradient that is zero, per req (write/inplace: zeros; add and null: nothing to do).
-inline void zero_grad(const NDArray& g, Req req) {
+template <class = void>
+void zero_grad(const NDArray& g, Req req) {
   if (req == Req::write || req == Req::inplace) fill_zero(g);
 }
 
@@ -8694,7 +8943,8 @@ struct PadCopyKernel {
 
 /// Copies `len` entries along the middle axis from src (outer, n_src, inner) at src_off into dst (outer, n_dst,
 /// inner) at dst_off.
-inline void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
+template <class = void>
+void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
                        int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
   word_switch(dst.dtype(), [&](auto w) {
     using W = decltype(w);
@@ -8706,7 +8956,8 @@ inline void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, in
 }
 
 /// The indices as int64 (a converted copy unless they are int64 already; floats are truncated, as MXNet casts).
-inline NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }
+template <class = void>
+NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }
 
 /// Index modes of take and pick.
 enum class IndexMode : int { clip = 0, wrap = 1, raise = 2 };
@@ -8856,8 +9107,11 @@ inline int64_t effective_k(const char* op, int k, int64_t n) {
   if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
   return k;
 }
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// The sort workspace (rows x 2n, int64: sorted indices, then sorted positions) of x.
-inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
+template <class = void>
+NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
   const int64_t rows = sp.s.outer * sp.s.inner;
   NDArray ws(Shape{rows, 2 * sp.s.n}, x.ctx(), DType::int64);
   dtype_switch(x.dtype(), [&](auto tag) {
@@ -8875,7 +9129,8 @@ inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
   o[sp.axis] = k;
   return o;
 }
-inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
+template <class = void>
+void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
                          const char* op) {
   word_switch(x.dtype(), [&](auto w) {
     using W = decltype(w);
@@ -8885,7 +9140,8 @@ inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp
                 {x, ws}, {o});
   });
 }
-inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+template <class = void>
+void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
   dtype_switch(o.dtype(), [&](auto tag) {
     using T = decltype(tag);
     push_launch(op, o.size(),
@@ -8893,7 +9149,8 @@ inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, cons
                 {ws}, {o});
   });
 }
-inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
+template <class = void>
+void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
                             const char* op) {
   word_switch(gx.dtype(), [&](auto w) {
     using W = decltype(w);
@@ -9085,9 +9342,12 @@ NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {}) { return 
 
 namespace mixt::op::index_detail {
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// The positions 0..m-1 of `keys` (int64, m values) sorted stably by key: row 0 of the workspace (its first m
 /// entries; see SortRowsKernel).
-inline NDArray group_by_key(const NDArray& keys, const char* op) {
+template <class = void>
+NDArray group_by_key(const NDArray& keys, const char* op) {
   SortPlan sp;
   sp.flat = true;
   sp.s.n = keys.size();
@@ -10591,7 +10851,8 @@ struct SliceAxisOp {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
     const index_detail::AxisSplit s = index_detail::split_at(x.shape(), axis);
-    auto [b, e] = range(p, s.n);
+    const std::pair<int64_t, int64_t> block = range(p, s.n);
+    const int64_t b = block.first, e = block.second;
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       index_detail::block_copy(x, o, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
     });
@@ -10601,7 +10862,8 @@ struct SliceAxisOp {
                        const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
     const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
-    auto [b, e] = range(p, s.n);
+    const std::pair<int64_t, int64_t> block = range(p, s.n);
+    const int64_t b = block.first, e = block.second;
     const NDArray g = og[0];
     if (req[0] == Req::add) {  // only the sliced block changes
       NDArray tmp(g.shape(), g.ctx(), g.dtype());

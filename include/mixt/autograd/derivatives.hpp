@@ -89,14 +89,6 @@ template <> struct derivative<fn::clip> {
   template <class G, class X, class L, class H> static NoGrad d2(const G&, const X&, const L&, const H&) { return {}; }
 };
 
-/// Counts the array leaves of a subtree (to keep leaf numbering when a subtree gets no gradient).
-template <class N>
-int count_leaves(const N& n) {
-  int c = 0;
-  n.for_each_leaf([&](const NDArray&, const expr::LeafView&) { ++c; });
-  return c;
-}
-
 template <class G> concept Gradient = !std::same_as<G, NoGrad>;
 
 /// backprop(node, g, visit, k) calls visit(k, adjoint, transposed) for every array leaf k of the expression, in
@@ -114,7 +106,8 @@ struct Backprop {
   template <class V, Gradient G> static void run(const expr::StridedLeaf&, const G&, V& visit, int& k) {
     visit.unsupported(k++);
   }
-  template <class V, class N> static void run(const N& n, const NoGrad&, V&, int& k) { k += count_leaves(n); }
+  /// No gradient flows into this subtree: skip its leaves' numbers.
+  template <class V, class N> static void run(const N&, const NoGrad&, V&, int& k) { k += N::leaf_count; }
 
   template <class V, Gradient G, class F, class A>
   static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {

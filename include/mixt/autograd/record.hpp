@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "../expr/evaluate.hpp"
-#include "../expr/reduce.hpp"
 #include "derivatives.hpp"
 #include "node.hpp"
 #include "state.hpp"
+#include "sum_to.hpp"
 
 namespace mixt::autograd::detail {
 
@@ -23,17 +23,6 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   n->dtype = out.dtype();
   n->ctx = out.ctx();
   return n;
-}
-
-/// Sums g (shaped like the expression's output) over the axes `leaf` was broadcast along: the leaf's gradient.
-inline NDArray reduce_to(const NDArray& g, const Shape& leaf) {
-  if (g.shape() == leaf) return g;
-  std::vector<int> axes;
-  const int off = g.ndim() - leaf.ndim();
-  for (int d = 0; d < g.ndim(); ++d)
-    if (d < off || (leaf[d - off] == 1 && g.shape()[d] != 1)) axes.push_back(d);
-  NDArray s = axes.empty() ? g : NDArray(nd::sum(g, axes, true));
-  return s.reshape(leaf.to_vector());
 }
 
 /// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
@@ -51,9 +40,7 @@ void record_expression(const E& e, NDArray& out);
 template <int Order, class A>
 NDArray evaluate_adjoint(const A& adjoint) {
   auto node = expr::as_node(adjoint);
-  const NDArray& first = expr::first_leaf(node);
-  NDArray out(node.shape(), first.ctx(), first.dtype());
-  expr::evaluate_into<expr::save_write>(out, node, {}, "backward");
+  NDArray out = expr::evaluate(node, {}, "backward");
   if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
     if (is_recording()) record_expression<Order + 1>(node, out);
   }
@@ -71,13 +58,18 @@ struct AdjointVisitor {
   void operator()(int k, const A& adjoint, bool transposed) {
     if (!needs[size_t(k)]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    if (transposed) {
-      Shape view;  // the leaf seen transposed had the reversed shape
-      for (int d = leaf_shapes[size_t(k)].ndim() - 1; d >= 0; --d) view.push_back(leaf_shapes[size_t(k)][d]);
-      grads[size_t(k)] = evaluate_adjoint<Order>(reduce_to(g, view).T());
-    } else {
-      grads[size_t(k)] = reduce_to(g, leaf_shapes[size_t(k)]);
+    const Shape& leaf = leaf_shapes[size_t(k)];
+    if (!transposed && g.shape() == leaf) {
+      grads[size_t(k)] = g;
+      return;
     }
+    if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
+      if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
+        grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
+        return;
+      }
+    }
+    grads[size_t(k)] = sum_to(g, leaf, transposed);
   }
   void unsupported(int k) {
     if (needs[size_t(k)])
@@ -122,10 +114,11 @@ inline void record_view(const NDArray& base, NDArray& v) {
   const size_t rel = v.byte_offset() - base.byte_offset();
   node->backward = [base_shape, rel](const std::vector<NDArray>& og) {
     const NDArray& g = og[0];
-    if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.reshape(base_shape.to_vector())};
+    // Plain views, fills and copies: this backward is compiled into every program that takes a view.
+    if (rel == 0 && g.size() == base_shape.size()) return std::vector<NDArray>{g.view(base_shape, g.byte_offset())};
     NDArray full(base_shape, g.ctx(), g.dtype());
-    full.assign(0.0);
-    full.view(g.shape(), full.byte_offset() + rel).assign(g);
+    mixt::detail::fill(full, 0.0, {});
+    mixt::detail::copy_array(g, full.view(g.shape(), full.byte_offset() + rel), {});
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});

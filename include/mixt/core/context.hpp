@@ -1,7 +1,7 @@
 // Device contexts: cpu() and gpu(i), with MXNet's device-type codes.
 #pragma once
 
-#include <ostream>
+#include <iosfwd>
 #include <string>
 
 #include "config.hpp"
@@ -28,7 +28,12 @@ struct Context {
 inline Context cpu(int id = 0) { return {DeviceType::cpu, id}; }
 inline Context gpu(int id = 0) { return {DeviceType::gpu, id}; }
 
-inline std::ostream& operator<<(std::ostream& os, const Context& c) { return os << c.to_string(); }
+/// Templates over the stream type, so that only <iosfwd> is needed here: <ostream> costs every program
+/// about a quarter of a second to parse, and only the programs that print need it (they include it themselves).
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const Context& c) {
+  return os << c.to_string();
+}
 
 /// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
 inline int num_gpus();

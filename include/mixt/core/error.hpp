@@ -72,13 +72,15 @@ std::string concat(const Parts&... parts) {
   throw Error(op, std::move(message), where);
 }
 
+/// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
 template <class... Parts>
-[[noreturn]] void fail(const std::string& op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] void fail(const std::string& op, const Parts&... parts) {
   throw_error(op, join({Piece(parts)...}), {});
 }
 
 template <class... Parts>
-[[noreturn]] void fail_at(const std::source_location& where, const std::string& op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, const std::string& op,
+                                                    const Parts&... parts) {
   throw_error(op, join({Piece(parts)...}), where);
 }
 

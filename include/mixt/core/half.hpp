@@ -4,7 +4,7 @@
 
 #include <cstdint>
 #include <cstring>
-#include <ostream>
+#include <iosfwd>
 #include <type_traits>
 
 #include "config.hpp"
@@ -80,7 +80,14 @@ struct bfloat16_t {
   }
 };
 
-inline std::ostream& operator<<(std::ostream& os, half_t h) { return os << float(h); }
-inline std::ostream& operator<<(std::ostream& os, bfloat16_t h) { return os << float(h); }
+/// (Templates over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, half_t h) {
+  return os << float(h);
+}
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, bfloat16_t h) {
+  return os << float(h);
+}
 
 }  // namespace mixt

@@ -4,7 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <initializer_list>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -84,6 +84,10 @@ class Shape {
   int ndim_ = 0;
 };
 
-inline std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.to_string(); }
+/// (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const Shape& s) {
+  return os << s.to_string();
+}
 
 }  // namespace mixt

@@ -12,9 +12,10 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
-#include <functional>
+#include <exception>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace mixt {
@@ -42,42 +43,63 @@ class ThreadPool {
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
+  /// Only the call through `Range` depends on F: the hand-off to the workers is compiled once, not per loop.
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& f) {
     if (n <= 0) return;
-    int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
     if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
       f(int64_t(0), n);
       return;
     }
-    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
-      f(int64_t(0), n);
-      return;
-    }
-    std::function<void(int)> job = [&](int part) {
-      int64_t b = n * part / parts, e = n * (part + 1) / parts;
-      struct Inside {  // reset also when f throws
-        Inside() { inside_loop() = true; }
-        ~Inside() { inside_loop() = false; }
-      } inside;
-      if (b < e) f(b, e);
-    };
-    {
-      std::lock_guard<std::mutex> lk(m_);
-      job_ = &job;
-      parts_ = int(parts);
-      remaining_ = int(parts) - 1;
-      ++generation_;
-    }
-    cv_.notify_all();
-    job(0);
-    std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return remaining_ == 0; });
-    job_ = nullptr;
+    using Body = std::remove_reference_t<F>;
+    run_parts(n, int(parts), {const_cast<void*>(static_cast<const void*>(&f)),
+                              [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
   }
 
  private:
+  /// A loop body seen without its type.
+  struct Range {
+    void* body;
+    void (*call)(void* body, int64_t begin, int64_t end);
+  };
+
+  /// Runs `range` over [0, n) in `parts` parts, part 0 on the calling thread.
+  void run_parts(int64_t n, int parts, Range range) {
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {  // another loop holds the pool: run this one here
+      range.call(range.body, 0, n);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      job_ = range;
+      job_n_ = n;
+      parts_ = parts;
+      remaining_ = parts - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    std::exception_ptr error;  // the workers still read `range`: wait for them before rethrowing
+    try {
+      run_part(range, n, parts, 0);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    std::unique_lock<std::mutex> lk(m_);
+    done_cv_.wait(lk, [&] { return remaining_ == 0; });
+    if (error) std::rethrow_exception(error);
+  }
+
+  static void run_part(Range range, int64_t n, int parts, int part) {
+    const int64_t b = n * part / parts, e = n * (part + 1) / parts;
+    struct Inside {  // reset also when the body throws
+      Inside() { inside_loop() = true; }
+      ~Inside() { inside_loop() = false; }
+    } inside;
+    if (b < e) range.call(range.body, b, e);
+  }
+
   /// True on a thread while it runs a part of a parallel loop.
   static bool& inside_loop() {
     thread_local bool inside = false;
@@ -94,7 +116,9 @@ class ThreadPool {
 
   void worker(int index, uint64_t seen) {
     for (;;) {
-      std::function<void(int)>* job;
+      Range job;
+      int64_t n;
+      int parts;
       {
         std::unique_lock<std::mutex> lk(m_);
         cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
@@ -102,8 +126,10 @@ class ThreadPool {
         seen = generation_;
         if (index >= parts_) continue;
         job = job_;
+        n = job_n_;
+        parts = parts_;
       }
-      (*job)(index);
+      run_part(job, n, parts, index);
       std::lock_guard<std::mutex> lk(m_);
       if (--remaining_ == 0) done_cv_.notify_one();
     }
@@ -122,7 +148,8 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex m_, busy_;
   std::condition_variable cv_, done_cv_;
-  std::function<void(int)>* job_ = nullptr;
+  Range job_{};
+  int64_t job_n_ = 0;
   uint64_t generation_ = 0;
   int parts_ = 0, remaining_ = 0, n_threads_ = 1;
   bool stopping_ = false;

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <condition_variable>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -16,7 +15,7 @@ namespace mixt::engine::detail {
 
 class CpuWorkers {
  public:
-  using Runner = std::function<void(OprBlock*)>;
+  using Runner = Task<void(OprBlock*)>;
 
   CpuWorkers(int n, Runner run) : run_(std::move(run)) {
     for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });

@@ -8,18 +8,19 @@
 #pragma once
 
 #include <cstdlib>
-#include <functional>
 #include <memory>
 #include <source_location>
 #include <string>
 #include <vector>
 
 #include "run_context.hpp"
+#include "task.hpp"
 #include "var.hpp"
 
 namespace mixt::engine {
 
-using Fn = std::function<void(RunContext)>;
+/// What push runs; move-only (task.hpp says why it is not std::function).
+using Fn = Task<void(RunContext)>;
 
 /// MXNet's FnProperty: a hint for where an operation runs.
 enum class FnProperty { normal, copy_to_gpu, copy_from_gpu, cpu_prioritized, async, delete_var };
@@ -32,11 +33,11 @@ class Engine {
   static Engine& get();
 
   virtual Var* new_var() = 0;
-  virtual void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+  virtual void push(Fn fn, Context ctx, VarList reads, VarList writes,
                     FnProperty prop = FnProperty::normal, const char* name = "operation",
                     std::source_location where = {}) = 0;
   /// Runs `on_delete` after every operation on `var` has finished, then destroys `var`.
-  virtual void delete_var(Var* var, Context ctx, std::function<void()> on_delete) = 0;
+  virtual void delete_var(Var* var, Context ctx, Task<void()> on_delete) = 0;
   /// Blocks until every pushed write to `var` has finished; rethrows (once) the error stored on it.
   virtual void wait_for_var(Var* var) = 0;
   /// Blocks until every pushed operation has finished; rethrows the first stored error and clears them all.

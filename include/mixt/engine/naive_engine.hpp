@@ -18,7 +18,7 @@ class NaiveEngine final : public Engine {
  public:
   Var* new_var() override { return new Var(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>&, const std::vector<Var*>& writes,
+  void push(Fn fn, Context ctx, VarList, VarList writes,
             FnProperty = FnProperty::normal, const char* name = "operation",
             std::source_location where = {}) override {
     RunContext rctx{ctx, nullptr};
@@ -39,7 +39,7 @@ class NaiveEngine final : public Engine {
         writes[i]->version.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void delete_var(Var* var, Context, std::function<void()> on_delete) override {
+  void delete_var(Var* var, Context, Task<void()> on_delete) override {
     on_delete();
     delete var;
   }

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <source_location>
@@ -34,7 +33,7 @@ enum class OprKind : unsigned char {
 
 struct OprBlock {
   Fn fn;
-  std::function<void()> deleter;  ///< for OprKind::delete_var
+  Task<void()> deleter;  ///< for OprKind::delete_var
   Context ctx;
   FnProperty prop = FnProperty::normal;
   OprKind kind = OprKind::normal;

@@ -76,7 +76,7 @@ class ThreadedEngine final : public Engine {
 
   Var* new_var() override { return new detail::ThreadedVar(); }
 
-  void push(Fn fn, Context ctx, const std::vector<Var*>& reads, const std::vector<Var*>& writes,
+  void push(Fn fn, Context ctx, VarList reads, VarList writes,
             FnProperty prop = FnProperty::normal, const char* name = "operation",
             std::source_location where = {}) override {
     throttle();
@@ -89,7 +89,7 @@ class ThreadedEngine final : public Engine {
     enqueue(op, reads.data(), reads.size(), writes.data(), writes.size());
   }
 
-  void delete_var(Var* var, Context ctx, std::function<void()> on_delete) override {
+  void delete_var(Var* var, Context ctx, Task<void()> on_delete) override {
     detail::OprBlock* op = pool_.acquire();
     op->deleter = std::move(on_delete);
     op->ctx = ctx;
@@ -242,7 +242,7 @@ class ThreadedEngine final : public Engine {
       } catch (...) {
         // Returning memory to a pool does not fail; there is no one to report to if it did.
       }
-      op->deleter = nullptr;
+      op->deleter.reset();
       return;
     }
     if (op->kind == detail::OprKind::normal) inherit_error(op);
@@ -262,7 +262,7 @@ class ThreadedEngine final : public Engine {
         record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
       }
     }
-    op->fn = nullptr;  // releases the captured arrays now (their chunks may queue their own deletion)
+    op->fn.reset();  // releases the captured arrays now (their chunks may queue their own deletion)
   }
 
   void inherit_error(detail::OprBlock* op) {

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <initializer_list>
+#include <vector>
 
 namespace mixt::engine {
 
@@ -13,6 +16,29 @@ namespace mixt::engine {
 struct Var {
   virtual ~Var() = default;
   std::atomic<uint64_t> version{0};
+};
+
+/// The variables an operation reads or writes, as push() takes them: a braced list or a vector, seen in place
+/// (a braced list needs no heap vector at every call site). Valid for the call it is passed to.
+class VarList {
+ public:
+  VarList() = default;
+  VarList(std::initializer_list<Var*> vars) {  // the list outlives the push call it is written in
+    data_ = vars.begin();
+    size_ = vars.size();
+  }
+  VarList(const std::vector<Var*>& vars) : data_(vars.data()), size_(vars.size()) {}  // NOLINT: implicit
+
+  Var* const* data() const noexcept { return data_; }
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  Var* operator[](size_t i) const noexcept { return data_[i]; }
+  Var* const* begin() const noexcept { return data_; }
+  Var* const* end() const noexcept { return data_ + size_; }
+
+ private:
+  Var* const* data_ = nullptr;
+  size_t size_ = 0;
 };
 
 }  // namespace mixt::engine

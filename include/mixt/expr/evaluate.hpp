@@ -23,14 +23,17 @@ struct LeafList {
   std::vector<LeafView> views;
 };
 
+/// Appends one leaf (out of line: the same code for every leaf of every expression).
+[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
+  if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
+  l.arrays.push_back(&a);
+  l.views.push_back(v);
+}
+
 template <FusedNode E>
 LeafList collect_leaves(const E& e) {
   LeafList l;
-  e.for_each_leaf([&](const NDArray& a, LeafView v) {
-    if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
-    l.arrays.push_back(&a);
-    l.views.push_back(v);
-  });
+  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v); });
   return l;
 }
 
@@ -121,7 +124,8 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
     auto plan = e.template plan<ET, T>(prep.layout, k);
     T* dst = out.data<T>();
     engine::Engine::get().push(
-        [plan, dst, layout = prep.layout, keep = e, keep_out = out](engine::RunContext rc) {
+        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
+        [plan, dst, layout = prep.layout](engine::RunContext rc) {
 #if MIXT_USE_CUDA
           if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, layout, rc.stream);
 #endif
@@ -142,11 +146,13 @@ const NDArray& first_leaf(const E& e) {
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
 /// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+/// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current()) {
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+                 const char* op = "assign") {
   const NDArray& first = first_leaf(e);
   NDArray out(value_shape(e, where), first.ctx(), first.dtype());
-  evaluate_into<save_write>(out, e, where, "assign");
+  evaluate_into<save_write>(out, e, where, op);
   return out;
 }
 

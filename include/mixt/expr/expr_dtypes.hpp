@@ -19,14 +19,18 @@ namespace mixt::expr {
 
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
-/// dtype_switch restricted to the dtypes expressions are compiled for.
+[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
+  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to ",
+               "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+}
+
+/// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
+/// that their cases compile to nothing).
 template <class F>
 void expr_dtype_switch(DType t, const char* op, F&& f) {
+  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t);
   dtype_switch(t, [&](auto tag) {
-    using T = decltype(tag);
-    if constexpr (expr_dtype_enabled(dtype_of_v<T>)) f(tag);
-    else detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to "
-                      "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+    if constexpr (expr_dtype_enabled(dtype_of_v<decltype(tag)>)) f(tag);
   });
 }
 

@@ -36,6 +36,24 @@ struct LeafView {
   Strides strides;
 };
 
+// Out of line: every expression type visits its leaves, and inlining these into each visit grows every
+// evaluation (and its compile time) for no speed: they run once per evaluation, not per element.
+/// An array read as it is stored.
+[[gnu::noinline]] inline LeafView contiguous_view(const Shape& shape) { return {shape, shape.strides()}; }
+/// shape with its axes reversed.
+[[gnu::noinline]] inline Shape reversed_shape(const Shape& shape) {
+  Shape r;
+  for (int d = shape.ndim() - 1; d >= 0; --d) r.push_back(shape[d]);
+  return r;
+}
+/// An array read with its axes reversed (x.T()).
+[[gnu::noinline]] inline LeafView reversed_view(const Shape& shape) {
+  const Strides c = shape.strides();
+  Strides r{};
+  for (int d = 0; d < shape.ndim(); ++d) r[d] = c[shape.ndim() - 1 - d];
+  return {reversed_shape(shape), r};
+}
+
 /// The iteration space of one evaluation: collapsed output extents and, for every array leaf in tree order,
 /// its strides over those extents.
 struct Layout {

@@ -1,7 +1,8 @@
 // Expression nodes: what `a + b`, `exp(a) * 2.f`, `where(c, a, b)` build. Nodes hold their operands by value
 // (an NDArray leaf holds a handle), so an expression may outlive the variables it was written with.
 //
-// A fused node provides shape(), for_each_leaf(f) (its array leaves in tree order) and plan<ET, S>(layout, k).
+// A fused node provides shape(), for_each_leaf(f) (its array leaves in tree order), plan<ET, S>(layout, k) and
+// leaf_count (how many array leaves it has).
 #pragma once
 
 #include <type_traits>
@@ -14,10 +15,11 @@ namespace mixt::expr {
 
 /// An NDArray as an operand.
 struct ArrayLeaf : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;
 
   Shape shape() const { return array.shape(); }
-  template <class F> void for_each_leaf(F&& f) const { f(array, LeafView{array.shape(), contiguous_strides(array.shape())}); }
+  template <class F> void for_each_leaf(F&& f) const { f(array, contiguous_view(array.shape())); }
   template <class ET, class S>
   ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return make_array_plan<ET, S>(array, L, k); }
 
@@ -36,24 +38,18 @@ struct ArrayLeaf : ExprTag {
 /// through reversed strides.
 template <class T>
 struct Transposed : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;
 
-  Shape shape() const {
-    Shape s;
-    for (int d = array.ndim() - 1; d >= 0; --d) s.push_back(array.shape()[d]);
-    return s;
-  }
-  template <class F> void for_each_leaf(F&& f) const {
-    Strides c = contiguous_strides(array.shape()), r{};
-    for (int d = 0; d < array.ndim(); ++d) r[d] = c[array.ndim() - 1 - d];
-    f(array, LeafView{shape(), r});
-  }
+  Shape shape() const { return reversed_shape(array.shape()); }
+  template <class F> void for_each_leaf(F&& f) const { f(array, reversed_view(array.shape())); }
   template <class ET, class S>
   ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return ArrayLeaf::make_array_plan<ET, S>(array, L, k); }
 };
 
 /// A scalar operand, converted to the expression's element type when evaluated.
 struct ScalarLeaf : ExprTag {
+  static constexpr int leaf_count = 0;
   double value;
 
   Shape shape() const { return Shape{}; }
@@ -64,6 +60,7 @@ struct ScalarLeaf : ExprTag {
 
 template <class F, class A>
 struct Unary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count;
   A a;
 
   Shape shape() const { return a.shape(); }
@@ -76,6 +73,7 @@ struct Unary : ExprTag {
 
 template <class F, class A, class B>
 struct Binary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count + B::leaf_count;
   A a;
   B b;
 
@@ -91,6 +89,7 @@ struct Binary : ExprTag {
 
 template <class F, class A, class B, class C>
 struct Ternary : ExprTag {
+  static constexpr int leaf_count = A::leaf_count + B::leaf_count + C::leaf_count;
   A a;
   B b;
   C c;

@@ -142,7 +142,8 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     auto plan = e.template plan<ET, T>(prep.space.layout, k);
     OutT* dst = static_cast<OutT*>(out.raw_data());
     engine::Engine::get().push(
-        [plan, dst, space = prep.space, keep = e, keep_out = out](engine::RunContext rc) {
+        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
+        [plan, dst, space = prep.space](engine::RunContext rc) {
 #if MIXT_USE_CUDA
           if (rc.ctx.is_gpu()) return cuda::reduce<Red, ET>(plan, dst, space, rc.stream);
 #endif

@@ -10,6 +10,7 @@
 namespace mixt::expr {
 
 struct StridedLeaf : ExprTag {
+  static constexpr int leaf_count = 1;
   NDArray array;  ///< the storage read (its byte offset included)
   LeafView view;  ///< the shape this leaf presents and its element strides into `array`
   int64_t offset = 0;  ///< in elements, added to array's first element

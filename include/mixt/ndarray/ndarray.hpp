@@ -177,7 +177,8 @@ class NDArray {
   autograd::Entry ag_;
 };
 
-/// Prints a.to_string().
-std::ostream& operator<<(std::ostream& os, const NDArray& a);
+/// Prints a.to_string() (ndarray/print.hpp).
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const NDArray& a);
 
 }  // namespace mixt

@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
-#include <ostream>
+#include <iosfwd>
 #include <string>
 #include <vector>
 
@@ -242,6 +242,10 @@ inline std::string NDArray::to_string() const {
   return detail::format_values(*this) + "\n<NDArray " + dims + " @" + ctx_.to_string() + ">";
 }
 
-inline std::ostream& operator<<(std::ostream& os, const NDArray& a) { return os << a.to_string(); }
+/// (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, const NDArray& a) {
+  return os << a.to_string();
+}
 
 }  // namespace mixt

@@ -68,8 +68,11 @@ void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random
   });
 }
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
-inline NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
+template <class = void>
+NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
   NDArray out(shape, ctx, dtype);
   float_dtype_switch(dtype, op, [](auto) {});  // check the dtype before anything is drawn
   if (out.size() == 0) return out;

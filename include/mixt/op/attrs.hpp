@@ -140,7 +140,8 @@ Param parse_attrs(const char* op, const Attrs& attrs) {
     }
   });
   if (used != attrs.size()) {
-    for (const auto& [k, v] : attrs) {
+    for (const auto& kv : attrs) {
+      const std::string& k = kv.first;
       bool known = false;
       visit(p, [&](const char* key, auto&) { known = known || k == key; });
       if (!known && k.rfind("__", 0) != 0) mixt::detail::fail(op, "unknown attribute '", k, "'");

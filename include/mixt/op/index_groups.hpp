@@ -9,9 +9,12 @@
 
 namespace mixt::op::index_detail {
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// The positions 0..m-1 of `keys` (int64, m values) sorted stably by key: row 0 of the workspace (its first m
 /// entries; see SortRowsKernel).
-inline NDArray group_by_key(const NDArray& keys, const char* op) {
+template <class = void>
+NDArray group_by_key(const NDArray& keys, const char* op) {
   SortPlan sp;
   sp.flat = true;
   sp.s.n = keys.size();

@@ -38,7 +38,8 @@ void word_switch(DType t, F&& f) {
   }
 }
 
-/// Pushes launch(n, k) on the context of writes[0]; the captured arrays keep their storage alive.
+/// Pushes launch(n, k) on the context of writes[0]. The kernel holds raw pointers: memory is freed through the
+/// engine, after every operation on its variable.
 template <class K>
 void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDArray>& reads,
                  const std::vector<NDArray>& writes) {
@@ -50,7 +51,7 @@ void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDAr
     for (engine::Var* w : wv) dup = dup || w == r.var();
     if (!dup) rv.push_back(r.var());
   }
-  engine::Engine::get().push([k, n, reads, writes](engine::RunContext rc) { expr::launch(rc, n, k); },
+  engine::Engine::get().push([k, n](engine::RunContext rc) { expr::launch(rc, n, k); },
                              writes[0].ctx(), rv, wv, engine::FnProperty::normal, name);
 }
 
@@ -69,8 +70,11 @@ void write_with(const NDArray& out, Req req, F&& produce) {
   produce(out);
 }
 
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// dst = src, the same number of elements (any dtype, shapes may differ).
-inline void copy_elements(const NDArray& src, const NDArray& dst) {
+template <class = void>
+void copy_elements(const NDArray& src, const NDArray& dst) {
   NDArray d = dst;
   src.reshape(dst.shape().to_vector()).copyto(d);
 }
@@ -81,14 +85,16 @@ struct ZeroKernel {
   MIXT_HD void operator()(int64_t i) const { out[i] = W(0); }
 };
 /// Writes zeros into `a` (every dtype: zero bits).
-inline void fill_zero(const NDArray& a) {
+template <class = void>
+void fill_zero(const NDArray& a) {
   word_switch(a.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch("zeros", a.size(), ZeroKernel<W>{static_cast<W*>(a.raw_data())}, {}, {a});
   });
 }
 /// A gradient that is zero, per req (write/inplace: zeros; add and null: nothing to do).
-inline void zero_grad(const NDArray& g, Req req) {
+template <class = void>
+void zero_grad(const NDArray& g, Req req) {
   if (req == Req::write || req == Req::inplace) fill_zero(g);
 }
 
@@ -119,7 +125,8 @@ struct PadCopyKernel {
 
 /// Copies `len` entries along the middle axis from src (outer, n_src, inner) at src_off into dst (outer, n_dst,
 /// inner) at dst_off.
-inline void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
+template <class = void>
+void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
                        int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
   word_switch(dst.dtype(), [&](auto w) {
     using W = decltype(w);
@@ -131,7 +138,8 @@ inline void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, in
 }
 
 /// The indices as int64 (a converted copy unless they are int64 already; floats are truncated, as MXNet casts).
-inline NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }
+template <class = void>
+NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }
 
 /// Index modes of take and pick.
 enum class IndexMode : int { clip = 0, wrap = 1, raise = 2 };

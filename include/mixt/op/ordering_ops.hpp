@@ -121,8 +121,11 @@ inline int64_t effective_k(const char* op, int k, int64_t n) {
   if (k > n) mixt::detail::fail(op, "attribute 'k': expected at most ", n, " (the extent of the axis), received ", k);
   return k;
 }
+// Kernel-launching helpers are templates so that they, and their kernels for every dtype, are compiled only
+// into programs that call them.
 /// The sort workspace (rows x 2n, int64: sorted indices, then sorted positions) of x.
-inline NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
+template <class = void>
+NDArray sort_rows(const NDArray& x, const SortPlan& sp, bool ascend, const char* op) {
   const int64_t rows = sp.s.outer * sp.s.inner;
   NDArray ws(Shape{rows, 2 * sp.s.n}, x.ctx(), DType::int64);
   dtype_switch(x.dtype(), [&](auto tag) {
@@ -140,7 +143,8 @@ inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
   o[sp.axis] = k;
   return o;
 }
-inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
+template <class = void>
+void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
                          const char* op) {
   word_switch(x.dtype(), [&](auto w) {
     using W = decltype(w);
@@ -150,7 +154,8 @@ inline void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp
                 {x, ws}, {o});
   });
 }
-inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+template <class = void>
+void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
   dtype_switch(o.dtype(), [&](auto tag) {
     using T = decltype(tag);
     push_launch(op, o.size(),
@@ -158,7 +163,8 @@ inline void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, cons
                 {ws}, {o});
   });
 }
-inline void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
+template <class = void>
+void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
                             const char* op) {
   word_switch(gx.dtype(), [&](auto w) {
     using W = decltype(w);

@@ -193,7 +193,8 @@ struct SliceAxisOp {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
     const index_detail::AxisSplit s = index_detail::split_at(x.shape(), axis);
-    auto [b, e] = range(p, s.n);
+    const std::pair<int64_t, int64_t> block = range(p, s.n);
+    const int64_t b = block.first, e = block.second;
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       index_detail::block_copy(x, o, s.outer, s.inner, e - b, s.n, b, e - b, 0, name);
     });
@@ -203,7 +204,8 @@ struct SliceAxisOp {
                        const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
     const index_detail::AxisSplit s = index_detail::split_at(in[0].shape(), axis);
-    auto [b, e] = range(p, s.n);
+    const std::pair<int64_t, int64_t> block = range(p, s.n);
+    const int64_t b = block.first, e = block.second;
     const NDArray g = og[0];
     if (req[0] == Req::add) {  // only the sliced block changes
       NDArray tmp(g.shape(), g.ctx(), g.dtype());

@@ -29,7 +29,6 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -66,8 +65,8 @@ struct VarEvents {
 
 class GpuWorkers {
  public:
-  using Execute = std::function<void(engine::detail::OprBlock*, const RunContext&)>;
-  using Finish = std::function<void(engine::detail::OprBlock*)>;
+  using Execute = engine::Task<void(engine::detail::OprBlock*, const RunContext&)>;
+  using Finish = engine::Task<void(engine::detail::OprBlock*)>;
   static constexpr int kMaxDevices = 16;
 
   GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
@@ -165,7 +164,7 @@ class GpuWorkers {
    private:
     struct PendingFree {
       EventRef done;
-      std::function<void()> deleter;
+      engine::Task<void()> deleter;
     };
 
     void loop() {
@@ -232,7 +231,7 @@ class GpuWorkers {
           std::lock_guard<std::mutex> lk(frees_m_);
           frees_.push_back({std::move(done), std::move(op->deleter)});
         }
-        op->deleter = nullptr;
+        op->deleter.reset();
         owner_.execute_(op, RunContext{op->ctx, stream_, blas_, dnn_});
         owner_.finish_(op);
         return;
@@ -251,7 +250,7 @@ class GpuWorkers {
    public:
     /// Runs the deleters whose event has completed (all of them, waiting, when `wait`).
     void drain_frees(bool wait) {
-      std::vector<std::function<void()>> ready;
+      std::vector<engine::Task<void()>> ready;
       {
         std::lock_guard<std::mutex> lk(frees_m_);
         size_t kept = 0;
