@@ -532,8 +532,8 @@ namespace detail {
 class ThreadPool {
  public:
   static ThreadPool& global() {
-    static ThreadPool pool(default_threads());
-    return pool;
+    if (ThreadPool* p = instance().load(std::memory_order_acquire)) return *p;
+    return make_global();
   }
 
   explicit ThreadPool(int n) { resize(n); }
@@ -566,6 +566,18 @@ class ThreadPool {
   }
 
  private:
+  static std::atomic<ThreadPool*>& instance() {
+    static std::atomic<ThreadPool*> p{nullptr};  // constant-initialized: no guard
+    return p;
+  }
+  /// Out of line and cold: global() is inlined into every kernel, a function-local static there would inline
+  /// its initialization guard into each of them.
+  [[gnu::noinline, gnu::cold]] static ThreadPool& make_global() {
+    static ThreadPool pool(default_threads());
+    instance().store(&pool, std::memory_order_release);
+    return pool;
+  }
+
   /// A loop body seen without its type.
   struct Range {
     void* body;
@@ -775,6 +787,7 @@ inline Stream take(uint64_t n) {
 // (asynchronous, the default); "naive" the NaiveEngine, which runs every push synchronously on the calling thread.
 // MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <source_location>
@@ -2301,9 +2314,11 @@ namespace mixt::engine {
 
 namespace detail {
 inline ThreadedEngine* process_threaded_engine = nullptr;
-}
+inline std::atomic<Engine*> process_engine{nullptr};
 
-inline Engine& Engine::get() {
+/// Makes the process-wide engine once. Out of line and cold: Engine::get() is inlined at every push, and a
+/// function-local static there would inline its initialization guard into each of them.
+[[gnu::noinline, gnu::cold]] inline Engine& make_engine() {
   // Leaked on purpose: chunks may be freed during static destruction, after which pushes run synchronously.
   static Engine* engine = [] () -> Engine* {
     // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
@@ -2318,7 +2333,14 @@ inline Engine& Engine::get() {
     }
     mixt::detail::fail("engine", "MIXT_ENGINE=", kind, " names no engine; expected naive or threaded");
   }();
+  process_engine.store(engine, std::memory_order_release);
   return *engine;
+}
+}  // namespace detail
+
+inline Engine& Engine::get() {
+  if (Engine* e = detail::process_engine.load(std::memory_order_acquire)) return *e;
+  return detail::make_engine();
 }
 
 }  // namespace mixt::engine
@@ -2874,12 +2896,11 @@ struct LeafView {
   return {reversed_shape(shape), r};
 }
 
-/// The iteration space of one evaluation: collapsed output extents and, for every array leaf in tree order,
-/// its strides over those extents.
-struct Layout {
+/// The collapsed output extents of one evaluation: all that its kernel needs besides the plan (the plan holds
+/// the leaves' strides). Trivially copyable, so a kernel's closure is too (engine/task.hpp).
+struct Extents {
   int ndim = 1;
   std::array<int64_t, kMaxDim> dims{1};
-  std::vector<Strides> leaf_strides;
   /// One flat run in which every leaf is read contiguously: the fastest path.
   bool linear = true;
 
@@ -2888,6 +2909,12 @@ struct Layout {
     for (int i = 0; i < ndim; ++i) n *= dims[i];
     return n;
   }
+};
+
+/// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
+/// them.
+struct Layout : Extents {
+  std::vector<Strides> leaf_strides;
 };
 
 inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves) {
@@ -3041,7 +3068,7 @@ inline constexpr int64_t kGrain = 1 << 15;
 /// flat one is a single row), so each expression compiles one kernel: threads take ranges of the flat index,
 /// walk them row by row, and move the leaves' row offsets like an odometer.
 template <class Saver, class T, class Plan>
-void run(const Plan& plan, T* out, const Layout& L) {
+void run(const Plan& plan, T* out, const Extents& L) {
   using ET = compute_type_t<T>;
   constexpr int W = pk::packet<ET>::size;
   const int nd = L.ndim;
@@ -3692,7 +3719,7 @@ __global__ void eval_general(Plan plan, T* out, int64_t n, Dims dims) {
 }
 
 template <class Saver, class T, class Plan>
-void run(const Plan& plan, T* out, const Layout& L, void* stream) {
+void run(const Plan& plan, T* out, const Extents& L, void* stream) {
   const int64_t n = L.size();
   if (n == 0) return;
   cudaStream_t s = engine::cuda::to_stream(stream);
@@ -3821,12 +3848,12 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
     T* dst = out.data<T>();
     engine::Engine::get().push(
         // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
-        [plan, dst, layout = prep.layout](engine::RunContext rc) {
+        [plan, dst, extents = Extents(prep.layout)](engine::RunContext rc) {
 #if MIXT_USE_CUDA
-          if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, layout, rc.stream);
+          if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, extents, rc.stream);
 #endif
           (void)rc;
-          cpu::run<Saver>(plan, dst, layout);
+          cpu::run<Saver>(plan, dst, extents);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, where);
   });

@@ -24,8 +24,8 @@ namespace detail {
 class ThreadPool {
  public:
   static ThreadPool& global() {
-    static ThreadPool pool(default_threads());
-    return pool;
+    if (ThreadPool* p = instance().load(std::memory_order_acquire)) return *p;
+    return make_global();
   }
 
   explicit ThreadPool(int n) { resize(n); }
@@ -58,6 +58,18 @@ class ThreadPool {
   }
 
  private:
+  static std::atomic<ThreadPool*>& instance() {
+    static std::atomic<ThreadPool*> p{nullptr};  // constant-initialized: no guard
+    return p;
+  }
+  /// Out of line and cold: global() is inlined into every kernel, a function-local static there would inline
+  /// its initialization guard into each of them.
+  [[gnu::noinline, gnu::cold]] static ThreadPool& make_global() {
+    static ThreadPool pool(default_threads());
+    instance().store(&pool, std::memory_order_release);
+    return pool;
+  }
+
   /// A loop body seen without its type.
   struct Range {
     void* body;

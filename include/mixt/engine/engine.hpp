@@ -7,6 +7,7 @@
 // MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
 #pragma once
 
+#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <source_location>
@@ -54,9 +55,11 @@ namespace mixt::engine {
 
 namespace detail {
 inline ThreadedEngine* process_threaded_engine = nullptr;
-}
+inline std::atomic<Engine*> process_engine{nullptr};
 
-inline Engine& Engine::get() {
+/// Makes the process-wide engine once. Out of line and cold: Engine::get() is inlined at every push, and a
+/// function-local static there would inline its initialization guard into each of them.
+[[gnu::noinline, gnu::cold]] inline Engine& make_engine() {
   // Leaked on purpose: chunks may be freed during static destruction, after which pushes run synchronously.
   static Engine* engine = [] () -> Engine* {
     // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
@@ -71,7 +74,14 @@ inline Engine& Engine::get() {
     }
     mixt::detail::fail("engine", "MIXT_ENGINE=", kind, " names no engine; expected naive or threaded");
   }();
+  process_engine.store(engine, std::memory_order_release);
   return *engine;
+}
+}  // namespace detail
+
+inline Engine& Engine::get() {
+  if (Engine* e = detail::process_engine.load(std::memory_order_acquire)) return *e;
+  return detail::make_engine();
 }
 
 }  // namespace mixt::engine

@@ -125,12 +125,12 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
     T* dst = out.data<T>();
     engine::Engine::get().push(
         // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
-        [plan, dst, layout = prep.layout](engine::RunContext rc) {
+        [plan, dst, extents = Extents(prep.layout)](engine::RunContext rc) {
 #if MIXT_USE_CUDA
-          if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, layout, rc.stream);
+          if (rc.ctx.is_gpu()) return cuda::run<Saver>(plan, dst, extents, rc.stream);
 #endif
           (void)rc;
-          cpu::run<Saver>(plan, dst, layout);
+          cpu::run<Saver>(plan, dst, extents);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, where);
   });

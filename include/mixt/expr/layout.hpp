@@ -54,12 +54,11 @@ struct LeafView {
   return {reversed_shape(shape), r};
 }
 
-/// The iteration space of one evaluation: collapsed output extents and, for every array leaf in tree order,
-/// its strides over those extents.
-struct Layout {
+/// The collapsed output extents of one evaluation: all that its kernel needs besides the plan (the plan holds
+/// the leaves' strides). Trivially copyable, so a kernel's closure is too (engine/task.hpp).
+struct Extents {
   int ndim = 1;
   std::array<int64_t, kMaxDim> dims{1};
-  std::vector<Strides> leaf_strides;
   /// One flat run in which every leaf is read contiguously: the fastest path.
   bool linear = true;
 
@@ -68,6 +67,12 @@ struct Layout {
     for (int i = 0; i < ndim; ++i) n *= dims[i];
     return n;
   }
+};
+
+/// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
+/// them.
+struct Layout : Extents {
+  std::vector<Strides> leaf_strides;
 };
 
 inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves) {

@@ -16,7 +16,7 @@ inline constexpr int64_t kGrain = 1 << 15;
 /// flat one is a single row), so each expression compiles one kernel: threads take ranges of the flat index,
 /// walk them row by row, and move the leaves' row offsets like an odometer.
 template <class Saver, class T, class Plan>
-void run(const Plan& plan, T* out, const Layout& L) {
+void run(const Plan& plan, T* out, const Extents& L) {
   using ET = compute_type_t<T>;
   constexpr int W = pk::packet<ET>::size;
   const int nd = L.ndim;

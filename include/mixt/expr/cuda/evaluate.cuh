@@ -42,7 +42,7 @@ __global__ void eval_general(Plan plan, T* out, int64_t n, Dims dims) {
 }
 
 template <class Saver, class T, class Plan>
-void run(const Plan& plan, T* out, const Layout& L, void* stream) {
+void run(const Plan& plan, T* out, const Extents& L, void* stream) {
   const int64_t n = L.size();
   if (n == 0) return;
   cudaStream_t s = engine::cuda::to_stream(stream);
