@@ -4203,11 +4203,11 @@ namespace mixt::expr {
 
 /// A reduction's index space. The input's broadcast shape is permuted to (O1 axes, R axes, O2 axes): O2 is the
 /// block of trailing kept axes, O1 the other kept axes, R the reduced ones. Element (o1, r, o2) sits at flat
-/// index (o1 * reduced + r) * inner + o2 of that permuted shape, whose collapsed layout is `layout`; the output
-/// element is o1 * inner + o2.
+/// index (o1 * reduced + r) * inner + o2 of that permuted shape, whose collapsed extents are `layout`; the output
+/// element is o1 * inner + o2. Trivially copyable: kernels capture it (the leaves' strides live in their plans).
 struct ReduceSpace {
   int64_t outer = 1, reduced = 1, inner = 1;
-  Layout layout;
+  Extents layout;
 };
 
 namespace red {
@@ -4389,11 +4389,11 @@ struct RowCascade {
 /// Walks a flat range of a layout as segments of its rows: next() points the plan at the current row and returns
 /// the segment [jb, je) of it.
 struct RowCursor {
-  const Layout* L;
+  const Extents* L;
   int64_t idx[kMaxDim] = {};
   int64_t j = 0;
 
-  RowCursor(const Layout& layout, int64_t flat) : L(&layout) {
+  RowCursor(const Extents& layout, int64_t flat) : L(&layout) {
     const int nd = L->ndim;
     const int64_t inner = L->dims[nd - 1];
     j = flat % inner;
@@ -4430,7 +4430,7 @@ MIXT_INLINE ET value_at(const Plan& p, int64_t j) {
 
 /// Folds the flat range [f0, f1) (reduced positions r0, r0 + 1, ...) into one partial result.
 template <bool Linear, class Red, class ET, class Plan>
-acc_t<Red, ET> fold_run(Plan& p, const Layout& L, int64_t f0, int64_t f1, int64_t r0) {
+acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64_t r0) {
   RowCursor cur(L, f0);
   if constexpr (Red::vectorizable) {
     using V = pk::packet_t<ET>;
@@ -4617,7 +4617,7 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
 
 namespace mixt::expr::cuda {
 
-/// What the kernels need of a ReduceSpace (the Layout itself holds a std::vector).
+/// What the kernels need of a ReduceSpace, passed as a kernel argument.
 struct ReduceDims {
   int ndim;
   bool linear;
@@ -4747,6 +4747,7 @@ struct Axes {
 struct ReducePrep {
   Shape out_shape;
   ReduceSpace space;
+  Layout layout;  ///< space.layout with the leaves' strides, for building the plan
   std::vector<engine::Var*> reads;
   bool nothing_to_do = false;  ///< the output is empty
 };
@@ -4776,9 +4777,10 @@ inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& 
   return red;
 }
 
-/// The index space of a reduction of `in` (see ReduceSpace) with the leaves' strides permuted to match.
+/// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
+/// permuted to match.
 inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
-                                const std::vector<LeafView>& leaves) {
+                                const std::vector<LeafView>& leaves, Layout& layout) {
   const int n = in.ndim();
   ReduceSpace sp;
   int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
@@ -4803,7 +4805,8 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
     for (int i = 0; i < n; ++i) p[i] = full[perm[i]];
     views.push_back(LeafView{permuted, p});
   }
-  sp.layout = make_layout(permuted, views);
+  layout = make_layout(permuted, views);
+  sp.layout = layout;
   return sp;
 }
 
@@ -4816,7 +4819,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
     for (int d = 0; d < in.ndim(); ++d)
       if (!red[d]) prep.out_shape.push_back(in[d]);
       else if (keepdims) prep.out_shape.push_back(1);
-    prep.space = reduce_space(in, red, leaves.views);
+    prep.space = reduce_space(in, red, leaves.views, prep.layout);
   } catch (const Error& err) {
     throw Error(err.op(), err.message(), where);
   }
@@ -4849,7 +4852,7 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     using ET = compute_type_t<T>;
     using OutT = std::conditional_t<Red::returns_index, float, T>;
     int k = 0;
-    auto plan = e.template plan<ET, T>(prep.space.layout, k);
+    auto plan = e.template plan<ET, T>(prep.layout, k);
     OutT* dst = static_cast<OutT*>(out.raw_data());
     engine::Engine::get().push(
         // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.

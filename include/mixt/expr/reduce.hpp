@@ -37,6 +37,7 @@ struct Axes {
 struct ReducePrep {
   Shape out_shape;
   ReduceSpace space;
+  Layout layout;  ///< space.layout with the leaves' strides, for building the plan
   std::vector<engine::Var*> reads;
   bool nothing_to_do = false;  ///< the output is empty
 };
@@ -66,9 +67,10 @@ inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& 
   return red;
 }
 
-/// The index space of a reduction of `in` (see ReduceSpace) with the leaves' strides permuted to match.
+/// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
+/// permuted to match.
 inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
-                                const std::vector<LeafView>& leaves) {
+                                const std::vector<LeafView>& leaves, Layout& layout) {
   const int n = in.ndim();
   ReduceSpace sp;
   int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
@@ -93,7 +95,8 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
     for (int i = 0; i < n; ++i) p[i] = full[perm[i]];
     views.push_back(LeafView{permuted, p});
   }
-  sp.layout = make_layout(permuted, views);
+  layout = make_layout(permuted, views);
+  sp.layout = layout;
   return sp;
 }
 
@@ -106,7 +109,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
     for (int d = 0; d < in.ndim(); ++d)
       if (!red[d]) prep.out_shape.push_back(in[d]);
       else if (keepdims) prep.out_shape.push_back(1);
-    prep.space = reduce_space(in, red, leaves.views);
+    prep.space = reduce_space(in, red, leaves.views, prep.layout);
   } catch (const Error& err) {
     throw Error(err.op(), err.message(), where);
   }
@@ -139,7 +142,7 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     using ET = compute_type_t<T>;
     using OutT = std::conditional_t<Red::returns_index, float, T>;
     int k = 0;
-    auto plan = e.template plan<ET, T>(prep.space.layout, k);
+    auto plan = e.template plan<ET, T>(prep.layout, k);
     OutT* dst = static_cast<OutT*>(out.raw_data());
     engine::Engine::get().push(
         // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.

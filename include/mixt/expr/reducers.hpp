@@ -25,11 +25,11 @@ namespace mixt::expr {
 
 /// A reduction's index space. The input's broadcast shape is permuted to (O1 axes, R axes, O2 axes): O2 is the
 /// block of trailing kept axes, O1 the other kept axes, R the reduced ones. Element (o1, r, o2) sits at flat
-/// index (o1 * reduced + r) * inner + o2 of that permuted shape, whose collapsed layout is `layout`; the output
-/// element is o1 * inner + o2.
+/// index (o1 * reduced + r) * inner + o2 of that permuted shape, whose collapsed extents are `layout`; the output
+/// element is o1 * inner + o2. Trivially copyable: kernels capture it (the leaves' strides live in their plans).
 struct ReduceSpace {
   int64_t outer = 1, reduced = 1, inner = 1;
-  Layout layout;
+  Extents layout;
 };
 
 namespace red {

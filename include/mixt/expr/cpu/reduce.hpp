@@ -75,11 +75,11 @@ struct RowCascade {
 /// Walks a flat range of a layout as segments of its rows: next() points the plan at the current row and returns
 /// the segment [jb, je) of it.
 struct RowCursor {
-  const Layout* L;
+  const Extents* L;
   int64_t idx[kMaxDim] = {};
   int64_t j = 0;
 
-  RowCursor(const Layout& layout, int64_t flat) : L(&layout) {
+  RowCursor(const Extents& layout, int64_t flat) : L(&layout) {
     const int nd = L->ndim;
     const int64_t inner = L->dims[nd - 1];
     j = flat % inner;
@@ -116,7 +116,7 @@ MIXT_INLINE ET value_at(const Plan& p, int64_t j) {
 
 /// Folds the flat range [f0, f1) (reduced positions r0, r0 + 1, ...) into one partial result.
 template <bool Linear, class Red, class ET, class Plan>
-acc_t<Red, ET> fold_run(Plan& p, const Layout& L, int64_t f0, int64_t f1, int64_t r0) {
+acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64_t r0) {
   RowCursor cur(L, f0);
   if constexpr (Red::vectorizable) {
     using V = pk::packet_t<ET>;

@@ -16,7 +16,7 @@
 
 namespace mixt::expr::cuda {
 
-/// What the kernels need of a ReduceSpace (the Layout itself holds a std::vector).
+/// What the kernels need of a ReduceSpace, passed as a kernel argument.
 struct ReduceDims {
   int ndim;
   bool linear;
