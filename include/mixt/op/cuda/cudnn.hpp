@@ -166,11 +166,19 @@ inline NDArray workspace(size_t bytes, const Context& ctx) {
   return NDArray(Shape{int64_t((bytes + 3) / 4)}, ctx, DType::float32);
 }
 
+/// The number of operations pushed to cuDNN so far: the fallback is silent, so tests check that the cases meant
+/// for cuDNN did reach it.
+inline std::atomic<uint64_t>& pushed() {
+  static std::atomic<uint64_t> n{0};
+  return n;
+}
+
 /// Pushes fn as one GPU engine operation: `reads` lose the variables also written (the engine wants them
 /// disjoint) and duplicates; arrays that are none are skipped.
 template <class Fn>
 void push(const char* op, const Context& ctx, const std::vector<NDArray>& reads, const std::vector<NDArray>& writes,
           Fn fn) {
+  pushed().fetch_add(1, std::memory_order_relaxed);
   std::vector<engine::Var*> w, r;
   for (const NDArray& a : writes)
     if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end()) w.push_back(a.var());

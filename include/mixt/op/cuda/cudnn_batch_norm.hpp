@@ -121,8 +121,11 @@ inline bool batch_norm_forward(const char* op, const BatchNormArgs& a, const NDA
   const DType t = x.dtype();
   // Scratch, C values each: ones (fix_gamma), then in training the running-average targets, the saved mean and
   // the saved inverse standard deviation (when the outputs are not given).
-  NDArray scratch = NDArray(Shape{5 * C}, x.ctx(), t);
-  push(op, x.ctx(), {x, gamma, beta}, {y, moving_mean, moving_var, mean, invstd, scratch},
+  NDArray scratch = NDArray(Shape{(a.batch_stats ? 5 : 1) * C}, x.ctx(), t);
+  // The moving statistics are written in training only.
+  const NDArray none;
+  push(op, x.ctx(), {x, gamma, beta, a.batch_stats ? none : moving_mean, a.batch_stats ? none : moving_var},
+       {y, a.batch_stats ? moving_mean : none, a.batch_stats ? moving_var : none, mean, invstd, scratch},
        [op, a, x, gamma, beta, moving_mean, moving_var, y, req_y, mean, invstd, scratch, C, n,
         t](engine::RunContext rc) {
          cudnnHandle_t h = handle(rc, op);

@@ -155,7 +155,7 @@ inline std::optional<Algo> query(const char* op, ConvStep::Kind kind, const conv
   });
 }
 
-/// query() through a process-wide cache (misses are cached too: the fallback is not asked about again).
+/// query() through a process-wide cache (misses are cached too: cuDNN is not asked about them again).
 inline std::optional<Algo> choose(const char* op, ConvStep::Kind kind, const conv_detail::ConvGeom& g, int nd,
                                   DType t, int dev, size_t limit) {
   using Key = std::array<int64_t, 27>;
@@ -173,7 +173,14 @@ inline std::optional<Algo> choose(const char* op, ConvStep::Kind kind, const con
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  std::optional<Algo> a = query(op, kind, g, nd, t, dev, limit);
+  // A failing query (no usable cuDNN on this device, say) leaves the geometry to im2col + GEMM, which works
+  // without cuDNN, rather than failing the call.
+  std::optional<Algo> a;
+  try {
+    a = query(op, kind, g, nd, t, dev, limit);
+  } catch (const Error&) {
+    a = std::nullopt;
+  }
   std::lock_guard<std::mutex> lk(m);
   cache.emplace(key, a);
   return a;
