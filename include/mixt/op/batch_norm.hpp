@@ -11,11 +11,16 @@
 //   1 / sqrt(moving_var + eps)).
 // fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
-// the mean / var outputs are ignored, as in MXNet.
+// the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
+// batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
 #pragma once
 
+#include "../core/config.hpp"
 #include "../expr/reduce.hpp"
 #include "operator.hpp"
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+#include "cuda/cudnn_batch_norm.hpp"
+#endif
 
 namespace mixt::op {
 
@@ -29,7 +34,7 @@ struct BatchNormOp {
     bool use_global_stats = false;
     bool output_mean_var = false;
     int axis = 1;
-    bool cudnn_off = false;  ///< accepted and ignored
+    bool cudnn_off = false;
   };
   static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
   static std::vector<std::string> outputs(const Param& p) {
@@ -95,6 +100,16 @@ struct BatchNormOp {
     check(p);
     if (aux.size() != 2) mixt::detail::fail(name, "expected 2 auxiliary states (moving_mean, moving_var), received ", aux.size());
     auto v = view3(p, in[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch_stats(p, ctx)};
+      const NDArray none;
+      if (cudnn::batch_norm_forward(name, a, in[0], in[1], in[2], aux[0], aux[1], out[0], req[0],
+                                    out.size() > 1 ? out[1] : none, req.size() > 1 ? req[1] : Req::write,
+                                    out.size() > 2 ? out[2] : none, req.size() > 2 ? req[2] : Req::write))
+        return;
+    }
+#endif
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v);
     NDArray mean, var;
@@ -122,9 +137,18 @@ struct BatchNormOp {
                        const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
                        const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
     auto v = view3(p, in[0].shape());
+    const bool batch = batch_stats(p, ctx);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off && batch) {
+      const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch};
+      const bool saved = out.size() == 3;
+      if (cudnn::batch_norm_backward(name, a, in[0], og[0], in[1], saved ? out[1] : NDArray(),
+                                     saved ? out[2] : NDArray(), ig[0], req[0], ig[1], req[1], ig[2], req[2]))
+        return;
+    }
+#endif
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v), dy = og[0].reshape(v);
-    const bool batch = batch_stats(p, ctx);
     NDArray mean, invstd;
     if (batch && out.size() == 3) {  // the saved statistics
       mean = out[1].reshape({1, C, 1});

@@ -1,15 +1,20 @@
 // Convolution (MXNet's nn/convolution-inl.h): 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) convolution with stride,
 // dilation, zero padding and groups, by im2col + GEMM (op/im2col.hpp). Weight (num_filter, C/num_group, k...),
-// bias (num_filter); output extent floor((x + 2p - d(k-1) - 1)/s) + 1. workspace and cudnn_* are accepted and
-// ignored.
+// bias (num_filter); output extent floor((x + 2p - d(k-1) - 1)/s) + 1. On a GPU with cuDNN (and cudnn_off false)
+// cuDNN runs it (op/cuda/cudnn_convolution.hpp says which cases; the others keep im2col + GEMM); workspace caps
+// cuDNN's workspace (MB), cudnn_tune is accepted and ignored.
 #pragma once
 
 #include <optional>
 #include <string>
 
+#include "../core/config.hpp"
 #include "../expr/reduce.hpp"
 #include "im2col.hpp"
 #include "operator.hpp"
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+#include "cuda/cudnn_convolution.hpp"
+#endif
 
 namespace mixt::op::conv_detail {
 
@@ -159,7 +164,15 @@ struct ConvolutionOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
-    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), out[0].shape(), p.num_group);
+    const conv_detail::Spatial sp = spatial(p);
+    const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), out[0].shape(), p.num_group);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps{{cudnn::ConvStep::forward, in[0], in[1], out[0], req[0]}};
+      if (!p.no_bias) steps.push_back({cudnn::ConvStep::add_bias, in[2], NDArray(), out[0]});
+      if (cudnn::convolution(name, g, sp.nd, steps, p.workspace)) return;
+    }
+#endif
     conv_detail::im2col_gemm(name, g, in[0], in[1], out[0], req[0] == Req::add);
     if (!p.no_bias) {
       NDArray y = out[0];
@@ -170,7 +183,17 @@ struct ConvolutionOp {
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), og[0].shape(), p.num_group);
+    const conv_detail::Spatial sp = spatial(p);
+    const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), og[0].shape(), p.num_group);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps;
+      if (req[0] != Req::null) steps.push_back({cudnn::ConvStep::backward_data, og[0], in[1], ig[0], req[0]});
+      if (req[1] != Req::null) steps.push_back({cudnn::ConvStep::backward_filter, in[0], og[0], ig[1], req[1]});
+      if (!p.no_bias && req[2] != Req::null) steps.push_back({cudnn::ConvStep::bias_grad, og[0], NDArray(), ig[2], req[2]});
+      if (cudnn::convolution(name, g, sp.nd, steps, p.workspace)) return;
+    }
+#endif
     const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, in[0]) : NDArray();
     if (req[0] != Req::null) conv_detail::gemm_col2im(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
     if (req[1] != Req::null) conv_detail::weight_grad(name, g, in[0], og[0], ig[1], req[1] == Req::add, col);

@@ -1,7 +1,9 @@
 // Deconvolution (MXNet's nn/deconvolution-inl.h): the transpose (gradient) of Convolution, run by the same
 // GEMM + col2im. Data (N, C, x...), weight (C, num_filter/num_group, k...), bias (num_filter; no_bias defaults to
 // True as in MXNet). Output extent (x-1)*s - 2p + d(k-1) + 1 + adj; with target_shape set, pad and adj are
-// worked out so that the output has that shape (MXNet's InferPad).
+// worked out so that the output has that shape (MXNet's InferPad). On a GPU with cuDNN (and cudnn_off false) the
+// same cuDNN passes as Convolution's run it, roles swapped: forward is cuDNN's backward data, the data gradient
+// its forward (op/cuda/cudnn_convolution.hpp).
 #pragma once
 
 #include "convolution.hpp"
@@ -113,6 +115,13 @@ struct DeconvolutionOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), out[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps{{cudnn::ConvStep::backward_data, in[0], in[1], out[0], req[0]}};
+      if (!p.no_bias) steps.push_back({cudnn::ConvStep::add_bias, in[2], NDArray(), out[0]});
+      if (cudnn::convolution(name, g, int(p.kernel.size()), steps, p.workspace)) return;
+    }
+#endif
     conv_detail::gemm_col2im(name, g, in[0], in[1], out[0], req[0] == Req::add);
     if (!p.no_bias) {
       NDArray y = out[0];
@@ -124,6 +133,15 @@ struct DeconvolutionOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), og[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps;
+      if (req[0] != Req::null) steps.push_back({cudnn::ConvStep::forward, og[0], in[1], ig[0], req[0]});
+      if (req[1] != Req::null) steps.push_back({cudnn::ConvStep::backward_filter, og[0], in[0], ig[1], req[1]});
+      if (!p.no_bias && req[2] != Req::null) steps.push_back({cudnn::ConvStep::bias_grad, og[0], NDArray(), ig[2], req[2]});
+      if (cudnn::convolution(name, g, int(p.kernel.size()), steps, p.workspace)) return;
+    }
+#endif
     const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, og[0]) : NDArray();
     if (req[0] != Req::null) conv_detail::im2col_gemm(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
     if (req[1] != Req::null) conv_detail::weight_grad(name, g, og[0], in[0], ig[1], req[1] == Req::add, col);

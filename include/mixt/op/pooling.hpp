@@ -2,16 +2,21 @@
 // (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
 // Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
 // (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
-// windows that cover it (max: only those whose first maximum it is), so no atomics.
+// windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
+// cudnn_off false) max and avg pooling with the valid convention run on cuDNN (op/cuda/cudnn_pooling.hpp).
 #pragma once
 
 #include <cmath>
 #include <optional>
 #include <string>
 
+#include "../core/config.hpp"
 #include "../engine/engine.hpp"
 #include "../expr/launch.hpp"
 #include "operator.hpp"
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+#include "cuda/cudnn_pooling.hpp"
+#endif
 
 namespace mixt::op::pool_detail {
 
@@ -261,6 +266,19 @@ struct PoolingOp {
     return g;
   }
 
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+  /// The pooling as cuDNN would run it: mode none (the own kernels) for sum, lp, the full convention or cudnn_off.
+  static cudnn::PoolSpec cudnn_spec(const Param& p, const pool_detail::PoolGeom& g) {
+    cudnn::PoolSpec c;
+    if (p.cudnn_off || (p.pooling_convention != "valid" && !p.global_pool)) return c;  // global: one window
+    if (g.type == pool_detail::kMax) c.mode = cudnn::PoolSpec::max;
+    else if (g.type == pool_detail::kAvg)
+      c.mode = g.count_include_pad ? cudnn::PoolSpec::avg_include_pad : cudnn::PoolSpec::avg_exclude_pad;
+    for (int j = 0; j < 3; ++j) c.k[j] = g.k[j], c.s[j] = g.s[j], c.p[j] = g.p[j];
+    return c;
+  }
+#endif
+
   static void check_dtype(const NDArray& a) {
     if (a.dtype() != DType::float32 && a.dtype() != DType::float64)
       mixt::detail::fail(name, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
@@ -272,6 +290,9 @@ struct PoolingOp {
     check_dtype(in[0]);
     const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), out[0].shape());
     NDArray x = in[0], y = out[0];
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (cudnn::pooling_forward(name, cudnn_spec(p, g), x, y, req[0])) return;
+#endif
     const bool acc = req[0] == Req::add;
     engine::Engine::get().push(
         [g, x, y, acc](engine::RunContext rc) {
@@ -294,6 +315,10 @@ struct PoolingOp {
     NDArray x = in[0], y = out.empty() || out[0].is_none() ? og[0] : out[0], gy = og[0], gx = ig[0];
     if (g.type == pool_detail::kLp && (out.empty() || out[0].is_none()))
       mixt::detail::fail(name, "lp pooling's backward needs the forward output");
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!out.empty() && !out[0].is_none() && cudnn::pooling_backward(name, cudnn_spec(p, g), x, out[0], gy, gx, req[0]))
+      return;
+#endif
     const bool acc = req[0] == Req::add;
     std::vector<engine::Var*> reads{x.var(), gy.var()};
     if (y.var() != gy.var()) reads.push_back(y.var());

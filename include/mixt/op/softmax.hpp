@@ -2,12 +2,18 @@
 // near the float limits stay finite. temperature T divides the input.
 //   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
 //   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
+// On a GPU with cuDNN, temperature 1 runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's softmax has no cudnn_off
+// attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to the own kernels there.
 #pragma once
 
 #include <optional>
 
+#include "../core/config.hpp"
 #include "../expr/reduce.hpp"
 #include "operator.hpp"
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+#include "cuda/cudnn_softmax.hpp"
+#endif
 
 namespace mixt::op {
 
@@ -32,6 +38,11 @@ struct SoftmaxOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
+        cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
+      return;
+#endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
     NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
     NDArray e = expr::evaluate(exp(shifted));
@@ -44,6 +55,11 @@ struct SoftmaxOp {
                        const std::vector<NDArray>&) {
     const NDArray &g = og[0], &y = out[0];
     const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
+        cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
+      return;
+#endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
     if constexpr (Log) write(ig[0], req[0], (g - exp(y) * nd::sum(g, {axis}, true)) * inv_t);
     else write(ig[0], req[0], y * (g - nd::sum(g * y, {axis}, true)) * inv_t);
