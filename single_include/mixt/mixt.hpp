@@ -7886,8 +7886,445 @@ NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU
 //   1 / sqrt(moving_var + eps)).
 // fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
-// the mean / var outputs are ignored, as in MXNet.
+// the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
+// batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
 
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+// ---- begin mixt/op/cuda/cudnn_batch_norm.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_BATCH_NORM_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_BATCH_NORM_HPP
+// BatchNorm on cuDNN: cudnnBatchNormalizationForwardTraining / ForwardInference / Backward, CUDNN_BATCHNORM_SPATIAL.
+//
+// Layout: the data viewed as (pre, C, post, 1), C the channel axis; SPATIAL mode takes statistics per channel over
+// the other extents, which is op/batch_norm.hpp's reduction for any `axis` and any number of dimensions (a 2-D
+// (N, C) input is (N, C, 1, 1): SPATIAL then reduces over N only, as MXNet does, and as PER_ACTIVATION would).
+//
+// Matching the own kernels (op/batch_norm.hpp), where cuDNN differs:
+//   - moving variance: cuDNN's running variance is updated with the unbiased batch variance (times n / (n - 1)),
+//     mixt's (and MXNet's) with the biased one. So cuDNN's running averages go to zeroed scratch with factor 1
+//     (they then hold the batch mean and the unbiased variance) and one small kernel applies mixt's rule
+//     moving = moving * momentum + batch * (1 - momentum), the variance scaled back by (n - 1) / n.
+//   - fix_gamma: cuDNN always reads a scale, so it gets a tensor of ones; gamma's gradient is written as 0.
+//   - the mean / var outputs: cuDNN's saved mean and inverse standard deviation 1 / sqrt(var + eps) are exactly
+//     mixt's mean and 'var' outputs, so they are written there directly (and backward reads them back); in
+//     inference mode a small kernel writes the moving mean and 1 / sqrt(moving_var + eps).
+//   - eps: cuDNN requires eps >= CUDNN_BN_MIN_EPSILON (0 in cuDNN 9); smaller runs on the own kernels.
+// Taken by cuDNN: float32 and float64 (every array of one dtype), forward in training mode (batch statistics, at
+// least 2 items per channel), forward with the moving statistics (inference, or use_global_stats), backward with
+// batch statistics; requests write / inplace / add for the output and data gradient, any request for gamma's and
+// beta's gradients as long as those not left null agree on write versus add (cuDNN blends both with one beta).
+// Left to the own kernels: backward with the moving statistics (the affine gradient, not a cuDNN call), a null
+// request for the output or the data gradient, Req::add on the mean / var outputs, other dtypes, empty arrays,
+// extents beyond cuDNN's int.
+
+// ---- begin mixt/op/cuda/cudnn.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_HPP
+// cuDNN plumbing shared by the operators' cuDNN paths (nvcc builds with MIXT_USE_CUDNN only; a CPU-only or a
+// cuDNN-less build never sees this header's contents): the status check, handles, RAII descriptors, dtype mapping,
+// the blend factors, workspaces from the pool, and the process-wide switch.
+//
+// Which handle: an operation running on a GPU worker of the threaded engine uses that worker's handle
+// (RunContext::dnn_handle, already bound to the worker's stream). Elsewhere (the naive engine, whose RunContext has
+// no handle, and the host thread that picks convolution algorithms) each thread keeps one handle per device,
+// created on first use and bound to the operation's stream at each call, as blas/cuda/cublas.hpp does for cuBLAS
+// (a handle must not be used by two threads at once). Those handles live until the process ends.
+//
+// Which operations go to cuDNN at all: an operator's GPU path calls in here when its `cudnn_off` attribute is false
+// and the switch below is on; each cudnn_*.hpp says which configurations it takes, and returns false (nothing
+// pushed) for the others, which then run on the operator's own kernels.
+//
+// The legacy (descriptor) API is used throughout. cuDNN 9 marks much of it deprecated; the mark only warns when
+// CUDNN_WARN_DEPRECATED is defined, and these headers silence that warning locally.
+
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <vector>
+
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace mixt::op::cudnn {
+
+/// Throws mixt::Error naming the operator, the cuDNN call and cuDNN's status string.
+inline void check(cudnnStatus_t status, const char* op, const char* call) {
+  if (status != CUDNN_STATUS_SUCCESS)
+    mixt::detail::fail(op, call, " failed: ", cudnnGetErrorString(status), " (cuDNN status ", int(status), ")");
+}
+
+/// The process-wide switch: on unless the environment sets MIXT_CUDNN=0. set_enabled returns the previous
+/// value; it is read when an operator is called (pushed), so it may change between calls, e.g. in a test that
+/// compares the cuDNN path with the own kernels (softmax has no cudnn_off attribute in MXNet).
+inline std::atomic<bool>& enabled_flag() {
+  static std::atomic<bool> flag{[] {
+    const char* e = std::getenv("MIXT_CUDNN");
+    return !(e && std::strcmp(e, "0") == 0);
+  }()};
+  return flag;
+}
+inline bool enabled() { return enabled_flag().load(std::memory_order_relaxed); }
+inline bool set_enabled(bool on) { return enabled_flag().exchange(on); }
+
+/// cuDNN's data type for a dtype: float32, float64 and float16; nullopt (the caller falls back) otherwise.
+inline std::optional<cudnnDataType_t> data_type(DType t) {
+  switch (t) {
+    case DType::float32: return CUDNN_DATA_FLOAT;
+    case DType::float64: return CUDNN_DATA_DOUBLE;
+    case DType::float16: return CUDNN_DATA_HALF;
+    default: return std::nullopt;
+  }
+}
+
+/// A blend factor (alpha, beta) as cuDNN reads it: a double for double data, a float otherwise. Keep the object
+/// alive across the call that receives ptr().
+struct Scale {
+  float f;
+  double d;
+  bool is_double;
+  Scale(double v, DType t) : f(float(v)), d(v), is_double(t == DType::float64) {}
+  const void* ptr() const { return is_double ? static_cast<const void*>(&d) : static_cast<const void*>(&f); }
+};
+
+/// True when every value fits cuDNN's int interface.
+inline bool fits_int(std::initializer_list<int64_t> values) {
+  for (int64_t v : values)
+    if (v < 0 || v > INT_MAX) return false;
+  return true;
+}
+inline bool fits_int(const std::vector<int64_t>& values) {
+  for (int64_t v : values)
+    if (v < 0 || v > INT_MAX) return false;
+  return true;
+}
+
+/// This thread's handle for device `dev` (see the header comment).
+inline cudnnHandle_t thread_handle(int dev, const char* op) {
+  constexpr int kMaxDevices = 64;
+  thread_local cudnnHandle_t handles[kMaxDevices] = {};
+  if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail(op, "device id ", dev, " is out of range");
+  if (!handles[dev]) {
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) mixt::detail::fail(op, "cudaGetDevice failed");
+    if (current != dev && cudaSetDevice(dev) != cudaSuccess) mixt::detail::fail(op, "cudaSetDevice(", dev, ") failed");
+    cudnnStatus_t status = cudnnCreate(&handles[dev]);
+    if (current != dev) cudaSetDevice(current);
+    check(status, op, "cudnnCreate");
+  }
+  return handles[dev];
+}
+
+/// The handle for an operation running with `rc`, bound to its stream.
+inline cudnnHandle_t handle(const engine::RunContext& rc, const char* op) {
+  if (rc.dnn_handle) return static_cast<cudnnHandle_t>(rc.dnn_handle);
+  cudnnHandle_t h = thread_handle(rc.ctx.dev_id, op);
+  check(cudnnSetStream(h, static_cast<cudaStream_t>(rc.stream)), op, "cudnnSetStream");
+  return h;
+}
+
+/// An owned cuDNN descriptor: created by the constructor, destroyed by the destructor.
+template <class H, cudnnStatus_t (*Create)(H*), cudnnStatus_t (*Destroy)(H)>
+class Descriptor {
+ public:
+  explicit Descriptor(const char* op) { check(Create(&h_), op, "creating a cuDNN descriptor"); }
+  ~Descriptor() {
+    if (h_) Destroy(h_);
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  operator H() const { return h_; }
+
+ private:
+  H h_ = nullptr;
+};
+using TensorDesc = Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDesc = Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvDesc =
+    Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor, cudnnDestroyConvolutionDescriptor>;
+using PoolDesc = Descriptor<cudnnPoolingDescriptor_t, cudnnCreatePoolingDescriptor, cudnnDestroyPoolingDescriptor>;
+
+/// A packed (row-major) tensor of 4 or 5 dimensions (cuDNN's legacy API wants at least 4: lower-dimensional
+/// data is given extents of 1).
+inline void set_tensor(const TensorDesc& desc, const char* op, DType t, const std::vector<int64_t>& dims) {
+  int d[8], s[8];
+  const int n = int(dims.size());
+  int64_t stride = 1;
+  for (int i = n - 1; i >= 0; --i) {
+    d[i] = int(dims[size_t(i)]);
+    s[i] = int(stride);
+    stride *= dims[size_t(i)];
+  }
+  check(cudnnSetTensorNdDescriptor(desc, *data_type(t), n, d, s), op, "cudnnSetTensorNdDescriptor");
+}
+
+/// The NCHW (or NCDHW) extents cuDNN sees for an NCW / NCHW / NCDHW array: 1-D data gets H = 1.
+inline std::vector<int64_t> nchw(const Shape& s) {
+  std::vector<int64_t> d(s.begin(), s.end());
+  if (d.size() == 3) d.insert(d.begin() + 2, 1);
+  return d;
+}
+
+/// Device memory for cuDNN's workspace, from the device's pool (an NDArray, so that its block goes back to the
+/// pool in stream order once the operation that uses it has run; see engine/cuda/gpu_workers.hpp). None for 0
+/// bytes.
+inline NDArray workspace(size_t bytes, const Context& ctx) {
+  if (bytes == 0) return NDArray();
+  return NDArray(Shape{int64_t((bytes + 3) / 4)}, ctx, DType::float32);
+}
+
+/// The number of operations pushed to cuDNN so far: the fallback is silent, so tests check that the cases meant
+/// for cuDNN did reach it.
+inline std::atomic<uint64_t>& pushed() {
+  static std::atomic<uint64_t> n{0};
+  return n;
+}
+
+/// Pushes fn as one GPU engine operation: `reads` lose the variables also written (the engine wants them
+/// disjoint) and duplicates; arrays that are none are skipped.
+template <class Fn>
+void push(const char* op, const Context& ctx, const std::vector<NDArray>& reads, const std::vector<NDArray>& writes,
+          Fn fn) {
+  pushed().fetch_add(1, std::memory_order_relaxed);
+  std::vector<engine::Var*> w, r;
+  for (const NDArray& a : writes)
+    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end()) w.push_back(a.var());
+  for (const NDArray& a : reads)
+    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end() &&
+        std::find(r.begin(), r.end(), a.var()) == r.end())
+      r.push_back(a.var());
+  engine::Engine::get().push(std::move(fn), ctx, r, w, engine::FnProperty::normal, op);
+}
+
+}  // namespace mixt::op::cudnn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // MIXT_USE_CUDA && MIXT_USE_CUDNN
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_HPP
+// ---- end mixt/op/cuda/cudnn.hpp ----
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+
+#include <cmath>
+
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace mixt::op::cudnn {
+
+/// What BatchNorm's forward and backward pass on: the (pre, C, post) view of the data and the attributes.
+struct BatchNormArgs {
+  std::vector<int64_t> view;
+  double eps = 1e-3;
+  double momentum = 0.9;
+  bool fix_gamma = true;
+  bool batch_stats = true;  ///< training with batch statistics (is_train and not use_global_stats)
+};
+
+namespace bn_cudnn_detail {
+
+/// moving = moving * m + batch * (1 - m); the variance from cuDNN's unbiased one times (n - 1) / n.
+template <class T>
+struct MovingStatsKernel {
+  T* mean;
+  T* var;
+  const T* batch_mean;
+  const T* batch_var_unbiased;
+  T momentum, biased;
+  MIXT_HD void operator()(int64_t i) const {
+    mean[i] = mean[i] * momentum + batch_mean[i] * (T(1) - momentum);
+    var[i] = var[i] * momentum + batch_var_unbiased[i] * biased * (T(1) - momentum);
+  }
+};
+
+/// The mean / var outputs in inference mode: the moving mean and 1 / sqrt(moving_var + eps) (either may be null).
+template <class T>
+struct InferenceStatsKernel {
+  T* mean_out;
+  T* invstd_out;
+  const T* mean;
+  const T* var;
+  T eps;
+  MIXT_HD void operator()(int64_t i) const {
+    if (mean_out) mean_out[i] = mean[i];
+    if (invstd_out) invstd_out[i] = T(1.0 / ::sqrt(double(var[i]) + double(eps)));
+  }
+};
+
+inline bool takes(const BatchNormArgs& a, std::initializer_list<const NDArray*> arrays) {
+  if (!enabled() || a.view.size() != 3 || !(a.eps >= CUDNN_BN_MIN_EPSILON)) return false;
+  const int64_t pre = a.view[0], C = a.view[1], post = a.view[2];
+  if (pre * C * post <= 0 || !fits_int({pre, C, post, pre * C * post})) return false;
+  const NDArray& x = **arrays.begin();
+  if (!x.ctx().is_gpu() || (x.dtype() != DType::float32 && x.dtype() != DType::float64)) return false;
+  for (const NDArray* p : arrays)
+    if (!p->is_none() && (p->dtype() != x.dtype() || !(p->ctx() == x.ctx()))) return false;
+  return true;
+}
+
+/// The data descriptor (pre, C, post, 1) and the derived per-channel descriptor.
+struct Descs {
+  TensorDesc x, channel;
+  Descs(const char* op, const BatchNormArgs& a, DType t) : x(op), channel(op) {
+    set_tensor(x, op, t, {a.view[0], a.view[1], a.view[2], 1});
+    check(cudnnDeriveBNTensorDescriptor(channel, x, CUDNN_BATCHNORM_SPATIAL), op, "cudnnDeriveBNTensorDescriptor");
+  }
+};
+
+/// Pointer to element `i * C` of a scratch array, as T.
+inline void* part(const NDArray& scratch, int64_t i, int64_t C, DType t) {
+  return static_cast<char*>(scratch.raw_data()) + size_t(i * C) * dtype_size(t);
+}
+
+}  // namespace bn_cudnn_detail
+
+/// y = BatchNorm(x) (per req_y: write, inplace or add), the moving statistics updated in training mode, the mean
+/// and var outputs written when given (none or Req::null: skipped). False, having pushed nothing, when cuDNN does
+/// not take it (see the header comment).
+inline bool batch_norm_forward(const char* op, const BatchNormArgs& a, const NDArray& x, const NDArray& gamma,
+                               const NDArray& beta, const NDArray& moving_mean, const NDArray& moving_var,
+                               const NDArray& y, Req req_y, NDArray mean, Req req_mean, NDArray invstd,
+                               Req req_invstd) {
+  using namespace bn_cudnn_detail;
+  if (!takes(a, {&x, &gamma, &beta, &moving_mean, &moving_var, &y, &mean, &invstd})) return false;
+  if (req_y == Req::null || req_mean == Req::add || req_invstd == Req::add) return false;
+  if (req_mean == Req::null) mean = NDArray();
+  if (req_invstd == Req::null) invstd = NDArray();
+  const int64_t C = a.view[1], n = a.view[0] * a.view[2];
+  if (a.batch_stats && n < 2) return false;  // the unbiased variance cuDNN keeps is undefined for one item
+  const DType t = x.dtype();
+  // Scratch, C values each: ones (fix_gamma), then in training the running-average targets, the saved mean and
+  // the saved inverse standard deviation (when the outputs are not given).
+  NDArray scratch = NDArray(Shape{(a.batch_stats ? 5 : 1) * C}, x.ctx(), t);
+  // The moving statistics are written in training only.
+  const NDArray none;
+  push(op, x.ctx(), {x, gamma, beta, a.batch_stats ? none : moving_mean, a.batch_stats ? none : moving_var},
+       {y, a.batch_stats ? moving_mean : none, a.batch_stats ? moving_var : none, mean, invstd, scratch},
+       [op, a, x, gamma, beta, moving_mean, moving_var, y, req_y, mean, invstd, scratch, C, n,
+        t](engine::RunContext rc) {
+         cudnnHandle_t h = handle(rc, op);
+         Descs d(op, a, t);
+         const Scale one(1.0, t), zero(0.0, t), beta_y(req_y == Req::add ? 1.0 : 0.0, t);
+         void* scale = gamma.raw_data();
+         if (a.fix_gamma) {
+           scale = part(scratch, 0, C, t);
+           check(cudnnSetTensor(h, d.channel, scale, one.ptr()), op, "cudnnSetTensor");
+         }
+         if (!a.batch_stats) {
+           check(cudnnBatchNormalizationForwardInference(h, CUDNN_BATCHNORM_SPATIAL, one.ptr(), beta_y.ptr(), d.x,
+                                                         x.raw_data(), d.x, y.raw_data(), d.channel, scale,
+                                                         beta.raw_data(), moving_mean.raw_data(),
+                                                         moving_var.raw_data(), a.eps),
+                 op, "cudnnBatchNormalizationForwardInference");
+           if (mean.is_none() && invstd.is_none()) return;
+           auto stats = [&](auto* tag) {
+             using T = std::remove_pointer_t<decltype(tag)>;
+             expr::launch(rc, C,
+                          InferenceStatsKernel<T>{static_cast<T*>(mean.raw_data()), static_cast<T*>(invstd.raw_data()),
+                                                  static_cast<const T*>(moving_mean.raw_data()),
+                                                  static_cast<const T*>(moving_var.raw_data()), T(a.eps)});
+           };
+           if (t == DType::float32) stats(static_cast<float*>(nullptr));
+           else stats(static_cast<double*>(nullptr));
+           return;
+         }
+         void* run_mean = part(scratch, 1, C, t);
+         void* run_var = part(scratch, 2, C, t);
+         void* save_mean = mean.is_none() ? part(scratch, 3, C, t) : mean.raw_data();
+         void* save_invstd = invstd.is_none() ? part(scratch, 4, C, t) : invstd.raw_data();
+         check(cudnnSetTensor(h, d.channel, run_mean, zero.ptr()), op, "cudnnSetTensor");
+         check(cudnnSetTensor(h, d.channel, run_var, zero.ptr()), op, "cudnnSetTensor");
+         // Factor 1: the running averages become the batch mean and the unbiased batch variance.
+         check(cudnnBatchNormalizationForwardTraining(h, CUDNN_BATCHNORM_SPATIAL, one.ptr(), beta_y.ptr(), d.x,
+                                                      x.raw_data(), d.x, y.raw_data(), d.channel, scale,
+                                                      beta.raw_data(), 1.0, run_mean, run_var, a.eps, save_mean,
+                                                      save_invstd),
+               op, "cudnnBatchNormalizationForwardTraining");
+         auto update = [&](auto* tag) {
+           using T = std::remove_pointer_t<decltype(tag)>;
+           expr::launch(rc, C,
+                        MovingStatsKernel<T>{static_cast<T*>(moving_mean.raw_data()),
+                                             static_cast<T*>(moving_var.raw_data()), static_cast<const T*>(run_mean),
+                                             static_cast<const T*>(run_var), T(a.momentum), T(double(n - 1) / double(n))});
+         };
+         if (t == DType::float32) update(static_cast<float*>(nullptr));
+         else update(static_cast<double*>(nullptr));
+       });
+  return true;
+}
+
+/// The batch-statistics backward: dx (req_dx: write, inplace or add), dgamma and dbeta (none or Req::null:
+/// skipped). saved_mean / saved_invstd: the forward's mean and var outputs, or none (cuDNN recomputes them).
+/// False, having pushed nothing, when cuDNN does not take it (see the header comment).
+inline bool batch_norm_backward(const char* op, const BatchNormArgs& a, const NDArray& x, const NDArray& dy,
+                                const NDArray& gamma, NDArray saved_mean, NDArray saved_invstd, const NDArray& dx,
+                                Req req_dx, NDArray dgamma, Req req_gamma, NDArray dbeta, Req req_beta) {
+  using namespace bn_cudnn_detail;
+  if (!a.batch_stats || req_dx == Req::null) return false;
+  if (req_gamma == Req::null) dgamma = NDArray();
+  if (req_beta == Req::null) dbeta = NDArray();
+  if (saved_mean.is_none() || saved_invstd.is_none()) saved_mean = saved_invstd = NDArray();
+  if (!takes(a, {&x, &dy, &gamma, &saved_mean, &saved_invstd, &dx, &dgamma, &dbeta})) return false;
+  // cuDNN blends gamma's and beta's gradients with one beta: the ones written must agree on write versus add.
+  const bool real_gamma = !dgamma.is_none() && !a.fix_gamma, real_beta = !dbeta.is_none();
+  if (real_gamma && real_beta && (req_gamma == Req::add) != (req_beta == Req::add)) return false;
+  const bool add_params = (real_gamma && req_gamma == Req::add) || (real_beta && req_beta == Req::add);
+  const bool zero_gamma = a.fix_gamma && !dgamma.is_none() && req_gamma != Req::add;  // fix_gamma: gradient 0
+  const int64_t C = a.view[1];
+  const DType t = x.dtype();
+  // Scratch, C values each: ones (fix_gamma), and the targets of the gradients not asked for.
+  NDArray scratch = NDArray(Shape{3 * C}, x.ctx(), t);
+  push(op, x.ctx(), {x, dy, gamma, saved_mean, saved_invstd}, {dx, dgamma, dbeta, scratch},
+       [op, a, x, dy, gamma, saved_mean, saved_invstd, dx, req_dx, dgamma, dbeta, real_gamma, real_beta, add_params,
+        zero_gamma, scratch, C, t](engine::RunContext rc) {
+         cudnnHandle_t h = handle(rc, op);
+         Descs d(op, a, t);
+         const Scale one(1.0, t), zero(0.0, t), beta_dx(req_dx == Req::add ? 1.0 : 0.0, t),
+             beta_params(add_params ? 1.0 : 0.0, t);
+         const void* scale = gamma.raw_data();
+         if (a.fix_gamma) {
+           void* ones = part(scratch, 0, C, t);
+           check(cudnnSetTensor(h, d.channel, ones, one.ptr()), op, "cudnnSetTensor");
+           scale = ones;
+         }
+         void* dscale = real_gamma ? dgamma.raw_data() : part(scratch, 1, C, t);
+         void* dbias = real_beta ? dbeta.raw_data() : part(scratch, 2, C, t);
+         check(cudnnBatchNormalizationBackward(h, CUDNN_BATCHNORM_SPATIAL, one.ptr(), beta_dx.ptr(), one.ptr(),
+                                               beta_params.ptr(), d.x, x.raw_data(), d.x, dy.raw_data(), d.x,
+                                               dx.raw_data(), d.channel, scale, dscale, dbias, a.eps,
+                                               saved_mean.is_none() ? nullptr : saved_mean.raw_data(),
+                                               saved_invstd.is_none() ? nullptr : saved_invstd.raw_data()),
+               op, "cudnnBatchNormalizationBackward");
+         if (zero_gamma) check(cudnnSetTensor(h, d.channel, dgamma.raw_data(), zero.ptr()), op, "cudnnSetTensor");
+       });
+  return true;
+}
+
+}  // namespace mixt::op::cudnn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // MIXT_USE_CUDA && MIXT_USE_CUDNN
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_BATCH_NORM_HPP
+// ---- end mixt/op/cuda/cudnn_batch_norm.hpp ----
+#endif
 
 namespace mixt::op {
 
@@ -7901,7 +8338,7 @@ struct BatchNormOp {
     bool use_global_stats = false;
     bool output_mean_var = false;
     int axis = 1;
-    bool cudnn_off = false;  ///< accepted and ignored
+    bool cudnn_off = false;
   };
   static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
   static std::vector<std::string> outputs(const Param& p) {
@@ -7967,6 +8404,16 @@ struct BatchNormOp {
     check(p);
     if (aux.size() != 2) mixt::detail::fail(name, "expected 2 auxiliary states (moving_mean, moving_var), received ", aux.size());
     auto v = view3(p, in[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch_stats(p, ctx)};
+      const NDArray none;
+      if (cudnn::batch_norm_forward(name, a, in[0], in[1], in[2], aux[0], aux[1], out[0], req[0],
+                                    out.size() > 1 ? out[1] : none, req.size() > 1 ? req[1] : Req::write,
+                                    out.size() > 2 ? out[2] : none, req.size() > 2 ? req[2] : Req::write))
+        return;
+    }
+#endif
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v);
     NDArray mean, var;
@@ -7994,9 +8441,18 @@ struct BatchNormOp {
                        const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
                        const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
     auto v = view3(p, in[0].shape());
+    const bool batch = batch_stats(p, ctx);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off && batch) {
+      const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch};
+      const bool saved = out.size() == 3;
+      if (cudnn::batch_norm_backward(name, a, in[0], og[0], in[1], saved ? out[1] : NDArray(),
+                                     saved ? out[2] : NDArray(), ig[0], req[0], ig[1], req[1], ig[2], req[2]))
+        return;
+    }
+#endif
     const int64_t C = v[1];
     NDArray x = in[0].reshape(v), dy = og[0].reshape(v);
-    const bool batch = batch_stats(p, ctx);
     NDArray mean, invstd;
     if (batch && out.size() == 3) {  // the saved statistics
       mean = out[1].reshape({1, C, 1});
@@ -8051,8 +8507,9 @@ NDArray BatchNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta
 // ---- begin mixt/op/convolution.hpp ----
 // Convolution (MXNet's nn/convolution-inl.h): 1-D (NCW), 2-D (NCHW) and 3-D (NCDHW) convolution with stride,
 // dilation, zero padding and groups, by im2col + GEMM (op/im2col.hpp). Weight (num_filter, C/num_group, k...),
-// bias (num_filter); output extent floor((x + 2p - d(k-1) - 1)/s) + 1. workspace and cudnn_* are accepted and
-// ignored.
+// bias (num_filter); output extent floor((x + 2p - d(k-1) - 1)/s) + 1. On a GPU with cuDNN (and cudnn_off false)
+// cuDNN runs it (op/cuda/cudnn_convolution.hpp says which cases; the others keep im2col + GEMM); workspace caps
+// cuDNN's workspace (MB), cudnn_tune is accepted and ignored.
 
 #include <optional>
 #include <string>
@@ -8429,6 +8886,311 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
 
 }  // namespace mixt::op::conv_detail
 // ---- end mixt/op/im2col.hpp ----
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+// ---- begin mixt/op/cuda/cudnn_convolution.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_CONVOLUTION_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_CONVOLUTION_HPP
+// Convolution and Deconvolution on cuDNN. Both operators are described, as in op/im2col.hpp, by an "image" tensor
+// (N, Ci, in...), a "column-side" tensor (N, Co, out...) and a weight (Co, Ci/G, k...): for Convolution the image
+// is the data, for Deconvolution the output. cuDNN's x is the image, its y the column side, its filter the weight:
+//   forward          colside = conv(image, W)          Convolution forward, Deconvolution data gradient
+//   backward_data    image   = conv^T(colside, W)      Convolution data gradient, Deconvolution forward
+//   backward_filter  dW      from image and colside    both weight gradients
+//   add_bias         t      += bias (per channel)      cudnnAddTensor
+//   bias_grad        db      = sum of t but axis 1     cudnnConvolutionBackwardBias
+// An operator's call is a list of these steps run as one engine operation, with one workspace (the largest any
+// step needs) from the pool.
+//
+// Taken by cuDNN: 1-D (as 2-D with H = 1), 2-D and 3-D, any stride, dilation, padding and num_group
+// (cudnnSetConvolutionGroupCount), CUDNN_CROSS_CORRELATION (what MXNet calls convolution), float32 and float64,
+// every request (Req::add blends with beta = 1), a non-empty batch and extents that fit cuDNN's int interface.
+// Anything else, or a geometry for which cuDNN offers no algorithm within the workspace limit, runs on
+// im2col + GEMM.
+//
+// Algorithms: cuDNN's heuristics (cudnnGet*Algorithm_v7), the first one that succeeds within the operator's
+// `workspace` attribute (MB, MXNet's meaning), cached per geometry, dtype, device and limit. No autotuning by
+// timing (cudnnFind*): cudnn_tune is accepted and ignored, which keeps results reproducible and no benchmark runs
+// outside the pool's memory.
+//
+// Math: float32 convolutions run with CUDNN_FMA_MATH, i.e. no TF32 tensor-core math. CUDNN_DEFAULT_MATH would allow
+// TF32 on Ampere and later, rounding inputs to a 10-bit mantissa; MXNet's default for float32 is full precision,
+// the cuBLAS path (FullyConnected, the im2col fallback) is full precision, and so are these. float64 takes the
+// math type the heuristics name (double-precision tensor cores are exact to float64).
+
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+
+#include <array>
+#include <map>
+#include <mutex>
+
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace mixt::op::cudnn {
+
+/// One step of a convolution operation (see the header comment). Arrays by role:
+///   forward:          a = image, b = weight, out = colside
+///   backward_data:    a = colside, b = weight, out = image
+///   backward_filter:  a = image, b = colside, out = dweight
+///   add_bias:         a = bias, out = the tensor the bias is added to (always added: req is ignored)
+///   bias_grad:        a = the output gradient, out = dbias
+struct ConvStep {
+  enum Kind { forward, backward_data, backward_filter, add_bias, bias_grad } kind;
+  NDArray a, b, out;
+  Req req = Req::write;
+};
+
+namespace conv_cudnn_detail {
+
+inline int spatial_dims(int nd) { return nd == 3 ? 3 : 2; }
+
+/// The three tensors and the convolution of a geometry, for dtype t, with math type `math`.
+struct ConvDescs {
+  TensorDesc image, colside;
+  FilterDesc filter;
+  ConvDesc conv;
+  ConvDescs(const char* op, const conv_detail::ConvGeom& g, int nd, DType t)
+      : image(op), colside(op), filter(op), conv(op) {
+    const int sd = spatial_dims(nd);
+    std::vector<int64_t> di{g.N, g.Ci}, dc{g.N, g.Co};
+    int fd[5] = {int(g.Co), int(g.Ci / g.G)}, pad[3], stride[3], dil[3];
+    for (int j = 3 - sd, i = 0; j < 3; ++j, ++i) {
+      di.push_back(g.in[j]);
+      dc.push_back(g.out[j]);
+      fd[2 + i] = int(g.k[j]);
+      pad[i] = int(g.p[j]), stride[i] = int(g.s[j]), dil[i] = int(g.d[j]);
+    }
+    set_tensor(image, op, t, di);
+    set_tensor(colside, op, t, dc);
+    check(cudnnSetFilterNdDescriptor(filter, *data_type(t), CUDNN_TENSOR_NCHW, sd + 2, fd), op,
+          "cudnnSetFilterNdDescriptor");
+    // The accumulation type is the data type for float32 and float64 (half data would accumulate in float).
+    check(cudnnSetConvolutionNdDescriptor(conv, sd, pad, stride, dil, CUDNN_CROSS_CORRELATION, *data_type(t)), op,
+          "cudnnSetConvolutionNdDescriptor");
+    check(cudnnSetConvolutionGroupCount(conv, int(g.G)), op, "cudnnSetConvolutionGroupCount");
+    check(cudnnSetConvolutionMathType(conv, base_math(t)), op, "cudnnSetConvolutionMathType");
+  }
+  /// No TF32 for float32 (see the header comment).
+  static cudnnMathType_t base_math(DType t) { return t == DType::float32 ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH; }
+};
+
+/// An algorithm of one convolution pass with its math type and workspace bytes.
+struct Algo {
+  int algo = 0;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t workspace = 0;
+};
+
+/// The math type to run a heuristic's result with; nullopt when the result would use TF32 on float32 data.
+inline std::optional<cudnnMathType_t> usable_math(DType t, cudnnMathType_t proposed) {
+  if (t != DType::float32) return proposed;
+  if (proposed == CUDNN_TENSOR_OP_MATH || proposed == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION) return std::nullopt;
+  return CUDNN_FMA_MATH;
+}
+
+/// Walks the heuristics' ranking (best first) and returns the first algorithm that succeeds and whose workspace,
+/// asked of cuDNN with the math type it will run with, fits `limit`.
+template <class Perf, class WorkspaceOf>
+std::optional<Algo> first_fitting(const char* op, const ConvDescs& d, DType t, const std::vector<Perf>& perf, int n,
+                                  size_t limit, WorkspaceOf workspace_of) {
+  for (int i = 0; i < n; ++i) {
+    if (perf[size_t(i)].status != CUDNN_STATUS_SUCCESS) continue;
+    std::optional<cudnnMathType_t> math = usable_math(t, perf[size_t(i)].mathType);
+    if (!math) continue;
+    check(cudnnSetConvolutionMathType(d.conv, *math), op, "cudnnSetConvolutionMathType");
+    size_t bytes = 0;
+    if (workspace_of(perf[size_t(i)].algo, &bytes) != CUDNN_STATUS_SUCCESS || bytes > limit) continue;
+    return Algo{int(perf[size_t(i)].algo), *math, bytes};
+  }
+  return std::nullopt;
+}
+
+/// Asks cuDNN's heuristics for a pass (forward, backward_data or backward_filter) on this thread's handle.
+inline std::optional<Algo> query(const char* op, ConvStep::Kind kind, const conv_detail::ConvGeom& g, int nd,
+                                 DType t, int dev, size_t limit) {
+  cudnnHandle_t h = thread_handle(dev, op);
+  ConvDescs d(op, g, nd, t);
+  int max = 0, n = 0;
+  if (kind == ConvStep::forward) {
+    check(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max), op, "cudnnGetConvolutionForwardAlgorithmMaxCount");
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(size_t(std::max(max, 1)));
+    check(cudnnGetConvolutionForwardAlgorithm_v7(h, d.image, d.filter, d.conv, d.colside, max, &n, perf.data()), op,
+          "cudnnGetConvolutionForwardAlgorithm_v7");
+    return first_fitting(op, d, t, perf, n, limit, [&](cudnnConvolutionFwdAlgo_t a, size_t* bytes) {
+      return cudnnGetConvolutionForwardWorkspaceSize(h, d.image, d.filter, d.conv, d.colside, a, bytes);
+    });
+  }
+  if (kind == ConvStep::backward_data) {
+    check(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &max), op,
+          "cudnnGetConvolutionBackwardDataAlgorithmMaxCount");
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(size_t(std::max(max, 1)));
+    check(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.filter, d.colside, d.conv, d.image, max, &n, perf.data()),
+          op, "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+    return first_fitting(op, d, t, perf, n, limit, [&](cudnnConvolutionBwdDataAlgo_t a, size_t* bytes) {
+      return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.filter, d.colside, d.conv, d.image, a, bytes);
+    });
+  }
+  check(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &max), op,
+        "cudnnGetConvolutionBackwardFilterAlgorithmMaxCount");
+  std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(size_t(std::max(max, 1)));
+  check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.image, d.colside, d.conv, d.filter, max, &n, perf.data()),
+        op, "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+  return first_fitting(op, d, t, perf, n, limit, [&](cudnnConvolutionBwdFilterAlgo_t a, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.image, d.colside, d.conv, d.filter, a, bytes);
+  });
+}
+
+/// query() through a process-wide cache (misses are cached too: cuDNN is not asked about them again).
+inline std::optional<Algo> choose(const char* op, ConvStep::Kind kind, const conv_detail::ConvGeom& g, int nd,
+                                  DType t, int dev, size_t limit) {
+  using Key = std::array<int64_t, 27>;
+  Key key{int64_t(kind), dev, int64_t(t), nd, g.N, g.Ci, g.Co, g.G};
+  size_t i = 8;
+  for (int j = 0; j < 3; ++j) {
+    key[i++] = g.in[j], key[i++] = g.out[j], key[i++] = g.k[j];
+    key[i++] = g.s[j], key[i++] = g.p[j], key[i++] = g.d[j];
+  }
+  key[i] = int64_t(limit);
+  static std::mutex m;
+  static std::map<Key, std::optional<Algo>> cache;
+  {
+    std::lock_guard<std::mutex> lk(m);
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
+  }
+  // A failing query (no usable cuDNN on this device, say) leaves the geometry to im2col + GEMM, which works
+  // without cuDNN, rather than failing the call.
+  std::optional<Algo> a;
+  try {
+    a = query(op, kind, g, nd, t, dev, limit);
+  } catch (const Error&) {
+    a = std::nullopt;
+  }
+  std::lock_guard<std::mutex> lk(m);
+  cache.emplace(key, a);
+  return a;
+}
+
+/// The geometry's tensors fit cuDNN (non-empty, int extents and element counts).
+inline bool geometry_fits(const conv_detail::ConvGeom& g, int nd) {
+  if (nd < 1 || nd > 3 || g.G < 1 || g.Ci % g.G || g.Co % g.G) return false;
+  if (g.N <= 0 || g.Ci <= 0 || g.Co <= 0 || g.in_size() <= 0 || g.out_size() <= 0) return false;
+  if (!fits_int({g.N, g.Ci, g.Co, g.G}) || !fits_int({g.N * g.Ci * g.in_size(), g.N * g.Co * g.out_size()}) ||
+      !fits_int({g.Co * (g.Ci / g.G) * g.ksize()}))
+    return false;
+  for (int j = 0; j < 3; ++j)
+    if (!fits_int({g.in[j], g.out[j], g.k[j], g.s[j], g.p[j], g.d[j]})) return false;
+  return true;
+}
+
+/// Per-channel (1, C, 1, ...) descriptor matching a tensor descriptor of dims `dims`.
+inline void set_channel(const TensorDesc& desc, const char* op, DType t, const std::vector<int64_t>& dims) {
+  std::vector<int64_t> c(dims.size(), 1);
+  c[1] = dims[1];
+  set_tensor(desc, op, t, c);
+}
+
+}  // namespace conv_cudnn_detail
+
+/// Runs `steps` (those with Req::null already left out) as one engine operation on cuDNN. Returns false, having
+/// pushed nothing, when cuDNN does not take the geometry or the dtype (see the header comment).
+inline bool convolution(const char* op, const conv_detail::ConvGeom& g, int nd, const std::vector<ConvStep>& steps,
+                        int64_t workspace_mb) {
+  using namespace conv_cudnn_detail;
+  if (steps.empty()) return true;
+  const NDArray& first = steps[0].a;
+  const DType t = first.dtype();
+  const Context ctx = first.ctx();
+  if (!enabled() || !ctx.is_gpu() || (t != DType::float32 && t != DType::float64) || !geometry_fits(g, nd))
+    return false;
+  for (const ConvStep& s : steps)
+    for (const NDArray* a : {&s.a, &s.b, &s.out})
+      if (!a->is_none() && (a->dtype() != t || !(a->ctx() == ctx))) return false;
+  const size_t limit = size_t(std::max<int64_t>(workspace_mb, 0)) << 20;
+  std::vector<Algo> algos(steps.size());
+  size_t ws_bytes = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const ConvStep::Kind k = steps[i].kind;
+    if (k != ConvStep::forward && k != ConvStep::backward_data && k != ConvStep::backward_filter) continue;
+    std::optional<Algo> a = choose(op, k, g, nd, t, ctx.dev_id, limit);
+    if (!a) return false;
+    algos[i] = *a;
+    ws_bytes = std::max(ws_bytes, a->workspace);
+  }
+  NDArray ws = workspace(ws_bytes, ctx);
+  std::vector<NDArray> reads, writes{ws};
+  for (const ConvStep& s : steps) {
+    reads.push_back(s.a);
+    reads.push_back(s.b);
+    writes.push_back(s.out);
+  }
+  push(op, ctx, reads, writes, [op, g, nd, t, steps, algos, ws, ws_bytes](engine::RunContext rc) {
+    cudnnHandle_t h = handle(rc, op);
+    ConvDescs d(op, g, nd, t);
+    void* w = ws.is_none() ? nullptr : ws.raw_data();
+    const Scale one(1.0, t);
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const ConvStep& s = steps[i];
+      const Scale beta(s.req == Req::add ? 1.0 : 0.0, t);
+      switch (s.kind) {
+        case ConvStep::forward:
+          check(cudnnSetConvolutionMathType(d.conv, algos[i].math), op, "cudnnSetConvolutionMathType");
+          check(cudnnConvolutionForward(h, one.ptr(), d.image, s.a.raw_data(), d.filter, s.b.raw_data(), d.conv,
+                                        cudnnConvolutionFwdAlgo_t(algos[i].algo), w, ws_bytes, beta.ptr(), d.colside,
+                                        s.out.raw_data()),
+                op, "cudnnConvolutionForward");
+          break;
+        case ConvStep::backward_data:
+          check(cudnnSetConvolutionMathType(d.conv, algos[i].math), op, "cudnnSetConvolutionMathType");
+          check(cudnnConvolutionBackwardData(h, one.ptr(), d.filter, s.b.raw_data(), d.colside, s.a.raw_data(), d.conv,
+                                             cudnnConvolutionBwdDataAlgo_t(algos[i].algo), w, ws_bytes, beta.ptr(),
+                                             d.image, s.out.raw_data()),
+                op, "cudnnConvolutionBackwardData");
+          break;
+        case ConvStep::backward_filter:
+          check(cudnnSetConvolutionMathType(d.conv, algos[i].math), op, "cudnnSetConvolutionMathType");
+          check(cudnnConvolutionBackwardFilter(h, one.ptr(), d.image, s.a.raw_data(), d.colside, s.b.raw_data(),
+                                               d.conv, cudnnConvolutionBwdFilterAlgo_t(algos[i].algo), w, ws_bytes,
+                                               beta.ptr(), d.filter, s.out.raw_data()),
+                op, "cudnnConvolutionBackwardFilter");
+          break;
+        case ConvStep::add_bias: {
+          const std::vector<int64_t> dims = nchw(s.out.shape());
+          TensorDesc td(op), bd(op);
+          set_tensor(td, op, t, dims);
+          set_channel(bd, op, t, dims);
+          check(cudnnAddTensor(h, one.ptr(), bd, s.a.raw_data(), one.ptr(), td, s.out.raw_data()), op,
+                "cudnnAddTensor");
+          break;
+        }
+        case ConvStep::bias_grad: {
+          const std::vector<int64_t> dims = nchw(s.a.shape());
+          TensorDesc td(op), bd(op);
+          set_tensor(td, op, t, dims);
+          set_channel(bd, op, t, dims);
+          check(cudnnConvolutionBackwardBias(h, one.ptr(), td, s.a.raw_data(), beta.ptr(), bd, s.out.raw_data()), op,
+                "cudnnConvolutionBackwardBias");
+          break;
+        }
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace mixt::op::cudnn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // MIXT_USE_CUDA && MIXT_USE_CUDNN
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_CONVOLUTION_HPP
+// ---- end mixt/op/cuda/cudnn_convolution.hpp ----
+#endif
 
 namespace mixt::op::conv_detail {
 
@@ -8578,7 +9340,15 @@ struct ConvolutionOp {
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
-    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), out[0].shape(), p.num_group);
+    const conv_detail::Spatial sp = spatial(p);
+    const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), out[0].shape(), p.num_group);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps{{cudnn::ConvStep::forward, in[0], in[1], out[0], req[0]}};
+      if (!p.no_bias) steps.push_back({cudnn::ConvStep::add_bias, in[2], NDArray(), out[0]});
+      if (cudnn::convolution(name, g, sp.nd, steps, p.workspace)) return;
+    }
+#endif
     conv_detail::im2col_gemm(name, g, in[0], in[1], out[0], req[0] == Req::add);
     if (!p.no_bias) {
       NDArray y = out[0];
@@ -8589,7 +9359,17 @@ struct ConvolutionOp {
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    const conv_detail::ConvGeom g = conv_detail::geometry(spatial(p), in[0].shape(), og[0].shape(), p.num_group);
+    const conv_detail::Spatial sp = spatial(p);
+    const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), og[0].shape(), p.num_group);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps;
+      if (req[0] != Req::null) steps.push_back({cudnn::ConvStep::backward_data, og[0], in[1], ig[0], req[0]});
+      if (req[1] != Req::null) steps.push_back({cudnn::ConvStep::backward_filter, in[0], og[0], ig[1], req[1]});
+      if (!p.no_bias && req[2] != Req::null) steps.push_back({cudnn::ConvStep::bias_grad, og[0], NDArray(), ig[2], req[2]});
+      if (cudnn::convolution(name, g, sp.nd, steps, p.workspace)) return;
+    }
+#endif
     const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, in[0]) : NDArray();
     if (req[0] != Req::null) conv_detail::gemm_col2im(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
     if (req[1] != Req::null) conv_detail::weight_grad(name, g, in[0], og[0], ig[1], req[1] == Req::add, col);
@@ -8622,7 +9402,9 @@ NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convol
 // Deconvolution (MXNet's nn/deconvolution-inl.h): the transpose (gradient) of Convolution, run by the same
 // GEMM + col2im. Data (N, C, x...), weight (C, num_filter/num_group, k...), bias (num_filter; no_bias defaults to
 // True as in MXNet). Output extent (x-1)*s - 2p + d(k-1) + 1 + adj; with target_shape set, pad and adj are
-// worked out so that the output has that shape (MXNet's InferPad).
+// worked out so that the output has that shape (MXNet's InferPad). On a GPU with cuDNN (and cudnn_off false) the
+// same cuDNN passes as Convolution's run it, roles swapped: forward is cuDNN's backward data, the data gradient
+// its forward (op/cuda/cudnn_convolution.hpp).
 
 
 namespace mixt::op {
@@ -8732,6 +9514,13 @@ struct DeconvolutionOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), out[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps{{cudnn::ConvStep::backward_data, in[0], in[1], out[0], req[0]}};
+      if (!p.no_bias) steps.push_back({cudnn::ConvStep::add_bias, in[2], NDArray(), out[0]});
+      if (cudnn::convolution(name, g, int(p.kernel.size()), steps, p.workspace)) return;
+    }
+#endif
     conv_detail::gemm_col2im(name, g, in[0], in[1], out[0], req[0] == Req::add);
     if (!p.no_bias) {
       NDArray y = out[0];
@@ -8743,6 +9532,15 @@ struct DeconvolutionOp {
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), og[0].shape());
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!p.cudnn_off) {
+      std::vector<cudnn::ConvStep> steps;
+      if (req[0] != Req::null) steps.push_back({cudnn::ConvStep::forward, og[0], in[1], ig[0], req[0]});
+      if (req[1] != Req::null) steps.push_back({cudnn::ConvStep::backward_filter, og[0], in[0], ig[1], req[1]});
+      if (!p.no_bias && req[2] != Req::null) steps.push_back({cudnn::ConvStep::bias_grad, og[0], NDArray(), ig[2], req[2]});
+      if (cudnn::convolution(name, g, int(p.kernel.size()), steps, p.workspace)) return;
+    }
+#endif
     const NDArray col = req[0] != Req::null || req[1] != Req::null ? conv_detail::col_buffer(g, og[0]) : NDArray();
     if (req[0] != Req::null) conv_detail::im2col_gemm(name, g, og[0], in[1], ig[0], req[0] == Req::add, col);
     if (req[1] != Req::null) conv_detail::weight_grad(name, g, og[0], in[0], ig[1], req[1] == Req::add, col);
@@ -10332,12 +11130,125 @@ NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op:
 // (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
 // Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
 // (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
-// windows that cover it (max: only those whose first maximum it is), so no atomics.
+// windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
+// cudnn_off false) max and avg pooling with the valid convention run on cuDNN (op/cuda/cudnn_pooling.hpp).
 
 #include <cmath>
 #include <optional>
 #include <string>
 
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+// ---- begin mixt/op/cuda/cudnn_pooling.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_POOLING_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_POOLING_HPP
+// Pooling on cuDNN (cudnnPoolingForward / cudnnPoolingBackward).
+//
+// Taken by cuDNN: max and avg pooling, 1-D (as 2-D with H = 1), 2-D and 3-D, the valid convention (cuDNN's output
+// extent is floor((x + 2p - k) / s) + 1, MXNet's valid one), global pooling, padding smaller than the window,
+// float32 and float64, every request (Req::add blends with beta = 1). avg maps count_include_pad (the default)
+// to CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING and false to ..._EXCLUDE_PADDING; with the valid convention no
+// window reaches past the padded input, so the divisors are MXNet's. max uses CUDNN_POOLING_MAX_DETERMINISTIC and
+// does not propagate NaN (the own kernel skips NaN too); padding never wins a max. Which of tied maxima gets the
+// gradient is cuDNN's choice; the own kernels give it to the first.
+// Left to the own kernels: sum and lp pooling, the full convention, padding >= window, a backward without the
+// forward output (cuDNN's max backward reads it), other dtypes, empty arrays, extents beyond cuDNN's int.
+
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace mixt::op::cudnn {
+
+/// A pooling as cuDNN sees it: the mode (none: not cuDNN's to run) and window, stride and padding on 3 axes
+/// (leading entries 1, 1 and 0 for fewer spatial axes), as op/pooling.hpp's geometry holds them.
+struct PoolSpec {
+  enum Mode { none, max, avg_include_pad, avg_exclude_pad } mode = none;
+  int64_t k[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0};
+};
+
+namespace pool_cudnn_detail {
+
+/// Whether cuDNN takes this pooling (see the header comment); `nd` spatial axes.
+inline bool supported(const PoolSpec& g, int nd, const NDArray& x, const NDArray& y) {
+  if (!enabled() || !x.ctx().is_gpu() || g.mode == PoolSpec::none || nd < 1 || nd > 3) return false;
+  if (x.dtype() != DType::float32 && x.dtype() != DType::float64) return false;
+  if (x.size() <= 0 || y.size() <= 0 || !fits_int({x.size(), y.size()})) return false;
+  for (int j = 0; j < 3; ++j)
+    if (g.p[j] >= g.k[j] || !fits_int({g.k[j], g.s[j], g.p[j]})) return false;
+  return true;
+}
+
+/// The pooling descriptor: spatial axes as cuDNN sees them (1-D data as 2-D with a window of height 1).
+inline void set_pool(const PoolDesc& desc, const char* op, const PoolSpec& g, int nd) {
+  const int sd = nd == 3 ? 3 : 2;
+  int k[3], p[3], s[3];
+  for (int j = 3 - sd, i = 0; j < 3; ++j, ++i) k[i] = int(g.k[j]), p[i] = int(g.p[j]), s[i] = int(g.s[j]);
+  const cudnnPoolingMode_t mode = g.mode == PoolSpec::max               ? CUDNN_POOLING_MAX_DETERMINISTIC
+                                  : g.mode == PoolSpec::avg_include_pad ? CUDNN_POOLING_AVERAGE_COUNT_INCLUDE_PADDING
+                                                                        : CUDNN_POOLING_AVERAGE_COUNT_EXCLUDE_PADDING;
+  check(cudnnSetPoolingNdDescriptor(desc, mode, CUDNN_NOT_PROPAGATE_NAN, sd, k, p, s), op,
+        "cudnnSetPoolingNdDescriptor");
+}
+
+}  // namespace pool_cudnn_detail
+
+/// y (per req, not null) = pool(x). False, having pushed nothing, when cuDNN does not take it.
+inline bool pooling_forward(const char* op, const PoolSpec& g, const NDArray& x, const NDArray& y, Req req) {
+  using namespace pool_cudnn_detail;
+  const int nd = x.ndim() - 2;
+  if (!supported(g, nd, x, y) || y.dtype() != x.dtype()) return false;
+  push(op, x.ctx(), {x}, {y}, [op, g, nd, x, y, req](engine::RunContext rc) {
+    cudnnHandle_t h = handle(rc, op);
+    PoolDesc pd(op);
+    TensorDesc xd(op), yd(op);
+    set_pool(pd, op, g, nd);
+    set_tensor(xd, op, x.dtype(), nchw(x.shape()));
+    set_tensor(yd, op, x.dtype(), nchw(y.shape()));
+    const Scale one(1.0, x.dtype()), beta(req == Req::add ? 1.0 : 0.0, x.dtype());
+    check(cudnnPoolingForward(h, pd, one.ptr(), xd, x.raw_data(), beta.ptr(), yd, y.raw_data()), op,
+          "cudnnPoolingForward");
+  });
+  return true;
+}
+
+/// dx (per req, not null) = the gradient of pooling x into y, given dy. False, having pushed nothing, when cuDNN
+/// does not take it.
+inline bool pooling_backward(const char* op, const PoolSpec& g, const NDArray& x, const NDArray& y,
+                             const NDArray& dy, const NDArray& dx, Req req) {
+  using namespace pool_cudnn_detail;
+  const int nd = x.ndim() - 2;
+  if (y.is_none() || !supported(g, nd, x, y)) return false;
+  for (const NDArray* a : {&y, &dy, &dx})
+    if (a->dtype() != x.dtype()) return false;
+  push(op, x.ctx(), {x, y, dy}, {dx}, [op, g, nd, x, y, dy, dx, req](engine::RunContext rc) {
+    cudnnHandle_t h = handle(rc, op);
+    PoolDesc pd(op);
+    TensorDesc xd(op), yd(op);
+    set_pool(pd, op, g, nd);
+    set_tensor(xd, op, x.dtype(), nchw(x.shape()));
+    set_tensor(yd, op, x.dtype(), nchw(y.shape()));
+    const Scale one(1.0, x.dtype()), beta(req == Req::add ? 1.0 : 0.0, x.dtype());
+    check(cudnnPoolingBackward(h, pd, one.ptr(), yd, y.raw_data(), yd, dy.raw_data(), xd, x.raw_data(), beta.ptr(), xd,
+                               dx.raw_data()),
+          op, "cudnnPoolingBackward");
+  });
+  return true;
+}
+
+}  // namespace mixt::op::cudnn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // MIXT_USE_CUDA && MIXT_USE_CUDNN
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_POOLING_HPP
+// ---- end mixt/op/cuda/cudnn_pooling.hpp ----
+#endif
 
 namespace mixt::op::pool_detail {
 
@@ -10587,6 +11498,19 @@ struct PoolingOp {
     return g;
   }
 
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+  /// The pooling as cuDNN would run it: mode none (the own kernels) for sum, lp, the full convention or cudnn_off.
+  static cudnn::PoolSpec cudnn_spec(const Param& p, const pool_detail::PoolGeom& g) {
+    cudnn::PoolSpec c;
+    if (p.cudnn_off || (p.pooling_convention != "valid" && !p.global_pool)) return c;  // global: one window
+    if (g.type == pool_detail::kMax) c.mode = cudnn::PoolSpec::max;
+    else if (g.type == pool_detail::kAvg)
+      c.mode = g.count_include_pad ? cudnn::PoolSpec::avg_include_pad : cudnn::PoolSpec::avg_exclude_pad;
+    for (int j = 0; j < 3; ++j) c.k[j] = g.k[j], c.s[j] = g.s[j], c.p[j] = g.p[j];
+    return c;
+  }
+#endif
+
   static void check_dtype(const NDArray& a) {
     if (a.dtype() != DType::float32 && a.dtype() != DType::float64)
       mixt::detail::fail(name, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
@@ -10598,6 +11522,9 @@ struct PoolingOp {
     check_dtype(in[0]);
     const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), out[0].shape());
     NDArray x = in[0], y = out[0];
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (cudnn::pooling_forward(name, cudnn_spec(p, g), x, y, req[0])) return;
+#endif
     const bool acc = req[0] == Req::add;
     engine::Engine::get().push(
         [g, x, y, acc](engine::RunContext rc) {
@@ -10620,6 +11547,10 @@ struct PoolingOp {
     NDArray x = in[0], y = out.empty() || out[0].is_none() ? og[0] : out[0], gy = og[0], gx = ig[0];
     if (g.type == pool_detail::kLp && (out.empty() || out[0].is_none()))
       mixt::detail::fail(name, "lp pooling's backward needs the forward output");
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (!out.empty() && !out[0].is_none() && cudnn::pooling_backward(name, cudnn_spec(p, g), x, out[0], gy, gx, req[0]))
+      return;
+#endif
     const bool acc = req[0] == Req::add;
     std::vector<engine::Var*> reads{x.var(), gy.var()};
     if (y.var() != gy.var()) reads.push_back(y.var());
@@ -11165,9 +12096,100 @@ std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p
 // near the float limits stay finite. temperature T divides the input.
 //   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
 //   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
+// On a GPU with cuDNN, temperature 1 runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's softmax has no cudnn_off
+// attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to the own kernels there.
 
 #include <optional>
 
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+// ---- begin mixt/op/cuda/cudnn_softmax.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_SOFTMAX_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_SOFTMAX_HPP
+// softmax and log_softmax on cuDNN (cudnnSoftmaxForward / cudnnSoftmaxBackward). The array is viewed as
+// (outer, axis extent, inner, 1), so that CUDNN_SOFTMAX_MODE_CHANNEL (one softmax over C for each n, h, w) is the
+// softmax along the axis, whichever axis it is. softmax uses CUDNN_SOFTMAX_ACCURATE (the maximum is subtracted
+// first, as the own kernels do), log_softmax CUDNN_SOFTMAX_LOG. Backward reads the forward output:
+// dx = y (dy - sum(dy y)) and dx = dy - exp(y) sum(dy), the own kernels' formulas.
+//
+// Taken by cuDNN: temperature 1 (unset), float32 and float64, every request (Req::add blends with beta = 1),
+// non-empty arrays whose extents fit cuDNN's int interface. A temperature other than 1 stays on the own kernels
+// (cuDNN's alpha scales the output, not the input).
+
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
+
+namespace mixt::op::cudnn {
+
+namespace softmax_cudnn_detail {
+
+/// (outer, axis extent, inner, 1) of shape s around `axis`; empty when cuDNN does not take it.
+inline std::vector<int64_t> view(const Shape& s, int axis) {
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  for (int d = axis + 1; d < s.ndim(); ++d) inner *= s[d];
+  const int64_t n = s.ndim() ? s[axis] : 0;
+  if (outer * n * inner <= 0 || !fits_int({outer, n, inner, outer * n * inner})) return {};
+  return {outer, n, inner, 1};
+}
+
+inline bool takes(const NDArray& x) {
+  return enabled() && x.ctx().is_gpu() && (x.dtype() == DType::float32 || x.dtype() == DType::float64);
+}
+
+}  // namespace softmax_cudnn_detail
+
+/// y (per req, not null) = softmax or log_softmax of x along axis. False, having pushed nothing, when cuDNN does
+/// not take it.
+inline bool softmax_forward(const char* op, bool log, const NDArray& x, int axis, const NDArray& y, Req req) {
+  using namespace softmax_cudnn_detail;
+  const std::vector<int64_t> dims = view(x.shape(), axis);
+  if (!takes(x) || dims.empty() || y.dtype() != x.dtype()) return false;
+  push(op, x.ctx(), {x}, {y}, [op, log, x, y, dims, req](engine::RunContext rc) {
+    cudnnHandle_t h = handle(rc, op);
+    TensorDesc d(op);
+    set_tensor(d, op, x.dtype(), dims);
+    const Scale one(1.0, x.dtype()), beta(req == Req::add ? 1.0 : 0.0, x.dtype());
+    check(cudnnSoftmaxForward(h, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
+                              one.ptr(), d, x.raw_data(), beta.ptr(), d, y.raw_data()),
+          op, "cudnnSoftmaxForward");
+  });
+  return true;
+}
+
+/// dx (per req, not null) from the forward output y and its gradient dy. False, having pushed nothing, when cuDNN
+/// does not take it.
+inline bool softmax_backward(const char* op, bool log, const NDArray& y, const NDArray& dy, int axis,
+                             const NDArray& dx, Req req) {
+  using namespace softmax_cudnn_detail;
+  const std::vector<int64_t> dims = view(y.shape(), axis);
+  if (!takes(y) || dims.empty() || dy.dtype() != y.dtype() || dx.dtype() != y.dtype()) return false;
+  push(op, y.ctx(), {y, dy}, {dx}, [op, log, y, dy, dx, dims, req](engine::RunContext rc) {
+    cudnnHandle_t h = handle(rc, op);
+    TensorDesc d(op);
+    set_tensor(d, op, y.dtype(), dims);
+    const Scale one(1.0, y.dtype()), beta(req == Req::add ? 1.0 : 0.0, y.dtype());
+    check(cudnnSoftmaxBackward(h, log ? CUDNN_SOFTMAX_LOG : CUDNN_SOFTMAX_ACCURATE, CUDNN_SOFTMAX_MODE_CHANNEL,
+                               one.ptr(), d, y.raw_data(), d, dy.raw_data(), beta.ptr(), d, dx.raw_data()),
+          op, "cudnnSoftmaxBackward");
+  });
+  return true;
+}
+
+}  // namespace mixt::op::cudnn
+
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
+#endif  // MIXT_USE_CUDA && MIXT_USE_CUDNN
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_OP_CUDA_CUDNN_SOFTMAX_HPP
+// ---- end mixt/op/cuda/cudnn_softmax.hpp ----
+#endif
 
 namespace mixt::op {
 
@@ -11192,6 +12214,11 @@ struct SoftmaxOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
+        cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
+      return;
+#endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
     NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
     NDArray e = expr::evaluate(exp(shifted));
@@ -11204,6 +12231,11 @@ struct SoftmaxOp {
                        const std::vector<NDArray>&) {
     const NDArray &g = og[0], &y = out[0];
     const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+#if MIXT_USE_CUDA && MIXT_USE_CUDNN
+    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
+        cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
+      return;
+#endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
     if constexpr (Log) write(ig[0], req[0], (g - exp(y) * nd::sum(g, {axis}, true)) * inv_t);
     else write(ig[0], req[0], y * (g - nd::sum(g * y, {axis}, true)) * inv_t);
