@@ -86,6 +86,19 @@ MIXT_DEVICE_TEST("ndarray: zeros, ones, full, array and arange hold the values a
   CHECK(nd::empty({5, 0}, ctx).size() == 0);
   CHECK(nd::array({1.5, 2.0, 3.25}, Shape{3, 1}, ctx).to_vector<double>() == std::vector<double>{1.5, 2.0, 3.25});
 
+  // full in every dtype stores the value rounded to that dtype (published values of 0.1 in binary16, bfloat16 and
+  // binary32; integers truncate), across more elements than one thread's share.
+  const std::pair<DType, double> rounded[] = {
+      {DType::float32, double(0.1f)}, {DType::float64, 0.1}, {DType::float16, 0.0999755859375},
+      {DType::bfloat16, 0.10009765625}, {DType::uint8, 0}, {DType::int8, 0}, {DType::int32, 0}, {DType::int64, 0}};
+  for (auto [t, want] : rounded) {
+    CAPTURE(dtype_name(t));
+    const NDArray tenth = nd::full({70001}, 0.1, ctx, t), small = nd::full({3}, 7.75, ctx, t);
+    CHECK(tenth.to_vector<double>() == std::vector<double>(70001, want));
+    const bool integral = t == DType::uint8 || t == DType::int8 || t == DType::int32 || t == DType::int64;
+    CHECK(small.to_vector<double>() == std::vector<double>(3, integral ? 7.0 : 7.75));
+  }
+
   // arange against the formula start + floor(i / repeat) * step.
   struct Case { double start, stop, step; int64_t repeat; DType dtype; };
   for (const Case& c : {Case{0, 5, 1, 1, float32}, Case{2, 3, 0.25, 1, float32}, Case{10, 1, -3, 1, float64},

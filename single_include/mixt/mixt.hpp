@@ -95,7 +95,8 @@ class Error : public std::runtime_error {
   const std::source_location& where() const noexcept { return where_; }
 
  private:
-  static std::string format(const std::string& op, const std::string& message, const std::source_location& where) {
+  [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
+                                                      const std::source_location& where) {
     std::string s = "mixt::Error in " + op + ": " + message;
     if (where.file_name() && where.file_name()[0] != '\0')
       s += " (called at " + std::string(where.file_name()) + ":" + std::to_string(where.line()) + ")";
@@ -4915,6 +4916,7 @@ using expr::argmax; using expr::argmin;
 // NDArray members that need the expression machinery and the engine: evaluation, copies, host reads, views.
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 
 // ---- begin mixt/autograd/state.hpp ----
@@ -5138,18 +5140,35 @@ void record_view(const NDArray& base, NDArray& v);
 
 namespace detail {
 
-/// Writes `value` to every element of out (any dtype).
+/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p.
+template <class W>
+void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned char* pattern) {
+  W word;
+  std::memcpy(&word, pattern, sizeof(W));
+  expr::launch(rc, n, expr::FillKernel<W>{static_cast<W*>(p), word});
+}
+
+/// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
+/// kernel only stores words, so every program compiles four fill kernels rather than one per dtype.
 inline void fill(const NDArray& out, double value, const std::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
+  struct Pattern {
+    unsigned char bytes[8] = {};
+  } pattern;
+  dtype_switch(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
+    std::memcpy(pattern.bytes, &v, sizeof(T));
+  });
   engine::Engine::get().push(
-      [out, value](engine::RunContext rc) {
-        dtype_switch(out.dtype(), [&](auto tag) {
-          using T = decltype(tag);
-          T* p = out.data<T>();
-          const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
-          expr::launch(rc, out.size(), expr::FillKernel<T>{p, v});
-        });
+      [p = out.raw_data(), n = out.size(), width = dtype_size(out.dtype()), pattern](engine::RunContext rc) {
+        switch (width) {
+          case 1: return fill_words<uint8_t>(rc, p, n, pattern.bytes);
+          case 2: return fill_words<uint16_t>(rc, p, n, pattern.bytes);
+          case 4: return fill_words<uint32_t>(rc, p, n, pattern.bytes);
+          default: return fill_words<uint64_t>(rc, p, n, pattern.bytes);
+        }
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }

@@ -27,7 +27,8 @@ class Error : public std::runtime_error {
   const std::source_location& where() const noexcept { return where_; }
 
  private:
-  static std::string format(const std::string& op, const std::string& message, const std::source_location& where) {
+  [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
+                                                      const std::source_location& where) {
     std::string s = "mixt::Error in " + op + ": " + message;
     if (where.file_name() && where.file_name()[0] != '\0')
       s += " (called at " + std::string(where.file_name()) + ":" + std::to_string(where.line()) + ")";
