@@ -4,8 +4,8 @@
 //   - the portable GEMM (blas::portable_gemm, what mixt uses without a BLAS) against Eigen's MatrixXf product,
 //     target ratio >= 1.0.
 // With 1 and 2 threads (mixt::set_num_threads, openblas_set_num_threads, Eigen::setNbThreads). Each time is the
-// best of several runs after a warm-up; the two sides of a comparison run alternately (the machine may be
-// shared). Ratios are speed ratios: > 1 means the first is faster.
+// best of several runs after a warm-up; each side's runs go together (see best_seconds). Ratios are speed ratios:
+// > 1 means the first is faster.
 #include <mixt/mixt.hpp>
 #include <mixt/blas/blas.hpp>
 
@@ -16,26 +16,29 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 namespace {
 
-/// Best times of f and g over `reps` runs each, alternated so that both see the same machine load.
+/// Best times of f and g over `reps` runs each: all of f's runs, then all of g's, then a pause. Not alternated:
+/// the baselines' worker threads (OpenBLAS's, Eigen's OpenMP team) spin for a while after each call, and on a
+/// 2-core machine that spinning took a core from the next mixt run (its 2-thread GEMM measured 176 GFLOP/s
+/// alternated and 221-254 alone).
 std::pair<double, double> best_seconds(const std::function<void()>& f, const std::function<void()>& g, int reps) {
-  f();  // warm-up: caches, thread pools, scratch buffers
-  g();
-  double bf = 1e30, bg = 1e30;
   auto time = [](const std::function<void()>& h) {
     auto t0 = std::chrono::steady_clock::now();
     h();
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
-  for (int r = 0; r < reps; ++r) {
-    bf = std::min(bf, time(f));
-    bg = std::min(bg, time(g));
-  }
+  double bf = 1e30, bg = 1e30;
+  f();  // warm-up: caches, thread pools, scratch buffers
+  for (int r = 0; r < reps; ++r) bf = std::min(bf, time(f));
+  g();
+  for (int r = 0; r < reps; ++r) bg = std::min(bg, time(g));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // let the baseline's spinning threads fall asleep
   return {bf, bg};
 }
 
