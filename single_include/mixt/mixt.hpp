@@ -9834,7 +9834,7 @@ struct PadCopyKernel {
 /// inner) at dst_off.
 template <class = void>
 void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
-                       int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
+                int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
   word_switch(dst.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(name, outer * len * inner,
@@ -10020,7 +10020,7 @@ inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
 }
 template <class = void>
 void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
-                         const char* op) {
+                  const char* op) {
   word_switch(x.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(op, o.size(),
@@ -10040,7 +10040,7 @@ void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArr
 }
 template <class = void>
 void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
-                            const char* op) {
+                     const char* op) {
   word_switch(gx.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(op, gx.size(),

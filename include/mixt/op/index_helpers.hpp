@@ -127,7 +127,7 @@ struct PadCopyKernel {
 /// inner) at dst_off.
 template <class = void>
 void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t inner, int64_t len,
-                       int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
+                int64_t n_src, int64_t src_off, int64_t n_dst, int64_t dst_off, const char* name) {
   word_switch(dst.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(name, outer * len * inner,

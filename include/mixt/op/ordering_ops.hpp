@@ -145,7 +145,7 @@ inline Shape sorted_shape(const Shape& x, const SortPlan& sp, int64_t k) {
 }
 template <class = void>
 void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o,
-                         const char* op) {
+                  const char* op) {
   word_switch(x.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(op, o.size(),
@@ -165,7 +165,7 @@ void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArr
 }
 template <class = void>
 void sorted_backward(const NDArray& g, const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& gx,
-                            const char* op) {
+                     const char* op) {
   word_switch(gx.dtype(), [&](auto w) {
     using W = decltype(w);
     push_launch(op, gx.size(),
