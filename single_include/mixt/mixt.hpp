@@ -385,6 +385,17 @@ inline size_t dtype_size(DType t) {
   detail::fail("dtype", "unknown dtype flag ", int(t));
 }
 
+/// Calls f(W{}) with W an unsigned integer of the dtype's size, for kernels that only move elements.
+template <class F>
+void word_switch(DType t, F&& f) {
+  switch (dtype_size(t)) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    default: return f(uint64_t{});
+  }
+}
+
 inline bool is_floating(DType t) {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
 }
@@ -5162,13 +5173,8 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
     std::memcpy(pattern.bytes, &v, sizeof(T));
   });
   engine::Engine::get().push(
-      [p = out.raw_data(), n = out.size(), width = dtype_size(out.dtype()), pattern](engine::RunContext rc) {
-        switch (width) {
-          case 1: return fill_words<uint8_t>(rc, p, n, pattern.bytes);
-          case 2: return fill_words<uint16_t>(rc, p, n, pattern.bytes);
-          case 4: return fill_words<uint32_t>(rc, p, n, pattern.bytes);
-          default: return fill_words<uint64_t>(rc, p, n, pattern.bytes);
-        }
+      [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
+        word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }
@@ -7393,6 +7399,7 @@ using expr::dot;
 // Kernels are written with NDArray expressions, reductions and dot, so each operator runs on every device and
 // every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
 
+#include <algorithm>
 #include <source_location>
 #include <string>
 #include <utility>
@@ -7585,6 +7592,23 @@ void write(const NDArray& out, Req req, const E& value) {
       else o += value;
       return;
   }
+}
+
+/// The engine variables of an operation on `reads` and `writes`: each once, the reads without those also written
+/// (the engine wants the two lists disjoint); arrays that are none are skipped.
+struct OpVars {
+  std::vector<engine::Var*> reads, writes;
+};
+inline OpVars op_vars(const std::vector<NDArray>& reads, const std::vector<NDArray>& writes) {
+  OpVars v;
+  auto has = [](const std::vector<engine::Var*>& list, engine::Var* x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  for (const NDArray& a : writes)
+    if (!a.is_none() && !has(v.writes, a.var())) v.writes.push_back(a.var());
+  for (const NDArray& a : reads)
+    if (!a.is_none() && !has(v.writes, a.var()) && !has(v.reads, a.var())) v.reads.push_back(a.var());
+  return v;
 }
 
 /// Checks that a shape has the expected number of dimensions (or is unknown).
@@ -8109,20 +8133,13 @@ inline std::atomic<uint64_t>& pushed() {
   return n;
 }
 
-/// Pushes fn as one GPU engine operation: `reads` lose the variables also written (the engine wants them
-/// disjoint) and duplicates; arrays that are none are skipped.
+/// Pushes fn as one GPU engine operation on the variables of `reads` and `writes` (op_vars).
 template <class Fn>
 void push(const char* op, const Context& ctx, const std::vector<NDArray>& reads, const std::vector<NDArray>& writes,
           Fn fn) {
   pushed().fetch_add(1, std::memory_order_relaxed);
-  std::vector<engine::Var*> w, r;
-  for (const NDArray& a : writes)
-    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end()) w.push_back(a.var());
-  for (const NDArray& a : reads)
-    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end() &&
-        std::find(r.begin(), r.end(), a.var()) == r.end())
-      r.push_back(a.var());
-  engine::Engine::get().push(std::move(fn), ctx, r, w, engine::FnProperty::normal, op);
+  const OpVars vars = op_vars(reads, writes);
+  engine::Engine::get().push(std::move(fn), ctx, vars.reads, vars.writes, engine::FnProperty::normal, op);
 }
 
 }  // namespace mixt::op::cudnn
@@ -9734,32 +9751,15 @@ inline AxisSplit split_at(const Shape& s, int axis) {
   return r;
 }
 
-/// Calls f(W{}) with W an unsigned integer of the dtype's size, for kernels that only move elements.
-template <class F>
-void word_switch(DType t, F&& f) {
-  switch (dtype_size(t)) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    default: return f(uint64_t{});
-  }
-}
-
 /// Pushes launch(n, k) on the context of writes[0]. The kernel holds raw pointers: memory is freed through the
 /// engine, after every operation on its variable.
 template <class K>
 void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDArray>& reads,
                  const std::vector<NDArray>& writes) {
   if (n == 0) return;
-  std::vector<engine::Var*> rv, wv;
-  for (const NDArray& w : writes) wv.push_back(w.var());
-  for (const NDArray& r : reads) {
-    bool dup = false;
-    for (engine::Var* w : wv) dup = dup || w == r.var();
-    if (!dup) rv.push_back(r.var());
-  }
+  const OpVars vars = op_vars(reads, writes);
   engine::Engine::get().push([k, n](engine::RunContext rc) { expr::launch(rc, n, k); },
-                             writes[0].ctx(), rv, wv, engine::FnProperty::normal, name);
+                             writes[0].ctx(), vars.reads, vars.writes, engine::FnProperty::normal, name);
 }
 
 /// Writes `out` per `req` through produce(dst), which fills dst completely: for add it fills a temporary that is
@@ -10648,7 +10648,7 @@ struct TakeOp {
     if (s.n == 0 && idx.size() != 0)
       mixt::detail::fail(name, "argument 'a': cannot take from an empty axis ", axis);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      index_detail::word_switch(a.dtype(), [&](auto w) {
+      word_switch(a.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, o.size(),
                             index_detail::TakeKernel<W>{static_cast<const W*>(a.raw_data()), idx.data<int64_t>(),
@@ -10722,7 +10722,7 @@ struct PickOp {
     const int mode = int(index_detail::index_mode(name, p.mode, false));
     const NDArray idx = index_detail::as_index(in[1]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      index_detail::word_switch(x.dtype(), [&](auto w) {
+      word_switch(x.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, o.size(),
                             index_detail::PickKernel<W>{static_cast<const W*>(x.raw_data()), idx.data<int64_t>(),
@@ -10740,7 +10740,7 @@ struct PickOp {
     const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
     index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) {
-      index_detail::word_switch(gx.dtype(), [&](auto w) {
+      word_switch(gx.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, gx.size(),
                             index_detail::PickBackwardKernel<W>{static_cast<const W*>(g.raw_data()), idx.data<int64_t>(),
@@ -11895,7 +11895,7 @@ struct SliceAxisOp {
       return;
     }
     if (req[0] == Req::null) return;
-    index_detail::word_switch(g.dtype(), [&](auto w) {
+    word_switch(g.dtype(), [&](auto w) {
       using W = decltype(w);
       index_detail::push_launch(name, ig[0].size(),
                           index_detail::PadCopyKernel<W>{static_cast<const W*>(g.raw_data()),

@@ -71,6 +71,17 @@ inline size_t dtype_size(DType t) {
   detail::fail("dtype", "unknown dtype flag ", int(t));
 }
 
+/// Calls f(W{}) with W an unsigned integer of the dtype's size, for kernels that only move elements.
+template <class F>
+void word_switch(DType t, F&& f) {
+  switch (dtype_size(t)) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    default: return f(uint64_t{});
+  }
+}
+
 inline bool is_floating(DType t) {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
 }

@@ -44,13 +44,8 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
     std::memcpy(pattern.bytes, &v, sizeof(T));
   });
   engine::Engine::get().push(
-      [p = out.raw_data(), n = out.size(), width = dtype_size(out.dtype()), pattern](engine::RunContext rc) {
-        switch (width) {
-          case 1: return fill_words<uint8_t>(rc, p, n, pattern.bytes);
-          case 2: return fill_words<uint16_t>(rc, p, n, pattern.bytes);
-          case 4: return fill_words<uint32_t>(rc, p, n, pattern.bytes);
-          default: return fill_words<uint64_t>(rc, p, n, pattern.bytes);
-        }
+      [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
+        word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }

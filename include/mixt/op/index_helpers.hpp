@@ -27,32 +27,15 @@ inline AxisSplit split_at(const Shape& s, int axis) {
   return r;
 }
 
-/// Calls f(W{}) with W an unsigned integer of the dtype's size, for kernels that only move elements.
-template <class F>
-void word_switch(DType t, F&& f) {
-  switch (dtype_size(t)) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    default: return f(uint64_t{});
-  }
-}
-
 /// Pushes launch(n, k) on the context of writes[0]. The kernel holds raw pointers: memory is freed through the
 /// engine, after every operation on its variable.
 template <class K>
 void push_launch(const char* name, int64_t n, const K& k, const std::vector<NDArray>& reads,
                  const std::vector<NDArray>& writes) {
   if (n == 0) return;
-  std::vector<engine::Var*> rv, wv;
-  for (const NDArray& w : writes) wv.push_back(w.var());
-  for (const NDArray& r : reads) {
-    bool dup = false;
-    for (engine::Var* w : wv) dup = dup || w == r.var();
-    if (!dup) rv.push_back(r.var());
-  }
+  const OpVars vars = op_vars(reads, writes);
   engine::Engine::get().push([k, n](engine::RunContext rc) { expr::launch(rc, n, k); },
-                             writes[0].ctx(), rv, wv, engine::FnProperty::normal, name);
+                             writes[0].ctx(), vars.reads, vars.writes, engine::FnProperty::normal, name);
 }
 
 /// Writes `out` per `req` through produce(dst), which fills dst completely: for add it fills a temporary that is

@@ -130,7 +130,7 @@ struct TakeOp {
     if (s.n == 0 && idx.size() != 0)
       mixt::detail::fail(name, "argument 'a': cannot take from an empty axis ", axis);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      index_detail::word_switch(a.dtype(), [&](auto w) {
+      word_switch(a.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, o.size(),
                             index_detail::TakeKernel<W>{static_cast<const W*>(a.raw_data()), idx.data<int64_t>(),
@@ -204,7 +204,7 @@ struct PickOp {
     const int mode = int(index_detail::index_mode(name, p.mode, false));
     const NDArray idx = index_detail::as_index(in[1]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
-      index_detail::word_switch(x.dtype(), [&](auto w) {
+      word_switch(x.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, o.size(),
                             index_detail::PickKernel<W>{static_cast<const W*>(x.raw_data()), idx.data<int64_t>(),
@@ -222,7 +222,7 @@ struct PickOp {
     const NDArray idx = index_detail::as_index(in[1]);
     const NDArray g = og[0];
     index_detail::write_with(ig[0], req[0], [&](const NDArray& gx) {
-      index_detail::word_switch(gx.dtype(), [&](auto w) {
+      word_switch(gx.dtype(), [&](auto w) {
         using W = decltype(w);
         index_detail::push_launch(name, gx.size(),
                             index_detail::PickBackwardKernel<W>{static_cast<const W*>(g.raw_data()), idx.data<int64_t>(),

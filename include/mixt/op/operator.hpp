@@ -15,6 +15,7 @@
 // every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
 #pragma once
 
+#include <algorithm>
 #include <source_location>
 #include <string>
 #include <utility>
@@ -50,6 +51,23 @@ void write(const NDArray& out, Req req, const E& value) {
       else o += value;
       return;
   }
+}
+
+/// The engine variables of an operation on `reads` and `writes`: each once, the reads without those also written
+/// (the engine wants the two lists disjoint); arrays that are none are skipped.
+struct OpVars {
+  std::vector<engine::Var*> reads, writes;
+};
+inline OpVars op_vars(const std::vector<NDArray>& reads, const std::vector<NDArray>& writes) {
+  OpVars v;
+  auto has = [](const std::vector<engine::Var*>& list, engine::Var* x) {
+    return std::find(list.begin(), list.end(), x) != list.end();
+  };
+  for (const NDArray& a : writes)
+    if (!a.is_none() && !has(v.writes, a.var())) v.writes.push_back(a.var());
+  for (const NDArray& a : reads)
+    if (!a.is_none() && !has(v.writes, a.var()) && !has(v.reads, a.var())) v.reads.push_back(a.var());
+  return v;
 }
 
 /// Checks that a shape has the expected number of dimensions (or is unknown).

@@ -215,7 +215,7 @@ struct SliceAxisOp {
       return;
     }
     if (req[0] == Req::null) return;
-    index_detail::word_switch(g.dtype(), [&](auto w) {
+    word_switch(g.dtype(), [&](auto w) {
       using W = decltype(w);
       index_detail::push_launch(name, ig[0].size(),
                           index_detail::PadCopyKernel<W>{static_cast<const W*>(g.raw_data()),

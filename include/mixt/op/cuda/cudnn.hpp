@@ -33,6 +33,7 @@
 #include "../../core/error.hpp"
 #include "../../engine/engine.hpp"
 #include "../../ndarray/ndarray.hpp"
+#include "../operator.hpp"
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -173,20 +174,13 @@ inline std::atomic<uint64_t>& pushed() {
   return n;
 }
 
-/// Pushes fn as one GPU engine operation: `reads` lose the variables also written (the engine wants them
-/// disjoint) and duplicates; arrays that are none are skipped.
+/// Pushes fn as one GPU engine operation on the variables of `reads` and `writes` (op_vars).
 template <class Fn>
 void push(const char* op, const Context& ctx, const std::vector<NDArray>& reads, const std::vector<NDArray>& writes,
           Fn fn) {
   pushed().fetch_add(1, std::memory_order_relaxed);
-  std::vector<engine::Var*> w, r;
-  for (const NDArray& a : writes)
-    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end()) w.push_back(a.var());
-  for (const NDArray& a : reads)
-    if (!a.is_none() && std::find(w.begin(), w.end(), a.var()) == w.end() &&
-        std::find(r.begin(), r.end(), a.var()) == r.end())
-      r.push_back(a.var());
-  engine::Engine::get().push(std::move(fn), ctx, r, w, engine::FnProperty::normal, op);
+  const OpVars vars = op_vars(reads, writes);
+  engine::Engine::get().push(std::move(fn), ctx, vars.reads, vars.writes, engine::FnProperty::normal, op);
 }
 
 }  // namespace mixt::op::cudnn
