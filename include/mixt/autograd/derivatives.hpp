@@ -109,20 +109,21 @@ struct Backprop {
   /// No gradient flows into this subtree: skip its leaves' numbers.
   template <class V, class N> static void run(const N&, const NoGrad&, V&, int& k) { k += N::leaf_count; }
 
+  // An operand without array leaves (a scalar) gets no adjoint: building one would only cost compile time.
   template <class V, Gradient G, class F, class A>
   static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::d(g, n.a), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d(g, n.a), visit, k);
   }
   template <class V, Gradient G, class F, class A, class B>
   static void run(const expr::Binary<F, A, B>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
-    run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
+    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
   }
   template <class V, Gradient G, class F, class A, class B, class C>
   static void run(const expr::Ternary<F, A, B, C>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
-    run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
-    run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
+    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
+    if constexpr (C::leaf_count > 0) run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
   }
 };
 

@@ -34,7 +34,8 @@ struct Node {
   std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
   /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
   /// whose gradient is not needed may get an empty NDArray.
-  std::function<std::vector<NDArray>(const std::vector<NDArray>&)> backward;
+  using Backward = std::function<std::vector<NDArray>(const std::vector<NDArray>&)>;
+  Backward backward;
   std::vector<Shape> out_shapes;
   DType dtype = DType::float32;
   Context ctx;

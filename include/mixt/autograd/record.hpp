@@ -4,6 +4,7 @@
 // of recorded arrays record how to put the view's gradient back into the base's shape.
 #pragma once
 
+#include <array>
 #include <memory>
 #include <source_location>
 #include <vector>
@@ -47,59 +48,82 @@ NDArray evaluate_adjoint(const A& adjoint) {
   return out;
 }
 
+/// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
+[[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
+  if (!transposed && g.shape() == leaf) return g;
+  return sum_to(g, leaf, transposed);
+}
+
 /// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
 template <int Order>
 struct AdjointVisitor {
-  const std::vector<bool>& needs;
+  const bool* needs;
   std::vector<NDArray>& grads;
-  const std::vector<Shape>& leaf_shapes;
+  const expr::LeafList& leaves;
 
   template <class A>
   void operator()(int k, const A& adjoint, bool transposed) {
-    if (!needs[size_t(k)]) return;
+    if (!needs[k]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaf_shapes[size_t(k)];
-    if (!transposed && g.shape() == leaf) {
-      grads[size_t(k)] = g;
-      return;
-    }
+    const Shape& leaf = leaves.arrays[size_t(k)]->shape();
     if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
       if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
         grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
         return;
       }
     }
-    grads[size_t(k)] = sum_to(g, leaf, transposed);
+    grads[size_t(k)] = gradient_for_leaf(std::move(g), leaf, transposed);
   }
   void unsupported(int k) {
-    if (needs[size_t(k)])
+    if (needs[k])
       mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
                          "axes, slice_axis) are not supported yet; materialize the view with copy() first");
   }
 };
 
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
+/// The tape entries of an expression's array leaves, in tree order; empty when none of them is tracked.
+[[gnu::noinline]] inline std::vector<Entry> leaf_entries(const expr::LeafList& leaves) {
   std::vector<Entry> inputs;
   bool any = false;
-  e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) {
-    inputs.push_back(a.autograd_entry());
-    any = any || bool(a.autograd_entry());
-  });
-  if (!any) return;
-  std::shared_ptr<Node> node = new_node("expression", out);
-  std::vector<bool> needs;
-  for (const Entry& in : inputs) needs.push_back(bool(in));
+  for (const NDArray* a : leaves.arrays) {
+    inputs.push_back(a->autograd_entry());
+    any = any || bool(a->autograd_entry());
+  }
+  if (!any) inputs.clear();
+  return inputs;
+}
+
+/// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
+[[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
+                                          Node::Backward backward) {
+  std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
-  node->backward = [e, needs](const std::vector<NDArray>& og) {
-    std::vector<NDArray> grads(needs.size());
-    std::vector<Shape> leaf_shapes;
-    e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) { leaf_shapes.push_back(a.shape()); });
-    AdjointVisitor<Order> visit{needs, grads, leaf_shapes};
+  node->backward = std::move(backward);
+  out.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+/// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
+template <int Order, expr::FusedNode E>
+struct ExpressionBackward {
+  E e;
+  std::array<bool, size_t(E::leaf_count)> needs{};
+
+  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
+    const expr::LeafList leaves = expr::collect_leaves(e);
+    std::vector<NDArray> grads(leaves.arrays.size());
+    AdjointVisitor<Order> visit{needs.data(), grads, leaves};
     backprop(e, expr::as_node(og[0]), visit);
     return grads;
-  };
-  out.set_autograd_entry(Entry{std::move(node), 0});
+  }
+};
+
+template <int Order, expr::FusedNode E>
+void record_expression(const E& e, NDArray& out) {
+  std::vector<Entry> inputs = leaf_entries(expr::collect_leaves(e));
+  if (inputs.empty()) return;
+  ExpressionBackward<Order, E> backward{e};
+  for (size_t k = 0; k < inputs.size() && k < backward.needs.size(); ++k) backward.needs[k] = bool(inputs[k]);
+  record_node("expression", out, std::move(inputs), std::move(backward));
 }
 
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.

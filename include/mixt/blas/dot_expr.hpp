@@ -122,33 +122,42 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
   return g;
 }
 
+/// One product as its engine operation runs it: trivially copyable, with raw pointers (memory is freed through
+/// the engine, after every operation on its variable).
+struct GemmCall {
+  int64_t batch, M, N, K, lda, ldb;
+  bool ta, tb;
+  const void* A;
+  const void* B;
+  void* C;
+  double alpha, beta;
+};
+
 template <class T>
-void run_gemm(const engine::RunContext& rc, const GemmShape& g, const NDArray& lhs, const NDArray& rhs,
-              const NDArray& out, double alpha, double beta) {
-  const T* A = static_cast<const T*>(lhs.raw_data());
-  const T* B = static_cast<const T*>(rhs.raw_data());
-  T* C = static_cast<T*>(out.raw_data());
-  if (g.batch == 1)
-    blas::gemm<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, B, g.ldb, T(beta), C, std::max<int64_t>(1, g.N));
+void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
+  const T* A = static_cast<const T*>(c.A);
+  const T* B = static_cast<const T*>(c.B);
+  T* C = static_cast<T*>(c.C);
+  const int64_t ldc = std::max<int64_t>(1, c.N);
+  if (c.batch == 1)
+    blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
   else
-    blas::gemm_strided_batched<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, g.M * g.K, B, g.ldb,
-                                  g.K * g.N, T(beta), C, std::max<int64_t>(1, g.N), g.M * g.N, g.batch);
+    blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
+                                  c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
 }
 
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const std::source_location& where) {
   if (out.size() == 0) return;
-  std::vector<engine::Var*> reads;
-  for (const NDArray* a : {&lhs, &rhs})
-    if (a->var() != out.var() && std::find(reads.begin(), reads.end(), a->var()) == reads.end())
-      reads.push_back(a->var());
+  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb,
+                      lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
   engine::Engine::get().push(
-      [g, lhs, rhs, out, alpha, beta](engine::RunContext rc) {
-        if (out.dtype() == DType::float32) run_gemm<float>(rc, g, lhs, rhs, out, alpha, beta);
-        else run_gemm<double>(rc, g, lhs, rhs, out, alpha, beta);
+      [call, f32 = out.dtype() == DType::float32](engine::RunContext rc) {
+        if (f32) run_gemm<float>(rc, call);
+        else run_gemm<double>(rc, call);
       },
-      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op, where);
+      out.ctx(), {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
 }
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.

@@ -17,7 +17,7 @@ struct Context {
 
   bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
   bool is_cpu() const noexcept { return !is_gpu(); }
-  std::string to_string() const {
+  [[gnu::cold]] std::string to_string() const {
     return std::string(is_gpu() ? "gpu(" : "cpu(") + std::to_string(dev_id) + ")";
   }
   friend bool operator==(const Context& a, const Context& b) noexcept {

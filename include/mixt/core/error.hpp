@@ -2,11 +2,11 @@
 #pragma once
 
 #include <concepts>
-#include <initializer_list>
 #include <source_location>
 #include <type_traits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace mixt {
@@ -29,9 +29,17 @@ class Error : public std::runtime_error {
  private:
   [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
                                                       const std::source_location& where) {
-    std::string s = "mixt::Error in " + op + ": " + message;
-    if (where.file_name() && where.file_name()[0] != '\0')
-      s += " (called at " + std::string(where.file_name()) + ":" + std::to_string(where.line()) + ")";
+    std::string s = "mixt::Error in ";
+    s += op;
+    s += ": ";
+    s += message;
+    if (where.file_name() && where.file_name()[0] != '\0') {
+      s += " (called at ";
+      s += where.file_name();
+      s += ':';
+      s += std::to_string(where.line());
+      s += ')';
+    }
     return s;
   }
   std::string op_, message_;
@@ -40,49 +48,52 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-/// One piece of an error message, turned into text where it is made, so that the error helpers below stay small
-/// non-template functions (each distinct message would otherwise instantiate its own formatting code).
-struct Piece {
-  std::string text;
-  Piece(const char* s) : text(s ? s : "") {}
-  Piece(const std::string& s) : text(s) {}
-  Piece(char c) : text(1, c) {}
-  Piece(bool b) : text(b ? "true" : "false") {}
-  template <class T>
-    requires std::is_arithmetic_v<T>
-  Piece(T v) : text(std::to_string(v)) {}
-  template <class T>
-    requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
-  Piece(const T& t) : text(t.to_string()) {}
-};
+// Error messages are built from pieces (strings, numbers, anything with to_string()) by one out-of-line call per
+// piece: each distinct message then costs its fail() a few calls, not its own string-building code.
+[[gnu::cold, gnu::noinline]] inline void append_text(std::string& s, std::string_view t) { s.append(t); }
+[[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
+[[gnu::cold, gnu::noinline]] inline void append_unsigned(std::string& s, unsigned long long v) {
+  s += std::to_string(v);
+}
+[[gnu::cold, gnu::noinline]] inline void append_floating(std::string& s, double v) { s += std::to_string(v); }
 
-[[gnu::noinline]] inline std::string join(std::initializer_list<Piece> parts) {
-  std::string s;
-  for (const Piece& p : parts) s += p.text;
-  return s;
+inline void append_piece(std::string& s, const char* p) { append_text(s, p ? p : ""); }
+inline void append_piece(std::string& s, std::string_view p) { append_text(s, p); }
+inline void append_piece(std::string& s, const std::string& p) { append_text(s, p); }
+inline void append_piece(std::string& s, char c) { append_text(s, std::string_view(&c, 1)); }
+inline void append_piece(std::string& s, bool b) { append_text(s, b ? "true" : "false"); }
+template <class T>
+  requires std::is_arithmetic_v<T>
+void append_piece(std::string& s, T v) {
+  if constexpr (std::is_floating_point_v<T>) append_floating(s, double(v));
+  else if constexpr (std::is_signed_v<T>) append_signed(s, (long long)v);
+  else append_unsigned(s, (unsigned long long)v);
+}
+template <class T>
+  requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
+void append_piece(std::string& s, const T& t) {
+  append_text(s, t.to_string());
 }
 
-/// Builds a message from pieces: concat("lhs has ", n, " dims").
-template <class... Parts>
-std::string concat(const Parts&... parts) {
-  return join({Piece(parts)...});
-}
-
-[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(const std::string& op, std::string message,
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(std::string_view op, std::string message,
                                                                const std::source_location& where) {
-  throw Error(op, std::move(message), where);
+  throw Error(std::string(op), std::move(message), where);
 }
 
 /// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail(const std::string& op, const Parts&... parts) {
-  throw_error(op, join({Piece(parts)...}), {});
+[[noreturn, gnu::cold, gnu::noinline]] void fail(std::string_view op, const Parts&... parts) {
+  std::string s;
+  (append_piece(s, parts), ...);
+  throw_error(op, std::move(s), {});
 }
 
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, const std::string& op,
+[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, std::string_view op,
                                                     const Parts&... parts) {
-  throw_error(op, join({Piece(parts)...}), where);
+  std::string s;
+  (append_piece(s, parts), ...);
+  throw_error(op, std::move(s), where);
 }
 
 }  // namespace detail

@@ -57,8 +57,8 @@ class Shape {
     return true;
   }
 
-  /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension.
-  std::string to_string() const {
+  /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension. Cold: it serves messages.
+  [[gnu::cold]] std::string to_string() const {
     std::string s = "(";
     for (int i = 0; i < ndim_; ++i) s += (i ? ", " : "") + std::to_string(dims_[i]);
     return s + (ndim_ == 1 ? ",)" : ")");

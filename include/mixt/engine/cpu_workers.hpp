@@ -17,8 +17,8 @@ class CpuWorkers {
  public:
   using Runner = Task<void(OprBlock*)>;
 
-  CpuWorkers(int n, Runner run) : run_(std::move(run)) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+  CpuWorkers(int n, Runner run) : run_(std::move(run)), threads_(size_t(n)) {
+    for (auto& t : threads_) t = std::thread([this] { loop(); });  // sized first: no vector growth code
   }
   CpuWorkers(const CpuWorkers&) = delete;
   CpuWorkers& operator=(const CpuWorkers&) = delete;

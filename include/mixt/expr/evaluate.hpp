@@ -105,15 +105,15 @@ Shape value_shape(const E& e, const std::source_location& where) {
   }
 }
 
-/// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
+/// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).
 template <class Saver, FusedNode E>
-void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
-  if (!op) op = Saver::name;
-  Prepared prep = prepare(out, collect_leaves(e), value_shape(e, where), op, where);
+void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const Shape& shape,
+                   const std::source_location& where, const char* op) {
+  Prepared prep = prepare(out, leaves, shape, op, where);
   if (prep.nothing_to_do) return;
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
     NDArray tmp(out.shape(), out.ctx(), out.dtype());
-    evaluate_into<save_write>(tmp, e, where, op);
+    evaluate_into<save_write>(tmp, e, leaves, shape, where, op);
     evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }
@@ -136,12 +136,18 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
   });
 }
 
-/// The dtype and context of an expression: those of its first array leaf.
-template <FusedNode E>
-const NDArray& first_leaf(const E& e) {
-  const NDArray* first = nullptr;
-  e.for_each_leaf([&](const NDArray& a, const LeafView&) { if (!first) first = &a; });
-  return *first;
+/// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
+template <class Saver, FusedNode E>
+void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
+  evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
+}
+
+/// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
+/// checks).
+inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char* op) {
+  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
+  const NDArray& first = *leaves.arrays.front();
+  return NDArray(shape, first.ctx(), first.dtype());
 }
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
@@ -150,9 +156,10 @@ const NDArray& first_leaf(const E& e) {
 template <FusedNode E>
 NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
                  const char* op = "assign") {
-  const NDArray& first = first_leaf(e);
-  NDArray out(value_shape(e, where), first.ctx(), first.dtype());
-  evaluate_into<save_write>(out, e, where, op);
+  const LeafList leaves = collect_leaves(e);
+  const Shape shape = value_shape(e, where);
+  NDArray out = array_for(leaves, shape, op);
+  evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
 }
 

@@ -12,8 +12,9 @@ namespace mixt::expr {
 
 using Strides = std::array<int64_t, kMaxDim>;
 
-/// The NumPy broadcast of two shapes, or a mixt::Error naming `op` and both shapes.
-inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+/// The NumPy broadcast of two shapes, or a mixt::Error naming `op` and both shapes. Out of line: every binary
+/// node of every expression calls it.
+[[gnu::noinline]] inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   int n = std::max(a.ndim(), b.ndim());
   Shape out;
   for (int i = 0; i < n; ++i) {

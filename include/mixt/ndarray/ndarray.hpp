@@ -51,10 +51,25 @@ class NDArray {
   template <ExprNode E>
   NDArray(const E& e, std::source_location where = std::source_location::current());
 
-  NDArray(const NDArray&) = default;
+  // Copying, assigning and destroying a handle adjust two reference counts: out of line, so that the code doing
+  // it is compiled once instead of at every place a handle is copied or dropped. (Members: keep these in step.)
+  [[gnu::noinline]] NDArray(const NDArray& o)
+      : chunk_(o.chunk_), shape_(o.shape_), dtype_(o.dtype_), ctx_(o.ctx_), offset_(o.offset_), ag_(o.ag_) {}
   NDArray(NDArray&&) noexcept = default;
-  NDArray& operator=(const NDArray&) = default;
-  NDArray& operator=(NDArray&&) noexcept = default;
+  [[gnu::noinline]] NDArray& operator=(const NDArray& o) {
+    if (this != &o) *this = NDArray(o);
+    return *this;
+  }
+  [[gnu::noinline]] NDArray& operator=(NDArray&& o) noexcept {
+    chunk_ = std::move(o.chunk_);
+    shape_ = o.shape_;
+    dtype_ = o.dtype_;
+    ctx_ = o.ctx_;
+    offset_ = o.offset_;
+    ag_ = std::move(o.ag_);
+    return *this;
+  }
+  [[gnu::noinline]] ~NDArray() {}
 
   /// Rebinds this handle to a new array holding the expression's value.
   template <ExprNode E>
@@ -105,6 +120,9 @@ class NDArray {
   }
   /// Copies the values to the host (waits for them), converted to T.
   template <class T> std::vector<T> to_vector() const;
+  /// The storage readable on the host, once pending writes are done: the array's own on the CPU, else a copy in
+  /// `staging`. to_vector's work for every T.
+  const void* host_data(std::vector<char>& staging) const;
   /// The single value of a one-element array, converted to T.
   template <class T> T item() const;
 
