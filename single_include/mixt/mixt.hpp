@@ -70,11 +70,11 @@ inline constexpr int kVersion = 100;
 // mixt::Error: every failure the library reports, synchronous or asynchronous (DESIGN contracts 3 and 9).
 
 #include <concepts>
-#include <initializer_list>
 #include <source_location>
 #include <type_traits>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace mixt {
@@ -97,9 +97,17 @@ class Error : public std::runtime_error {
  private:
   [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
                                                       const std::source_location& where) {
-    std::string s = "mixt::Error in " + op + ": " + message;
-    if (where.file_name() && where.file_name()[0] != '\0')
-      s += " (called at " + std::string(where.file_name()) + ":" + std::to_string(where.line()) + ")";
+    std::string s = "mixt::Error in ";
+    s += op;
+    s += ": ";
+    s += message;
+    if (where.file_name() && where.file_name()[0] != '\0') {
+      s += " (called at ";
+      s += where.file_name();
+      s += ':';
+      s += std::to_string(where.line());
+      s += ')';
+    }
     return s;
   }
   std::string op_, message_;
@@ -108,49 +116,52 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-/// One piece of an error message, turned into text where it is made, so that the error helpers below stay small
-/// non-template functions (each distinct message would otherwise instantiate its own formatting code).
-struct Piece {
-  std::string text;
-  Piece(const char* s) : text(s ? s : "") {}
-  Piece(const std::string& s) : text(s) {}
-  Piece(char c) : text(1, c) {}
-  Piece(bool b) : text(b ? "true" : "false") {}
-  template <class T>
-    requires std::is_arithmetic_v<T>
-  Piece(T v) : text(std::to_string(v)) {}
-  template <class T>
-    requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
-  Piece(const T& t) : text(t.to_string()) {}
-};
+// Error messages are built from pieces (strings, numbers, anything with to_string()) by one out-of-line call per
+// piece: each distinct message then costs its fail() a few calls, not its own string-building code.
+[[gnu::cold, gnu::noinline]] inline void append_text(std::string& s, std::string_view t) { s.append(t); }
+[[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
+[[gnu::cold, gnu::noinline]] inline void append_unsigned(std::string& s, unsigned long long v) {
+  s += std::to_string(v);
+}
+[[gnu::cold, gnu::noinline]] inline void append_floating(std::string& s, double v) { s += std::to_string(v); }
 
-[[gnu::noinline]] inline std::string join(std::initializer_list<Piece> parts) {
-  std::string s;
-  for (const Piece& p : parts) s += p.text;
-  return s;
+inline void append_piece(std::string& s, const char* p) { append_text(s, p ? p : ""); }
+inline void append_piece(std::string& s, std::string_view p) { append_text(s, p); }
+inline void append_piece(std::string& s, const std::string& p) { append_text(s, p); }
+inline void append_piece(std::string& s, char c) { append_text(s, std::string_view(&c, 1)); }
+inline void append_piece(std::string& s, bool b) { append_text(s, b ? "true" : "false"); }
+template <class T>
+  requires std::is_arithmetic_v<T>
+void append_piece(std::string& s, T v) {
+  if constexpr (std::is_floating_point_v<T>) append_floating(s, double(v));
+  else if constexpr (std::is_signed_v<T>) append_signed(s, (long long)v);
+  else append_unsigned(s, (unsigned long long)v);
+}
+template <class T>
+  requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
+void append_piece(std::string& s, const T& t) {
+  append_text(s, t.to_string());
 }
 
-/// Builds a message from pieces: concat("lhs has ", n, " dims").
-template <class... Parts>
-std::string concat(const Parts&... parts) {
-  return join({Piece(parts)...});
-}
-
-[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(const std::string& op, std::string message,
+[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(std::string_view op, std::string message,
                                                                const std::source_location& where) {
-  throw Error(op, std::move(message), where);
+  throw Error(std::string(op), std::move(message), where);
 }
 
 /// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail(const std::string& op, const Parts&... parts) {
-  throw_error(op, join({Piece(parts)...}), {});
+[[noreturn, gnu::cold, gnu::noinline]] void fail(std::string_view op, const Parts&... parts) {
+  std::string s;
+  (append_piece(s, parts), ...);
+  throw_error(op, std::move(s), {});
 }
 
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, const std::string& op,
+[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, std::string_view op,
                                                     const Parts&... parts) {
-  throw_error(op, join({Piece(parts)...}), where);
+  std::string s;
+  (append_piece(s, parts), ...);
+  throw_error(op, std::move(s), where);
 }
 
 }  // namespace detail
@@ -168,7 +179,10 @@ struct Context {
   bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
   bool is_cpu() const noexcept { return !is_gpu(); }
   std::string to_string() const {
-    return std::string(is_gpu() ? "gpu(" : "cpu(") + std::to_string(dev_id) + ")";
+    std::string s = is_gpu() ? "gpu(" : "cpu(";
+    detail::append_signed(s, dev_id);
+    s += ')';
+    return s;
   }
   friend bool operator==(const Context& a, const Context& b) noexcept {
     return a.dev_type == b.dev_type && a.dev_id == b.dev_id;
@@ -486,8 +500,12 @@ class Shape {
   /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension.
   std::string to_string() const {
     std::string s = "(";
-    for (int i = 0; i < ndim_; ++i) s += (i ? ", " : "") + std::to_string(dims_[i]);
-    return s + (ndim_ == 1 ? ",)" : ")");
+    for (int i = 0; i < ndim_; ++i) {
+      if (i) s += ", ";
+      detail::append_signed(s, dims_[i]);
+    }
+    s += ndim_ == 1 ? ",)" : ")";
+    return s;
   }
 
   /// Maps axis i (negative counts from the end) into [0, ndim) or throws naming `op`.
@@ -559,7 +577,9 @@ class ThreadPool {
     n_threads_ = std::max(1, n);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i, g = generation_] { worker(i, g); });
+    // (Sized first and move-assigned: no vector growth code to compile.)
+    workers_ = std::vector<std::thread>(size_t(n_threads_ - 1));
+    for (int i = 1; i < n_threads_; ++i) workers_[size_t(i - 1)] = std::thread([this, i, g = generation_] { worker(i, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -804,6 +824,7 @@ inline Stream take(uint64_t n) {
 #include <memory>
 #include <source_location>
 #include <string>
+#include <string_view>
 #include <vector>
 
 // ---- begin mixt/engine/run_context.hpp ----
@@ -1336,8 +1357,8 @@ class CpuWorkers {
  public:
   using Runner = Task<void(OprBlock*)>;
 
-  CpuWorkers(int n, Runner run) : run_(std::move(run)) {
-    for (int i = 0; i < n; ++i) threads_.emplace_back([this] { loop(); });
+  CpuWorkers(int n, Runner run) : run_(std::move(run)), threads_(size_t(n)) {
+    for (auto& t : threads_) t = std::thread([this] { loop(); });  // sized first: no vector growth code
   }
   CpuWorkers(const CpuWorkers&) = delete;
   CpuWorkers& operator=(const CpuWorkers&) = delete;
@@ -2335,7 +2356,8 @@ inline std::atomic<Engine*> process_engine{nullptr};
   static Engine* engine = [] () -> Engine* {
     // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
     mixt::detail::ThreadPool::global();
-    const std::string kind = std::getenv("MIXT_ENGINE") ? std::getenv("MIXT_ENGINE") : "";
+    const char* env = std::getenv("MIXT_ENGINE");
+    const std::string_view kind = env ? env : "";
     if (kind == "naive" || kind == "NaiveEngine") return new NaiveEngine();
     if (kind.empty() || kind == "threaded" || kind == "ThreadedEngine" || kind == "ThreadedEnginePerDevice") {
       detail::process_threaded_engine = new ThreadedEngine();
@@ -2657,7 +2679,8 @@ struct Node {
   std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
   /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
   /// whose gradient is not needed may get an empty NDArray.
-  std::function<std::vector<NDArray>(const std::vector<NDArray>&)> backward;
+  using Backward = std::function<std::vector<NDArray>(const std::vector<NDArray>&)>;
+  Backward backward;
   std::vector<Shape> out_shapes;
   DType dtype = DType::float32;
   Context ctx;
@@ -2705,10 +2728,25 @@ class NDArray {
   template <ExprNode E>
   NDArray(const E& e, std::source_location where = std::source_location::current());
 
-  NDArray(const NDArray&) = default;
+  // Copying, assigning and destroying a handle adjust two reference counts: out of line, so that the code doing
+  // it is compiled once instead of at every place a handle is copied or dropped. (Members: keep these in step.)
+  [[gnu::noinline]] NDArray(const NDArray& o)
+      : chunk_(o.chunk_), shape_(o.shape_), dtype_(o.dtype_), ctx_(o.ctx_), offset_(o.offset_), ag_(o.ag_) {}
   NDArray(NDArray&&) noexcept = default;
-  NDArray& operator=(const NDArray&) = default;
-  NDArray& operator=(NDArray&&) noexcept = default;
+  [[gnu::noinline]] NDArray& operator=(const NDArray& o) {
+    if (this != &o) *this = NDArray(o);
+    return *this;
+  }
+  [[gnu::noinline]] NDArray& operator=(NDArray&& o) noexcept {
+    chunk_ = std::move(o.chunk_);
+    shape_ = o.shape_;
+    dtype_ = o.dtype_;
+    ctx_ = o.ctx_;
+    offset_ = o.offset_;
+    ag_ = std::move(o.ag_);
+    return *this;
+  }
+  [[gnu::noinline]] ~NDArray() {}
 
   /// Rebinds this handle to a new array holding the expression's value.
   template <ExprNode E>
@@ -2759,6 +2797,9 @@ class NDArray {
   }
   /// Copies the values to the host (waits for them), converted to T.
   template <class T> std::vector<T> to_vector() const;
+  /// The storage readable on the host, once pending writes are done: the array's own on the CPU, else a copy in
+  /// `staging`. to_vector's work for every T.
+  const void* host_data(std::vector<char>& staging) const;
   /// The single value of a one-element array, converted to T.
   template <class T> T item() const;
 
@@ -2866,8 +2907,9 @@ namespace mixt::expr {
 
 using Strides = std::array<int64_t, kMaxDim>;
 
-/// The NumPy broadcast of two shapes, or a mixt::Error naming `op` and both shapes.
-inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+/// The NumPy broadcast of two shapes, or a mixt::Error naming `op` and both shapes. Out of line: every binary
+/// node of every expression calls it.
+[[gnu::noinline]] inline Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   int n = std::max(a.ndim(), b.ndim());
   Shape out;
   for (int i = 0; i < n; ++i) {
@@ -3840,15 +3882,15 @@ Shape value_shape(const E& e, const std::source_location& where) {
   }
 }
 
-/// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
+/// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).
 template <class Saver, FusedNode E>
-void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
-  if (!op) op = Saver::name;
-  Prepared prep = prepare(out, collect_leaves(e), value_shape(e, where), op, where);
+void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const Shape& shape,
+                   const std::source_location& where, const char* op) {
+  Prepared prep = prepare(out, leaves, shape, op, where);
   if (prep.nothing_to_do) return;
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
     NDArray tmp(out.shape(), out.ctx(), out.dtype());
-    evaluate_into<save_write>(tmp, e, where, op);
+    evaluate_into<save_write>(tmp, e, leaves, shape, where, op);
     evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }
@@ -3871,12 +3913,18 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
   });
 }
 
-/// The dtype and context of an expression: those of its first array leaf.
-template <FusedNode E>
-const NDArray& first_leaf(const E& e) {
-  const NDArray* first = nullptr;
-  e.for_each_leaf([&](const NDArray& a, const LeafView&) { if (!first) first = &a; });
-  return *first;
+/// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
+template <class Saver, FusedNode E>
+void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
+  evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
+}
+
+/// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
+/// checks).
+inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char* op) {
+  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
+  const NDArray& first = *leaves.arrays.front();
+  return NDArray(shape, first.ctx(), first.dtype());
 }
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
@@ -3885,9 +3933,10 @@ const NDArray& first_leaf(const E& e) {
 template <FusedNode E>
 NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
                  const char* op = "assign") {
-  const NDArray& first = first_leaf(e);
-  NDArray out(value_shape(e, where), first.ctx(), first.dtype());
-  evaluate_into<save_write>(out, e, where, op);
+  const LeafList leaves = collect_leaves(e);
+  const Shape shape = value_shape(e, where);
+  NDArray out = array_for(leaves, shape, op);
+  evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
 }
 
@@ -5276,38 +5325,44 @@ template <class E> NDArray& NDArray::assign(const E& e, std::source_location whe
 template <class T>
 std::vector<T> NDArray::to_vector() const {
   if (is_none()) return {};
-  wait_to_read();
-  const size_t bytes = size_t(size()) * dtype_size(dtype_);
   std::vector<char> staging;
-  const void* host = raw_data();
-  if (ctx_.is_gpu()) {
-    staging.resize(bytes);
-    NDArray src = *this;
-    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
-    // for unrelated work and rethrow its errors here).
-    auto& eng = engine::Engine::get();
-    engine::Var* copied = eng.new_var();
-    eng.push(
-        [src, dst = staging.data(), bytes](engine::RunContext rc) {
-          memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
-        },
-        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
-    try {
-      eng.wait_for_var(copied);
-    } catch (...) {
-      eng.delete_var(copied, cpu(), [] {});
-      throw;
-    }
-    eng.delete_var(copied, cpu(), [] {});
-    host = staging.data();
-  }
+  const void* host = host_data(staging);
   std::vector<T> out(static_cast<size_t>(size()));
-  dtype_switch(dtype_, [&](auto s) {
-    using S = decltype(s);
-    const S* p = static_cast<const S*>(host);
-    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(static_cast<compute_type_t<S>>(p[i]));
-  });
+  if constexpr (requires { dtype_of<T>::value; }) {
+    if (dtype_ == dtype_of_v<T>) {
+      std::memcpy(out.data(), host, out.size() * sizeof(T));
+      return out;
+    }
+  }
+  // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
+  // beyond 2^53).
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));
   return out;
+}
+
+[[gnu::noinline]] inline const void* NDArray::host_data(std::vector<char>& staging) const {
+  wait_to_read();
+  if (!ctx_.is_gpu()) return raw_data();
+  const size_t bytes = size_t(size()) * dtype_size(dtype_);
+  staging.resize(bytes);
+  NDArray src = *this;
+  // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait for
+  // unrelated work and rethrow its errors here).
+  auto& eng = engine::Engine::get();
+  engine::Var* copied = eng.new_var();
+  eng.push(
+      [src, dst = staging.data(), bytes](engine::RunContext rc) {
+        memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
+      },
+      ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
+  try {
+    eng.wait_for_var(copied);
+  } catch (...) {
+    eng.delete_var(copied, cpu(), [] {});
+    throw;
+  }
+  eng.delete_var(copied, cpu(), [] {});
+  return staging.data();
 }
 
 template <class T>
@@ -5412,6 +5467,7 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 // reduced over the axes the leaf was broadcast along. Library operators record their registered backward; views
 // of recorded arrays record how to put the view's gradient back into the base's shape.
 
+#include <array>
 #include <memory>
 #include <source_location>
 #include <vector>
@@ -5581,20 +5637,21 @@ struct Backprop {
   /// No gradient flows into this subtree: skip its leaves' numbers.
   template <class V, class N> static void run(const N&, const NoGrad&, V&, int& k) { k += N::leaf_count; }
 
+  // An operand without array leaves (a scalar) gets no adjoint: building one would only cost compile time.
   template <class V, Gradient G, class F, class A>
   static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::d(g, n.a), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d(g, n.a), visit, k);
   }
   template <class V, Gradient G, class F, class A, class B>
   static void run(const expr::Binary<F, A, B>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
-    run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
+    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
   }
   template <class V, Gradient G, class F, class A, class B, class C>
   static void run(const expr::Ternary<F, A, B, C>& n, const G& g, V& visit, int& k) {
-    run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
-    run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
-    run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
+    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
+    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
+    if constexpr (C::leaf_count > 0) run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
   }
 };
 
@@ -5723,59 +5780,82 @@ NDArray evaluate_adjoint(const A& adjoint) {
   return out;
 }
 
+/// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
+[[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
+  if (!transposed && g.shape() == leaf) return g;
+  return sum_to(g, leaf, transposed);
+}
+
 /// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
 template <int Order>
 struct AdjointVisitor {
-  const std::vector<bool>& needs;
+  const bool* needs;
   std::vector<NDArray>& grads;
-  const std::vector<Shape>& leaf_shapes;
+  const expr::LeafList& leaves;
 
   template <class A>
   void operator()(int k, const A& adjoint, bool transposed) {
-    if (!needs[size_t(k)]) return;
+    if (!needs[k]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaf_shapes[size_t(k)];
-    if (!transposed && g.shape() == leaf) {
-      grads[size_t(k)] = g;
-      return;
-    }
+    const Shape& leaf = leaves.arrays[size_t(k)]->shape();
     if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
       if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
         grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
         return;
       }
     }
-    grads[size_t(k)] = sum_to(g, leaf, transposed);
+    grads[size_t(k)] = gradient_for_leaf(std::move(g), leaf, transposed);
   }
   void unsupported(int k) {
-    if (needs[size_t(k)])
+    if (needs[k])
       mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
                          "axes, slice_axis) are not supported yet; materialize the view with copy() first");
   }
 };
 
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
+/// The tape entries of an expression's array leaves, in tree order; empty when none of them is tracked.
+[[gnu::noinline]] inline std::vector<Entry> leaf_entries(const expr::LeafList& leaves) {
   std::vector<Entry> inputs;
   bool any = false;
-  e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) {
-    inputs.push_back(a.autograd_entry());
-    any = any || bool(a.autograd_entry());
-  });
-  if (!any) return;
-  std::shared_ptr<Node> node = new_node("expression", out);
-  std::vector<bool> needs;
-  for (const Entry& in : inputs) needs.push_back(bool(in));
+  for (const NDArray* a : leaves.arrays) {
+    inputs.push_back(a->autograd_entry());
+    any = any || bool(a->autograd_entry());
+  }
+  if (!any) inputs.clear();
+  return inputs;
+}
+
+/// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
+[[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
+                                          Node::Backward backward) {
+  std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
-  node->backward = [e, needs](const std::vector<NDArray>& og) {
-    std::vector<NDArray> grads(needs.size());
-    std::vector<Shape> leaf_shapes;
-    e.for_each_leaf([&](const NDArray& a, const expr::LeafView&) { leaf_shapes.push_back(a.shape()); });
-    AdjointVisitor<Order> visit{needs, grads, leaf_shapes};
+  node->backward = std::move(backward);
+  out.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+/// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
+template <int Order, expr::FusedNode E>
+struct ExpressionBackward {
+  E e;
+  std::array<bool, size_t(E::leaf_count)> needs{};
+
+  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
+    const expr::LeafList leaves = expr::collect_leaves(e);
+    std::vector<NDArray> grads(leaves.arrays.size());
+    AdjointVisitor<Order> visit{needs.data(), grads, leaves};
     backprop(e, expr::as_node(og[0]), visit);
     return grads;
-  };
-  out.set_autograd_entry(Entry{std::move(node), 0});
+  }
+};
+
+template <int Order, expr::FusedNode E>
+void record_expression(const E& e, NDArray& out) {
+  std::vector<Entry> inputs = leaf_entries(expr::collect_leaves(e));
+  if (inputs.empty()) return;
+  ExpressionBackward<Order, E> backward{e};
+  for (size_t k = 0; k < inputs.size() && k < backward.needs.size(); ++k) backward.needs[k] = bool(inputs[k]);
+  record_node("expression", out, std::move(inputs), std::move(backward));
 }
 
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.
@@ -6657,7 +6737,8 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 // ---- end mixt/blas/cblas.hpp ----
 // ---- begin mixt/blas/portable_gemm.hpp ----
 // The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
-// linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
+// linked. float32, the type networks run in, gets a kernel built the way optimized BLAS libraries are (Goto's
+// algorithm, as described in the BLIS papers):
 //
 //   for each NC-wide column block of C (jc)
 //     for each KC-deep slice of the inner dimension (pc)
@@ -6669,11 +6750,17 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 // The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x32
 // float tile with AVX-512 (12 of the 32 zmm registers), 6x16 with AVX2 (12 of the 16 ymm) and 6x8 with SSE2. Packing pads partial panels with
 // zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
+//
+// Every other type (float64: a reference or test type in deep learning, and served by cblas_dgemm whenever a BLAS
+// is linked) gets a compact kernel instead, compiled in a fraction of the time: rows of C taken four at a time,
+// each updated by a row of op(B) with a loop the compiler vectorizes, in slices of op(B) that stay in cache.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <type_traits>
+#include <memory>
 #include <utility>
 
 
@@ -6871,19 +6958,12 @@ void scale(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
-}  // namespace portable
-
-/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
-/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
+/// The tuned kernel (see the top of this file); M, N, K > 0.
 template <class T>
-void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using namespace portable;
+void tuned_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   using Bk = Blocking<T>;
   constexpr int64_t MR = Bk::MR, NR = Bk::NR;
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return scale(M, N, beta, C, ldc);
-
   const int threads = num_threads();
   const int64_t row_panels = (M + MR - 1) / MR;
   for (int64_t jc = 0; jc < N; jc += Bk::NC) {
@@ -6920,6 +7000,68 @@ void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T 
         parallel_for(col_panels, 1, [&](int64_t q0, int64_t q1) { run(0, row_panels, q0, q1); });
     }
   }
+}
+
+/// The compact kernel (see the top of this file); M, N, K > 0. Each thread takes a range of row groups; for each
+/// KC-deep slice of op(B) (copied transposed first when transB, so that every inner loop reads contiguously), it
+/// adds alpha * op(A)(i, p) * op(B)(p, :) to the R rows of each group.
+template <class T>
+void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  constexpr int64_t R = 4, KC = 128;
+  std::unique_ptr<T[]> b_rows;
+  if (transB) {
+    b_rows.reset(new T[size_t(K * N)]);
+    for (int64_t j = 0; j < N; ++j)
+      for (int64_t p = 0; p < K; ++p) b_rows[size_t(p * N + j)] = B[j * ldb + p];
+    B = b_rows.get();
+    ldb = N;
+  }
+  parallel_for((M + R - 1) / R, 1, [&](int64_t g0, int64_t g1) {
+    std::unique_ptr<T[]> spare(new T[size_t(R * N)]());  // stands in for the missing rows of a partial group
+    for (int64_t i = g0 * R; i < std::min(M, g1 * R); ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t p1 = std::min(K, pc + KC);
+      for (int64_t g = g0; g < g1; ++g) {
+        const int64_t i0 = g * R, rows = std::min(R, M - i0);
+        T* c[R];
+        for (int64_t r = 0; r < R; ++r) c[r] = r < rows ? C + (i0 + r) * ldc : spare.get() + r * N;
+        T* MIXT_RESTRICT c0 = c[0];
+        T* MIXT_RESTRICT c1 = c[1];
+        T* MIXT_RESTRICT c2 = c[2];
+        T* MIXT_RESTRICT c3 = c[3];
+        for (int64_t p = pc; p < p1; ++p) {
+          T a[R];
+          for (int64_t r = 0; r < R; ++r)
+            a[r] = r < rows ? alpha * (transA ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]) : T(0);
+          const T* MIXT_RESTRICT b = B + p * ldb;
+          for (int64_t j = 0; j < N; ++j) {
+            const T x = b[j];
+            c0[j] += a[0] * x;
+            c1[j] += a[1] * x;
+            c2[j] += a[2] * x;
+            c3[j] += a[3] * x;
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace portable
+
+/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
+/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
+template <class T>
+void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return portable::scale(M, N, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float>)
+    portable::tuned_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    portable::compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace mixt::blas
@@ -7185,33 +7327,42 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
   return g;
 }
 
+/// One product as its engine operation runs it: trivially copyable, with raw pointers (memory is freed through
+/// the engine, after every operation on its variable).
+struct GemmCall {
+  int64_t batch, M, N, K, lda, ldb;
+  bool ta, tb;
+  const void* A;
+  const void* B;
+  void* C;
+  double alpha, beta;
+};
+
 template <class T>
-void run_gemm(const engine::RunContext& rc, const GemmShape& g, const NDArray& lhs, const NDArray& rhs,
-              const NDArray& out, double alpha, double beta) {
-  const T* A = static_cast<const T*>(lhs.raw_data());
-  const T* B = static_cast<const T*>(rhs.raw_data());
-  T* C = static_cast<T*>(out.raw_data());
-  if (g.batch == 1)
-    blas::gemm<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, B, g.ldb, T(beta), C, std::max<int64_t>(1, g.N));
+void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
+  const T* A = static_cast<const T*>(c.A);
+  const T* B = static_cast<const T*>(c.B);
+  T* C = static_cast<T*>(c.C);
+  const int64_t ldc = std::max<int64_t>(1, c.N);
+  if (c.batch == 1)
+    blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
   else
-    blas::gemm_strided_batched<T>(rc, g.ta, g.tb, g.M, g.N, g.K, T(alpha), A, g.lda, g.M * g.K, B, g.ldb,
-                                  g.K * g.N, T(beta), C, std::max<int64_t>(1, g.N), g.M * g.N, g.batch);
+    blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
+                                  c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
 }
 
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const std::source_location& where) {
   if (out.size() == 0) return;
-  std::vector<engine::Var*> reads;
-  for (const NDArray* a : {&lhs, &rhs})
-    if (a->var() != out.var() && std::find(reads.begin(), reads.end(), a->var()) == reads.end())
-      reads.push_back(a->var());
+  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb,
+                      lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
   engine::Engine::get().push(
-      [g, lhs, rhs, out, alpha, beta](engine::RunContext rc) {
-        if (out.dtype() == DType::float32) run_gemm<float>(rc, g, lhs, rhs, out, alpha, beta);
-        else run_gemm<double>(rc, g, lhs, rhs, out, alpha, beta);
+      [call, f32 = out.dtype() == DType::float32](engine::RunContext rc) {
+        if (f32) run_gemm<float>(rc, call);
+        else run_gemm<double>(rc, call);
       },
-      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op, where);
+      out.ctx(), {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
 }
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.

@@ -17,8 +17,11 @@ struct Context {
 
   bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
   bool is_cpu() const noexcept { return !is_gpu(); }
-  [[gnu::cold]] std::string to_string() const {
-    return std::string(is_gpu() ? "gpu(" : "cpu(") + std::to_string(dev_id) + ")";
+  std::string to_string() const {
+    std::string s = is_gpu() ? "gpu(" : "cpu(";
+    detail::append_signed(s, dev_id);
+    s += ')';
+    return s;
   }
   friend bool operator==(const Context& a, const Context& b) noexcept {
     return a.dev_type == b.dev_type && a.dev_id == b.dev_id;

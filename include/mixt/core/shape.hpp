@@ -57,11 +57,15 @@ class Shape {
     return true;
   }
 
-  /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension. Cold: it serves messages.
-  [[gnu::cold]] std::string to_string() const {
+  /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension.
+  std::string to_string() const {
     std::string s = "(";
-    for (int i = 0; i < ndim_; ++i) s += (i ? ", " : "") + std::to_string(dims_[i]);
-    return s + (ndim_ == 1 ? ",)" : ")");
+    for (int i = 0; i < ndim_; ++i) {
+      if (i) s += ", ";
+      detail::append_signed(s, dims_[i]);
+    }
+    s += ndim_ == 1 ? ",)" : ")";
+    return s;
   }
 
   /// Maps axis i (negative counts from the end) into [0, ndim) or throws naming `op`.

@@ -12,6 +12,7 @@
 #include <memory>
 #include <source_location>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "run_context.hpp"
@@ -64,7 +65,8 @@ inline std::atomic<Engine*> process_engine{nullptr};
   static Engine* engine = [] () -> Engine* {
     // The kernel pool is built first so that it outlives the engine's workers at exit (statics die in reverse).
     mixt::detail::ThreadPool::global();
-    const std::string kind = std::getenv("MIXT_ENGINE") ? std::getenv("MIXT_ENGINE") : "";
+    const char* env = std::getenv("MIXT_ENGINE");
+    const std::string_view kind = env ? env : "";
     if (kind == "naive" || kind == "NaiveEngine") return new NaiveEngine();
     if (kind.empty() || kind == "threaded" || kind == "ThreadedEngine" || kind == "ThreadedEnginePerDevice") {
       detail::process_threaded_engine = new ThreadedEngine();
