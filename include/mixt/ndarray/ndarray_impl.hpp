@@ -147,6 +147,10 @@ template <class E> NDArray& NDArray::assign(const E& e, std::source_location whe
 template <class T>
 std::vector<T> NDArray::to_vector() const {
   if (is_none()) return {};
+  if (size() == 0) {  // nothing to copy; still a host read (it waits, and rethrows a stored error)
+    wait_to_read();
+    return {};
+  }
   std::vector<char> staging;
   const void* host = host_data(staging);
   std::vector<T> out(static_cast<size_t>(size()));
