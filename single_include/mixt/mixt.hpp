@@ -2887,6 +2887,7 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 
 #include <algorithm>
 #include <source_location>
+#include <type_traits>
 #include <vector>
 
 // ---- begin mixt/expr/cpu/evaluate.hpp ----
@@ -3841,6 +3842,18 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
   return false;
 }
 
+/// Copies src's values into dst, which has the same shape, dtype and context (a byte copy: every array is
+/// contiguous). Writing a temporary back with it spares each program a copy kernel.
+[[gnu::noinline]] inline void copy_same_layout(const NDArray& src, const NDArray& dst, const char* op,
+                                               const std::source_location& where) {
+  engine::Engine::get().push(
+      [from = src.raw_data(), to = dst.raw_data(), ctx = dst.ctx(),
+       bytes = size_t(dst.size()) * dtype_size(dst.dtype())](engine::RunContext rc) {
+        memory::copy_bytes(to, ctx, from, ctx, bytes, rc);
+      },
+      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+}
+
 /// What an evaluation needs beyond the expression's type: computed once, by non-template code.
 struct Prepared {
   Layout layout;
@@ -3891,7 +3904,8 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
     NDArray tmp(out.shape(), out.ctx(), out.dtype());
     evaluate_into<save_write>(tmp, e, leaves, shape, where, op);
-    evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
+    if constexpr (std::is_same_v<Saver, save_write>) copy_same_layout(tmp, out, op, where);
+    else evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }
   expr_dtype_switch(out.dtype(), op, [&](auto tag) {
