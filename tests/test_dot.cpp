@@ -381,9 +381,9 @@ MIXT_DEVICE_TEST("dot: errors name the operator, the shapes, dtypes and contexts
 }
 
 TEST_CASE("blas: the portable GEMM (used when MIXT_USE_CBLAS is 0) matches a double loop") {
-  // Sizes around the float kernel's register tile (6 x 16), depth block (256), row block (96) and column block
-  // (4096), and the double kernel's groups of 4 rows and depth slices of 128; padded leading dimensions; beta 0 (C
-  // must not be read: it holds NaN), 1 and 0.5; one thread and the whole pool (row and column splits).
+  // Sizes around the register tile (6 x 16 floats, 6 x 8 doubles), the depth block (256 floats, 128 doubles), the
+  // row block (96) and the column block (4096); padded leading dimensions; beta 0 (C must not be read: it holds
+  // NaN), 1 and 0.5; one thread and the whole pool (row and column splits).
   struct Case { int64_t M, N, K; };
   const Case cases[] = {{1, 1, 1},     {5, 15, 3},   {6, 16, 256}, {7, 17, 257}, {13, 33, 129}, {97, 31, 600},
                         {200, 50, 70}, {3, 300, 40}, {2, 4100, 9}, {61, 1, 300}, {1, 70, 513}};

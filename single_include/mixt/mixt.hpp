@@ -6755,8 +6755,7 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 // ---- end mixt/blas/cblas.hpp ----
 // ---- begin mixt/blas/portable_gemm.hpp ----
 // The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
-// linked. float32, the type networks run in, gets a kernel built the way optimized BLAS libraries are (Goto's
-// algorithm, as described in the BLIS papers):
+// linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
 //
 //   for each NC-wide column block of C (jc)
 //     for each KC-deep slice of the inner dimension (pc)
@@ -6768,17 +6767,11 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 // The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x32
 // float tile with AVX-512 (12 of the 32 zmm registers), 6x16 with AVX2 (12 of the 16 ymm) and 6x8 with SSE2. Packing pads partial panels with
 // zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
-//
-// Every other type (float64: a reference or test type in deep learning, and served by cblas_dgemm whenever a BLAS
-// is linked) gets a compact kernel instead, compiled in a fraction of the time: rows of C taken four at a time,
-// each updated by a row of op(B) with a loop the compiler vectorizes, in slices of op(B) that stay in cache.
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <new>
-#include <type_traits>
-#include <memory>
 #include <utility>
 
 
@@ -6976,12 +6969,19 @@ void scale(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
-/// The tuned kernel (see the top of this file); M, N, K > 0.
+}  // namespace portable
+
+/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
+/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
 template <class T>
-void tuned_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using namespace portable;
   using Bk = Blocking<T>;
   constexpr int64_t MR = Bk::MR, NR = Bk::NR;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale(M, N, beta, C, ldc);
+
   const int threads = num_threads();
   const int64_t row_panels = (M + MR - 1) / MR;
   for (int64_t jc = 0; jc < N; jc += Bk::NC) {
@@ -7018,68 +7018,6 @@ void tuned_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
         parallel_for(col_panels, 1, [&](int64_t q0, int64_t q1) { run(0, row_panels, q0, q1); });
     }
   }
-}
-
-/// The compact kernel (see the top of this file); M, N, K > 0. Each thread takes a range of row groups; for each
-/// KC-deep slice of op(B) (copied transposed first when transB, so that every inner loop reads contiguously), it
-/// adds alpha * op(A)(i, p) * op(B)(p, :) to the R rows of each group.
-template <class T>
-void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  constexpr int64_t R = 4, KC = 128;
-  std::unique_ptr<T[]> b_rows;
-  if (transB) {
-    b_rows.reset(new T[size_t(K * N)]);
-    for (int64_t j = 0; j < N; ++j)
-      for (int64_t p = 0; p < K; ++p) b_rows[size_t(p * N + j)] = B[j * ldb + p];
-    B = b_rows.get();
-    ldb = N;
-  }
-  parallel_for((M + R - 1) / R, 1, [&](int64_t g0, int64_t g1) {
-    std::unique_ptr<T[]> spare(new T[size_t(R * N)]());  // stands in for the missing rows of a partial group
-    for (int64_t i = g0 * R; i < std::min(M, g1 * R); ++i)
-      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-    for (int64_t pc = 0; pc < K; pc += KC) {
-      const int64_t p1 = std::min(K, pc + KC);
-      for (int64_t g = g0; g < g1; ++g) {
-        const int64_t i0 = g * R, rows = std::min(R, M - i0);
-        T* c[R];
-        for (int64_t r = 0; r < R; ++r) c[r] = r < rows ? C + (i0 + r) * ldc : spare.get() + r * N;
-        T* MIXT_RESTRICT c0 = c[0];
-        T* MIXT_RESTRICT c1 = c[1];
-        T* MIXT_RESTRICT c2 = c[2];
-        T* MIXT_RESTRICT c3 = c[3];
-        for (int64_t p = pc; p < p1; ++p) {
-          T a[R];
-          for (int64_t r = 0; r < R; ++r)
-            a[r] = r < rows ? alpha * (transA ? A[p * lda + i0 + r] : A[(i0 + r) * lda + p]) : T(0);
-          const T* MIXT_RESTRICT b = B + p * ldb;
-          for (int64_t j = 0; j < N; ++j) {
-            const T x = b[j];
-            c0[j] += a[0] * x;
-            c1[j] += a[1] * x;
-            c2[j] += a[2] * x;
-            c3[j] += a[3] * x;
-          }
-        }
-      }
-    }
-  });
-}
-
-}  // namespace portable
-
-/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
-/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
-template <class T>
-void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return portable::scale(M, N, beta, C, ldc);
-  if constexpr (std::is_same_v<T, float>)
-    portable::tuned_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    portable::compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 }  // namespace mixt::blas
