@@ -36,13 +36,9 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
   struct Pattern {
-    unsigned char bytes[8] = {};
+    alignas(8) unsigned char bytes[8] = {};
   } pattern;
-  dtype_switch(out.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T v = static_cast<T>(static_cast<compute_type_t<T>>(value));
-    std::memcpy(pattern.bytes, &v, sizeof(T));
-  });
+  store_double(out.dtype(), pattern.bytes, 0, value);
   engine::Engine::get().push(
       [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
         word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
@@ -94,10 +90,14 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
         const DType st = src.dtype(), dt = dst.dtype();
         const void* in = src.raw_data();
         void* out = dst.raw_data();
+#if MIXT_USE_CUDA
         if (rc.ctx.is_gpu()) {
           expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
           return;
         }
+#else
+        (void)rc;
+#endif
         constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
         parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
           double buf[kChunk];
@@ -168,27 +168,33 @@ std::vector<T> NDArray::to_vector() const {
 
 [[gnu::noinline]] inline const void* NDArray::host_data(std::vector<char>& staging) const {
   wait_to_read();
-  if (!ctx_.is_gpu()) return raw_data();
-  const size_t bytes = size_t(size()) * dtype_size(dtype_);
-  staging.resize(bytes);
-  NDArray src = *this;
-  // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait for
-  // unrelated work and rethrow its errors here).
-  auto& eng = engine::Engine::get();
-  engine::Var* copied = eng.new_var();
-  eng.push(
-      [src, dst = staging.data(), bytes](engine::RunContext rc) {
-        memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
-      },
-      ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
-  try {
-    eng.wait_for_var(copied);
-  } catch (...) {
+#if MIXT_USE_CUDA
+  if (ctx_.is_gpu()) {
+    const size_t bytes = size_t(size()) * dtype_size(dtype_);
+    staging.resize(bytes);
+    NDArray src = *this;
+    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
+    // for unrelated work and rethrow its errors here).
+    auto& eng = engine::Engine::get();
+    engine::Var* copied = eng.new_var();
+    eng.push(
+        [src, dst = staging.data(), bytes](engine::RunContext rc) {
+          memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
+        },
+        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
+    try {
+      eng.wait_for_var(copied);
+    } catch (...) {
+      eng.delete_var(copied, cpu(), [] {});
+      throw;
+    }
     eng.delete_var(copied, cpu(), [] {});
-    throw;
+    return staging.data();
   }
-  eng.delete_var(copied, cpu(), [] {});
-  return staging.data();
+#else
+  (void)staging;  // without CUDA every array lives on the CPU (a gpu() context fails when the array is made)
+#endif
+  return raw_data();
 }
 
 template <class T>
