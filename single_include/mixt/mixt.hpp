@@ -1033,12 +1033,44 @@ class Engine {
 
 // ---- begin mixt/engine/naive_engine.hpp ----
 // NaiveEngine: runs each operation at once on the calling thread (MIXT_ENGINE=naive; MXNet's NaiveEngine).
-// An exception thrown by an operation leaves push() at the call site, as a mixt::Error naming the operation.
+// An exception thrown by an operation leaves push() at the call site, as a mixt::Error naming the operation
+// (operation_error.hpp).
 // GPU operations are launched on one stream per device, in push order, so no synchronization is needed between
 // them; copies to the host synchronize that stream.
 
 #include <algorithm>
 
+// ---- begin mixt/engine/operation_error.hpp ----
+// What an engine makes of an exception thrown by an operation: a mixt::Error that names the operation and, when
+// the exception did not say where it came from, the user's call that pushed it (DESIGN contract 3). Both engines
+// use it, the threaded one to store the error, the naive one to rethrow it at once.
+
+#include <exception>
+#include <source_location>
+
+
+namespace mixt::engine::detail {
+
+inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+
+/// The exception being handled (call it inside a catch block) as a located mixt::Error. Cold and out of line:
+/// the engines' hot paths keep only a call to it.
+[[gnu::cold, gnu::noinline]] inline std::exception_ptr operation_error(const char* name,
+                                                                      const std::source_location& where) {
+  try {
+    throw;
+  } catch (const Error& e) {
+    if (has_location(e.where()) || !has_location(where)) return std::current_exception();
+    return std::make_exception_ptr(Error(e.op(), e.message(), where));
+  } catch (const std::exception& e) {
+    return std::make_exception_ptr(Error(name, e.what(), where));
+  } catch (...) {
+    return std::make_exception_ptr(Error(name, "unknown exception", where));
+  }
+}
+
+}  // namespace mixt::engine::detail
+// ---- end mixt/engine/operation_error.hpp ----
 #if MIXT_USE_CUDA
 // ---- begin mixt/engine/cuda/stream.hpp ----
 #ifndef MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
@@ -1123,12 +1155,8 @@ class NaiveEngine final : public Engine {
 #endif
     try {
       fn(rctx);
-    } catch (const Error& e) {
-      const bool located = e.where().file_name() && e.where().file_name()[0] != '\0';
-      if (located) throw;
-      throw Error(e.op(), e.message(), where);  // add the user's call site
-    } catch (const std::exception& e) {
-      throw Error(name ? name : "operation", e.what(), where);
+    } catch (...) {
+      std::rethrow_exception(detail::operation_error(name ? name : "operation", where));
     }
     for (size_t i = 0; i < writes.size(); ++i)  // each distinct variable counts one write
       if (writes[i] && std::find(writes.begin(), writes.begin() + i, writes[i]) == writes.begin() + i)
@@ -2229,8 +2257,6 @@ class ThreadedEngine final : public Engine {
     finish(op);
   }
 
-  static bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
-
   /// Calls the operation's function unless it inherits an error; stores what it throws.
   void execute(detail::OprBlock* op, const RunContext& rc) {
     if (op->kind == detail::OprKind::delete_var) {
@@ -2250,13 +2276,8 @@ class ThreadedEngine final : public Engine {
       } running;
       try {
         op->fn(rc);
-      } catch (const Error& e) {
-        if (has_location(e.where()) || !has_location(op->where)) record_error(op, std::current_exception());
-        else record_error(op, std::make_exception_ptr(Error(e.op(), e.message(), op->where)));
-      } catch (const std::exception& e) {
-        record_error(op, std::make_exception_ptr(Error(op->name, e.what(), op->where)));
       } catch (...) {
-        record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
+        record_error(op, detail::operation_error(op->name, op->where));
       }
     }
     op->fn.reset();  // releases the captured arrays now (their chunks may queue their own deletion)

@@ -1,5 +1,6 @@
 // NaiveEngine: runs each operation at once on the calling thread (MIXT_ENGINE=naive; MXNet's NaiveEngine).
-// An exception thrown by an operation leaves push() at the call site, as a mixt::Error naming the operation.
+// An exception thrown by an operation leaves push() at the call site, as a mixt::Error naming the operation
+// (operation_error.hpp).
 // GPU operations are launched on one stream per device, in push order, so no synchronization is needed between
 // them; copies to the host synchronize that stream.
 #pragma once
@@ -7,6 +8,7 @@
 #include <algorithm>
 
 #include "engine.hpp"
+#include "operation_error.hpp"
 #include "../core/error.hpp"
 #if MIXT_USE_CUDA
 #include "cuda/stream.hpp"
@@ -27,12 +29,8 @@ class NaiveEngine final : public Engine {
 #endif
     try {
       fn(rctx);
-    } catch (const Error& e) {
-      const bool located = e.where().file_name() && e.where().file_name()[0] != '\0';
-      if (located) throw;
-      throw Error(e.op(), e.message(), where);  // add the user's call site
-    } catch (const std::exception& e) {
-      throw Error(name ? name : "operation", e.what(), where);
+    } catch (...) {
+      std::rethrow_exception(detail::operation_error(name ? name : "operation", where));
     }
     for (size_t i = 0; i < writes.size(); ++i)  // each distinct variable counts one write
       if (writes[i] && std::find(writes.begin(), writes.begin() + i, writes[i]) == writes.begin() + i)

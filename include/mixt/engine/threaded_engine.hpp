@@ -27,6 +27,7 @@
 #include "../core/error.hpp"
 #include "cpu_workers.hpp"
 #include "engine.hpp"
+#include "operation_error.hpp"
 #include "opr_block.hpp"
 #include "threaded_var.hpp"
 #if MIXT_USE_CUDA
@@ -232,8 +233,6 @@ class ThreadedEngine final : public Engine {
     finish(op);
   }
 
-  static bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
-
   /// Calls the operation's function unless it inherits an error; stores what it throws.
   void execute(detail::OprBlock* op, const RunContext& rc) {
     if (op->kind == detail::OprKind::delete_var) {
@@ -253,13 +252,8 @@ class ThreadedEngine final : public Engine {
       } running;
       try {
         op->fn(rc);
-      } catch (const Error& e) {
-        if (has_location(e.where()) || !has_location(op->where)) record_error(op, std::current_exception());
-        else record_error(op, std::make_exception_ptr(Error(e.op(), e.message(), op->where)));
-      } catch (const std::exception& e) {
-        record_error(op, std::make_exception_ptr(Error(op->name, e.what(), op->where)));
       } catch (...) {
-        record_error(op, std::make_exception_ptr(Error(op->name, "unknown exception", op->where)));
+        record_error(op, detail::operation_error(op->name, op->where));
       }
     }
     op->fn.reset();  // releases the captured arrays now (their chunks may queue their own deletion)
