@@ -17,7 +17,7 @@ struct Context {
 
   bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
   bool is_cpu() const noexcept { return !is_gpu(); }
-  std::string to_string() const {
+  [[gnu::noinline]] std::string to_string() const {  // out of line: error messages call it from hot code
     std::string s = is_gpu() ? "gpu(" : "cpu(";
     detail::append_signed(s, dev_id);
     s += ')';

@@ -58,7 +58,7 @@ class Shape {
   }
 
   /// "(2, 3)", as MXNet prints shapes; "()" for a 0-d shape; "(5,)" for one dimension.
-  std::string to_string() const {
+  [[gnu::noinline]] std::string to_string() const {  // out of line: error messages call it from hot code
     std::string s = "(";
     for (int i = 0; i < ndim_; ++i) {
       if (i) s += ", ";
