@@ -143,7 +143,7 @@ class ThreadedEngine final : public Engine {
 
   /// Finishes every pending operation (errors stay stored) and ends the worker threads; operations pushed later
   /// run synchronously on the caller. Called by the destructor and, for the process-wide engine, at exit.
-  void shutdown() {
+  [[gnu::noinline]] void shutdown() {  // (out of line: the destructor and the exit hook share one copy)
     {
       std::unique_lock<std::mutex> lk(done_m_);
       done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
@@ -277,7 +277,7 @@ class ThreadedEngine final : public Engine {
   }
 
   /// Rethrows (once) the error stored on a variable.
-  void rethrow_error(detail::ThreadedVar* v) {
+  [[gnu::noinline]] void rethrow_error(detail::ThreadedVar* v) {
     if (!v->has_error.load(std::memory_order_acquire)) return;
     std::exception_ptr e;
     {
