@@ -2167,7 +2167,7 @@ class ThreadedEngine final : public Engine {
 
   /// Finishes every pending operation (errors stay stored) and ends the worker threads; operations pushed later
   /// run synchronously on the caller. Called by the destructor and, for the process-wide engine, at exit.
-  void shutdown() {
+  [[gnu::noinline]] void shutdown() {  // (out of line: the destructor and the exit hook share one copy)
     {
       std::unique_lock<std::mutex> lk(done_m_);
       done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
@@ -2301,7 +2301,7 @@ class ThreadedEngine final : public Engine {
   }
 
   /// Rethrows (once) the error stored on a variable.
-  void rethrow_error(detail::ThreadedVar* v) {
+  [[gnu::noinline]] void rethrow_error(detail::ThreadedVar* v) {
     if (!v->has_error.load(std::memory_order_acquire)) return;
     std::exception_ptr e;
     {
@@ -3966,13 +3966,16 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 /// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
-                 const char* op = "assign") {
-  const LeafList leaves = collect_leaves(e);
+NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {
   const Shape shape = value_shape(e, where);
   NDArray out = array_for(leaves, shape, op);
   evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
+}
+template <FusedNode E>
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+                 const char* op = "assign") {
+  return evaluate(e, collect_leaves(e), where, op);
 }
 
 }  // namespace mixt::expr
@@ -5229,7 +5232,8 @@ inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool rev
 namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <int Order = 1, expr::FusedNode E> void record_expression(const E& e, NDArray& out);
+template <int Order = 1, expr::FusedNode E>
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 }  // namespace autograd::detail
 
@@ -5331,8 +5335,9 @@ NDArray::NDArray(const E& e, std::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    *this = expr::evaluate(e, where);
-    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
+    const expr::LeafList leaves = expr::collect_leaves(e);  // shared by the evaluation and the recording
+    *this = expr::evaluate(e, leaves, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, leaves, *this);
   }
 }
 
@@ -5812,15 +5817,16 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
 #endif
 
 template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out);
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
 
 /// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
 template <int Order, class A>
 NDArray evaluate_adjoint(const A& adjoint) {
   auto node = expr::as_node(adjoint);
-  NDArray out = expr::evaluate(node, {}, "backward");
+  const expr::LeafList leaves = expr::collect_leaves(node);
+  NDArray out = expr::evaluate(node, leaves, {}, "backward");
   if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
-    if (is_recording()) record_expression<Order + 1>(node, out);
+    if (is_recording()) record_expression<Order + 1>(node, leaves, out);
   }
   return out;
 }
@@ -5836,13 +5842,13 @@ template <int Order>
 struct AdjointVisitor {
   const bool* needs;
   std::vector<NDArray>& grads;
-  const expr::LeafList& leaves;
+  const Shape* leaf_shapes;
 
   template <class A>
   void operator()(int k, const A& adjoint, bool transposed) {
     if (!needs[k]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaves.arrays[size_t(k)]->shape();
+    const Shape& leaf = leaf_shapes[k];
     if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
       if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
         grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
@@ -5882,24 +5888,29 @@ struct AdjointVisitor {
 /// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
 template <int Order, expr::FusedNode E>
 struct ExpressionBackward {
+  static constexpr size_t kLeaves = size_t(E::leaf_count);
   E e;
-  std::array<bool, size_t(E::leaf_count)> needs{};
+  std::array<bool, kLeaves> needs{};
+  std::array<Shape, kLeaves> leaf_shapes{};  ///< each leaf array's own shape (not as the expression read it)
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
-    const expr::LeafList leaves = expr::collect_leaves(e);
-    std::vector<NDArray> grads(leaves.arrays.size());
-    AdjointVisitor<Order> visit{needs.data(), grads, leaves};
+    std::vector<NDArray> grads(kLeaves);
+    AdjointVisitor<Order> visit{needs.data(), grads, leaf_shapes.data()};
     backprop(e, expr::as_node(og[0]), visit);
     return grads;
   }
 };
 
+/// Puts out = e on the tape; `leaves` are e's array leaves in tree order (expr::collect_leaves).
 template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
-  std::vector<Entry> inputs = leaf_entries(expr::collect_leaves(e));
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out) {
+  std::vector<Entry> inputs = leaf_entries(leaves);
   if (inputs.empty()) return;
   ExpressionBackward<Order, E> backward{e};
-  for (size_t k = 0; k < inputs.size() && k < backward.needs.size(); ++k) backward.needs[k] = bool(inputs[k]);
+  for (size_t k = 0; k < inputs.size() && k < backward.kLeaves; ++k) {
+    backward.needs[k] = bool(inputs[k]);
+    backward.leaf_shapes[k] = leaves.arrays[k]->shape();
+  }
   record_node("expression", out, std::move(inputs), std::move(backward));
 }
 

@@ -35,15 +35,16 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
 #endif
 
 template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out);
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
 
 /// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
 template <int Order, class A>
 NDArray evaluate_adjoint(const A& adjoint) {
   auto node = expr::as_node(adjoint);
-  NDArray out = expr::evaluate(node, {}, "backward");
+  const expr::LeafList leaves = expr::collect_leaves(node);
+  NDArray out = expr::evaluate(node, leaves, {}, "backward");
   if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
-    if (is_recording()) record_expression<Order + 1>(node, out);
+    if (is_recording()) record_expression<Order + 1>(node, leaves, out);
   }
   return out;
 }
@@ -59,13 +60,13 @@ template <int Order>
 struct AdjointVisitor {
   const bool* needs;
   std::vector<NDArray>& grads;
-  const expr::LeafList& leaves;
+  const Shape* leaf_shapes;
 
   template <class A>
   void operator()(int k, const A& adjoint, bool transposed) {
     if (!needs[k]) return;
     NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaves.arrays[size_t(k)]->shape();
+    const Shape& leaf = leaf_shapes[k];
     if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
       if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
         grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
@@ -105,24 +106,29 @@ struct AdjointVisitor {
 /// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
 template <int Order, expr::FusedNode E>
 struct ExpressionBackward {
+  static constexpr size_t kLeaves = size_t(E::leaf_count);
   E e;
-  std::array<bool, size_t(E::leaf_count)> needs{};
+  std::array<bool, kLeaves> needs{};
+  std::array<Shape, kLeaves> leaf_shapes{};  ///< each leaf array's own shape (not as the expression read it)
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
-    const expr::LeafList leaves = expr::collect_leaves(e);
-    std::vector<NDArray> grads(leaves.arrays.size());
-    AdjointVisitor<Order> visit{needs.data(), grads, leaves};
+    std::vector<NDArray> grads(kLeaves);
+    AdjointVisitor<Order> visit{needs.data(), grads, leaf_shapes.data()};
     backprop(e, expr::as_node(og[0]), visit);
     return grads;
   }
 };
 
+/// Puts out = e on the tape; `leaves` are e's array leaves in tree order (expr::collect_leaves).
 template <int Order, expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
-  std::vector<Entry> inputs = leaf_entries(expr::collect_leaves(e));
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out) {
+  std::vector<Entry> inputs = leaf_entries(leaves);
   if (inputs.empty()) return;
   ExpressionBackward<Order, E> backward{e};
-  for (size_t k = 0; k < inputs.size() && k < backward.needs.size(); ++k) backward.needs[k] = bool(inputs[k]);
+  for (size_t k = 0; k < inputs.size() && k < backward.kLeaves; ++k) {
+    backward.needs[k] = bool(inputs[k]);
+    backward.leaf_shapes[k] = leaves.arrays[k]->shape();
+  }
   record_node("expression", out, std::move(inputs), std::move(backward));
 }
 

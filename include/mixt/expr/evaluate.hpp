@@ -169,13 +169,16 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 /// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
-                 const char* op = "assign") {
-  const LeafList leaves = collect_leaves(e);
+NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {
   const Shape shape = value_shape(e, where);
   NDArray out = array_for(leaves, shape, op);
   evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
+}
+template <FusedNode E>
+NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+                 const char* op = "assign") {
+  return evaluate(e, collect_leaves(e), where, op);
 }
 
 }  // namespace mixt::expr

@@ -16,7 +16,8 @@
 namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <int Order = 1, expr::FusedNode E> void record_expression(const E& e, NDArray& out);
+template <int Order = 1, expr::FusedNode E>
+void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 }  // namespace autograd::detail
 
@@ -118,8 +119,9 @@ NDArray::NDArray(const E& e, std::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    *this = expr::evaluate(e, where);
-    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
+    const expr::LeafList leaves = expr::collect_leaves(e);  // shared by the evaluation and the recording
+    *this = expr::evaluate(e, leaves, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, leaves, *this);
   }
 }
 
