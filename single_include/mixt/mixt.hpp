@@ -579,7 +579,8 @@ class ThreadPool {
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
     // (Sized first and move-assigned: no vector growth code to compile.)
     workers_ = std::vector<std::thread>(size_t(n_threads_ - 1));
-    for (int i = 1; i < n_threads_; ++i) workers_[size_t(i - 1)] = std::thread([this, i, g = generation_] { worker(i, g); });
+    for (int i = 1; i < n_threads_; ++i)
+      workers_[size_t(i - 1)] = std::thread([this, i, g = generation_] { worker(i, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
