@@ -3864,16 +3864,21 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
   return false;
 }
 
-/// Copies src's values into dst, which has the same shape, dtype and context (a byte copy: every array is
-/// contiguous). Writing a temporary back with it spares each program a copy kernel.
-[[gnu::noinline]] inline void copy_same_layout(const NDArray& src, const NDArray& dst, const char* op,
-                                               const std::source_location& where) {
+/// Pushes a copy of src's values into dst, which has the same size and dtype and may live on another device (a
+/// byte copy: every array is contiguous). copyto between equal dtypes and the write-back of an expression's
+/// temporary both use it.
+[[gnu::noinline]] inline void push_byte_copy(const NDArray& src, const NDArray& dst, const char* op,
+                                             const std::source_location& where) {
+  const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
+  const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
+  const auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
+                           : (src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal);
   engine::Engine::get().push(
-      [from = src.raw_data(), to = dst.raw_data(), ctx = dst.ctx(),
+      [from = src.raw_data(), from_ctx = src.ctx(), to = dst.raw_data(), to_ctx = dst.ctx(),
        bytes = size_t(dst.size()) * dtype_size(dst.dtype())](engine::RunContext rc) {
-        memory::copy_bytes(to, ctx, from, ctx, bytes, rc);
+        memory::copy_bytes(to, to_ctx, from, from_ctx, bytes, rc);
       },
-      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+      run_on, {src.var()}, {dst.var()}, prop, op, where);
 }
 
 /// What an evaluation needs beyond the expression's type: computed once, by non-template code.
@@ -3926,7 +3931,7 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
     NDArray tmp(out.shape(), out.ctx(), out.dtype());
     evaluate_into<save_write>(tmp, e, leaves, shape, where, op);
-    if constexpr (std::is_same_v<Saver, save_write>) copy_same_layout(tmp, out, op, where);
+    if constexpr (std::is_same_v<Saver, save_write>) push_byte_copy(tmp, out, op, where);
     else evaluate_into<Saver>(out, ArrayLeaf{{}, tmp}, where, op);
     return;
   }
@@ -5289,20 +5294,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
     copy_array(staged, dst, where);
     return;
   }
-  const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
-  const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
-  auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
-                     : (src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal);
-  std::vector<engine::Var*> reads;
-  if (src.var() != dst.var()) reads.push_back(src.var());
-  if (src.dtype() == dst.dtype()) {
-    engine::Engine::get().push(
-        [src, dst](engine::RunContext rc) {
-          memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.size() * dtype_size(src.dtype()), rc);
-        },
-        run_on, reads, {dst.var()}, prop, "copyto", where);
-    return;
-  }
+  if (src.dtype() == dst.dtype()) return expr::push_byte_copy(src, dst, "copyto", where);
+  // Different dtypes: here both live on one device (see above).
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
         const DType st = src.dtype(), dt = dst.dtype();
@@ -5326,7 +5319,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
           }
         });
       },
-      run_on, reads, {dst.var()}, prop, "astype", where);
+      src.ctx(), {src.var()}, {dst.var()},
+      src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal, "astype", where);
 }
 
 }  // namespace detail

@@ -72,20 +72,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
     copy_array(staged, dst, where);
     return;
   }
-  const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
-  const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
-  auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
-                     : (src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal);
-  std::vector<engine::Var*> reads;
-  if (src.var() != dst.var()) reads.push_back(src.var());
-  if (src.dtype() == dst.dtype()) {
-    engine::Engine::get().push(
-        [src, dst](engine::RunContext rc) {
-          memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(), src.size() * dtype_size(src.dtype()), rc);
-        },
-        run_on, reads, {dst.var()}, prop, "copyto", where);
-    return;
-  }
+  if (src.dtype() == dst.dtype()) return expr::push_byte_copy(src, dst, "copyto", where);
+  // Different dtypes: here both live on one device (see above).
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
         const DType st = src.dtype(), dt = dst.dtype();
@@ -109,7 +97,8 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
           }
         });
       },
-      run_on, reads, {dst.var()}, prop, "astype", where);
+      src.ctx(), {src.var()}, {dst.var()},
+      src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal, "astype", where);
 }
 
 }  // namespace detail
