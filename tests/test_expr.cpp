@@ -93,6 +93,13 @@ MIXT_DEVICE_TEST("expr: exp and log handle their special values") {
   }
   check_close(NDArray(exp(a)), want_exp, 3e-6, 1e-44);
   check_close(NDArray(log(a)), want_log, 3e-6, 1e-44);
+  // sigmoid computes e^-|x| and never overflows; its tails reach 0 and 1, and near -100 it is subnormal.
+  std::vector<double> xs = {0, -0.0, 1e-40, -1e-40, 89, -89, 104, -104, 120, -120, 16, -16, -87.3, -100, inf, -inf, NAN};
+  for (int copy = 0; copy < 3; ++copy)
+    for (size_t i = 0; i < 17; ++i) xs.push_back(xs[i]);
+  std::vector<double> want_sigmoid(xs.size());
+  for (size_t i = 0; i < xs.size(); ++i) want_sigmoid[i] = 1 / (1 + std::exp(-double(float(xs[i]))));
+  check_close(NDArray(sigmoid(nd::array(xs, ctx))), want_sigmoid, 3e-6, 1e-44);
 }
 
 MIXT_DEVICE_TEST("expr: arithmetic and comparisons with scalars on either side") {

@@ -60,6 +60,7 @@ template <> struct float_consts<float> {
   static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -104.0f;  // exp overflows / is 0 beyond
   static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
   static constexpr int mant_bits = 23, bias = 127;
+  static constexpr int round_shift = 256;  // > -min_exp_arg / ln2
   static constexpr float exp_taylor[] = {1.f, 1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040};
   static constexpr float log_series[] = {1.f, 1.f / 3, 1.f / 5, 1.f / 7, 1.f / 9};
 };
@@ -67,6 +68,7 @@ template <> struct float_consts<double> {
   static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -745.2;
   static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
   static constexpr int mant_bits = 52, bias = 1023;
+  static constexpr int round_shift = 2048;  // > -min_exp_arg / ln2
   static constexpr double exp_taylor[] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
                                           1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800, 1. / 479001600};
   static constexpr double log_series[] = {1., 1. / 3, 1. / 5, 1. / 7, 1. / 9, 1. / 11, 1. / 13, 1. / 15, 1. / 17,
@@ -74,23 +76,31 @@ template <> struct float_consts<double> {
 };
 }  // namespace detail
 
-/// e^x: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series (Horner); 2^n built in the exponent bits.
+/// e^x for x already clamped to [min_exp_arg, max_exp_arg]: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor
+/// series (Horner); 2^n built in the exponent bits.
 template <Vector V>
-MIXT_INLINE V exp(V x) {
+MIXT_INLINE V exp_in_range(V x) {
   using E = element_t<V>;
   using C = detail::float_consts<E>;
   using I = mask_t<V>;
-  V xc = max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg);
-  // n = round(x / ln2), half away from zero, by truncating conversions (lane-parallel; safe under -ffast-math).
-  V t = xc * E(1.4426950408889634);
-  I ni = __builtin_convertvector(t + (t < V{} ? V{} - E(0.5) : V{} + E(0.5)), I);
+  // n = round(x / ln2): shifted positive so that the truncating conversion (lane-parallel, and safe under
+  // -ffast-math, unlike adding and subtracting a rounding constant) rounds half up.
+  I ni = __builtin_convertvector(x * E(1.4426950408889634) + (E(0.5) + C::round_shift), I) - C::round_shift;
   V n = __builtin_convertvector(ni, V);
-  V r = xc - n * C::ln2_hi - n * C::ln2_lo;
+  V r = x - n * C::ln2_hi - n * C::ln2_lo;
   V p = poly(r, C::exp_taylor);
   // 2^n as 2^(n/2) * 2^(n - n/2): n may be one past the largest exponent near the overflow threshold.
   I n1 = ni >> 1, n2 = ni - n1;
   I bits1 = (n1 + C::bias) << C::mant_bits, bits2 = (n2 + C::bias) << C::mant_bits;
-  V y = p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
+  return p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
+}
+
+/// e^x, with e^x = inf above max_exp_arg, 0 below min_exp_arg and NaN kept.
+template <Vector V>
+MIXT_INLINE V exp(V x) {
+  using E = element_t<V>;
+  using C = detail::float_consts<E>;
+  V y = exp_in_range(max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg));
   y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
   y = x < V{} + C::min_exp_arg ? V{} : y;
   return x != x ? x : y;  // NaN stays NaN
@@ -124,10 +134,14 @@ MIXT_INLINE V log(V x) {
   return x != x ? x : y;
 }
 
-/// 1 / (1 + e^-x): accurate in relative terms everywhere.
+/// 1 / (1 + e^-x), accurate in relative terms everywhere: with z = e^-|x| (never overflows, so exp's special
+/// cases are not needed), 1 / (1 + z) for x >= 0 and z / (1 + z) below.
 template <Vector V>
 MIXT_INLINE V sigmoid(V x) {
-  return element_t<V>(1) / (element_t<V>(1) + exp(-x));
+  using E = element_t<V>;
+  V z = exp_in_range(max(-abs(x), V{} + detail::float_consts<E>::min_exp_arg));
+  V s = (x < V{} ? z : V{} + E(1)) / (E(1) + z);
+  return x != x ? x : s;  // NaN stays NaN
 }
 
 /// tanh x (float): a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
