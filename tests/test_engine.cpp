@@ -457,6 +457,32 @@ TEST_CASE("engine: dropping the last handle while an operation still writes free
   if (threaded) CHECK(memory::cpu_pool().bytes_in_use() + 4 * (1 << 12) == in_use_before);  // returned only now
 }
 
+TEST_CASE("thread pool: back-to-back and spaced loops cover every index once; any part's error reaches the caller") {
+  const int saved = num_threads();
+  set_num_threads(3);  // the caller and two workers, whatever the machine has
+  const int64_t n = 3001;
+  std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+  for (int round = 1; round <= 300; ++round) {
+    // Most loops follow at once (workers still spinning); every 25th after a pause long enough that they sleep.
+    if (round % 25 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1, std::memory_order_relaxed);
+    });
+    bool all = true;
+    for (auto& h : hits) all = all && h.load(std::memory_order_relaxed) == round;
+    REQUIRE(all);
+  }
+  for (int64_t failing : {int64_t(0), n - 1}) {  // in the caller's part, then in a worker's
+    std::atomic<int64_t> covered{0};
+    CHECK_THROWS_WITH_AS(parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      covered += e - b;
+      if (b <= failing && failing < e) throw std::runtime_error("part failed");
+    }), "part failed", std::runtime_error);
+    CHECK(covered.load() == n);  // every part ran to its end before the error was rethrown
+  }
+  set_num_threads(saved);
+}
+
 #if MIXT_USE_CUDA
 namespace {
 __global__ void engine_test_spin_fill(float* p, int n, float v, long long cycles) {
