@@ -3,8 +3,11 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 using namespace mixt;
 
@@ -139,6 +142,35 @@ TEST_CASE("core: on out of memory the pool reclaims pending blocks, releases its
   pool.deallocate(c, 2048);
   pool.release_cache();
   CHECK(used == 0);
+}
+
+TEST_CASE("core: the pool's free lists keep a stack per size through growth and hand everything back on clear") {
+  memory::FreeLists lists;
+  std::map<size_t, std::vector<void*>> oracle;  // what a std::map of stacks would hold
+  std::mt19937_64 rng(7);
+  std::vector<char> storage(1 << 16);  // distinct addresses; never dereferenced
+  for (int step = 0; step < 20000; ++step) {
+    const size_t size = 256 * (1 + rng() % 300);  // 300 sizes: the table rehashes several times
+    if (rng() % 3 != 0) {
+      void* p = storage.data() + rng() % storage.size();
+      REQUIRE(lists.push(size, p));
+      oracle[size].push_back(p);
+    } else {
+      auto& stack = oracle[size];
+      void* want = stack.empty() ? nullptr : stack.back();
+      if (!stack.empty()) stack.pop_back();
+      REQUIRE(lists.pop(size) == want);
+    }
+  }
+  std::map<size_t, size_t> left, released;
+  for (auto& [size, stack] : oracle)
+    if (!stack.empty()) left[size] = stack.size();
+  lists.clear([](void* out, void*, size_t size) { ++(*static_cast<std::map<size_t, size_t>*>(out))[size]; },
+              &released);
+  CHECK(released == left);
+  CHECK(lists.pop(256) == nullptr);  // empty, and usable again
+  CHECK(lists.push(256, storage.data()));
+  CHECK(lists.pop(256) == storage.data());
 }
 
 TEST_CASE("core: the memory pool reuses freed blocks of the same size class and reports bytes in use") {

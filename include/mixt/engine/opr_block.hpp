@@ -8,10 +8,12 @@
 #include <mutex>
 #include <source_location>
 
+#include "../core/inline_vector.hpp"
 #include "engine.hpp"
-#include "inline_vector.hpp"
 
 namespace mixt::engine::detail {
+
+using mixt::detail::InlineVector;
 
 struct ThreadedVar;
 struct OprBlock;

@@ -8,6 +8,8 @@
 #include <initializer_list>
 #include <vector>
 
+#include "../core/inline_vector.hpp"
+
 namespace mixt::engine {
 
 /// An engine variable. `version` counts completed writes (MXNet's Var::version_). Each engine derives its own
@@ -28,6 +30,9 @@ class VarList {
     size_ = vars.size();
   }
   VarList(const std::vector<Var*>& vars) : data_(vars.data()), size_(vars.size()) {}  // NOLINT: implicit
+  template <size_t N>
+  VarList(const mixt::detail::InlineVector<Var*, N>& vars)  // NOLINT: implicit
+      : data_(vars.data()), size_(vars.size()) {}
 
   Var* const* data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }

@@ -21,9 +21,15 @@ namespace mixt::expr {
 
 /// The array leaves of an expression with their views.
 struct LeafList {
-  std::vector<const NDArray*> arrays;
-  std::vector<LeafView> views;
+  detail::InlineVector<const NDArray*, kInlineLeaves> arrays;
+  LeafViews views;
 };
+
+/// The first array leaf, or a mixt::Error naming `op` when the expression has none.
+inline const NDArray& first_array(const LeafList& leaves, const char* op) {
+  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
+  return *leaves.arrays.front();
+}
 
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
 [[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
@@ -86,7 +92,7 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
 /// What an evaluation needs beyond the expression's type: computed once, by non-template code.
 struct Prepared {
   Layout layout;
-  std::vector<engine::Var*> reads;
+  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
   bool nothing_to_do = false;  ///< the destination is empty
   bool needs_temporary = false;  ///< a leaf aliases the destination through another mapping
 };
@@ -165,8 +171,7 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
 /// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
 /// checks).
 inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char* op) {
-  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
-  const NDArray& first = *leaves.arrays.front();
+  const NDArray& first = first_array(leaves, op);
   return NDArray(shape, first.ctx(), first.dtype());
 }
 

@@ -4,8 +4,8 @@
 #pragma once
 
 #include <array>
-#include <vector>
 
+#include "../core/inline_vector.hpp"
 #include "../core/shape.hpp"
 
 namespace mixt::expr {
@@ -36,6 +36,10 @@ struct LeafView {
   Shape shape;
   Strides strides;
 };
+
+/// Leaves an evaluation keeps in place before its lists move to the heap.
+inline constexpr size_t kInlineLeaves = 8;
+using LeafViews = detail::InlineVector<LeafView, kInlineLeaves>;
 
 // Out of line: every expression type visits its leaves, and inlining these into each visit grows every
 // evaluation (and its compile time) for no speed: they run once per evaluation, not per element.
@@ -73,14 +77,15 @@ struct Extents {
 /// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
 /// them.
 struct Layout : Extents {
-  std::vector<Strides> leaf_strides;
+  detail::InlineVector<Strides, kInlineLeaves> leaf_strides;
 };
 
-inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves) {
+inline Layout make_layout(const Shape& out, const LeafViews& leaves) {
   const int n = out.ndim();
   const size_t nl = leaves.size();
   // Strides of every leaf over the output's axes (0 where the leaf is broadcast or the axis has extent 1).
-  std::vector<Strides> full(nl);
+  detail::InlineVector<Strides, kInlineLeaves> full;
+  full.assign(nl, Strides{});
   for (size_t l = 0; l < nl; ++l) {
     const LeafView& v = leaves[l];
     int off = n - v.shape.ndim();

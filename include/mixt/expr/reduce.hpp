@@ -38,7 +38,7 @@ struct ReducePrep {
   Shape out_shape;
   ReduceSpace space;
   Layout layout;  ///< space.layout with the leaves' strides, for building the plan
-  std::vector<engine::Var*> reads;
+  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
   bool nothing_to_do = false;  ///< the output is empty
 };
 
@@ -70,7 +70,7 @@ inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& 
 /// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
 /// permuted to match.
 inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
-                                const std::vector<LeafView>& leaves, Layout& layout) {
+                                const LeafViews& leaves, Layout& layout) {
   const int n = in.ndim();
   ReduceSpace sp;
   int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
@@ -83,8 +83,7 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
   for (int d = suffix; d < n; ++d) perm[np++] = d, sp.inner *= in[d];
   Shape permuted;
   for (int i = 0; i < n; ++i) permuted.push_back(in[perm[i]]);
-  std::vector<LeafView> views;
-  views.reserve(leaves.size());
+  LeafViews views;
   for (const LeafView& v : leaves) {
     Strides full{}, p{};
     const int off = n - v.shape.ndim();
@@ -131,7 +130,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 template <class Red, FusedNode E>
 NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
   const LeafList leaves = collect_leaves(e);
-  const NDArray& first = *leaves.arrays.at(0);
+  const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
   check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
   ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);

@@ -13,10 +13,9 @@
 #include <functional>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
 
 #include "../core/error.hpp"
+#include "free_lists.hpp"
 
 namespace mixt::memory {
 
@@ -60,9 +59,11 @@ class Pool {
     if (!p) return;
     size_t rounded = round_size(bytes);
     std::lock_guard<std::mutex> lk(m_);
-    free_[rounded].push_back(p);
     in_use_ -= rounded;
-    cached_ += rounded;
+    if (free_.push(rounded, p))
+      cached_ += rounded;
+    else  // no host memory left to remember it: give it back
+      backend_.deallocate(p, rounded);
   }
 
   /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
@@ -101,25 +102,22 @@ class Pool {
 
  private:
   void* take_cached_locked(size_t rounded) {
-    auto it = free_.find(rounded);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
+    void* p = free_.pop(rounded);
+    if (!p) return nullptr;
     cached_ -= rounded;
     in_use_ += rounded;
     return p;
   }
 
   void release_cache_locked() {
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) backend_.deallocate(p, size);
-    free_.clear();
+    free_.clear([](void* backend, void* p, size_t size) { static_cast<Backend*>(backend)->deallocate(p, size); },
+                &backend_);
     cached_ = 0;
   }
 
   Backend backend_;
   mutable std::mutex m_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  FreeLists free_;
   std::function<void()> reclaim_;
   size_t in_use_ = 0, cached_ = 0;
 };

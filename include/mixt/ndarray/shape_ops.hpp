@@ -28,13 +28,11 @@ struct GatherMap {
 
 /// out[i] = in[offset + sum_d idx_d * strides[d]] over the collapsed layout, for elements of W's size.
 template <class W>
-void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const expr::Layout& L, int64_t offset) {
-  GatherMap m{};
-  m.ndim = L.ndim;
-  for (int d = 0; d < L.ndim; ++d) { m.dims[d] = L.dims[d]; m.strides[d] = L.leaf_strides[0][d]; }
+void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const GatherMap& m, int64_t size,
+                   int64_t offset) {
   const W* in = static_cast<const W*>(src) + offset;
   W* out = static_cast<W*>(dst);
-  expr::launch(rc, L.size(), [=] MIXT_HD(int64_t i) {
+  expr::launch(rc, size, [=] MIXT_HD(int64_t i) {
     int64_t r = i, o = 0;
     for (int d = m.ndim - 1; d >= 0; --d) {
       o += (r % m.dims[d]) * m.strides[d];
@@ -52,20 +50,27 @@ inline void strided_copy(const expr::StridedLeaf& leaf, const NDArray& out, cons
     expr::evaluate_into<expr::save_write>(out, leaf, {}, op);
     return;
   }
-  const expr::Layout layout = expr::make_layout(out.shape(), {leaf.view});
+  expr::LeafViews views;
+  views.push_back(leaf.view);
+  const expr::Layout layout = expr::make_layout(out.shape(), views);
+  GatherMap m{};
+  m.ndim = layout.ndim;
+  for (int d = 0; d < layout.ndim; ++d) {
+    m.dims[d] = layout.dims[d];
+    m.strides[d] = layout.leaf_strides[0][d];
+  }
   const NDArray src = leaf.array;
-  const int64_t offset = leaf.offset;
-  std::vector<engine::Var*> reads{src.var()};
+  const int64_t offset = leaf.offset, size = layout.size();
   engine::Engine::get().push(
-      [src, out, layout, offset](engine::RunContext rc) {
+      [src, out, m, size, offset](engine::RunContext rc) {
         switch (dtype_size(out.dtype())) {
-          case 1: return gather_kernel<uint8_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          case 2: return gather_kernel<uint16_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          case 4: return gather_kernel<uint32_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          default: return gather_kernel<uint64_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+          case 1: return gather_kernel<uint8_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          case 2: return gather_kernel<uint16_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          case 4: return gather_kernel<uint32_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          default: return gather_kernel<uint64_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
         }
       },
-      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op);
+      out.ctx(), {src.var()}, {out.var()}, engine::FnProperty::normal, op);
 }
 
 }  // namespace detail
