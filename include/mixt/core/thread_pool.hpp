@@ -47,18 +47,13 @@ class ThreadPool {
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
-  /// Only the call through `Range` depends on F: the hand-off to the workers is compiled once, not per loop.
+  /// Only the call through `Range` depends on F: the split and the hand-off to the workers are compiled once,
+  /// not per loop.
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& f) {
-    if (n <= 0) return;
-    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
-    if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
-      f(int64_t(0), n);
-      return;
-    }
     using Body = std::remove_reference_t<F>;
-    run_parts(n, int(parts), {const_cast<void*>(static_cast<const void*>(&f)),
-                              [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
+    run(n, grain, {const_cast<void*>(static_cast<const void*>(&f)),
+                   [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
   }
 
  private:
@@ -79,6 +74,14 @@ class ThreadPool {
     void* body;
     void (*call)(void* body, int64_t begin, int64_t end);
   };
+
+  [[gnu::noinline]] void run(int64_t n, int64_t grain, Range range) {
+    if (n <= 0) return;
+    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    if (parts <= 1 || inside_loop())  // a loop inside a part of another runs serially on its thread
+      return range.call(range.body, 0, n);
+    run_parts(n, int(parts), range);
+  }
 
   /// Runs `range` over [0, n) in `parts` parts, part 0 on the calling thread.
   void run_parts(int64_t n, int parts, Range range) {
