@@ -17,7 +17,8 @@
 #include <thread>
 #include <type_traits>
 #include <utility>
-#include <vector>
+
+#include "thread_group.hpp"
 
 namespace mixt {
 namespace detail {
@@ -40,10 +41,7 @@ class ThreadPool {
     n_threads_ = std::max(1, n);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    // (Sized first and move-assigned: no vector growth code to compile.)
-    workers_ = std::vector<std::thread>(size_t(n_threads_ - 1));
-    for (int i = 1; i < n_threads_; ++i)
-      workers_[size_t(i - 1)] = std::thread([this, i, g = generation_.load()] { worker(i, g); });
+    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int i) { worker(i + 1, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -186,11 +184,10 @@ class ThreadPool {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& t : workers_) t.join();
-    workers_.clear();
+    workers_.join();
   }
 
-  std::vector<std::thread> workers_;
+  ThreadGroup workers_;
   std::mutex m_, busy_;
   std::condition_variable cv_, done_cv_;
   Range job_{};

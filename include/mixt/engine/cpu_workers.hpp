@@ -6,9 +6,8 @@
 
 #include <condition_variable>
 #include <mutex>
-#include <thread>
-#include <vector>
 
+#include "../core/thread_group.hpp"
 #include "opr_block.hpp"
 
 namespace mixt::engine::detail {
@@ -17,14 +16,14 @@ class CpuWorkers {
  public:
   using Runner = Task<void(OprBlock*)>;
 
-  CpuWorkers(int n, Runner run) : run_(std::move(run)), threads_(size_t(n)) {
-    for (auto& t : threads_) t = std::thread([this] { loop(); });  // sized first: no vector growth code
+  CpuWorkers(int n, Runner run) : run_(std::move(run)) {
+    threads_.start(n, [this](int) { loop(); });
   }
   CpuWorkers(const CpuWorkers&) = delete;
   CpuWorkers& operator=(const CpuWorkers&) = delete;
   ~CpuWorkers() { stop(); }
 
-  int size() const noexcept { return int(threads_.size()); }
+  int size() const noexcept { return threads_.size(); }
 
   void push(OprBlock* op) {
     bool wake;
@@ -46,8 +45,7 @@ class CpuWorkers {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
+    threads_.join();
   }
 
  private:
@@ -77,7 +75,7 @@ class CpuWorkers {
   OprBlock* tail_ = nullptr;
   int sleeping_ = 0;
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  mixt::detail::ThreadGroup threads_;
 };
 
 }  // namespace mixt::engine::detail

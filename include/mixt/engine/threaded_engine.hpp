@@ -22,7 +22,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <vector>
+#include <utility>
 
 #include "../core/error.hpp"
 #include "cpu_workers.hpp"
@@ -69,7 +69,10 @@ class ThreadedEngine final : public Engine {
         [this](detail::OprBlock* op) { finish(op); });
 #endif
   }
-  ~ThreadedEngine() override { shutdown(); }
+  ~ThreadedEngine() override {
+    shutdown();
+    while (errors_) delete std::exchange(errors_, errors_->next);
+  }
   ThreadedEngine(const ThreadedEngine&) = delete;
   ThreadedEngine& operator=(const ThreadedEngine&) = delete;
 
@@ -132,11 +135,11 @@ class ThreadedEngine final : public Engine {
     std::exception_ptr first;
     {
       std::lock_guard<std::mutex> lk(error_m_);
-      for (auto& cell : errors_) {
-        if (*cell && !first) first = *cell;
-        *cell = nullptr;
+      for (RecordedError* r = std::exchange(errors_, nullptr); r;) {  // newest first: the last one seen is the first
+        if (*r->cell) first = *r->cell;
+        *r->cell = nullptr;
+        delete std::exchange(r, r->next);
       }
-      errors_.clear();
     }
     if (first) std::rethrow_exception(first);
   }
@@ -273,7 +276,7 @@ class ThreadedEngine final : public Engine {
   void record_error(detail::OprBlock* op, std::exception_ptr e) {
     std::lock_guard<std::mutex> lk(error_m_);
     op->error = std::make_shared<std::exception_ptr>(std::move(e));
-    errors_.push_back(op->error);
+    errors_ = new RecordedError{op->error, errors_};
   }
 
   /// Rethrows (once) the error stored on a variable.
@@ -330,7 +333,13 @@ class ThreadedEngine final : public Engine {
   std::mutex done_m_;
   std::condition_variable done_cv_;
   std::mutex error_m_;
-  std::vector<std::shared_ptr<std::exception_ptr>> errors_;  ///< every error raised since the last wait_all
+  /// Every error raised since the last wait_all, newest first (a list of cells shared with the variables the
+  /// failed operations wrote; not a std::vector, whose instantiations cost compile time).
+  struct RecordedError {
+    std::shared_ptr<std::exception_ptr> cell;
+    RecordedError* next;
+  };
+  RecordedError* errors_ = nullptr;
   std::unique_ptr<detail::CpuWorkers> cpu_;
 #if MIXT_USE_CUDA
   std::unique_ptr<cuda::GpuWorkers> gpu_;
