@@ -16,7 +16,8 @@ inline constexpr int64_t kGrain = 1 << 15;
 /// index. A linear layout (every leaf contiguous: most evaluations) runs a plain loop; any other walks its range
 /// row by row, moving the leaves' row offsets like an odometer and testing each leaf's inner stride per packet.
 /// That test cost the memory-bound chains of bench_elementwise about a tenth of their speed on 2 threads, which
-/// is why the linear loop exists, at the price of a second, short copy of each kernel.
+/// is why the linear loop exists, at the price of a second, short copy of each kernel's packet code (its last
+/// partial packet goes through the general loop).
 template <class Saver, class T, class Plan>
 void run(const Plan& plan, T* out, const Extents& L) {
   using ET = compute_type_t<T>;
@@ -27,18 +28,12 @@ void run(const Plan& plan, T* out, const Extents& L) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     Plan p = plan;
     if (L.linear) {  // every leaf contiguous: plain loads, no stride test per packet
-      int64_t i = b;
-      for (; i + W <= e; i += W) {
-        auto v = p.template packet<true>(i);
-        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + i), v);
-        pk::store(out + i, v);
+      for (; b + W <= e; b += W) {
+        auto v = p.template packet<true>(b);
+        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + b), v);
+        pk::store(out + b, v);
       }
-      for (; i < e; ++i) {
-        ET v = p.lin(i);
-        if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
-        out[i] = static_cast<T>(v);
-      }
-      return;
+      if (b == e) return;  // else the general loop below takes the last few elements (a single row)
     }
     int64_t idx[kMaxDim] = {};
     int64_t row = b / inner, j = b % inner;
