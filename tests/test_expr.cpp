@@ -83,7 +83,7 @@ MIXT_DEVICE_TEST("expr: exp and log handle their special values") {
   auto ctx = Device::ctx();
   const double inf = INFINITY;
   std::vector<double> x = {0, -0.0, 1e-40, 89, -104, inf, -inf, NAN, 88.5, -87.5, 88.7, -87.3, 1e-30, 3e38};
-  for (int copy = 0; copy < 3; ++copy)  // every value in SIMD lanes as well as in the scalar tail
+  for (int copy = 0; copy < 3; ++copy)  // every value in several SIMD lanes
     for (size_t i = 0; i < 14; ++i) x.push_back(x[i]);
   NDArray a = nd::array(x, ctx);
   std::vector<double> want_exp(x.size()), want_log(x.size());
@@ -100,6 +100,17 @@ MIXT_DEVICE_TEST("expr: exp and log handle their special values") {
   std::vector<double> want_sigmoid(xs.size());
   for (size_t i = 0; i < xs.size(); ++i) want_sigmoid[i] = 1 / (1 + std::exp(-double(float(xs[i]))));
   check_close(NDArray(sigmoid(nd::array(xs, ctx))), want_sigmoid, 3e-6, 1e-44);
+  // One element at a time: the scalar code (a CPU loop's tail, or the GPU's device function) on every value.
+  for (size_t i = 0; i < 14; ++i) {
+    CAPTURE(x[i]);
+    NDArray one = nd::array(std::vector<double>{x[i]}, ctx);
+    check_close(NDArray(exp(one)), {want_exp[i]}, 3e-6, 1e-44);
+    check_close(NDArray(log(one)), {want_log[i]}, 3e-6, 1e-44);
+  }
+  for (size_t i = 0; i < 17; ++i) {
+    CAPTURE(xs[i]);
+    check_close(NDArray(sigmoid(nd::array(std::vector<double>{xs[i]}, ctx))), {want_sigmoid[i]}, 3e-6, 1e-44);
+  }
 }
 
 MIXT_DEVICE_TEST("expr: arithmetic and comparisons with scalars on either side") {

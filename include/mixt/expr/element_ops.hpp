@@ -37,9 +37,15 @@ template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+/// As the packet version: z = e^-|x| never overflows, so the result keeps its relative accuracy down to the
+/// subnormals (1 / (1 + e^-x) would give 0 below about -88 in float).
 template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
-  if constexpr (std::is_integral_v<T>) return T(1.0 / (1.0 + math::exp(-double(x))));
-  else return T(1) / (T(1) + math::exp(-x));
+  if constexpr (std::is_integral_v<T>) {
+    return T(1.0 / (1.0 + math::exp(-double(x))));
+  } else {
+    const T z = math::exp(x < T(0) ? x : -x);
+    return (x < T(0) ? z : T(1)) / (T(1) + z);
+  }
 }
 
 }  // namespace mixt::pk

@@ -2,7 +2,9 @@
 // small trivially copyable struct passed by value into the CPU loop or the CUDA kernel. Three ways to read one:
 //   lin(i)             element i of a linear layout (every leaf contiguous);
 //   at(idx)            the element at a multi-index over the layout's collapsed axes (CUDA general path);
-//   set_row(idx) then row(j) / row_packet(j)   the CPU general path: one output row at a time.
+//   set_row(idx) then row(j) / packet(j)       the CPU general path: one output row at a time; packet<true>
+//                      reads every leaf contiguously along the row (valid when unit_stride() holds).
+// unit_stride() tells whether every array leaf has inner stride 1 (so packets need no per-leaf stride test).
 #pragma once
 
 #include <cstdint>
@@ -31,10 +33,11 @@ struct ArrayPlan {
     for (int d = 0; d + 1 < ndim; ++d) base += idx[d] * strides[d];
   }
   ET row(int64_t j) const { return static_cast<ET>(ptr[base + j * strides[ndim - 1]]); }
+  bool unit_stride() const { return strides[ndim - 1] == 1; }
   template <bool Linear>
   MIXT_INLINE pk::packet_t<ET> packet(int64_t j) const {
     if constexpr (Linear) {
-      return pk::load<ET>(ptr + j);
+      return pk::load<ET>(ptr + base + j);
     } else {
       int64_t s = strides[ndim - 1];
       if (s == 1) return pk::load<ET>(ptr + base + j);
@@ -51,6 +54,7 @@ struct ScalarPlan {
   MIXT_HD ET at(const int64_t*) const { return value; }
   void set_row(const int64_t*) {}
   ET row(int64_t) const { return value; }
+  bool unit_stride() const { return true; }
   template <bool Linear>
   MIXT_INLINE pk::packet_t<ET> packet(int64_t) const { return pk::splat<ET>(value); }
 };
@@ -62,6 +66,7 @@ struct UnaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j)); }
+  bool unit_stride() const { return a.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const { return F::apply(a.template packet<Linear>(j)); }
 };
@@ -74,6 +79,7 @@ struct BinaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j)); }
+  bool unit_stride() const { return a.unit_stride() && b.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const {
     return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j));
@@ -89,6 +95,7 @@ struct TernaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx), c.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); c.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j), c.row(j)); }
+  bool unit_stride() const { return a.unit_stride() && b.unit_stride() && c.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const {
     return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j), c.template packet<Linear>(j));

@@ -16,9 +16,13 @@ struct packet {
   using type = T;
   static constexpr int size = 1;
 };
-/// Packet width: one AVX register when the target has AVX, one SSE register otherwise (wider packets without
-/// AVX would change the ABI of the functions that pass them, and the compiler warns about it).
-#if defined(__AVX__)
+/// Packet width: one register of the widest vector unit the target has (AVX-512, AVX, else SSE; a packet wider
+/// than the target's registers would change the ABI of the functions that pass them, and the compiler warns).
+/// AVX-512 packets, as Eigen uses, let one thread keep more memory reads in flight: the 1-thread sum over
+/// 2^24 floats went from about 0.85x Eigen's speed with AVX packets to par.
+#if defined(__AVX512F__)
+inline constexpr int kPacketBytes = 64;
+#elif defined(__AVX__)
 inline constexpr int kPacketBytes = 32;
 #else
 inline constexpr int kPacketBytes = 16;

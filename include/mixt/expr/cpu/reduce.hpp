@@ -124,15 +124,20 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
     const ET id = Red::template init<ET>();
     V a0 = pk::splat<ET>(id), a1 = a0, a2 = a0, a3 = a0;
     ET s = id;
+    // Four accumulators hide the add latency where every leaf is read contiguously; a broadcast or strided leaf
+    // takes the one-accumulator loop, whose per-packet stride tests would otherwise be compiled four times.
+    const bool unit = Linear || p.unit_stride();
     for (int64_t f = f0; f < f1;) {
       int64_t j, je;
       cur.next(p, f1 - f, j, je);
       f += je - j;
-      for (; j + 4 * W <= je; j += 4 * W) {
-        a0 = Red::vstep(a0, p.template packet<Linear>(j));
-        a1 = Red::vstep(a1, p.template packet<Linear>(j + W));
-        a2 = Red::vstep(a2, p.template packet<Linear>(j + 2 * W));
-        a3 = Red::vstep(a3, p.template packet<Linear>(j + 3 * W));
+      if (unit) {
+        for (; j + 4 * W <= je; j += 4 * W) {
+          a0 = Red::vstep(a0, p.template packet<true>(j));
+          a1 = Red::vstep(a1, p.template packet<true>(j + W));
+          a2 = Red::vstep(a2, p.template packet<true>(j + 2 * W));
+          a3 = Red::vstep(a3, p.template packet<true>(j + 3 * W));
+        }
       }
       for (; j + W <= je; j += W) a0 = Red::vstep(a0, p.template packet<Linear>(j));
       for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), 0);
