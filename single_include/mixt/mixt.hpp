@@ -543,7 +543,8 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
-// part of another (a batched product whose items each run a GEMM).
+// part of another (a batched product whose items each run a GEMM). Between loops the threads spin a few tens of
+// microseconds before they sleep (spin_while), as OpenMP runtimes do; an error in any part reaches the caller.
 
 #include <algorithm>
 #include <atomic>
@@ -554,7 +555,46 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 #include <mutex>
 #include <thread>
 #include <type_traits>
-#include <vector>
+#include <utility>
+
+// ---- begin mixt/core/thread_group.hpp ----
+// ThreadGroup: threads started together and joined together, held in a plain array: a std::vector<std::thread>
+// costs every program a few dozen instantiated functions to compile (benchmarks/RESULTS.md, compile time).
+
+#include <memory>
+#include <thread>
+
+namespace mixt::detail {
+
+class ThreadGroup {
+ public:
+  ThreadGroup() = default;
+  ThreadGroup(const ThreadGroup&) = delete;
+  ThreadGroup& operator=(const ThreadGroup&) = delete;
+  ~ThreadGroup() { join(); }
+
+  /// Starts n threads running body(i), i = 0 .. n-1 (after joining any earlier ones).
+  template <class F>
+  void start(int n, F body) {
+    join();
+    threads_.reset(new std::thread[size_t(n)]);
+    for (int i = 0; i < n; ++i, ++size_) threads_[size_t(i)] = std::thread([body, i] { body(i); });
+  }
+  /// Waits for every thread to end. (Out of line: the destructors that call it are not worth growing.)
+  [[gnu::noinline]] void join() {
+    for (int i = 0; i < size_; ++i) threads_[size_t(i)].join();
+    threads_.reset();
+    size_ = 0;
+  }
+  int size() const noexcept { return size_; }
+
+ private:
+  std::unique_ptr<std::thread[]> threads_;
+  int size_ = 0;
+};
+
+}  // namespace mixt::detail
+// ---- end mixt/core/thread_group.hpp ----
 
 namespace mixt {
 namespace detail {
@@ -577,25 +617,17 @@ class ThreadPool {
     n_threads_ = std::max(1, n);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    // (Sized first and move-assigned: no vector growth code to compile.)
-    workers_ = std::vector<std::thread>(size_t(n_threads_ - 1));
-    for (int i = 1; i < n_threads_; ++i)
-      workers_[size_t(i - 1)] = std::thread([this, i, g = generation_] { worker(i, g); });
+    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int i) { worker(i + 1, g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
-  /// Only the call through `Range` depends on F: the hand-off to the workers is compiled once, not per loop.
+  /// Only the call through `Range` depends on F: the split and the hand-off to the workers are compiled once,
+  /// not per loop.
   template <class F>
   void parallel_for(int64_t n, int64_t grain, F&& f) {
-    if (n <= 0) return;
-    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
-    if (parts <= 1 || inside_loop()) {  // a loop inside a part of another runs serially on its thread
-      f(int64_t(0), n);
-      return;
-    }
     using Body = std::remove_reference_t<F>;
-    run_parts(n, int(parts), {const_cast<void*>(static_cast<const void*>(&f)),
-                              [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
+    run(n, grain, {const_cast<void*>(static_cast<const void*>(&f)),
+                   [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
   }
 
  private:
@@ -617,6 +649,14 @@ class ThreadPool {
     void (*call)(void* body, int64_t begin, int64_t end);
   };
 
+  [[gnu::noinline]] void run(int64_t n, int64_t grain, Range range) {
+    if (n <= 0) return;
+    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    if (parts <= 1 || inside_loop())  // a loop inside a part of another runs serially on its thread
+      return range.call(range.body, 0, n);
+    run_parts(n, int(parts), range);
+  }
+
   /// Runs `range` over [0, n) in `parts` parts, part 0 on the calling thread.
   void run_parts(int64_t n, int parts, Range range) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
@@ -629,8 +669,8 @@ class ThreadPool {
       job_ = range;
       job_n_ = n;
       parts_ = parts;
-      remaining_ = parts - 1;
-      ++generation_;
+      remaining_.store(parts - 1, std::memory_order_relaxed);
+      generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
     cv_.notify_all();
     std::exception_ptr error;  // the workers still read `range`: wait for them before rethrowing
@@ -639,8 +679,11 @@ class ThreadPool {
     } catch (...) {
       error = std::current_exception();
     }
+    spin_while([&] { return remaining_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return remaining_ == 0; });
+    done_cv_.wait(lk, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    std::exception_ptr worker_error = std::exchange(worker_error_, nullptr);
+    if (!error) error = worker_error;  // the caller's own part first, else a worker's
     if (error) std::rethrow_exception(error);
   }
 
@@ -667,24 +710,47 @@ class ThreadPool {
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
+  /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable: a
+  /// kernel sequence (a GEMM's packing and compute phases, a chain of small element-wise loops) then hands its
+  /// next loop to threads that are still awake instead of paying a futex wake-up per loop (the MLP benchmark's
+  /// step: -15%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
+  /// <chrono> to parse); elsewhere by a count of yields.
+  template <class Busy>
+  static void spin_while(Busy busy) {
+#if defined(__x86_64__) || defined(__i386__)
+    const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
+    while (busy() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
+#else
+    for (int i = 0; i < 2000 && busy(); ++i) std::this_thread::yield();
+#endif
+  }
+
   void worker(int index, uint64_t seen) {
     for (;;) {
       Range job;
       int64_t n;
       int parts;
+      spin_while([&] { return generation_.load(std::memory_order_acquire) == seen; });
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+        cv_.wait(lk, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stopping_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
         if (index >= parts_) continue;
         job = job_;
         n = job_n_;
         parts = parts_;
       }
-      run_part(job, n, parts, index);
-      std::lock_guard<std::mutex> lk(m_);
-      if (--remaining_ == 0) done_cv_.notify_one();
+      try {
+        run_part(job, n, parts, index);
+      } catch (...) {  // handed to the caller, which rethrows it once every part has finished
+        std::lock_guard<std::mutex> lk(m_);
+        if (!worker_error_) worker_error_ = std::current_exception();
+      }
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lk(m_);  // the caller may be between its test and its wait
+        done_cv_.notify_one();
+      }
     }
   }
 
@@ -694,17 +760,18 @@ class ThreadPool {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& t : workers_) t.join();
-    workers_.clear();
+    workers_.join();
   }
 
-  std::vector<std::thread> workers_;
+  ThreadGroup workers_;
   std::mutex m_, busy_;
   std::condition_variable cv_, done_cv_;
   Range job_{};
+  std::exception_ptr worker_error_;  ///< the first error a worker's part raised in the current loop
   int64_t job_n_ = 0;
-  uint64_t generation_ = 0;
-  int parts_ = 0, remaining_ = 0, n_threads_ = 1;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> remaining_{0};
+  int parts_ = 0, n_threads_ = 1;
   bool stopping_ = false;
 };
 
@@ -967,6 +1034,120 @@ class Task<R(Args...)> {
 #include <initializer_list>
 #include <vector>
 
+// ---- begin mixt/core/inline_vector.hpp ----
+// InlineVector: a vector of trivially copyable items that keeps its first N in place. The engine's per-push
+// bookkeeping (an operation's variable links, the operations a completion makes ready) and every evaluation's
+// leaf lists and layout use it: no heap allocation in the common case, and a handful of small functions per
+// element type where each std::vector instantiation costs dozens (compile time, benchmarks/RESULTS.md).
+
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <type_traits>
+
+namespace mixt::detail {
+
+template <class T, size_t N>
+class InlineVector {
+  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
+                "InlineVector holds plain data only");
+
+ public:
+  InlineVector() = default;
+  InlineVector(const InlineVector& o) { append(o.data_, o.size_); }
+  InlineVector(InlineVector&& o) noexcept { take(o); }
+  InlineVector& operator=(const InlineVector& o) {
+    if (this != &o) {
+      size_ = 0;
+      append(o.data_, o.size_);
+    }
+    return *this;
+  }
+  InlineVector& operator=(InlineVector&& o) noexcept {
+    if (this != &o) {
+      release();
+      take(o);
+    }
+    return *this;
+  }
+  ~InlineVector() { release(); }
+
+  void push_back(const T& v) {
+    if (size_ == capacity_) grow(capacity_ * 2);
+    data_[size_++] = v;
+  }
+  /// n copies of v, replacing the contents.
+  void assign(size_t n, const T& v) {
+    size_ = 0;
+    if (n > capacity_) grow(n);
+    for (size_t i = 0; i < n; ++i) data_[i] = v;
+    size_ = n;
+  }
+  /// Empties the vector; keeps a heap buffer for reuse.
+  void clear() noexcept { size_ = 0; }
+  /// Empties the vector and gives a heap buffer back.
+  void reset() noexcept {
+    release();
+    size_ = 0;
+  }
+
+  size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  T* data() noexcept { return data_; }
+  const T* data() const noexcept { return data_; }
+  T& operator[](size_t i) noexcept { return data_[i]; }
+  const T& operator[](size_t i) const noexcept { return data_[i]; }
+  const T& front() const noexcept { return data_[0]; }
+  T* begin() noexcept { return data_; }
+  T* end() noexcept { return data_ + size_; }
+  const T* begin() const noexcept { return data_; }
+  const T* end() const noexcept { return data_ + size_; }
+
+ private:
+  bool on_heap() const noexcept { return data_ != reinterpret_cast<const T*>(inline_); }
+  void append(const T* p, size_t n) {
+    if (size_ + n > capacity_) grow(size_ + n);
+    if (n) std::memcpy(static_cast<void*>(data_ + size_), static_cast<const void*>(p), n * sizeof(T));
+    size_ += n;
+  }
+  /// Moves o's items here (this holds nothing on the heap) and leaves o empty.
+  void take(InlineVector& o) noexcept {
+    if (o.on_heap()) {
+      data_ = o.data_;
+      capacity_ = o.capacity_;
+      o.data_ = reinterpret_cast<T*>(o.inline_);
+      o.capacity_ = N;
+    } else {
+      data_ = reinterpret_cast<T*>(inline_);
+      capacity_ = N;
+      if (o.size_) std::memcpy(static_cast<void*>(data_), static_cast<const void*>(o.data_), o.size_ * sizeof(T));
+    }
+    size_ = o.size_;
+    o.size_ = 0;
+  }
+  void grow(size_t cap) {
+    T* p = static_cast<T*>(std::malloc(cap * sizeof(T)));
+    if (!p) throw std::bad_alloc();
+    if (size_) std::memcpy(static_cast<void*>(p), static_cast<const void*>(data_), size_ * sizeof(T));
+    release();
+    data_ = p;
+    capacity_ = cap;
+  }
+  void release() noexcept {
+    if (on_heap()) std::free(data_);
+    data_ = reinterpret_cast<T*>(inline_);
+    capacity_ = N;
+  }
+
+  alignas(T) unsigned char inline_[N * sizeof(T)];
+  T* data_ = reinterpret_cast<T*>(inline_);
+  size_t size_ = 0, capacity_ = N;
+};
+
+}  // namespace mixt::detail
+// ---- end mixt/core/inline_vector.hpp ----
+
 namespace mixt::engine {
 
 /// An engine variable. `version` counts completed writes (MXNet's Var::version_). Each engine derives its own
@@ -987,6 +1168,9 @@ class VarList {
     size_ = vars.size();
   }
   VarList(const std::vector<Var*>& vars) : data_(vars.data()), size_(vars.size()) {}  // NOLINT: implicit
+  template <size_t N>
+  VarList(const mixt::detail::InlineVector<Var*, N>& vars)  // NOLINT: implicit
+      : data_(vars.data()), size_(vars.size()) {}
 
   Var* const* data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }
@@ -1205,7 +1389,7 @@ class NaiveEngine final : public Engine {
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <vector>
+#include <utility>
 
 // ---- begin mixt/engine/cpu_workers.hpp ----
 // CpuWorkers: the threaded engine's fixed pool of CPU worker threads with one FIFO queue (MXNet's per-device CPU
@@ -1215,8 +1399,6 @@ class NaiveEngine final : public Engine {
 
 #include <condition_variable>
 #include <mutex>
-#include <thread>
-#include <vector>
 
 // ---- begin mixt/engine/opr_block.hpp ----
 // OprBlock: one pushed operation inside the threaded engine, with its links into the queues of the variables it
@@ -1228,76 +1410,10 @@ class NaiveEngine final : public Engine {
 #include <mutex>
 #include <source_location>
 
-// ---- begin mixt/engine/inline_vector.hpp ----
-// InlineVector: a vector of trivially copyable items that keeps its first N in place, so that the engine's
-// per-push bookkeeping (an operation's variable links, the operations a completion makes ready) needs no heap
-// allocation in the common case.
-
-#include <cstddef>
-#include <cstdlib>
-#include <cstring>
-#include <new>
-#include <type_traits>
 
 namespace mixt::engine::detail {
 
-template <class T, size_t N>
-class InlineVector {
-  static_assert(std::is_trivially_copyable_v<T> && std::is_trivially_destructible_v<T>,
-                "InlineVector holds plain data only");
-
- public:
-  InlineVector() = default;
-  InlineVector(const InlineVector&) = delete;
-  InlineVector& operator=(const InlineVector&) = delete;
-  ~InlineVector() { release(); }
-
-  void push_back(const T& v) {
-    if (size_ == capacity_) grow();
-    data_[size_++] = v;
-  }
-  /// Empties the vector; keeps a heap buffer for reuse.
-  void clear() noexcept { size_ = 0; }
-  /// Empties the vector and gives a heap buffer back.
-  void reset() noexcept {
-    release();
-    size_ = 0;
-  }
-
-  size_t size() const noexcept { return size_; }
-  bool empty() const noexcept { return size_ == 0; }
-  T& operator[](size_t i) noexcept { return data_[i]; }
-  const T& operator[](size_t i) const noexcept { return data_[i]; }
-  T* begin() noexcept { return data_; }
-  T* end() noexcept { return data_ + size_; }
-  const T* begin() const noexcept { return data_; }
-  const T* end() const noexcept { return data_ + size_; }
-
- private:
-  void grow() {
-    size_t cap = capacity_ * 2;
-    T* p = static_cast<T*>(std::malloc(cap * sizeof(T)));
-    if (!p) throw std::bad_alloc();
-    std::memcpy(static_cast<void*>(p), static_cast<const void*>(data_), size_ * sizeof(T));
-    release();
-    data_ = p;
-    capacity_ = cap;
-  }
-  void release() noexcept {
-    if (data_ != reinterpret_cast<T*>(inline_)) std::free(data_);
-    data_ = reinterpret_cast<T*>(inline_);
-    capacity_ = N;
-  }
-
-  alignas(T) unsigned char inline_[N * sizeof(T)];
-  T* data_ = reinterpret_cast<T*>(inline_);
-  size_t size_ = 0, capacity_ = N;
-};
-
-}  // namespace mixt::engine::detail
-// ---- end mixt/engine/inline_vector.hpp ----
-
-namespace mixt::engine::detail {
+using mixt::detail::InlineVector;
 
 struct ThreadedVar;
 struct OprBlock;
@@ -1386,14 +1502,14 @@ class CpuWorkers {
  public:
   using Runner = Task<void(OprBlock*)>;
 
-  CpuWorkers(int n, Runner run) : run_(std::move(run)), threads_(size_t(n)) {
-    for (auto& t : threads_) t = std::thread([this] { loop(); });  // sized first: no vector growth code
+  CpuWorkers(int n, Runner run) : run_(std::move(run)) {
+    threads_.start(n, [this](int) { loop(); });
   }
   CpuWorkers(const CpuWorkers&) = delete;
   CpuWorkers& operator=(const CpuWorkers&) = delete;
   ~CpuWorkers() { stop(); }
 
-  int size() const noexcept { return int(threads_.size()); }
+  int size() const noexcept { return threads_.size(); }
 
   void push(OprBlock* op) {
     bool wake;
@@ -1415,8 +1531,7 @@ class CpuWorkers {
       stopping_ = true;
     }
     cv_.notify_all();
-    for (auto& t : threads_) t.join();
-    threads_.clear();
+    threads_.join();
   }
 
  private:
@@ -1446,7 +1561,7 @@ class CpuWorkers {
   OprBlock* tail_ = nullptr;
   int sleeping_ = 0;
   bool stopping_ = false;
-  std::vector<std::thread> threads_;
+  mixt::detail::ThreadGroup threads_;
 };
 
 }  // namespace mixt::engine::detail
@@ -1601,9 +1716,104 @@ struct ThreadedVar final : Var {
 #include <functional>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
 
+// ---- begin mixt/memory/free_lists.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+// FreeLists: the pool's cache of free blocks, a stack of blocks per rounded size. An open-addressing table keyed
+// by the size (linear probing, power-of-two capacity) whose slots hold malloc'd stacks: plain data and
+// out-of-line functions, because the std::unordered_map<size_t, std::vector<void*>> it replaces made every
+// program spend about 0.3 s compiling its instantiations (benchmarks/RESULTS.md, compile time).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+namespace mixt::memory {
+
+class FreeLists {
+ public:
+  FreeLists() = default;
+  FreeLists(const FreeLists&) = delete;
+  FreeLists& operator=(const FreeLists&) = delete;
+  ~FreeLists() { clear(nullptr, nullptr); }
+
+  /// Caches block p of `size` bytes. False, with nothing kept, when the table cannot grow (out of host memory):
+  /// the caller then returns the block to its device instead (this runs in destructors and must not throw).
+  [[gnu::noinline]] bool push(size_t size, void* p) noexcept {
+    if ((used_ + 1) * 2 > capacity_ && !rehash(capacity_ ? capacity_ * 2 : 64)) return false;
+    Slot& s = find(size);
+    if (s.count == s.capacity) {
+      const size_t cap = s.capacity ? s.capacity * 2 : 8;
+      void** grown = static_cast<void**>(std::realloc(s.blocks, cap * sizeof(void*)));
+      if (!grown) return false;
+      s.blocks = grown;
+      s.capacity = cap;
+    }
+    if (s.size == 0) {
+      s.size = size;
+      ++used_;
+    }
+    s.blocks[s.count++] = p;
+    return true;
+  }
+
+  /// A cached block of exactly `size` bytes, or nullptr.
+  [[gnu::noinline]] void* pop(size_t size) noexcept {
+    if (capacity_ == 0) return nullptr;
+    Slot& s = find(size);
+    return s.count ? s.blocks[--s.count] : nullptr;
+  }
+
+  /// Hands every cached block to release(context, block, size), when given, and empties the table.
+  [[gnu::noinline]] void clear(void (*release)(void* context, void* block, size_t size), void* context) noexcept {
+    for (size_t i = 0; i < capacity_; ++i) {
+      Slot& s = slots_[i];
+      if (release)
+        for (size_t k = 0; k < s.count; ++k) release(context, s.blocks[k], s.size);
+      std::free(s.blocks);
+    }
+    std::free(slots_);
+    slots_ = nullptr;
+    capacity_ = used_ = 0;
+  }
+
+ private:
+  struct Slot {
+    size_t size;  ///< 0: empty slot
+    void** blocks;
+    size_t count, capacity;
+  };
+
+  /// The slot holding `size`, or the empty slot where it belongs (capacity_ > 0 and never full).
+  Slot& find(size_t size) noexcept {
+    size_t i = size_t((uint64_t(size) >> 8) * 0x9E3779B97F4A7C15ull) & (capacity_ - 1);
+    while (slots_[i].size != size && slots_[i].size != 0) i = (i + 1) & (capacity_ - 1);
+    return slots_[i];
+  }
+
+  bool rehash(size_t capacity) noexcept {
+    Slot* old = slots_;
+    const size_t old_capacity = capacity_;
+    slots_ = static_cast<Slot*>(std::calloc(capacity, sizeof(Slot)));
+    if (!slots_) {
+      slots_ = old;
+      return false;
+    }
+    capacity_ = capacity;
+    for (size_t i = 0; i < old_capacity; ++i)
+      if (old[i].size != 0) find(old[i].size) = old[i];
+    std::free(old);
+    return true;
+  }
+
+  Slot* slots_ = nullptr;
+  size_t capacity_ = 0, used_ = 0;
+};
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+// ---- end mixt/memory/free_lists.hpp ----
 
 namespace mixt::memory {
 
@@ -1647,9 +1857,11 @@ class Pool {
     if (!p) return;
     size_t rounded = round_size(bytes);
     std::lock_guard<std::mutex> lk(m_);
-    free_[rounded].push_back(p);
     in_use_ -= rounded;
-    cached_ += rounded;
+    if (free_.push(rounded, p))
+      cached_ += rounded;
+    else  // no host memory left to remember it: give it back
+      backend_.deallocate(p, rounded);
   }
 
   /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
@@ -1688,25 +1900,22 @@ class Pool {
 
  private:
   void* take_cached_locked(size_t rounded) {
-    auto it = free_.find(rounded);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
+    void* p = free_.pop(rounded);
+    if (!p) return nullptr;
     cached_ -= rounded;
     in_use_ += rounded;
     return p;
   }
 
   void release_cache_locked() {
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) backend_.deallocate(p, size);
-    free_.clear();
+    free_.clear([](void* backend, void* p, size_t size) { static_cast<Backend*>(backend)->deallocate(p, size); },
+                &backend_);
     cached_ = 0;
   }
 
   Backend backend_;
   mutable std::mutex m_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  FreeLists free_;
   std::function<void()> reclaim_;
   size_t in_use_ = 0, cached_ = 0;
 };
@@ -2094,7 +2303,10 @@ class ThreadedEngine final : public Engine {
         [this](detail::OprBlock* op) { finish(op); });
 #endif
   }
-  ~ThreadedEngine() override { shutdown(); }
+  ~ThreadedEngine() override {
+    shutdown();
+    while (errors_) delete std::exchange(errors_, errors_->next);
+  }
   ThreadedEngine(const ThreadedEngine&) = delete;
   ThreadedEngine& operator=(const ThreadedEngine&) = delete;
 
@@ -2157,11 +2369,11 @@ class ThreadedEngine final : public Engine {
     std::exception_ptr first;
     {
       std::lock_guard<std::mutex> lk(error_m_);
-      for (auto& cell : errors_) {
-        if (*cell && !first) first = *cell;
-        *cell = nullptr;
+      for (RecordedError* r = std::exchange(errors_, nullptr); r;) {  // newest first: the last one seen is the first
+        if (*r->cell) first = *r->cell;
+        *r->cell = nullptr;
+        delete std::exchange(r, r->next);
       }
-      errors_.clear();
     }
     if (first) std::rethrow_exception(first);
   }
@@ -2298,7 +2510,7 @@ class ThreadedEngine final : public Engine {
   void record_error(detail::OprBlock* op, std::exception_ptr e) {
     std::lock_guard<std::mutex> lk(error_m_);
     op->error = std::make_shared<std::exception_ptr>(std::move(e));
-    errors_.push_back(op->error);
+    errors_ = new RecordedError{op->error, errors_};
   }
 
   /// Rethrows (once) the error stored on a variable.
@@ -2355,7 +2567,13 @@ class ThreadedEngine final : public Engine {
   std::mutex done_m_;
   std::condition_variable done_cv_;
   std::mutex error_m_;
-  std::vector<std::shared_ptr<std::exception_ptr>> errors_;  ///< every error raised since the last wait_all
+  /// Every error raised since the last wait_all, newest first (a list of cells shared with the variables the
+  /// failed operations wrote; not a std::vector, whose instantiations cost compile time).
+  struct RecordedError {
+    std::shared_ptr<std::exception_ptr> cell;
+    RecordedError* next;
+  };
+  RecordedError* errors_ = nullptr;
   std::unique_ptr<detail::CpuWorkers> cpu_;
 #if MIXT_USE_CUDA
   std::unique_ptr<cuda::GpuWorkers> gpu_;
@@ -2428,9 +2646,104 @@ inline void waitall() { engine::Engine::get().wait_all(); }
 #include <functional>
 #include <mutex>
 #include <new>
-#include <unordered_map>
-#include <vector>
 
+// ---- begin mixt/memory/free_lists.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+// FreeLists: the pool's cache of free blocks, a stack of blocks per rounded size. An open-addressing table keyed
+// by the size (linear probing, power-of-two capacity) whose slots hold malloc'd stacks: plain data and
+// out-of-line functions, because the std::unordered_map<size_t, std::vector<void*>> it replaces made every
+// program spend about 0.3 s compiling its instantiations (benchmarks/RESULTS.md, compile time).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+
+namespace mixt::memory {
+
+class FreeLists {
+ public:
+  FreeLists() = default;
+  FreeLists(const FreeLists&) = delete;
+  FreeLists& operator=(const FreeLists&) = delete;
+  ~FreeLists() { clear(nullptr, nullptr); }
+
+  /// Caches block p of `size` bytes. False, with nothing kept, when the table cannot grow (out of host memory):
+  /// the caller then returns the block to its device instead (this runs in destructors and must not throw).
+  [[gnu::noinline]] bool push(size_t size, void* p) noexcept {
+    if ((used_ + 1) * 2 > capacity_ && !rehash(capacity_ ? capacity_ * 2 : 64)) return false;
+    Slot& s = find(size);
+    if (s.count == s.capacity) {
+      const size_t cap = s.capacity ? s.capacity * 2 : 8;
+      void** grown = static_cast<void**>(std::realloc(s.blocks, cap * sizeof(void*)));
+      if (!grown) return false;
+      s.blocks = grown;
+      s.capacity = cap;
+    }
+    if (s.size == 0) {
+      s.size = size;
+      ++used_;
+    }
+    s.blocks[s.count++] = p;
+    return true;
+  }
+
+  /// A cached block of exactly `size` bytes, or nullptr.
+  [[gnu::noinline]] void* pop(size_t size) noexcept {
+    if (capacity_ == 0) return nullptr;
+    Slot& s = find(size);
+    return s.count ? s.blocks[--s.count] : nullptr;
+  }
+
+  /// Hands every cached block to release(context, block, size), when given, and empties the table.
+  [[gnu::noinline]] void clear(void (*release)(void* context, void* block, size_t size), void* context) noexcept {
+    for (size_t i = 0; i < capacity_; ++i) {
+      Slot& s = slots_[i];
+      if (release)
+        for (size_t k = 0; k < s.count; ++k) release(context, s.blocks[k], s.size);
+      std::free(s.blocks);
+    }
+    std::free(slots_);
+    slots_ = nullptr;
+    capacity_ = used_ = 0;
+  }
+
+ private:
+  struct Slot {
+    size_t size;  ///< 0: empty slot
+    void** blocks;
+    size_t count, capacity;
+  };
+
+  /// The slot holding `size`, or the empty slot where it belongs (capacity_ > 0 and never full).
+  Slot& find(size_t size) noexcept {
+    size_t i = size_t((uint64_t(size) >> 8) * 0x9E3779B97F4A7C15ull) & (capacity_ - 1);
+    while (slots_[i].size != size && slots_[i].size != 0) i = (i + 1) & (capacity_ - 1);
+    return slots_[i];
+  }
+
+  bool rehash(size_t capacity) noexcept {
+    Slot* old = slots_;
+    const size_t old_capacity = capacity_;
+    slots_ = static_cast<Slot*>(std::calloc(capacity, sizeof(Slot)));
+    if (!slots_) {
+      slots_ = old;
+      return false;
+    }
+    capacity_ = capacity;
+    for (size_t i = 0; i < old_capacity; ++i)
+      if (old[i].size != 0) find(old[i].size) = old[i];
+    std::free(old);
+    return true;
+  }
+
+  Slot* slots_ = nullptr;
+  size_t capacity_ = 0, used_ = 0;
+};
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_FREE_LISTS_HPP
+// ---- end mixt/memory/free_lists.hpp ----
 
 namespace mixt::memory {
 
@@ -2474,9 +2787,11 @@ class Pool {
     if (!p) return;
     size_t rounded = round_size(bytes);
     std::lock_guard<std::mutex> lk(m_);
-    free_[rounded].push_back(p);
     in_use_ -= rounded;
-    cached_ += rounded;
+    if (free_.push(rounded, p))
+      cached_ += rounded;
+    else  // no host memory left to remember it: give it back
+      backend_.deallocate(p, rounded);
   }
 
   /// Sets what an allocation failure calls, before the retry, to get back blocks held by pending work.
@@ -2515,25 +2830,22 @@ class Pool {
 
  private:
   void* take_cached_locked(size_t rounded) {
-    auto it = free_.find(rounded);
-    if (it == free_.end() || it->second.empty()) return nullptr;
-    void* p = it->second.back();
-    it->second.pop_back();
+    void* p = free_.pop(rounded);
+    if (!p) return nullptr;
     cached_ -= rounded;
     in_use_ += rounded;
     return p;
   }
 
   void release_cache_locked() {
-    for (auto& [size, blocks] : free_)
-      for (void* p : blocks) backend_.deallocate(p, size);
-    free_.clear();
+    free_.clear([](void* backend, void* p, size_t size) { static_cast<Backend*>(backend)->deallocate(p, size); },
+                &backend_);
     cached_ = 0;
   }
 
   Backend backend_;
   mutable std::mutex m_;
-  std::unordered_map<size_t, std::vector<void*>> free_;
+  FreeLists free_;
   std::function<void()> reclaim_;
   size_t in_use_ = 0, cached_ = 0;
 };
@@ -2923,7 +3235,6 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // most expressions run as one flat loop.
 
 #include <array>
-#include <vector>
 
 
 namespace mixt::expr {
@@ -2954,6 +3265,10 @@ struct LeafView {
   Shape shape;
   Strides strides;
 };
+
+/// Leaves an evaluation keeps in place before its lists move to the heap.
+inline constexpr size_t kInlineLeaves = 8;
+using LeafViews = detail::InlineVector<LeafView, kInlineLeaves>;
 
 // Out of line: every expression type visits its leaves, and inlining these into each visit grows every
 // evaluation (and its compile time) for no speed: they run once per evaluation, not per element.
@@ -2991,14 +3306,15 @@ struct Extents {
 /// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
 /// them.
 struct Layout : Extents {
-  std::vector<Strides> leaf_strides;
+  detail::InlineVector<Strides, kInlineLeaves> leaf_strides;
 };
 
-inline Layout make_layout(const Shape& out, const std::vector<LeafView>& leaves) {
+inline Layout make_layout(const Shape& out, const LeafViews& leaves) {
   const int n = out.ndim();
   const size_t nl = leaves.size();
   // Strides of every leaf over the output's axes (0 where the leaf is broadcast or the axis has extent 1).
-  std::vector<Strides> full(nl);
+  detail::InlineVector<Strides, kInlineLeaves> full;
+  full.assign(nl, Strides{});
   for (size_t l = 0; l < nl; ++l) {
     const LeafView& v = leaves[l];
     int off = n - v.shape.ndim();
@@ -3053,9 +3369,13 @@ struct packet {
   using type = T;
   static constexpr int size = 1;
 };
-/// Packet width: one AVX register when the target has AVX, one SSE register otherwise (wider packets without
-/// AVX would change the ABI of the functions that pass them, and the compiler warns about it).
-#if defined(__AVX__)
+/// Packet width: one register of the widest vector unit the target has (AVX-512, AVX, else SSE; a packet wider
+/// than the target's registers would change the ABI of the functions that pass them, and the compiler warns).
+/// AVX-512 packets, as Eigen uses, let one thread keep more memory reads in flight: the 1-thread sum over
+/// 2^24 floats went from about 0.85x Eigen's speed with AVX packets to par.
+#if defined(__AVX512F__)
+inline constexpr int kPacketBytes = 64;
+#elif defined(__AVX__)
 inline constexpr int kPacketBytes = 32;
 #else
 inline constexpr int kPacketBytes = 16;
@@ -3141,9 +3461,12 @@ namespace mixt::expr::cpu {
 
 inline constexpr int64_t kGrain = 1 << 15;
 
-/// out[i] = Saver(out[i], plan(i)) over the whole layout; `out` is contiguous. One loop serves every layout (a
-/// flat one is a single row), so each expression compiles one kernel: threads take ranges of the flat index,
-/// walk them row by row, and move the leaves' row offsets like an odometer.
+/// out[i] = Saver(out[i], plan(i)) over the whole layout; `out` is contiguous. Threads take ranges of the flat
+/// index. A linear layout (every leaf contiguous: most evaluations) runs a plain loop; any other walks its range
+/// row by row, moving the leaves' row offsets like an odometer and testing each leaf's inner stride per packet.
+/// That test cost the memory-bound chains of bench_elementwise about a tenth of their speed on 2 threads, which
+/// is why the linear loop exists, at the price of a second, short copy of each kernel's packet code (its last
+/// partial packet goes through the general loop).
 template <class Saver, class T, class Plan>
 void run(const Plan& plan, T* out, const Extents& L) {
   using ET = compute_type_t<T>;
@@ -3153,6 +3476,14 @@ void run(const Plan& plan, T* out, const Extents& L) {
   if (n == 0) return;
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     Plan p = plan;
+    if (L.linear) {  // every leaf contiguous: plain loads, no stride test per packet
+      for (; b + W <= e; b += W) {
+        auto v = p.template packet<true>(b);
+        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + b), v);
+        pk::store(out + b, v);
+      }
+      if (b == e) return;  // else the general loop below takes the last few elements (a single row)
+    }
     int64_t idx[kMaxDim] = {};
     int64_t row = b / inner, j = b % inner;
     for (int64_t r = row, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
@@ -3235,7 +3566,9 @@ void expr_dtype_switch(DType t, const char* op, F&& f) {
 // small trivially copyable struct passed by value into the CPU loop or the CUDA kernel. Three ways to read one:
 //   lin(i)             element i of a linear layout (every leaf contiguous);
 //   at(idx)            the element at a multi-index over the layout's collapsed axes (CUDA general path);
-//   set_row(idx) then row(j) / row_packet(j)   the CPU general path: one output row at a time.
+//   set_row(idx) then row(j) / packet(j)       the CPU general path: one output row at a time; packet<true>
+//                      reads every leaf contiguously along the row (valid when unit_stride() holds).
+// unit_stride() tells whether every array leaf has inner stride 1 (so packets need no per-leaf stride test).
 
 #include <cstdint>
 
@@ -3261,10 +3594,11 @@ struct ArrayPlan {
     for (int d = 0; d + 1 < ndim; ++d) base += idx[d] * strides[d];
   }
   ET row(int64_t j) const { return static_cast<ET>(ptr[base + j * strides[ndim - 1]]); }
+  bool unit_stride() const { return strides[ndim - 1] == 1; }
   template <bool Linear>
   MIXT_INLINE pk::packet_t<ET> packet(int64_t j) const {
     if constexpr (Linear) {
-      return pk::load<ET>(ptr + j);
+      return pk::load<ET>(ptr + base + j);
     } else {
       int64_t s = strides[ndim - 1];
       if (s == 1) return pk::load<ET>(ptr + base + j);
@@ -3281,6 +3615,7 @@ struct ScalarPlan {
   MIXT_HD ET at(const int64_t*) const { return value; }
   void set_row(const int64_t*) {}
   ET row(int64_t) const { return value; }
+  bool unit_stride() const { return true; }
   template <bool Linear>
   MIXT_INLINE pk::packet_t<ET> packet(int64_t) const { return pk::splat<ET>(value); }
 };
@@ -3292,6 +3627,7 @@ struct UnaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j)); }
+  bool unit_stride() const { return a.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const { return F::apply(a.template packet<Linear>(j)); }
 };
@@ -3304,6 +3640,7 @@ struct BinaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j)); }
+  bool unit_stride() const { return a.unit_stride() && b.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const {
     return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j));
@@ -3319,6 +3656,7 @@ struct TernaryPlan {
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx), c.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); c.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j), c.row(j)); }
+  bool unit_stride() const { return a.unit_stride() && b.unit_stride() && c.unit_stride(); }
   template <bool Linear>
   MIXT_INLINE auto packet(int64_t j) const {
     return F::apply(a.template packet<Linear>(j), b.template packet<Linear>(j), c.template packet<Linear>(j));
@@ -3504,6 +3842,7 @@ template <> struct float_consts<float> {
   static constexpr float max_exp_arg = 88.72283f, min_exp_arg = -104.0f;  // exp overflows / is 0 beyond
   static constexpr float ln2_hi = 0.693145751953125f, ln2_lo = 1.428606765330187e-06f;
   static constexpr int mant_bits = 23, bias = 127;
+  static constexpr int round_shift = 256;  // > -min_exp_arg / ln2
   static constexpr float exp_taylor[] = {1.f, 1.f, 1.f / 2, 1.f / 6, 1.f / 24, 1.f / 120, 1.f / 720, 1.f / 5040};
   static constexpr float log_series[] = {1.f, 1.f / 3, 1.f / 5, 1.f / 7, 1.f / 9};
 };
@@ -3511,6 +3850,7 @@ template <> struct float_consts<double> {
   static constexpr double max_exp_arg = 709.782712893384, min_exp_arg = -745.2;
   static constexpr double ln2_hi = 0.6931471803691238, ln2_lo = 1.9082149292705877e-10;
   static constexpr int mant_bits = 52, bias = 1023;
+  static constexpr int round_shift = 2048;  // > -min_exp_arg / ln2
   static constexpr double exp_taylor[] = {1., 1., 1. / 2, 1. / 6, 1. / 24, 1. / 120, 1. / 720, 1. / 5040,
                                           1. / 40320, 1. / 362880, 1. / 3628800, 1. / 39916800, 1. / 479001600};
   static constexpr double log_series[] = {1., 1. / 3, 1. / 5, 1. / 7, 1. / 9, 1. / 11, 1. / 13, 1. / 15, 1. / 17,
@@ -3518,23 +3858,31 @@ template <> struct float_consts<double> {
 };
 }  // namespace detail
 
-/// e^x: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor series (Horner); 2^n built in the exponent bits.
+/// e^x for x already clamped to [min_exp_arg, max_exp_arg]: x = n ln2 + r with |r| <= ln2/2; e^r by its Taylor
+/// series (Horner); 2^n built in the exponent bits.
 template <Vector V>
-MIXT_INLINE V exp(V x) {
+MIXT_INLINE V exp_in_range(V x) {
   using E = element_t<V>;
   using C = detail::float_consts<E>;
   using I = mask_t<V>;
-  V xc = max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg);
-  // n = round(x / ln2), half away from zero, by truncating conversions (lane-parallel; safe under -ffast-math).
-  V t = xc * E(1.4426950408889634);
-  I ni = __builtin_convertvector(t + (t < V{} ? V{} - E(0.5) : V{} + E(0.5)), I);
+  // n = round(x / ln2): shifted positive so that the truncating conversion (lane-parallel, and safe under
+  // -ffast-math, unlike adding and subtracting a rounding constant) rounds half up.
+  I ni = __builtin_convertvector(x * E(1.4426950408889634) + (E(0.5) + C::round_shift), I) - C::round_shift;
   V n = __builtin_convertvector(ni, V);
-  V r = xc - n * C::ln2_hi - n * C::ln2_lo;
+  V r = x - n * C::ln2_hi - n * C::ln2_lo;
   V p = poly(r, C::exp_taylor);
   // 2^n as 2^(n/2) * 2^(n - n/2): n may be one past the largest exponent near the overflow threshold.
   I n1 = ni >> 1, n2 = ni - n1;
   I bits1 = (n1 + C::bias) << C::mant_bits, bits2 = (n2 + C::bias) << C::mant_bits;
-  V y = p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
+  return p * (V)bits1 * (V)bits2;  // vector casts reinterpret the bits
+}
+
+/// e^x, with e^x = inf above max_exp_arg, 0 below min_exp_arg and NaN kept.
+template <Vector V>
+MIXT_INLINE V exp(V x) {
+  using E = element_t<V>;
+  using C = detail::float_consts<E>;
+  V y = exp_in_range(max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg));
   y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
   y = x < V{} + C::min_exp_arg ? V{} : y;
   return x != x ? x : y;  // NaN stays NaN
@@ -3568,10 +3916,14 @@ MIXT_INLINE V log(V x) {
   return x != x ? x : y;
 }
 
-/// 1 / (1 + e^-x): accurate in relative terms everywhere.
+/// 1 / (1 + e^-x), accurate in relative terms everywhere: with z = e^-|x| (never overflows, so exp's special
+/// cases are not needed), 1 / (1 + z) for x >= 0 and z / (1 + z) below.
 template <Vector V>
 MIXT_INLINE V sigmoid(V x) {
-  return element_t<V>(1) / (element_t<V>(1) + exp(-x));
+  using E = element_t<V>;
+  V z = exp_in_range(max(-abs(x), V{} + detail::float_consts<E>::min_exp_arg));
+  V s = (x < V{} ? z : V{} + E(1)) / (E(1) + z);
+  return x != x ? x : s;  // NaN stays NaN
 }
 
 /// tanh x (float): a Taylor polynomial for |x| < 0.5 (where 1 - 2/(e^2x + 1) would cancel), that formula beyond.
@@ -3674,9 +4026,15 @@ template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+/// As the packet version: z = e^-|x| never overflows, so the result keeps its relative accuracy down to the
+/// subnormals (1 / (1 + e^-x) would give 0 below about -88 in float).
 template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
-  if constexpr (std::is_integral_v<T>) return T(1.0 / (1.0 + math::exp(-double(x))));
-  else return T(1) / (T(1) + math::exp(-x));
+  if constexpr (std::is_integral_v<T>) {
+    return T(1.0 / (1.0 + math::exp(-double(x))));
+  } else {
+    const T z = math::exp(x < T(0) ? x : -x);
+    return (x < T(0) ? z : T(1)) / (T(1) + z);
+  }
 }
 
 }  // namespace mixt::pk
@@ -3819,9 +4177,15 @@ namespace mixt::expr {
 
 /// The array leaves of an expression with their views.
 struct LeafList {
-  std::vector<const NDArray*> arrays;
-  std::vector<LeafView> views;
+  detail::InlineVector<const NDArray*, kInlineLeaves> arrays;
+  LeafViews views;
 };
+
+/// The first array leaf, or a mixt::Error naming `op` when the expression has none.
+inline const NDArray& first_array(const LeafList& leaves, const char* op) {
+  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
+  return *leaves.arrays.front();
+}
 
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
 [[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
@@ -3884,7 +4248,7 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
 /// What an evaluation needs beyond the expression's type: computed once, by non-template code.
 struct Prepared {
   Layout layout;
-  std::vector<engine::Var*> reads;
+  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
   bool nothing_to_do = false;  ///< the destination is empty
   bool needs_temporary = false;  ///< a leaf aliases the destination through another mapping
 };
@@ -3963,8 +4327,7 @@ void evaluate_into(const NDArray& out, const E& e, const std::source_location& w
 /// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
 /// checks).
 inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char* op) {
-  if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
-  const NDArray& first = *leaves.arrays.front();
+  const NDArray& first = first_array(leaves, op);
   return NDArray(shape, first.ctx(), first.dtype());
 }
 
@@ -4543,15 +4906,20 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
     const ET id = Red::template init<ET>();
     V a0 = pk::splat<ET>(id), a1 = a0, a2 = a0, a3 = a0;
     ET s = id;
+    // Four accumulators hide the add latency where every leaf is read contiguously; a broadcast or strided leaf
+    // takes the one-accumulator loop, whose per-packet stride tests would otherwise be compiled four times.
+    const bool unit = Linear || p.unit_stride();
     for (int64_t f = f0; f < f1;) {
       int64_t j, je;
       cur.next(p, f1 - f, j, je);
       f += je - j;
-      for (; j + 4 * W <= je; j += 4 * W) {
-        a0 = Red::vstep(a0, p.template packet<Linear>(j));
-        a1 = Red::vstep(a1, p.template packet<Linear>(j + W));
-        a2 = Red::vstep(a2, p.template packet<Linear>(j + 2 * W));
-        a3 = Red::vstep(a3, p.template packet<Linear>(j + 3 * W));
+      if (unit) {
+        for (; j + 4 * W <= je; j += 4 * W) {
+          a0 = Red::vstep(a0, p.template packet<true>(j));
+          a1 = Red::vstep(a1, p.template packet<true>(j + W));
+          a2 = Red::vstep(a2, p.template packet<true>(j + 2 * W));
+          a3 = Red::vstep(a3, p.template packet<true>(j + 3 * W));
+        }
       }
       for (; j + W <= je; j += W) a0 = Red::vstep(a0, p.template packet<Linear>(j));
       for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), 0);
@@ -4853,7 +5221,7 @@ struct ReducePrep {
   Shape out_shape;
   ReduceSpace space;
   Layout layout;  ///< space.layout with the leaves' strides, for building the plan
-  std::vector<engine::Var*> reads;
+  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
   bool nothing_to_do = false;  ///< the output is empty
 };
 
@@ -4885,7 +5253,7 @@ inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& 
 /// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
 /// permuted to match.
 inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
-                                const std::vector<LeafView>& leaves, Layout& layout) {
+                                const LeafViews& leaves, Layout& layout) {
   const int n = in.ndim();
   ReduceSpace sp;
   int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
@@ -4898,8 +5266,7 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
   for (int d = suffix; d < n; ++d) perm[np++] = d, sp.inner *= in[d];
   Shape permuted;
   for (int i = 0; i < n; ++i) permuted.push_back(in[perm[i]]);
-  std::vector<LeafView> views;
-  views.reserve(leaves.size());
+  LeafViews views;
   for (const LeafView& v : leaves) {
     Strides full{}, p{};
     const int off = n - v.shape.ndim();
@@ -4946,7 +5313,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 template <class Red, FusedNode E>
 NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
   const LeafList leaves = collect_leaves(e);
-  const NDArray& first = *leaves.arrays.at(0);
+  const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
   check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
   ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);
@@ -6409,13 +6776,11 @@ struct GatherMap {
 
 /// out[i] = in[offset + sum_d idx_d * strides[d]] over the collapsed layout, for elements of W's size.
 template <class W>
-void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const expr::Layout& L, int64_t offset) {
-  GatherMap m{};
-  m.ndim = L.ndim;
-  for (int d = 0; d < L.ndim; ++d) { m.dims[d] = L.dims[d]; m.strides[d] = L.leaf_strides[0][d]; }
+void gather_kernel(const engine::RunContext& rc, const void* src, void* dst, const GatherMap& m, int64_t size,
+                   int64_t offset) {
   const W* in = static_cast<const W*>(src) + offset;
   W* out = static_cast<W*>(dst);
-  expr::launch(rc, L.size(), [=] MIXT_HD(int64_t i) {
+  expr::launch(rc, size, [=] MIXT_HD(int64_t i) {
     int64_t r = i, o = 0;
     for (int d = m.ndim - 1; d >= 0; --d) {
       o += (r % m.dims[d]) * m.strides[d];
@@ -6433,20 +6798,27 @@ inline void strided_copy(const expr::StridedLeaf& leaf, const NDArray& out, cons
     expr::evaluate_into<expr::save_write>(out, leaf, {}, op);
     return;
   }
-  const expr::Layout layout = expr::make_layout(out.shape(), {leaf.view});
+  expr::LeafViews views;
+  views.push_back(leaf.view);
+  const expr::Layout layout = expr::make_layout(out.shape(), views);
+  GatherMap m{};
+  m.ndim = layout.ndim;
+  for (int d = 0; d < layout.ndim; ++d) {
+    m.dims[d] = layout.dims[d];
+    m.strides[d] = layout.leaf_strides[0][d];
+  }
   const NDArray src = leaf.array;
-  const int64_t offset = leaf.offset;
-  std::vector<engine::Var*> reads{src.var()};
+  const int64_t offset = leaf.offset, size = layout.size();
   engine::Engine::get().push(
-      [src, out, layout, offset](engine::RunContext rc) {
+      [src, out, m, size, offset](engine::RunContext rc) {
         switch (dtype_size(out.dtype())) {
-          case 1: return gather_kernel<uint8_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          case 2: return gather_kernel<uint16_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          case 4: return gather_kernel<uint32_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
-          default: return gather_kernel<uint64_t>(rc, src.raw_data(), out.raw_data(), layout, offset);
+          case 1: return gather_kernel<uint8_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          case 2: return gather_kernel<uint16_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          case 4: return gather_kernel<uint32_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
+          default: return gather_kernel<uint64_t>(rc, src.raw_data(), out.raw_data(), m, size, offset);
         }
       },
-      out.ctx(), reads, {out.var()}, engine::FnProperty::normal, op);
+      out.ctx(), {src.var()}, {out.var()}, engine::FnProperty::normal, op);
 }
 
 }  // namespace detail

@@ -4,7 +4,8 @@
 // (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
-// part of another (a batched product whose items each run a GEMM).
+// part of another (a batched product whose items each run a GEMM). Between loops the threads spin a few tens of
+// microseconds before they sleep (spin_while), as OpenMP runtimes do; an error in any part reaches the caller.
 #pragma once
 
 #include <algorithm>
