@@ -3133,7 +3133,7 @@ class NDArray {
   template <class T> std::vector<T> to_vector() const;
   /// The storage readable on the host, once pending writes are done: the array's own on the CPU, else a copy in
   /// `staging`. to_vector's work for every T.
-  const void* host_data(std::vector<char>& staging) const;
+  const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
   template <class T> T item() const;
 
@@ -3219,10 +3219,8 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // the operands (dtype, context, broadcast), builds the plan for the destination's dtype and pushes ONE kernel to
 // the engine, reading every leaf's variable and writing the destination's.
 
-#include <algorithm>
 #include <source_location>
 #include <type_traits>
-#include <vector>
 
 // ---- begin mixt/expr/cpu/evaluate.hpp ----
 // The CPU evaluation loop of a fused expression, split over the kernel thread pool above kGrain elements.
@@ -4187,6 +4185,13 @@ inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   return *leaves.arrays.front();
 }
 
+/// Adds v to a read list unless it is there already.
+inline void add_read(detail::InlineVector<engine::Var*, kInlineLeaves>& reads, engine::Var* v) {
+  for (engine::Var* r : reads)
+    if (r == v) return;
+  reads.push_back(v);
+}
+
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
 [[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
   if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
@@ -4271,8 +4276,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
   }
   p.layout = make_layout(out.shape(), leaves.views);
   for (const NDArray* a : leaves.arrays)
-    if (a->var() != out.var() && std::find(p.reads.begin(), p.reads.end(), a->var()) == p.reads.end())
-      p.reads.push_back(a->var());
+    if (a->var() != out.var()) add_read(p.reads, a->var());
   return p;
 }
 
@@ -5304,8 +5308,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
     detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
                     "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
                     " (expected at least one element; ", op, " of nothing is undefined)");
-  for (const NDArray* a : leaves.arrays)
-    if (std::find(prep.reads.begin(), prep.reads.end(), a->var()) == prep.reads.end()) prep.reads.push_back(a->var());
+  for (const NDArray* a : leaves.arrays) add_read(prep.reads, a->var());
   return prep;
 }
 
@@ -5731,7 +5734,7 @@ std::vector<T> NDArray::to_vector() const {
     wait_to_read();
     return {};
   }
-  std::vector<char> staging;
+  std::unique_ptr<char[]> staging;
   const void* host = host_data(staging);
   std::vector<T> out(static_cast<size_t>(size()));
   if constexpr (requires { dtype_of<T>::value; }) {
@@ -5746,19 +5749,19 @@ std::vector<T> NDArray::to_vector() const {
   return out;
 }
 
-[[gnu::noinline]] inline const void* NDArray::host_data(std::vector<char>& staging) const {
+[[gnu::noinline]] inline const void* NDArray::host_data(std::unique_ptr<char[]>& staging) const {
   wait_to_read();
 #if MIXT_USE_CUDA
   if (ctx_.is_gpu()) {
     const size_t bytes = size_t(size()) * dtype_size(dtype_);
-    staging.resize(bytes);
+    staging.reset(new char[bytes]);
     NDArray src = *this;
     // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
     // for unrelated work and rethrow its errors here).
     auto& eng = engine::Engine::get();
     engine::Var* copied = eng.new_var();
     eng.push(
-        [src, dst = staging.data(), bytes](engine::RunContext rc) {
+        [src, dst = staging.get(), bytes](engine::RunContext rc) {
           memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
         },
         ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
@@ -5769,7 +5772,7 @@ std::vector<T> NDArray::to_vector() const {
       throw;
     }
     eng.delete_var(copied, cpu(), [] {});
-    return staging.data();
+    return staging.get();
   }
 #else
   (void)staging;  // without CUDA every array lives on the CPU (a gpu() context fails when the array is made)

@@ -3,10 +3,8 @@
 // the engine, reading every leaf's variable and writing the destination's.
 #pragma once
 
-#include <algorithm>
 #include <source_location>
 #include <type_traits>
-#include <vector>
 
 #include "../memory/copy.hpp"
 #include "cpu/evaluate.hpp"
@@ -29,6 +27,13 @@ struct LeafList {
 inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   if (leaves.arrays.empty()) detail::fail(op, "an expression needs at least one NDArray operand");
   return *leaves.arrays.front();
+}
+
+/// Adds v to a read list unless it is there already.
+inline void add_read(detail::InlineVector<engine::Var*, kInlineLeaves>& reads, engine::Var* v) {
+  for (engine::Var* r : reads)
+    if (r == v) return;
+  reads.push_back(v);
 }
 
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
@@ -115,8 +120,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
   }
   p.layout = make_layout(out.shape(), leaves.views);
   for (const NDArray* a : leaves.arrays)
-    if (a->var() != out.var() && std::find(p.reads.begin(), p.reads.end(), a->var()) == p.reads.end())
-      p.reads.push_back(a->var());
+    if (a->var() != out.var()) add_read(p.reads, a->var());
   return p;
 }
 

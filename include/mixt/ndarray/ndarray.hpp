@@ -122,7 +122,7 @@ class NDArray {
   template <class T> std::vector<T> to_vector() const;
   /// The storage readable on the host, once pending writes are done: the array's own on the CPU, else a copy in
   /// `staging`. to_vector's work for every T.
-  const void* host_data(std::vector<char>& staging) const;
+  const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
   template <class T> T item() const;
 

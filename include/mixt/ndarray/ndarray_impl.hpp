@@ -142,7 +142,7 @@ std::vector<T> NDArray::to_vector() const {
     wait_to_read();
     return {};
   }
-  std::vector<char> staging;
+  std::unique_ptr<char[]> staging;
   const void* host = host_data(staging);
   std::vector<T> out(static_cast<size_t>(size()));
   if constexpr (requires { dtype_of<T>::value; }) {
@@ -157,19 +157,19 @@ std::vector<T> NDArray::to_vector() const {
   return out;
 }
 
-[[gnu::noinline]] inline const void* NDArray::host_data(std::vector<char>& staging) const {
+[[gnu::noinline]] inline const void* NDArray::host_data(std::unique_ptr<char[]>& staging) const {
   wait_to_read();
 #if MIXT_USE_CUDA
   if (ctx_.is_gpu()) {
     const size_t bytes = size_t(size()) * dtype_size(dtype_);
-    staging.resize(bytes);
+    staging.reset(new char[bytes]);
     NDArray src = *this;
     // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
     // for unrelated work and rethrow its errors here).
     auto& eng = engine::Engine::get();
     engine::Var* copied = eng.new_var();
     eng.push(
-        [src, dst = staging.data(), bytes](engine::RunContext rc) {
+        [src, dst = staging.get(), bytes](engine::RunContext rc) {
           memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
         },
         ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
@@ -180,7 +180,7 @@ std::vector<T> NDArray::to_vector() const {
       throw;
     }
     eng.delete_var(copied, cpu(), [] {});
-    return staging.data();
+    return staging.get();
   }
 #else
   (void)staging;  // without CUDA every array lives on the CPU (a gpu() context fails when the array is made)
