@@ -93,11 +93,8 @@ void run_workloads(Engine& eng, const std::vector<Workload>& ops, int n_vars, st
         distinct_writes.push_back(x);
         ++writes_per_var[size_t(x)];
       }
-    // The engine must not see a variable both read and written: drop the written ones from the reads.
-    std::vector<Var*> r_only;
-    for (Var* x : r)
-      if (std::find(w.begin(), w.end(), x) == w.end()) r_only.push_back(x);
-    eng.push([&ops, i, &data, &seen](RunContext) { apply(ops[i], i, data, seen); }, cpu(), r_only, w,
+    // Passed as drawn, duplicates and variables both read and written included: the engine sorts them out.
+    eng.push([&ops, i, &data, &seen](RunContext) { apply(ops[i], i, data, seen); }, cpu(), r, w,
              engine::FnProperty::normal, "workload");
   }
   eng.wait_all();

@@ -79,6 +79,11 @@ inline constexpr int kVersion = 100;
 
 namespace mixt {
 
+namespace detail {
+/// Whether a source location is known (a default-constructed one has an empty file name).
+inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+}  // namespace detail
+
 /// An error that names the operator (or block) it came from, what went wrong and, when known, the place in the
 /// user's code that asked for the operation.
 class Error : public std::runtime_error {
@@ -101,7 +106,7 @@ class Error : public std::runtime_error {
     s += op;
     s += ": ";
     s += message;
-    if (where.file_name() && where.file_name()[0] != '\0') {
+    if (detail::has_location(where)) {
       s += " (called at ";
       s += where.file_name();
       s += ':';
@@ -713,7 +718,7 @@ class ThreadPool {
   /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable: a
   /// kernel sequence (a GEMM's packing and compute phases, a chain of small element-wise loops) then hands its
   /// next loop to threads that are still awake instead of paying a futex wake-up per loop (the MLP benchmark's
-  /// step: -15%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
+  /// step: about -10%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
   /// <chrono> to parse); elsewhere by a count of yields.
   template <class Busy>
   static void spin_while(Busy busy) {
@@ -882,7 +887,8 @@ inline Stream take(uint64_t n) {
 // The single entry point through which every computation reaches a device (DESIGN: "one way in, one way out").
 //
 // push(fn, ctx, reads, writes, prop, name, where): fn runs once every earlier operation that writes one of `reads`
-// or reads/writes one of `writes` has finished. `reads` and `writes` must not overlap; duplicates are removed.
+// or reads/writes one of `writes` has finished. Duplicates are removed, and a variable in both lists counts as
+// written only, so callers pass their operands' variables as they come.
 // The engine in use is chosen once per process by MIXT_ENGINE: unset or "threaded" gives the ThreadedEngine
 // (asynchronous, the default); "naive" the NaiveEngine, which runs every push synchronously on the calling thread.
 // MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.
@@ -1236,7 +1242,7 @@ class Engine {
 
 namespace mixt::engine::detail {
 
-inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+using mixt::detail::has_location;
 
 /// The exception being handled (call it inside a catch block) as a located mixt::Error. Cold and out of line:
 /// the engines' hot paths keep only a call to it.
@@ -4185,13 +4191,6 @@ inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   return *leaves.arrays.front();
 }
 
-/// Adds v to a read list unless it is there already.
-inline void add_read(detail::InlineVector<engine::Var*, kInlineLeaves>& reads, engine::Var* v) {
-  for (engine::Var* r : reads)
-    if (r == v) return;
-  reads.push_back(v);
-}
-
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
 [[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
   if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
@@ -4275,8 +4274,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
     return p;
   }
   p.layout = make_layout(out.shape(), leaves.views);
-  for (const NDArray* a : leaves.arrays)
-    if (a->var() != out.var()) add_read(p.reads, a->var());
+  for (const NDArray* a : leaves.arrays) p.reads.push_back(a->var());  // the engine drops duplicates and out's
   return p;
 }
 
@@ -5308,7 +5306,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
     detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
                     "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
                     " (expected at least one element; ", op, " of nothing is undefined)");
-  for (const NDArray* a : leaves.arrays) add_read(prep.reads, a->var());
+  for (const NDArray* a : leaves.arrays) prep.reads.push_back(a->var());  // the engine drops duplicates
   return prep;
 }
 

@@ -11,6 +11,11 @@
 
 namespace mixt {
 
+namespace detail {
+/// Whether a source location is known (a default-constructed one has an empty file name).
+inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+}  // namespace detail
+
 /// An error that names the operator (or block) it came from, what went wrong and, when known, the place in the
 /// user's code that asked for the operation.
 class Error : public std::runtime_error {
@@ -33,7 +38,7 @@ class Error : public std::runtime_error {
     s += op;
     s += ": ";
     s += message;
-    if (where.file_name() && where.file_name()[0] != '\0') {
+    if (detail::has_location(where)) {
       s += " (called at ";
       s += where.file_name();
       s += ':';

@@ -138,7 +138,7 @@ class ThreadPool {
   /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable: a
   /// kernel sequence (a GEMM's packing and compute phases, a chain of small element-wise loops) then hands its
   /// next loop to threads that are still awake instead of paying a futex wake-up per loop (the MLP benchmark's
-  /// step: -15%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
+  /// step: about -10%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
   /// <chrono> to parse); elsewhere by a count of yields.
   template <class Busy>
   static void spin_while(Busy busy) {

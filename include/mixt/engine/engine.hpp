@@ -1,7 +1,8 @@
 // The single entry point through which every computation reaches a device (DESIGN: "one way in, one way out").
 //
 // push(fn, ctx, reads, writes, prop, name, where): fn runs once every earlier operation that writes one of `reads`
-// or reads/writes one of `writes` has finished. `reads` and `writes` must not overlap; duplicates are removed.
+// or reads/writes one of `writes` has finished. Duplicates are removed, and a variable in both lists counts as
+// written only, so callers pass their operands' variables as they come.
 // The engine in use is chosen once per process by MIXT_ENGINE: unset or "threaded" gives the ThreadedEngine
 // (asynchronous, the default); "naive" the NaiveEngine, which runs every push synchronously on the calling thread.
 // MXNet's names (NaiveEngine, ThreadedEngine, ThreadedEnginePerDevice) are accepted too.

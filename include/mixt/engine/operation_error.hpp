@@ -10,7 +10,7 @@
 
 namespace mixt::engine::detail {
 
-inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+using mixt::detail::has_location;
 
 /// The exception being handled (call it inside a catch block) as a located mixt::Error. Cold and out of line:
 /// the engines' hot paths keep only a call to it.

@@ -29,13 +29,6 @@ inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   return *leaves.arrays.front();
 }
 
-/// Adds v to a read list unless it is there already.
-inline void add_read(detail::InlineVector<engine::Var*, kInlineLeaves>& reads, engine::Var* v) {
-  for (engine::Var* r : reads)
-    if (r == v) return;
-  reads.push_back(v);
-}
-
 /// Appends one leaf (out of line: the same code for every leaf of every expression).
 [[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
   if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
@@ -119,8 +112,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
     return p;
   }
   p.layout = make_layout(out.shape(), leaves.views);
-  for (const NDArray* a : leaves.arrays)
-    if (a->var() != out.var()) add_read(p.reads, a->var());
+  for (const NDArray* a : leaves.arrays) p.reads.push_back(a->var());  // the engine drops duplicates and out's
   return p;
 }
 

@@ -121,7 +121,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
     detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
                     "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
                     " (expected at least one element; ", op, " of nothing is undefined)");
-  for (const NDArray* a : leaves.arrays) add_read(prep.reads, a->var());
+  for (const NDArray* a : leaves.arrays) prep.reads.push_back(a->var());  // the engine drops duplicates
   return prep;
 }
 
