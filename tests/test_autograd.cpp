@@ -181,5 +181,20 @@ MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
     NDArray internal = expr::evaluate(x * 3.f);  // library code's evaluation: computed, never recorded
     CHECK(internal.autograd_entry().node == nullptr);
     check_close(internal, {1.5, -3, 6});
+    // An expression too big for its backward is refused when recorded, naming the limits; untracked, it is fine.
+    NDArray u = nd::ones(Shape{3}, ctx);
+    auto big = [](const NDArray& a, const NDArray& b) {
+      return a + b + a + b + a + b + a + b + a + b + a + b + a + b + a + b;  // 16 array operands
+    };
+    try {
+      NDArray r2 = big(x, u);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.op() == "autograd");
+      CHECK(std::string(e.what()).find("at most 15 array operands") != std::string::npos);
+      CHECK(std::string(e.what()).find("received 16") != std::string::npos);
+    }
+    NDArray r3 = big(u, u);
+    check_close(r3, std::vector<double>(3, 16.0));
   }
 }

@@ -380,10 +380,11 @@ MIXT_DEVICE_TEST("dot: errors name the operator, the shapes, dtypes and contexts
 #endif
 }
 
-TEST_CASE("blas: the portable GEMM (used when MIXT_USE_CBLAS is 0) matches a double loop") {
+TEST_CASE("blas: the portable GEMMs (used when MIXT_USE_CBLAS is 0) match a double loop") {
   // Sizes around the register tile (6 x 16 floats, 6 x 8 doubles), the depth block (256 floats, 128 doubles), the
-  // row block (96) and the column block (4096); padded leading dimensions; beta 0 (C must not be read: it holds
-  // NaN), 1 and 0.5; one thread and the whole pool (row and column splits).
+  // row block (96) and the column block (4096), and the compact GEMM's blocks (128 deep, 512 wide); padded leading
+  // dimensions; beta 0 (C must not be read: it holds NaN), 1 and 0.5; one thread and the whole pool (row and
+  // column splits).
   struct Case { int64_t M, N, K; };
   const Case cases[] = {{1, 1, 1},     {5, 15, 3},   {6, 16, 256}, {7, 17, 257}, {13, 33, 129}, {97, 31, 600},
                         {200, 50, 70}, {3, 300, 40}, {2, 4100, 9}, {61, 1, 300}, {1, 70, 513}};
@@ -408,16 +409,19 @@ TEST_CASE("blas: the portable GEMM (used when MIXT_USE_CBLAS is 0) matches a dou
         for (double beta : {0.0, 1.0, 0.5}) {
           const double alpha = beta == 0.5 ? -0.7 : 1.0;
           std::vector<float> af(av.begin(), av.end()), bf(bv.begin(), bv.end()), cf(cv.begin(), cv.end());
-          std::vector<double> ad = av, bd = bv, cd = cv;
+          std::vector<double> ad = av, bd = bv, cd = cv, cc = cv;
           if (beta == 0) {
             std::fill(cf.begin(), cf.end(), std::numeric_limits<float>::quiet_NaN());
             std::fill(cd.begin(), cd.end(), std::numeric_limits<double>::quiet_NaN());
+            std::fill(cc.begin(), cc.end(), std::numeric_limits<double>::quiet_NaN());
           }
           blas::portable_gemm<float>(ta, tb, c.M, c.N, c.K, float(alpha), af.data(), lda, bf.data(), ldb,
                                      float(beta), cf.data(), ldc);
           blas::portable_gemm<double>(ta, tb, c.M, c.N, c.K, alpha, ad.data(), lda, bd.data(), ldb, beta,
                                       cd.data(), ldc);
-          std::vector<double> gotf, gotd, expect;
+          blas::compact_gemm<double>(ta, tb, c.M, c.N, c.K, alpha, ad.data(), lda, bd.data(), ldb, beta, cc.data(),
+                                     ldc);
+          std::vector<double> gotf, gotd, gotc, expect;
           for (int64_t i = 0; i < c.M; ++i)
             for (int64_t j = 0; j < ldc; ++j) {
               // Columns past N (the padding of ldc) must be left alone.
@@ -425,19 +429,25 @@ TEST_CASE("blas: the portable GEMM (used when MIXT_USE_CBLAS is 0) matches a dou
               expect.push_back(j < c.N ? alpha * want[size_t(i * c.N + j)] + beta * old : old);
               gotf.push_back(cf[size_t(i * ldc + j)]);
               gotd.push_back(cd[size_t(i * ldc + j)]);
+              gotc.push_back(cc[size_t(i * ldc + j)]);
             }
           if (beta == 0)  // the padding columns were NaN
             for (int64_t i = 0; i < c.M; ++i)
               for (int64_t j = c.N; j < ldc; ++j) expect[size_t(i * ldc + j)] = std::numeric_limits<double>::quiet_NaN();
           check_close(gotf, expect, 1e-4, 2e-4);
           check_close(gotd, expect, 1e-12, 1e-12);
+          check_close(gotc, expect, 1e-12, 1e-12);
         }
       }
   }
   set_num_threads(pool);
 }
 
-TEST_CASE("blas: the portable GEMM with K = 0 scales C by beta, and M or N = 0 does nothing") {
+TEST_CASE("blas: the portable GEMMs with K = 0 scale C by beta, and M or N = 0 does nothing") {
+  std::vector<double> d(6, 2.0);
+  blas::compact_gemm<double>(false, false, 2, 3, 0, 1.0, nullptr, 1, nullptr, 3, 0.5, d.data(), 3);
+  check_close(d, std::vector<double>(6, 1.0), 0, 0);
+  blas::compact_gemm<double>(false, false, 0, 3, 5, 1.0, nullptr, 5, nullptr, 3, 0.0, nullptr, 3);
   std::vector<float> c(6, 2.f);
   blas::portable_gemm<float>(false, false, 2, 3, 0, 1.f, nullptr, 1, nullptr, 3, 0.5f, c.data(), 3);
   check_close(std::vector<double>(c.begin(), c.end()), std::vector<double>(6, 1.0), 0, 0);

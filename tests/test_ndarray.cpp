@@ -99,6 +99,22 @@ MIXT_DEVICE_TEST("ndarray: zeros, ones, full, array and arange hold the values a
     CHECK(small.to_vector<double>() == std::vector<double>(3, integral ? 7.0 : 7.75));
   }
 
+  // Filling a view (assign of a scalar) at every element offset and length around the 8-byte words the CPU fill
+  // stores: the view gets the value, the elements around it keep theirs.
+  for (DType t : kAllDtypes) {
+    CAPTURE(dtype_name(t));
+    for (int64_t begin = 0; begin < 9; ++begin)
+      for (int64_t len : {int64_t(0), int64_t(1), int64_t(3), int64_t(8), int64_t(17), int64_t(40)}) {
+        CAPTURE(begin);
+        CAPTURE(len);
+        NDArray base = nd::full({60}, 2, ctx, t);
+        base.slice(begin, begin + len).assign(5);
+        std::vector<double> want(60, 2.0);
+        for (int64_t i = begin; i < begin + len; ++i) want[size_t(i)] = 5;
+        CHECK(base.to_vector<double>() == want);
+      }
+  }
+
   // arange against the formula start + floor(i / repeat) * step.
   struct Case { double start, stop, step; int64_t repeat; DType dtype; };
   for (const Case& c : {Case{0, 5, 1, 1, float32}, Case{2, 3, 0.25, 1, float32}, Case{10, 1, -3, 1, float64},

@@ -70,6 +70,7 @@ inline constexpr int kVersion = 100;
 // mixt::Error: every failure the library reports, synchronous or asynchronous (DESIGN contracts 3 and 9).
 
 #include <concepts>
+#include <initializer_list>
 #include <source_location>
 #include <type_traits>
 #include <stdexcept>
@@ -121,52 +122,72 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-// Error messages are built from pieces (strings, numbers, anything with to_string()) by one out-of-line call per
-// piece: each distinct message then costs its fail() a few calls, not its own string-building code.
-[[gnu::cold, gnu::noinline]] inline void append_text(std::string& s, std::string_view t) { s.append(t); }
+// Error messages are built from pieces (strings, numbers, anything with to_string()). A call site passes its
+// pieces by reference to one out-of-line function; each distinct fail(...) signature used to compile its own
+// string-building function, about 5% of what a small program compiled.
 [[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
-[[gnu::cold, gnu::noinline]] inline void append_unsigned(std::string& s, unsigned long long v) {
-  s += std::to_string(v);
-}
-[[gnu::cold, gnu::noinline]] inline void append_floating(std::string& s, double v) { s += std::to_string(v); }
 
-inline void append_piece(std::string& s, const char* p) { append_text(s, p ? p : ""); }
-inline void append_piece(std::string& s, std::string_view p) { append_text(s, p); }
-inline void append_piece(std::string& s, const std::string& p) { append_text(s, p); }
-inline void append_piece(std::string& s, char c) { append_text(s, std::string_view(&c, 1)); }
-inline void append_piece(std::string& s, bool b) { append_text(s, b ? "true" : "false"); }
-template <class T>
-  requires std::is_arithmetic_v<T>
-void append_piece(std::string& s, T v) {
-  if constexpr (std::is_floating_point_v<T>) append_floating(s, double(v));
-  else if constexpr (std::is_signed_v<T>) append_signed(s, (long long)v);
-  else append_unsigned(s, (unsigned long long)v);
-}
-template <class T>
-  requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
-void append_piece(std::string& s, const T& t) {
-  append_text(s, t.to_string());
-}
+/// One piece of a message, referring to the caller's value (valid for the duration of the call).
+struct MessagePiece {
+  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, object };
+  Kind kind;
+  union {
+    std::string_view text;
+    long long i;
+    unsigned long long u;
+    double d;
+    struct {
+      const void* p;
+      std::string (*str)(const void*);
+    } object;
+  };
 
-[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(std::string_view op, std::string message,
-                                                               const std::source_location& where) {
-  throw Error(std::string(op), std::move(message), where);
-}
+  MessagePiece(const char* p) : kind(Kind::text), text(p ? p : "") {}  // NOLINT: implicit, as every piece is
+  MessagePiece(std::string_view t) : kind(Kind::text), text(t) {}     // NOLINT
+  MessagePiece(const std::string& t) : kind(Kind::text), text(t) {}   // NOLINT
+  MessagePiece(const char& c) : kind(Kind::text), text(&c, 1) {}      // NOLINT
+  MessagePiece(const bool& b) : kind(Kind::text), text(b ? "true" : "false") {}  // NOLINT
+  template <class T>
+    requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
+  MessagePiece(const T& v) {  // NOLINT
+    if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
+    else if constexpr (std::is_signed_v<T>) kind = Kind::signed_int, i = (long long)v;
+    else kind = Kind::unsigned_int, u = (unsigned long long)v;
+  }
+  template <class T>
+    requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
+  MessagePiece(const T& t) : kind(Kind::object) {  // NOLINT
+    object = {&t, [](const void* p) { return std::string(static_cast<const T*>(p)->to_string()); }};
+  }
+};
 
-/// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
-template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail(std::string_view op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_message(std::string_view op,
+                                                                 std::initializer_list<MessagePiece> pieces,
+                                                                 const std::source_location& where) {
   std::string s;
-  (append_piece(s, parts), ...);
-  throw_error(op, std::move(s), {});
+  for (const MessagePiece& m : pieces) {
+    switch (m.kind) {
+      case MessagePiece::Kind::text: s.append(m.text); break;
+      case MessagePiece::Kind::signed_int: s += std::to_string(m.i); break;
+      case MessagePiece::Kind::unsigned_int: s += std::to_string(m.u); break;
+      case MessagePiece::Kind::floating: s += std::to_string(m.d); break;
+      case MessagePiece::Kind::object: s += m.object.str(m.object.p); break;
+    }
+  }
+  throw Error(std::string(op), std::move(s), where);
+}
+
+/// Throws a mixt::Error naming `op`, its message the parts concatenated. Inlined into the caller: the only code
+/// per call is the list of pieces.
+template <class... Parts>
+[[noreturn, gnu::always_inline]] inline void fail(std::string_view op, const Parts&... parts) {
+  throw_message(op, {MessagePiece(parts)...}, {});
 }
 
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, std::string_view op,
-                                                    const Parts&... parts) {
-  std::string s;
-  (append_piece(s, parts), ...);
-  throw_error(op, std::move(s), where);
+[[noreturn, gnu::always_inline]] inline void fail_at(const std::source_location& where, std::string_view op,
+                                                     const Parts&... parts) {
+  throw_message(op, {MessagePiece(parts)...}, where);
 }
 
 }  // namespace detail
@@ -3527,7 +3548,8 @@ void run(const Plan& plan, T* out, const Extents& L) {
 // opt-in with MIXT_EXPR_DTYPES, a bit mask of (1 << int(DType)): for example
 // -DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or (1 << 0) | (1 << 1) for float32 and float64. An expression over a
 // dtype left out raises a mixt::Error that names the macro. Fills, copies and conversions work for every dtype
-// regardless.
+// regardless. Without a BLAS, matrix products over float64 use the packed GEMM when float64 is in the set and a
+// compact, slower one otherwise (blas/compact_gemm.hpp).
 
 
 #define MIXT_EXPR_ALL_DTYPES ((1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 12))
@@ -4334,7 +4356,7 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 }
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
-/// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+/// uses it instead of NDArray(e), which would compile e's recording (its conversion to a program) for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
 NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {
@@ -5395,12 +5417,26 @@ using expr::argmax; using expr::argmin;
 // Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
 // is per thread, as in MXNet.
 
+namespace mixt {
+class NDArray;
+namespace expr {
+struct ProgramDraft;
+}
+}  // namespace mixt
+
 namespace mixt::autograd {
 
 namespace detail {
+/// Puts out = p on the tape (record.hpp).
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
+using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+
 struct State {
   bool recording = false;
   bool training = false;
+  /// Records a fused expression: set when recording is first turned on, so that the recording and backward of
+  /// expressions are compiled only into programs that can record.
+  Recorder recorder = nullptr;
 };
 inline State& state() {
   thread_local State s;
@@ -5411,7 +5447,13 @@ inline State& state() {
 inline bool is_recording() { return detail::state().recording; }
 inline bool is_training() { return detail::state().training; }
 /// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
-inline bool set_recording(bool on) { bool old = detail::state().recording; detail::state().recording = on; return old; }
+inline bool set_recording(bool on) {
+  detail::State& s = detail::state();
+  if (on) s.recorder = &detail::record_draft;
+  const bool old = s.recording;
+  s.recording = on;
+  return old;
+}
 inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
 
 /// Records the operations of its scope for backward; train mode on unless asked otherwise.
@@ -5606,23 +5648,44 @@ inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool rev
 namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <int Order = 1, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
+template <expr::FusedNode E>
+void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 }  // namespace autograd::detail
 
 namespace detail {
 
-/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p.
+#if MIXT_USE_CUDA
+/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
 template <class W>
 void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned char* pattern) {
   W word;
   std::memcpy(&word, pattern, sizeof(W));
   expr::launch(rc, n, expr::FillKernel<W>{static_cast<W*>(p), word});
 }
+#endif
+
+/// Writes n elements of `size` bytes (1, 2, 4 or 8), each a copy of pattern's first `size` bytes, from p (CPU).
+/// One loop for every dtype: the bulk as aligned 8-byte words holding 8 / size elements, whose pattern lines up
+/// because size divides 8 and p is a multiple of size.
+[[gnu::noinline]] inline void fill_pattern(void* p, int64_t n, const unsigned char* pattern, int size) {
+  unsigned char* b = static_cast<unsigned char*>(p);
+  const int64_t bytes = n * size;
+  int64_t head = int64_t((8 - reinterpret_cast<uintptr_t>(b) % 8) % 8);
+  if (head > bytes) head = bytes;
+  for (int64_t i = 0; i < head; ++i) b[i] = pattern[i % size];
+  unsigned char replicated[8];
+  for (int k = 0; k < 8; ++k) replicated[k] = pattern[k % size];
+  uint64_t word;
+  std::memcpy(&word, replicated, 8);
+  uint64_t* words = reinterpret_cast<uint64_t*>(b + head);
+  const int64_t n_words = (bytes - head) / 8;
+  parallel_for(n_words, int64_t(1) << 14, [&](int64_t begin, int64_t end) { std::fill(words + begin, words + end, word); });
+  for (int64_t i = head + n_words * 8; i < bytes; ++i) b[i] = pattern[i % size];
+}
 
 /// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
-/// kernel only stores words, so every program compiles four fill kernels rather than one per dtype.
+/// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
 inline void fill(const NDArray& out, double value, const std::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
@@ -5632,7 +5695,12 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
   store_double(out.dtype(), pattern.bytes, 0, value);
   engine::Engine::get().push(
       [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
-        word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
+#if MIXT_USE_CUDA
+        if (rc.ctx.is_gpu()) return word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
+#else
+        (void)rc;
+#endif
+        fill_pattern(p, n, pattern.bytes, int(dtype_size(t)));
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }
@@ -5698,9 +5766,8 @@ NDArray::NDArray(const E& e, std::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    const expr::LeafList leaves = expr::collect_leaves(e);  // shared by the evaluation and the recording
-    *this = expr::evaluate(e, leaves, where, "assign");
-    if (autograd::is_recording()) autograd::detail::record_expression(e, leaves, *this);
+    *this = expr::evaluate(e, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }
 
@@ -5875,25 +5942,55 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 }  // namespace mixt
 
 // ---- begin mixt/autograd/record.hpp ----
-// Recording onto the tape. A fused expression evaluated while recording becomes ONE node whose backward is
-// generated from the expression's type (derivatives.hpp): one fused kernel per array leaf that needs a gradient,
-// reduced over the axes the leaf was broadcast along. Library operators record their registered backward; views
-// of recorded arrays record how to put the view's gradient back into the base's shape.
+// Recording onto the tape. A fused expression evaluated while recording becomes ONE node holding the expression as
+// a program (expr/program.hpp). Its backward derives each leaf's adjoint at run time (program_derivatives.hpp) and
+// evaluates it as one fused kernel, reduced over the axes the leaf was broadcast along; while recording (autograd
+// grad with create_graph) those kernels are recorded in turn, so gradients of any order work. Library operators
+// record their registered backward; views of recorded arrays record how to put the view's gradient back into the
+// base's shape.
 
-#include <array>
 #include <memory>
 #include <source_location>
 #include <vector>
 
-// ---- begin mixt/autograd/derivatives.hpp ----
-// Compile-time differentiation of fused expressions: each functor's derivative is itself an expression
-// (derivative<F>), and backprop walks an expression's type, handing every array leaf the expression of its
-// adjoint: head_grad times the chain of derivatives down to that leaf. The adjoints are evaluated as fused
-// kernels, and, being expressions of NDArrays, they are recorded like any other when a graph is being built
-// (higher-order gradients).
+// ---- begin mixt/expr/evaluate_program.hpp ----
+// Evaluating a program (program.hpp) into a new array: the checks of every evaluation point, then one kernel.
 
-#include <cmath>
-#include <concepts>
+#include <type_traits>
+
+// ---- begin mixt/expr/cpu/run_program.hpp ----
+// The CPU loop of a program (program_plan.hpp): cpu::run's walk over the layout, a chunk of a row at a time.
+
+#include <algorithm>
+
+// ---- begin mixt/expr/program_plan.hpp ----
+// The evaluator of a program (program.hpp): a plan, like those of expression nodes, that interprets the program's
+// instructions. Before a kernel runs, schedule() gives every instruction a register (a slot), reusing the slots
+// of values no longer needed.
+//
+// Two ways to run one:
+//   lin(i) / at(idx)   one element at a time, every instruction in turn (CUDA: a thread per element);
+//   run_chunk          the CPU: each instruction over a chunk of up to kChunk elements of a row, a packet loop per
+//                      instruction, the chunk's values staying in L1. The interpretation costs one switch per
+//                      instruction per chunk, so the kernel keeps the one pass over memory of a fused expression.
+
+#include <cstdint>
+
+// ---- begin mixt/expr/program.hpp ----
+// Programs: fused element-wise expressions whose operations are known at run time rather than in a type. A program
+// is a list of instructions over array leaves and constants, in the same vocabulary as expression nodes (the
+// fn:: functors); program_plan.hpp evaluates one as a single fused kernel.
+//
+// Autograd uses them. An expression recorded for backward is turned into a program (to_program: a few calls per
+// node), and its adjoints are derived and evaluated at run time (autograd/program_derivatives.hpp). Compiling
+// each expression's adjoint kernels from its type, as mixt did before, cost g++ about 0.4 s per expression (two
+// to three times the expression's own kernel); a program costs each expression only to_program, and the
+// evaluator is compiled once, into programs that turn recording on. Interpreted adjoints run within about 10% of
+// typed ones (bench_autograd).
+
+#include <bit>
+#include <cstdint>
+#include <vector>
 
 // ---- begin mixt/expr/strided.hpp ----
 // A leaf read through arbitrary element strides and an element offset: a transpose with any axis order, a slice
@@ -5953,129 +6050,579 @@ inline StridedLeaf sliced(const NDArray& a, int axis, int64_t begin, int64_t end
 }  // namespace mixt::expr
 // ---- end mixt/expr/strided.hpp ----
 
-namespace mixt::autograd {
+namespace mixt::expr {
 
-/// Marks a zero derivative: nothing flows to the leaves below.
-struct NoGrad {};
+// The functors a program can apply, by arity. Each list names fn:: structs; Op has one value per entry.
+#define MIXT_PROGRAM_UNARY_OPS(X)                                                                              \
+  X(negative) X(exp) X(log) X(log1p) X(expm1) X(sqrt) X(rsqrt) X(square) X(abs) X(sign) X(sin) X(cos) X(tanh)  \
+  X(sigmoid) X(relu) X(softrelu) X(erf) X(floor) X(ceil) X(round) X(identity)
+#define MIXT_PROGRAM_BINARY_OPS(X)                                                                             \
+  X(plus) X(minus) X(mul) X(div) X(power) X(maximum) X(minimum) X(equal) X(not_equal) X(lesser)              \
+  X(lesser_equal) X(greater) X(greater_equal)
+#define MIXT_PROGRAM_TERNARY_OPS(X) X(where) X(clip)
 
-template <class F> struct derivative;
-
-#define MIXT_UNARY_DERIVATIVE(F, EXPR)                                   \
-  template <> struct derivative<fn::F> {                                 \
-    template <class G, class A> static auto d(const G& g, const A& a) {  \
-      (void)g; (void)a;                                                  \
-      return EXPR;                                                       \
-    }                                                                    \
-  };
-
-MIXT_UNARY_DERIVATIVE(negative, -g)
-MIXT_UNARY_DERIVATIVE(identity, g)
-MIXT_UNARY_DERIVATIVE(exp, g * exp(a))
-MIXT_UNARY_DERIVATIVE(log, g / a)
-MIXT_UNARY_DERIVATIVE(log1p, g / (a + 1.f))
-MIXT_UNARY_DERIVATIVE(expm1, g * exp(a))
-MIXT_UNARY_DERIVATIVE(sqrt, g * 0.5f / sqrt(a))
-MIXT_UNARY_DERIVATIVE(rsqrt, g * -0.5f * rsqrt(a) / a)
-MIXT_UNARY_DERIVATIVE(square, g * a * 2.f)
-MIXT_UNARY_DERIVATIVE(abs, g * sign(a))
-MIXT_UNARY_DERIVATIVE(sign, NoGrad{})
-MIXT_UNARY_DERIVATIVE(floor, NoGrad{})
-MIXT_UNARY_DERIVATIVE(ceil, NoGrad{})
-MIXT_UNARY_DERIVATIVE(round, NoGrad{})
-MIXT_UNARY_DERIVATIVE(sin, g * cos(a))
-MIXT_UNARY_DERIVATIVE(cos, g * -sin(a))
-MIXT_UNARY_DERIVATIVE(tanh, g * (1.f - square(tanh(a))))
-MIXT_UNARY_DERIVATIVE(sigmoid, g * sigmoid(a) * (1.f - sigmoid(a)))
-MIXT_UNARY_DERIVATIVE(relu, g * (a > 0.f))
-MIXT_UNARY_DERIVATIVE(softrelu, g * sigmoid(a))
-MIXT_UNARY_DERIVATIVE(erf, g * exp(-square(a)) * 1.1283791670955126)  // 2 / sqrt(pi)
-#undef MIXT_UNARY_DERIVATIVE
-
-#define MIXT_BINARY_DERIVATIVE(F, DA, DB)                                                \
-  template <> struct derivative<fn::F> {                                                 \
-    template <class G, class A, class B> static auto da(const G& g, const A& a, const B& b) { \
-      (void)g; (void)a; (void)b;                                                         \
-      return DA;                                                                         \
-    }                                                                                    \
-    template <class G, class A, class B> static auto db(const G& g, const A& a, const B& b) { \
-      (void)g; (void)a; (void)b;                                                         \
-      return DB;                                                                         \
-    }                                                                                    \
-  };
-
-MIXT_BINARY_DERIVATIVE(plus, g, g)
-MIXT_BINARY_DERIVATIVE(minus, g, -g)
-MIXT_BINARY_DERIVATIVE(mul, g * b, g * a)
-MIXT_BINARY_DERIVATIVE(div, g / b, -g * a / square(b))
-MIXT_BINARY_DERIVATIVE(power, g * b * pow(a, b - 1.f), g * pow(a, b) * log(a))
-MIXT_BINARY_DERIVATIVE(maximum, g * (a >= b), g * (a < b))
-MIXT_BINARY_DERIVATIVE(minimum, g * (a <= b), g * (a > b))
-MIXT_BINARY_DERIVATIVE(equal, NoGrad{}, NoGrad{})
-MIXT_BINARY_DERIVATIVE(not_equal, NoGrad{}, NoGrad{})
-MIXT_BINARY_DERIVATIVE(lesser, NoGrad{}, NoGrad{})
-MIXT_BINARY_DERIVATIVE(lesser_equal, NoGrad{}, NoGrad{})
-MIXT_BINARY_DERIVATIVE(greater, NoGrad{}, NoGrad{})
-MIXT_BINARY_DERIVATIVE(greater_equal, NoGrad{}, NoGrad{})
-#undef MIXT_BINARY_DERIVATIVE
-
-template <> struct derivative<fn::where> {
-  template <class G, class C, class A, class B> static NoGrad d0(const G&, const C&, const A&, const B&) { return {}; }
-  template <class G, class C, class A, class B> static auto d1(const G& g, const C& c, const A&, const B&) { return g * (c != 0.f); }
-  template <class G, class C, class A, class B> static auto d2(const G& g, const C& c, const A&, const B&) { return g * (c == 0.f); }
-};
-template <> struct derivative<fn::clip> {
-  template <class G, class X, class L, class H>
-  static auto d0(const G& g, const X& x, const L& lo, const H& hi) { return g * (x >= lo) * (x <= hi); }
-  template <class G, class X, class L, class H> static NoGrad d1(const G&, const X&, const L&, const H&) { return {}; }
-  template <class G, class X, class L, class H> static NoGrad d2(const G&, const X&, const L&, const H&) { return {}; }
+enum class Op : uint8_t {
+  leaf,      ///< array leaf number `a`
+  constant,  ///< constant number `a`
+#define MIXT_PROGRAM_OP_VALUE(F) F,
+  MIXT_PROGRAM_UNARY_OPS(MIXT_PROGRAM_OP_VALUE) MIXT_PROGRAM_BINARY_OPS(MIXT_PROGRAM_OP_VALUE)
+      MIXT_PROGRAM_TERNARY_OPS(MIXT_PROGRAM_OP_VALUE)
+#undef MIXT_PROGRAM_OP_VALUE
 };
 
-template <class G> concept Gradient = !std::same_as<G, NoGrad>;
-
-/// backprop(node, g, visit, k) calls visit(k, adjoint, transposed) for every array leaf k of the expression, in
-/// tree order. The overloads live in one struct so that each can call all the others.
-struct Backprop {
-  template <class V, Gradient G> static void run(const expr::ArrayLeaf&, const G& g, V& visit, int& k) {
-    visit(k++, g, false);
-  }
-  template <class V, Gradient G> static void run(const expr::Transposed<NDArray>&, const G& g, V& visit, int& k) {
-    visit(k++, g, true);
-  }
-  template <class V, Gradient G> static void run(const expr::ScalarLeaf&, const G&, V&, int&) {}
-  /// A strided view (transpose with axes, slice_axis) read inside an expression: its gradient would have to be
-  /// scattered back through the strides, which is not implemented; backward raises an error if one is needed.
-  template <class V, Gradient G> static void run(const expr::StridedLeaf&, const G&, V& visit, int& k) {
-    visit.unsupported(k++);
-  }
-  /// No gradient flows into this subtree: skip its leaves' numbers.
-  template <class V, class N> static void run(const N&, const NoGrad&, V&, int& k) { k += N::leaf_count; }
-
-  // An operand without array leaves (a scalar) gets no adjoint: building one would only cost compile time.
-  template <class V, Gradient G, class F, class A>
-  static void run(const expr::Unary<F, A>& n, const G& g, V& visit, int& k) {
-    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d(g, n.a), visit, k);
-  }
-  template <class V, Gradient G, class F, class A, class B>
-  static void run(const expr::Binary<F, A, B>& n, const G& g, V& visit, int& k) {
-    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::da(g, n.a, n.b), visit, k);
-    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::db(g, n.a, n.b), visit, k);
-  }
-  template <class V, Gradient G, class F, class A, class B, class C>
-  static void run(const expr::Ternary<F, A, B, C>& n, const G& g, V& visit, int& k) {
-    if constexpr (A::leaf_count > 0) run(n.a, derivative<F>::d0(g, n.a, n.b, n.c), visit, k);
-    if constexpr (B::leaf_count > 0) run(n.b, derivative<F>::d1(g, n.a, n.b, n.c), visit, k);
-    if constexpr (C::leaf_count > 0) run(n.c, derivative<F>::d2(g, n.a, n.b, n.c), visit, k);
-  }
-};
-
-template <class N, class G, class V>
-void backprop(const N& node, const G& g, V& visit) {
-  int k = 0;
-  Backprop::run(node, g, visit, k);
+/// The Op of functor F.
+template <class F>
+constexpr Op op_of() {
+#define MIXT_PROGRAM_OP_OF(G) if constexpr (std::is_same_v<F, fn::G>) return Op::G; else
+  MIXT_PROGRAM_UNARY_OPS(MIXT_PROGRAM_OP_OF) MIXT_PROGRAM_BINARY_OPS(MIXT_PROGRAM_OP_OF)
+      MIXT_PROGRAM_TERNARY_OPS(MIXT_PROGRAM_OP_OF) static_assert(sizeof(F) == 0, "a functor without an Op");
+#undef MIXT_PROGRAM_OP_OF
 }
 
-}  // namespace mixt::autograd
-// ---- end mixt/autograd/derivatives.hpp ----
+/// How many operands an instruction reads (leaves and constants read none: `a` numbers a leaf or a constant).
+constexpr int op_arity(Op op) {
+  if (op <= Op::constant) return 0;
+  if (op <= Op::identity) return 1;
+  if (op <= Op::greater_equal) return 2;
+  return 3;
+}
+
+/// One instruction: op applied to the values of earlier instructions a, b, c (as many as its arity; -1 past it).
+struct Instr {
+  Op op;
+  int a = -1, b = -1, c = -1;
+};
+
+/// How an array leaf was read: as stored (possibly broadcast), transposed (x.T()), or through other strides
+/// (transpose with axes, slice_axis).
+enum class LeafKind : uint8_t { plain, transposed, strided };
+
+/// The instructions and constants of a program, in evaluation order (operands before their users); the last
+/// instruction is the value.
+struct ProgramCode {
+  detail::InlineVector<Instr, 32> code;
+  detail::InlineVector<double, 8> constants;
+
+  int output() const { return int(code.size()) - 1; }
+
+  // Out of line: every node of every recorded expression calls them.
+  [[gnu::noinline]] int add(Op op, int a = -1, int b = -1, int c = -1) {
+    const int arity = op_arity(op);
+    code.push_back(Instr{op, a, arity > 1 ? b : -1, arity > 2 ? c : -1});
+    return output();
+  }
+  /// The instruction of constant v: one per distinct value (bit for bit: 0 and -0 differ), read by every user.
+  [[gnu::noinline]] int add_constant(double v) {
+    for (size_t i = 0; i < code.size(); ++i)
+      if (code[i].op == Op::constant &&
+          std::bit_cast<uint64_t>(constants[size_t(code[i].a)]) == std::bit_cast<uint64_t>(v))
+        return int(i);
+    constants.push_back(v);
+    return add(Op::constant, int(constants.size()) - 1);
+  }
+};
+
+/// How a program reads one array leaf.
+struct LeafRead {
+  LeafView view;       ///< the shape it presents and its element strides into the array
+  int64_t offset = 0;  ///< in elements, added to the array's first element
+  LeafKind kind = LeafKind::plain;
+};
+
+/// A program as to_program writes it: plain data, its leaves pointing at the expression's arrays (valid while the
+/// expression lives). Program takes the arrays' handles; only code that records does.
+struct ProgramDraft : ProgramCode {
+  detail::InlineVector<const NDArray*, 8> arrays;
+  detail::InlineVector<LeafRead, 8> reads;
+
+  [[gnu::noinline]] int add_leaf(const NDArray& a, const LeafView& v, int64_t offset, LeafKind kind) {
+    arrays.push_back(&a);
+    reads.push_back(LeafRead{v, offset, kind});
+    return add(Op::leaf, int(arrays.size()) - 1);
+  }
+};
+
+struct ProgramLeaf : LeafRead {
+  NDArray array;
+};
+
+/// A program holding its leaves' arrays.
+struct Program : ProgramCode {
+  std::vector<ProgramLeaf> leaves;
+
+  Program() = default;
+  explicit Program(const ProgramDraft& d) : ProgramCode(d) {
+    for (size_t k = 0; k < d.arrays.size(); ++k) leaves.push_back(ProgramLeaf{d.reads[k], *d.arrays[k]});
+  }
+
+  int add_leaf(const NDArray& a, const LeafView& v, int64_t offset, LeafKind kind) {
+    leaves.push_back(ProgramLeaf{{v, offset, kind}, a});
+    return add(Op::leaf, int(leaves.size()) - 1);
+  }
+
+  /// The program computing instruction `out` alone: unused instructions, constants and leaves dropped.
+  Program pruned(int out) const {
+    detail::InlineVector<int, 32> map;
+    map.assign(size_t(out) + 1, -1);
+    map[size_t(out)] = 0;  // marks what `out` needs, walking down
+    for (int i = out; i >= 0; --i) {
+      if (map[size_t(i)] < 0) continue;
+      const Instr& in = code[size_t(i)];
+      const int ops[3] = {in.a, in.b, in.c};
+      for (int j = 0; j < op_arity(in.op); ++j) map[size_t(ops[j])] = 0;
+    }
+    Program p;
+    for (int i = 0; i <= out; ++i) {
+      if (map[size_t(i)] < 0) continue;
+      const Instr& in = code[size_t(i)];
+      if (in.op == Op::leaf) {
+        const ProgramLeaf& l = leaves[size_t(in.a)];
+        map[size_t(i)] = p.add_leaf(l.array, l.view, l.offset, l.kind);
+      } else if (in.op == Op::constant) {
+        map[size_t(i)] = p.add_constant(constants[size_t(in.a)]);
+      } else {
+        const int arity = op_arity(in.op);
+        map[size_t(i)] = p.add(in.op, map[size_t(in.a)], arity > 1 ? map[size_t(in.b)] : -1,
+                               arity > 2 ? map[size_t(in.c)] : -1);
+      }
+    }
+    return p;
+  }
+};
+
+// to_program: appends an expression's instructions (its leaves in tree order) and returns its value's index.
+inline int to_program(ProgramDraft& p, const ArrayLeaf& n) {
+  return p.add_leaf(n.array, contiguous_view(n.array.shape()), 0, LeafKind::plain);
+}
+inline int to_program(ProgramDraft& p, const Transposed<NDArray>& n) {
+  return p.add_leaf(n.array, reversed_view(n.array.shape()), 0, LeafKind::transposed);
+}
+inline int to_program(ProgramDraft& p, const StridedLeaf& n) {
+  return p.add_leaf(n.array, n.view, n.offset, LeafKind::strided);
+}
+inline int to_program(ProgramDraft& p, const ScalarLeaf& n) { return p.add_constant(n.value); }
+template <class F, class A>
+int to_program(ProgramDraft& p, const Unary<F, A>& n) {
+  const int a = to_program(p, n.a);
+  return p.add(op_of<F>(), a);
+}
+template <class F, class A, class B>
+int to_program(ProgramDraft& p, const Binary<F, A, B>& n) {
+  const int a = to_program(p, n.a);
+  const int b = to_program(p, n.b);
+  return p.add(op_of<F>(), a, b);
+}
+template <class F, class A, class B, class C>
+int to_program(ProgramDraft& p, const Ternary<F, A, B, C>& n) {
+  const int a = to_program(p, n.a);
+  const int b = to_program(p, n.b);
+  const int c = to_program(p, n.c);
+  return p.add(op_of<F>(), a, b, c);
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/expr/program.hpp ----
+
+namespace mixt::expr {
+
+inline constexpr int kProgramMaxSteps = 192;
+inline constexpr int kProgramMaxSlots = 32;
+inline constexpr int kProgramMaxLeaves = 16;
+inline constexpr int kProgramMaxConstants = 32;
+
+/// One instruction with registers: dst = op(a, b, c), or dst = leaf a, or dst = constant a.
+struct Step {
+  Op op;
+  uint8_t dst, a, b, c;
+};
+
+/// A program's instructions with their registers assigned.
+struct Schedule {
+  int n_steps = 0, n_slots = 0, out_slot = 0;
+  Step steps[kProgramMaxSteps];
+};
+
+/// Assigns registers: an instruction's operands that it reads last free their slots before it takes one (every
+/// instruction computes element by element, so it may overwrite an operand). Constants have registers of their
+/// own, never reused.
+[[gnu::noinline]] inline Schedule schedule(const Program& p, const char* op) {
+  const int n = int(p.code.size());
+  if (n == 0) detail::fail(op, "an empty program");
+  if (n > kProgramMaxSteps || p.leaves.size() > size_t(kProgramMaxLeaves) ||
+      p.constants.size() > size_t(kProgramMaxConstants))
+    detail::fail(op, "a fused expression may have at most ", kProgramMaxSteps, " operations, ", kProgramMaxLeaves,
+                 " array operands and ", kProgramMaxConstants, " constants here; received ", n, ", ",
+                 p.leaves.size(), " and ", p.constants.size(), " (evaluate part of it into an NDArray first)");
+  int last_use[kProgramMaxSteps];
+  for (int i = 0; i < n; ++i) last_use[i] = i;
+  for (int i = 0; i < n; ++i) {
+    const Instr& in = p.code[size_t(i)];
+    const int ops[3] = {in.a, in.b, in.c};
+    for (int j = 0; j < op_arity(in.op); ++j) last_use[ops[j]] = i;
+  }
+  last_use[n - 1] = n;  // the output stays
+  Schedule s;
+  s.n_steps = n;
+  int slot_of[kProgramMaxSteps];
+  auto new_slot = [&] {
+    if (s.n_slots == kProgramMaxSlots)
+      detail::fail(op, "a fused expression here may hold at most ", kProgramMaxSlots, " intermediate values at "
+                   "once (evaluate part of it into an NDArray first)");
+    return s.n_slots++;
+  };
+  for (int i = 0; i < n; ++i)  // constants first: the CPU fills their registers once per kernel
+    if (p.code[size_t(i)].op == Op::constant) slot_of[i] = new_slot();
+  int free_slots[kProgramMaxSlots], n_free = 0;
+  for (int i = 0; i < n; ++i) {
+    const Instr& in = p.code[size_t(i)];
+    Step st{in.op, 0, uint8_t(in.a < 0 ? 0 : in.a), 0, 0};
+    if (op_arity(in.op) > 0) {
+      const int ops[3] = {in.a, in.b, in.c};
+      uint8_t* regs[3] = {&st.a, &st.b, &st.c};
+      for (int j = 0; j < op_arity(in.op); ++j) *regs[j] = uint8_t(slot_of[ops[j]]);
+      for (int j = 0; j < op_arity(in.op); ++j) {
+        const int o = ops[j];
+        const bool repeated = (j > 0 && ops[0] == o) || (j > 1 && ops[1] == o);
+        if (last_use[o] == i && !repeated && p.code[size_t(o)].op != Op::constant) free_slots[n_free++] = slot_of[o];
+      }
+    }
+    if (in.op != Op::constant) slot_of[i] = n_free > 0 ? free_slots[--n_free] : new_slot();
+    st.dst = uint8_t(slot_of[i]);
+    s.steps[i] = st;
+  }
+  s.out_slot = slot_of[n - 1];
+  return s;
+}
+
+/// A program's plan for storage type S computed in ET (a floating type). Trivially copyable, for the kernel.
+template <class S, class ET>
+struct ProgramPlan {
+  static constexpr int W = pk::packet<ET>::size;
+  /// Elements per CPU chunk: 512 bytes a register, 16 KiB for all of them.
+  static constexpr int kChunk = 512 / int(sizeof(ET));
+  static_assert(kChunk % W == 0);
+
+  int n_steps = 0, n_leaves = 0, out_slot = 0;
+  Step steps[kProgramMaxSteps];
+  ET constants[kProgramMaxConstants];
+  ArrayPlan<S, ET> leaves[kProgramMaxLeaves];
+
+  /// Element i of a linear layout.
+  MIXT_HD ET lin(int64_t i) const { return eval<true>(i, nullptr); }
+  /// The element at a multi-index over the layout's collapsed axes.
+  MIXT_HD ET at(const int64_t* idx) const { return eval<false>(0, idx); }
+
+  template <bool Linear>
+  MIXT_HD ET eval(int64_t i, const int64_t* idx) const {
+    ET r[kProgramMaxSlots];
+    for (int s = 0; s < n_steps; ++s) {
+      const Step st = steps[s];
+      ET v{};
+      switch (st.op) {
+        case Op::leaf: v = Linear ? leaves[st.a].lin(i) : leaves[st.a].at(idx); break;
+        case Op::constant: v = constants[st.a]; break;
+#define MIXT_PROGRAM_CASE1(F) case Op::F: v = fn::F::apply(r[st.a]); break;
+#define MIXT_PROGRAM_CASE2(F) case Op::F: v = fn::F::apply(r[st.a], r[st.b]); break;
+#define MIXT_PROGRAM_CASE3(F) case Op::F: v = fn::F::apply(r[st.a], r[st.b], r[st.c]); break;
+        MIXT_PROGRAM_UNARY_OPS(MIXT_PROGRAM_CASE1)
+        MIXT_PROGRAM_BINARY_OPS(MIXT_PROGRAM_CASE2)
+        MIXT_PROGRAM_TERNARY_OPS(MIXT_PROGRAM_CASE3)
+#undef MIXT_PROGRAM_CASE1
+#undef MIXT_PROGRAM_CASE2
+#undef MIXT_PROGRAM_CASE3
+      }
+      r[st.dst] = v;
+    }
+    return r[out_slot];
+  }
+
+  using Registers = ET (*)[kChunk];
+
+  /// Sets the constants' registers (they keep them for the whole kernel).
+  void fill_constants(Registers r) const {
+    for (int s = 0; s < n_steps; ++s)
+      if (steps[s].op == Op::constant)
+        for (int q = 0; q < kChunk; ++q) r[steps[s].dst][q] = constants[steps[s].a];
+  }
+
+  /// Runs every instruction over elements [j, j + m) of the current row (of the flat range when Linear), m <=
+  /// kChunk; the value ends in r[out_slot]. Lanes past m hold padding: leaves read 1 there, a value at which no
+  /// operation traps.
+  template <bool Linear>
+  void run_chunk(Registers r, int64_t j, int m) const {
+    const int np = (m + W - 1) / W * W;
+    for (int s = 0; s < n_steps; ++s) {
+      const Step st = steps[s];
+      ET* d = r[st.dst];
+      switch (st.op) {
+        case Op::leaf: load_leaf<Linear>(leaves[st.a], d, j, m, np); break;
+        case Op::constant: break;
+#define MIXT_PROGRAM_CHUNK1(F) case Op::F: apply_chunk<fn::F>(np, d, r[st.a]); break;
+#define MIXT_PROGRAM_CHUNK2(F) case Op::F: apply_chunk<fn::F>(np, d, r[st.a], r[st.b]); break;
+#define MIXT_PROGRAM_CHUNK3(F) case Op::F: apply_chunk<fn::F>(np, d, r[st.a], r[st.b], r[st.c]); break;
+        MIXT_PROGRAM_UNARY_OPS(MIXT_PROGRAM_CHUNK1)
+        MIXT_PROGRAM_BINARY_OPS(MIXT_PROGRAM_CHUNK2)
+        MIXT_PROGRAM_TERNARY_OPS(MIXT_PROGRAM_CHUNK3)
+#undef MIXT_PROGRAM_CHUNK1
+#undef MIXT_PROGRAM_CHUNK2
+#undef MIXT_PROGRAM_CHUNK3
+      }
+    }
+  }
+
+  void set_row(const int64_t* idx) {
+    for (int k = 0; k < n_leaves; ++k) leaves[k].set_row(idx);
+  }
+
+ private:
+  template <bool Linear>
+  static void load_leaf(const ArrayPlan<S, ET>& leaf, ET* d, int64_t j, int m, int np) {
+    int q = 0;
+    for (; q + W <= m; q += W) pk::store(d + q, leaf.template packet<Linear>(j + q));
+    for (; q < m; ++q) d[q] = leaf.row(j + q);
+    for (; q < np; ++q) d[q] = ET(1);
+  }
+  template <class F, class... A>
+  static void apply_chunk(int np, ET* d, const A*... a) {
+    for (int q = 0; q < np; q += W) pk::store(d + q, F::apply(pk::load<ET>(a + q)...));
+  }
+};
+
+/// The plan of program p, scheduled as s, over layout L.
+template <class S, class ET>
+ProgramPlan<S, ET> make_program_plan(const Program& p, const Schedule& s, const Layout& L) {
+  ProgramPlan<S, ET> plan{};
+  plan.n_steps = s.n_steps;
+  plan.out_slot = s.out_slot;
+  for (int i = 0; i < s.n_steps; ++i) plan.steps[i] = s.steps[i];
+  for (size_t i = 0; i < p.constants.size(); ++i) plan.constants[i] = static_cast<ET>(p.constants[i]);
+  int k = 0;
+  for (const ProgramLeaf& l : p.leaves) {
+    ArrayPlan<S, ET>& a = plan.leaves[plan.n_leaves++];
+    a = ArrayLeaf::make_array_plan<ET, S>(l.array, L, k);
+    a.ptr += l.offset;
+  }
+  return plan;
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/expr/program_plan.hpp ----
+
+namespace mixt::expr::cpu {
+
+/// out[i] = Saver(out[i], program(i)) over the whole layout; `out` is contiguous.
+template <class Saver, class T, class S, class ET>
+void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
+  using Plan = ProgramPlan<S, ET>;
+  constexpr int W = Plan::W, C = Plan::kChunk;
+  const int nd = L.ndim;
+  const int64_t n = L.size(), inner = L.dims[nd - 1];
+  if (n == 0) return;
+  parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
+    Plan p = plan;
+    alignas(64) ET r[kProgramMaxSlots][C];
+    p.fill_constants(r);
+    auto store = [&](T* o, int m) {  // o[0, m) from the output register
+      const ET* v = r[p.out_slot];
+      int q = 0;
+      for (; q + W <= m; q += W) {
+        auto x = pk::load<ET>(v + q);
+        if constexpr (Saver::reads_dest) x = Saver::apply(pk::load<ET>(o + q), x);
+        pk::store(o + q, x);
+      }
+      for (; q < m; ++q) {
+        ET x = v[q];
+        if constexpr (Saver::reads_dest) x = Saver::apply(static_cast<ET>(o[q]), x);
+        o[q] = static_cast<T>(x);
+      }
+    };
+    if (L.linear) {
+      for (int64_t c = b; c < e; c += C) {
+        const int m = int(std::min<int64_t>(C, e - c));
+        p.template run_chunk<true>(r, c, m);
+        store(out + c, m);
+      }
+      return;
+    }
+    int64_t idx[kMaxDim] = {};
+    int64_t j = b % inner;
+    for (int64_t rw = b / inner, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
+      idx[d] = rw % L.dims[d];
+      rw /= L.dims[d];
+    }
+    for (int64_t i = b; i < e; j = 0) {
+      p.set_row(idx);
+      const int64_t stop = std::min(inner, j + (e - i));
+      T* o = out + (i - j);
+      for (; j < stop; j += C) {
+        const int m = int(std::min<int64_t>(C, stop - j));
+        p.template run_chunk<false>(r, j, m);
+        store(o + j, m);
+      }
+      i = (o - out) + stop;
+      for (int d = nd - 2; d >= 0; --d) {  // next row
+        if (++idx[d] < L.dims[d]) break;
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+}  // namespace mixt::expr::cpu
+// ---- end mixt/expr/cpu/run_program.hpp ----
+
+namespace mixt::expr {
+
+/// p's value in a new array of the broadcast shape of its leaves, with their dtype (a floating one) and context.
+/// Out of line and not a template: every program shares it.
+[[gnu::noinline]] inline NDArray evaluate_program(const Program& p, const char* op) {
+  LeafList leaves;
+  Shape shape;
+  for (const ProgramLeaf& l : p.leaves) {
+    add_leaf(leaves, l.array, l.view);
+    shape = broadcast_shapes(shape, l.view.shape, op);
+  }
+  NDArray out = array_for(leaves, shape, op);
+  const Prepared prep = prepare(out, leaves, shape, op, {});  // out is new: no temporary is ever needed
+  if (prep.nothing_to_do) return out;
+  const Schedule sched = schedule(p, op);
+  expr_dtype_switch(out.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    using ET = compute_type_t<T>;
+    if constexpr (!std::is_floating_point_v<ET>) {
+      detail::fail(op, "programs compute in floating point; received ", dtype_name(out.dtype()), " operands");
+    } else {
+      const ProgramPlan<T, ET> plan = make_program_plan<T, ET>(p, sched, prep.layout);
+      T* dst = out.data<T>();
+      engine::Engine::get().push(
+          [plan, dst, extents = Extents(prep.layout)](engine::RunContext rc) {
+#if MIXT_USE_CUDA
+            if (rc.ctx.is_gpu()) return cuda::run<save_write>(plan, dst, extents, rc.stream);
+#endif
+            (void)rc;
+            cpu::run_program<save_write>(plan, dst, extents);
+          },
+          out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, {});
+    }
+  });
+  return out;
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/expr/evaluate_program.hpp ----
+// ---- begin mixt/autograd/program_derivatives.hpp ----
+// Reverse-mode differentiation of a program (expr/program.hpp): appends to it the instructions of every array
+// leaf's adjoint, head gradient times the chain of derivatives down to the leaf. Derivatives reuse the values the
+// program already computes (exp's derivative is its own value, sigmoid's s * (1 - s)), and the adjoints are again
+// programs, so they are evaluated as fused kernels and can be recorded and differentiated again.
+
+#include <vector>
+
+
+namespace mixt::autograd::detail {
+
+using expr::Op;
+
+/// Appends the adjoints of instruction `value` (whose operands all come before it) with respect to each leaf below
+/// it, given the instruction `g` holding the head gradient; returns, per leaf, the instruction of its adjoint, or
+/// -1 where no gradient flows (a comparison, sign, floor, ... on the way, or a where condition).
+[[gnu::noinline]] inline std::vector<int> append_adjoints(expr::Program& p, int value, int g) {
+  const int n = value + 1;
+  std::vector<int> adj(size_t(n), -1), leaf_adj(p.leaves.size(), -1);
+  std::vector<bool> has_leaf(size_t(n), false);  // whether an array leaf lies below (else no adjoint is built)
+  for (int i = 0; i < n; ++i) {
+    const expr::Instr in = p.code[size_t(i)];
+    const int ops[3] = {in.a, in.b, in.c};
+    bool below = in.op == Op::leaf;
+    for (int j = 0; j < expr::op_arity(in.op); ++j) below = below || has_leaf[size_t(ops[j])];
+    has_leaf[size_t(i)] = below;
+  }
+  adj[size_t(value)] = g;
+  auto op = [&](Op o, int a, int b = -1, int c = -1) { return p.add(o, a, b, c); };
+  auto k = [&](double v) { return p.add_constant(v); };
+  // Operands come before their users, so an instruction's adjoint is complete (summed over all its users: the
+  // adjoint programs themselves read values more than once) when the walk, going down, reaches it.
+  for (int i = value; i >= 0; --i) {
+    const int d = adj[size_t(i)];
+    if (d < 0) continue;
+    const expr::Instr in = p.code[size_t(i)];
+    const int a = in.a, b = in.b, c = in.c;
+    auto give = [&](int operand, auto&& make) {
+      if (operand < 0 || !has_leaf[size_t(operand)]) return;
+      const int v = make();
+      int& to = adj[size_t(operand)];
+      to = to < 0 ? v : op(Op::plus, to, v);
+    };
+    switch (in.op) {
+      case Op::leaf: leaf_adj[size_t(a)] = d; break;
+      case Op::constant: break;
+      case Op::negative: give(a, [&] { return op(Op::negative, d); }); break;
+      case Op::identity: give(a, [&] { return d; }); break;
+      case Op::exp: give(a, [&] { return op(Op::mul, d, i); }); break;
+      case Op::log: give(a, [&] { return op(Op::div, d, a); }); break;
+      case Op::log1p: give(a, [&] { return op(Op::div, d, op(Op::plus, a, k(1))); }); break;
+      case Op::expm1: give(a, [&] { return op(Op::mul, d, op(Op::plus, i, k(1))); }); break;
+      case Op::sqrt: give(a, [&] { return op(Op::div, op(Op::mul, d, k(0.5)), i); }); break;
+      case Op::rsqrt: give(a, [&] { return op(Op::div, op(Op::mul, op(Op::mul, d, k(-0.5)), i), a); }); break;
+      case Op::square: give(a, [&] { return op(Op::mul, op(Op::mul, d, a), k(2)); }); break;
+      case Op::abs: give(a, [&] { return op(Op::mul, d, op(Op::sign, a)); }); break;
+      case Op::sin: give(a, [&] { return op(Op::mul, d, op(Op::cos, a)); }); break;
+      case Op::cos: give(a, [&] { return op(Op::negative, op(Op::mul, d, op(Op::sin, a))); }); break;
+      case Op::tanh: give(a, [&] { return op(Op::mul, d, op(Op::minus, k(1), op(Op::square, i))); }); break;
+      case Op::sigmoid: give(a, [&] { return op(Op::mul, op(Op::mul, d, i), op(Op::minus, k(1), i)); }); break;
+      case Op::relu: give(a, [&] { return op(Op::mul, d, op(Op::greater, a, k(0))); }); break;
+      case Op::softrelu: give(a, [&] { return op(Op::mul, d, op(Op::sigmoid, a)); }); break;
+      case Op::erf:  // 2 / sqrt(pi) * e^(-a^2)
+        give(a, [&] {
+          return op(Op::mul, op(Op::mul, d, op(Op::exp, op(Op::negative, op(Op::square, a)))), k(1.1283791670955126));
+        });
+        break;
+      case Op::sign: case Op::floor: case Op::ceil: case Op::round: break;
+      case Op::plus:
+        give(a, [&] { return d; });
+        give(b, [&] { return d; });
+        break;
+      case Op::minus:
+        give(a, [&] { return d; });
+        give(b, [&] { return op(Op::negative, d); });
+        break;
+      case Op::mul:
+        give(a, [&] { return op(Op::mul, d, b); });
+        give(b, [&] { return op(Op::mul, d, a); });
+        break;
+      case Op::div:  // d(a / b)/db = -(a / b) / b
+        give(a, [&] { return op(Op::div, d, b); });
+        give(b, [&] { return op(Op::negative, op(Op::div, op(Op::mul, d, i), b)); });
+        break;
+      case Op::power:  // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a
+        give(a, [&] { return op(Op::mul, op(Op::mul, d, b), op(Op::power, a, op(Op::minus, b, k(1)))); });
+        give(b, [&] { return op(Op::mul, op(Op::mul, d, i), op(Op::log, a)); });
+        break;
+      case Op::maximum:
+        give(a, [&] { return op(Op::mul, d, op(Op::greater_equal, a, b)); });
+        give(b, [&] { return op(Op::mul, d, op(Op::lesser, a, b)); });
+        break;
+      case Op::minimum:
+        give(a, [&] { return op(Op::mul, d, op(Op::lesser_equal, a, b)); });
+        give(b, [&] { return op(Op::mul, d, op(Op::greater, a, b)); });
+        break;
+      case Op::equal: case Op::not_equal: case Op::lesser: case Op::lesser_equal: case Op::greater:
+      case Op::greater_equal:
+        break;
+      case Op::where:  // where(c, x, y): the condition gets no gradient
+        give(b, [&] { return op(Op::mul, d, op(Op::not_equal, a, k(0))); });
+        give(c, [&] { return op(Op::mul, d, op(Op::equal, a, k(0))); });
+        break;
+      case Op::clip:  // clip(x, lo, hi): the bounds get no gradient
+        give(a, [&] { return op(Op::mul, op(Op::mul, d, op(Op::greater_equal, a, b)), op(Op::lesser_equal, a, c)); });
+        break;
+    }
+  }
+  return leaf_adj;
+}
+
+}  // namespace mixt::autograd::detail
+// ---- end mixt/autograd/program_derivatives.hpp ----
 // ---- begin mixt/autograd/sum_to.hpp ----
 // sum_to(g, leaf, transposed): a leaf's gradient from the gradient of the expression that read it. g is summed
 // over the axes along which the leaf was broadcast and, when the expression read the leaf transposed (x.T()),
@@ -6171,72 +6718,10 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
-/// for every expression (order 1: one per leaf; order 2: one per pair of leaves), so the default is 1 and
-/// -DMIXT_AUTOGRAD_MAX_ORDER=2 opts into second derivatives of element-wise expressions (autograd::grad with
-/// create_graph). Library operators' backward passes are not differentiated again.
-#ifndef MIXT_AUTOGRAD_MAX_ORDER
-#define MIXT_AUTOGRAD_MAX_ORDER 1
-#endif
-
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
-
-/// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
-template <int Order, class A>
-NDArray evaluate_adjoint(const A& adjoint) {
-  auto node = expr::as_node(adjoint);
-  const expr::LeafList leaves = expr::collect_leaves(node);
-  NDArray out = expr::evaluate(node, leaves, {}, "backward");
-  if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
-    if (is_recording()) record_expression<Order + 1>(node, leaves, out);
-  }
-  return out;
-}
-
 /// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
 [[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
   if (!transposed && g.shape() == leaf) return g;
   return sum_to(g, leaf, transposed);
-}
-
-/// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
-template <int Order>
-struct AdjointVisitor {
-  const bool* needs;
-  std::vector<NDArray>& grads;
-  const Shape* leaf_shapes;
-
-  template <class A>
-  void operator()(int k, const A& adjoint, bool transposed) {
-    if (!needs[k]) return;
-    NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaf_shapes[k];
-    if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
-      if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
-        grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
-        return;
-      }
-    }
-    grads[size_t(k)] = gradient_for_leaf(std::move(g), leaf, transposed);
-  }
-  void unsupported(int k) {
-    if (needs[k])
-      mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
-                         "axes, slice_axis) are not supported yet; materialize the view with copy() first");
-  }
-};
-
-/// The tape entries of an expression's array leaves, in tree order; empty when none of them is tracked.
-[[gnu::noinline]] inline std::vector<Entry> leaf_entries(const expr::LeafList& leaves) {
-  std::vector<Entry> inputs;
-  bool any = false;
-  for (const NDArray* a : leaves.arrays) {
-    inputs.push_back(a->autograd_entry());
-    any = any || bool(a->autograd_entry());
-  }
-  if (!any) inputs.clear();
-  return inputs;
 }
 
 /// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
@@ -6248,33 +6733,86 @@ struct AdjointVisitor {
   out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
-/// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
-template <int Order, expr::FusedNode E>
-struct ExpressionBackward {
-  static constexpr size_t kLeaves = size_t(E::leaf_count);
-  E e;
-  std::array<bool, kLeaves> needs{};
-  std::array<Shape, kLeaves> leaf_shapes{};  ///< each leaf array's own shape (not as the expression read it)
+inline void record_program(expr::Program&& p, NDArray& out);
+
+/// p evaluated into a new array, and recorded when recording is on.
+[[gnu::noinline]] inline NDArray evaluate_recorded(const expr::Program& p) {
+  NDArray out = expr::evaluate_program(p, "backward");
+  if (is_recording()) record_program(expr::Program(p), out);
+  return out;
+}
+
+/// The backward of one recorded expression: one fused kernel per leaf that needs a gradient.
+struct ProgramBackward {
+  std::shared_ptr<const expr::Program> forward;  ///< holds the leaves' handles
+  std::vector<bool> needs;                       ///< per leaf: whether it is tracked
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
-    std::vector<NDArray> grads(kLeaves);
-    AdjointVisitor<Order> visit{needs.data(), grads, leaf_shapes.data()};
-    backprop(e, expr::as_node(og[0]), visit);
+    expr::Program p = *forward;
+    const int value = p.output();
+    const int g = p.add_leaf(og[0], expr::contiguous_view(og[0].shape()), 0, expr::LeafKind::plain);
+    const std::vector<int> adjoint = append_adjoints(p, value, g);
+    std::vector<NDArray> grads(forward->leaves.size());
+    for (size_t k = 0; k < grads.size(); ++k) {
+      if (!needs[k]) continue;
+      const expr::ProgramLeaf& leaf = forward->leaves[k];
+      if (leaf.kind == expr::LeafKind::strided)
+        mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose "
+                           "with axes, slice_axis) are not supported yet; materialize the view with copy() first");
+      if (adjoint[k] < 0) continue;  // no gradient flows to this leaf
+      NDArray gk = evaluate_recorded(p.pruned(adjoint[k]));
+      const Shape& own = leaf.array.shape();
+      const bool transposed = leaf.kind == expr::LeafKind::transposed;
+      if (transposed && is_recording() && gk.ndim() == own.ndim() && gk.size() == own.size()) {
+        expr::Program t;  // transposed back by a recorded copy, to stay differentiable
+        t.add_leaf(gk, expr::reversed_view(gk.shape()), 0, expr::LeafKind::transposed);
+        grads[k] = evaluate_recorded(t);
+        continue;
+      }
+      grads[k] = gradient_for_leaf(std::move(gk), own, transposed);
+    }
     return grads;
   }
 };
 
-/// Puts out = e on the tape; `leaves` are e's array leaves in tree order (expr::collect_leaves).
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out) {
-  std::vector<Entry> inputs = leaf_entries(leaves);
-  if (inputs.empty()) return;
-  ExpressionBackward<Order, E> backward{e};
-  for (size_t k = 0; k < inputs.size() && k < backward.kLeaves; ++k) {
-    backward.needs[k] = bool(inputs[k]);
-    backward.leaf_shapes[k] = leaves.arrays[k]->shape();
+inline void record_program(expr::Program&& p, NDArray& out) {
+  std::vector<Entry> inputs;
+  std::vector<bool> needs;
+  bool any = false;
+  for (const expr::ProgramLeaf& l : p.leaves) {
+    inputs.push_back(l.array.autograd_entry());
+    needs.push_back(bool(inputs.back()));
+    any = any || needs.back();
   }
+  if (!any) return;
+  ProgramBackward backward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
   record_node("expression", out, std::move(inputs), std::move(backward));
+}
+
+/// Records an expression of the user's, checking first that its backward will fit a plan (program_plan.hpp): the
+/// backward adds a leaf (the head gradient), a few constants, and about two instructions per instruction on the
+/// way down to a leaf. The error comes here rather than in backward, where nothing could be done about it.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+  bool any = false;
+  for (const NDArray* a : p.arrays) any = any || bool(a->autograd_entry());
+  if (!any) return;
+  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
+                   kConstants = expr::kProgramMaxConstants / 2;
+  if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
+    mixt::detail::fail("autograd", "an expression recorded for backward may have at most ", kLeaves,
+                       " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
+                       p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
+                       " (evaluate part of it into an NDArray first)");
+  record_program(expr::Program(p), out);
+}
+
+/// Puts out = e on the tape. Only the conversion to a program is compiled per expression; the rest goes through
+/// the recorder, which set_recording installs.
+template <expr::FusedNode E>
+void record_expression(const E& e, NDArray& out) {
+  expr::ProgramDraft p;
+  expr::to_program(p, e);
+  state().recorder(p, out);
 }
 
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.
@@ -7077,10 +7615,12 @@ inline void NDArray::backward() const { backward(NDArray()); }
 // M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
 // transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
 //
-// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM.
-// Called from inside an engine operation: rc gives the device and stream.
+// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM:
+// packed (portable_gemm.hpp) for float32, and for float64 when MIXT_EXPR_DTYPES includes it, else the compact one
+// (compact_gemm.hpp says why). Called from inside an engine operation: rc gives the device and stream.
 
 #include <cstdint>
+#include <type_traits>
 
 // ---- begin mixt/blas/cblas.hpp ----
 // GEMM through a linked CBLAS (OpenBLAS), row-major. Compiled only when MIXT_USE_CBLAS is 1; the build links the
@@ -7159,6 +7699,23 @@ void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alp
 }  // namespace mixt::blas
 #endif  // MIXT_USE_CBLAS
 // ---- end mixt/blas/cblas.hpp ----
+// ---- begin mixt/blas/compact_gemm.hpp ----
+// The compact GEMM: C = alpha * op(A) * op(B) + beta * C in a few dozen lines of code, for the element types
+// whose packed GEMM (portable_gemm.hpp) a program does not compile.
+//
+// Why: every program that may multiply matrices compiles a product for each dtype the arrays may have at run
+// time, and the packed GEMM costs a program about 0.15 s of g++ time per element type. float32 always gets the
+// packed GEMM; float64 gets it when MIXT_EXPR_DTYPES includes float64 (expr/expr_dtypes.hpp) and this one
+// otherwise: correct for every shape, blocked and vectorized, several times slower than the packed kernel on
+// large products (benchmarks/RESULTS.md). A BLAS (MIXT_USE_CBLAS) serves every type at full speed.
+//
+// Rows of C are split over the kernel pool; each thread packs a KB x NB block of op(B) row-major, then updates
+// its rows of C one row of that block at a time (an axpy over contiguous memory).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
 // ---- begin mixt/blas/portable_gemm.hpp ----
 // The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
 // linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
@@ -7428,6 +7985,51 @@ void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T 
 
 }  // namespace mixt::blas
 // ---- end mixt/blas/portable_gemm.hpp ----
+
+namespace mixt::blas {
+
+template <class T>
+void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using Vec = typename portable::Blocking<T>::Vec;
+  constexpr int W = portable::Blocking<T>::W;
+  constexpr int64_t KB = 128, NB = 512;  // a 64 KB (float64) block of op(B), in L2
+  if (M <= 0 || N <= 0) return;
+  portable::scale(M, N, beta, C, ldc);
+  if (K <= 0 || alpha == T(0)) return;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, N * K));
+  parallel_for(M, grain, [&](int64_t i0, int64_t i1) {
+    T* bp = static_cast<T*>(portable::scratch_b().get(sizeof(T) * size_t(KB * NB)));
+    for (int64_t jb = 0; jb < N; jb += NB) {
+      const int64_t nb = std::min(NB, N - jb);
+      for (int64_t kb = 0; kb < K; kb += KB) {
+        const int64_t kc = std::min(KB, K - kb);
+        for (int64_t k = 0; k < kc; ++k)  // bp[k][j] = op(B)[kb + k][jb + j]
+          for (int64_t j = 0; j < nb; ++j)
+            bp[k * nb + j] = transB ? B[(jb + j) * ldb + kb + k] : B[(kb + k) * ldb + jb + j];
+        for (int64_t i = i0; i < i1; ++i) {
+          T* c = C + i * ldc + jb;
+          for (int64_t k = 0; k < kc; ++k) {
+            const T a = alpha * (transA ? A[(kb + k) * lda + i] : A[i * lda + kb + k]);
+            const T* b = bp + k * nb;
+            int64_t j = 0;
+            for (; j + W <= nb; j += W) {
+              Vec vc, vb;
+              std::memcpy(&vc, c + j, sizeof(Vec));
+              std::memcpy(&vb, b + j, sizeof(Vec));
+              vc += a * vb;
+              std::memcpy(c + j, &vc, sizeof(Vec));
+            }
+            for (; j < nb; ++j) c[j] += a * b[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/compact_gemm.hpp ----
 #if MIXT_USE_CUDA
 // ---- begin mixt/blas/cuda/cublas.hpp ----
 #ifndef MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
@@ -7538,7 +8140,10 @@ void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int
 #if MIXT_USE_CBLAS
   cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
-  portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float> || expr::expr_dtype_enabled(dtype_of_v<T>))
+    portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
 
@@ -7595,11 +8200,20 @@ void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB
 
 namespace mixt::expr {
 
+namespace dot_detail {
+struct GemmCall;
+/// Runs a product in its engine operation. dot and batch_dot each set their own, so that a program using only
+/// dot does not compile the batched loops.
+using GemmRunner = void (*)(const engine::RunContext&, const GemmCall&);
+template <bool Batched> void run_products(const engine::RunContext& rc, const GemmCall& c);
+}  // namespace dot_detail
+
 /// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
 struct GemmShape {
   Shape out;
   int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
   bool ta = false, tb = false;
+  dot_detail::GemmRunner run = nullptr;
 };
 
 namespace dot_detail {
@@ -7663,6 +8277,7 @@ inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool
   g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
   g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
   g.out = out;
+  g.run = &run_products<false>;
   return g;
 }
 
@@ -7686,6 +8301,7 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
   g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
   g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
   g.out = Shape{g.batch, g.M, g.N};
+  g.run = &run_products<true>;
   return g;
 }
 
@@ -7693,38 +8309,40 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
 /// the engine, after every operation on its variable).
 struct GemmCall {
   int64_t batch, M, N, K, lda, ldb;
-  bool ta, tb;
+  bool ta, tb, f32;
   const void* A;
   const void* B;
   void* C;
   double alpha, beta;
 };
 
-template <class T>
+template <class T, bool Batched>
 void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
   const T* A = static_cast<const T*>(c.A);
   const T* B = static_cast<const T*>(c.B);
   T* C = static_cast<T*>(c.C);
   const int64_t ldc = std::max<int64_t>(1, c.N);
-  if (c.batch == 1)
+  if constexpr (!Batched)
     blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
   else
     blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
                                   c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
 }
 
+template <bool Batched>
+void run_products(const engine::RunContext& rc, const GemmCall& c) {
+  if (c.f32) run_gemm<float, Batched>(rc, c);
+  else run_gemm<double, Batched>(rc, c);
+}
+
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const std::source_location& where) {
   if (out.size() == 0) return;
-  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb,
+  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
                       lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
-  engine::Engine::get().push(
-      [call, f32 = out.dtype() == DType::float32](engine::RunContext rc) {
-        if (f32) run_gemm<float>(rc, call);
-        else run_gemm<double>(rc, call);
-      },
-      out.ctx(), {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
+  engine::Engine::get().push([call, run = g.run](engine::RunContext rc) { run(rc, call); }, out.ctx(),
+                             {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
 }
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.

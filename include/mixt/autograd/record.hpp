@@ -1,17 +1,19 @@
-// Recording onto the tape. A fused expression evaluated while recording becomes ONE node whose backward is
-// generated from the expression's type (derivatives.hpp): one fused kernel per array leaf that needs a gradient,
-// reduced over the axes the leaf was broadcast along. Library operators record their registered backward; views
-// of recorded arrays record how to put the view's gradient back into the base's shape.
+// Recording onto the tape. A fused expression evaluated while recording becomes ONE node holding the expression as
+// a program (expr/program.hpp). Its backward derives each leaf's adjoint at run time (program_derivatives.hpp) and
+// evaluates it as one fused kernel, reduced over the axes the leaf was broadcast along; while recording (autograd
+// grad with create_graph) those kernels are recorded in turn, so gradients of any order work. Library operators
+// record their registered backward; views of recorded arrays record how to put the view's gradient back into the
+// base's shape.
 #pragma once
 
-#include <array>
 #include <memory>
 #include <source_location>
 #include <vector>
 
-#include "../expr/evaluate.hpp"
-#include "derivatives.hpp"
+#include "../expr/evaluate_program.hpp"
+#include "../expr/program.hpp"
 #include "node.hpp"
+#include "program_derivatives.hpp"
 #include "state.hpp"
 #include "sum_to.hpp"
 
@@ -26,72 +28,10 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// The highest order of derivative that fused expressions support. Each order multiplies the kernels compiled
-/// for every expression (order 1: one per leaf; order 2: one per pair of leaves), so the default is 1 and
-/// -DMIXT_AUTOGRAD_MAX_ORDER=2 opts into second derivatives of element-wise expressions (autograd::grad with
-/// create_graph). Library operators' backward passes are not differentiated again.
-#ifndef MIXT_AUTOGRAD_MAX_ORDER
-#define MIXT_AUTOGRAD_MAX_ORDER 1
-#endif
-
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
-
-/// Evaluates an adjoint into a new array; recorded (for the next order) only while the order allows.
-template <int Order, class A>
-NDArray evaluate_adjoint(const A& adjoint) {
-  auto node = expr::as_node(adjoint);
-  const expr::LeafList leaves = expr::collect_leaves(node);
-  NDArray out = expr::evaluate(node, leaves, {}, "backward");
-  if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {
-    if (is_recording()) record_expression<Order + 1>(node, leaves, out);
-  }
-  return out;
-}
-
 /// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
 [[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
   if (!transposed && g.shape() == leaf) return g;
   return sum_to(g, leaf, transposed);
-}
-
-/// Receives each array leaf's adjoint from backprop and turns it into that leaf's gradient.
-template <int Order>
-struct AdjointVisitor {
-  const bool* needs;
-  std::vector<NDArray>& grads;
-  const Shape* leaf_shapes;
-
-  template <class A>
-  void operator()(int k, const A& adjoint, bool transposed) {
-    if (!needs[k]) return;
-    NDArray g = evaluate_adjoint<Order>(adjoint);  // one fused kernel
-    const Shape& leaf = leaf_shapes[k];
-    if constexpr (Order < MIXT_AUTOGRAD_MAX_ORDER) {  // keep a transposed leaf's gradient differentiable
-      if (transposed && is_recording() && g.ndim() == leaf.ndim() && g.size() == leaf.size()) {
-        grads[size_t(k)] = evaluate_adjoint<Order>(g.T());
-        return;
-      }
-    }
-    grads[size_t(k)] = gradient_for_leaf(std::move(g), leaf, transposed);
-  }
-  void unsupported(int k) {
-    if (needs[k])
-      mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose with "
-                         "axes, slice_axis) are not supported yet; materialize the view with copy() first");
-  }
-};
-
-/// The tape entries of an expression's array leaves, in tree order; empty when none of them is tracked.
-[[gnu::noinline]] inline std::vector<Entry> leaf_entries(const expr::LeafList& leaves) {
-  std::vector<Entry> inputs;
-  bool any = false;
-  for (const NDArray* a : leaves.arrays) {
-    inputs.push_back(a->autograd_entry());
-    any = any || bool(a->autograd_entry());
-  }
-  if (!any) inputs.clear();
-  return inputs;
 }
 
 /// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
@@ -103,33 +43,86 @@ struct AdjointVisitor {
   out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
-/// The backward of one fused expression: backprop over its type, one fused kernel per leaf that needs a gradient.
-template <int Order, expr::FusedNode E>
-struct ExpressionBackward {
-  static constexpr size_t kLeaves = size_t(E::leaf_count);
-  E e;
-  std::array<bool, kLeaves> needs{};
-  std::array<Shape, kLeaves> leaf_shapes{};  ///< each leaf array's own shape (not as the expression read it)
+inline void record_program(expr::Program&& p, NDArray& out);
+
+/// p evaluated into a new array, and recorded when recording is on.
+[[gnu::noinline]] inline NDArray evaluate_recorded(const expr::Program& p) {
+  NDArray out = expr::evaluate_program(p, "backward");
+  if (is_recording()) record_program(expr::Program(p), out);
+  return out;
+}
+
+/// The backward of one recorded expression: one fused kernel per leaf that needs a gradient.
+struct ProgramBackward {
+  std::shared_ptr<const expr::Program> forward;  ///< holds the leaves' handles
+  std::vector<bool> needs;                       ///< per leaf: whether it is tracked
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
-    std::vector<NDArray> grads(kLeaves);
-    AdjointVisitor<Order> visit{needs.data(), grads, leaf_shapes.data()};
-    backprop(e, expr::as_node(og[0]), visit);
+    expr::Program p = *forward;
+    const int value = p.output();
+    const int g = p.add_leaf(og[0], expr::contiguous_view(og[0].shape()), 0, expr::LeafKind::plain);
+    const std::vector<int> adjoint = append_adjoints(p, value, g);
+    std::vector<NDArray> grads(forward->leaves.size());
+    for (size_t k = 0; k < grads.size(); ++k) {
+      if (!needs[k]) continue;
+      const expr::ProgramLeaf& leaf = forward->leaves[k];
+      if (leaf.kind == expr::LeafKind::strided)
+        mixt::detail::fail("backward", "gradients through strided views read inside an expression (transpose "
+                           "with axes, slice_axis) are not supported yet; materialize the view with copy() first");
+      if (adjoint[k] < 0) continue;  // no gradient flows to this leaf
+      NDArray gk = evaluate_recorded(p.pruned(adjoint[k]));
+      const Shape& own = leaf.array.shape();
+      const bool transposed = leaf.kind == expr::LeafKind::transposed;
+      if (transposed && is_recording() && gk.ndim() == own.ndim() && gk.size() == own.size()) {
+        expr::Program t;  // transposed back by a recorded copy, to stay differentiable
+        t.add_leaf(gk, expr::reversed_view(gk.shape()), 0, expr::LeafKind::transposed);
+        grads[k] = evaluate_recorded(t);
+        continue;
+      }
+      grads[k] = gradient_for_leaf(std::move(gk), own, transposed);
+    }
     return grads;
   }
 };
 
-/// Puts out = e on the tape; `leaves` are e's array leaves in tree order (expr::collect_leaves).
-template <int Order, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out) {
-  std::vector<Entry> inputs = leaf_entries(leaves);
-  if (inputs.empty()) return;
-  ExpressionBackward<Order, E> backward{e};
-  for (size_t k = 0; k < inputs.size() && k < backward.kLeaves; ++k) {
-    backward.needs[k] = bool(inputs[k]);
-    backward.leaf_shapes[k] = leaves.arrays[k]->shape();
+inline void record_program(expr::Program&& p, NDArray& out) {
+  std::vector<Entry> inputs;
+  std::vector<bool> needs;
+  bool any = false;
+  for (const expr::ProgramLeaf& l : p.leaves) {
+    inputs.push_back(l.array.autograd_entry());
+    needs.push_back(bool(inputs.back()));
+    any = any || needs.back();
   }
+  if (!any) return;
+  ProgramBackward backward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
   record_node("expression", out, std::move(inputs), std::move(backward));
+}
+
+/// Records an expression of the user's, checking first that its backward will fit a plan (program_plan.hpp): the
+/// backward adds a leaf (the head gradient), a few constants, and about two instructions per instruction on the
+/// way down to a leaf. The error comes here rather than in backward, where nothing could be done about it.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+  bool any = false;
+  for (const NDArray* a : p.arrays) any = any || bool(a->autograd_entry());
+  if (!any) return;
+  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
+                   kConstants = expr::kProgramMaxConstants / 2;
+  if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
+    mixt::detail::fail("autograd", "an expression recorded for backward may have at most ", kLeaves,
+                       " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
+                       p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
+                       " (evaluate part of it into an NDArray first)");
+  record_program(expr::Program(p), out);
+}
+
+/// Puts out = e on the tape. Only the conversion to a program is compiled per expression; the rest goes through
+/// the recorder, which set_recording installs.
+template <expr::FusedNode E>
+void record_expression(const E& e, NDArray& out) {
+  expr::ProgramDraft p;
+  expr::to_program(p, e);
+  state().recorder(p, out);
 }
 
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.

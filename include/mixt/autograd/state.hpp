@@ -2,12 +2,26 @@
 // is per thread, as in MXNet.
 #pragma once
 
+namespace mixt {
+class NDArray;
+namespace expr {
+struct ProgramDraft;
+}
+}  // namespace mixt
+
 namespace mixt::autograd {
 
 namespace detail {
+/// Puts out = p on the tape (record.hpp).
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
+using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+
 struct State {
   bool recording = false;
   bool training = false;
+  /// Records a fused expression: set when recording is first turned on, so that the recording and backward of
+  /// expressions are compiled only into programs that can record.
+  Recorder recorder = nullptr;
 };
 inline State& state() {
   thread_local State s;
@@ -18,7 +32,13 @@ inline State& state() {
 inline bool is_recording() { return detail::state().recording; }
 inline bool is_training() { return detail::state().training; }
 /// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
-inline bool set_recording(bool on) { bool old = detail::state().recording; detail::state().recording = on; return old; }
+inline bool set_recording(bool on) {
+  detail::State& s = detail::state();
+  if (on) s.recorder = &detail::record_draft;
+  const bool old = s.recording;
+  s.recording = on;
+  return old;
+}
 inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
 
 /// Records the operations of its scope for backward; train mode on unless asked otherwise.

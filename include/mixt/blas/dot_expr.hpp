@@ -28,11 +28,20 @@
 
 namespace mixt::expr {
 
+namespace dot_detail {
+struct GemmCall;
+/// Runs a product in its engine operation. dot and batch_dot each set their own, so that a program using only
+/// dot does not compile the batched loops.
+using GemmRunner = void (*)(const engine::RunContext&, const GemmCall&);
+template <bool Batched> void run_products(const engine::RunContext& rc, const GemmCall& c);
+}  // namespace dot_detail
+
 /// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
 struct GemmShape {
   Shape out;
   int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
   bool ta = false, tb = false;
+  dot_detail::GemmRunner run = nullptr;
 };
 
 namespace dot_detail {
@@ -96,6 +105,7 @@ inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool
   g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
   g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
   g.out = out;
+  g.run = &run_products<false>;
   return g;
 }
 
@@ -119,6 +129,7 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
   g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
   g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
   g.out = Shape{g.batch, g.M, g.N};
+  g.run = &run_products<true>;
   return g;
 }
 
@@ -126,38 +137,40 @@ inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta
 /// the engine, after every operation on its variable).
 struct GemmCall {
   int64_t batch, M, N, K, lda, ldb;
-  bool ta, tb;
+  bool ta, tb, f32;
   const void* A;
   const void* B;
   void* C;
   double alpha, beta;
 };
 
-template <class T>
+template <class T, bool Batched>
 void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
   const T* A = static_cast<const T*>(c.A);
   const T* B = static_cast<const T*>(c.B);
   T* C = static_cast<T*>(c.C);
   const int64_t ldc = std::max<int64_t>(1, c.N);
-  if (c.batch == 1)
+  if constexpr (!Batched)
     blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
   else
     blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
                                   c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
 }
 
+template <bool Batched>
+void run_products(const engine::RunContext& rc, const GemmCall& c) {
+  if (c.f32) run_gemm<float, Batched>(rc, c);
+  else run_gemm<double, Batched>(rc, c);
+}
+
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const std::source_location& where) {
   if (out.size() == 0) return;
-  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb,
+  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
                       lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
-  engine::Engine::get().push(
-      [call, f32 = out.dtype() == DType::float32](engine::RunContext rc) {
-        if (f32) run_gemm<float>(rc, call);
-        else run_gemm<double>(rc, call);
-      },
-      out.ctx(), {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
+  engine::Engine::get().push([call, run = g.run](engine::RunContext rc) { run(rc, call); }, out.ctx(),
+                             {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
 }
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.

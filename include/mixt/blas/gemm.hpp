@@ -4,15 +4,19 @@
 // M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
 // transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
 //
-// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM.
-// Called from inside an engine operation: rc gives the device and stream.
+// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM:
+// packed (portable_gemm.hpp) for float32, and for float64 when MIXT_EXPR_DTYPES includes it, else the compact one
+// (compact_gemm.hpp says why). Called from inside an engine operation: rc gives the device and stream.
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/thread_pool.hpp"
 #include "../engine/run_context.hpp"
+#include "../expr/expr_dtypes.hpp"
 #include "cblas.hpp"
+#include "compact_gemm.hpp"
 #include "portable_gemm.hpp"
 #if MIXT_USE_CUDA
 #include "cuda/cublas.hpp"
@@ -33,7 +37,10 @@ void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int
 #if MIXT_USE_CBLAS
   cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #else
-  portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if constexpr (std::is_same_v<T, float> || expr::expr_dtype_enabled(dtype_of_v<T>))
+    portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <concepts>
+#include <initializer_list>
 #include <source_location>
 #include <type_traits>
 #include <stdexcept>
@@ -53,52 +54,72 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
-// Error messages are built from pieces (strings, numbers, anything with to_string()) by one out-of-line call per
-// piece: each distinct message then costs its fail() a few calls, not its own string-building code.
-[[gnu::cold, gnu::noinline]] inline void append_text(std::string& s, std::string_view t) { s.append(t); }
+// Error messages are built from pieces (strings, numbers, anything with to_string()). A call site passes its
+// pieces by reference to one out-of-line function; each distinct fail(...) signature used to compile its own
+// string-building function, about 5% of what a small program compiled.
 [[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
-[[gnu::cold, gnu::noinline]] inline void append_unsigned(std::string& s, unsigned long long v) {
-  s += std::to_string(v);
-}
-[[gnu::cold, gnu::noinline]] inline void append_floating(std::string& s, double v) { s += std::to_string(v); }
 
-inline void append_piece(std::string& s, const char* p) { append_text(s, p ? p : ""); }
-inline void append_piece(std::string& s, std::string_view p) { append_text(s, p); }
-inline void append_piece(std::string& s, const std::string& p) { append_text(s, p); }
-inline void append_piece(std::string& s, char c) { append_text(s, std::string_view(&c, 1)); }
-inline void append_piece(std::string& s, bool b) { append_text(s, b ? "true" : "false"); }
-template <class T>
-  requires std::is_arithmetic_v<T>
-void append_piece(std::string& s, T v) {
-  if constexpr (std::is_floating_point_v<T>) append_floating(s, double(v));
-  else if constexpr (std::is_signed_v<T>) append_signed(s, (long long)v);
-  else append_unsigned(s, (unsigned long long)v);
-}
-template <class T>
-  requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
-void append_piece(std::string& s, const T& t) {
-  append_text(s, t.to_string());
-}
+/// One piece of a message, referring to the caller's value (valid for the duration of the call).
+struct MessagePiece {
+  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, object };
+  Kind kind;
+  union {
+    std::string_view text;
+    long long i;
+    unsigned long long u;
+    double d;
+    struct {
+      const void* p;
+      std::string (*str)(const void*);
+    } object;
+  };
 
-[[noreturn, gnu::noinline, gnu::cold]] inline void throw_error(std::string_view op, std::string message,
-                                                               const std::source_location& where) {
-  throw Error(std::string(op), std::move(message), where);
-}
+  MessagePiece(const char* p) : kind(Kind::text), text(p ? p : "") {}  // NOLINT: implicit, as every piece is
+  MessagePiece(std::string_view t) : kind(Kind::text), text(t) {}     // NOLINT
+  MessagePiece(const std::string& t) : kind(Kind::text), text(t) {}   // NOLINT
+  MessagePiece(const char& c) : kind(Kind::text), text(&c, 1) {}      // NOLINT
+  MessagePiece(const bool& b) : kind(Kind::text), text(b ? "true" : "false") {}  // NOLINT
+  template <class T>
+    requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
+  MessagePiece(const T& v) {  // NOLINT
+    if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
+    else if constexpr (std::is_signed_v<T>) kind = Kind::signed_int, i = (long long)v;
+    else kind = Kind::unsigned_int, u = (unsigned long long)v;
+  }
+  template <class T>
+    requires requires(const T& t) { { t.to_string() } -> std::convertible_to<std::string>; }
+  MessagePiece(const T& t) : kind(Kind::object) {  // NOLINT
+    object = {&t, [](const void* p) { return std::string(static_cast<const T*>(p)->to_string()); }};
+  }
+};
 
-/// Cold and out of line: a failure path must not grow (or slow the compilation of) the kernel that checks it.
-template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail(std::string_view op, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_message(std::string_view op,
+                                                                 std::initializer_list<MessagePiece> pieces,
+                                                                 const std::source_location& where) {
   std::string s;
-  (append_piece(s, parts), ...);
-  throw_error(op, std::move(s), {});
+  for (const MessagePiece& m : pieces) {
+    switch (m.kind) {
+      case MessagePiece::Kind::text: s.append(m.text); break;
+      case MessagePiece::Kind::signed_int: s += std::to_string(m.i); break;
+      case MessagePiece::Kind::unsigned_int: s += std::to_string(m.u); break;
+      case MessagePiece::Kind::floating: s += std::to_string(m.d); break;
+      case MessagePiece::Kind::object: s += m.object.str(m.object.p); break;
+    }
+  }
+  throw Error(std::string(op), std::move(s), where);
+}
+
+/// Throws a mixt::Error naming `op`, its message the parts concatenated. Inlined into the caller: the only code
+/// per call is the list of pieces.
+template <class... Parts>
+[[noreturn, gnu::always_inline]] inline void fail(std::string_view op, const Parts&... parts) {
+  throw_message(op, {MessagePiece(parts)...}, {});
 }
 
 template <class... Parts>
-[[noreturn, gnu::cold, gnu::noinline]] void fail_at(const std::source_location& where, std::string_view op,
-                                                    const Parts&... parts) {
-  std::string s;
-  (append_piece(s, parts), ...);
-  throw_error(op, std::move(s), where);
+[[noreturn, gnu::always_inline]] inline void fail_at(const std::source_location& where, std::string_view op,
+                                                     const Parts&... parts) {
+  throw_message(op, {MessagePiece(parts)...}, where);
 }
 
 }  // namespace detail

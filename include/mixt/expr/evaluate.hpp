@@ -172,7 +172,7 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 }
 
 /// e evaluated into a new array, never recorded by autograd. Library code (operators run with recording off)
-/// uses it instead of NDArray(e), whose recording path would compile e's backward kernels for nothing.
+/// uses it instead of NDArray(e), which would compile e's recording (its conversion to a program) for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
 NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {

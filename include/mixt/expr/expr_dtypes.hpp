@@ -5,7 +5,8 @@
 // opt-in with MIXT_EXPR_DTYPES, a bit mask of (1 << int(DType)): for example
 // -DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or (1 << 0) | (1 << 1) for float32 and float64. An expression over a
 // dtype left out raises a mixt::Error that names the macro. Fills, copies and conversions work for every dtype
-// regardless.
+// regardless. Without a BLAS, matrix products over float64 use the packed GEMM when float64 is in the set and a
+// compact, slower one otherwise (blas/compact_gemm.hpp).
 #pragma once
 
 #include "../core/dtype.hpp"

@@ -16,23 +16,44 @@
 namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <int Order = 1, expr::FusedNode E>
-void record_expression(const E& e, const expr::LeafList& leaves, NDArray& out);
+template <expr::FusedNode E>
+void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 }  // namespace autograd::detail
 
 namespace detail {
 
-/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p.
+#if MIXT_USE_CUDA
+/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
 template <class W>
 void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned char* pattern) {
   W word;
   std::memcpy(&word, pattern, sizeof(W));
   expr::launch(rc, n, expr::FillKernel<W>{static_cast<W*>(p), word});
 }
+#endif
+
+/// Writes n elements of `size` bytes (1, 2, 4 or 8), each a copy of pattern's first `size` bytes, from p (CPU).
+/// One loop for every dtype: the bulk as aligned 8-byte words holding 8 / size elements, whose pattern lines up
+/// because size divides 8 and p is a multiple of size.
+[[gnu::noinline]] inline void fill_pattern(void* p, int64_t n, const unsigned char* pattern, int size) {
+  unsigned char* b = static_cast<unsigned char*>(p);
+  const int64_t bytes = n * size;
+  int64_t head = int64_t((8 - reinterpret_cast<uintptr_t>(b) % 8) % 8);
+  if (head > bytes) head = bytes;
+  for (int64_t i = 0; i < head; ++i) b[i] = pattern[i % size];
+  unsigned char replicated[8];
+  for (int k = 0; k < 8; ++k) replicated[k] = pattern[k % size];
+  uint64_t word;
+  std::memcpy(&word, replicated, 8);
+  uint64_t* words = reinterpret_cast<uint64_t*>(b + head);
+  const int64_t n_words = (bytes - head) / 8;
+  parallel_for(n_words, int64_t(1) << 14, [&](int64_t begin, int64_t end) { std::fill(words + begin, words + end, word); });
+  for (int64_t i = head + n_words * 8; i < bytes; ++i) b[i] = pattern[i % size];
+}
 
 /// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
-/// kernel only stores words, so every program compiles four fill kernels rather than one per dtype.
+/// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
 inline void fill(const NDArray& out, double value, const std::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
@@ -42,7 +63,12 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
   store_double(out.dtype(), pattern.bytes, 0, value);
   engine::Engine::get().push(
       [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
-        word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
+#if MIXT_USE_CUDA
+        if (rc.ctx.is_gpu()) return word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
+#else
+        (void)rc;
+#endif
+        fill_pattern(p, n, pattern.bytes, int(dtype_size(t)));
       },
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }
@@ -108,9 +134,8 @@ NDArray::NDArray(const E& e, std::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    const expr::LeafList leaves = expr::collect_leaves(e);  // shared by the evaluation and the recording
-    *this = expr::evaluate(e, leaves, where, "assign");
-    if (autograd::is_recording()) autograd::detail::record_expression(e, leaves, *this);
+    *this = expr::evaluate(e, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }
 
