@@ -1,9 +1,10 @@
 // Backward of recorded element-wise chains over 2^22 float32, at 1 and 2 threads:
 //   chain A: (a + b) / 10 * c - d          chain B: (a + b) / 10 * sigmoid(c) - d
-// mixt's backward (y.backward(g): each leaf's adjoint derived at run time and evaluated as one interpreted kernel,
-// autograd/record.hpp) against the same four adjoints written by hand as typed fused expressions, assigned into
-// the same gradient buffers: what compiling each expression's adjoints from its type gave. GB/s counts the
-// arrays each adjoint reads and the gradient it writes.
+// mixt's backward (y.backward(g): each leaf's adjoint derived at run time and evaluated as one interpreted kernel
+// into a new array, autograd/record.hpp, then written to the leaf's gradient buffer) against the same four
+// adjoints written by hand as typed fused expressions, each evaluated into a new array and written to the same
+// buffer: what compiling each expression's adjoints from its type gave. GB/s counts, for the backward, the arrays
+// each adjoint reads and the gradient it writes.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -55,15 +56,15 @@ int main() {
       });
       const double t_typed = median_seconds([] {}, [&] {
         if (chain == 0) {
-          a.grad().assign(g / 10.f * c);
-          b.grad().assign(g / 10.f * c);
-          c.grad().assign(g * ((a + b) / 10.f));
+          a.grad().assign(mx::NDArray(g / 10.f * c));
+          b.grad().assign(mx::NDArray(g / 10.f * c));
+          c.grad().assign(mx::NDArray(g * ((a + b) / 10.f)));
         } else {
-          a.grad().assign(g / 10.f * mx::sigmoid(c));
-          b.grad().assign(g / 10.f * mx::sigmoid(c));
-          c.grad().assign(g * ((a + b) / 10.f) * mx::sigmoid(c) * (1.f - mx::sigmoid(c)));
+          a.grad().assign(mx::NDArray(g / 10.f * mx::sigmoid(c)));
+          b.grad().assign(mx::NDArray(g / 10.f * mx::sigmoid(c)));
+          c.grad().assign(mx::NDArray(g * ((a + b) / 10.f) * mx::sigmoid(c) * (1.f - mx::sigmoid(c))));
         }
-        d.grad().assign(-g);
+        d.grad().assign(mx::NDArray(-g));
         mx::waitall();
       });
       std::printf("%-8s %-7d %9.2f ms %9.2f ms %12.1f %14.2f\n", chain == 0 ? "A" : "B", threads, t_backward * 1e3,

@@ -12,6 +12,15 @@ namespace mixt::autograd::detail {
 
 using expr::Op;
 
+/// operand's adjoint gains v: adj[operand] becomes v, or the sum with what it had. Out of line: the rules call it
+/// some forty times.
+[[gnu::noinline]] inline void add_adjoint(expr::Program& p, std::vector<int>& adj, const std::vector<bool>& has_leaf,
+                                          int operand, int v) {
+  if (operand < 0 || !has_leaf[size_t(operand)]) return;
+  int& to = adj[size_t(operand)];
+  to = to < 0 ? v : p.add(Op::plus, to, v);
+}
+
 /// Appends the adjoints of instruction `value` (whose operands all come before it) with respect to each leaf below
 /// it, given the instruction `g` holding the head gradient; returns, per leaf, the instruction of its adjoint, or
 /// -1 where no gradient flows (a comparison, sign, floor, ... on the way, or a where condition).
@@ -36,74 +45,69 @@ using expr::Op;
     if (d < 0) continue;
     const expr::Instr in = p.code[size_t(i)];
     const int a = in.a, b = in.b, c = in.c;
-    auto give = [&](int operand, auto&& make) {
-      if (operand < 0 || !has_leaf[size_t(operand)]) return;
-      const int v = make();
-      int& to = adj[size_t(operand)];
-      to = to < 0 ? v : op(Op::plus, to, v);
-    };
+    // Each rule builds its operand's adjoint whether a leaf lies below it or not (a lambda per rule would cost
+    // compile time); what no leaf needs is dropped when the adjoints are pruned.
+    auto give = [&](int operand, int v) { add_adjoint(p, adj, has_leaf, operand, v); };
     switch (in.op) {
       case Op::leaf: leaf_adj[size_t(a)] = d; break;
       case Op::constant: break;
-      case Op::negative: give(a, [&] { return op(Op::negative, d); }); break;
-      case Op::identity: give(a, [&] { return d; }); break;
-      case Op::exp: give(a, [&] { return op(Op::mul, d, i); }); break;
-      case Op::log: give(a, [&] { return op(Op::div, d, a); }); break;
-      case Op::log1p: give(a, [&] { return op(Op::div, d, op(Op::plus, a, k(1))); }); break;
-      case Op::expm1: give(a, [&] { return op(Op::mul, d, op(Op::plus, i, k(1))); }); break;
-      case Op::sqrt: give(a, [&] { return op(Op::div, op(Op::mul, d, k(0.5)), i); }); break;
-      case Op::rsqrt: give(a, [&] { return op(Op::div, op(Op::mul, op(Op::mul, d, k(-0.5)), i), a); }); break;
-      case Op::square: give(a, [&] { return op(Op::mul, op(Op::mul, d, a), k(2)); }); break;
-      case Op::abs: give(a, [&] { return op(Op::mul, d, op(Op::sign, a)); }); break;
-      case Op::sin: give(a, [&] { return op(Op::mul, d, op(Op::cos, a)); }); break;
-      case Op::cos: give(a, [&] { return op(Op::negative, op(Op::mul, d, op(Op::sin, a))); }); break;
-      case Op::tanh: give(a, [&] { return op(Op::mul, d, op(Op::minus, k(1), op(Op::square, i))); }); break;
-      case Op::sigmoid: give(a, [&] { return op(Op::mul, op(Op::mul, d, i), op(Op::minus, k(1), i)); }); break;
-      case Op::relu: give(a, [&] { return op(Op::mul, d, op(Op::greater, a, k(0))); }); break;
-      case Op::softrelu: give(a, [&] { return op(Op::mul, d, op(Op::sigmoid, a)); }); break;
+      case Op::negative: give(a, op(Op::negative, d)); break;
+      case Op::identity: give(a, d); break;
+      case Op::exp: give(a, op(Op::mul, d, i)); break;
+      case Op::log: give(a, op(Op::div, d, a)); break;
+      case Op::log1p: give(a, op(Op::div, d, op(Op::plus, a, k(1)))); break;
+      case Op::expm1: give(a, op(Op::mul, d, op(Op::plus, i, k(1)))); break;
+      case Op::sqrt: give(a, op(Op::div, op(Op::mul, d, k(0.5)), i)); break;
+      case Op::rsqrt: give(a, op(Op::div, op(Op::mul, op(Op::mul, d, k(-0.5)), i), a)); break;
+      case Op::square: give(a, op(Op::mul, op(Op::mul, d, a), k(2))); break;
+      case Op::abs: give(a, op(Op::mul, d, op(Op::sign, a))); break;
+      case Op::sin: give(a, op(Op::mul, d, op(Op::cos, a))); break;
+      case Op::cos: give(a, op(Op::negative, op(Op::mul, d, op(Op::sin, a)))); break;
+      case Op::tanh: give(a, op(Op::mul, d, op(Op::minus, k(1), op(Op::square, i)))); break;
+      case Op::sigmoid: give(a, op(Op::mul, op(Op::mul, d, i), op(Op::minus, k(1), i))); break;
+      case Op::relu: give(a, op(Op::mul, d, op(Op::greater, a, k(0)))); break;
+      case Op::softrelu: give(a, op(Op::mul, d, op(Op::sigmoid, a))); break;
       case Op::erf:  // 2 / sqrt(pi) * e^(-a^2)
-        give(a, [&] {
-          return op(Op::mul, op(Op::mul, d, op(Op::exp, op(Op::negative, op(Op::square, a)))), k(1.1283791670955126));
-        });
+        give(a, op(Op::mul, op(Op::mul, d, op(Op::exp, op(Op::negative, op(Op::square, a)))), k(1.1283791670955126)));
         break;
       case Op::sign: case Op::floor: case Op::ceil: case Op::round: break;
       case Op::plus:
-        give(a, [&] { return d; });
-        give(b, [&] { return d; });
+        give(a, d);
+        give(b, d);
         break;
       case Op::minus:
-        give(a, [&] { return d; });
-        give(b, [&] { return op(Op::negative, d); });
+        give(a, d);
+        give(b, op(Op::negative, d));
         break;
       case Op::mul:
-        give(a, [&] { return op(Op::mul, d, b); });
-        give(b, [&] { return op(Op::mul, d, a); });
+        give(a, op(Op::mul, d, b));
+        give(b, op(Op::mul, d, a));
         break;
       case Op::div:  // d(a / b)/db = -(a / b) / b
-        give(a, [&] { return op(Op::div, d, b); });
-        give(b, [&] { return op(Op::negative, op(Op::div, op(Op::mul, d, i), b)); });
+        give(a, op(Op::div, d, b));
+        give(b, op(Op::negative, op(Op::div, op(Op::mul, d, i), b)));
         break;
       case Op::power:  // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a
-        give(a, [&] { return op(Op::mul, op(Op::mul, d, b), op(Op::power, a, op(Op::minus, b, k(1)))); });
-        give(b, [&] { return op(Op::mul, op(Op::mul, d, i), op(Op::log, a)); });
+        give(a, op(Op::mul, op(Op::mul, d, b), op(Op::power, a, op(Op::minus, b, k(1)))));
+        give(b, op(Op::mul, op(Op::mul, d, i), op(Op::log, a)));
         break;
       case Op::maximum:
-        give(a, [&] { return op(Op::mul, d, op(Op::greater_equal, a, b)); });
-        give(b, [&] { return op(Op::mul, d, op(Op::lesser, a, b)); });
+        give(a, op(Op::mul, d, op(Op::greater_equal, a, b)));
+        give(b, op(Op::mul, d, op(Op::lesser, a, b)));
         break;
       case Op::minimum:
-        give(a, [&] { return op(Op::mul, d, op(Op::lesser_equal, a, b)); });
-        give(b, [&] { return op(Op::mul, d, op(Op::greater, a, b)); });
+        give(a, op(Op::mul, d, op(Op::lesser_equal, a, b)));
+        give(b, op(Op::mul, d, op(Op::greater, a, b)));
         break;
       case Op::equal: case Op::not_equal: case Op::lesser: case Op::lesser_equal: case Op::greater:
       case Op::greater_equal:
         break;
       case Op::where:  // where(c, x, y): the condition gets no gradient
-        give(b, [&] { return op(Op::mul, d, op(Op::not_equal, a, k(0))); });
-        give(c, [&] { return op(Op::mul, d, op(Op::equal, a, k(0))); });
+        give(b, op(Op::mul, d, op(Op::not_equal, a, k(0))));
+        give(c, op(Op::mul, d, op(Op::equal, a, k(0))));
         break;
       case Op::clip:  // clip(x, lo, hi): the bounds get no gradient
-        give(a, [&] { return op(Op::mul, op(Op::mul, d, op(Op::greater_equal, a, b)), op(Op::lesser_equal, a, c)); });
+        give(a, op(Op::mul, op(Op::mul, d, op(Op::greater_equal, a, b)), op(Op::lesser_equal, a, c)));
         break;
     }
   }

@@ -6,8 +6,9 @@
 // node), and its adjoints are derived and evaluated at run time (autograd/program_derivatives.hpp). Compiling
 // each expression's adjoint kernels from its type, as mixt did before, cost g++ about 0.4 s per expression (two
 // to three times the expression's own kernel); a program costs each expression only to_program, and the
-// evaluator is compiled once, into programs that turn recording on. Interpreted adjoints run within about 10% of
-// typed ones (bench_autograd).
+// evaluator is compiled once, into programs that turn recording on. The price is speed: an interpreted kernel
+// runs 5 - 40% slower than the typed one (more for math-heavy ones), a whole backward 1.0 - 1.4x
+// (bench_autograd, benchmarks/RESULTS.md).
 #pragma once
 
 #include <bit>

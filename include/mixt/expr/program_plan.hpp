@@ -138,17 +138,20 @@ struct ProgramPlan {
         for (int q = 0; q < kChunk; ++q) r[steps[s].dst][q] = constants[steps[s].a];
   }
 
-  /// Runs every instruction over elements [j, j + m) of the current row (of the flat range when Linear), m <=
+  /// Runs every instruction over elements [j, j + m) of the current row (of the flat range when linear), m <=
   /// kChunk; the value ends in r[out_slot]. Lanes past m hold padding: leaves read 1 there, a value at which no
-  /// operation traps.
-  template <bool Linear>
-  void run_chunk(Registers r, int64_t j, int m) const {
+  /// operation traps. `linear` is a run-time flag: only leaf loads depend on it, and a second copy of every
+  /// operation would double the evaluator's compile time.
+  void run_chunk(Registers r, int64_t j, int m, bool linear) const {
     const int np = (m + W - 1) / W * W;
     for (int s = 0; s < n_steps; ++s) {
       const Step st = steps[s];
       ET* d = r[st.dst];
       switch (st.op) {
-        case Op::leaf: load_leaf<Linear>(leaves[st.a], d, j, m, np); break;
+        case Op::leaf:
+          if (linear) load_leaf<true>(leaves[st.a], d, j, m, np);
+          else load_leaf<false>(leaves[st.a], d, j, m, np);
+          break;
         case Op::constant: break;
 #define MIXT_PROGRAM_CHUNK1(F) case Op::F: apply_chunk<fn::F>(np, d, r[st.a]); break;
 #define MIXT_PROGRAM_CHUNK2(F) case Op::F: apply_chunk<fn::F>(np, d, r[st.a], r[st.b]); break;

@@ -39,7 +39,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
     if (L.linear) {
       for (int64_t c = b; c < e; c += C) {
         const int m = int(std::min<int64_t>(C, e - c));
-        p.template run_chunk<true>(r, c, m);
+        p.run_chunk(r, c, m, true);
         store(out + c, m);
       }
       return;
@@ -56,7 +56,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
       T* o = out + (i - j);
       for (; j < stop; j += C) {
         const int m = int(std::min<int64_t>(C, stop - j));
-        p.template run_chunk<false>(r, j, m);
+        p.run_chunk(r, j, m, false);
         store(o + j, m);
       }
       i = (o - out) + stop;
