@@ -1,8 +1,9 @@
-// Matrix products, float32, C (M x N) = A (M x K) . B (K x N):
+// Matrix products C (M x N) = A (M x K) . B (K x N); float32:
 //   - nd::dot through CBLAS against cblas_sgemm called directly on the same buffers (the cost of mixt's layer:
 //     the expression, the checks, the engine push), target ratio >= 0.95;
 //   - the portable GEMM (blas::portable_gemm, what mixt uses without a BLAS) against Eigen's MatrixXf product,
 //     target ratio >= 1.0.
+// Then float64 without BLAS: the compact GEMM (the default) against the packed one (MIXT_EXPR_DTYPES with float64).
 // With 1 and 2 threads (mixt::set_num_threads, openblas_set_num_threads, Eigen::setNbThreads). Each time is the
 // best of several runs after a warm-up; each side's runs go together (see best_seconds). Ratios are speed ratios:
 // > 1 means the first is faster.
@@ -94,6 +95,25 @@ int main(int argc, char** argv) {
         std::printf("%-16s %3d | %9s %9s %7s | ", name, threads, "-", "-", "-");
       std::printf("%9.1f %9.1f %7.3f\n", gflops(s.M, s.N, s.K, t_portable), gflops(s.M, s.N, s.K, t_eigen),
                   t_eigen / t_portable);
+    }
+  }
+
+  // float64 without BLAS: the compact GEMM a program gets by default, against the packed one it gets when
+  // MIXT_EXPR_DTYPES includes float64 (blas/gemm.hpp).
+  std::printf("\nfloat64 without BLAS; GFLOP/s (best of %d runs)\n\n", reps);
+  std::printf("%-16s %3s | %9s %9s %7s\n", "M x N x K", "thr", "compact", "packed", "ratio");
+  for (const Size& s : sizes) {
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<double> a(size_t(s.M * s.K), 0.5), b(size_t(s.K * s.N), 0.25), c(size_t(s.M * s.N));
+      const auto [t_compact, t_packed] = best_seconds(
+          [&] { blas::compact_gemm<double>(false, false, s.M, s.N, s.K, 1, a.data(), s.K, b.data(), s.N, 0, c.data(), s.N); },
+          [&] { blas::portable_gemm<double>(false, false, s.M, s.N, s.K, 1, a.data(), s.K, b.data(), s.N, 0, c.data(), s.N); },
+          reps);
+      char name[32];
+      std::snprintf(name, sizeof name, "%lldx%lldx%lld", (long long)s.M, (long long)s.N, (long long)s.K);
+      std::printf("%-16s %3d | %9.1f %9.1f %7.3f\n", name, threads, gflops(s.M, s.N, s.K, t_compact),
+                  gflops(s.M, s.N, s.K, t_packed), t_packed / t_compact);
     }
   }
   return 0;

@@ -8,7 +8,7 @@
 // large products (benchmarks/RESULTS.md). A BLAS (MIXT_USE_CBLAS) serves every type at full speed.
 //
 // Rows of C are split over the kernel pool; each thread packs a KB x NB block of op(B) row-major, then updates
-// its rows of C one row of that block at a time (an axpy over contiguous memory).
+// its rows of C four rows of that block at a time (four fused axpys over contiguous memory).
 #pragma once
 
 #include <algorithm>
@@ -41,18 +41,28 @@ void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T a
             bp[k * nb + j] = transB ? B[(jb + j) * ldb + kb + k] : B[(kb + k) * ldb + jb + j];
         for (int64_t i = i0; i < i1; ++i) {
           T* c = C + i * ldc + jb;
-          for (int64_t k = 0; k < kc; ++k) {
-            const T a = alpha * (transA ? A[(kb + k) * lda + i] : A[i * lda + kb + k]);
+          auto a_at = [&](int64_t k) { return alpha * (transA ? A[(kb + k) * lda + i] : A[i * lda + kb + k]); };
+          int64_t k = 0;
+          for (; k + 4 <= kc; k += 4) {  // four rows of the block per pass over c: a quarter of the loads and stores
+            const T a0 = a_at(k), a1 = a_at(k + 1), a2 = a_at(k + 2), a3 = a_at(k + 3);
             const T* b = bp + k * nb;
             int64_t j = 0;
             for (; j + W <= nb; j += W) {
-              Vec vc, vb;
+              Vec vc, v0, v1, v2, v3;
               std::memcpy(&vc, c + j, sizeof(Vec));
-              std::memcpy(&vb, b + j, sizeof(Vec));
-              vc += a * vb;
+              std::memcpy(&v0, b + j, sizeof(Vec));
+              std::memcpy(&v1, b + nb + j, sizeof(Vec));
+              std::memcpy(&v2, b + 2 * nb + j, sizeof(Vec));
+              std::memcpy(&v3, b + 3 * nb + j, sizeof(Vec));
+              vc += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3;
               std::memcpy(c + j, &vc, sizeof(Vec));
             }
-            for (; j < nb; ++j) c[j] += a * b[j];
+            for (; j < nb; ++j) c[j] += a0 * b[j] + a1 * b[nb + j] + a2 * b[2 * nb + j] + a3 * b[3 * nb + j];
+          }
+          for (; k < kc; ++k) {
+            const T a = a_at(k);
+            const T* b = bp + k * nb;
+            for (int64_t j = 0; j < nb; ++j) c[j] += a * b[j];
           }
         }
       }

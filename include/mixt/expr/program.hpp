@@ -7,7 +7,7 @@
 // each expression's adjoint kernels from its type, as mixt did before, cost g++ about 0.4 s per expression (two
 // to three times the expression's own kernel); a program costs each expression only to_program, and the
 // evaluator is compiled once, into programs that turn recording on. The price is speed: an interpreted kernel
-// runs 5 - 40% slower than the typed one (more for math-heavy ones), a whole backward 1.0 - 1.4x
+// takes 1.05 - 1.5x the time of the typed one (the more math, the more), a whole backward 1.1 - 1.5x
 // (bench_autograd, benchmarks/RESULTS.md).
 #pragma once
 
