@@ -13,22 +13,9 @@
 
 #include <mixt/mixt.hpp>
 
-namespace mx = mixt;
+#include "median_time.hpp"
 
-/// The median time of f, each run after an untimed setup().
-static double median_seconds(const std::function<void()>& setup, const std::function<void()>& f, int reps = 9) {
-  setup();
-  f();  // warm-up
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    setup();
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+namespace mx = mixt;
 
 int main() {
   const int64_t n = int64_t(1) << 22;
@@ -54,7 +41,7 @@ int main() {
         y.backward(g);
         mx::waitall();
       });
-      const double t_typed = median_seconds([] {}, [&] {
+      const double t_typed = median_seconds([&] {
         if (chain == 0) {
           a.grad().assign(mx::NDArray(g / 10.f * c));
           b.grad().assign(mx::NDArray(g / 10.f * c));

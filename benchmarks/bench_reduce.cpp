@@ -14,19 +14,9 @@
 
 #include <mixt/mixt.hpp>
 
-namespace mx = mixt;
+#include "median_time.hpp"
 
-static double median_seconds(const std::function<void()>& f, int reps = 9) {
-  f();  // warm-up
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
+namespace mx = mixt;
 
 int main() {
   const int64_t n = int64_t(1) << 24, rows = int64_t(1) << 14, cols = n / rows;

@@ -3328,6 +3328,21 @@ struct Extents {
   }
 };
 
+/// The multi-index over L's outer axes (all but the last) of the row that holds flat index i (CPU loops).
+inline void row_index(const Extents& L, int64_t i, int64_t* idx) {
+  for (int64_t r = i / L.dims[size_t(L.ndim - 1)], d = L.ndim - 2; d >= 0; --d) {
+    idx[d] = r % L.dims[size_t(d)];
+    r /= L.dims[size_t(d)];
+  }
+}
+/// Moves idx to the next row.
+inline void next_row(const Extents& L, int64_t* idx) {
+  for (int d = L.ndim - 2; d >= 0; --d) {
+    if (++idx[d] < L.dims[size_t(d)]) break;
+    idx[d] = 0;
+  }
+}
+
 /// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
 /// them.
 struct Layout : Extents {
@@ -3510,11 +3525,8 @@ void run(const Plan& plan, T* out, const Extents& L) {
       if (b == e) return;  // else the general loop below takes the last few elements (a single row)
     }
     int64_t idx[kMaxDim] = {};
-    int64_t row = b / inner, j = b % inner;
-    for (int64_t r = row, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
-      idx[d] = r % L.dims[d];
-      r /= L.dims[d];
-    }
+    int64_t j = b % inner;
+    row_index(L, b, idx);
     for (int64_t i = b; i < e; j = 0) {
       p.set_row(idx);
       const int64_t stop = std::min(inner, j + (e - i));
@@ -3530,10 +3542,7 @@ void run(const Plan& plan, T* out, const Extents& L) {
         o[j] = static_cast<T>(v);
       }
       i = (o - out) + stop;
-      for (int d = nd - 2; d >= 0; --d) {  // next row
-        if (++idx[d] < L.dims[d]) break;
-        idx[d] = 0;
-      }
+      next_row(L, idx);
     }
   });
 }
@@ -6450,10 +6459,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
     }
     int64_t idx[kMaxDim] = {};
     int64_t j = b % inner;
-    for (int64_t rw = b / inner, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
-      idx[d] = rw % L.dims[d];
-      rw /= L.dims[d];
-    }
+    row_index(L, b, idx);
     for (int64_t i = b; i < e; j = 0) {
       p.set_row(idx);
       const int64_t stop = std::min(inner, j + (e - i));
@@ -6464,10 +6470,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
         store(o + j, m);
       }
       i = (o - out) + stop;
-      for (int d = nd - 2; d >= 0; --d) {  // next row
-        if (++idx[d] < L.dims[d]) break;
-        idx[d] = 0;
-      }
+      next_row(L, idx);
     }
   });
 }

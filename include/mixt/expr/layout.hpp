@@ -74,6 +74,21 @@ struct Extents {
   }
 };
 
+/// The multi-index over L's outer axes (all but the last) of the row that holds flat index i (CPU loops).
+inline void row_index(const Extents& L, int64_t i, int64_t* idx) {
+  for (int64_t r = i / L.dims[size_t(L.ndim - 1)], d = L.ndim - 2; d >= 0; --d) {
+    idx[d] = r % L.dims[size_t(d)];
+    r /= L.dims[size_t(d)];
+  }
+}
+/// Moves idx to the next row.
+inline void next_row(const Extents& L, int64_t* idx) {
+  for (int d = L.ndim - 2; d >= 0; --d) {
+    if (++idx[d] < L.dims[size_t(d)]) break;
+    idx[d] = 0;
+  }
+}
+
 /// The iteration space of one evaluation: the extents and, for every array leaf in tree order, its strides over
 /// them.
 struct Layout : Extents {

@@ -36,11 +36,8 @@ void run(const Plan& plan, T* out, const Extents& L) {
       if (b == e) return;  // else the general loop below takes the last few elements (a single row)
     }
     int64_t idx[kMaxDim] = {};
-    int64_t row = b / inner, j = b % inner;
-    for (int64_t r = row, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
-      idx[d] = r % L.dims[d];
-      r /= L.dims[d];
-    }
+    int64_t j = b % inner;
+    row_index(L, b, idx);
     for (int64_t i = b; i < e; j = 0) {
       p.set_row(idx);
       const int64_t stop = std::min(inner, j + (e - i));
@@ -56,10 +53,7 @@ void run(const Plan& plan, T* out, const Extents& L) {
         o[j] = static_cast<T>(v);
       }
       i = (o - out) + stop;
-      for (int d = nd - 2; d >= 0; --d) {  // next row
-        if (++idx[d] < L.dims[d]) break;
-        idx[d] = 0;
-      }
+      next_row(L, idx);
     }
   });
 }

@@ -46,10 +46,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
     }
     int64_t idx[kMaxDim] = {};
     int64_t j = b % inner;
-    for (int64_t rw = b / inner, d = nd - 2; d >= 0; --d) {  // the multi-index of the first row
-      idx[d] = rw % L.dims[d];
-      rw /= L.dims[d];
-    }
+    row_index(L, b, idx);
     for (int64_t i = b; i < e; j = 0) {
       p.set_row(idx);
       const int64_t stop = std::min(inner, j + (e - i));
@@ -60,10 +57,7 @@ void run_program(const ProgramPlan<S, ET>& plan, T* out, const Extents& L) {
         store(o + j, m);
       }
       i = (o - out) + stop;
-      for (int d = nd - 2; d >= 0; --d) {  // next row
-        if (++idx[d] < L.dims[d]) break;
-        idx[d] = 0;
-      }
+      next_row(L, idx);
     }
   });
 }
