@@ -4,6 +4,11 @@
 // grad with create_graph) those kernels are recorded in turn, so gradients of any order work. Library operators
 // record their registered backward; views of recorded arrays record how to put the view's gradient back into the
 // base's shape.
+//
+// DESIGN.md (contract 7) has the backward derived at compile time from the expression's type. mixt did that until
+// 2026-12-02; it cost each recorded expression about 0.4 s of g++ time and kept the compile-time target out of
+// reach (benchmarks/RESULTS.md). The derivative is still one fused kernel per leaf, its rules live in one place
+// (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 #pragma once
 
 #include <memory>
