@@ -2,6 +2,7 @@
 //   chain A: (a + b) / 10 * c - d          chain B: (a + b) / 10 * sigmoid(c) - d
 // mixt fused (one kernel), mixt unfused (a materialized temporary per operation), a hand-written loop on the
 // same thread pool, and Eigen's Tensor module on a ThreadPoolDevice. GB/s counts 4 arrays read + 1 written.
+// The four run in alternation (interleaved_medians), each figure the median of 15.
 #define EIGEN_USE_THREADS
 #include <unsupported/Eigen/CXX11/Tensor>
 
@@ -39,34 +40,39 @@ int main() {
     Eigen::ThreadPool pool(threads);
     Eigen::ThreadPoolDevice dev(&pool, threads);
     for (int chain = 0; chain < 2; ++chain) {
-      double t_fused, t_unfused, t_loop, t_eigen;
+      std::vector<std::function<void()>> variants;
       if (chain == 0) {
-        t_fused = median_seconds([&] { out.assign((a + b) / 10.f * c - d); mx::waitall(); });
-        t_unfused = median_seconds([&] {
-          mx::NDArray t1 = a + b, t2 = t1 / 10.f, t3 = t2 * c;
-          out.assign(t3 - d);
-          mx::waitall();
-        });
-        t_loop = median_seconds([&] {
-          mx::parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
-            for (int64_t i = s; i < e; ++i) po[i] = (pa[i] + pb[i]) / 10.f * pc[i] - pd[i];
-          });
-        });
-        t_eigen = median_seconds([&] { eo.device(dev) = (ea + eb) / 10.f * ec - ed; });
+        variants = {
+            [&] { out.assign((a + b) / 10.f * c - d); mx::waitall(); },
+            [&] {
+              mx::NDArray t1 = a + b, t2 = t1 / 10.f, t3 = t2 * c;
+              out.assign(t3 - d);
+              mx::waitall();
+            },
+            [&] {
+              mx::parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
+                for (int64_t i = s; i < e; ++i) po[i] = (pa[i] + pb[i]) / 10.f * pc[i] - pd[i];
+              });
+            },
+            [&] { eo.device(dev) = (ea + eb) / 10.f * ec - ed; }};
       } else {
-        t_fused = median_seconds([&] { out.assign((a + b) / 10.f * sigmoid(c) - d); mx::waitall(); });
-        t_unfused = median_seconds([&] {
-          mx::NDArray t1 = a + b, t2 = t1 / 10.f, t3 = sigmoid(c), t4 = t2 * t3;
-          out.assign(t4 - d);
-          mx::waitall();
-        });
-        t_loop = median_seconds([&] {
-          mx::parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
-            for (int64_t i = s; i < e; ++i) po[i] = (pa[i] + pb[i]) / 10.f * (1.f / (1.f + std::exp(-pc[i]))) - pd[i];
-          });
-        });
-        t_eigen = median_seconds([&] { eo.device(dev) = (ea + eb) / 10.f * ec.sigmoid() - ed; });
+        variants = {
+            [&] { out.assign((a + b) / 10.f * sigmoid(c) - d); mx::waitall(); },
+            [&] {
+              mx::NDArray t1 = a + b, t2 = t1 / 10.f, t3 = sigmoid(c), t4 = t2 * t3;
+              out.assign(t4 - d);
+              mx::waitall();
+            },
+            [&] {
+              mx::parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
+                for (int64_t i = s; i < e; ++i)
+                  po[i] = (pa[i] + pb[i]) / 10.f * (1.f / (1.f + std::exp(-pc[i]))) - pd[i];
+              });
+            },
+            [&] { eo.device(dev) = (ea + eb) / 10.f * ec.sigmoid() - ed; }};
       }
+      const std::vector<double> t = interleaved_medians(variants);
+      const double t_fused = t[0], t_unfused = t[1], t_loop = t[2], t_eigen = t[3];
       auto gbs = [&](double t) { return bytes / t / 1e9; };
       std::printf("%-8s %-7d %7.1f GB/s %6.1f GB/s %6.1f GB/s %6.1f GB/s %11.2fx %11.2fx\n", chain ? "sigmoid" : "plain",
                   threads, gbs(t_fused), gbs(t_unfused), gbs(t_loop), gbs(t_eigen), t_eigen / t_fused,

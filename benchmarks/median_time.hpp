@@ -23,3 +23,27 @@ inline double median_seconds(const std::function<void()>& setup, const std::func
 inline double median_seconds(const std::function<void()>& f, int reps = 9) {
   return median_seconds([] {}, f, reps);
 }
+
+/// Times several variants of one task in alternation: `rounds` rounds, each running every variant once, in an
+/// order that rotates from round to round, after one untimed round. Returns each variant's median time. On a
+/// shared VM whose speed drifts over seconds, alternating puts every variant under the same drift, where timing
+/// them one after the other let the drift decide a comparison of a few percent.
+inline std::vector<double> interleaved_medians(const std::vector<std::function<void()>>& variants, int rounds = 15) {
+  const size_t n = variants.size();
+  for (const auto& f : variants) f();  // warm-up
+  std::vector<std::vector<double>> t(n);
+  for (int r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t v = (k + size_t(r)) % n;
+      const auto t0 = std::chrono::steady_clock::now();
+      variants[v]();
+      t[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  std::vector<double> medians;
+  for (auto& times : t) {
+    std::sort(times.begin(), times.end());
+    medians.push_back(times[times.size() / 2]);
+  }
+  return medians;
+}

@@ -28,10 +28,13 @@ void run(const Plan& plan, T* out, const Extents& L) {
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     Plan p = plan;
     if (L.linear) {  // every leaf contiguous: plain loads, no stride test per packet
+      // A local copy: stores go through memcpy, which may alias anything, so `out` read through the capture
+      // would be loaded again after every store.
+      T* const dst = out;
       for (; b + W <= e; b += W) {
         auto v = p.template packet<true>(b);
-        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(out + b), v);
-        pk::store(out + b, v);
+        if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(dst + b), v);
+        pk::store(dst + b, v);
       }
       if (b == e) return;  // else the general loop below takes the last few elements (a single row)
     }
