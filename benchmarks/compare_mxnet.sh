@@ -4,7 +4,10 @@
 # FullyConnected and Convolution (bench_ops vs mxnet/ops.py). Prints a table of times and speed ratios
 # (MXNet's time / mixt's: above 1, mixt is faster).
 #
-#   benchmarks/compare_mxnet.sh [build_dir=build]
+#   benchmarks/compare_mxnet.sh [build_dir=build] [iterations=25]
+#
+# Both sides take the best of the same number of single iterations (iterations for Convolution, four times as
+# many for FullyConnected).
 #
 # PYTHON: an interpreter that imports mxnet (default python3). To make one:
 #   python3 -m venv /tmp/mx && /tmp/mx/bin/pip install mxnet==1.9.1 numpy==1.23.5 && PYTHON=/tmp/mx/bin/python ...
@@ -12,20 +15,23 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${1:-build}
+iterations=${2:-25}
 python=${PYTHON:-python3}
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 
 for program in bench_mlp bench_ops; do
   if [[ -x $build/benchmarks/$program ]]; then
-    "$build/benchmarks/$program" | tee -a "$results"
+    args=()
+    [[ $program == bench_ops ]] && args=("$iterations")
+    "$build/benchmarks/$program" "${args[@]}" | tee -a "$results"
   else
     echo "missing $build/benchmarks/$program: build it first (ninja -C $build)"
   fi
 done
 if "$python" -c 'import mxnet' 2>/dev/null; then
   "$python" benchmarks/mxnet/mlp_step.py | tee -a "$results"
-  "$python" benchmarks/mxnet/ops.py | tee -a "$results"
+  "$python" benchmarks/mxnet/ops.py "$iterations" | tee -a "$results"
 else
   echo "MXNet is not importable by $python: only mixt's figures (see the top of this script to install it)"
 fi
