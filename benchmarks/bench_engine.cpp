@@ -1,7 +1,9 @@
-// Engine overhead and concurrency: the cost of one push of a tiny CPU operation (threaded and naive), and the
-// time for 1,000 independent medium operations with 1 versus 2 CPU workers. Prints a table.
+// Engine overhead and concurrency: the cost of one push of a tiny CPU operation (threaded and naive), the round
+// trip of one push and wait_all, and the time for 1,000 independent medium operations with 1 versus 2 CPU
+// workers. Prints tables.
 #include <mixt/mixt.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -72,6 +74,25 @@ double medium_ops(Engine& eng, int n_ops = 1000, int n = 100000) {
   return t;
 }
 
+/// Median time of one push of a tiny operation followed by wait_all (a synchronous caller: a game loop reading
+/// each result), in microseconds: the latency of waking a worker and being woken.
+double round_trip_us(Engine& eng, int n = 2001) {
+  Var* v = eng.new_var();
+  int64_t counter = 0;
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) {
+    auto t0 = Clock::now();
+    eng.push([&counter](RunContext) { ++counter; }, cpu(), {}, {v}, engine::FnProperty::normal, "tiny");
+    eng.wait_all();
+    t.push_back(seconds_since(t0));
+  }
+  if (counter != n) std::printf("WRONG COUNT %lld\n", (long long)counter);
+  eng.delete_var(v, cpu(), [] {});
+  eng.wait_all();
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2] * 1e6;
+}
+
 }  // namespace
 
 int main() {
@@ -93,6 +114,18 @@ int main() {
     char name[64];
     std::snprintf(name, sizeof name, "threaded, %d worker%s", workers, workers > 1 ? "s" : "");
     row(name, threaded);
+  }
+
+  std::printf("\npush + wait_all of one tiny operation (median us)\n");
+  {
+    engine::NaiveEngine naive;
+    std::printf("%-26s %12.2f\n", "naive", round_trip_us(naive));
+  }
+  for (int workers : {1, 2}) {
+    engine::ThreadedEngine threaded(workers);
+    char name[64];
+    std::snprintf(name, sizeof name, "threaded, %d worker%s", workers, workers > 1 ? "s" : "");
+    std::printf("%-26s %12.2f\n", name, round_trip_us(threaded));
   }
 
   std::printf("\n1,000 independent medium operations (1e5-element serial loops)\n");

@@ -570,7 +570,9 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
 // part of another (a batched product whose items each run a GEMM). Between loops the threads spin a few tens of
-// microseconds before they sleep (spin_while), as OpenMP runtimes do; an error in any part reaches the caller.
+// microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence such as a GEMM's packing and
+// compute phases then hands its next loop to threads still awake; the MLP benchmark's step: about -10%), as
+// OpenMP runtimes do; an error in any part reaches the caller.
 
 #include <algorithm>
 #include <atomic>
@@ -583,6 +585,30 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 #include <type_traits>
 #include <utility>
 
+// ---- begin mixt/core/spin.hpp ----
+// spin_while: a short busy wait before a thread blocks, shared by the kernel pool and the engine.
+
+#include <thread>
+
+namespace mixt::detail {
+
+/// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable. A
+/// futex wake-up costs several microseconds (more on a VM); work that follows soon (a GEMM's next phase, the
+/// next operation of a chain, the result a caller waits for) then finds its thread still awake. OpenMP runtimes
+/// spin the same way, only longer. Timed with the x86 time-stamp counter (no <chrono> to parse); elsewhere by a
+/// count of yields.
+template <class Busy>
+void spin_while(Busy busy) {
+#if defined(__x86_64__) || defined(__i386__)
+  const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
+  while (busy() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
+#else
+  for (int i = 0; i < 2000 && busy(); ++i) std::this_thread::yield();
+#endif
+}
+
+}  // namespace mixt::detail
+// ---- end mixt/core/spin.hpp ----
 // ---- begin mixt/core/thread_group.hpp ----
 // ThreadGroup: threads started together and joined together, held in a plain array: a std::vector<std::thread>
 // costs every program a few dozen instantiated functions to compile (benchmarks/RESULTS.md, compile time).
@@ -734,21 +760,6 @@ class ThreadPool {
       if (n > 0) return n;
     }
     return std::max(1u, std::thread::hardware_concurrency());
-  }
-
-  /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable: a
-  /// kernel sequence (a GEMM's packing and compute phases, a chain of small element-wise loops) then hands its
-  /// next loop to threads that are still awake instead of paying a futex wake-up per loop (the MLP benchmark's
-  /// step: about -10%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
-  /// <chrono> to parse); elsewhere by a count of yields.
-  template <class Busy>
-  static void spin_while(Busy busy) {
-#if defined(__x86_64__) || defined(__i386__)
-    const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
-    while (busy() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
-#else
-    for (int i = 0; i < 2000 && busy(); ++i) std::this_thread::yield();
-#endif
   }
 
   void worker(int index, uint64_t seen) {
@@ -1411,6 +1422,7 @@ class NaiveEngine final : public Engine {
 // each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
 // Never call wait_for_var / wait_all from inside an operation.
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -1424,6 +1436,7 @@ class NaiveEngine final : public Engine {
 // pool (core/thread_pool.hpp). That pool serves one loop at a time and a loop started while it is busy runs on
 // the calling worker alone, so engine workers plus kernel threads never exceed workers + kernel threads - 1.
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
@@ -1546,7 +1559,8 @@ class CpuWorkers {
       if (tail_) tail_->next = op;
       else head_ = op;
       tail_ = op;
-      wake = sleeping_ > 0;
+      queued_.store(true, std::memory_order_release);
+      wake = sleeping_ > 0 && !spinning_;  // a spinning worker takes it without a wake-up
     }
     if (wake) cv_.notify_one();
   }
@@ -1562,22 +1576,45 @@ class CpuWorkers {
   }
 
  private:
+  /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
+  /// a chain of operations pushed one by one then skips a futex wake-up per operation (a push and wait_all of
+  /// one tiny operation: 13 us before, about 1 us with the spin; wait_all spins too), while a worker never
+  /// spins beside an operation whose loops need every core.
   void loop() {
     for (;;) {
       OprBlock* op;
+      bool wake_another;
       {
         std::unique_lock<std::mutex> lk(m_);
         while (!head_) {
           if (stopping_) return;
+          if (!spinning_ && running_.load(std::memory_order_relaxed) == 0) {
+            spinning_ = true;
+            lk.unlock();
+            mixt::detail::spin_while([&] {
+              return !queued_.load(std::memory_order_acquire) && running_.load(std::memory_order_relaxed) == 0;
+            });
+            lk.lock();
+            spinning_ = false;
+            continue;
+          }
           ++sleeping_;
           cv_.wait(lk);
           --sleeping_;
         }
         op = head_;
         head_ = op->next;
-        if (!head_) tail_ = nullptr;
+        if (!head_) {
+          tail_ = nullptr;
+          queued_.store(false, std::memory_order_relaxed);
+        }
+        running_.fetch_add(1, std::memory_order_relaxed);
+        // Pushes seen by a spinner woke no one: pass on what is left to a sleeping worker.
+        wake_another = head_ && sleeping_ > 0;
       }
+      if (wake_another) cv_.notify_one();
       run_(op);
+      running_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -1586,7 +1623,10 @@ class CpuWorkers {
   std::condition_variable cv_;
   OprBlock* head_ = nullptr;
   OprBlock* tail_ = nullptr;
+  std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
+  std::atomic<int> running_{0};      ///< workers running an operation
   int sleeping_ = 0;
+  bool spinning_ = false;            ///< a worker spins for the next push (guarded by m_)
   bool stopping_ = false;
   mixt::detail::ThreadGroup threads_;
 };
@@ -2387,6 +2427,7 @@ class ThreadedEngine final : public Engine {
 
   void wait_all() override {
     {
+      mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
       std::unique_lock<std::mutex> lk(done_m_);
       done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
@@ -2424,14 +2465,17 @@ class ThreadedEngine final : public Engine {
     std::mutex m;
     std::condition_variable cv;
     bool done = false;
+    std::atomic<bool> signalled{false};  ///< done, readable without the lock (for the spin)
     void signal() {
       // Notify under the lock: the waiter cannot return (and destroy *this) before we let go of it.
       std::lock_guard<std::mutex> lk(m);
       done = true;
+      signalled.store(true, std::memory_order_release);
       cv.notify_one();
     }
     void wait() {
-      std::unique_lock<std::mutex> lk(m);
+      mixt::detail::spin_while([&] { return !signalled.load(std::memory_order_acquire); });
+      std::unique_lock<std::mutex> lk(m);  // taken even after the spin saw the signal: see signal()
       cv.wait(lk, [&] { return done; });
     }
   };

@@ -5,7 +5,9 @@
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
 // part of another (a batched product whose items each run a GEMM). Between loops the threads spin a few tens of
-// microseconds before they sleep (spin_while), as OpenMP runtimes do; an error in any part reaches the caller.
+// microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence such as a GEMM's packing and
+// compute phases then hands its next loop to threads still awake; the MLP benchmark's step: about -10%), as
+// OpenMP runtimes do; an error in any part reaches the caller.
 #pragma once
 
 #include <algorithm>
@@ -19,6 +21,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "spin.hpp"
 #include "thread_group.hpp"
 
 namespace mixt {
@@ -133,21 +136,6 @@ class ThreadPool {
       if (n > 0) return n;
     }
     return std::max(1u, std::thread::hardware_concurrency());
-  }
-
-  /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable: a
-  /// kernel sequence (a GEMM's packing and compute phases, a chain of small element-wise loops) then hands its
-  /// next loop to threads that are still awake instead of paying a futex wake-up per loop (the MLP benchmark's
-  /// step: about -10%). OpenMP runtimes spin the same way, only longer. Timed with the x86 time-stamp counter (no
-  /// <chrono> to parse); elsewhere by a count of yields.
-  template <class Busy>
-  static void spin_while(Busy busy) {
-#if defined(__x86_64__) || defined(__i386__)
-    const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
-    while (busy() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
-#else
-    for (int i = 0; i < 2000 && busy(); ++i) std::this_thread::yield();
-#endif
   }
 
   void worker(int index, uint64_t seen) {

@@ -4,9 +4,11 @@
 // the calling worker alone, so engine workers plus kernel threads never exceed workers + kernel threads - 1.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
+#include "../core/spin.hpp"
 #include "../core/thread_group.hpp"
 #include "opr_block.hpp"
 
@@ -33,7 +35,8 @@ class CpuWorkers {
       if (tail_) tail_->next = op;
       else head_ = op;
       tail_ = op;
-      wake = sleeping_ > 0;
+      queued_.store(true, std::memory_order_release);
+      wake = sleeping_ > 0 && !spinning_;  // a spinning worker takes it without a wake-up
     }
     if (wake) cv_.notify_one();
   }
@@ -49,22 +52,45 @@ class CpuWorkers {
   }
 
  private:
+  /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
+  /// a chain of operations pushed one by one then skips a futex wake-up per operation (a push and wait_all of
+  /// one tiny operation: 13 us before, about 1 us with the spin; wait_all spins too), while a worker never
+  /// spins beside an operation whose loops need every core.
   void loop() {
     for (;;) {
       OprBlock* op;
+      bool wake_another;
       {
         std::unique_lock<std::mutex> lk(m_);
         while (!head_) {
           if (stopping_) return;
+          if (!spinning_ && running_.load(std::memory_order_relaxed) == 0) {
+            spinning_ = true;
+            lk.unlock();
+            mixt::detail::spin_while([&] {
+              return !queued_.load(std::memory_order_acquire) && running_.load(std::memory_order_relaxed) == 0;
+            });
+            lk.lock();
+            spinning_ = false;
+            continue;
+          }
           ++sleeping_;
           cv_.wait(lk);
           --sleeping_;
         }
         op = head_;
         head_ = op->next;
-        if (!head_) tail_ = nullptr;
+        if (!head_) {
+          tail_ = nullptr;
+          queued_.store(false, std::memory_order_relaxed);
+        }
+        running_.fetch_add(1, std::memory_order_relaxed);
+        // Pushes seen by a spinner woke no one: pass on what is left to a sleeping worker.
+        wake_another = head_ && sleeping_ > 0;
       }
+      if (wake_another) cv_.notify_one();
       run_(op);
+      running_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
 
@@ -73,7 +99,10 @@ class CpuWorkers {
   std::condition_variable cv_;
   OprBlock* head_ = nullptr;
   OprBlock* tail_ = nullptr;
+  std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
+  std::atomic<int> running_{0};      ///< workers running an operation
   int sleeping_ = 0;
+  bool spinning_ = false;            ///< a worker spins for the next push (guarded by m_)
   bool stopping_ = false;
   mixt::detail::ThreadGroup threads_;
 };

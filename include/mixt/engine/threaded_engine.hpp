@@ -17,6 +17,7 @@
 // Never call wait_for_var / wait_all from inside an operation.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -25,6 +26,7 @@
 #include <utility>
 
 #include "../core/error.hpp"
+#include "../core/spin.hpp"
 #include "cpu_workers.hpp"
 #include "engine.hpp"
 #include "operation_error.hpp"
@@ -126,6 +128,7 @@ class ThreadedEngine final : public Engine {
 
   void wait_all() override {
     {
+      mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
       std::unique_lock<std::mutex> lk(done_m_);
       done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
@@ -163,14 +166,17 @@ class ThreadedEngine final : public Engine {
     std::mutex m;
     std::condition_variable cv;
     bool done = false;
+    std::atomic<bool> signalled{false};  ///< done, readable without the lock (for the spin)
     void signal() {
       // Notify under the lock: the waiter cannot return (and destroy *this) before we let go of it.
       std::lock_guard<std::mutex> lk(m);
       done = true;
+      signalled.store(true, std::memory_order_release);
       cv.notify_one();
     }
     void wait() {
-      std::unique_lock<std::mutex> lk(m);
+      mixt::detail::spin_while([&] { return !signalled.load(std::memory_order_acquire); });
+      std::unique_lock<std::mutex> lk(m);  // taken even after the spin saw the signal: see signal()
       cv.wait(lk, [&] { return done; });
     }
   };
