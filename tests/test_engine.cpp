@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
+#include <pthread.h>
 #include <cstdlib>
 #include <condition_variable>
 #include <memory>
@@ -163,6 +165,54 @@ TEST_CASE("engine: two independent operations run at the same time") {
   CHECK(b_saw_a);
   eng.delete_var(a, cpu(), [] {});
   eng.delete_var(b, cpu(), [] {});
+}
+
+TEST_CASE("engine: idle workers and kernel threads sleep once the work is done") {
+  // Workers and kernel threads spin briefly for the next piece of work, then must block: a worker that kept
+  // spinning held a core forever (it halved every 2-thread loop run from outside the engine). Each thread's CPU
+  // clock over an idle stretch stays near zero when it sleeps and grows at a core's rate when it spins. (Only
+  // mixt's threads: OpenBLAS's own threads yield-spin for a while after the library loads.)
+  std::mutex m;
+  std::vector<clockid_t> clocks;
+  auto record_thread = [&] {
+    clockid_t c;
+    REQUIRE(pthread_getcpuclockid(pthread_self(), &c) == 0);
+    std::lock_guard<std::mutex> lk(m);
+    clocks.push_back(c);
+  };
+  ThreadedEngine eng(2);
+  Var* a = eng.new_var();
+  Var* b = eng.new_var();
+  Flag fa, fb;  // the two operations wait for each other: one runs on each worker
+  eng.push([&](RunContext) { record_thread(); fa.raise(); fb.wait(); }, cpu(), {}, {a});
+  eng.push([&](RunContext) { record_thread(); fb.raise(); fa.wait(); }, cpu(), {}, {b});
+  eng.wait_all();
+  const int64_t parts = num_threads();
+  std::atomic<int> started{0};
+  parallel_for(parts, 1, [&](int64_t, int64_t) {  // one part per kernel thread, all at once
+    record_thread();
+    ++started;
+    while (started.load() < parts) std::this_thread::yield();
+  });
+  REQUIRE(clocks.size() == size_t(2 + parts));
+  auto cpu_ms = [&] {
+    double sum = 0;
+    for (clockid_t c : clocks) {
+      timespec ts{};
+      clock_gettime(c, &ts);
+      sum += 1e3 * double(ts.tv_sec) + 1e-6 * double(ts.tv_nsec);
+    }
+    return sum;
+  };
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past every spin (tens of microseconds)
+  const double before = cpu_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double idle_ms = cpu_ms() - before;
+  CAPTURE(idle_ms);
+  CHECK(idle_ms < 30);
+  eng.delete_var(a, cpu(), [] {});
+  eng.delete_var(b, cpu(), [] {});
+  eng.wait_all();
 }
 
 TEST_CASE("engine: pushes from outside wait while too many operations are in flight; pushes inside never do") {

@@ -62,9 +62,11 @@ class CpuWorkers {
       bool wake_another;
       {
         std::unique_lock<std::mutex> lk(m_);
+        bool spun = false;  // once per idle period: then sleep
         while (!head_) {
           if (stopping_) return;
-          if (!spinning_ && running_.load(std::memory_order_relaxed) == 0) {
+          if (!spun && !spinning_ && running_.load(std::memory_order_relaxed) == 0) {
+            spun = true;
             spinning_ = true;
             lk.unlock();
             mixt::detail::spin_while([&] {
