@@ -41,12 +41,11 @@ int main() {
     mx::set_num_threads(threads);
     Eigen::ThreadPool pool(threads);
     Eigen::ThreadPoolDevice dev(&pool, threads);
-    const double t_copy = median_seconds([&] {
+    const std::function<void()> copy = [&] {
       mx::parallel_for(n, 1 << 15, [&](int64_t s, int64_t e) {
         for (int64_t i = s; i < e; ++i) po[i] = px[i];
       });
-    });
-    const double copy_gbs = 8.0 * double(n) / t_copy / 1e9;
+    };
     struct Case { const char* name; double bytes; std::function<void()> mixt, eigen; };
     const std::vector<Case> cases = {
         {"sum(x)", 4.0 * double(n), [&] { sink = mx::nd::sum(x).item<float>(); },
@@ -57,12 +56,12 @@ int main() {
          [&] { erows.device(dev) = eX.sum(Eigen::array<int, 1>{1}); }},
         {"sum(X, axis=0)", 4.0 * double(n), [&] { mx::nd::sum(X, 0).wait_to_read(); },
          [&] { ecols.device(dev) = eX.sum(Eigen::array<int, 1>{0}); }}};
-    // Every case runs once unreported first: on this VM a library's first measurement of a case could come out a
-    // third slower than its second.
-    for (const Case& c : cases) median_seconds(c.mixt, 1), median_seconds(c.eigen, 1);
+    // mixt, Eigen and the copy loop alternate (interleaved_medians): timed one after the other, this VM's drift
+    // decided comparisons of a few percent. (The warm-up round also covers what a first measurement used to
+    // suffer: a case could come out a third slower than its second.)
     for (const Case& c : cases) {
-      const double t_mixt = median_seconds(c.mixt), t_eigen = median_seconds(c.eigen);
-      const double g_mixt = c.bytes / t_mixt / 1e9, g_eigen = c.bytes / t_eigen / 1e9;
+      const std::vector<double> t = interleaved_medians({c.mixt, c.eigen, copy});
+      const double g_mixt = c.bytes / t[0] / 1e9, g_eigen = c.bytes / t[1] / 1e9, copy_gbs = 8.0 * double(n) / t[2] / 1e9;
       std::printf("%-16s %-7d %7.1f GB/s %7.1f GB/s %7.1f GB/s %11.2fx %11.2fx\n", c.name, threads, g_mixt, g_eigen,
                   copy_gbs, g_mixt / g_eigen, g_mixt / copy_gbs);
     }
