@@ -80,14 +80,8 @@ struct RowCursor {
   int64_t j = 0;
 
   RowCursor(const Extents& layout, int64_t flat) : L(&layout) {
-    const int nd = L->ndim;
-    const int64_t inner = L->dims[nd - 1];
-    j = flat % inner;
-    int64_t r = flat / inner;
-    for (int d = nd - 2; d >= 0; --d) {
-      idx[d] = r % L->dims[d];
-      r /= L->dims[d];
-    }
+    j = flat % L->dims[L->ndim - 1];
+    row_index(layout, flat, idx);
   }
   template <class Plan>
   MIXT_INLINE void next(Plan& p, int64_t remaining, int64_t& jb, int64_t& je) {
@@ -101,10 +95,7 @@ struct RowCursor {
       return;
     }
     j = 0;
-    for (int d = nd - 2; d >= 0; --d) {
-      if (++idx[d] < L->dims[d]) break;
-      idx[d] = 0;
-    }
+    next_row(*L, idx);
   }
 };
 
