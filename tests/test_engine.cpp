@@ -212,6 +212,8 @@ TEST_CASE("engine: idle workers and kernel threads sleep once the work is done")
   const double idle_ms = cpu_ms() - before;
   CAPTURE(idle_ms);
   CHECK(idle_ms < 30);
+  // Asleep, every thread has left the count of threads that want a CPU: only this one is left (core/spin.hpp).
+  CHECK(mixt::detail::cpu_demand().load() == 1);
   eng.delete_var(a, cpu(), [] {});
   eng.delete_var(b, cpu(), [] {});
   eng.wait_all();
@@ -529,6 +531,70 @@ TEST_CASE("thread pool: back-to-back and spaced loops cover every index once; an
     }), "part failed", std::runtime_error);
     CHECK(covered.load() == n);  // every part ran to its end before the error was rethrown
   }
+  set_num_threads(saved);
+}
+
+TEST_CASE("thread pool: a thread that helps runs a part of the loop in progress; helping wakes no kernel thread") {
+  mixt::detail::ThreadPool pool(2);  // the caller and one kernel thread
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // past the kernel thread's spin: it sleeps
+  CHECK_FALSE(pool.help());  // no loop in progress
+  // With a helper announced, the loop wakes no sleeping thread; its first part waits until the second has been
+  // claimed, so only the helper can run it.
+  pool.helping(true);
+  std::atomic<bool> claimed{false};
+  std::thread::id second_part_thread;
+  bool help_inside_part = true;
+  std::thread caller([&] {
+    pool.parallel_for(2, 1, [&](int64_t b, int64_t) {
+      if (b == 0) {
+        const auto give_up = std::chrono::steady_clock::now() + kPatience;
+        while (!claimed.load() && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      } else {
+        second_part_thread = std::this_thread::get_id();
+        help_inside_part = pool.help();  // a part never helps another loop
+        claimed = true;
+      }
+    });
+  });
+  bool helped = false;
+  for (auto give_up = std::chrono::steady_clock::now() + kPatience;
+       !helped && std::chrono::steady_clock::now() < give_up;)
+    helped = pool.help();
+  pool.helping(false);
+  caller.join();
+  CHECK(helped);
+  CHECK(second_part_thread == std::this_thread::get_id());
+  CHECK_FALSE(help_inside_part);
+  CHECK_FALSE(pool.help());
+}
+
+TEST_CASE("engine: operations whose loops the waiting thread helps with cover every index once") {
+  const int saved = num_threads();
+  set_num_threads(3);
+  ThreadedEngine eng(2);
+  const int64_t n = 3001;
+  std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+  Var* v = eng.new_var();
+  for (int round = 1; round <= 200; ++round) {
+    eng.push([&](RunContext) {
+      parallel_for(n, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[size_t(i)].fetch_add(1, std::memory_order_relaxed);
+      });
+    }, cpu(), {}, {v});
+    eng.wait_all();  // spins, running parts of the operation's loop meanwhile
+    bool all = true;
+    for (auto& h : hits) all = all && h.load(std::memory_order_relaxed) == round;
+    REQUIRE(all);
+  }
+  // An error in any part reaches the operation, and wait_all.
+  eng.push([&](RunContext) {
+    parallel_for(n, 1, [&](int64_t b, int64_t e) {
+      if (b <= n / 2 && n / 2 < e) throw std::runtime_error("part failed");
+    });
+  }, cpu(), {}, {v});
+  CHECK_THROWS_WITH_AS(eng.wait_all(), doctest::Contains("part failed"), Error);
+  eng.delete_var(v, cpu(), [] {});
+  eng.wait_all();
   set_num_threads(saved);
 }
 

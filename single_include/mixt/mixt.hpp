@@ -569,10 +569,13 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // (MIXT_NUM_THREADS, default: hardware concurrency), the calling thread included. Only one parallel loop uses the
 // pool at a time; a loop started while the pool is busy (e.g. from a second engine worker) runs on its own
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
-// part of another (a batched product whose items each run a GEMM). Between loops the threads spin a few tens of
-// microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence such as a GEMM's packing and
-// compute phases then hands its next loop to threads still awake; the MLP benchmark's step: about -10%), as
-// OpenMP runtimes do; an error in any part reaches the caller.
+// part of another (a batched product whose items each run a GEMM). A loop's parts after the first go to whichever
+// threads claim them: kernel threads, a thread waiting for the engine (help_while: wait_all lends the waiting
+// thread to the loops of the operations it waits for), and the caller once its own part is done. Between loops
+// the threads spin a few tens of microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence
+// such as a GEMM's packing and compute phases then hands its next loop to threads still awake; the MLP
+// benchmark's step: about -10%), as OpenMP runtimes do, unless the cores are wanted by more threads than there
+// are; an error in any part reaches the caller.
 
 #include <algorithm>
 #include <atomic>
@@ -586,26 +589,97 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 #include <utility>
 
 // ---- begin mixt/core/spin.hpp ----
-// spin_while: a short busy wait before a thread blocks, shared by the kernel pool and the engine.
+// Busy waits that give way: spin_while, shared by the kernel pool and the engine, and the count of threads that
+// want a CPU, which tells a spinner when its core is needed by another thread.
 
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace mixt::detail {
 
+/// How many threads want a CPU now: the program's thread (counted from the start) and mixt's engine workers and
+/// kernel threads, each while it is awake. A thread leaves the count while it sleeps in Sleepers::wait, and the
+/// thread that wakes it puts it back at once, before it runs. A hint for spinners only; nothing waits on it.
+inline std::atomic<int>& cpu_demand() {
+  static std::atomic<int> demand{1};  // constant-initialized: no guard
+  return demand;
+}
+
+/// The cores a spinner may assume (at least 1).
+inline int cpu_cores() {
+  static const int cores = std::max(1, int(std::thread::hardware_concurrency()));
+  return cores;
+}
+
+/// Counts a thread that mixt starts as wanting a CPU for as long as it lives (ThreadGroup).
+struct CountedThread {
+  CountedThread() { cpu_demand().fetch_add(1, std::memory_order_relaxed); }
+  ~CountedThread() { cpu_demand().fetch_sub(1, std::memory_order_relaxed); }
+  CountedThread(const CountedThread&) = delete;
+  CountedThread& operator=(const CountedThread&) = delete;
+};
+
 /// Waits a few tens of microseconds while busy() holds, before the caller blocks on a condition variable. A
-/// futex wake-up costs several microseconds (more on a VM); work that follows soon (a GEMM's next phase, the
-/// next operation of a chain, the result a caller waits for) then finds its thread still awake. OpenMP runtimes
-/// spin the same way, only longer. Timed with the x86 time-stamp counter (no <chrono> to parse); elsewhere by a
-/// count of yields.
+/// futex wake-up costs several microseconds (15 - 20 on some VMs); work that follows soon (a GEMM's next phase,
+/// the next operation of a chain, the result a caller waits for) then finds its thread still awake. OpenMP
+/// runtimes spin the same way, only longer. The spin stops as soon as more threads want a CPU than there are
+/// cores (cpu_demand, the spinner included): on a 2-core VM, spinners beside an operation whose loop ran on
+/// both cores kept the woken kernel thread off a core, and one fused assignment of 2^16 floats plus wait_all
+/// took 90 - 110 us on the threaded engine against 5 us on the naive one (with this and ThreadPool::help:
+/// 7 - 19 us). Timed with the x86 time-stamp counter (no <chrono> to parse); elsewhere by a count of yields.
 template <class Busy>
 void spin_while(Busy busy) {
+  auto room = [] { return cpu_demand().load(std::memory_order_relaxed) <= cpu_cores(); };
 #if defined(__x86_64__) || defined(__i386__)
   const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
-  while (busy() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
+  while (busy() && room() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
 #else
-  for (int i = 0; i < 2000 && busy(); ++i) std::this_thread::yield();
+  for (int i = 0; i < 2000 && busy() && room(); ++i) std::this_thread::yield();
 #endif
 }
+
+/// The threads asleep on one condition variable, kept out of cpu_demand while they sleep. Whoever wakes them
+/// counts them back in before notifying, so that spinners make room for them before they run. Every call is
+/// made with the condition variable's mutex held.
+class Sleepers {
+ public:
+  /// One counted cv.wait(lk).
+  void wait_once(std::condition_variable& cv, std::unique_lock<std::mutex>& lk) {
+    ++asleep_;
+    cpu_demand().fetch_sub(1, std::memory_order_relaxed);
+    cv.wait(lk);
+    // Counted back in by a waker, or else (a wake-up nobody announced) by itself. A thread may take another's
+    // credit; that one then counts itself: the total stays right.
+    if (credits_ > 0) {
+      --credits_;
+    } else {
+      --asleep_;
+      cpu_demand().fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+  /// cv.wait(lk, ready), counted.
+  template <class Ready>
+  void wait(std::condition_variable& cv, std::unique_lock<std::mutex>& lk, Ready ready) {
+    while (!ready()) wait_once(cv, lk);
+  }
+  /// Before cv.notify_all() / cv.notify_one().
+  void wake_all() { credit(asleep_); }
+  void wake_one() { credit(std::min(asleep_, 1)); }
+  int asleep() const noexcept { return asleep_; }
+
+ private:
+  void credit(int k) {
+    if (k == 0) return;  // no write to the shared count: spinners read it
+    asleep_ -= k;
+    credits_ += k;
+    cpu_demand().fetch_add(k, std::memory_order_relaxed);
+  }
+  int asleep_ = 0;   ///< sleeping, not yet counted back in
+  int credits_ = 0;  ///< counted back in by a waker, not yet awake
+};
 
 }  // namespace mixt::detail
 // ---- end mixt/core/spin.hpp ----
@@ -616,6 +690,7 @@ void spin_while(Busy busy) {
 #include <memory>
 #include <thread>
 
+
 namespace mixt::detail {
 
 class ThreadGroup {
@@ -625,12 +700,16 @@ class ThreadGroup {
   ThreadGroup& operator=(const ThreadGroup&) = delete;
   ~ThreadGroup() { join(); }
 
-  /// Starts n threads running body(i), i = 0 .. n-1 (after joining any earlier ones).
+  /// Starts n threads running body(i), i = 0 .. n-1 (after joining any earlier ones), each counted in
+  /// cpu_demand() while it runs.
   template <class F>
   void start(int n, F body) {
     join();
     threads_.reset(new std::thread[size_t(n)]);
-    for (int i = 0; i < n; ++i, ++size_) threads_[size_t(i)] = std::thread([body, i] { body(i); });
+    for (int i = 0; i < n; ++i, ++size_) threads_[size_t(i)] = std::thread([body, i] {
+      CountedThread counted;
+      body(i);
+    });
   }
   /// Waits for every thread to end. (Out of line: the destructors that call it are not worth growing.)
   [[gnu::noinline]] void join() {
@@ -659,7 +738,11 @@ class ThreadPool {
   }
 
   explicit ThreadPool(int n) { resize(n); }
-  ~ThreadPool() { stop(); }
+  ~ThreadPool() {
+    stop();
+    ThreadPool* self = this;  // the process-wide pool, destroyed at exit: help_while no longer finds it
+    instance().compare_exchange_strong(self, nullptr);
+  }
 
   int size() const noexcept { return n_threads_; }
 
@@ -669,7 +752,7 @@ class ThreadPool {
     n_threads_ = std::max(1, n);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int i) { worker(i + 1, g); });
+    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int) { worker(g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -681,6 +764,22 @@ class ThreadPool {
     run(n, grain, {const_cast<void*>(static_cast<const void*>(&f)),
                    [](void* body, int64_t b, int64_t e) { (*static_cast<Body*>(body))(b, e); }});
   }
+
+  /// Runs one unclaimed part of the loop in progress, if there is one, on the calling thread: a thread that
+  /// waits for the engine (wait_all) lends itself to the loops of the operation it waits for, instead of
+  /// waiting for a kernel thread to wake up. Returns whether it ran a part.
+  bool help() {
+    if (inside_loop()) return false;
+    int part, parts;
+    if (!claim(part, parts)) return false;
+    run_claimed(part, parts);
+    return true;
+  }
+  /// The process-wide pool if it exists, else nullptr.
+  static ThreadPool* existing() { return instance().load(std::memory_order_acquire); }
+  /// Brackets a wait during which the caller calls help(): loops then count on it instead of waking a sleeping
+  /// kernel thread.
+  void helping(bool on) { ready_.fetch_add(on ? 1 : -1, std::memory_order_relaxed); }
 
  private:
   static std::atomic<ThreadPool*>& instance() {
@@ -709,45 +808,79 @@ class ThreadPool {
     run_parts(n, int(parts), range);
   }
 
-  /// Runs `range` over [0, n) in `parts` parts, part 0 on the calling thread.
+  /// Runs `range` over [0, n) in `parts` parts. The caller runs part 0; the others go to whichever threads
+  /// claim them first: kernel threads, threads waiting in help(), and the caller itself once its part is done,
+  /// so that a loop never waits for a thread that is slow to wake (15 - 20 us per wake-up on some VMs).
   void run_parts(int64_t n, int parts, Range range) {
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {  // another loop holds the pool: run this one here
       range.call(range.body, 0, n);
       return;
     }
+    bool wake;
     {
       std::lock_guard<std::mutex> lk(m_);
       job_ = range;
       job_n_ = n;
-      parts_ = parts;
       remaining_.store(parts - 1, std::memory_order_relaxed);
+      // Publishes the job to claimers (release: they read job_ after their claim).
+      claim_.store(uint64_t(uint32_t(parts)) << 32 | 1u, std::memory_order_release);
       generation_.store(generation_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+      // Threads that spin for work take the parts themselves; wake sleepers only for what they leave.
+      wake = parts - 1 > ready_.load(std::memory_order_relaxed) && sleepers_.asleep() > 0;
+      if (wake) sleepers_.wake_all();
     }
-    cv_.notify_all();
-    std::exception_ptr error;  // the workers still read `range`: wait for them before rethrowing
+    if (wake) cv_.notify_all();
+    std::exception_ptr error;  // the others still read `range`: wait for them before rethrowing
     try {
-      run_part(range, n, parts, 0);
+      Inside inside;
+      range.call(range.body, 0, n / parts);
     } catch (...) {
       error = std::current_exception();
     }
+    for (int part, all; claim(part, all);) run_claimed(part, all);
     spin_while([&] { return remaining_.load(std::memory_order_acquire) != 0; });
     std::unique_lock<std::mutex> lk(m_);
-    done_cv_.wait(lk, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
-    std::exception_ptr worker_error = std::exchange(worker_error_, nullptr);
-    if (!error) error = worker_error;  // the caller's own part first, else a worker's
+    done_sleepers_.wait(done_cv_, lk, [&] { return remaining_.load(std::memory_order_acquire) == 0; });
+    std::exception_ptr other_error = std::exchange(worker_error_, nullptr);
+    if (!error) error = other_error;  // the caller's own part first, else another's
     if (error) std::rethrow_exception(error);
   }
 
-  static void run_part(Range range, int64_t n, int parts, int part) {
-    const int64_t b = n * part / parts, e = n * (part + 1) / parts;
-    struct Inside {  // reset also when the body throws
-      Inside() { inside_loop() = true; }
-      ~Inside() { inside_loop() = false; }
-    } inside;
-    if (b < e) range.call(range.body, b, e);
+  /// Claims the next unrun part of the current loop: claim_ holds (parts << 32 | next part).
+  bool claim(int& part, int& parts) {
+    uint64_t c = claim_.load(std::memory_order_acquire);
+    for (;;) {
+      parts = int(c >> 32);
+      part = int(c & 0xffffffffu);
+      if (part >= parts) return false;
+      if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
+    }
   }
 
+  /// Runs a claimed part (1 .. parts-1); its error goes to the loop's caller, the last one done wakes it.
+  void run_claimed(int part, int parts) {
+    // The job stays as it is until every claimed part is done: the caller waits for remaining_ first.
+    const Range range = job_;
+    const int64_t n = job_n_;
+    try {
+      Inside inside;
+      range.call(range.body, n * part / parts, n * (part + 1) / parts);
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(m_);
+      if (!worker_error_) worker_error_ = std::current_exception();
+    }
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      std::lock_guard<std::mutex> lk(m_);  // the caller may be between its test and its wait
+      done_sleepers_.wake_one();
+      done_cv_.notify_one();
+    }
+  }
+
+  struct Inside {  // reset also when the body throws
+    Inside() { inside_loop() = true; }
+    ~Inside() { inside_loop() = false; }
+  };
   /// True on a thread while it runs a part of a parallel loop.
   static bool& inside_loop() {
     thread_local bool inside = false;
@@ -762,32 +895,18 @@ class ThreadPool {
     return std::max(1u, std::thread::hardware_concurrency());
   }
 
-  void worker(int index, uint64_t seen) {
+  void worker(uint64_t seen) {
     for (;;) {
-      Range job;
-      int64_t n;
-      int parts;
+      ready_.fetch_add(1, std::memory_order_relaxed);
       spin_while([&] { return generation_.load(std::memory_order_acquire) == seen; });
+      ready_.fetch_sub(1, std::memory_order_relaxed);
       {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
+        sleepers_.wait(cv_, lk, [&] { return stopping_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stopping_) return;
         seen = generation_.load(std::memory_order_relaxed);
-        if (index >= parts_) continue;
-        job = job_;
-        n = job_n_;
-        parts = parts_;
       }
-      try {
-        run_part(job, n, parts, index);
-      } catch (...) {  // handed to the caller, which rethrows it once every part has finished
-        std::lock_guard<std::mutex> lk(m_);
-        if (!worker_error_) worker_error_ = std::current_exception();
-      }
-      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lk(m_);  // the caller may be between its test and its wait
-        done_cv_.notify_one();
-      }
+      for (int part, parts; claim(part, parts);) run_claimed(part, parts);
     }
   }
 
@@ -795,6 +914,7 @@ class ThreadPool {
     {
       std::lock_guard<std::mutex> lk(m_);
       stopping_ = true;
+      sleepers_.wake_all();
     }
     cv_.notify_all();
     workers_.join();
@@ -803,14 +923,28 @@ class ThreadPool {
   ThreadGroup workers_;
   std::mutex m_, busy_;
   std::condition_variable cv_, done_cv_;
+  Sleepers sleepers_, done_sleepers_;  ///< threads asleep on cv_ and done_cv_ (guarded by m_)
   Range job_{};
-  std::exception_ptr worker_error_;  ///< the first error a worker's part raised in the current loop
+  std::exception_ptr worker_error_;  ///< the first error another thread's part raised in the current loop
   int64_t job_n_ = 0;
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> remaining_{0};
-  int parts_ = 0, n_threads_ = 1;
+  std::atomic<uint64_t> claim_{0};  ///< the current loop's part count and next unclaimed part
+  std::atomic<int> remaining_{0};   ///< parts 1 .. parts-1 not yet done
+  std::atomic<int> ready_{0};       ///< threads spinning for work that will claim parts themselves
+  int n_threads_ = 1;
   bool stopping_ = false;
 };
+
+/// Spins while busy() holds (spin_while), running parts of the kernel pool's loops meanwhile (ThreadPool::help):
+/// the engine's waits use it, so that the operation waited for splits its loops with the waiting thread.
+template <class Busy>
+void help_while(Busy busy) {
+  ThreadPool* pool = ThreadPool::existing();
+  if (!pool) return spin_while(busy);
+  pool->helping(true);
+  spin_while([&] { return busy() && (pool->help(), busy()); });
+  pool->helping(false);
+}
 
 }  // namespace detail
 
@@ -1560,7 +1694,8 @@ class CpuWorkers {
       else head_ = op;
       tail_ = op;
       queued_.store(true, std::memory_order_release);
-      wake = sleeping_ > 0 && !spinning_;  // a spinning worker takes it without a wake-up
+      wake = wake_needed();
+      if (wake) sleepers_.wake_one();
     }
     if (wake) cv_.notify_one();
   }
@@ -1570,12 +1705,21 @@ class CpuWorkers {
     {
       std::lock_guard<std::mutex> lk(m_);
       stopping_ = true;
+      sleepers_.wake_all();
     }
     cv_.notify_all();
     threads_.join();
   }
 
  private:
+  /// Whether queued work needs a sleeping worker woken (called with m_ held): not while a worker is awake
+  /// without an operation (spinning, or between two), since it looks at the queue before it sleeps. Waking one
+  /// anyway cost a futex wake-up, and the woken thread's claim on a core stopped every spinner (core/spin.hpp).
+  bool wake_needed() const {
+    const int asleep = sleepers_.asleep();
+    return asleep > 0 && size() - asleep - running_.load(std::memory_order_relaxed) <= 0;
+  }
+
   /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
   /// a chain of operations pushed one by one then skips a futex wake-up per operation (a push and wait_all of
   /// one tiny operation: 14 us before, 0.45 us with the spin; wait_all spins too), while a worker never spins
@@ -1600,9 +1744,7 @@ class CpuWorkers {
             spinning_ = false;
             continue;
           }
-          ++sleeping_;
-          cv_.wait(lk);
-          --sleeping_;
+          sleepers_.wait_once(cv_, lk);
         }
         op = head_;
         head_ = op->next;
@@ -1611,8 +1753,9 @@ class CpuWorkers {
           queued_.store(false, std::memory_order_relaxed);
         }
         running_.fetch_add(1, std::memory_order_relaxed);
-        // Pushes seen by a spinner woke no one: pass on what is left to a sleeping worker.
-        wake_another = head_ && sleeping_ > 0;
+        // Pushes seen by an awake worker woke no one: pass on what is left to a sleeping worker.
+        wake_another = head_ && wake_needed();
+        if (wake_another) sleepers_.wake_one();
       }
       if (wake_another) cv_.notify_one();
       run_(op);
@@ -1627,7 +1770,7 @@ class CpuWorkers {
   OprBlock* tail_ = nullptr;
   std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
   std::atomic<int> running_{0};      ///< workers running an operation
-  int sleeping_ = 0;
+  mixt::detail::Sleepers sleepers_;  ///< workers asleep on cv_ (guarded by m_)
   bool spinning_ = false;            ///< a worker spins for the next push (guarded by m_)
   bool stopping_ = false;
   mixt::detail::ThreadGroup threads_;
@@ -2429,9 +2572,9 @@ class ThreadedEngine final : public Engine {
 
   void wait_all() override {
     {
-      mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
+      mixt::detail::help_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
       std::unique_lock<std::mutex> lk(done_m_);
-      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
 #if MIXT_USE_CUDA
     gpu_->synchronize_all();
@@ -2453,7 +2596,7 @@ class ThreadedEngine final : public Engine {
   [[gnu::noinline]] void shutdown() {  // (out of line: the destructor and the exit hook share one copy)
     {
       std::unique_lock<std::mutex> lk(done_m_);
-      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
     stopped_.store(true, std::memory_order_release);
 #if MIXT_USE_CUDA
@@ -2466,6 +2609,7 @@ class ThreadedEngine final : public Engine {
   struct Waiter {
     std::mutex m;
     std::condition_variable cv;
+    mixt::detail::Sleepers sleepers;
     bool done = false;
     std::atomic<bool> signalled{false};  ///< done, readable without the lock (for the spin)
     void signal() {
@@ -2473,12 +2617,13 @@ class ThreadedEngine final : public Engine {
       std::lock_guard<std::mutex> lk(m);
       done = true;
       signalled.store(true, std::memory_order_release);
+      sleepers.wake_one();
       cv.notify_one();
     }
     void wait() {
-      mixt::detail::spin_while([&] { return !signalled.load(std::memory_order_acquire); });
+      mixt::detail::help_while([&] { return !signalled.load(std::memory_order_acquire); });
       std::unique_lock<std::mutex> lk(m);  // taken even after the spin saw the signal: see signal()
-      cv.wait(lk, [&] { return done; });
+      sleepers.wait(cv, lk, [&] { return done; });
     }
   };
 
@@ -2531,7 +2676,7 @@ class ThreadedEngine final : public Engine {
   void throttle() {
     if (max_pending_ <= 0 || running_operation() || pending_.load(std::memory_order_relaxed) < max_pending_) return;
     std::unique_lock<std::mutex> lk(done_m_);
-    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
+    done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
   }
 
   /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
@@ -2628,6 +2773,7 @@ class ThreadedEngine final : public Engine {
     const int64_t left = pending_.fetch_sub(1, std::memory_order_acq_rel) - 1;
     if (left == 0 || (max_pending_ > 0 && left == max_pending_ / 2)) {  // wait_all, or a held push (throttle)
       std::lock_guard<std::mutex> lk(done_m_);
+      done_sleepers_.wake_all();
       done_cv_.notify_all();
     }
     for (detail::OprBlock* next : ready) dispatch(next);
@@ -2639,6 +2785,7 @@ class ThreadedEngine final : public Engine {
   std::atomic<bool> stopped_{false};
   std::mutex done_m_;
   std::condition_variable done_cv_;
+  mixt::detail::Sleepers done_sleepers_;  ///< threads asleep on done_cv_ (guarded by done_m_)
   std::mutex error_m_;
   /// Every error raised since the last wait_all, newest first (a list of cells shared with the variables the
   /// failed operations wrote; not a std::vector, whose instantiations cost compile time).

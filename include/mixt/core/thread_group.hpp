@@ -5,6 +5,8 @@
 #include <memory>
 #include <thread>
 
+#include "spin.hpp"
+
 namespace mixt::detail {
 
 class ThreadGroup {
@@ -14,12 +16,16 @@ class ThreadGroup {
   ThreadGroup& operator=(const ThreadGroup&) = delete;
   ~ThreadGroup() { join(); }
 
-  /// Starts n threads running body(i), i = 0 .. n-1 (after joining any earlier ones).
+  /// Starts n threads running body(i), i = 0 .. n-1 (after joining any earlier ones), each counted in
+  /// cpu_demand() while it runs.
   template <class F>
   void start(int n, F body) {
     join();
     threads_.reset(new std::thread[size_t(n)]);
-    for (int i = 0; i < n; ++i, ++size_) threads_[size_t(i)] = std::thread([body, i] { body(i); });
+    for (int i = 0; i < n; ++i, ++size_) threads_[size_t(i)] = std::thread([body, i] {
+      CountedThread counted;
+      body(i);
+    });
   }
   /// Waits for every thread to end. (Out of line: the destructors that call it are not worth growing.)
   [[gnu::noinline]] void join() {

@@ -36,7 +36,8 @@ class CpuWorkers {
       else head_ = op;
       tail_ = op;
       queued_.store(true, std::memory_order_release);
-      wake = sleeping_ > 0 && !spinning_;  // a spinning worker takes it without a wake-up
+      wake = wake_needed();
+      if (wake) sleepers_.wake_one();
     }
     if (wake) cv_.notify_one();
   }
@@ -46,12 +47,21 @@ class CpuWorkers {
     {
       std::lock_guard<std::mutex> lk(m_);
       stopping_ = true;
+      sleepers_.wake_all();
     }
     cv_.notify_all();
     threads_.join();
   }
 
  private:
+  /// Whether queued work needs a sleeping worker woken (called with m_ held): not while a worker is awake
+  /// without an operation (spinning, or between two), since it looks at the queue before it sleeps. Waking one
+  /// anyway cost a futex wake-up, and the woken thread's claim on a core stopped every spinner (core/spin.hpp).
+  bool wake_needed() const {
+    const int asleep = sleepers_.asleep();
+    return asleep > 0 && size() - asleep - running_.load(std::memory_order_relaxed) <= 0;
+  }
+
   /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
   /// a chain of operations pushed one by one then skips a futex wake-up per operation (a push and wait_all of
   /// one tiny operation: 14 us before, 0.45 us with the spin; wait_all spins too), while a worker never spins
@@ -76,9 +86,7 @@ class CpuWorkers {
             spinning_ = false;
             continue;
           }
-          ++sleeping_;
-          cv_.wait(lk);
-          --sleeping_;
+          sleepers_.wait_once(cv_, lk);
         }
         op = head_;
         head_ = op->next;
@@ -87,8 +95,9 @@ class CpuWorkers {
           queued_.store(false, std::memory_order_relaxed);
         }
         running_.fetch_add(1, std::memory_order_relaxed);
-        // Pushes seen by a spinner woke no one: pass on what is left to a sleeping worker.
-        wake_another = head_ && sleeping_ > 0;
+        // Pushes seen by an awake worker woke no one: pass on what is left to a sleeping worker.
+        wake_another = head_ && wake_needed();
+        if (wake_another) sleepers_.wake_one();
       }
       if (wake_another) cv_.notify_one();
       run_(op);
@@ -103,7 +112,7 @@ class CpuWorkers {
   OprBlock* tail_ = nullptr;
   std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
   std::atomic<int> running_{0};      ///< workers running an operation
-  int sleeping_ = 0;
+  mixt::detail::Sleepers sleepers_;  ///< workers asleep on cv_ (guarded by m_)
   bool spinning_ = false;            ///< a worker spins for the next push (guarded by m_)
   bool stopping_ = false;
   mixt::detail::ThreadGroup threads_;

@@ -27,6 +27,7 @@
 
 #include "../core/error.hpp"
 #include "../core/spin.hpp"
+#include "../core/thread_pool.hpp"
 #include "cpu_workers.hpp"
 #include "engine.hpp"
 #include "operation_error.hpp"
@@ -128,9 +129,9 @@ class ThreadedEngine final : public Engine {
 
   void wait_all() override {
     {
-      mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
+      mixt::detail::help_while([&] { return pending_.load(std::memory_order_acquire) != 0; });
       std::unique_lock<std::mutex> lk(done_m_);
-      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
 #if MIXT_USE_CUDA
     gpu_->synchronize_all();
@@ -152,7 +153,7 @@ class ThreadedEngine final : public Engine {
   [[gnu::noinline]] void shutdown() {  // (out of line: the destructor and the exit hook share one copy)
     {
       std::unique_lock<std::mutex> lk(done_m_);
-      done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+      done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
     stopped_.store(true, std::memory_order_release);
 #if MIXT_USE_CUDA
@@ -165,6 +166,7 @@ class ThreadedEngine final : public Engine {
   struct Waiter {
     std::mutex m;
     std::condition_variable cv;
+    mixt::detail::Sleepers sleepers;
     bool done = false;
     std::atomic<bool> signalled{false};  ///< done, readable without the lock (for the spin)
     void signal() {
@@ -172,12 +174,13 @@ class ThreadedEngine final : public Engine {
       std::lock_guard<std::mutex> lk(m);
       done = true;
       signalled.store(true, std::memory_order_release);
+      sleepers.wake_one();
       cv.notify_one();
     }
     void wait() {
-      mixt::detail::spin_while([&] { return !signalled.load(std::memory_order_acquire); });
+      mixt::detail::help_while([&] { return !signalled.load(std::memory_order_acquire); });
       std::unique_lock<std::mutex> lk(m);  // taken even after the spin saw the signal: see signal()
-      cv.wait(lk, [&] { return done; });
+      sleepers.wait(cv, lk, [&] { return done; });
     }
   };
 
@@ -230,7 +233,7 @@ class ThreadedEngine final : public Engine {
   void throttle() {
     if (max_pending_ <= 0 || running_operation() || pending_.load(std::memory_order_relaxed) < max_pending_) return;
     std::unique_lock<std::mutex> lk(done_m_);
-    done_cv_.wait(lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
+    done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
   }
 
   /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
@@ -327,6 +330,7 @@ class ThreadedEngine final : public Engine {
     const int64_t left = pending_.fetch_sub(1, std::memory_order_acq_rel) - 1;
     if (left == 0 || (max_pending_ > 0 && left == max_pending_ / 2)) {  // wait_all, or a held push (throttle)
       std::lock_guard<std::mutex> lk(done_m_);
+      done_sleepers_.wake_all();
       done_cv_.notify_all();
     }
     for (detail::OprBlock* next : ready) dispatch(next);
@@ -338,6 +342,7 @@ class ThreadedEngine final : public Engine {
   std::atomic<bool> stopped_{false};
   std::mutex done_m_;
   std::condition_variable done_cv_;
+  mixt::detail::Sleepers done_sleepers_;  ///< threads asleep on done_cv_ (guarded by done_m_)
   std::mutex error_m_;
   /// Every error raised since the last wait_all, newest first (a list of cells shared with the variables the
   /// failed operations wrote; not a std::vector, whose instantiations cost compile time).
