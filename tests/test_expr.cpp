@@ -2,6 +2,8 @@
 // aliasing, views, 0-d and empty arrays, and the errors.
 #include "testing.hpp"
 
+#include <algorithm>
+
 using namespace mixt;
 using mixt::testing::check_close;
 using mixt::testing::random_values;
@@ -282,6 +284,43 @@ MIXT_DEVICE_TEST("expr: views with offsets, 0-d arrays and empty arrays") {
   CHECK(e2.to_vector<float>().empty());
   NDArray e3 = e + nd::ones(Shape{3}, ctx);
   CHECK(e3.shape() == Shape{0, 3});
+}
+
+TEST_CASE("expr: outputs written with streaming stores match a double loop at every alignment") {
+  // Streaming stores need packet-aligned addresses: a range of the loop that starts elsewhere (an output view
+  // at an offset, or a thread's part of an odd-sized output) is written normally, the others streamed.
+  testing::StreamEveryOutput stream;
+  CHECK(streaming_store_threshold() == -1);
+  for (int64_t n : {int64_t(1), int64_t(7), int64_t(1023), int64_t((1 << 20) + 3)}) {
+    auto av = stored(random_values(size_t(n), -2, 2, 11)), bv = stored(random_values(size_t(n), -2, 2, 12));
+    NDArray a = nd::array(av, Shape{n}), b = nd::array(bv, Shape{n});
+    std::vector<double> want(static_cast<size_t>(n));
+    for (size_t i = 0; i < want.size(); ++i) want[i] = (av[i] + bv[i]) / 10 * (1 / (1 + std::exp(-bv[i]))) - av[i];
+    for (int64_t offset : n > 2000 ? std::vector<int64_t>{0, 1, 5} : std::vector<int64_t>{0, 1, 2, 3, 7, 8, 15, 16, 17}) {
+      CAPTURE(n);
+      CAPTURE(offset);
+      NDArray storage = nd::full(Shape{n + 40}, 7.0);
+      NDArray out = storage.slice(offset, offset + n);
+      out.assign((a + b) / 10.f * sigmoid(b) - a);
+      check_close(out, want, 3e-6);
+      std::vector<double> all = storage.to_vector<double>();  // nothing written outside the view
+      CHECK(std::count(all.begin(), all.begin() + offset, 7.0) == offset);
+      CHECK(std::count(all.begin() + offset + n, all.end(), 7.0) == 40 - offset);
+    }
+    // In place (each element read then written), a saver that reads the output (never streamed) and a
+    // broadcast leaf (not linear: never streamed).
+    NDArray c = nd::array(av, Shape{n});
+    c.assign(c * 2.f + b);
+    std::vector<double> w2(static_cast<size_t>(n)), w3(static_cast<size_t>(n));
+    for (size_t i = 0; i < w2.size(); ++i) w2[i] = av[i] * 2 + bv[i];
+    check_close(c, w2, 1e-6);
+    c += a;
+    for (size_t i = 0; i < w3.size(); ++i) w3[i] = w2[i] + av[i];
+    check_close(c, w3, 1e-6);
+    NDArray d = a + nd::full(Shape{1}, 0.5);
+    for (size_t i = 0; i < w3.size(); ++i) w3[i] = av[i] + 0.5;
+    check_close(d, w3, 1e-6);
+  }
 }
 
 MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {

@@ -63,3 +63,19 @@ MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round o
     check_close(NDArray(a * 2 + exp(a)), want, 1e-6, 0);  // exactly one rounding of the float result (±1 float ulp)
   }
 }
+
+TEST_CASE("expr dtypes: float64 outputs written with streaming stores match a double loop at every alignment") {
+  testing::StreamEveryOutput stream;
+  const int64_t n = 1027;
+  auto x = random_values(size_t(n), -3, 3, 21);
+  NDArray a = nd::array(x, Shape{n}, cpu(), DType::float64);
+  std::vector<double> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = x[i] * x[i] - 1 / (1 + std::exp(-x[i]));
+  for (int64_t offset : {0, 1, 3, 4, 7, 8, 9}) {
+    CAPTURE(offset);
+    NDArray storage = nd::zeros(Shape{n + 10}, cpu(), DType::float64);
+    NDArray out = storage.slice(offset, offset + n);
+    out.assign(a * a - sigmoid(a));
+    check_close(out, want, 1e-14, 0);
+  }
+}

@@ -70,6 +70,15 @@ inline void check_close(const NDArray& got, const std::vector<double>& want, dou
   check_close(got.to_vector<double>(), want, rtol, atol);
 }
 
+/// While alive, every output that can be written with streaming stores is (expr/cpu/stream_store.hpp).
+struct StreamEveryOutput {
+  int64_t saved = streaming_store_threshold();
+  StreamEveryOutput() { set_streaming_store_threshold(-1); }
+  ~StreamEveryOutput() { set_streaming_store_threshold(saved); }
+  StreamEveryOutput(const StreamEveryOutput&) = delete;
+  StreamEveryOutput& operator=(const StreamEveryOutput&) = delete;
+};
+
 }  // namespace mixt::testing
 
 #if MIXT_TEST_GPU

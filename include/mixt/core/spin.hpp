@@ -40,15 +40,19 @@ struct CountedThread {
 /// both cores kept the woken kernel thread off a core, and one fused assignment of 2^16 floats plus wait_all
 /// took 90 - 110 us on the threaded engine against 5 us on the naive one (with this and ThreadPool::help:
 /// 7 - 19 us). Timed with the x86 time-stamp counter (no <chrono> to parse); elsewhere by a count of yields.
-template <class Busy>
-void spin_while(Busy busy) {
+/// (A function and its argument rather than a template: one copy of the loop serves every wait.)
+[[gnu::noinline]] inline void spin_while(bool (*busy)(const void*), const void* arg) {
   auto room = [] { return cpu_demand().load(std::memory_order_relaxed) <= cpu_cores(); };
 #if defined(__x86_64__) || defined(__i386__)
   const unsigned long long until = __builtin_ia32_rdtsc() + 100000;  // 30-50 us at today's TSC rates
-  while (busy() && room() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
+  while (busy(arg) && room() && __builtin_ia32_rdtsc() < until) __builtin_ia32_pause();
 #else
-  for (int i = 0; i < 2000 && busy() && room(); ++i) std::this_thread::yield();
+  for (int i = 0; i < 2000 && busy(arg) && room(); ++i) std::this_thread::yield();
 #endif
+}
+template <class Busy>
+void spin_while(const Busy& busy) {
+  spin_while([](const void* b) { return (*static_cast<const Busy*>(b))(); }, &busy);
 }
 
 /// The threads asleep on one condition variable, kept out of cpu_demand while they sleep. Whoever wakes them
@@ -56,8 +60,9 @@ void spin_while(Busy busy) {
 /// made with the condition variable's mutex held.
 class Sleepers {
  public:
-  /// One counted cv.wait(lk).
-  void wait_once(std::condition_variable& cv, std::unique_lock<std::mutex>& lk) {
+  /// One counted cv.wait(lk). (Out of line, as the rest: these run when threads sleep and wake, not per
+  /// element, and each engine and pool function that sleeps or wakes would otherwise hold its own copy.)
+  [[gnu::noinline]] void wait_once(std::condition_variable& cv, std::unique_lock<std::mutex>& lk) {
     ++asleep_;
     cpu_demand().fetch_sub(1, std::memory_order_relaxed);
     cv.wait(lk);
@@ -76,13 +81,16 @@ class Sleepers {
     while (!ready()) wait_once(cv, lk);
   }
   /// Before cv.notify_all() / cv.notify_one().
-  void wake_all() { credit(asleep_); }
-  void wake_one() { credit(std::min(asleep_, 1)); }
+  void wake_all() {
+    if (asleep_ > 0) credit(asleep_);
+  }
+  void wake_one() {
+    if (asleep_ > 0) credit(1);
+  }
   int asleep() const noexcept { return asleep_; }
 
  private:
-  void credit(int k) {
-    if (k == 0) return;  // no write to the shared count: spinners read it
+  [[gnu::noinline]] void credit(int k) {
     asleep_ -= k;
     credits_ += k;
     cpu_demand().fetch_add(k, std::memory_order_relaxed);

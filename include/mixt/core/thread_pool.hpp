@@ -237,13 +237,16 @@ class ThreadPool {
 
 /// Spins while busy() holds (spin_while), running parts of the kernel pool's loops meanwhile (ThreadPool::help):
 /// the engine's waits use it, so that the operation waited for splits its loops with the waiting thread.
-template <class Busy>
-void help_while(Busy busy) {
+[[gnu::noinline]] inline void help_while(bool (*busy)(const void*), const void* arg) {
   ThreadPool* pool = ThreadPool::existing();
-  if (!pool) return spin_while(busy);
+  if (!pool) return spin_while(busy, arg);
   pool->helping(true);
-  spin_while([&] { return busy() && (pool->help(), busy()); });
+  spin_while([&] { return busy(arg) && (pool->help(), busy(arg)); });
   pool->helping(false);
+}
+template <class Busy>
+void help_while(const Busy& busy) {
+  help_while([](const void* b) { return (*static_cast<const Busy*>(b))(); }, &busy);
 }
 
 }  // namespace detail

@@ -2,11 +2,13 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../../core/dtype.hpp"
 #include "../../core/thread_pool.hpp"
 #include "../layout.hpp"
 #include "packet.hpp"
+#include "stream_store.hpp"
 
 namespace mixt::expr::cpu {
 
@@ -17,25 +19,37 @@ inline constexpr int64_t kGrain = 1 << 15;
 /// row by row, moving the leaves' row offsets like an odometer and testing each leaf's inner stride per packet.
 /// That test cost the memory-bound chains of bench_elementwise about a tenth of their speed on 2 threads, which
 /// is why the linear loop exists, at the price of a second, short copy of each kernel's packet code (its last
-/// partial packet goes through the general loop).
+/// partial packet goes through the general loop). A linear output larger than streaming_store_threshold() is
+/// written with streaming stores (stream_store.hpp) by each range that starts at a packet-aligned address:
+/// fresh arrays are 64-byte aligned, and so are the ranges of outputs whose size is a multiple of 16 per thread.
 template <class Saver, class T, class Plan>
 void run(const Plan& plan, T* out, const Extents& L) {
   using ET = compute_type_t<T>;
   constexpr int W = pk::packet<ET>::size;
+  constexpr bool streamable = pk::can_stream<T> && std::is_same_v<T, ET> && !Saver::reads_dest;
   const int nd = L.ndim;
   const int64_t n = L.size(), inner = L.dims[nd - 1];
   if (n == 0) return;
+  const bool big = streamable && L.linear && n * int64_t(sizeof(T)) > streaming_store_threshold();
   parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
     Plan p = plan;
     if (L.linear) {  // every leaf contiguous: plain loads, no stride test per packet
       // A local copy: stores go through memcpy, which may alias anything, so `out` read through the capture
       // would be loaded again after every store.
       T* const dst = out;
+      const bool stream = big && pk::until_aligned(dst + b) == 0;
       for (; b + W <= e; b += W) {
         auto v = p.template packet<true>(b);
         if constexpr (Saver::reads_dest) v = Saver::apply(pk::load<ET>(dst + b), v);
+        if constexpr (streamable) {
+          if (stream) {
+            pk::stream(dst + b, v);
+            continue;
+          }
+        }
         pk::store(dst + b, v);
       }
+      if (stream) pk::stream_fence();
       if (b == e) return;  // else the general loop below takes the last few elements (a single row)
     }
     int64_t idx[kMaxDim] = {};
