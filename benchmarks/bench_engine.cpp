@@ -1,6 +1,6 @@
 // Engine overhead and concurrency: the cost of one push of a tiny CPU operation (threaded and naive), the round
-// trip of one push and wait_all, and the time for 1,000 independent medium operations with 1 versus 2 CPU
-// workers. Prints tables.
+// trip of one push and wait_all, the same for an operation whose loop runs on every kernel thread, and the time
+// for 1,000 independent medium operations with 1 versus 2 CPU workers. Prints tables.
 #include <mixt/mixt.hpp>
 
 #include <algorithm>
@@ -93,6 +93,29 @@ double round_trip_us(Engine& eng, int n = 2001) {
   return t[t.size() / 2] * 1e6;
 }
 
+/// Median time of one push and wait_all of an operation whose loop of n elements is split over the kernel pool
+/// (y = 2 x + y), in microseconds: how the engine's threads, the pool's and the waiting caller share the cores.
+double split_loop_us(Engine& eng, int64_t n, int rounds = 201) {
+  std::vector<float> x(static_cast<size_t>(n), 1.f), y(static_cast<size_t>(n), 0.f);
+  Var* v = eng.new_var();
+  std::vector<double> t;
+  for (int i = 0; i < rounds; ++i) {
+    auto t0 = Clock::now();
+    eng.push([&x, &y, n](RunContext) {
+      parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; ++k) y[size_t(k)] += 2.f * x[size_t(k)];
+      });
+    }, cpu(), {}, {v}, engine::FnProperty::normal, "split");
+    eng.wait_all();
+    t.push_back(seconds_since(t0));
+  }
+  if (y[0] != 2.f * rounds || y[size_t(n - 1)] != 2.f * rounds) std::printf("WRONG SUM\n");
+  eng.delete_var(v, cpu(), [] {});
+  eng.wait_all();
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2] * 1e6;
+}
+
 }  // namespace
 
 int main() {
@@ -126,6 +149,24 @@ int main() {
     char name[64];
     std::snprintf(name, sizeof name, "threaded, %d worker%s", workers, workers > 1 ? "s" : "");
     std::printf("%-26s %12.2f\n", name, round_trip_us(threaded));
+  }
+
+  std::printf("\npush + wait_all of one operation whose loop is split over %d kernel threads (median us)\n",
+              num_threads());
+  std::printf("%-26s %10s %10s %10s %10s\n", "engine", "2^14", "2^16", "2^18", "2^20");
+  auto split_row = [&](const char* name, Engine& eng) {
+    std::printf("%-26s", name);
+    for (int64_t n : {int64_t(1) << 14, int64_t(1) << 16, int64_t(1) << 18, int64_t(1) << 20})
+      std::printf(" %10.1f", split_loop_us(eng, n));
+    std::printf("\n");
+  };
+  {
+    engine::NaiveEngine naive;
+    split_row("naive", naive);
+  }
+  {
+    engine::ThreadedEngine threaded(2);
+    split_row("threaded, 2 workers", threaded);
   }
 
   std::printf("\n1,000 independent medium operations (1e5-element serial loops)\n");
