@@ -1565,6 +1565,8 @@ class NaiveEngine final : public Engine {
 //
 // Workers: MIXT_CPU_WORKER_NTHREADS CPU workers (default 2: enough for independent operations to overlap while
 // each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
+// wait_all / wait_for_var spin a few tens of microseconds before they sleep, and meanwhile run parts of the
+// kernel pool's loops (help_while, core/thread_pool.hpp): the waiting thread's core works on what it waits for.
 // Never call wait_for_var / wait_all from inside an operation.
 
 #include <atomic>
