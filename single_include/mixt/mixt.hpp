@@ -5003,9 +5003,13 @@ using mixt::where; using mixt::clip;
 // Accuracy: values are folded in blocks (kReduceBlock elements, or kReduceRows rows) and the block results
 // combined pairwise (Cascade), so the rounding error grows with log(n), not n: float32 sums of 2^24 elements
 // stay within ~1e-6 of the exact sum. Big runs are split over the thread pool and the parts combined in order.
+// Compile time: only the folds read the plan; the scheduling, the cascades and the output stores see it through
+// a Folder (function pointers) and are compiled once per reducer and dtype, not once per expression (the
+// training example instantiates sum over four expressions: about 2,000 optimized lines each saved).
 
 #include <algorithm>
 #include <bit>
+#include <type_traits>
 #include <vector>
 
 // ---- begin mixt/expr/reducers.hpp ----
@@ -5296,20 +5300,6 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
   }
 }
 
-/// The partial result of reduced positions [rb, re) of output o (inner == 1).
-template <class Red, class ET, class Plan>
-acc_t<Red, ET> reduce_run(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re) {
-  const int64_t start = o * sp.reduced;
-  if (re - rb <= kReduceBlock && rb < re)  // one block: no cascade needed
-    return fold_run<false, Red, ET>(p, sp.layout, start + rb, start + re, rb);
-  Cascade<Red, ET> c;
-  for (int64_t b = rb; b < re; b += kReduceBlock) {
-    const int64_t be = std::min(re, b + kReduceBlock);
-    c.push(fold_run<false, Red, ET>(p, sp.layout, start + b, start + be, b));
-  }
-  return c.total();
-}
-
 /// Folds rows [rb, re) of output block o into acc[0, inner).
 template <bool Linear, class Red, class ET, class Plan>
 void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
@@ -5340,13 +5330,63 @@ void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re
   }
 }
 
-/// The partial results of rows [rb, re) of output block o (inner > 1), written to out[0, inner).
+/// The plan-dependent half of a reduction, seen without the plan's type: a per-thread copy of the plan (the
+/// folds move its row offsets) and the two folds over it.
+template <class Red, class ET>
+struct Folder {
+  using Acc = acc_t<Red, ET>;
+  const void* plan;
+  /// Runs body(copy, arg) on a copy of *plan.
+  void (*with_copy)(const void* plan, void (*body)(void* copy, void* arg), void* arg);
+  /// fold_run over flat [f0, f1) of the layout, reduced positions from r0.
+  Acc (*run)(void* copy, const Extents& layout, int64_t f0, int64_t f1, int64_t r0);
+  /// fold_rows: rows [rb, re) of output block o into acc[0, inner).
+  void (*rows)(void* copy, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, Acc* acc);
+
+  /// body(copy) on a copy of the plan.
+  template <class Body>
+  void with_plan(Body&& body) const {
+    with_copy(plan, [](void* copy, void* b) { (*static_cast<std::remove_reference_t<Body>*>(b))(copy); }, &body);
+  }
+};
+
 template <class Red, class ET, class Plan>
-void reduce_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* out) {
+Folder<Red, ET> make_folder(const Plan& plan) {
+  return {&plan,
+          [](const void* p, void (*body)(void*, void*), void* arg) {
+            Plan copy = *static_cast<const Plan*>(p);
+            body(&copy, arg);
+          },
+          [](void* p, const Extents& layout, int64_t f0, int64_t f1, int64_t r0) {
+            return fold_run<false, Red, ET>(*static_cast<Plan*>(p), layout, f0, f1, r0);
+          },
+          [](void* p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
+            fold_rows<false, Red, ET>(*static_cast<Plan*>(p), sp, o, rb, re, acc);
+          }};
+}
+
+/// The partial result of reduced positions [rb, re) of output o (inner == 1), with plan copy p.
+template <class Red, class ET>
+acc_t<Red, ET> reduce_run(const Folder<Red, ET>& f, void* p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re) {
+  const int64_t start = o * sp.reduced;
+  if (re - rb <= kReduceBlock && rb < re)  // one block: no cascade needed
+    return f.run(p, sp.layout, start + rb, start + re, rb);
+  Cascade<Red, ET> c;
+  for (int64_t b = rb; b < re; b += kReduceBlock) {
+    const int64_t be = std::min(re, b + kReduceBlock);
+    c.push(f.run(p, sp.layout, start + b, start + be, b));
+  }
+  return c.total();
+}
+
+/// The partial results of rows [rb, re) of output block o (inner > 1), written to out[0, inner).
+template <class Red, class ET>
+void reduce_rows(const Folder<Red, ET>& f, void* p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re,
+                 acc_t<Red, ET>* out) {
   const int64_t C = sp.inner;
   if (re - rb <= kReduceRows) {  // one block: no cascade needed
     std::fill(out, out + C, Red::template init<ET>());
-    fold_rows<false, Red, ET>(p, sp, o, rb, re, out);
+    f.rows(p, sp, o, rb, re, out);
     return;
   }
   RowCascade<Red, ET> cascade;
@@ -5354,15 +5394,16 @@ void reduce_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t 
   for (int64_t b = rb; b < re; b += kReduceRows) {
     block.assign(size_t(C), Red::template init<ET>());
     const int64_t be = std::min(re, b + kReduceRows);
-    fold_rows<false, Red, ET>(p, sp, o, b, be, block.data());
+    f.rows(p, sp, o, b, be, block.data());
     cascade.push(block);
   }
   cascade.total(out, C);
 }
 
-/// out[o1 * inner + o2] = Red over r of plan(o1, r, o2), for every output.
-template <class Red, class ET, class OutT, class Plan>
-void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
+/// out[o1 * inner + o2] = Red over r of the folder's plan at (o1, r, o2), for every output: the scheduling,
+/// compiled once per reducer, dtype and output type.
+template <class Red, class ET, class OutT>
+void reduce_with(const Folder<Red, ET>& f, OutT* out, const ReduceSpace& sp) {
   using Acc = acc_t<Red, ET>;
   const int64_t O = sp.outer, R = sp.reduced, C = sp.inner;
   if (O * C == 0) return;
@@ -5372,8 +5413,9 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
   if (C == 1) {
     if (split_outputs) {
       parallel_for(O, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(R, 1)), [&](int64_t b, int64_t e) {
-        Plan p = plan;
-        for (int64_t o = b; o < e; ++o) out[o] = static_cast<OutT>(Red::finish(reduce_run<Red, ET>(p, sp, o, 0, R), R));
+        f.with_plan([&](void* p) {
+          for (int64_t o = b; o < e; ++o) out[o] = static_cast<OutT>(Red::finish(reduce_run(f, p, sp, o, 0, R), R));
+        });
       });
       return;
     }
@@ -5382,12 +5424,13 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
     std::vector<Acc> partial(static_cast<size_t>(parts));
     for (int64_t o = 0; o < O; ++o) {
       parallel_for(parts, 1, [&](int64_t b, int64_t e) {
-        Plan p = plan;
-        for (int64_t i = b; i < e; ++i) {
-          const int64_t rb = std::min(R, blocks * i / parts * kReduceBlock);
-          const int64_t re = std::min(R, blocks * (i + 1) / parts * kReduceBlock);
-          partial[size_t(i)] = reduce_run<Red, ET>(p, sp, o, rb, re);
-        }
+        f.with_plan([&](void* p) {
+          for (int64_t i = b; i < e; ++i) {
+            const int64_t rb = std::min(R, blocks * i / parts * kReduceBlock);
+            const int64_t re = std::min(R, blocks * (i + 1) / parts * kReduceBlock);
+            partial[size_t(i)] = reduce_run(f, p, sp, o, rb, re);
+          }
+        });
       });
       Acc t = partial[0];
       for (int64_t i = 1; i < parts; ++i) t = Red::merge(t, partial[size_t(i)]);
@@ -5397,12 +5440,13 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
   }
   if (split_outputs) {
     parallel_for(O, std::max<int64_t>(1, kReduceGrain / std::max<int64_t>(R * C, 1)), [&](int64_t b, int64_t e) {
-      Plan p = plan;
-      std::vector<Acc> acc(static_cast<size_t>(C));
-      for (int64_t o = b; o < e; ++o) {
-        reduce_rows<Red, ET>(p, sp, o, 0, R, acc.data());
-        for (int64_t k = 0; k < C; ++k) out[o * C + k] = static_cast<OutT>(Red::finish(acc[size_t(k)], R));
-      }
+      f.with_plan([&](void* p) {
+        std::vector<Acc> acc(static_cast<size_t>(C));
+        for (int64_t o = b; o < e; ++o) {
+          reduce_rows(f, p, sp, o, 0, R, acc.data());
+          for (int64_t k = 0; k < C; ++k) out[o * C + k] = static_cast<OutT>(Red::finish(acc[size_t(k)], R));
+        }
+      });
     });
     return;
   }
@@ -5410,8 +5454,10 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
   std::vector<std::vector<Acc>> partial(static_cast<size_t>(parts), std::vector<Acc>(static_cast<size_t>(C)));
   for (int64_t o = 0; o < O; ++o) {
     parallel_for(parts, 1, [&](int64_t b, int64_t e) {
-      Plan p = plan;
-      for (int64_t i = b; i < e; ++i) reduce_rows<Red, ET>(p, sp, o, R * i / parts, R * (i + 1) / parts, partial[size_t(i)].data());
+      f.with_plan([&](void* p) {
+        for (int64_t i = b; i < e; ++i)
+          reduce_rows(f, p, sp, o, R * i / parts, R * (i + 1) / parts, partial[size_t(i)].data());
+      });
     });
     for (int64_t k = 0; k < C; ++k) {
       Acc t = partial[0][size_t(k)];
@@ -5419,6 +5465,12 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
       out[o * C + k] = static_cast<OutT>(Red::finish(t, R));
     }
   }
+}
+
+/// out[o1 * inner + o2] = Red over r of plan(o1, r, o2), for every output.
+template <class Red, class ET, class OutT, class Plan>
+void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
+  reduce_with<Red, ET>(make_folder<Red, ET>(plan), out, sp);
 }
 
 }  // namespace mixt::expr::cpu
