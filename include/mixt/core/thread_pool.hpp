@@ -6,11 +6,11 @@
 // thread, so the engine's workers and the kernels never oversubscribe the cores; so does a loop started inside a
 // part of another (a batched product whose items each run a GEMM). A loop's parts after the first go to whichever
 // threads claim them: kernel threads, a thread waiting for the engine (help_while: wait_all lends the waiting
-// thread to the loops of the operations it waits for), and the caller once its own part is done. Between loops
-// the threads spin a few tens of microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence
-// such as a GEMM's packing and compute phases then hands its next loop to threads still awake; the MLP
-// benchmark's step: about -10%), as OpenMP runtimes do, unless the cores are wanted by more threads than there
-// are; an error in any part reaches the caller.
+// thread to the loop in progress, usually one of the operations it waits for, so a wait may end up to one part
+// later than it could), and the caller once its own part is done. Between loops the threads spin a few tens of
+// microseconds before they sleep (spin_while, core/spin.hpp: a kernel sequence such as a GEMM's packing and
+// compute phases then hands its next loop to threads still awake; the MLP benchmark's step: about -10%), as
+// OpenMP runtimes do, unless more threads want the cores than there are; an error in any part reaches the caller.
 #pragma once
 
 #include <algorithm>
@@ -66,7 +66,7 @@ class ThreadPool {
   }
 
   /// Runs one unclaimed part of the loop in progress, if there is one, on the calling thread: a thread that
-  /// waits for the engine (wait_all) lends itself to the loops of the operation it waits for, instead of
+  /// waits for the engine (wait_all) lends itself to the loops of the operations it waits for, instead of
   /// waiting for a kernel thread to wake up. Returns whether it ran a part.
   bool help() {
     if (inside_loop()) return false;
