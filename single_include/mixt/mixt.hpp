@@ -5246,14 +5246,8 @@ struct RowCursor {
   }
 };
 
-template <bool Linear, class ET, class Plan>
-MIXT_INLINE ET value_at(const Plan& p, int64_t j) {
-  if constexpr (Linear) return static_cast<ET>(p.lin(j));
-  else return static_cast<ET>(p.row(j));
-}
-
 /// Folds the flat range [f0, f1) (reduced positions r0, r0 + 1, ...) into one partial result.
-template <bool Linear, class Red, class ET, class Plan>
+template <class Red, class ET, class Plan>
 acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64_t r0) {
   RowCursor cur(L, f0);
   if constexpr (Red::vectorizable) {
@@ -5264,7 +5258,7 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
     ET s = id;
     // Four accumulators hide the add latency where every leaf is read contiguously; a broadcast or strided leaf
     // takes the one-accumulator loop, whose per-packet stride tests would otherwise be compiled four times.
-    const bool unit = Linear || p.unit_stride();
+    const bool unit = p.unit_stride();
     for (int64_t f = f0; f < f1;) {
       int64_t j, je;
       cur.next(p, f1 - f, j, je);
@@ -5277,8 +5271,8 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
           a3 = Red::vstep(a3, p.template packet<true>(j + 3 * W));
         }
       }
-      for (; j + W <= je; j += W) a0 = Red::vstep(a0, p.template packet<Linear>(j));
-      for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), 0);
+      for (; j + W <= je; j += W) a0 = Red::vstep(a0, p.template packet<false>(j));
+      for (; j < je; ++j) s = Red::step(s, static_cast<ET>(p.row(j)), 0);
     }
     a0 = Red::vmerge(Red::vmerge(a0, a1), Red::vmerge(a2, a3));
     if constexpr (W == 1) {
@@ -5294,14 +5288,14 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
       int64_t j, je;
       cur.next(p, f1 - f, j, je);
       f += je - j;
-      for (; j < je; ++j) s = Red::step(s, value_at<Linear, ET>(p, j), r++);
+      for (; j < je; ++j) s = Red::step(s, static_cast<ET>(p.row(j)), r++);
     }
     return s;
   }
 }
 
 /// Folds rows [rb, re) of output block o into acc[0, inner).
-template <bool Linear, class Red, class ET, class Plan>
+template <class Red, class ET, class Plan>
 void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
   const int64_t C = sp.inner;
   int64_t f = (o * sp.reduced + rb) * C;
@@ -5318,9 +5312,9 @@ void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re
       int64_t k = 0;
       if constexpr (Red::vectorizable) {
         constexpr int W = pk::packet<ET>::size;
-        for (; k + W <= n; k += W) pk::store(a + k, Red::vstep(pk::load<ET>(a + k), p.template packet<Linear>(j + k)));
+        for (; k + W <= n; k += W) pk::store(a + k, Red::vstep(pk::load<ET>(a + k), p.template packet<false>(j + k)));
       }
-      for (; k < n; ++k) a[k] = Red::step(a[k], value_at<Linear, ET>(p, j + k), r);
+      for (; k < n; ++k) a[k] = Red::step(a[k], static_cast<ET>(p.row(j + k)), r);
       j += n;
       if ((c += n) == C) {
         c = 0;
@@ -5358,10 +5352,10 @@ Folder<Red, ET> make_folder(const Plan& plan) {
             body(&copy, arg);
           },
           [](void* p, const Extents& layout, int64_t f0, int64_t f1, int64_t r0) {
-            return fold_run<false, Red, ET>(*static_cast<Plan*>(p), layout, f0, f1, r0);
+            return fold_run<Red, ET>(*static_cast<Plan*>(p), layout, f0, f1, r0);
           },
           [](void* p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
-            fold_rows<false, Red, ET>(*static_cast<Plan*>(p), sp, o, rb, re, acc);
+            fold_rows<Red, ET>(*static_cast<Plan*>(p), sp, o, rb, re, acc);
           }};
 }
 
