@@ -10,6 +10,8 @@
 #include <memory>
 #include <vector>
 
+#include "median_time.hpp"
+
 using namespace mixt;
 using engine::Engine;
 using engine::RunContext;
@@ -79,18 +81,14 @@ double medium_ops(Engine& eng, int n_ops = 1000, int n = 100000) {
 double round_trip_us(Engine& eng, int n = 2001) {
   Var* v = eng.new_var();
   int64_t counter = 0;
-  std::vector<double> t;
-  for (int i = 0; i < n; ++i) {
-    auto t0 = Clock::now();
+  const double t = median_seconds([&] {
     eng.push([&counter](RunContext) { ++counter; }, cpu(), {}, {v}, engine::FnProperty::normal, "tiny");
     eng.wait_all();
-    t.push_back(seconds_since(t0));
-  }
-  if (counter != n) std::printf("WRONG COUNT %lld\n", (long long)counter);
+  }, n);
+  if (counter != n + 1) std::printf("WRONG COUNT %lld\n", (long long)counter);  // n timed runs and a warm-up
   eng.delete_var(v, cpu(), [] {});
   eng.wait_all();
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2] * 1e6;
+  return t * 1e6;
 }
 
 /// Median time of one push and wait_all of an operation whose loop of n elements is split over the kernel pool
@@ -98,22 +96,19 @@ double round_trip_us(Engine& eng, int n = 2001) {
 double split_loop_us(Engine& eng, int64_t n, int rounds = 201) {
   std::vector<float> x(static_cast<size_t>(n), 1.f), y(static_cast<size_t>(n), 0.f);
   Var* v = eng.new_var();
-  std::vector<double> t;
-  for (int i = 0; i < rounds; ++i) {
-    auto t0 = Clock::now();
+  const double t = median_seconds([&] {
     eng.push([&x, &y, n](RunContext) {
       parallel_for(n, 1 << 15, [&](int64_t b, int64_t e) {
         for (int64_t k = b; k < e; ++k) y[size_t(k)] += 2.f * x[size_t(k)];
       });
     }, cpu(), {}, {v}, engine::FnProperty::normal, "split");
     eng.wait_all();
-    t.push_back(seconds_since(t0));
-  }
-  if (y[0] != 2.f * rounds || y[size_t(n - 1)] != 2.f * rounds) std::printf("WRONG SUM\n");
+  }, rounds);
+  const float want = 2.f * float(rounds + 1);  // the timed rounds and a warm-up
+  if (y[0] != want || y[size_t(n - 1)] != want) std::printf("WRONG SUM\n");
   eng.delete_var(v, cpu(), [] {});
   eng.wait_all();
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2] * 1e6;
+  return t * 1e6;
 }
 
 }  // namespace
