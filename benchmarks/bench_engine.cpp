@@ -159,9 +159,9 @@ int main() {
     engine::NaiveEngine naive;
     split_row("naive", naive);
   }
-  {
-    engine::ThreadedEngine threaded(2);
-    split_row("threaded, 2 workers", threaded);
+  for (int workers : {1, 2}) {
+    engine::ThreadedEngine threaded(workers);
+    split_row(workers == 1 ? "threaded, 1 worker" : "threaded, 2 workers", threaded);
   }
 
   std::printf("\n1,000 independent medium operations (1e5-element serial loops)\n");

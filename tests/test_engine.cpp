@@ -17,6 +17,9 @@
 #include <vector>
 
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cstdio>
 
 using namespace mixt;
 using engine::Engine;
@@ -218,6 +221,60 @@ TEST_CASE("engine: idle workers and kernel threads sleep once the work is done")
   eng.delete_var(b, cpu(), [] {});
   eng.wait_all();
 }
+
+#ifdef __linux__
+/// Voluntary context switches of one of this process's threads so far (Linux: /proc/self/task/TID/status).
+long voluntary_switches(pid_t tid) {
+  std::FILE* f = std::fopen(("/proc/self/task/" + std::to_string(tid) + "/status").c_str(), "r");
+  REQUIRE(f != nullptr);
+  long n = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, f))
+    if (std::sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) break;
+  std::fclose(f);
+  return n;
+}
+
+TEST_CASE("engine: a worker runs the chain of operations it makes ready without waking another worker") {
+  // Each operation of a chain becomes ready when the one before finishes, on the worker that ran it, which then
+  // takes it from the queue itself. Waking the sleeping worker for it cost a futex wake-up per operation, and the
+  // woken thread's claim on a core stopped the kernel thread's spin (cpu_workers.hpp, wake_needed).
+  setenv("MIXT_ENGINE_MAX_PENDING", "0", 1);  // the whole chain is pushed while its first operation is held
+  ThreadedEngine eng(2);
+  unsetenv("MIXT_ENGINE_MAX_PENDING");
+  Var* a = eng.new_var();
+  Var* b = eng.new_var();
+  std::atomic<pid_t> tid_a{0}, tid_b{0};
+  Flag fa, fb;  // the two operations wait for each other: one runs on each worker
+  eng.push([&](RunContext) { tid_a = pid_t(syscall(SYS_gettid)); fa.raise(); fb.wait(); }, cpu(), {}, {a});
+  eng.push([&](RunContext) { tid_b = pid_t(syscall(SYS_gettid)); fb.raise(); fa.wait(); }, cpu(), {}, {b});
+  eng.wait_all();
+  REQUIRE(tid_a.load() != tid_b.load());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // past every spin: both workers sleep
+
+  constexpr int kChain = 1000;
+  Var* v = eng.new_var();
+  Flag gate;
+  std::vector<pid_t> ran_on(kChain, 0);
+  eng.push([&](RunContext) { gate.wait(); }, cpu(), {}, {v});  // wakes one worker, which holds the chain back
+  for (int i = 0; i < kChain; ++i)
+    eng.push([&ran_on, i](RunContext) { ran_on[size_t(i)] = pid_t(syscall(SYS_gettid)); }, cpu(), {}, {v});
+  const long before_a = voluntary_switches(tid_a), before_b = voluntary_switches(tid_b);
+  gate.raise();
+  eng.wait_all();
+  const pid_t chain_worker = ran_on[0];
+  CHECK((chain_worker == tid_a.load() || chain_worker == tid_b.load()));
+  int elsewhere = 0;
+  for (pid_t t : ran_on) elsewhere += t != chain_worker;
+  CHECK(elsewhere == 0);
+  // The other worker slept through the chain (with a wake-up per operation it switched about once each).
+  const long other_switches =
+      chain_worker == tid_a.load() ? voluntary_switches(tid_b) - before_b : voluntary_switches(tid_a) - before_a;
+  CHECK(other_switches <= 2);
+  for (Var* x : {a, b, v}) eng.delete_var(x, cpu(), [] {});
+  eng.wait_all();
+}
+#endif
 
 TEST_CASE("engine: pushes from outside wait while too many operations are in flight; pushes inside never do") {
   setenv("MIXT_ENGINE_MAX_PENDING", "8", 1);

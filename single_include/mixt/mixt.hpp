@@ -1563,8 +1563,12 @@ class NaiveEngine final : public Engine {
 // Lifetime: delete_var queues the deletion as a write behind every pending access; the memory's deleter runs after
 // the last of them (inline on the thread that completes it: freeing a block is cheap).
 //
-// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers (default 2: enough for independent operations to overlap while
-// each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
+// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers, default 1 as in MXNet (MXNET_CPU_WORKER_NTHREADS): one worker
+// plus the kernel pool's threads fill the cores, each operation spreading its loops over all of them. A second
+// worker lets independent operations too small to split overlap (bench_engine: 1.9x for 1,000 of them on two
+// cores), but beside operations that split their loops it makes more threads want the cores than there are:
+// the MLP training step (bench_mlp) took 1.3x as long with 2 workers as with 1 on a 2-core machine. See
+// cpu_workers.hpp for how the two pools share cores.
 // wait_all / wait_for_var spin a few tens of microseconds before they sleep, and meanwhile run parts of the
 // kernel pool's loops (help_while, core/thread_pool.hpp): the waiting thread's core works on what it waits for.
 // Never call wait_for_var / wait_all from inside an operation.
@@ -1706,8 +1710,9 @@ class CpuWorkers {
       if (tail_) tail_->next = op;
       else head_ = op;
       tail_ = op;
+      ++queued_n_;
       queued_.store(true, std::memory_order_release);
-      wake = wake_needed();
+      wake = wake_needed(current() == this);
       if (wake) sleepers_.wake_one();
     }
     if (wake) cv_.notify_one();
@@ -1725,12 +1730,20 @@ class CpuWorkers {
   }
 
  private:
-  /// Whether queued work needs a sleeping worker woken (called with m_ held): not while a worker is awake
-  /// without an operation (spinning, or between two), since it looks at the queue before it sleeps. Waking one
-  /// anyway cost a futex wake-up, and the woken thread's claim on a core stopped every spinner (core/spin.hpp).
-  bool wake_needed() const {
+  /// Whether queued work needs a sleeping worker woken (called with m_ held): only when more operations are
+  /// queued than workers are awake without one (spinning, or between two: each looks at the queue before it
+  /// sleeps). A worker that pushes the operations its own one made ready (`pusher_returns`) takes the first
+  /// itself when it returns to the queue. Waking one anyway cost a futex wake-up, and the woken thread's claim
+  /// on a core stopped every spinner (core/spin.hpp): the kernel thread a GEMM then wanted was asleep.
+  bool wake_needed(bool pusher_returns = false) const {
     const int asleep = sleepers_.asleep();
-    return asleep > 0 && size() - asleep - running_.load(std::memory_order_relaxed) <= 0;
+    const int idle = size() - asleep - running_.load(std::memory_order_relaxed) + (pusher_returns ? 1 : 0);
+    return asleep > 0 && queued_n_ > idle;
+  }
+  /// The CpuWorkers whose worker the calling thread is, if any.
+  static const CpuWorkers*& current() {
+    thread_local const CpuWorkers* self = nullptr;
+    return self;
   }
 
   /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
@@ -1738,6 +1751,7 @@ class CpuWorkers {
   /// one tiny operation: 14 us before, 0.45 us with the spin; wait_all spins too), while a worker never spins
   /// beside an operation whose loops need every core.
   void loop() {
+    current() = this;
     for (;;) {
       OprBlock* op;
       bool wake_another;
@@ -1761,6 +1775,7 @@ class CpuWorkers {
         }
         op = head_;
         head_ = op->next;
+        --queued_n_;
         if (!head_) {
           tail_ = nullptr;
           queued_.store(false, std::memory_order_relaxed);
@@ -1781,6 +1796,7 @@ class CpuWorkers {
   std::condition_variable cv_;
   OprBlock* head_ = nullptr;
   OprBlock* tail_ = nullptr;
+  int queued_n_ = 0;                 ///< operations in the queue (guarded by m_)
   std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
   std::atomic<int> running_{0};      ///< workers running an operation
   mixt::detail::Sleepers sleepers_;  ///< workers asleep on cv_ (guarded by m_)
@@ -2497,25 +2513,28 @@ namespace mixt::engine {
 
 class ThreadedEngine final : public Engine {
  public:
-  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 2.
+  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 1 (see the top of this file).
   static int default_cpu_workers() {
     if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
       int n = std::atoi(s);
       if (n > 0) return n;
     }
-    return 2;
+    return 1;
   }
 
   /// Operations in flight (pushed and not finished, deletions included) at which push() from a thread outside the
-  /// engine waits until half of them have finished. Without a bound a loop that never reads a result pushes
-  /// arbitrarily far ahead, and every array in flight is fresh memory: the MLP benchmark spent 14% of its time in
-  /// the kernel's page faults. MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 1024 (some 20 MLP steps).
+  /// engine waits until half of them have finished. Every array an operation in flight writes is held from its
+  /// push on, so the window sets how much memory the run-ahead holds. Without a bound a loop that never reads a
+  /// result pushes arbitrarily far ahead into fresh memory (the MLP benchmark spent 14% of its time in the
+  /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
+  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128. MIXT_ENGINE_MAX_PENDING when
+  /// set (0: no bound), else 128 (two to three MLP steps).
   static int64_t default_max_pending() {
     if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
       const long long n = std::atoll(s);
       if (n >= 0) return n;
     }
-    return 1024;
+    return 128;
   }
 
   explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
@@ -2686,8 +2705,10 @@ class ThreadedEngine final : public Engine {
   }
 
   /// Holds a push from outside the engine while max_pending_ operations are in flight, until half have finished.
+  /// Spins first, as the other waits do: half the window of tiny operations finishes in a few microseconds.
   void throttle() {
     if (max_pending_ <= 0 || running_operation() || pending_.load(std::memory_order_relaxed) < max_pending_) return;
+    mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) > max_pending_ / 2; });
     std::unique_lock<std::mutex> lk(done_m_);
     done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
   }

@@ -35,8 +35,9 @@ class CpuWorkers {
       if (tail_) tail_->next = op;
       else head_ = op;
       tail_ = op;
+      ++queued_n_;
       queued_.store(true, std::memory_order_release);
-      wake = wake_needed();
+      wake = wake_needed(current() == this);
       if (wake) sleepers_.wake_one();
     }
     if (wake) cv_.notify_one();
@@ -54,12 +55,20 @@ class CpuWorkers {
   }
 
  private:
-  /// Whether queued work needs a sleeping worker woken (called with m_ held): not while a worker is awake
-  /// without an operation (spinning, or between two), since it looks at the queue before it sleeps. Waking one
-  /// anyway cost a futex wake-up, and the woken thread's claim on a core stopped every spinner (core/spin.hpp).
-  bool wake_needed() const {
+  /// Whether queued work needs a sleeping worker woken (called with m_ held): only when more operations are
+  /// queued than workers are awake without one (spinning, or between two: each looks at the queue before it
+  /// sleeps). A worker that pushes the operations its own one made ready (`pusher_returns`) takes the first
+  /// itself when it returns to the queue. Waking one anyway cost a futex wake-up, and the woken thread's claim
+  /// on a core stopped every spinner (core/spin.hpp): the kernel thread a GEMM then wanted was asleep.
+  bool wake_needed(bool pusher_returns = false) const {
     const int asleep = sleepers_.asleep();
-    return asleep > 0 && size() - asleep - running_.load(std::memory_order_relaxed) <= 0;
+    const int idle = size() - asleep - running_.load(std::memory_order_relaxed) + (pusher_returns ? 1 : 0);
+    return asleep > 0 && queued_n_ > idle;
+  }
+  /// The CpuWorkers whose worker the calling thread is, if any.
+  static const CpuWorkers*& current() {
+    thread_local const CpuWorkers* self = nullptr;
+    return self;
   }
 
   /// One worker at a time spins for the next operation before it sleeps, and only while no operation runs:
@@ -67,6 +76,7 @@ class CpuWorkers {
   /// one tiny operation: 14 us before, 0.45 us with the spin; wait_all spins too), while a worker never spins
   /// beside an operation whose loops need every core.
   void loop() {
+    current() = this;
     for (;;) {
       OprBlock* op;
       bool wake_another;
@@ -90,6 +100,7 @@ class CpuWorkers {
         }
         op = head_;
         head_ = op->next;
+        --queued_n_;
         if (!head_) {
           tail_ = nullptr;
           queued_.store(false, std::memory_order_relaxed);
@@ -110,6 +121,7 @@ class CpuWorkers {
   std::condition_variable cv_;
   OprBlock* head_ = nullptr;
   OprBlock* tail_ = nullptr;
+  int queued_n_ = 0;                 ///< operations in the queue (guarded by m_)
   std::atomic<bool> queued_{false};  ///< head_ != nullptr, readable without the lock (for the spinner)
   std::atomic<int> running_{0};      ///< workers running an operation
   mixt::detail::Sleepers sleepers_;  ///< workers asleep on cv_ (guarded by m_)

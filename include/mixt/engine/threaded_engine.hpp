@@ -12,8 +12,12 @@
 // Lifetime: delete_var queues the deletion as a write behind every pending access; the memory's deleter runs after
 // the last of them (inline on the thread that completes it: freeing a block is cheap).
 //
-// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers (default 2: enough for independent operations to overlap while
-// each may still spread its loop over the kernel pool; see cpu_workers.hpp for how the two pools share cores).
+// Workers: MIXT_CPU_WORKER_NTHREADS CPU workers, default 1 as in MXNet (MXNET_CPU_WORKER_NTHREADS): one worker
+// plus the kernel pool's threads fill the cores, each operation spreading its loops over all of them. A second
+// worker lets independent operations too small to split overlap (bench_engine: 1.9x for 1,000 of them on two
+// cores), but beside operations that split their loops it makes more threads want the cores than there are:
+// the MLP training step (bench_mlp) took 1.3x as long with 2 workers as with 1 on a 2-core machine. See
+// cpu_workers.hpp for how the two pools share cores.
 // wait_all / wait_for_var spin a few tens of microseconds before they sleep, and meanwhile run parts of the
 // kernel pool's loops (help_while, core/thread_pool.hpp): the waiting thread's core works on what it waits for.
 // Never call wait_for_var / wait_all from inside an operation.
@@ -43,25 +47,28 @@ namespace mixt::engine {
 
 class ThreadedEngine final : public Engine {
  public:
-  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 2.
+  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 1 (see the top of this file).
   static int default_cpu_workers() {
     if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
       int n = std::atoi(s);
       if (n > 0) return n;
     }
-    return 2;
+    return 1;
   }
 
   /// Operations in flight (pushed and not finished, deletions included) at which push() from a thread outside the
-  /// engine waits until half of them have finished. Without a bound a loop that never reads a result pushes
-  /// arbitrarily far ahead, and every array in flight is fresh memory: the MLP benchmark spent 14% of its time in
-  /// the kernel's page faults. MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 1024 (some 20 MLP steps).
+  /// engine waits until half of them have finished. Every array an operation in flight writes is held from its
+  /// push on, so the window sets how much memory the run-ahead holds. Without a bound a loop that never reads a
+  /// result pushes arbitrarily far ahead into fresh memory (the MLP benchmark spent 14% of its time in the
+  /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
+  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128. MIXT_ENGINE_MAX_PENDING when
+  /// set (0: no bound), else 128 (two to three MLP steps).
   static int64_t default_max_pending() {
     if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
       const long long n = std::atoll(s);
       if (n >= 0) return n;
     }
-    return 1024;
+    return 128;
   }
 
   explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
@@ -232,8 +239,10 @@ class ThreadedEngine final : public Engine {
   }
 
   /// Holds a push from outside the engine while max_pending_ operations are in flight, until half have finished.
+  /// Spins first, as the other waits do: half the window of tiny operations finishes in a few microseconds.
   void throttle() {
     if (max_pending_ <= 0 || running_operation() || pending_.load(std::memory_order_relaxed) < max_pending_) return;
+    mixt::detail::spin_while([&] { return pending_.load(std::memory_order_acquire) > max_pending_ / 2; });
     std::unique_lock<std::mutex> lk(done_m_);
     done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) <= max_pending_ / 2; });
   }
