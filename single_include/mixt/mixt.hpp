@@ -3239,7 +3239,6 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
 // recording (or marked with attach_grad) carries an Entry pointing at its node. Variables are nodes too, holding
 // the gradient buffer and grad_req.
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -3266,8 +3265,10 @@ struct Node {
   std::string name;                ///< the operator or expression, for error messages
   std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
   /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
-  /// whose gradient is not needed may get an empty NDArray.
-  using Backward = std::function<std::vector<NDArray>(const std::vector<NDArray>&)>;
+  /// whose gradient is not needed may get an empty NDArray. (A move-only Task rather than std::function: each
+  /// recorded operator's closure then compiles a call and a move-or-destroy, not std::function's copy and
+  /// type-query manager.)
+  using Backward = engine::Task<std::vector<NDArray>(const std::vector<NDArray>&)>;
   Backward backward;
   std::vector<Shape> out_shapes;
   DType dtype = DType::float32;
@@ -7952,7 +7953,7 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
   if (!retain_graph)
     for (Node* n : order)
       if (!n->is_variable) {
-        n->backward = nullptr;  // releases the values it saved
+        n->backward.reset();  // releases the values it saved
         n->freed = true;
       }
   return result;

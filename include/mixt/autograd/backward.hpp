@@ -115,7 +115,7 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
   if (!retain_graph)
     for (Node* n : order)
       if (!n->is_variable) {
-        n->backward = nullptr;  // releases the values it saved
+        n->backward.reset();  // releases the values it saved
         n->freed = true;
       }
   return result;

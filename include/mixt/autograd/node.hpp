@@ -3,7 +3,6 @@
 // the gradient buffer and grad_req.
 #pragma once
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +10,7 @@
 #include "../core/context.hpp"
 #include "../core/dtype.hpp"
 #include "../core/shape.hpp"
+#include "../engine/task.hpp"
 
 namespace mixt {
 class NDArray;
@@ -33,8 +33,10 @@ struct Node {
   std::string name;                ///< the operator or expression, for error messages
   std::vector<Entry> inputs;       ///< one per input; empty for an input that needs no gradient
   /// Input gradients from output gradients (one per output, never empty: zeros where none flowed). An input
-  /// whose gradient is not needed may get an empty NDArray.
-  using Backward = std::function<std::vector<NDArray>(const std::vector<NDArray>&)>;
+  /// whose gradient is not needed may get an empty NDArray. (A move-only Task rather than std::function: each
+  /// recorded operator's closure then compiles a call and a move-or-destroy, not std::function's copy and
+  /// type-query manager.)
+  using Backward = engine::Task<std::vector<NDArray>(const std::vector<NDArray>&)>;
   Backward backward;
   std::vector<Shape> out_shapes;
   DType dtype = DType::float32;
