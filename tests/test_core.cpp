@@ -1,6 +1,7 @@
 // Core types: shapes, dtypes with their 16-bit floats, the reshape code table, the memory pool.
 #include "testing.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -192,3 +193,48 @@ TEST_CASE("core: the memory pool reuses freed blocks of the same size class and 
   CHECK(pool.allocate(0) == nullptr);
   CHECK(memory::Pool<memory::CpuBackend>::round_size(5 << 20) == (8 << 20));
 }
+
+#ifdef __linux__
+/// Whether the mapping that holds address p carries the kernel's huge-page advice (VmFlags "hg" in smaps).
+static bool advised_huge(const void* p) {
+  std::FILE* f = std::fopen("/proc/self/smaps", "r");
+  REQUIRE(f != nullptr);
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  bool inside = false, advised = false;
+  char line[512];
+  while (std::fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (std::sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && std::strchr(line, '-') < std::strchr(line, ' ')) {
+      inside = lo <= at && at < hi;
+    } else if (inside && std::strncmp(line, "VmFlags:", 8) == 0) {
+      advised = std::strstr(line, " hg") != nullptr;
+      break;
+    }
+  }
+  std::fclose(f);
+  return advised;
+}
+
+TEST_CASE("core: with huge pages asked for, host blocks of 2 MiB and more are 2 MiB-aligned and advised huge") {
+  memory::Pool<memory::CpuBackend> pool;
+  set_huge_pages(true);
+  void* big = pool.allocate(3 << 20);
+  void* small = pool.allocate(1 << 20);
+  set_huge_pages(false);
+  void* big_after = pool.allocate(5 << 20);
+  CHECK(reinterpret_cast<uintptr_t>(big) % (1 << 21) == 0);
+  CHECK(reinterpret_cast<uintptr_t>(small) % 64 == 0);
+  CHECK(reinterpret_cast<uintptr_t>(big_after) % 64 == 0);
+  std::memset(big, 1, 3 << 20);  // the whole block is usable
+  CHECK(static_cast<unsigned char*>(big)[(3 << 20) - 1] == 1);
+  // The advice is recorded on the mapping wherever the kernel has transparent huge pages at all.
+  if (std::FILE* thp = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r")) {
+    std::fclose(thp);
+    CHECK(advised_huge(big));
+    CHECK_FALSE(advised_huge(big_after));
+  }
+  pool.deallocate(big, 3 << 20);
+  pool.deallocate(small, 1 << 20);
+  pool.deallocate(big_after, 5 << 20);
+}
+#endif
