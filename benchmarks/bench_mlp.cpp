@@ -4,12 +4,19 @@
 // depend on the values. Prints ms per step and samples per second, one line per context:
 //   mixt <ctx> step_ms <ms> samples_per_s <rate>
 // benchmarks/compare_mxnet runs this program and MXNet's Gluon on the same machine and prints the ratios.
+// On the CPU the engine's cost is measured too: the program times `rounds` runs of the steps in alternation with
+// as many runs of itself under the naive engine (a child process: the engine is chosen once per process), and
+// prints the medians, the first line for the engine the environment chose:
+//   mixt cpu(0) naive_step_ms <ms> engine_over_naive <ratio>
 //
-//   bench_mlp [steps=300]
+//   bench_mlp [steps=300] [rounds=5]          (bench_mlp --one-run [steps]: one CPU run, the child's mode)
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <mixt/mixt.hpp>
@@ -18,6 +25,8 @@ namespace mx = mixt;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+constexpr int64_t kBatch = 128;
 
 struct Layer {
   mx::NDArray weight, bias, weight_mom, bias_mom;
@@ -53,8 +62,9 @@ void step(std::vector<Layer>& net, const std::vector<float>& x, const std::vecto
   }
 }
 
-void run(mx::Context ctx, int steps) {
-  const int64_t batch = 128;
+/// ms per step over `steps` steps after a warm-up.
+double step_ms(mx::Context ctx, int steps) {
+  const int64_t batch = kBatch;
   std::mt19937 gen(1);
   std::uniform_real_distribution<float> pixel(0.f, 1.f);
   std::uniform_int_distribution<int> cls(0, 9);
@@ -69,18 +79,52 @@ void run(mx::Context ctx, int steps) {
   auto t0 = Clock::now();
   for (int s = 0; s < steps; ++s) step(net, xs[size_t(s % 4)], ys[size_t(s % 4)], batch, ctx);
   mx::waitall();
-  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("mixt %s step_ms %.4f samples_per_s %.0f\n", ctx.to_string().c_str(), 1e3 * secs / steps,
-              double(batch) * steps / secs);
+  return 1e3 * std::chrono::duration<double>(Clock::now() - t0).count() / steps;
+}
+
+void print_step(mx::Context ctx, double ms) {
+  std::printf("mixt %s step_ms %.4f samples_per_s %.0f\n", ctx.to_string().c_str(), ms, double(kBatch) * 1e3 / ms);
+}
+
+/// One CPU run of this program under the naive engine; its ms per step, or a negative value when it failed.
+double naive_child_ms(const char* self, int steps) {
+  const std::string cmd = "MIXT_ENGINE=naive '" + std::string(self) + "' --one-run " + std::to_string(steps);
+  FILE* child = popen(cmd.c_str(), "r");
+  if (!child) return -1;
+  double ms = -1;
+  char line[256];
+  while (std::fgets(line, sizeof line, child)) std::sscanf(line, "mixt cpu(0) step_ms %lf", &ms);
+  return pclose(child) == 0 ? ms : -1;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::strcmp(argv[1], "--one-run") == 0) {
+    print_step(mx::cpu(), step_ms(mx::cpu(), argc > 2 ? std::atoi(argv[2]) : 300));
+    return 0;
+  }
   const int steps = argc > 1 ? std::atoi(argv[1]) : 300;
-  run(mx::cpu(), steps);
+  const int rounds = std::max(1, argc > 2 ? std::atoi(argv[2]) : 5);
+  std::vector<double> engine_ms, naive_ms;
+  for (int r = 0; r < rounds; ++r) {  // alternated: both see the same drift of a shared machine's speed
+    engine_ms.push_back(step_ms(mx::cpu(), steps));
+    const double n = naive_child_ms(argv[0], steps);
+    if (n > 0) naive_ms.push_back(n);
+  }
+  print_step(mx::cpu(), median(engine_ms));
+  if (naive_ms.size() == size_t(rounds))
+    std::printf("mixt cpu(0) naive_step_ms %.4f engine_over_naive %.3f\n", median(naive_ms),
+                median(engine_ms) / median(naive_ms));
+  else
+    std::printf("mixt cpu(0) naive_step_ms - (the naive child run failed)\n");
 #if MIXT_USE_CUDA
-  if (mx::num_gpus() > 0) run(mx::gpu(0), steps * 4);
+  if (mx::num_gpus() > 0) print_step(mx::gpu(0), step_ms(mx::gpu(0), steps * 4));
 #endif
   return 0;
 }

@@ -224,7 +224,7 @@ TEST_CASE("engine: idle workers and kernel threads sleep once the work is done")
 
 #ifdef __linux__
 /// Voluntary context switches of one of this process's threads so far (Linux: /proc/self/task/TID/status).
-long voluntary_switches(pid_t tid) {
+static long voluntary_switches(pid_t tid) {
   std::FILE* f = std::fopen(("/proc/self/task/" + std::to_string(tid) + "/status").c_str(), "r");
   REQUIRE(f != nullptr);
   long n = -1;

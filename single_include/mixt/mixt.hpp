@@ -2527,8 +2527,8 @@ class ThreadedEngine final : public Engine {
   /// push on, so the window sets how much memory the run-ahead holds. Without a bound a loop that never reads a
   /// result pushes arbitrarily far ahead into fresh memory (the MLP benchmark spent 14% of its time in the
   /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
-  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128. MIXT_ENGINE_MAX_PENDING when
-  /// set (0: no bound), else 128 (two to three MLP steps).
+  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128.
+  /// MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 128 (two to three MLP steps).
   static int64_t default_max_pending() {
     if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
       const long long n = std::atoll(s);
@@ -2884,7 +2884,7 @@ inline void waitall() { engine::Engine::get().wait_all(); }
 // Huge pages (opt-in, Linux): with MIXT_HUGE_PAGES=1 in the environment, or after set_huge_pages(true), blocks
 // of 2 MiB and more are 2 MiB-aligned and advised MADV_HUGEPAGE, so that the kernel backs them with transparent
 // huge pages where it has them (a hint: nothing changes where THP is off). One TLB entry then covers 2 MiB
-// instead of 4 KiB: a 1-thread sum over 2^24 float32 read 13 - 20% faster (benchmarks/RESULTS.md). Off by
+// instead of 4 KiB: sums over 2^24 float32 read 1.14 - 1.43x as fast (benchmarks/RESULTS.md). Off by
 // default, as in PyTorch (THP_MEM_ALLOC_ENABLE): under the kernel's default defrag policy a fault in such a block
 // compacts memory until it finds a huge page, and on a fragmented machine the first touch of a 64 MiB block took
 // 220 ms instead of 30. The pool keeps its blocks, so that cost comes once per block.

@@ -61,8 +61,8 @@ class ThreadedEngine final : public Engine {
   /// push on, so the window sets how much memory the run-ahead holds. Without a bound a loop that never reads a
   /// result pushes arbitrarily far ahead into fresh memory (the MLP benchmark spent 14% of its time in the
   /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
-  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128. MIXT_ENGINE_MAX_PENDING when
-  /// set (0: no bound), else 128 (two to three MLP steps).
+  /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128.
+  /// MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 128 (two to three MLP steps).
   static int64_t default_max_pending() {
     if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
       const long long n = std::atoll(s);
