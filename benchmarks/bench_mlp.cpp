@@ -21,6 +21,8 @@
 
 #include <mixt/mixt.hpp>
 
+#include "median_time.hpp"
+
 namespace mx = mixt;
 using Clock = std::chrono::steady_clock;
 
@@ -97,11 +99,6 @@ double naive_child_ms(const char* self, int steps) {
   return pclose(child) == 0 ? ms : -1;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,10 +114,10 @@ int main(int argc, char** argv) {
     const double n = naive_child_ms(argv[0], steps);
     if (n > 0) naive_ms.push_back(n);
   }
-  print_step(mx::cpu(), median(engine_ms));
+  print_step(mx::cpu(), median_of(engine_ms));
   if (naive_ms.size() == size_t(rounds))
-    std::printf("mixt cpu(0) naive_step_ms %.4f engine_over_naive %.3f\n", median(naive_ms),
-                median(engine_ms) / median(naive_ms));
+    std::printf("mixt cpu(0) naive_step_ms %.4f engine_over_naive %.3f\n", median_of(naive_ms),
+                median_of(engine_ms) / median_of(naive_ms));
   else
     std::printf("mixt cpu(0) naive_step_ms - (the naive child run failed)\n");
 #if MIXT_USE_CUDA

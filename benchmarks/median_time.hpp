@@ -4,7 +4,14 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <utility>
 #include <vector>
+
+/// The median of a non-empty set of measurements (the upper middle one for an even count).
+inline double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
 
 inline double median_seconds(const std::function<void()>& setup, const std::function<void()>& f, int reps = 9) {
   setup();
@@ -16,8 +23,7 @@ inline double median_seconds(const std::function<void()>& setup, const std::func
     f();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median_of(std::move(t));
 }
 
 inline double median_seconds(const std::function<void()>& f, int reps = 9) {
@@ -41,9 +47,6 @@ inline std::vector<double> interleaved_medians(const std::vector<std::function<v
     }
   }
   std::vector<double> medians;
-  for (auto& times : t) {
-    std::sort(times.begin(), times.end());
-    medians.push_back(times[times.size() / 2]);
-  }
+  for (auto& times : t) medians.push_back(median_of(std::move(times)));
   return medians;
 }
