@@ -64,6 +64,42 @@ MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round o
   }
 }
 
+MIXT_DEVICE_TEST("expr dtypes: every dtype at offsets that allow or break 16-byte access (the GPU's wide loads)") {
+  // The CUDA kernel reads 16 bytes of every leaf at once when the leaves and the output are aligned for it
+  // (expr/wide.hpp): views at offsets of 0, 1 and 16 bytes' worth of elements take both paths, and sizes that
+  // are not a multiple of the width leave a tail.
+  auto ctx = Device::ctx();
+  for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16, DType::uint8, DType::int8,
+                  DType::int32, DType::int64}) {
+    const int64_t width = 16 / int64_t(dtype_size(t));
+    for (int64_t n : {int64_t(1), int64_t(19), int64_t(1029)}) {
+      for (int64_t in_offset : {int64_t(0), int64_t(1), width}) {
+        for (int64_t out_offset : {int64_t(0), int64_t(1)}) {
+          CAPTURE(dtype_name(t));
+          CAPTURE(n);
+          CAPTURE(in_offset);
+          CAPTURE(out_offset);
+          std::vector<double> av(size_t(n + in_offset)), bv(av.size());
+          for (size_t i = 0; i < av.size(); ++i) {  // small integers: exact in every dtype
+            av[i] = double(i % 5);
+            bv[i] = double((i * 7) % 3);
+          }
+          NDArray a = nd::array(av, Shape{n + in_offset}, ctx, t).slice(in_offset, in_offset + n);
+          NDArray b = nd::array(bv, Shape{n + in_offset}, ctx, t).slice(in_offset, in_offset + n);
+          NDArray storage = nd::full(Shape{n + 2}, 9.0, ctx, t);
+          NDArray out = storage.slice(out_offset, out_offset + n);
+          out.assign(a * 2 + b);
+          out += a;
+          std::vector<double> want(size_t(n + 2), 9.0);
+          for (int64_t i = 0; i < n; ++i)
+            want[size_t(out_offset + i)] = av[size_t(in_offset + i)] * 3 + bv[size_t(in_offset + i)];
+          check_close(storage, want, 0, 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("expr dtypes: float64 outputs written with streaming stores match a double loop at every alignment") {
   testing::StreamEveryOutput stream;
   const int64_t n = 1027;

@@ -3970,10 +3970,112 @@ void expr_dtype_switch(DType t, const char* op, F&& f) {
 //   at(idx)            the element at a multi-index over the layout's collapsed axes (CUDA general path);
 //   set_row(idx) then row(j) / packet(j)       the CPU general path: one output row at a time; packet<true>
 //                      reads every leaf contiguously along the row (valid when unit_stride() holds).
+//   wide<W>(i)         elements i .. i + W - 1 of a linear layout, each leaf read with one wide load (CUDA; valid
+//                      when leaves_wide_aligned<W>() holds and i is a multiple of W; wide.hpp).
 // unit_stride() tells whether every array leaf has inner stride 1 (so packets need no per-leaf stride test).
 
 #include <cstdint>
 
+// ---- begin mixt/expr/wide.hpp ----
+// Wide loads for the CUDA evaluation of a linear layout: a thread reads W consecutive elements of every leaf with
+// one 16-byte load each (float4 for float32, 8 halves, 2 doubles) and writes its W results with one store. Fewer,
+// wider memory instructions keep more bytes in flight per thread, which a memory-bound chain needs to approach
+// the copy bandwidth. Written as plain host/device code so the CPU tests run the same per-thread logic.
+
+#include <cstdint>
+
+
+namespace mixt::expr {
+
+/// W values computed for W consecutive elements.
+template <class T, int W>
+struct Wide {
+  T v[W];
+};
+
+/// W elements stored as S, aligned as one memory transaction.
+template <class S, int W>
+struct alignas(W * sizeof(S)) WideRaw {
+  S s[W];
+};
+
+/// Elements per wide access for storage type T: 16 bytes' worth (1 for types of 16 bytes or more).
+template <class T>
+inline constexpr int wide_width = sizeof(T) >= 16 ? 1 : int(16 / sizeof(T));
+
+/// F applied to W values of each operand.
+template <class F, int W, class... X>
+MIXT_HD MIXT_INLINE auto wide_apply(const Wide<X, W>&... x) {
+  Wide<decltype(F::apply(x.v[0]...)), W> r;
+  for (int k = 0; k < W; ++k) r.v[k] = F::apply(x.v[k]...);
+  return r;
+}
+
+/// Whether p may be read or written as WideRaw<S, W>.
+template <int W, class S>
+inline bool wide_aligned(const S* p) {
+  return reinterpret_cast<uintptr_t>(p) % alignof(WideRaw<S, W>) == 0;
+}
+
+/// p[0..W) as compute type E; p must be wide_aligned<W>.
+template <class E, int W, class S>
+MIXT_HD MIXT_INLINE Wide<E, W> wide_load(const S* p) {
+  const WideRaw<S, W> raw = *reinterpret_cast<const WideRaw<S, W>*>(p);
+  Wide<E, W> r;
+  for (int k = 0; k < W; ++k) r.v[k] = static_cast<E>(raw.s[k]);
+  return r;
+}
+
+/// Writes v to p[0..W); p must be wide_aligned<W>.
+template <int W, class T, class E>
+MIXT_HD MIXT_INLINE void wide_store(T* p, const Wide<E, W>& v) {
+  WideRaw<T, W> raw;
+  for (int k = 0; k < W; ++k) raw.s[k] = static_cast<T>(v.v[k]);
+  *reinterpret_cast<WideRaw<T, W>*>(p) = raw;
+}
+
+/// Plans of expression nodes read wide; a program's plan (program_plan.hpp) does not.
+template <class Plan, int W>
+concept ReadsWide = W > 1 && requires(const Plan& p) { p.template wide<W>(0); };
+
+/// Whether plan and out allow the wide path of width W: every array leaf and the output aligned.
+template <int W, class T, class Plan>
+inline bool wide_ready(const Plan& plan, const T* out) {
+  if constexpr (!ReadsWide<Plan, W>) return false;
+  else return wide_aligned<W>(out) && plan.template leaves_wide_aligned<W>();
+}
+
+/// One thread's share of out[i] = Saver(out[i], plan.lin(i)) for i in [0, n), with `first` its index among
+/// `step` threads. Wide (W > 1): groups of W elements first, first + step, ...; then, one at a time, the
+/// elements after the last whole group. Otherwise the elements first, first + step, ...
+template <int W, class Saver, class T, class Plan>
+MIXT_HD void eval_linear_share(const Plan& plan, T* out, int64_t n, int64_t first, int64_t step) {
+  using ET = compute_type_t<T>;
+  int64_t done = 0;
+  if constexpr (W > 1) {
+    const int64_t groups = n / W;
+    for (int64_t g = first; g < groups; g += step) {
+      const int64_t i = g * W;
+      const auto got = plan.template wide<W>(i);
+      Wide<ET, W> v;
+      for (int k = 0; k < W; ++k) v.v[k] = static_cast<ET>(got.v[k]);
+      if constexpr (Saver::reads_dest) {
+        const Wide<ET, W> d = wide_load<ET, W>(out + i);
+        for (int k = 0; k < W; ++k) v.v[k] = Saver::apply(d.v[k], v.v[k]);
+      }
+      wide_store<W>(out + i, v);
+    }
+    done = groups * W;
+  }
+  for (int64_t i = done + first; i < n; i += step) {
+    ET v = plan.lin(i);
+    if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
+    out[i] = static_cast<T>(v);
+  }
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/expr/wide.hpp ----
 
 namespace mixt::expr {
 
@@ -3986,6 +4088,8 @@ struct ArrayPlan {
   int64_t base = 0;
 
   MIXT_HD ET lin(int64_t i) const { return static_cast<ET>(ptr[i]); }
+  template <int W> MIXT_HD Wide<ET, W> wide(int64_t i) const { return wide_load<ET, W>(ptr + i); }
+  template <int W> bool leaves_wide_aligned() const { return wide_aligned<W>(ptr); }
   MIXT_HD ET at(const int64_t* idx) const {
     int64_t o = 0;
     for (int d = 0; d < ndim; ++d) o += idx[d] * strides[d];
@@ -4014,6 +4118,12 @@ template <class ET>
 struct ScalarPlan {
   ET value;
   MIXT_HD ET lin(int64_t) const { return value; }
+  template <int W> MIXT_HD Wide<ET, W> wide(int64_t) const {
+    Wide<ET, W> r;
+    for (int k = 0; k < W; ++k) r.v[k] = value;
+    return r;
+  }
+  template <int W> bool leaves_wide_aligned() const { return true; }
   MIXT_HD ET at(const int64_t*) const { return value; }
   void set_row(const int64_t*) {}
   ET row(int64_t) const { return value; }
@@ -4026,6 +4136,8 @@ template <class F, class A>
 struct UnaryPlan {
   A a;
   MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i)); }
+  template <int W> MIXT_HD auto wide(int64_t i) const { return wide_apply<F>(a.template wide<W>(i)); }
+  template <int W> bool leaves_wide_aligned() const { return a.template leaves_wide_aligned<W>(); }
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j)); }
@@ -4039,6 +4151,12 @@ struct BinaryPlan {
   A a;
   B b;
   MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i), b.lin(i)); }
+  template <int W> MIXT_HD auto wide(int64_t i) const {
+    return wide_apply<F>(a.template wide<W>(i), b.template wide<W>(i));
+  }
+  template <int W> bool leaves_wide_aligned() const {
+    return a.template leaves_wide_aligned<W>() && b.template leaves_wide_aligned<W>();
+  }
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j)); }
@@ -4055,6 +4173,13 @@ struct TernaryPlan {
   B b;
   C c;
   MIXT_HD auto lin(int64_t i) const { return F::apply(a.lin(i), b.lin(i), c.lin(i)); }
+  template <int W> MIXT_HD auto wide(int64_t i) const {
+    return wide_apply<F>(a.template wide<W>(i), b.template wide<W>(i), c.template wide<W>(i));
+  }
+  template <int W> bool leaves_wide_aligned() const {
+    return a.template leaves_wide_aligned<W>() && b.template leaves_wide_aligned<W>() &&
+           c.template leaves_wide_aligned<W>();
+  }
   MIXT_HD auto at(const int64_t* idx) const { return F::apply(a.at(idx), b.at(idx), c.at(idx)); }
   void set_row(const int64_t* idx) { a.set_row(idx); b.set_row(idx); c.set_row(idx); }
   auto row(int64_t j) const { return F::apply(a.row(j), b.row(j), c.row(j)); }
@@ -4504,7 +4629,9 @@ struct save_div {
 #ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_EVALUATE_CUH
 #define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_EVALUATE_CUH
 // The CUDA evaluation of a fused expression: one grid-stride kernel. A linear layout reads every leaf at the
-// output's index (plan.lin); otherwise each thread turns its flat index into the collapsed multi-index (plan.at).
+// output's index: 16 bytes of every leaf per thread and step when the leaves and the output are aligned for it
+// (wide.hpp), else one element (plan.lin). Otherwise each thread turns its flat index into the collapsed
+// multi-index (plan.at).
 
 #include <cuda_runtime.h>
 
@@ -4552,14 +4679,10 @@ struct Dims {
   int64_t d[kMaxDim];
 };
 
-template <class Saver, class T, class Plan>
+template <int W, class Saver, class T, class Plan>
 __global__ void eval_linear(Plan plan, T* out, int64_t n) {
-  using ET = compute_type_t<T>;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    ET v = plan.lin(i);
-    if constexpr (Saver::reads_dest) v = Saver::apply(static_cast<ET>(out[i]), v);
-    out[i] = static_cast<T>(v);
-  }
+  eval_linear_share<W, Saver>(plan, out, n, int64_t(blockIdx.x) * blockDim.x + threadIdx.x,
+                              int64_t(gridDim.x) * blockDim.x);
 }
 
 template <class Saver, class T, class Plan>
@@ -4583,8 +4706,12 @@ void run(const Plan& plan, T* out, const Extents& L, void* stream) {
   const int64_t n = L.size();
   if (n == 0) return;
   cudaStream_t s = engine::cuda::to_stream(stream);
-  if (L.linear) {
-    eval_linear<Saver, T, Plan><<<blocks_for(n), kThreads, 0, s>>>(plan, out, n);
+  constexpr int W = wide_width<T>;
+  if (L.linear && wide_ready<W>(plan, out)) {
+    if constexpr (ReadsWide<Plan, W>)
+      eval_linear<W, Saver, T, Plan><<<blocks_for((n + W - 1) / W), kThreads, 0, s>>>(plan, out, n);
+  } else if (L.linear) {
+    eval_linear<1, Saver, T, Plan><<<blocks_for(n), kThreads, 0, s>>>(plan, out, n);
   } else {
     Dims dims{L.ndim, {}};
     for (int d = 0; d < L.ndim; ++d) dims.d[d] = L.dims[d];
