@@ -78,10 +78,17 @@ inline IdxData read_idx(const std::string& path) {
   size_t header = 4 + 4 * size_t(ndim);
   if (b.size() < header) bad("truncated inside the header");
   IdxData out;
-  size_t count = 1;
-  for (int d = 0; d < ndim; ++d) {
-    uint32_t n = detail::big_endian_u32(&b[4 + 4 * size_t(d)]);
-    out.shape.push_back(n);
+  for (int d = 0; d < ndim; ++d) out.shape.push_back(detail::big_endian_u32(&b[4 + 4 * size_t(d)]));
+  // The element count, checked against what the file holds at every factor: a product of eight 32-bit
+  // dimensions can overflow, and a wrapped count would pass the size check with data missing.
+  const size_t available = (b.size() - header) / elem;
+  bool empty = false;
+  for (int d = 0; d < ndim; ++d) empty = empty || out.shape[d] == 0;
+  size_t count = empty ? 0 : 1;
+  for (int d = 0; d < ndim && count > 0; ++d) {
+    const size_t n = size_t(out.shape[d]);
+    if (count > available / n)
+      bad("truncated: shape ", out.shape, " needs more than the ", b.size() - header, " bytes of data the file has");
     count *= n;
   }
   if (b.size() - header < count * elem)
