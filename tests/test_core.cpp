@@ -26,6 +26,17 @@ TEST_CASE("core: Shape basics and printing") {
   CHECK_THROWS_AS(s.at(3), Error);
   CHECK_THROWS_AS((Shape{1, 2, 3, 4, 5, 6, 7, 8, 9}), Error);
   CHECK_THROWS_AS((Shape{-1}), Error);
+  // Extents whose product overflows int64 (2^80 would wrap to 0 elements), with or without a zero extent.
+  const int64_t big = int64_t(1) << 40;
+  CHECK_THROWS_WITH_AS((Shape{big, big}), doctest::Contains("more elements than an int64 can count"), Error);
+  CHECK_THROWS_AS((Shape{0, big, big}), Error);
+  CHECK(Shape{big, 0}.size() == 0);
+  Shape built;  // built extent by extent: checked when an array would be allocated with it
+  built.push_back(big);
+  built.push_back(big);
+  CHECK_THROWS_WITH_AS(NDArray(built, cpu()), doctest::Contains("NDArray"), Error);
+  CHECK_THROWS_WITH_AS(NDArray(Shape{int64_t(1) << 62}, cpu(), DType::float64),
+                       doctest::Contains("needs more bytes than a size_t holds"), Error);
 }
 
 TEST_CASE("core: half and bfloat16 round to nearest even, against exact values") {

@@ -500,6 +500,14 @@ class Shape {
     for (int i = 0; i < ndim_; ++i) n *= dims_[i];
     return n;
   }
+  /// Fails, naming `op`, unless the product of the non-zero extents fits in int64 (strides multiply them even
+  /// when another extent is 0). Shapes built from lists are checked; arrays check theirs when allocated.
+  [[gnu::noinline]] void check_size(const char* op) const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim_; ++i)
+      if (dims_[i] > 0 && __builtin_mul_overflow(n, dims_[i], &n))
+        detail::fail(op, "shape ", to_string(), " has more elements than an int64 can count");
+  }
   /// Extent of axis i, where a negative i counts from the end.
   int64_t at(int i) const { return dims_[normalize_axis(i, ndim_, "Shape::at")]; }
 
@@ -549,6 +557,7 @@ class Shape {
       if (*first < 0) detail::fail("Shape", "extents must be >= 0, received ", int64_t(*first));
       push_back(static_cast<int64_t>(*first));
     }
+    check_size("Shape");
   }
   std::array<int64_t, kMaxDim> dims_{};
   int ndim_ = 0;
@@ -3343,6 +3352,17 @@ template <class T> struct Transposed;
 template <class T>
 concept ExprNode = std::is_base_of_v<ExprTag, std::remove_cvref_t<T>>;
 
+namespace detail {
+/// The bytes of an array of `shape` and `dtype`, or a mixt::Error naming `op` when they overflow.
+[[gnu::noinline]] inline size_t storage_bytes(const Shape& shape, DType dtype, const char* op) {
+  shape.check_size(op);
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(size_t(shape.size()), dtype_size(dtype), &bytes))
+    detail::fail(op, "shape ", shape.to_string(), " of ", dtype_name(dtype), " needs more bytes than a size_t holds");
+  return bytes;
+}
+}  // namespace detail
+
 class NDArray {
  public:
   /// An empty ("none") array: no storage, shape ().
@@ -3351,7 +3371,7 @@ class NDArray {
   explicit NDArray(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32)
       : shape_(shape), dtype_(dtype), ctx_(ctx) {
     require_device(ctx, "NDArray");
-    chunk_ = std::make_shared<memory::Chunk>(ctx, size_t(shape.size()) * dtype_size(dtype));
+    chunk_ = std::make_shared<memory::Chunk>(ctx, detail::storage_bytes(shape, dtype, "NDArray"));
   }
   /// Evaluates an expression into a new array: one fused kernel.
   template <ExprNode E>
@@ -6440,7 +6460,7 @@ inline NDArray NDArray::astype(DType dtype) const {
 
 inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   if (is_none()) detail::fail("view", "the array is empty (no storage)");
-  size_t need = byte_offset + size_t(shape.size()) * dtype_size(dtype_);
+  size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
   if (need > chunk_->bytes())
     detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
                  " bytes; the storage holds ", chunk_->bytes());

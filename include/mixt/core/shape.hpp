@@ -34,6 +34,14 @@ class Shape {
     for (int i = 0; i < ndim_; ++i) n *= dims_[i];
     return n;
   }
+  /// Fails, naming `op`, unless the product of the non-zero extents fits in int64 (strides multiply them even
+  /// when another extent is 0). Shapes built from lists are checked; arrays check theirs when allocated.
+  [[gnu::noinline]] void check_size(const char* op) const {
+    int64_t n = 1;
+    for (int i = 0; i < ndim_; ++i)
+      if (dims_[i] > 0 && __builtin_mul_overflow(n, dims_[i], &n))
+        detail::fail(op, "shape ", to_string(), " has more elements than an int64 can count");
+  }
   /// Extent of axis i, where a negative i counts from the end.
   int64_t at(int i) const { return dims_[normalize_axis(i, ndim_, "Shape::at")]; }
 
@@ -83,6 +91,7 @@ class Shape {
       if (*first < 0) detail::fail("Shape", "extents must be >= 0, received ", int64_t(*first));
       push_back(static_cast<int64_t>(*first));
     }
+    check_size("Shape");
   }
   std::array<int64_t, kMaxDim> dims_{};
   int ndim_ = 0;

@@ -37,6 +37,17 @@ template <class T> struct Transposed;
 template <class T>
 concept ExprNode = std::is_base_of_v<ExprTag, std::remove_cvref_t<T>>;
 
+namespace detail {
+/// The bytes of an array of `shape` and `dtype`, or a mixt::Error naming `op` when they overflow.
+[[gnu::noinline]] inline size_t storage_bytes(const Shape& shape, DType dtype, const char* op) {
+  shape.check_size(op);
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(size_t(shape.size()), dtype_size(dtype), &bytes))
+    detail::fail(op, "shape ", shape.to_string(), " of ", dtype_name(dtype), " needs more bytes than a size_t holds");
+  return bytes;
+}
+}  // namespace detail
+
 class NDArray {
  public:
   /// An empty ("none") array: no storage, shape ().
@@ -45,7 +56,7 @@ class NDArray {
   explicit NDArray(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32)
       : shape_(shape), dtype_(dtype), ctx_(ctx) {
     require_device(ctx, "NDArray");
-    chunk_ = std::make_shared<memory::Chunk>(ctx, size_t(shape.size()) * dtype_size(dtype));
+    chunk_ = std::make_shared<memory::Chunk>(ctx, detail::storage_bytes(shape, dtype, "NDArray"));
   }
   /// Evaluates an expression into a new array: one fused kernel.
   template <ExprNode E>

@@ -245,7 +245,7 @@ inline NDArray NDArray::astype(DType dtype) const {
 
 inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   if (is_none()) detail::fail("view", "the array is empty (no storage)");
-  size_t need = byte_offset + size_t(shape.size()) * dtype_size(dtype_);
+  size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
   if (need > chunk_->bytes())
     detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
                  " bytes; the storage holds ", chunk_->bytes());
