@@ -208,6 +208,111 @@ MIXT_DEVICE_TEST("expr: NumPy broadcasting over many shape pairs") {
   }
 }
 
+namespace {
+
+/// A leaf of the randomized test: its shape as the expression sees it, its values (row-major over that shape)
+/// and the array holding them, which may be a view at an offset or stored with its axes reversed (read as x.T()).
+struct RandomLeaf {
+  Shape shape;
+  std::vector<double> values;
+  NDArray array;
+};
+
+/// The row-major flat index of idx in `shape`, where idx may have more (leading) axes than shape and axes of
+/// extent 1 broadcast (NumPy: shapes align from the right).
+int64_t broadcast_flat(const Shape& shape, const std::vector<int64_t>& idx) {
+  const int off = int(idx.size()) - shape.ndim();
+  int64_t flat = 0;
+  for (int d = 0; d < shape.ndim(); ++d) flat = flat * shape[d] + (shape[d] == 1 ? 0 : idx[size_t(d + off)]);
+  return flat;
+}
+
+/// A leaf whose shape broadcasts to `out`: a suffix of out's axes, each kept or made 1.
+RandomLeaf random_leaf(std::mt19937_64& gen, const Shape& out, Context ctx, bool transposed) {
+  std::uniform_int_distribution<int> third(0, 2);
+  const int nd = std::uniform_int_distribution<int>(0, out.ndim())(gen);
+  RandomLeaf l;
+  for (int d = out.ndim() - nd; d < out.ndim(); ++d) l.shape.push_back(third(gen) == 0 ? 1 : out[d]);
+  l.values = stored(random_values(size_t(l.shape.size()), -2, 2, gen()));
+  if (transposed) {
+    Shape reversed;
+    for (int d = l.shape.ndim() - 1; d >= 0; --d) reversed.push_back(l.shape[d]);
+    std::vector<double> stored_values(l.values.size());
+    std::vector<int64_t> idx(size_t(l.shape.ndim()));
+    for (size_t f = 0; f < l.values.size(); ++f) {
+      int64_t r = int64_t(f);
+      for (int d = l.shape.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = r % l.shape[d]; r /= l.shape[d]; }
+      std::vector<int64_t> rev(idx.rbegin(), idx.rend());
+      stored_values[size_t(broadcast_flat(reversed, rev))] = l.values[f];
+    }
+    l.array = nd::array(stored_values, reversed, ctx);
+  } else if (l.shape.ndim() > 0 && third(gen) == 0) {  // rows [k, k + rows) of a taller array
+    const int64_t k = 1 + int64_t(gen() % 3), rows = l.shape[0], row = l.shape.size() / rows;
+    Shape tall = l.shape;
+    tall[0] += k;
+    std::vector<double> tall_values(size_t(tall.size()), 5.0);
+    std::copy(l.values.begin(), l.values.end(), tall_values.begin() + k * row);
+    l.array = nd::array(tall_values, tall, ctx).slice(k, k + rows);
+  } else {
+    l.array = nd::array(l.values, l.shape, ctx);
+  }
+  return l;
+}
+
+}  // namespace
+
+MIXT_DEVICE_TEST("expr: random shapes, broadcasts, offset views and transposed leaves match a double loop") {
+  // One expression, (a + b) * c.T() - where(a > d, d, b) / 2, over 150 random layouts: up to 4 axes, leaves of
+  // fewer axes or with extents of 1 (broadcast), leaves that are views at an offset, and c stored transposed;
+  // the value written to a new array, added to one (+=) and written into a view at an offset.
+  auto ctx = Device::ctx();
+  std::mt19937_64 gen(2026);
+  const int64_t extents[] = {1, 2, 3, 4, 5, 7, 16, 33};
+  for (int trial = 0; trial < 150; ++trial) {
+    Shape out;
+    const int nd = std::uniform_int_distribution<int>(0, 4)(gen);
+    for (int d = 0; d < nd; ++d) out.push_back(extents[gen() % 8]);
+    if (nd > 0 && gen() % 4 == 0) out[nd - 1] = 1031;  // long rows: whole packets and a tail
+    RandomLeaf a = random_leaf(gen, out, ctx, false), b = random_leaf(gen, out, ctx, false),
+               c = random_leaf(gen, out, ctx, true), d = random_leaf(gen, out, ctx, false);
+    CAPTURE(trial);
+    CAPTURE(a.shape.to_string());
+    CAPTURE(b.shape.to_string());
+    CAPTURE(c.shape.to_string());
+    CAPTURE(d.shape.to_string());
+    Shape so = expr::broadcast_shapes(expr::broadcast_shapes(a.shape, b.shape, "test"),
+                                      expr::broadcast_shapes(c.shape, d.shape, "test"), "test");
+    std::vector<double> want(size_t(so.size()));
+    std::vector<int64_t> idx(size_t(so.ndim()));
+    for (size_t i = 0; i < want.size(); ++i) {
+      int64_t r = int64_t(i);
+      for (int k = so.ndim() - 1; k >= 0; --k) { idx[size_t(k)] = r % so[k]; r /= so[k]; }
+      auto at = [&](const RandomLeaf& l) { return l.values[size_t(broadcast_flat(l.shape, idx))]; };
+      want[i] = (at(a) + at(b)) * at(c) - (at(a) > at(d) ? at(d) : at(b)) / 2;
+    }
+    const auto value = [&] { return (a.array + b.array) * c.array.T() - where(a.array > d.array, d.array, b.array) / 2.f; };
+    NDArray fresh = value();
+    CHECK(fresh.shape() == so);
+    check_close(fresh, want, 1e-5, 1e-5);
+    NDArray acc = nd::full(so, 1.0, ctx);
+    acc += value();
+    std::vector<double> plus_one = want;
+    for (auto& w : plus_one) w += 1;
+    check_close(acc, plus_one, 1e-5, 1e-5);
+    if (so.ndim() > 0) {
+      Shape tall = so;
+      tall[0] += 2;
+      NDArray storage = nd::full(tall, 9.0, ctx);
+      storage.slice(1, 1 + so[0]).assign(value());
+      std::vector<double> all = storage.to_vector<double>(), inside(all.begin() + so.size() / so[0],
+                                                                    all.begin() + so.size() / so[0] + so.size());
+      check_close(inside, want, 1e-5, 1e-5);
+      CHECK(all.front() == 9.0);
+      CHECK(all.back() == 9.0);
+    }
+  }
+}
+
 MIXT_DEVICE_TEST("expr: in-place savers write into storage, broadcasting the value") {
   auto ctx = Device::ctx();
   auto xv = stored(random_values(12, 1, 2, 3));
