@@ -290,7 +290,9 @@ MIXT_DEVICE_TEST("expr: random shapes, broadcasts, offset views and transposed l
       auto at = [&](const RandomLeaf& l) { return l.values[size_t(broadcast_flat(l.shape, idx))]; };
       want[i] = (at(a) + at(b)) * at(c) - (at(a) > at(d) ? at(d) : at(b)) / 2;
     }
-    const auto value = [&] { return (a.array + b.array) * c.array.T() - where(a.array > d.array, d.array, b.array) / 2.f; };
+    const auto value = [&] {
+      return (a.array + b.array) * c.array.T() - where(a.array > d.array, d.array, b.array) / 2.f;
+    };
     NDArray fresh = value();
     CHECK(fresh.shape() == so);
     check_close(fresh, want, 1e-5, 1e-5);

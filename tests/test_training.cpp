@@ -57,8 +57,8 @@ TEST_CASE("idx: reads values and shapes; rejects truncated, malformed and mismat
   CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_type.idx", idx_bytes(0x07, {4}, 4))); }).find("element type") != std::string::npos);
   CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_short.idx", {0, 0})); }).find("truncated") != std::string::npos);
   // Dimensions whose product overflows 64 bits (2^64 wraps to 0, which the data would match) or exceeds the data.
-  for (const std::vector<uint32_t>& dims : {std::vector<uint32_t>{65536, 65536, 65536, 65536},
-                                            std::vector<uint32_t>(8, 0xFFFFFFFF), std::vector<uint32_t>{3, 0x80000000}}) {
+  using Dims = std::vector<uint32_t>;
+  for (const Dims& dims : {Dims{65536, 65536, 65536, 65536}, Dims(8, 0xFFFFFFFF), Dims{3, 0x80000000}}) {
     CAPTURE(dims.size());
     CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_huge.idx", idx_bytes(0x0D, dims, 8))); })
               .find("truncated") != std::string::npos);
