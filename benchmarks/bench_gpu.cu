@@ -1,9 +1,9 @@
 // GPU benchmarks on gpu(0): the element-wise chains `(a + b) / 10 * c - d` and `(a + b) / 10 * sigmoid(c) - d`
-// fused by mixt, against a device-to-device cudaMemcpy moving the same bytes; dot against cublasSgemm called
-// directly on the same buffers; forward + backward of FullyConnected (batch 128, 784 -> 256) against the same
-// products and bias sums called directly in cuBLAS, and of Convolution (batch 64, 32 -> 64 channels, 3x3, pad 1,
-// 28x28) against cuDNN called directly with the algorithms cudnnFind* picks. Timed with CUDA events, median of
-// 20 runs after a warm-up.
+// fused by mixt, against a device-to-device cudaMemcpy moving the same bytes (and a broadcast row added to a
+// matrix against the copy's bandwidth); dot against cublasSgemm called directly on the same buffers; forward +
+// backward of FullyConnected (batch 128, 784 -> 256) against the same products and bias sums called directly in
+// cuBLAS, and of Convolution (batch 64, 32 -> 64 channels, 3x3, pad 1, 28x28) against cuDNN called directly with
+// the algorithms cudnnFind* picks. Timed with CUDA events, median of 20 runs after a warm-up.
 #include <cublas_v2.h>
 #if MIXT_USE_CUDNN
 #include <cudnn.h>
@@ -183,6 +183,14 @@ int main() {
       std::printf("%-10s %-10lld %12.1f %12.1f %12.3f %7.2fx %12.1f\n", chain ? "sigmoid" : "plain", (long long)n,
                   bytes / ms / 1e6, bytes / copy_ms / 1e6, ms, copy_ms / ms, bytes / one_ms / 1e6);
     }
+    // A row added to every row of an (n / 1024, 1024) matrix: a broadcast, so the kernel's general path (each
+    // element's multi-index by division, expr/cuda/evaluate.cuh). GB/s counts the matrix read and written.
+    mx::NDArray matrix = a.reshape({n / 1024, 1024}), row = mx::nd::full({1024}, 0.5, ctx),
+                sum = out.reshape({n / 1024, 1024});
+    mx::waitall();
+    const double row_ms = median_ms([&] { sum.assign(matrix + row); }), row_bytes = 2.0 * 4.0 * double(n);
+    std::printf("%-10s %-10lld %12.1f %12.1f %12.3f %7.2fx %12s\n", "x+row", (long long)n, row_bytes / row_ms / 1e6,
+                bytes / copy_ms / 1e6, row_ms, (row_bytes / row_ms) / (bytes / copy_ms), "-");
   }
 
   std::printf("\n%-18s %14s %14s %8s\n", "dot (M x N x K)", "mixt TFLOP/s", "cuBLAS TFLOP/s", "ratio");
