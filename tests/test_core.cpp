@@ -100,6 +100,10 @@ TEST_CASE("core: the reshape code table") {
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-1, -1}, false), Error);
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-4, 4, -1}, false), Error);
   CHECK_THROWS_AS(infer_reshape(Shape{2, 3}, {-7}, false), Error);
+  // Products past int64 are errors, not wrapped values (2^80 wraps to 0, which an empty array would match).
+  const int64_t big = int64_t(1) << 40;
+  CHECK_THROWS_AS(infer_reshape(Shape{0}, {-4, big, big}, false), Error);
+  CHECK_THROWS_AS(infer_reshape(Shape{0}, {big, big, -1}, false), Error);
 }
 
 namespace {

@@ -6202,7 +6202,9 @@ inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool rev
       if (d1 == -1 && d2 == -1) bad("-4 split with two -1");
       if (d1 == -1) d1 = d2 ? d0 / d2 : 0;
       if (d2 == -1) d2 = d1 ? d0 / d1 : 0;
-      if (d1 < 0 || d2 < 0 || d1 * d2 != d0) bad("-4 cannot split ", d0, " into ", d1, " x ", d2);
+      int64_t product = 0;
+      if (d1 < 0 || d2 < 0 || __builtin_mul_overflow(d1, d2, &product) || product != d0)
+        bad("-4 cannot split ", d0, " into ", d1, " x ", d2);
       out.push_back(d1);
       out.push_back(d2);
     } else if (c > 0) {
@@ -6214,8 +6216,10 @@ inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool rev
   }
   if (infer >= 0) {
     int64_t known = 1;
-    for (size_t k = 0; k < out.size(); ++k) if (int(k) != infer) known *= out[k];
-    if (known == 0 || in.size() % known != 0) bad("cannot infer the -1 dimension");
+    bool overflow = false;
+    for (size_t k = 0; k < out.size(); ++k)
+      if (int(k) != infer) overflow = overflow || __builtin_mul_overflow(known, out[k], &known);
+    if (overflow || known == 0 || in.size() % known != 0) bad("cannot infer the -1 dimension");
     out[infer] = in.size() / known;
   }
   if (reverse) std::reverse(out.begin(), out.end());
