@@ -79,21 +79,22 @@ inline IdxData read_idx(const std::string& path) {
   if (b.size() < header) bad("truncated inside the header");
   IdxData out;
   for (int d = 0; d < ndim; ++d) out.shape.push_back(detail::big_endian_u32(&b[4 + 4 * size_t(d)]));
-  // The element count, checked against what the file holds at every factor: a product of eight 32-bit
-  // dimensions can overflow, and a wrapped count would pass the size check with data missing.
-  const size_t available = (b.size() - header) / elem;
-  bool empty = false;
-  for (int d = 0; d < ndim; ++d) empty = empty || out.shape[d] == 0;
-  size_t count = empty ? 0 : 1;
-  for (int d = 0; d < ndim && count > 0; ++d) {
-    const size_t n = size_t(out.shape[d]);
-    if (count > available / n)
-      bad("truncated: shape ", out.shape, " needs more than the ", b.size() - header, " bytes of data the file has");
-    count *= n;
+  // The element count. A product of eight 32-bit dimensions can overflow size_t, and a wrapped count (2^64 is 0)
+  // would pass the size check with the data missing; a zero dimension makes the count 0 whatever the others.
+  bool empty = false, overflow = false;
+  size_t count = 1;
+  for (int d = 0; d < ndim; ++d) {
+    empty = empty || out.shape[d] == 0;
+    overflow = __builtin_mul_overflow(count, size_t(out.shape[d]), &count) || overflow;
   }
-  if (b.size() - header < count * elem)
-    bad("truncated: shape ", out.shape, " needs ", count * elem, " bytes of data, the file has ", b.size() - header);
-  if (b.size() - header > count * elem) bad(b.size() - header - count * elem, " bytes past the end of the data");
+  const size_t data_bytes = b.size() - header;
+  if (empty) count = 0;
+  else if (overflow) bad("truncated: shape ", out.shape, " has more elements than a size_t counts; the file has ",
+                         data_bytes, " bytes of data");
+  if (count > data_bytes / elem)
+    bad("truncated: shape ", out.shape, " needs ", count, " elements of ", elem, " bytes, the file has ", data_bytes,
+        " bytes of data");
+  if (data_bytes > count * elem) bad(data_bytes - count * elem, " bytes past the end of the data");
   out.values.resize(count);
   const uint8_t* p = b.data() + header;
   for (size_t i = 0; i < count; ++i, p += elem) {
