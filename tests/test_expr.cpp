@@ -19,23 +19,29 @@ std::vector<double> apply1(const std::vector<double>& x, double (*f)(double)) {
 /// Rounds each value to float, the precision the input array holds.
 std::vector<double> stored(std::vector<double> v) { return mixt::testing::as_stored(std::move(v)); }
 
+/// The multi-index of row-major flat index `flat` in `shape`.
+std::vector<int64_t> unravel(int64_t flat, const Shape& shape) {
+  std::vector<int64_t> idx(size_t(shape.ndim()));
+  for (int d = shape.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = flat % shape[d]; flat /= shape[d]; }
+  return idx;
+}
+
+/// The row-major flat index of idx in `shape`, where idx may have more (leading) axes than shape and axes of
+/// extent 1 broadcast (NumPy: shapes align from the right).
+int64_t broadcast_flat(const Shape& shape, const std::vector<int64_t>& idx) {
+  const int off = int(idx.size()) - shape.ndim();
+  int64_t flat = 0;
+  for (int d = 0; d < shape.ndim(); ++d) flat = flat * shape[d] + (shape[d] == 1 ? 0 : idx[size_t(d + off)]);
+  return flat;
+}
+
 /// Element-wise reference for shapes that broadcast: out[i] = f(a[ia], b[ib]).
 std::vector<double> broadcast_ref(const std::vector<double>& a, const Shape& sa, const std::vector<double>& b,
                                   const Shape& sb, const Shape& so, double (*f)(double, double)) {
   std::vector<double> out(size_t(so.size()));
-  std::vector<int64_t> idx(size_t(so.ndim()), 0);
-  auto offset = [&](const Shape& s) {
-    int64_t o = 0;
-    for (int d = 0; d < s.ndim(); ++d) {
-      int od = d + so.ndim() - s.ndim();
-      o = o * s[d] + (s[d] == 1 ? 0 : idx[size_t(od)]);
-    }
-    return o;
-  };
   for (size_t i = 0; i < out.size(); ++i) {
-    int64_t r = int64_t(i);
-    for (int d = so.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = r % so[d]; r /= so[d]; }
-    out[i] = f(a[size_t(offset(sa))], b[size_t(offset(sb))]);
+    const std::vector<int64_t> idx = unravel(int64_t(i), so);
+    out[i] = f(a[size_t(broadcast_flat(sa, idx))], b[size_t(broadcast_flat(sb, idx))]);
   }
   return out;
 }
@@ -218,15 +224,6 @@ struct RandomLeaf {
   NDArray array;
 };
 
-/// The row-major flat index of idx in `shape`, where idx may have more (leading) axes than shape and axes of
-/// extent 1 broadcast (NumPy: shapes align from the right).
-int64_t broadcast_flat(const Shape& shape, const std::vector<int64_t>& idx) {
-  const int off = int(idx.size()) - shape.ndim();
-  int64_t flat = 0;
-  for (int d = 0; d < shape.ndim(); ++d) flat = flat * shape[d] + (shape[d] == 1 ? 0 : idx[size_t(d + off)]);
-  return flat;
-}
-
 /// A leaf whose shape broadcasts to `out`: a suffix of out's axes, each kept or made 1.
 RandomLeaf random_leaf(std::mt19937_64& gen, const Shape& out, Context ctx, bool transposed) {
   std::uniform_int_distribution<int> third(0, 2);
@@ -238,12 +235,9 @@ RandomLeaf random_leaf(std::mt19937_64& gen, const Shape& out, Context ctx, bool
     Shape reversed;
     for (int d = l.shape.ndim() - 1; d >= 0; --d) reversed.push_back(l.shape[d]);
     std::vector<double> stored_values(l.values.size());
-    std::vector<int64_t> idx(size_t(l.shape.ndim()));
     for (size_t f = 0; f < l.values.size(); ++f) {
-      int64_t r = int64_t(f);
-      for (int d = l.shape.ndim() - 1; d >= 0; --d) { idx[size_t(d)] = r % l.shape[d]; r /= l.shape[d]; }
-      std::vector<int64_t> rev(idx.rbegin(), idx.rend());
-      stored_values[size_t(broadcast_flat(reversed, rev))] = l.values[f];
+      const std::vector<int64_t> idx = unravel(int64_t(f), l.shape);
+      stored_values[size_t(broadcast_flat(reversed, {idx.rbegin(), idx.rend()}))] = l.values[f];
     }
     l.array = nd::array(stored_values, reversed, ctx);
   } else if (l.shape.ndim() > 0 && third(gen) == 0) {  // rows [k, k + rows) of a taller array
@@ -283,10 +277,8 @@ MIXT_DEVICE_TEST("expr: random shapes, broadcasts, offset views and transposed l
     Shape so = expr::broadcast_shapes(expr::broadcast_shapes(a.shape, b.shape, "test"),
                                       expr::broadcast_shapes(c.shape, d.shape, "test"), "test");
     std::vector<double> want(size_t(so.size()));
-    std::vector<int64_t> idx(size_t(so.ndim()));
     for (size_t i = 0; i < want.size(); ++i) {
-      int64_t r = int64_t(i);
-      for (int k = so.ndim() - 1; k >= 0; --k) { idx[size_t(k)] = r % so[k]; r /= so[k]; }
+      const std::vector<int64_t> idx = unravel(int64_t(i), so);
       auto at = [&](const RandomLeaf& l) { return l.values[size_t(broadcast_flat(l.shape, idx))]; };
       want[i] = (at(a) + at(b)) * at(c) - (at(a) > at(d) ? at(d) : at(b)) / 2;
     }
@@ -439,9 +431,7 @@ void run_linear_shares(const NDArray& out, const NDArray& a, const NDArray& b, c
                        int64_t threads) {
   using ET = compute_type_t<T>;
   auto e = (a + b) * c - d;
-  expr::LeafViews views;
-  e.for_each_leaf([&](const NDArray&, const expr::LeafView& v) { views.push_back(v); });
-  const expr::Layout L = expr::make_layout(out.shape(), views);
+  const expr::Layout L = expr::make_layout(out.shape(), expr::collect_leaves(e).views);
   REQUIRE(L.linear);
   int k = 0;
   const auto plan = e.template plan<ET, T>(L, k);
