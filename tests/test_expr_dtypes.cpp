@@ -47,6 +47,18 @@ MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by z
   NDArray i = nd::array<double>({-7, 9}, ctx, DType::int32);
   check_close(NDArray(i / 2), {-3, 4});
   check_close(NDArray(abs(i)), {7, 9});
+  // The two divisions that trap on x86 (SIGFPE), through an expression and through /=: x / 0 gives 0, and the
+  // most negative value over -1 wraps to itself, NumPy's result.
+  for (DType t : {DType::int32, DType::int64, DType::int8}) {
+    CAPTURE(dtype_name(t));
+    const double lowest = t == DType::int32 ? -2147483648.0 : t == DType::int8 ? -128.0 : -9223372036854775808.0;
+    NDArray m = nd::array<double>({lowest, 6, -6}, ctx, t), by = nd::array<double>({-1, -1, 0}, ctx, t);
+    CHECK(NDArray(m / by).to_vector<double>() == std::vector<double>{lowest, -6, 0});
+    m /= by;
+    CHECK(m.to_vector<double>() == std::vector<double>{lowest, -6, 0});
+    m /= 0;
+    CHECK(m.to_vector<double>() == std::vector<double>{0, 0, 0});
+  }
 }
 
 MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round once") {

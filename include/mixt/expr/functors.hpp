@@ -79,13 +79,20 @@ MIXT_BINARY_FUNCTOR(greater, "_greater", pk::gt(a, b))
 MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
 #undef MIXT_BINARY_FUNCTOR
 
-/// a / b; integer division by zero gives 0 instead of a hardware trap.
+/// a / b. The two integer divisions that trap on x86 do not: by zero gives 0, and the most negative value over
+/// -1 wraps to itself (NumPy's result), since its true quotient does not fit.
 struct div {
   static constexpr const char* name = "elemwise_div";
   template <pk::ScalarValue V>
   MIXT_HD MIXT_INLINE static V apply(V a, V b) {
-    if constexpr (std::is_integral_v<V>) return b == V(0) ? V(0) : V(a / b);
-    else return a / b;
+    if constexpr (std::is_integral_v<V>) {
+      if (b == V(0)) return V(0);
+      if constexpr (std::is_signed_v<V>)
+        if (b == V(-1)) return V(std::make_unsigned_t<V>(0) - std::make_unsigned_t<V>(a));
+      return V(a / b);
+    } else {
+      return a / b;
+    }
   }
   template <pk::Vector V>
   MIXT_INLINE static V apply(V a, V b) { return a / b; }

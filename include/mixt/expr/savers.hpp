@@ -3,7 +3,7 @@
 #pragma once
 
 #include "../core/config.hpp"
-#include "element_ops.hpp"
+#include "functors.hpp"
 
 namespace mixt::expr {
 
@@ -33,7 +33,7 @@ struct save_mul {
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }  // no integer trap
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 
