@@ -247,6 +247,12 @@ MIXT_DEVICE_TEST("reduce: empty inputs: sum 0, prod 1, mean NaN; max, min and ar
   check_close(nd::sum(e2, 1), {0, 0}, 0, 0);
   CHECK(nd::sum(e2, 0).shape() == Shape{0});  // nothing to compute: an empty result
   CHECK(nd::max(e2, 0).shape() == Shape{0});
+  // An empty reduced axis with a non-empty one after it (the row-wise fold): every output folds nothing.
+  NDArray e3 = nd::zeros(Shape{3, 0, 2}, ctx);
+  REQUIRE(nd::sum(e3, 1).shape() == Shape{3, 2});
+  check_close(nd::sum(e3, 1), std::vector<double>(6, 0.0), 0, 0);
+  check_close(nd::prod(e3, Axes({0, 1})), {1, 1}, 0, 0);
+  for (float v : nd::mean(e3, 1).to_vector<float>()) CHECK(std::isnan(v));
   for (auto f : {+[](const NDArray& a) { return nd::max(a); }, +[](const NDArray& a) { return nd::min(a, 1); },
                  +[](const NDArray& a) { return nd::argmax(a); }, +[](const NDArray& a) { return nd::argmin(a, -1); }}) {
     try {

@@ -154,6 +154,7 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
 /// Folds rows [rb, re) of output block o into acc[0, inner).
 template <class Red, class ET, class Plan>
 void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
+  if (rb == re) return;  // nothing to fold (an empty reduced axis), and the cursor needs a non-empty layout
   const int64_t C = sp.inner;
   int64_t f = (o * sp.reduced + rb) * C;
   const int64_t f1 = (o * sp.reduced + re) * C;
