@@ -515,6 +515,16 @@ MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
   }
   NDArray none;
   CHECK_THROWS_AS(NDArray(none + 1.f), Error);
+#if MIXT_EXPR_DTYPES == 1  // this binary compiles expressions for float32 only: an int32 one says how to add it
+  NDArray i = nd::ones(Shape{2}, ctx, DType::int32);
+  try {
+    NDArray c = i + i;
+    FAIL("an expression over a dtype left out of MIXT_EXPR_DTYPES must fail");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("int32") != std::string::npos);
+    CHECK(std::string(e.what()).find("-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES") != std::string::npos);
+  }
+#endif
 }
 
 TEST_CASE("expr: a gpu(0) operand in a build without CUDA is an error at the call") {

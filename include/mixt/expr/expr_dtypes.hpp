@@ -21,8 +21,8 @@ namespace mixt::expr {
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
-  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to ",
-               "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
+               "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
 }
 
 /// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
