@@ -100,6 +100,104 @@ MIXT_DEVICE_TEST("autograd: gradients of broadcast and transposed operands are r
   check_close(m.grad(), gm, 1e-5, 1e-6);
 }
 
+MIXT_DEVICE_TEST("autograd: reductions of arrays and of expressions are recorded") {
+  // loss = sum_i c_i * op_j(2 x_ij), against the derivative of each reduction written out in double.
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(12, 0.5, 1.5, 41)), cv = stored(random_values(3, -1, 1, 42));
+  NDArray c = nd::array(cv, Shape{3}, ctx);
+  for (std::string op : {"sum", "mean", "max", "min", "norm", "prod"}) {
+    CAPTURE(op);
+    NDArray x = nd::array(xv, Shape{3, 4}, ctx);
+    x.attach_grad();
+    NDArray loss;
+    {
+      autograd::record rec;
+      NDArray r = op == "sum" ? nd::sum(x * 2.f, 1) : op == "mean" ? nd::mean(x * 2.f, 1)
+                : op == "max" ? nd::max(x * 2.f, 1) : op == "min" ? nd::min(x * 2.f, 1)
+                : op == "norm" ? nd::norm(x * 2.f, 1) : nd::prod(x * 2.f, 1);
+      loss = nd::sum(r * c);
+    }
+    loss.backward();
+    std::vector<double> want(12);
+    for (size_t i = 0; i < 3; ++i) {
+      double mx = -1e300, mn = 1e300, sq = 0, pr = 1;
+      for (size_t j = 0; j < 4; ++j) {
+        const double e = 2 * xv[i * 4 + j];
+        mx = std::max(mx, e), mn = std::min(mn, e), sq += e * e, pr *= e;
+      }
+      for (size_t j = 0; j < 4; ++j) {
+        const double e = 2 * xv[i * 4 + j];
+        const double d = op == "sum" ? 1 : op == "mean" ? 0.25 : op == "max" ? double(e == mx)
+                       : op == "min" ? double(e == mn) : op == "norm" ? e / std::sqrt(sq) : pr / e;
+        want[i * 4 + j] = 2 * cv[i] * d;
+      }
+    }
+    check_close(x.grad(), want, 1e-4, 1e-5);
+  }
+  // A reduction used beside its input: d/dx_k sum_j x_j * sum(x) = 2 sum(x). (It used to be a constant: sum(x).)
+  NDArray x = nd::array(xv, Shape{3, 4}, ctx);
+  x.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = x * nd::sum(x);
+  }
+  y.backward();
+  double total = 0;
+  for (double v : xv) total += v;
+  check_close(x.grad(), std::vector<double>(12, 2 * total), 1e-5, 1e-5);
+}
+
+MIXT_DEVICE_TEST("autograd: dot and batch_dot are recorded, with their transpose flags and scalar factors") {
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(6, -1, 1, 43)), wv = stored(random_values(12, -1, 1, 44)),
+       cv = stored(random_values(8, -1, 1, 45));
+  NDArray c = nd::array(cv, Shape{2, 4}, ctx);
+  for (bool wt : {false, true}) {  // w stored (4, 3) read transposed, or stored (3, 4)
+    CAPTURE(wt);
+    NDArray x = nd::array(xv, Shape{2, 3}, ctx), w = nd::array(wv, wt ? Shape{4, 3} : Shape{3, 4}, ctx);
+    x.attach_grad();
+    w.attach_grad();
+    NDArray loss;
+    {
+      autograd::record rec;
+      NDArray y = 2.f * nd::dot(x, w, false, wt);
+      loss = nd::sum(y * c);
+    }
+    loss.backward();
+    auto W = [&](size_t k, size_t n) { return wt ? wv[n * 3 + k] : wv[k * 4 + n]; };
+    std::vector<double> gx(6, 0), gw(12, 0);
+    for (size_t m = 0; m < 2; ++m)
+      for (size_t k = 0; k < 3; ++k)
+        for (size_t n = 0; n < 4; ++n) {
+          gx[m * 3 + k] += 2 * cv[m * 4 + n] * W(k, n);
+          gw[wt ? n * 3 + k : k * 4 + n] += 2 * cv[m * 4 + n] * xv[m * 3 + k];
+        }
+    check_close(x.grad(), gx, 1e-5, 1e-6);
+    check_close(w.grad(), gw, 1e-5, 1e-6);
+  }
+  // batch_dot with transpose_a: a stored (B, K, M) = (2, 3, 1), b (2, 3, 2); loss = sum(batch_dot(a, b, true)).
+  auto av = stored(random_values(6, -1, 1, 46)), bv = stored(random_values(12, -1, 1, 47));
+  NDArray a = nd::array(av, Shape{2, 3, 1}, ctx), b = nd::array(bv, Shape{2, 3, 2}, ctx);
+  a.attach_grad();
+  b.attach_grad();
+  NDArray loss;
+  {
+    autograd::record rec;
+    loss = nd::sum(NDArray(nd::batch_dot(a, b, true, false)));
+  }
+  loss.backward();
+  std::vector<double> ga(6, 0), gb(12, 0);
+  for (size_t s = 0; s < 2; ++s)
+    for (size_t k = 0; k < 3; ++k)
+      for (size_t n = 0; n < 2; ++n) {
+        ga[s * 3 + k] += bv[s * 6 + k * 2 + n];
+        gb[s * 6 + k * 2 + n] += av[s * 3 + k];
+      }
+  check_close(a.grad(), ga, 1e-5, 1e-6);
+  check_close(b.grad(), gb, 1e-5, 1e-6);
+}
+
 MIXT_DEVICE_TEST("autograd: a transposed operand that is also broadcast gets the summed, transposed-back gradient") {
   auto ctx = Device::ctx();
   auto xv = stored(random_values(24, -1, 1, 35)), pv = stored(random_values(4, -1, 1, 36));

@@ -104,13 +104,17 @@ inline void record_program(expr::Program&& p, NDArray& out) {
   record_node("expression", out, std::move(inputs), std::move(backward));
 }
 
-/// Records an expression of the user's, checking first that its backward will fit a plan (program_plan.hpp): the
-/// backward adds a leaf (the head gradient), a few constants, and about two instructions per instruction on the
-/// way down to a leaf. The error comes here rather than in backward, where nothing could be done about it.
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
-  bool any = false;
-  for (const NDArray* a : p.arrays) any = any || bool(a->autograd_entry());
-  if (!any) return;
+/// Whether any array p reads is on the tape (a variable or recorded).
+inline bool any_tracked(const expr::ProgramDraft& p) {
+  for (const NDArray* a : p.arrays)
+    if (a->autograd_entry()) return true;
+  return false;
+}
+
+/// Checks that the backward of p will fit a plan (program_plan.hpp): the backward adds a leaf (the head gradient),
+/// a few constants, and about two instructions per instruction on the way down to a leaf. The error comes while
+/// recording rather than in backward, where nothing could be done about it.
+inline void check_backward_fits(const expr::ProgramDraft& p) {
   constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
                    kConstants = expr::kProgramMaxConstants / 2;
   if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
@@ -118,6 +122,12 @@ inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
                        " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
                        p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
                        " (evaluate part of it into an NDArray first)");
+}
+
+/// Records an expression of the user's.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+  if (!any_tracked(p)) return;
+  check_backward_fits(p);
   record_program(expr::Program(p), out);
 }
 

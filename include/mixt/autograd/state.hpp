@@ -4,6 +4,7 @@
 
 namespace mixt {
 class NDArray;
+class Shape;
 namespace expr {
 struct ProgramDraft;
 }
@@ -15,6 +16,9 @@ namespace detail {
 /// Puts out = p on the tape (record.hpp).
 inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
 using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+/// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
+using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
 
 struct State {
   bool recording = false;
@@ -22,6 +26,7 @@ struct State {
   /// Records a fused expression: set when recording is first turned on, so that the recording and backward of
   /// expressions are compiled only into programs that can record.
   Recorder recorder = nullptr;
+  ReductionRecorder reduction_recorder = nullptr;  ///< the same for reductions
 };
 inline State& state() {
   thread_local State s;
@@ -34,7 +39,10 @@ inline bool is_training() { return detail::state().training; }
 /// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
 inline bool set_recording(bool on) {
   detail::State& s = detail::state();
-  if (on) s.recorder = &detail::record_draft;
+  if (on) {
+    s.recorder = &detail::record_draft;
+    s.reduction_recorder = &detail::record_reduction;
+  }
   const bool old = s.recording;
   s.recording = on;
   return old;

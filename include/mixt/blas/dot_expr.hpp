@@ -225,8 +225,11 @@ struct DotExpr : ExprTag {
   NDArray materialize() const {
     NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
     dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
+    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry())) record(out);
     return out;
   }
+  /// Puts out = this product on the tape (dot_backward.hpp).
+  void record(NDArray& out) const;
 
   /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
   /// `/=` compute the product into a temporary and apply it element-wise.
@@ -331,3 +334,5 @@ using expr::batch_dot;
 using expr::dot;
 }  // namespace nd
 }  // namespace mixt
+
+#include "dot_backward.hpp"

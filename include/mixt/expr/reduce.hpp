@@ -13,9 +13,11 @@
 #include <string>
 #include <vector>
 
+#include "../autograd/state.hpp"
 #include "cpu/reduce.hpp"
 #include "evaluate.hpp"
 #include "operators.hpp"
+#include "program.hpp"
 #include "reducers.hpp"
 #if MIXT_USE_CUDA
 #include "cuda/reduce.cuh"
@@ -36,6 +38,7 @@ struct Axes {
 /// Everything about a reduction that does not depend on the expression's type, computed by non-template code.
 struct ReducePrep {
   Shape out_shape;
+  Shape keep_shape;  ///< out_shape as keepdims gives it: 1 on the reduced axes (what autograd broadcasts back)
   ReduceSpace space;
   Layout layout;  ///< space.layout with the leaves' strides, for building the plan
   detail::InlineVector<engine::Var*, kInlineLeaves> reads;
@@ -105,9 +108,11 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
   ReducePrep prep;
   try {
     std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
-    for (int d = 0; d < in.ndim(); ++d)
+    for (int d = 0; d < in.ndim(); ++d) {
       if (!red[d]) prep.out_shape.push_back(in[d]);
       else if (keepdims) prep.out_shape.push_back(1);
+      prep.keep_shape.push_back(red[d] ? 1 : in[d]);
+    }
     prep.space = reduce_space(in, red, leaves.views, prep.layout);
   } catch (const Error& err) {
     throw Error(err.op(), err.message(), where);
@@ -134,6 +139,13 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
   check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
   ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);
   NDArray out(prep.out_shape, first.ctx(), Red::returns_index ? DType::float32 : first.dtype());
+  if constexpr (!Red::returns_index) {  // an index has no gradient: argmax and argmin stay off the tape
+    if (autograd::is_recording()) {  // the recorder (autograd/record_reduction.hpp) decides whether e is tracked
+      ProgramDraft p;
+      to_program(p, e);
+      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out);
+    }
+  }
   if (prep.nothing_to_do) return out;
   expr_dtype_switch(first.dtype(), Red::name, [&](auto tag) {
     using T = decltype(tag);

@@ -310,3 +310,4 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 }  // namespace mixt
 
 #include "../autograd/record.hpp"
+#include "../autograd/record_reduction.hpp"
