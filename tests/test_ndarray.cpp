@@ -168,6 +168,28 @@ MIXT_DEVICE_TEST("ndarray: to_vector, item, copy, copyto, as_in_context") {
   if (ctx.is_gpu()) CHECK(back.chunk() != h.chunk());
 }
 
+MIXT_DEVICE_TEST("ndarray: copies between overlapping views, onto themselves, and from arrays with no storage") {
+  auto ctx = Device::ctx();
+  auto iota = [&] { return nd::arange(0, 6, 1, 1, ctx); };
+  NDArray a = iota(), down = a.slice(0, 3);
+  a.slice(1, 4).copyto(down);  // overlapping: memcpy's undefined case
+  CHECK(a.to_vector<double>() == std::vector<double>{1, 2, 3, 3, 4, 5});
+  NDArray b = iota(), up = b.slice(1, 4);
+  b.slice(0, 3).copyto(up);
+  CHECK(b.to_vector<double>() == std::vector<double>{0, 0, 1, 2, 4, 5});
+  NDArray c = iota(), longer = c.slice(0, 3), as_matrix = c.reshape({3, 2});
+  CHECK_THROWS_AS(c.slice(0, 2).copyto(longer), Error);  // same first element, other shape: still checked
+  CHECK_THROWS_AS(c.copyto(as_matrix), Error);
+  c.copyto(c);  // onto itself: a no-op
+  CHECK(c.to_vector<double>() == std::vector<double>{0, 1, 2, 3, 4, 5});
+  NDArray none, scalar = nd::zeros(Shape{}, ctx);  // a default-constructed array: these used to dereference null
+  CHECK_THROWS_AS(none.item<float>(), Error);
+  CHECK_THROWS_AS(none.astype(DType::int32), Error);
+  CHECK_THROWS_AS(none.copyto(ctx), Error);
+  CHECK_THROWS_AS(none.copyto(scalar), Error);
+  CHECK_THROWS_AS(scalar.copyto(none), Error);
+}
+
 MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a double reference") {
   const Context ctx = Device::ctx();
   // Values exact in every floating dtype (bfloat16 keeps 8 significant bits), some integral, some not.
@@ -454,6 +476,18 @@ double ks_statistic(std::vector<double> x, double (*cdf)(double)) {
 }
 
 }  // namespace
+
+MIXT_DEVICE_TEST("ndarray: uniform stays in [low, high) after rounding; ranges it cannot draw from raise") {
+  const Context ctx = Device::ctx();
+  // 0.99 is not a bfloat16: the nearest one, 0.98828125, is below low and used to be drawn.
+  for (double v : nd::random::uniform(0.99, 1, {1000}, ctx, DType::bfloat16).to_vector<double>()) {
+    CHECK(v >= 0.99);
+    CHECK(v < 1);
+  }
+  CHECK_THROWS_AS(nd::random::uniform(-1e308, 1e308, {4}, ctx, DType::float64), Error);  // used to loop ~2^51 times
+  CHECK_THROWS_AS(nd::random::uniform(-INFINITY, INFINITY, {4}, ctx), Error);           // used to draw NaN
+  CHECK_THROWS_AS(nd::arange(0, 4, 1, int64_t(1) << 62, ctx), Error);                  // 2^64 elements wrapped to 0
+}
 
 MIXT_DEVICE_TEST("ndarray: random uniform and normal are reproducible and have the right distribution") {
   const Context ctx = Device::ctx();

@@ -21,7 +21,7 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
   (void)dst_ctx;
   (void)src_ctx;
   (void)rc;
-  std::memcpy(dst, src, bytes);
+  std::memmove(dst, src, bytes);  // views of one array may overlap (a.slice(1, 4).copyto(a.slice(0, 3)))
 }
 
 }  // namespace mixt::memory

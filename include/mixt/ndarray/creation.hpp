@@ -65,7 +65,8 @@ inline NDArray arange(double start, double stop, double step = 1, int64_t repeat
   if (!std::isfinite(start) || !std::isfinite(stop))
     detail::fail("arange", "start and stop must be finite, received start = ", start, ", stop = ", stop);
   const double steps = std::ceil((stop - start) / step);
-  if (steps > 9.0e15) detail::fail("arange", "the range holds too many elements (", steps, ")");
+  if (steps * double(repeat) > 9.0e15)
+    detail::fail("arange", "the range holds too many elements (", steps, " values, each repeated ", repeat, " times)");
   const int64_t n = steps > 0 ? int64_t(steps) * repeat : 0;
   NDArray out(Shape{n}, ctx, dtype);
   if (n == 0) return out;

@@ -86,6 +86,9 @@ void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& wh
 
 /// Copies src into dst (same shape), converting the dtype; both may live on any device.
 inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
+  if (src.is_none() || dst.is_none())
+    detail::fail_at(where, "copyto", "the ", src.is_none() ? "source" : "destination",
+                    " is an empty NDArray (default-constructed, no storage)");
   if (!(src.shape() == dst.shape()))
     detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
                     dst.shape().to_string());
@@ -97,6 +100,11 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
     copy_array(src, staged, where);
     copy_array(staged, dst, where);
     return;
+  }
+  if (src.chunk() == dst.chunk() && src.ctx().is_gpu()) {  // overlapping views: a device copy would be undefined
+    NDArray staged(src.shape(), src.ctx(), src.dtype());
+    expr::push_byte_copy(src, staged, "copyto", where);
+    return expr::push_byte_copy(staged, dst, "copyto", where);
   }
   if (src.dtype() == dst.dtype()) return expr::push_byte_copy(src, dst, "copyto", where);
   // Different dtypes: here both live on one device (see above).
@@ -215,6 +223,7 @@ std::vector<T> NDArray::to_vector() const {
 
 template <class T>
 T NDArray::item() const {
+  if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
   if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
   return to_vector<T>()[0];
 }
@@ -227,8 +236,7 @@ inline NDArray NDArray::copy() const {
 }
 
 inline void NDArray::copyto(NDArray& other) const {
-  if (chunk_ == other.chunk_ && offset_ == other.offset_ && dtype_ == other.dtype_) return;  // MXNet warns: a no-op
-  detail::copy_array(*this, other, {});
+  detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
 }
 
 inline NDArray NDArray::copyto(const Context& ctx) const {
@@ -238,6 +246,7 @@ inline NDArray NDArray::copyto(const Context& ctx) const {
 }
 
 inline NDArray NDArray::astype(DType dtype) const {
+  if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
   NDArray out(shape_, ctx_, dtype);
   detail::copy_array(*this, out, {});
   return out;

@@ -31,16 +31,27 @@ MIXT_HD inline uint16_t previous16(uint16_t bits) {
   if ((bits & 0x7fffu) == 0) return 0x8001u;  // +-0 -> the smallest negative subnormal
   return (bits & 0x8000u) ? uint16_t(bits + 1) : uint16_t(bits - 1);
 }
+/// The smallest value of the 16-bit float encoded by `bits` that is above it.
+MIXT_HD inline uint16_t next16(uint16_t bits) {
+  if ((bits & 0x7fffu) == 0) return 0x0001u;  // +-0 -> the smallest positive subnormal
+  return (bits & 0x8000u) ? uint16_t(bits - 1) : uint16_t(bits + 1);
+}
 MIXT_HD inline float previous(float v) { return ::nextafterf(v, -INFINITY); }
 MIXT_HD inline double previous(double v) { return ::nextafter(v, -INFINITY); }
 MIXT_HD inline half_t previous(half_t v) { return half_t::from_bits(previous16(v.bits)); }
 MIXT_HD inline bfloat16_t previous(bfloat16_t v) { return bfloat16_t::from_bits(previous16(v.bits)); }
+MIXT_HD inline float next(float v) { return ::nextafterf(v, INFINITY); }
+MIXT_HD inline double next(double v) { return ::nextafter(v, INFINITY); }
+MIXT_HD inline half_t next(half_t v) { return half_t::from_bits(next16(v.bits)); }
+MIXT_HD inline bfloat16_t next(bfloat16_t v) { return bfloat16_t::from_bits(next16(v.bits)); }
 
-/// v rounded to T, stepped down to the largest T below `high` when rounding reached it: draws stay in [low, high).
+/// v rounded to T, then stepped back into [low, high) when rounding left it (low = 0.99 rounds below itself in
+/// bfloat16): draws stay in [low, high) whenever that range holds a value of T.
 template <class T>
-MIXT_HD T below(double v, double high) {
+MIXT_HD T within(double v, double low, double high) {
   T t = static_cast<T>(static_cast<compute_type_t<T>>(v));
   while (static_cast<double>(static_cast<compute_type_t<T>>(t)) >= high) t = previous(t);
+  while (static_cast<double>(static_cast<compute_type_t<T>>(t)) < low) t = next(t);
   return t;
 }
 
@@ -52,7 +63,7 @@ void uniform_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::rando
                     double high) {
   expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
     const double u = ::mixt::random::Stream::unit(stream.bits(i), 0);
-    p[i] = below<T>(low + (high - low) * u, high);
+    p[i] = within<T>(low + (high - low) * u, low, high);
   });
 }
 
@@ -97,6 +108,9 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
                        DType dtype = DType::float32) {
   if (!(low < high))
     mixt::detail::fail("random.uniform", "expected low < high, received low = ", low, ", high = ", high);
+  if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
+    mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
+                       high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
 }
 
