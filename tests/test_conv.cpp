@@ -320,6 +320,12 @@ MIXT_DEVICE_TEST("conv: Convolution attributes and errors") {
               {"Convolution", "bias"});
   check_error([&] { nd::Convolution(random_array(Shape{2, 4, 6}, ctx), w, b, {.kernel = {3, 3}, .num_filter = 4}); },
               {"Convolution", "data", "dimensions"});
+  // A 0-d array (read as "unknown" by shape inference) and a weight of another dtype used to run: NaN, garbage.
+  check_error([&] { nd::Convolution(nd::zeros(Shape{}, ctx), w, b, {.kernel = {3, 3}, .num_filter = 4}); },
+              {"Convolution", "data", "dimensions"});
+  check_error([&] { nd::Convolution(x, w.astype(DType::float64), b, {.kernel = {3, 3}, .num_filter = 4}); },
+              {"Convolution", "weight", "float32", "float64"});
+  check_error([&] { nd::Pooling(nd::zeros(Shape{}, ctx), {.kernel = {2, 2}}); }, {"Pooling", "data", "dimensions"});
   check_error([&] { nd::Convolution(x, random_array(Shape{4, 4, 7, 7}, ctx), b, {.kernel = {7, 7}, .num_filter = 4}); },
               {"Convolution", "data", "kernel"});
   check_error([&] { nd::Convolution(random_array(Shape{2, 3, 6, 6}, ctx), random_array(Shape{4, 1, 3, 3}, ctx), b,

@@ -386,6 +386,18 @@ MIXT_DEVICE_TEST("indexing ops: one_hot values, dtype and errors") {
   check_error([&] { nd::one_hot(idx, {.depth = 3, .dtype = "float128"}); }, {"one_hot", "attribute 'dtype'"});
 }
 
+MIXT_DEVICE_TEST("indexing ops: an empty axis to pick from and 0-d index arrays raise instead of crashing") {
+  auto ctx = Device::ctx();
+  for (const char* mode : {"clip", "wrap"})  // wrap divided by the empty extent; clip read element -1
+    check_error([&] { nd::pick(nd::zeros(Shape{3, 0}, ctx), nd::zeros(Shape{3}, ctx), {.mode = mode}); },
+                {"pick", "empty axis", "(3, 0)"});
+  NDArray scalar = nd::zeros(Shape{}, ctx);  // shape inference reads () as unknown: these used to fill one element
+  check_error([&] { nd::take(nd::zeros(Shape{3, 4}, ctx), scalar); }, {"take", "indices", "0-d"});
+  check_error([&] { nd::one_hot(scalar, {.depth = 4}); }, {"one_hot", "indices", "0-d"});
+  check_error([&] { nd::Embedding(scalar, nd::zeros(Shape{4, 3}, ctx), {.input_dim = 4, .output_dim = 3}); },
+              {"Embedding", "data", "0-d"});
+}
+
 MIXT_DEVICE_TEST("indexing ops: clip and where") {
   auto ctx = Device::ctx();
   auto xv = stored(random_values(20, -2, 2, 7));

@@ -163,6 +163,7 @@ struct ConvolutionOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    conv_detail::check_inputs(name, in);
     if (req[0] == Req::null) return;
     const conv_detail::Spatial sp = spatial(p);
     const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), out[0].shape(), p.num_group);

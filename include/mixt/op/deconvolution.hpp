@@ -113,6 +113,7 @@ struct DeconvolutionOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    conv_detail::check_inputs(name, in);
     if (req[0] == Req::null) return;
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), out[0].shape());
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN

@@ -120,6 +120,7 @@ struct EmbeddingOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     check(p);
     check_dtypes(p, in[0], in[1]);
+    index_detail::check_has_axis(name, "data", in[0]);
     if (req[0] == Req::null || out[0].size() == 0) return;
     // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
     const NDArray idx = in[0], weight = in[1];

@@ -120,6 +120,14 @@ void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t i
   });
 }
 
+/// Index arrays must have an axis: MXNet's shape inference reads shape () as "unknown", so a 0-d index array
+/// would leave the output's shape unset (a one-element output, and a backward reading past the head gradient).
+inline void check_has_axis(const char* op, const char* argument, const NDArray& idx) {
+  if (idx.ndim() == 0)
+    mixt::detail::fail(op, "argument '", argument, "': expected at least 1 dimension, received a 0-d array ",
+                       "(reshape it to (1,))");
+}
+
 /// The indices as int64 (a converted copy unless they are int64 already; floats are truncated, as MXNet casts).
 template <class = void>
 NDArray as_index(const NDArray& idx) { return idx.dtype() == DType::int64 ? idx : idx.astype(DType::int64); }

@@ -118,6 +118,7 @@ struct TakeOp {
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::check_has_axis(name, "indices", in[1]);
     const NDArray& a = in[0];
     const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
     const int mode = int(index_detail::index_mode(name, p.mode, true));
@@ -203,6 +204,8 @@ struct PickOp {
     const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
     const int mode = int(index_detail::index_mode(name, p.mode, false));
     const NDArray idx = index_detail::as_index(in[1]);
+    if (s.n == 0 && idx.size() != 0)  // nothing to pick from: clip and wrap have no element to land on
+      mixt::detail::fail(name, "argument 'data': cannot pick from the empty axis ", *p.axis, " of shape ", x.shape());
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       word_switch(x.dtype(), [&](auto w) {
         using W = decltype(w);
@@ -261,6 +264,7 @@ struct OneHotOp {
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::check_has_axis(name, "indices", in[0]);
     const NDArray idx = index_detail::as_index(in[0]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       dtype_switch(o.dtype(), [&](auto tag) {

@@ -286,6 +286,9 @@ struct PoolingOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (in[0].ndim() < 3)  // a real 0-d array, which infer_shape reads as "unknown"
+      mixt::detail::fail(name, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), ",
+                         "received shape ", in[0].shape().to_string());
     if (req[0] == Req::null) return;
     check_dtype(in[0]);
     const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), out[0].shape());

@@ -62,14 +62,20 @@ struct SoftmaxOutputOp {
   }
   /// (rows, classes, inner): the view the softmax runs over, on axis 1.
   static Shape view3(const Param& p, const Shape& d) {
-    if (p.preserve_shape) return Shape{d.size() / d[d.ndim() - 1], d[d.ndim() - 1], 1};
-    if (p.multi_output) return Shape{d[0], d[1], d.size() / (d[0] * d[1])};
-    return Shape{d[0], d.size() / d[0], 1};
+    const int need = p.multi_output ? 2 : 1;
+    if (d.ndim() < need)
+      mixt::detail::fail(name, "argument 'data': expected at least ", need, " dimension", need > 1 ? "s" : "",
+                         ", received shape ", d);
+    auto per = [](int64_t total, int64_t part) { return part ? total / part : 0; };  // empty axes divide by 0
+    if (p.preserve_shape) return Shape{per(d.size(), d[d.ndim() - 1]), d[d.ndim() - 1], 1};
+    if (p.multi_output) return Shape{d[0], d[1], per(d.size(), d[0] * d[1])};
+    return Shape{d[0], per(d.size(), d[0]), 1};
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     check(p);
     Shape v = view3(p, in[0].shape());
+    if (in[0].size() == 0) return;  // an empty batch or class axis: the output is empty too
     NDArray x = in[0].reshape(v.to_vector());
     NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
     NDArray e = expr::evaluate(exp(shifted));
@@ -79,6 +85,7 @@ struct SoftmaxOutputOp {
                        const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& label = in[1];
+    if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
     if (label.shape() == out[0].shape()) {
       write(ig[0], req[0], (out[0] - label) * p.grad_scale);
     } else {
