@@ -3262,7 +3262,7 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
   (void)dst_ctx;
   (void)src_ctx;
   (void)rc;
-  std::memcpy(dst, src, bytes);
+  std::memmove(dst, src, bytes);  // views of one array may overlap (a.slice(1, 4).copyto(a.slice(0, 3)))
 }
 
 }  // namespace mixt::memory
@@ -3958,8 +3958,8 @@ namespace mixt::expr {
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
-  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; define MIXT_EXPR_DTYPES to ",
-               "include (1 << ", int(t), ") or MIXT_EXPR_ALL_DTYPES before including mixt");
+  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
+               "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
 }
 
 /// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
@@ -4322,6 +4322,12 @@ concept FusedNode = ExprNode<T> && !Materializable<T>;
 // Savers: how an evaluation point combines a computed value with the destination (mshadow's "saver"): `=`,
 // `+=`, `-=`, `*=`, `/=`. BLAS-backed nodes map the same savers onto alpha and beta.
 
+// ---- begin mixt/expr/functors.hpp ----
+// Element-wise op functors (namespace mixt::fn): one struct per function, `apply` written once in the pk:: vocabulary so it runs on
+// scalars (CPU and CUDA) and on SIMD packets (CPU). `name` is MXNet's operator name for the function.
+
+#include <type_traits>
+
 // ---- begin mixt/expr/element_ops.hpp ----
 // The vocabulary op functors are written in: pk::exp, pk::max, pk::lt, ... defined for scalars (host and CUDA)
 // and, on the CPU, for SIMD packets (cpu/packet_math.hpp). A functor written once with these runs everywhere.
@@ -4610,6 +4616,119 @@ template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
 }  // namespace mixt::pk
 // ---- end mixt/expr/element_ops.hpp ----
 
+namespace mixt::fn {
+
+template <class V> using elem_t = pk::element_t<V>;
+
+// Each functor has a scalar `apply` (host and device) and a packet `apply` (host only: CUDA has no vector types).
+#define MIXT_UNARY_FUNCTOR(STRUCT, NAME, EXPR)                \
+  struct STRUCT {                                             \
+    static constexpr const char* name = NAME;                 \
+    template <pk::ScalarValue V>                              \
+    MIXT_HD MIXT_INLINE static V apply(V x) {                 \
+      using E = elem_t<V>;                                    \
+      (void)sizeof(E);                                        \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V x) {                         \
+      using E = elem_t<V>;                                    \
+      (void)sizeof(E);                                        \
+      return EXPR;                                            \
+    }                                                         \
+  };
+
+MIXT_UNARY_FUNCTOR(negative, "negative", V(-x))
+MIXT_UNARY_FUNCTOR(exp, "exp", pk::exp(x))
+MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
+MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
+MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
+MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
+MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
+MIXT_UNARY_FUNCTOR(square, "square", x * x)
+MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
+MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
+MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
+MIXT_UNARY_FUNCTOR(cos, "cos", pk::cos(x))
+MIXT_UNARY_FUNCTOR(tanh, "tanh", pk::tanh(x))
+MIXT_UNARY_FUNCTOR(sigmoid, "sigmoid", pk::sigmoid(x))
+MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, V{}))
+// log(1 + e^x), computed as x where e^x would overflow the sum's precision.
+MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, V(V{} + E(20))), x, pk::log1p(pk::exp(x))))
+MIXT_UNARY_FUNCTOR(erf, "erf", pk::erf(x))
+MIXT_UNARY_FUNCTOR(floor, "floor", pk::floor(x))
+MIXT_UNARY_FUNCTOR(ceil, "ceil", pk::ceil(x))
+MIXT_UNARY_FUNCTOR(round, "round", pk::round(x))
+MIXT_UNARY_FUNCTOR(identity, "_copy", x)
+#undef MIXT_UNARY_FUNCTOR
+
+#define MIXT_BINARY_FUNCTOR(STRUCT, NAME, EXPR)               \
+  struct STRUCT {                                             \
+    static constexpr const char* name = NAME;                 \
+    template <pk::ScalarValue V>                              \
+    MIXT_HD MIXT_INLINE static V apply(V a, V b) {            \
+      return EXPR;                                            \
+    }                                                         \
+    template <pk::Vector V>                                   \
+    MIXT_INLINE static V apply(V a, V b) {                    \
+      return EXPR;                                            \
+    }                                                         \
+  };
+
+MIXT_BINARY_FUNCTOR(plus, "elemwise_add", V(a + b))
+MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", V(a - b))
+MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", V(a * b))
+MIXT_BINARY_FUNCTOR(power, "_power", pk::pow(a, b))
+MIXT_BINARY_FUNCTOR(maximum, "_maximum", pk::max(a, b))
+MIXT_BINARY_FUNCTOR(minimum, "_minimum", pk::min(a, b))
+MIXT_BINARY_FUNCTOR(equal, "_equal", pk::eq(a, b))
+MIXT_BINARY_FUNCTOR(not_equal, "_not_equal", pk::ne(a, b))
+MIXT_BINARY_FUNCTOR(lesser, "_lesser", pk::lt(a, b))
+MIXT_BINARY_FUNCTOR(lesser_equal, "_lesser_equal", pk::le(a, b))
+MIXT_BINARY_FUNCTOR(greater, "_greater", pk::gt(a, b))
+MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
+#undef MIXT_BINARY_FUNCTOR
+
+/// a / b. The two integer divisions that trap on x86 do not: by zero gives 0, and the most negative value over
+/// -1 wraps to itself (NumPy's result), since its true quotient does not fit.
+struct div {
+  static constexpr const char* name = "elemwise_div";
+  template <pk::ScalarValue V>
+  MIXT_HD MIXT_INLINE static V apply(V a, V b) {
+    if constexpr (std::is_integral_v<V>) {
+      if (b == V(0)) return V(0);
+      if constexpr (std::is_signed_v<V>)
+        if (b == V(-1)) return V(std::make_unsigned_t<V>(0) - std::make_unsigned_t<V>(a));
+      return V(a / b);
+    } else {
+      return a / b;
+    }
+  }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V a, V b) { return a / b; }
+};
+
+/// where(cond, a, b): a where cond is non-zero, else b.
+struct where {
+  static constexpr const char* name = "where";
+  template <pk::ScalarValue V>
+  MIXT_HD MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
+};
+
+/// clip(x, lo, hi).
+struct clip {
+  static constexpr const char* name = "clip";
+  template <pk::ScalarValue V>
+  MIXT_HD MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
+  template <pk::Vector V>
+  MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
+};
+
+}  // namespace mixt::fn
+// ---- end mixt/expr/functors.hpp ----
+
 namespace mixt::expr {
 
 struct save_write {
@@ -4638,7 +4757,7 @@ struct save_mul {
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d / v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }  // no integer trap
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 
@@ -4919,118 +5038,6 @@ NDArray evaluate(const E& e, const std::source_location& where = std::source_loc
 
 }  // namespace mixt::expr
 // ---- end mixt/expr/evaluate.hpp ----
-// ---- begin mixt/expr/functors.hpp ----
-// Element-wise op functors (namespace mixt::fn): one struct per function, `apply` written once in the pk:: vocabulary so it runs on
-// scalars (CPU and CUDA) and on SIMD packets (CPU). `name` is MXNet's operator name for the function.
-
-#include <type_traits>
-
-
-namespace mixt::fn {
-
-template <class V> using elem_t = pk::element_t<V>;
-
-// Each functor has a scalar `apply` (host and device) and a packet `apply` (host only: CUDA has no vector types).
-#define MIXT_UNARY_FUNCTOR(STRUCT, NAME, EXPR)                \
-  struct STRUCT {                                             \
-    static constexpr const char* name = NAME;                 \
-    template <pk::ScalarValue V>                              \
-    MIXT_HD MIXT_INLINE static V apply(V x) {                 \
-      using E = elem_t<V>;                                    \
-      (void)sizeof(E);                                        \
-      return EXPR;                                            \
-    }                                                         \
-    template <pk::Vector V>                                   \
-    MIXT_INLINE static V apply(V x) {                         \
-      using E = elem_t<V>;                                    \
-      (void)sizeof(E);                                        \
-      return EXPR;                                            \
-    }                                                         \
-  };
-
-MIXT_UNARY_FUNCTOR(negative, "negative", V(-x))
-MIXT_UNARY_FUNCTOR(exp, "exp", pk::exp(x))
-MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
-MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
-MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
-MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
-MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
-MIXT_UNARY_FUNCTOR(square, "square", x * x)
-MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
-MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
-MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
-MIXT_UNARY_FUNCTOR(cos, "cos", pk::cos(x))
-MIXT_UNARY_FUNCTOR(tanh, "tanh", pk::tanh(x))
-MIXT_UNARY_FUNCTOR(sigmoid, "sigmoid", pk::sigmoid(x))
-MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, V{}))
-// log(1 + e^x), computed as x where e^x would overflow the sum's precision.
-MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, V(V{} + E(20))), x, pk::log1p(pk::exp(x))))
-MIXT_UNARY_FUNCTOR(erf, "erf", pk::erf(x))
-MIXT_UNARY_FUNCTOR(floor, "floor", pk::floor(x))
-MIXT_UNARY_FUNCTOR(ceil, "ceil", pk::ceil(x))
-MIXT_UNARY_FUNCTOR(round, "round", pk::round(x))
-MIXT_UNARY_FUNCTOR(identity, "_copy", x)
-#undef MIXT_UNARY_FUNCTOR
-
-#define MIXT_BINARY_FUNCTOR(STRUCT, NAME, EXPR)               \
-  struct STRUCT {                                             \
-    static constexpr const char* name = NAME;                 \
-    template <pk::ScalarValue V>                              \
-    MIXT_HD MIXT_INLINE static V apply(V a, V b) {            \
-      return EXPR;                                            \
-    }                                                         \
-    template <pk::Vector V>                                   \
-    MIXT_INLINE static V apply(V a, V b) {                    \
-      return EXPR;                                            \
-    }                                                         \
-  };
-
-MIXT_BINARY_FUNCTOR(plus, "elemwise_add", V(a + b))
-MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", V(a - b))
-MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", V(a * b))
-MIXT_BINARY_FUNCTOR(power, "_power", pk::pow(a, b))
-MIXT_BINARY_FUNCTOR(maximum, "_maximum", pk::max(a, b))
-MIXT_BINARY_FUNCTOR(minimum, "_minimum", pk::min(a, b))
-MIXT_BINARY_FUNCTOR(equal, "_equal", pk::eq(a, b))
-MIXT_BINARY_FUNCTOR(not_equal, "_not_equal", pk::ne(a, b))
-MIXT_BINARY_FUNCTOR(lesser, "_lesser", pk::lt(a, b))
-MIXT_BINARY_FUNCTOR(lesser_equal, "_lesser_equal", pk::le(a, b))
-MIXT_BINARY_FUNCTOR(greater, "_greater", pk::gt(a, b))
-MIXT_BINARY_FUNCTOR(greater_equal, "_greater_equal", pk::ge(a, b))
-#undef MIXT_BINARY_FUNCTOR
-
-/// a / b; integer division by zero gives 0 instead of a hardware trap.
-struct div {
-  static constexpr const char* name = "elemwise_div";
-  template <pk::ScalarValue V>
-  MIXT_HD MIXT_INLINE static V apply(V a, V b) {
-    if constexpr (std::is_integral_v<V>) return b == V(0) ? V(0) : V(a / b);
-    else return a / b;
-  }
-  template <pk::Vector V>
-  MIXT_INLINE static V apply(V a, V b) { return a / b; }
-};
-
-/// where(cond, a, b): a where cond is non-zero, else b.
-struct where {
-  static constexpr const char* name = "where";
-  template <pk::ScalarValue V>
-  MIXT_HD MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
-  template <pk::Vector V>
-  MIXT_INLINE static V apply(V c, V a, V b) { return pk::where(c, a, b); }
-};
-
-/// clip(x, lo, hi).
-struct clip {
-  static constexpr const char* name = "clip";
-  template <pk::ScalarValue V>
-  MIXT_HD MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
-  template <pk::Vector V>
-  MIXT_INLINE static V apply(V x, V lo, V hi) { return pk::min(pk::max(x, lo), hi); }
-};
-
-}  // namespace mixt::fn
-// ---- end mixt/expr/functors.hpp ----
 // ---- begin mixt/expr/launch.hpp ----
 // launch(rc, n, f): runs f(i) for i in [0, n) on the device of rc — the escape hatch for kernels that are not
 // element-wise expressions (copies with conversion, random numbers, index kernels). f must be callable on the
@@ -5201,6 +5208,109 @@ using mixt::where; using mixt::clip;
 #include <string>
 #include <vector>
 
+// ---- begin mixt/autograd/state.hpp ----
+// Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
+// is per thread, as in MXNet.
+
+namespace mixt {
+class NDArray;
+class Shape;
+namespace expr {
+struct ProgramDraft;
+}
+}  // namespace mixt
+
+namespace mixt::autograd {
+
+namespace detail {
+/// Puts out = p on the tape (record.hpp).
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
+using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+/// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
+using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
+
+struct State {
+  bool recording = false;
+  bool training = false;
+  /// Records a fused expression: set when recording is first turned on, so that the recording and backward of
+  /// expressions are compiled only into programs that can record.
+  Recorder recorder = nullptr;
+  ReductionRecorder reduction_recorder = nullptr;  ///< the same for reductions
+};
+inline State& state() {
+  thread_local State s;
+  return s;
+}
+}  // namespace detail
+
+inline bool is_recording() { return detail::state().recording; }
+inline bool is_training() { return detail::state().training; }
+/// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
+inline bool set_recording(bool on) {
+  detail::State& s = detail::state();
+  if (on) {
+    s.recorder = &detail::record_draft;
+    s.reduction_recorder = &detail::record_reduction;
+  }
+  const bool old = s.recording;
+  s.recording = on;
+  return old;
+}
+inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
+
+/// Records the operations of its scope for backward; train mode on unless asked otherwise.
+class record {
+ public:
+  explicit record(bool train_mode = true)
+      : old_recording_(set_recording(true)), old_training_(set_training(train_mode)) {}
+  ~record() { set_recording(old_recording_); set_training(old_training_); }
+  record(const record&) = delete;
+  record& operator=(const record&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Stops recording inside a record scope; predict mode unless asked otherwise.
+class pause {
+ public:
+  explicit pause(bool train_mode = false)
+      : old_recording_(set_recording(false)), old_training_(set_training(train_mode)) {}
+  ~pause() { set_recording(old_recording_); set_training(old_training_); }
+  pause(const pause&) = delete;
+  pause& operator=(const pause&) = delete;
+
+ private:
+  bool old_recording_, old_training_;
+};
+
+/// Train mode (Dropout active, BatchNorm batch statistics) without changing recording.
+class train_mode {
+ public:
+  train_mode() : old_(set_training(true)) {}
+  ~train_mode() { set_training(old_); }
+  train_mode(const train_mode&) = delete;
+  train_mode& operator=(const train_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+/// Predict mode without changing recording.
+class predict_mode {
+ public:
+  predict_mode() : old_(set_training(false)) {}
+  ~predict_mode() { set_training(old_); }
+  predict_mode(const predict_mode&) = delete;
+  predict_mode& operator=(const predict_mode&) = delete;
+
+ private:
+  bool old_;
+};
+
+}  // namespace mixt::autograd
+// ---- end mixt/autograd/state.hpp ----
 // ---- begin mixt/expr/cpu/reduce.hpp ----
 // The CPU reduction kernel. The expression under the reduction is evaluated inside the loop through its plan
 // (no temporary array), over the index space of expr/reducers.hpp: output o = (o1, o2), element (o1, r, o2) at
@@ -5506,6 +5616,7 @@ acc_t<Red, ET> fold_run(Plan& p, const Extents& L, int64_t f0, int64_t f1, int64
 /// Folds rows [rb, re) of output block o into acc[0, inner).
 template <class Red, class ET, class Plan>
 void fold_rows(Plan& p, const ReduceSpace& sp, int64_t o, int64_t rb, int64_t re, acc_t<Red, ET>* acc) {
+  if (rb == re) return;  // nothing to fold (an empty reduced axis), and the cursor needs a non-empty layout
   const int64_t C = sp.inner;
   int64_t f = (o * sp.reduced + rb) * C;
   const int64_t f1 = (o * sp.reduced + re) * C;
@@ -5678,896 +5789,6 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp) {
 
 }  // namespace mixt::expr::cpu
 // ---- end mixt/expr/cpu/reduce.hpp ----
-#if MIXT_USE_CUDA
-// ---- begin mixt/expr/cuda/reduce.cuh ----
-#ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
-#define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
-// The CUDA reduction kernels (see expr/reducers.hpp for the index space). Elements are read through the plan's
-// MIXT_HD lin()/at() methods, so the expression under the reduction is evaluated in the kernel.
-//   Few reduced elements per output (R <= kThreadPerOutputMax): one thread per output, consecutive threads on
-//     consecutive outputs (coalesced when inner > 1).
-//   Otherwise one block per output, or, when there are too few outputs to fill the GPU, `splits` blocks per output
-//     that write partial results to a scratch buffer, combined by a second kernel (the two-pass reduce-all).
-// Kernels run on the operation's stream; launches are checked with cudaGetLastError.
-
-#include <cuda_runtime.h>
-
-#include <algorithm>
-
-
-namespace mixt::expr::cuda {
-
-/// What the kernels need of a ReduceSpace, passed as a kernel argument.
-struct ReduceDims {
-  int ndim;
-  bool linear;
-  int64_t dims[kMaxDim];
-  int64_t outer, reduced, inner;
-};
-
-inline constexpr int kReduceThreads = 256;
-inline constexpr int64_t kThreadPerOutputMax = 32;
-
-template <class ET, class Plan>
-__device__ __forceinline__ ET reduce_load(const Plan& p, const ReduceDims& g, int64_t flat) {
-  if (g.linear) return static_cast<ET>(p.lin(flat));
-  int64_t idx[kMaxDim];
-  for (int d = g.ndim - 1; d >= 0; --d) {
-    idx[d] = flat % g.dims[d];
-    flat /= g.dims[d];
-  }
-  return static_cast<ET>(p.at(idx));
-}
-
-/// Folds reduced positions [rb, re) of output o, starting at r = rb + first, stepping by `step`.
-template <class Red, class ET, class Plan>
-__device__ __forceinline__ typename Red::template acc_t<ET> fold(const Plan& p, const ReduceDims& g, int64_t o,
-                                                                 int64_t rb, int64_t re, int64_t first, int64_t step) {
-  const int64_t o1 = o / g.inner, o2 = o % g.inner;
-  auto a = Red::template init<ET>();
-  for (int64_t r = rb + first; r < re; r += step)
-    a = Red::step(a, reduce_load<ET>(p, g, (o1 * g.reduced + r) * g.inner + o2), r);
-  return a;
-}
-
-template <class Red, class ET, class OutT, class Plan>
-__global__ void reduce_per_thread(Plan p, ReduceDims g, OutT* out) {
-  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= g.outer * g.inner) return;
-  out[o] = static_cast<OutT>(Red::finish(fold<Red, ET>(p, g, o, 0, g.reduced, 0, 1), g.reduced));
-}
-
-/// Block b reduces part b % splits of output b / splits; with one part it writes the output, else a partial.
-template <class Red, class ET, class OutT, class Plan>
-__global__ void reduce_per_block(Plan p, ReduceDims g, int splits, OutT* out,
-                                 typename Red::template acc_t<ET>* partial) {
-  using Acc = typename Red::template acc_t<ET>;
-  __shared__ Acc buf[kReduceThreads];
-  const int64_t o = blockIdx.x / splits;
-  const int s = blockIdx.x % splits;
-  const int64_t rb = g.reduced * s / splits, re = g.reduced * (s + 1) / splits;
-  buf[threadIdx.x] = fold<Red, ET>(p, g, o, rb, re, threadIdx.x, blockDim.x);
-  __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w >>= 1) {  // a tree: log2(256) rounding steps
-    if (int(threadIdx.x) < w) buf[threadIdx.x] = Red::merge(buf[threadIdx.x], buf[threadIdx.x + w]);
-    __syncthreads();
-  }
-  if (threadIdx.x != 0) return;
-  if (splits == 1) out[o] = static_cast<OutT>(Red::finish(buf[0], g.reduced));
-  else partial[blockIdx.x] = buf[0];
-}
-
-template <class Red, class ET, class OutT>
-__global__ void reduce_partials(const typename Red::template acc_t<ET>* partial, int splits, int64_t outputs,
-                                int64_t count, OutT* out) {
-  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (o >= outputs) return;
-  auto a = partial[o * splits];
-  for (int s = 1; s < splits; ++s) a = Red::merge(a, partial[o * splits + s]);
-  out[o] = static_cast<OutT>(Red::finish(a, count));
-}
-
-inline void check_launch(const char* op) {
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) detail::fail(op, "CUDA kernel launch failed: ", cudaGetErrorString(err));
-}
-
-/// out[o] = Red over the reduced positions of output o, on `stream`.
-template <class Red, class ET, class OutT, class Plan>
-void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp, void* stream_ptr) {
-  using Acc = typename Red::template acc_t<ET>;
-  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
-  ReduceDims g{sp.layout.ndim, sp.layout.linear, {}, sp.outer, sp.reduced, sp.inner};
-  for (int d = 0; d < kMaxDim; ++d) g.dims[d] = sp.layout.dims[d];
-  const int64_t outputs = sp.outer * sp.inner;
-  if (outputs == 0) return;
-  if (sp.reduced <= kThreadPerOutputMax) {
-    const unsigned blocks = unsigned((outputs + kReduceThreads - 1) / kReduceThreads);
-    reduce_per_thread<Red, ET><<<blocks, kReduceThreads, 0, stream>>>(plan, g, out);
-    return check_launch(Red::name);
-  }
-  // Enough blocks to fill the GPU (about 2048), each with at least 4 elements per thread.
-  int64_t splits = std::max<int64_t>(1, 2048 / outputs);
-  splits = std::min<int64_t>(splits, std::max<int64_t>(1, sp.reduced / (kReduceThreads * 4)));
-  if (splits == 1) {
-    reduce_per_block<Red, ET><<<unsigned(outputs), kReduceThreads, 0, stream>>>(plan, g, 1, out, (Acc*)nullptr);
-    return check_launch(Red::name);
-  }
-  Acc* partial = nullptr;
-  cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&partial), size_t(outputs * splits) * sizeof(Acc), stream);
-  if (err != cudaSuccess)
-    detail::fail(Red::name, "cannot allocate ", int64_t(outputs * splits * sizeof(Acc)), " bytes of scratch on the GPU: ",
-                 cudaGetErrorString(err));
-  reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out, partial);
-  check_launch(Red::name);
-  reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
-      partial, int(splits), outputs, sp.reduced, out);
-  check_launch(Red::name);
-  cudaFreeAsync(partial, stream);
-}
-
-}  // namespace mixt::expr::cuda
-#endif  // MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
-// ---- end mixt/expr/cuda/reduce.cuh ----
-#endif
-
-namespace mixt::expr {
-
-/// The `axis` argument of a reduction: one axis, a list of axes, or nothing (every axis).
-struct Axes {
-  std::vector<int> list;
-
-  Axes() = default;
-  Axes(int axis) : list{axis} {}
-  Axes(std::initializer_list<int> axes) : list(axes) {}
-  Axes(std::vector<int> axes) : list(std::move(axes)) {}
-};
-
-/// Everything about a reduction that does not depend on the expression's type, computed by non-template code.
-struct ReducePrep {
-  Shape out_shape;
-  ReduceSpace space;
-  Layout layout;  ///< space.layout with the leaves' strides, for building the plan
-  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
-  bool nothing_to_do = false;  ///< the output is empty
-};
-
-inline std::string axes_string(const std::vector<int>& axes) {
-  std::string s = "(";
-  for (size_t i = 0; i < axes.size(); ++i) s += (i ? ", " : "") + std::to_string(axes[i]);
-  return s + (axes.size() == 1 ? ",)" : ")");
-}
-
-/// Which axes of an ndim-dimensional input are reduced. Errors name the op and the offending axis.
-inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& axes, bool exclude, const char* op) {
-  std::array<bool, kMaxDim> red{};
-  if (axes.empty()) {  // MXNet: no axis means every axis, with or without exclude
-    for (int d = 0; d < ndim; ++d) red[d] = true;
-    return red;
-  }
-  for (int a : axes) {
-    int d = Shape::normalize_axis(a, ndim, op);
-    if (red[d])
-      detail::fail(op, "axis ", a, " appears more than once in axis=", axes_string(axes),
-                   " (expected distinct axes; ", a, " and another entry both name axis ", d, ")");
-    red[d] = true;
-  }
-  if (exclude)
-    for (int d = 0; d < ndim; ++d) red[d] = !red[d];
-  return red;
-}
-
-/// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
-/// permuted to match.
-inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
-                                const LeafViews& leaves, Layout& layout) {
-  const int n = in.ndim();
-  ReduceSpace sp;
-  int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
-  while (suffix > 0 && (!red[suffix - 1] || in[suffix - 1] == 1)) --suffix;
-  int perm[kMaxDim], np = 0;
-  for (int d = 0; d < suffix; ++d)
-    if (!red[d]) perm[np++] = d, sp.outer *= in[d];
-  for (int d = 0; d < suffix; ++d)
-    if (red[d]) perm[np++] = d, sp.reduced *= in[d];
-  for (int d = suffix; d < n; ++d) perm[np++] = d, sp.inner *= in[d];
-  Shape permuted;
-  for (int i = 0; i < n; ++i) permuted.push_back(in[perm[i]]);
-  LeafViews views;
-  for (const LeafView& v : leaves) {
-    Strides full{}, p{};
-    const int off = n - v.shape.ndim();
-    for (int d = 0; d < n; ++d) {
-      const int ld = d - off;
-      full[d] = (ld >= 0 && v.shape[ld] == in[d] && in[d] != 1) ? v.strides[ld] : 0;
-    }
-    for (int i = 0; i < n; ++i) p[i] = full[perm[i]];
-    views.push_back(LeafView{permuted, p});
-  }
-  layout = make_layout(permuted, views);
-  sp.layout = layout;
-  return sp;
-}
-
-inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const std::vector<int>& axes,
-                                 bool keepdims, bool exclude, const char* op, bool needs_values,
-                                 const std::source_location& where) {
-  ReducePrep prep;
-  try {
-    std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
-    for (int d = 0; d < in.ndim(); ++d)
-      if (!red[d]) prep.out_shape.push_back(in[d]);
-      else if (keepdims) prep.out_shape.push_back(1);
-    prep.space = reduce_space(in, red, leaves.views, prep.layout);
-  } catch (const Error& err) {
-    throw Error(err.op(), err.message(), where);
-  }
-  const int64_t outputs = prep.space.outer * prep.space.inner;
-  if (outputs == 0) {
-    prep.nothing_to_do = true;
-    return prep;
-  }
-  if (prep.space.reduced == 0 && needs_values)
-    detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
-                    "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
-                    " (expected at least one element; ", op, " of nothing is undefined)");
-  for (const NDArray* a : leaves.arrays) prep.reads.push_back(a->var());  // the engine drops duplicates
-  return prep;
-}
-
-/// Pushes out = Red(e) over `axes` and returns out.
-template <class Red, FusedNode E>
-NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
-  const LeafList leaves = collect_leaves(e);
-  const NDArray& first = first_array(leaves, Red::name);
-  const Shape in = value_shape(e, where);
-  check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
-  ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);
-  NDArray out(prep.out_shape, first.ctx(), Red::returns_index ? DType::float32 : first.dtype());
-  if (prep.nothing_to_do) return out;
-  expr_dtype_switch(first.dtype(), Red::name, [&](auto tag) {
-    using T = decltype(tag);
-    using ET = compute_type_t<T>;
-    using OutT = std::conditional_t<Red::returns_index, float, T>;
-    int k = 0;
-    auto plan = e.template plan<ET, T>(prep.layout, k);
-    OutT* dst = static_cast<OutT*>(out.raw_data());
-    engine::Engine::get().push(
-        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
-        [plan, dst, space = prep.space](engine::RunContext rc) {
-#if MIXT_USE_CUDA
-          if (rc.ctx.is_gpu()) return cuda::reduce<Red, ET>(plan, dst, space, rc.stream);
-#endif
-          (void)rc;
-          cpu::reduce<Red, ET>(plan, dst, space);
-        },
-        out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, Red::name, where);
-  });
-  return out;
-}
-
-#define MIXT_REDUCTION(NAME)                                                                              \
-  template <ArrayOperand E>                                                                               \
-  NDArray NAME(const E& e, Axes axis = {}, bool keepdims = false, bool exclude = false,                   \
-               std::source_location where = std::source_location::current()) {                           \
-    return reduce<red::NAME>(as_node(e), axis.list, keepdims, exclude, where);                            \
-  }
-
-/// sum(e, axis, keepdims, exclude) and the others: e reduced over `axis` (none: every axis).
-MIXT_REDUCTION(sum)
-MIXT_REDUCTION(mean)
-MIXT_REDUCTION(prod)
-MIXT_REDUCTION(max)
-MIXT_REDUCTION(min)
-/// The L2 norm over `axis` (MXNet's norm with ord=2).
-MIXT_REDUCTION(norm)
-#undef MIXT_REDUCTION
-
-/// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
-template <ArrayOperand E>
-NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
-  return reduce<red::argmax>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
-}
-/// The index (as float32) of the first minimum along `axis`; without an axis, into the flattened input.
-template <ArrayOperand E>
-NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
-  return reduce<red::argmin>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
-}
-
-}  // namespace mixt::expr
-
-namespace mixt {
-using expr::Axes;
-using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
-using expr::argmax; using expr::argmin;
-namespace nd {
-using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
-using expr::argmax; using expr::argmin;
-}  // namespace nd
-}  // namespace mixt
-// ---- end mixt/expr/reduce.hpp ----
-// ---- end mixt/expr/expr.hpp ----
-// ---- begin mixt/ndarray/ndarray_impl.hpp ----
-// NDArray members that need the expression machinery and the engine: evaluation, copies, host reads, views.
-
-#include <algorithm>
-#include <cstring>
-#include <numeric>
-
-// ---- begin mixt/autograd/state.hpp ----
-// Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
-// is per thread, as in MXNet.
-
-namespace mixt {
-class NDArray;
-namespace expr {
-struct ProgramDraft;
-}
-}  // namespace mixt
-
-namespace mixt::autograd {
-
-namespace detail {
-/// Puts out = p on the tape (record.hpp).
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
-using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
-
-struct State {
-  bool recording = false;
-  bool training = false;
-  /// Records a fused expression: set when recording is first turned on, so that the recording and backward of
-  /// expressions are compiled only into programs that can record.
-  Recorder recorder = nullptr;
-};
-inline State& state() {
-  thread_local State s;
-  return s;
-}
-}  // namespace detail
-
-inline bool is_recording() { return detail::state().recording; }
-inline bool is_training() { return detail::state().training; }
-/// Sets the flags and returns the previous ones (MXNet's set_recording / set_training).
-inline bool set_recording(bool on) {
-  detail::State& s = detail::state();
-  if (on) s.recorder = &detail::record_draft;
-  const bool old = s.recording;
-  s.recording = on;
-  return old;
-}
-inline bool set_training(bool on) { bool old = detail::state().training; detail::state().training = on; return old; }
-
-/// Records the operations of its scope for backward; train mode on unless asked otherwise.
-class record {
- public:
-  explicit record(bool train_mode = true)
-      : old_recording_(set_recording(true)), old_training_(set_training(train_mode)) {}
-  ~record() { set_recording(old_recording_); set_training(old_training_); }
-  record(const record&) = delete;
-  record& operator=(const record&) = delete;
-
- private:
-  bool old_recording_, old_training_;
-};
-
-/// Stops recording inside a record scope; predict mode unless asked otherwise.
-class pause {
- public:
-  explicit pause(bool train_mode = false)
-      : old_recording_(set_recording(false)), old_training_(set_training(train_mode)) {}
-  ~pause() { set_recording(old_recording_); set_training(old_training_); }
-  pause(const pause&) = delete;
-  pause& operator=(const pause&) = delete;
-
- private:
-  bool old_recording_, old_training_;
-};
-
-/// Train mode (Dropout active, BatchNorm batch statistics) without changing recording.
-class train_mode {
- public:
-  train_mode() : old_(set_training(true)) {}
-  ~train_mode() { set_training(old_); }
-  train_mode(const train_mode&) = delete;
-  train_mode& operator=(const train_mode&) = delete;
-
- private:
-  bool old_;
-};
-
-/// Predict mode without changing recording.
-class predict_mode {
- public:
-  predict_mode() : old_(set_training(false)) {}
-  ~predict_mode() { set_training(old_); }
-  predict_mode(const predict_mode&) = delete;
-  predict_mode& operator=(const predict_mode&) = delete;
-
- private:
-  bool old_;
-};
-
-}  // namespace mixt::autograd
-// ---- end mixt/autograd/state.hpp ----
-// ---- begin mixt/ndarray/convert.hpp ----
-// Element conversion between the 8 dtypes through double: one load per source dtype and one store per destination
-// dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
-// that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
-// stored with static_cast: floating -> integer truncates toward zero; a value outside the destination's range is
-// undefined, as in C++; int64 values beyond 2^53 are rounded to double on the way.
-
-#include <algorithm>
-
-
-namespace mixt::detail {
-
-MIXT_HD inline double load_as_double(DType t, const void* p, int64_t i) {
-  switch (t) {
-    case DType::float32: return static_cast<const float*>(p)[i];
-    case DType::float64: return static_cast<const double*>(p)[i];
-    case DType::float16: return float(static_cast<const half_t*>(p)[i]);
-    case DType::bfloat16: return float(static_cast<const bfloat16_t*>(p)[i]);
-    case DType::uint8: return static_cast<const uint8_t*>(p)[i];
-    case DType::int8: return static_cast<const int8_t*>(p)[i];
-    case DType::int32: return static_cast<const int32_t*>(p)[i];
-    case DType::int64: return double(static_cast<const int64_t*>(p)[i]);
-  }
-  return 0;
-}
-
-MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
-  switch (t) {
-    case DType::float32: static_cast<float*>(p)[i] = float(v); return;
-    case DType::float64: static_cast<double*>(p)[i] = v; return;
-    case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
-    case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
-    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
-    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
-    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
-    case DType::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
-  }
-}
-
-/// CPU: elements [begin, begin + n) of p, as doubles, into buf; the dtype switch sits outside the loop so that
-/// the loop vectorizes.
-inline void load_chunk(DType t, const void* p, int64_t begin, int64_t n, double* buf) {
-  dtype_switch(t, [&](auto tag) {
-    using S = decltype(tag);
-    const S* s = static_cast<const S*>(p) + begin;
-    for (int64_t j = 0; j < n; ++j) buf[j] = static_cast<double>(static_cast<compute_type_t<S>>(s[j]));
-  });
-}
-
-inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double* buf) {
-  dtype_switch(t, [&](auto tag) {
-    using D = decltype(tag);
-    D* d = static_cast<D*>(p) + begin;
-    for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
-  });
-}
-
-}  // namespace mixt::detail
-// ---- end mixt/ndarray/convert.hpp ----
-// ---- begin mixt/ndarray/reshape.hpp ----
-// MXNet's reshape codes (legacy Reshape operator): 0 copies an input dimension, -1 infers one dimension, -2 copies
-// all remaining input dimensions, -3 merges two consecutive input dimensions, -4 splits one input dimension into
-// the next two values (one of which may be -1). With reverse, the codes are matched from the right (a -4 split
-// keeps its two values in reading order, which MXNet leaves undefined).
-
-#include <algorithm>
-#include <vector>
-
-
-namespace mixt {
-
-inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool reverse, const char* op = "reshape") {
-  std::vector<int64_t> src(in.begin(), in.end());
-  if (reverse) {
-    std::reverse(src.begin(), src.end());
-    std::reverse(codes.begin(), codes.end());
-    // A -4 split reads its two values after it: keep them in order when reversed.
-    for (size_t j = 0; j + 2 < codes.size(); ++j)
-      if (codes[j + 2] == -4) {  // [d2, d1, -4] -> [-4, d2, d1]
-        std::rotate(codes.begin() + j, codes.begin() + j + 2, codes.begin() + j + 3);
-        j += 2;
-      }
-  }
-  auto bad = [&](auto... why) {
-    detail::fail(op, "cannot reshape an array of shape ", in.to_string(), ": ", why...);
-  };
-  std::vector<int64_t> out;
-  int infer = -1;
-  size_t i = 0;
-  auto need = [&](size_t k) { if (i + k > src.size()) bad("the codes use more input dimensions than the ", src.size(), " there are"); };
-  for (size_t j = 0; j < codes.size(); ++j) {
-    int64_t c = codes[j];
-    if (c == 0) { need(1); out.push_back(src[i++]); }
-    else if (c == -1) {
-      if (infer >= 0) bad("more than one -1");
-      infer = int(out.size());
-      out.push_back(1);
-      ++i;
-    } else if (c == -2) {
-      while (i < src.size()) out.push_back(src[i++]);
-    } else if (c == -3) {
-      need(2);
-      out.push_back(src[i] * src[i + 1]);
-      i += 2;
-    } else if (c == -4) {
-      need(1);
-      if (j + 2 >= codes.size()) bad("-4 must be followed by two values");
-      int64_t d0 = src[i++], d1 = codes[++j], d2 = codes[++j];
-      if (d1 == -1 && d2 == -1) bad("-4 split with two -1");
-      if (d1 == -1) d1 = d2 ? d0 / d2 : 0;
-      if (d2 == -1) d2 = d1 ? d0 / d1 : 0;
-      int64_t product = 0;
-      if (d1 < 0 || d2 < 0 || __builtin_mul_overflow(d1, d2, &product) || product != d0)
-        bad("-4 cannot split ", d0, " into ", d1, " x ", d2);
-      out.push_back(d1);
-      out.push_back(d2);
-    } else if (c > 0) {
-      out.push_back(c);
-      ++i;
-    } else {
-      bad("unknown code ", c);
-    }
-  }
-  if (infer >= 0) {
-    int64_t known = 1;
-    bool overflow = false;
-    for (size_t k = 0; k < out.size(); ++k)
-      if (int(k) != infer) overflow = overflow || __builtin_mul_overflow(known, out[k], &known);
-    if (overflow || known == 0 || in.size() % known != 0) bad("cannot infer the -1 dimension");
-    out[infer] = in.size() / known;
-  }
-  if (reverse) std::reverse(out.begin(), out.end());
-  Shape result(out);
-  if (result.size() != in.size())
-    bad("the new shape ", result.to_string(), " holds ", result.size(), " elements, the array ", in.size());
-  return result;
-}
-
-}  // namespace mixt
-// ---- end mixt/ndarray/reshape.hpp ----
-
-namespace mixt {
-
-namespace autograd::detail {  // autograd/record.hpp, included at the end
-template <expr::FusedNode E>
-void record_expression(const E& e, NDArray& out);
-void record_view(const NDArray& base, NDArray& v);
-}  // namespace autograd::detail
-
-namespace detail {
-
-#if MIXT_USE_CUDA
-/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
-template <class W>
-void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned char* pattern) {
-  W word;
-  std::memcpy(&word, pattern, sizeof(W));
-  expr::launch(rc, n, expr::FillKernel<W>{static_cast<W*>(p), word});
-}
-#endif
-
-/// Writes n elements of `size` bytes (1, 2, 4 or 8), each a copy of pattern's first `size` bytes, from p (CPU).
-/// One loop for every dtype: the bulk as aligned 8-byte words holding 8 / size elements, whose pattern lines up
-/// because size divides 8 and p is a multiple of size.
-[[gnu::noinline]] inline void fill_pattern(void* p, int64_t n, const unsigned char* pattern, int size) {
-  unsigned char* b = static_cast<unsigned char*>(p);
-  const int64_t bytes = n * size;
-  int64_t head = int64_t((8 - reinterpret_cast<uintptr_t>(b) % 8) % 8);
-  if (head > bytes) head = bytes;
-  for (int64_t i = 0; i < head; ++i) b[i] = pattern[i % size];
-  unsigned char replicated[8];
-  for (int k = 0; k < 8; ++k) replicated[k] = pattern[k % size];
-  uint64_t word;
-  std::memcpy(&word, replicated, 8);
-  uint64_t* words = reinterpret_cast<uint64_t*>(b + head);
-  const int64_t n_words = (bytes - head) / 8;
-  parallel_for(n_words, int64_t(1) << 14, [&](int64_t begin, int64_t end) { std::fill(words + begin, words + end, word); });
-  for (int64_t i = head + n_words * 8; i < bytes; ++i) b[i] = pattern[i % size];
-}
-
-/// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
-/// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
-inline void fill(const NDArray& out, double value, const std::source_location& where) {
-  if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
-  if (out.size() == 0) return;
-  struct Pattern {
-    alignas(8) unsigned char bytes[8] = {};
-  } pattern;
-  store_double(out.dtype(), pattern.bytes, 0, value);
-  engine::Engine::get().push(
-      [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
-#if MIXT_USE_CUDA
-        if (rc.ctx.is_gpu()) return word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
-#else
-        (void)rc;
-#endif
-        fill_pattern(p, n, pattern.bytes, int(dtype_size(t)));
-      },
-      out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
-}
-
-/// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
-template <class Saver, class E>
-void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
-  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
-    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
-                    "recorded by autograd; compute a new array instead");
-  if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
-  else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
-  else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
-}
-
-/// Copies src into dst (same shape), converting the dtype; both may live on any device.
-inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
-  if (!(src.shape() == dst.shape()))
-    detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
-                    dst.shape().to_string());
-  if (src.size() == 0 || (src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
-                              src.dtype() == dst.dtype()))
-    return;
-  if (src.dtype() != dst.dtype() && !(src.ctx() == dst.ctx())) {
-    NDArray staged(src.shape(), dst.ctx(), src.dtype());
-    copy_array(src, staged, where);
-    copy_array(staged, dst, where);
-    return;
-  }
-  if (src.dtype() == dst.dtype()) return expr::push_byte_copy(src, dst, "copyto", where);
-  // Different dtypes: here both live on one device (see above).
-  engine::Engine::get().push(
-      [src, dst](engine::RunContext rc) {
-        const DType st = src.dtype(), dt = dst.dtype();
-        const void* in = src.raw_data();
-        void* out = dst.raw_data();
-#if MIXT_USE_CUDA
-        if (rc.ctx.is_gpu()) {
-          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
-          return;
-        }
-#else
-        (void)rc;
-#endif
-        constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
-        parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
-          double buf[kChunk];
-          for (int64_t c = b; c < e; c += kChunk) {
-            const int64_t m = std::min(kChunk, e - c);
-            load_chunk(st, in, c, m, buf);
-            store_chunk(dt, out, c, m, buf);
-          }
-        });
-      },
-      src.ctx(), {src.var()}, {dst.var()},
-      src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal, "astype", where);
-}
-
-}  // namespace detail
-
-template <ExprNode E>
-NDArray::NDArray(const E& e, std::source_location where) {
-  if constexpr (expr::Materializable<E>) {
-    *this = e.materialize();
-  } else {
-    *this = expr::evaluate(e, where, "assign");
-    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
-  }
-}
-
-template <class E> NDArray& NDArray::operator+=(const E& e) {
-  detail::evaluate_rhs<expr::save_add>(*this, e, {});
-  return *this;
-}
-template <class E> NDArray& NDArray::operator-=(const E& e) {
-  detail::evaluate_rhs<expr::save_sub>(*this, e, {});
-  return *this;
-}
-template <class E> NDArray& NDArray::operator*=(const E& e) {
-  detail::evaluate_rhs<expr::save_mul>(*this, e, {});
-  return *this;
-}
-template <class E> NDArray& NDArray::operator/=(const E& e) {
-  detail::evaluate_rhs<expr::save_div>(*this, e, {});
-  return *this;
-}
-template <class E> NDArray& NDArray::assign(const E& e, std::source_location where) {
-  detail::evaluate_rhs<expr::save_write>(*this, e, where);
-  return *this;
-}
-
-template <class T>
-std::vector<T> NDArray::to_vector() const {
-  if (is_none()) return {};
-  if (size() == 0) {  // nothing to copy; still a host read (it waits, and rethrows a stored error)
-    wait_to_read();
-    return {};
-  }
-  std::unique_ptr<char[]> staging;
-  const void* host = host_data(staging);
-  std::vector<T> out(static_cast<size_t>(size()));
-  if constexpr (requires { dtype_of<T>::value; }) {
-    if (dtype_ == dtype_of_v<T>) {
-      std::memcpy(out.data(), host, out.size() * sizeof(T));
-      return out;
-    }
-  }
-  // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
-  // beyond 2^53).
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));
-  return out;
-}
-
-[[gnu::noinline]] inline const void* NDArray::host_data(std::unique_ptr<char[]>& staging) const {
-  wait_to_read();
-#if MIXT_USE_CUDA
-  if (ctx_.is_gpu()) {
-    const size_t bytes = size_t(size()) * dtype_size(dtype_);
-    staging.reset(new char[bytes]);
-    NDArray src = *this;
-    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
-    // for unrelated work and rethrow its errors here).
-    auto& eng = engine::Engine::get();
-    engine::Var* copied = eng.new_var();
-    eng.push(
-        [src, dst = staging.get(), bytes](engine::RunContext rc) {
-          memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
-        },
-        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
-    try {
-      eng.wait_for_var(copied);
-    } catch (...) {
-      eng.delete_var(copied, cpu(), [] {});
-      throw;
-    }
-    eng.delete_var(copied, cpu(), [] {});
-    return staging.get();
-  }
-#else
-  (void)staging;  // without CUDA every array lives on the CPU (a gpu() context fails when the array is made)
-#endif
-  return raw_data();
-}
-
-template <class T>
-T NDArray::item() const {
-  if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
-  return to_vector<T>()[0];
-}
-
-inline NDArray NDArray::copy() const {
-  if (is_none()) return {};
-  NDArray out(shape_, ctx_, dtype_);
-  detail::copy_array(*this, out, {});
-  return out;
-}
-
-inline void NDArray::copyto(NDArray& other) const {
-  if (chunk_ == other.chunk_ && offset_ == other.offset_ && dtype_ == other.dtype_) return;  // MXNet warns: a no-op
-  detail::copy_array(*this, other, {});
-}
-
-inline NDArray NDArray::copyto(const Context& ctx) const {
-  NDArray out(shape_, ctx, dtype_);
-  detail::copy_array(*this, out, {});
-  return out;
-}
-
-inline NDArray NDArray::astype(DType dtype) const {
-  NDArray out(shape_, ctx_, dtype);
-  detail::copy_array(*this, out, {});
-  return out;
-}
-
-inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
-  if (is_none()) detail::fail("view", "the array is empty (no storage)");
-  size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
-  if (need > chunk_->bytes())
-    detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
-                 " bytes; the storage holds ", chunk_->bytes());
-  NDArray v = *this;
-  v.shape_ = shape;
-  v.offset_ = byte_offset;
-  autograd::detail::record_view(*this, v);
-  return v;
-}
-
-inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse) const {
-  return view(infer_reshape(shape_, shape, reverse), offset_);
-}
-
-inline NDArray NDArray::slice(int64_t begin, int64_t end) const {
-  if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
-  int64_t n = shape_[0];
-  if (begin < 0) begin += n;
-  if (end < 0) end += n;
-  if (begin < 0 || end > n || begin > end)
-    detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
-  Shape s = shape_;
-  s[0] = end - begin;
-  return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
-}
-
-inline NDArray NDArray::at(int64_t index) const {
-  if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
-  int64_t n = shape_[0];
-  if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
-  if (index < 0) index += n;
-  Shape s(shape_.begin() + 1, shape_.end());
-  return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
-}
-
-inline NDArray NDArray::expand_dims(int axis) const {
-  int nd = ndim() + 1;
-  axis = Shape::normalize_axis(axis, nd, "expand_dims");
-  Shape s;
-  for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
-  return view(s, offset_);
-}
-
-inline NDArray NDArray::squeeze(std::vector<int> axes) const {
-  std::vector<bool> drop(size_t(ndim()), false);
-  if (axes.empty()) {
-    for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
-  } else {
-    for (int a : axes) {
-      int d = Shape::normalize_axis(a, ndim(), "squeeze");
-      if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
-      drop[d] = true;
-    }
-  }
-  Shape s;
-  for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
-  return view(s, offset_);
-}
-
-inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
-
-}  // namespace mixt
-
-// ---- begin mixt/autograd/record.hpp ----
-// Recording onto the tape. A fused expression evaluated while recording becomes ONE node holding the expression as
-// a program (expr/program.hpp). Its backward derives each leaf's adjoint at run time (program_derivatives.hpp) and
-// evaluates it as one fused kernel, reduced over the axes the leaf was broadcast along; while recording (autograd
-// grad with create_graph) those kernels are recorded in turn, so gradients of any order work. Library operators
-// record their registered backward; views of recorded arrays record how to put the view's gradient back into the
-// base's shape.
-//
-// DESIGN.md (contract 7) has the backward derived at compile time from the expression's type. mixt did that until
-// 2026-12-02; it cost each recorded expression about 0.4 s of g++ time and kept the compile-time target out of
-// reach (benchmarks/RESULTS.md). The derivative is still one fused kernel per leaf, its rules live in one place
-// (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
-
-#include <memory>
-#include <source_location>
-#include <vector>
-
-// ---- begin mixt/expr/evaluate_program.hpp ----
-// Evaluating a program (program.hpp) into a new array: the checks of every evaluation point, then one kernel.
-
-#include <type_traits>
-
-// ---- begin mixt/expr/cpu/run_program.hpp ----
-// The CPU loop of a program (program_plan.hpp): cpu::run's walk over the layout, a chunk of a row at a time.
-
-#include <algorithm>
-
-// ---- begin mixt/expr/program_plan.hpp ----
-// The evaluator of a program (program.hpp): a plan, like those of expression nodes, that interprets the program's
-// instructions. Before a kernel runs, schedule() gives every instruction a register (a slot), reusing the slots
-// of values no longer needed.
-//
-// Two ways to run one:
-//   lin(i) / at(idx)   one element at a time, every instruction in turn (CUDA: a thread per element);
-//   run_chunk          the CPU: each instruction over a chunk of up to kChunk elements of a row, a packet loop per
-//                      instruction, the chunk's values staying in L1. The interpretation costs one switch per
-//                      instruction per chunk, so the kernel keeps the one pass over memory of a fused expression.
-
-#include <cstdint>
-
 // ---- begin mixt/expr/program.hpp ----
 // Programs: fused element-wise expressions whose operations are known at run time rather than in a type. A program
 // is a list of instructions over array leaves and constants, in the same vocabulary as expression nodes (the
@@ -6815,6 +6036,820 @@ int to_program(ProgramDraft& p, const Ternary<F, A, B, C>& n) {
 
 }  // namespace mixt::expr
 // ---- end mixt/expr/program.hpp ----
+#if MIXT_USE_CUDA
+// ---- begin mixt/expr/cuda/reduce.cuh ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+#define MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+// The CUDA reduction kernels (see expr/reducers.hpp for the index space). Elements are read through the plan's
+// MIXT_HD lin()/at() methods, so the expression under the reduction is evaluated in the kernel.
+//   Few reduced elements per output (R <= kThreadPerOutputMax): one thread per output, consecutive threads on
+//     consecutive outputs (coalesced when inner > 1).
+//   Otherwise one block per output, or, when there are too few outputs to fill the GPU, `splits` blocks per output
+//     that write partial results to a scratch buffer, combined by a second kernel (the two-pass reduce-all).
+// Kernels run on the operation's stream; launches are checked with cudaGetLastError.
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+
+namespace mixt::expr::cuda {
+
+/// What the kernels need of a ReduceSpace, passed as a kernel argument.
+struct ReduceDims {
+  int ndim;
+  bool linear;
+  int64_t dims[kMaxDim];
+  int64_t outer, reduced, inner;
+};
+
+inline constexpr int kReduceThreads = 256;
+inline constexpr int64_t kThreadPerOutputMax = 32;
+
+template <class ET, class Plan>
+__device__ __forceinline__ ET reduce_load(const Plan& p, const ReduceDims& g, int64_t flat) {
+  if (g.linear) return static_cast<ET>(p.lin(flat));
+  int64_t idx[kMaxDim];
+  for (int d = g.ndim - 1; d >= 0; --d) {
+    idx[d] = flat % g.dims[d];
+    flat /= g.dims[d];
+  }
+  return static_cast<ET>(p.at(idx));
+}
+
+/// Folds reduced positions [rb, re) of output o, starting at r = rb + first, stepping by `step`.
+template <class Red, class ET, class Plan>
+__device__ __forceinline__ typename Red::template acc_t<ET> fold(const Plan& p, const ReduceDims& g, int64_t o,
+                                                                 int64_t rb, int64_t re, int64_t first, int64_t step) {
+  const int64_t o1 = o / g.inner, o2 = o % g.inner;
+  auto a = Red::template init<ET>();
+  for (int64_t r = rb + first; r < re; r += step)
+    a = Red::step(a, reduce_load<ET>(p, g, (o1 * g.reduced + r) * g.inner + o2), r);
+  return a;
+}
+
+template <class Red, class ET, class OutT, class Plan>
+__global__ void reduce_per_thread(Plan p, ReduceDims g, OutT* out) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= g.outer * g.inner) return;
+  out[o] = static_cast<OutT>(Red::finish(fold<Red, ET>(p, g, o, 0, g.reduced, 0, 1), g.reduced));
+}
+
+/// Block b reduces part b % splits of output b / splits; with one part it writes the output, else a partial.
+template <class Red, class ET, class OutT, class Plan>
+__global__ void reduce_per_block(Plan p, ReduceDims g, int splits, OutT* out,
+                                 typename Red::template acc_t<ET>* partial) {
+  using Acc = typename Red::template acc_t<ET>;
+  __shared__ Acc buf[kReduceThreads];
+  const int64_t o = blockIdx.x / splits;
+  const int s = blockIdx.x % splits;
+  const int64_t rb = g.reduced * s / splits, re = g.reduced * (s + 1) / splits;
+  buf[threadIdx.x] = fold<Red, ET>(p, g, o, rb, re, threadIdx.x, blockDim.x);
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {  // a tree: log2(256) rounding steps
+    if (int(threadIdx.x) < w) buf[threadIdx.x] = Red::merge(buf[threadIdx.x], buf[threadIdx.x + w]);
+    __syncthreads();
+  }
+  if (threadIdx.x != 0) return;
+  if (splits == 1) out[o] = static_cast<OutT>(Red::finish(buf[0], g.reduced));
+  else partial[blockIdx.x] = buf[0];
+}
+
+template <class Red, class ET, class OutT>
+__global__ void reduce_partials(const typename Red::template acc_t<ET>* partial, int splits, int64_t outputs,
+                                int64_t count, OutT* out) {
+  const int64_t o = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (o >= outputs) return;
+  auto a = partial[o * splits];
+  for (int s = 1; s < splits; ++s) a = Red::merge(a, partial[o * splits + s]);
+  out[o] = static_cast<OutT>(Red::finish(a, count));
+}
+
+inline void check_launch(const char* op) {
+  cudaError_t err = cudaGetLastError();
+  if (err != cudaSuccess) detail::fail(op, "CUDA kernel launch failed: ", cudaGetErrorString(err));
+}
+
+/// out[o] = Red over the reduced positions of output o, on `stream`.
+template <class Red, class ET, class OutT, class Plan>
+void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp, void* stream_ptr) {
+  using Acc = typename Red::template acc_t<ET>;
+  cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
+  ReduceDims g{sp.layout.ndim, sp.layout.linear, {}, sp.outer, sp.reduced, sp.inner};
+  for (int d = 0; d < kMaxDim; ++d) g.dims[d] = sp.layout.dims[d];
+  const int64_t outputs = sp.outer * sp.inner;
+  if (outputs == 0) return;
+  if (sp.reduced <= kThreadPerOutputMax) {
+    const unsigned blocks = unsigned((outputs + kReduceThreads - 1) / kReduceThreads);
+    reduce_per_thread<Red, ET><<<blocks, kReduceThreads, 0, stream>>>(plan, g, out);
+    return check_launch(Red::name);
+  }
+  // Enough blocks to fill the GPU (about 2048), each with at least 4 elements per thread.
+  int64_t splits = std::max<int64_t>(1, 2048 / outputs);
+  splits = std::min<int64_t>(splits, std::max<int64_t>(1, sp.reduced / (kReduceThreads * 4)));
+  if (splits == 1) {
+    reduce_per_block<Red, ET><<<unsigned(outputs), kReduceThreads, 0, stream>>>(plan, g, 1, out, (Acc*)nullptr);
+    return check_launch(Red::name);
+  }
+  Acc* partial = nullptr;
+  cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&partial), size_t(outputs * splits) * sizeof(Acc), stream);
+  if (err != cudaSuccess)
+    detail::fail(Red::name, "cannot allocate ", int64_t(outputs * splits * sizeof(Acc)), " bytes of scratch on the GPU: ",
+                 cudaGetErrorString(err));
+  reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out, partial);
+  check_launch(Red::name);
+  reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
+      partial, int(splits), outputs, sp.reduced, out);
+  check_launch(Red::name);
+  cudaFreeAsync(partial, stream);
+}
+
+}  // namespace mixt::expr::cuda
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_EXPR_CUDA_REDUCE_CUH
+// ---- end mixt/expr/cuda/reduce.cuh ----
+#endif
+
+namespace mixt::expr {
+
+/// The `axis` argument of a reduction: one axis, a list of axes, or nothing (every axis).
+struct Axes {
+  std::vector<int> list;
+
+  Axes() = default;
+  Axes(int axis) : list{axis} {}
+  Axes(std::initializer_list<int> axes) : list(axes) {}
+  Axes(std::vector<int> axes) : list(std::move(axes)) {}
+};
+
+/// Everything about a reduction that does not depend on the expression's type, computed by non-template code.
+struct ReducePrep {
+  Shape out_shape;
+  Shape keep_shape;  ///< out_shape as keepdims gives it: 1 on the reduced axes (what autograd broadcasts back)
+  ReduceSpace space;
+  Layout layout;  ///< space.layout with the leaves' strides, for building the plan
+  detail::InlineVector<engine::Var*, kInlineLeaves> reads;
+  bool nothing_to_do = false;  ///< the output is empty
+};
+
+inline std::string axes_string(const std::vector<int>& axes) {
+  std::string s = "(";
+  for (size_t i = 0; i < axes.size(); ++i) s += (i ? ", " : "") + std::to_string(axes[i]);
+  return s + (axes.size() == 1 ? ",)" : ")");
+}
+
+/// Which axes of an ndim-dimensional input are reduced. Errors name the op and the offending axis.
+inline std::array<bool, kMaxDim> reduced_axes(int ndim, const std::vector<int>& axes, bool exclude, const char* op) {
+  std::array<bool, kMaxDim> red{};
+  if (axes.empty()) {  // MXNet: no axis means every axis, with or without exclude
+    for (int d = 0; d < ndim; ++d) red[d] = true;
+    return red;
+  }
+  for (int a : axes) {
+    int d = Shape::normalize_axis(a, ndim, op);
+    if (red[d])
+      detail::fail(op, "axis ", a, " appears more than once in axis=", axes_string(axes),
+                   " (expected distinct axes; ", a, " and another entry both name axis ", d, ")");
+    red[d] = true;
+  }
+  if (exclude)
+    for (int d = 0; d < ndim; ++d) red[d] = !red[d];
+  return red;
+}
+
+/// The index space of a reduction of `in` (see ReduceSpace); `layout` receives it with the leaves' strides
+/// permuted to match.
+inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>& red,
+                                const LeafViews& leaves, Layout& layout) {
+  const int n = in.ndim();
+  ReduceSpace sp;
+  int suffix = n;  // the trailing kept axes (extent-1 axes go anywhere)
+  while (suffix > 0 && (!red[suffix - 1] || in[suffix - 1] == 1)) --suffix;
+  int perm[kMaxDim], np = 0;
+  for (int d = 0; d < suffix; ++d)
+    if (!red[d]) perm[np++] = d, sp.outer *= in[d];
+  for (int d = 0; d < suffix; ++d)
+    if (red[d]) perm[np++] = d, sp.reduced *= in[d];
+  for (int d = suffix; d < n; ++d) perm[np++] = d, sp.inner *= in[d];
+  Shape permuted;
+  for (int i = 0; i < n; ++i) permuted.push_back(in[perm[i]]);
+  LeafViews views;
+  for (const LeafView& v : leaves) {
+    Strides full{}, p{};
+    const int off = n - v.shape.ndim();
+    for (int d = 0; d < n; ++d) {
+      const int ld = d - off;
+      full[d] = (ld >= 0 && v.shape[ld] == in[d] && in[d] != 1) ? v.strides[ld] : 0;
+    }
+    for (int i = 0; i < n; ++i) p[i] = full[perm[i]];
+    views.push_back(LeafView{permuted, p});
+  }
+  layout = make_layout(permuted, views);
+  sp.layout = layout;
+  return sp;
+}
+
+inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const std::vector<int>& axes,
+                                 bool keepdims, bool exclude, const char* op, bool needs_values,
+                                 const std::source_location& where) {
+  ReducePrep prep;
+  try {
+    std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
+    for (int d = 0; d < in.ndim(); ++d) {
+      if (!red[d]) prep.out_shape.push_back(in[d]);
+      else if (keepdims) prep.out_shape.push_back(1);
+      prep.keep_shape.push_back(red[d] ? 1 : in[d]);
+    }
+    prep.space = reduce_space(in, red, leaves.views, prep.layout);
+  } catch (const Error& err) {
+    throw Error(err.op(), err.message(), where);
+  }
+  const int64_t outputs = prep.space.outer * prep.space.inner;
+  if (outputs == 0) {
+    prep.nothing_to_do = true;
+    return prep;
+  }
+  if (prep.space.reduced == 0 && needs_values)
+    detail::fail_at(where, op, "cannot reduce zero elements: the input of shape ", in, " is empty along the reduced ",
+                    "axes axis=", axes.empty() ? std::string("None") : axes_string(axes),
+                    " (expected at least one element; ", op, " of nothing is undefined)");
+  for (const NDArray* a : leaves.arrays) prep.reads.push_back(a->var());  // the engine drops duplicates
+  return prep;
+}
+
+/// Pushes out = Red(e) over `axes` and returns out.
+template <class Red, FusedNode E>
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
+  const LeafList leaves = collect_leaves(e);
+  const NDArray& first = first_array(leaves, Red::name);
+  const Shape in = value_shape(e, where);
+  check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
+  ReducePrep prep = prepare_reduce(in, leaves, axes, keepdims, exclude, Red::name, Red::needs_values, where);
+  NDArray out(prep.out_shape, first.ctx(), Red::returns_index ? DType::float32 : first.dtype());
+  if constexpr (!Red::returns_index) {  // an index has no gradient: argmax and argmin stay off the tape
+    if (autograd::is_recording()) {  // the recorder (autograd/record_reduction.hpp) decides whether e is tracked
+      ProgramDraft p;
+      to_program(p, e);
+      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out);
+    }
+  }
+  if (prep.nothing_to_do) return out;
+  expr_dtype_switch(first.dtype(), Red::name, [&](auto tag) {
+    using T = decltype(tag);
+    using ET = compute_type_t<T>;
+    using OutT = std::conditional_t<Red::returns_index, float, T>;
+    int k = 0;
+    auto plan = e.template plan<ET, T>(prep.layout, k);
+    OutT* dst = static_cast<OutT*>(out.raw_data());
+    engine::Engine::get().push(
+        // Raw pointers suffice: memory is freed through the engine, after every operation on its variable.
+        [plan, dst, space = prep.space](engine::RunContext rc) {
+#if MIXT_USE_CUDA
+          if (rc.ctx.is_gpu()) return cuda::reduce<Red, ET>(plan, dst, space, rc.stream);
+#endif
+          (void)rc;
+          cpu::reduce<Red, ET>(plan, dst, space);
+        },
+        out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, Red::name, where);
+  });
+  return out;
+}
+
+#define MIXT_REDUCTION(NAME)                                                                              \
+  template <ArrayOperand E>                                                                               \
+  NDArray NAME(const E& e, Axes axis = {}, bool keepdims = false, bool exclude = false,                   \
+               std::source_location where = std::source_location::current()) {                           \
+    return reduce<red::NAME>(as_node(e), axis.list, keepdims, exclude, where);                            \
+  }
+
+/// sum(e, axis, keepdims, exclude) and the others: e reduced over `axis` (none: every axis).
+MIXT_REDUCTION(sum)
+MIXT_REDUCTION(mean)
+MIXT_REDUCTION(prod)
+MIXT_REDUCTION(max)
+MIXT_REDUCTION(min)
+/// The L2 norm over `axis` (MXNet's norm with ord=2).
+MIXT_REDUCTION(norm)
+#undef MIXT_REDUCTION
+
+/// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
+template <ArrayOperand E>
+NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
+               std::source_location where = std::source_location::current()) {
+  return reduce<red::argmax>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
+}
+/// The index (as float32) of the first minimum along `axis`; without an axis, into the flattened input.
+template <ArrayOperand E>
+NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
+               std::source_location where = std::source_location::current()) {
+  return reduce<red::argmin>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
+}
+
+}  // namespace mixt::expr
+
+namespace mixt {
+using expr::Axes;
+using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
+using expr::argmax; using expr::argmin;
+namespace nd {
+using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
+using expr::argmax; using expr::argmin;
+}  // namespace nd
+}  // namespace mixt
+// ---- end mixt/expr/reduce.hpp ----
+// ---- end mixt/expr/expr.hpp ----
+// ---- begin mixt/ndarray/ndarray_impl.hpp ----
+// NDArray members that need the expression machinery and the engine: evaluation, copies, host reads, views.
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+// ---- begin mixt/ndarray/convert.hpp ----
+// Element conversion between the 8 dtypes through double: one load per source dtype and one store per destination
+// dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
+// that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
+// stored with static_cast: floating -> integer truncates toward zero; a value outside the destination's range is
+// undefined, as in C++; int64 values beyond 2^53 are rounded to double on the way.
+
+#include <algorithm>
+
+
+namespace mixt::detail {
+
+MIXT_HD inline double load_as_double(DType t, const void* p, int64_t i) {
+  switch (t) {
+    case DType::float32: return static_cast<const float*>(p)[i];
+    case DType::float64: return static_cast<const double*>(p)[i];
+    case DType::float16: return float(static_cast<const half_t*>(p)[i]);
+    case DType::bfloat16: return float(static_cast<const bfloat16_t*>(p)[i]);
+    case DType::uint8: return static_cast<const uint8_t*>(p)[i];
+    case DType::int8: return static_cast<const int8_t*>(p)[i];
+    case DType::int32: return static_cast<const int32_t*>(p)[i];
+    case DType::int64: return double(static_cast<const int64_t*>(p)[i]);
+  }
+  return 0;
+}
+
+MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
+  switch (t) {
+    case DType::float32: static_cast<float*>(p)[i] = float(v); return;
+    case DType::float64: static_cast<double*>(p)[i] = v; return;
+    case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
+    case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
+    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
+    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
+    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+    case DType::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
+  }
+}
+
+/// CPU: elements [begin, begin + n) of p, as doubles, into buf; the dtype switch sits outside the loop so that
+/// the loop vectorizes.
+inline void load_chunk(DType t, const void* p, int64_t begin, int64_t n, double* buf) {
+  dtype_switch(t, [&](auto tag) {
+    using S = decltype(tag);
+    const S* s = static_cast<const S*>(p) + begin;
+    for (int64_t j = 0; j < n; ++j) buf[j] = static_cast<double>(static_cast<compute_type_t<S>>(s[j]));
+  });
+}
+
+inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double* buf) {
+  dtype_switch(t, [&](auto tag) {
+    using D = decltype(tag);
+    D* d = static_cast<D*>(p) + begin;
+    for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+  });
+}
+
+}  // namespace mixt::detail
+// ---- end mixt/ndarray/convert.hpp ----
+// ---- begin mixt/ndarray/reshape.hpp ----
+// MXNet's reshape codes (legacy Reshape operator): 0 copies an input dimension, -1 infers one dimension, -2 copies
+// all remaining input dimensions, -3 merges two consecutive input dimensions, -4 splits one input dimension into
+// the next two values (one of which may be -1). With reverse, the codes are matched from the right (a -4 split
+// keeps its two values in reading order, which MXNet leaves undefined).
+
+#include <algorithm>
+#include <vector>
+
+
+namespace mixt {
+
+inline Shape infer_reshape(const Shape& in, std::vector<int64_t> codes, bool reverse, const char* op = "reshape") {
+  std::vector<int64_t> src(in.begin(), in.end());
+  if (reverse) {
+    std::reverse(src.begin(), src.end());
+    std::reverse(codes.begin(), codes.end());
+    // A -4 split reads its two values after it: keep them in order when reversed.
+    for (size_t j = 0; j + 2 < codes.size(); ++j)
+      if (codes[j + 2] == -4) {  // [d2, d1, -4] -> [-4, d2, d1]
+        std::rotate(codes.begin() + j, codes.begin() + j + 2, codes.begin() + j + 3);
+        j += 2;
+      }
+  }
+  auto bad = [&](auto... why) {
+    detail::fail(op, "cannot reshape an array of shape ", in.to_string(), ": ", why...);
+  };
+  std::vector<int64_t> out;
+  int infer = -1;
+  size_t i = 0;
+  auto need = [&](size_t k) { if (i + k > src.size()) bad("the codes use more input dimensions than the ", src.size(), " there are"); };
+  for (size_t j = 0; j < codes.size(); ++j) {
+    int64_t c = codes[j];
+    if (c == 0) { need(1); out.push_back(src[i++]); }
+    else if (c == -1) {
+      if (infer >= 0) bad("more than one -1");
+      infer = int(out.size());
+      out.push_back(1);
+      ++i;
+    } else if (c == -2) {
+      while (i < src.size()) out.push_back(src[i++]);
+    } else if (c == -3) {
+      need(2);
+      out.push_back(src[i] * src[i + 1]);
+      i += 2;
+    } else if (c == -4) {
+      need(1);
+      if (j + 2 >= codes.size()) bad("-4 must be followed by two values");
+      int64_t d0 = src[i++], d1 = codes[++j], d2 = codes[++j];
+      if (d1 == -1 && d2 == -1) bad("-4 split with two -1");
+      if (d1 == -1) d1 = d2 ? d0 / d2 : 0;
+      if (d2 == -1) d2 = d1 ? d0 / d1 : 0;
+      int64_t product = 0;
+      if (d1 < 0 || d2 < 0 || __builtin_mul_overflow(d1, d2, &product) || product != d0)
+        bad("-4 cannot split ", d0, " into ", d1, " x ", d2);
+      out.push_back(d1);
+      out.push_back(d2);
+    } else if (c > 0) {
+      out.push_back(c);
+      ++i;
+    } else {
+      bad("unknown code ", c);
+    }
+  }
+  if (infer >= 0) {
+    int64_t known = 1;
+    bool overflow = false;
+    for (size_t k = 0; k < out.size(); ++k)
+      if (int(k) != infer) overflow = overflow || __builtin_mul_overflow(known, out[k], &known);
+    if (overflow || known == 0 || in.size() % known != 0) bad("cannot infer the -1 dimension");
+    out[infer] = in.size() / known;
+  }
+  if (reverse) std::reverse(out.begin(), out.end());
+  Shape result(out);
+  if (result.size() != in.size())
+    bad("the new shape ", result.to_string(), " holds ", result.size(), " elements, the array ", in.size());
+  return result;
+}
+
+}  // namespace mixt
+// ---- end mixt/ndarray/reshape.hpp ----
+
+namespace mixt {
+
+namespace autograd::detail {  // autograd/record.hpp, included at the end
+template <expr::FusedNode E>
+void record_expression(const E& e, NDArray& out);
+void record_view(const NDArray& base, NDArray& v);
+}  // namespace autograd::detail
+
+namespace detail {
+
+#if MIXT_USE_CUDA
+/// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
+template <class W>
+void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned char* pattern) {
+  W word;
+  std::memcpy(&word, pattern, sizeof(W));
+  expr::launch(rc, n, expr::FillKernel<W>{static_cast<W*>(p), word});
+}
+#endif
+
+/// Writes n elements of `size` bytes (1, 2, 4 or 8), each a copy of pattern's first `size` bytes, from p (CPU).
+/// One loop for every dtype: the bulk as aligned 8-byte words holding 8 / size elements, whose pattern lines up
+/// because size divides 8 and p is a multiple of size.
+[[gnu::noinline]] inline void fill_pattern(void* p, int64_t n, const unsigned char* pattern, int size) {
+  unsigned char* b = static_cast<unsigned char*>(p);
+  const int64_t bytes = n * size;
+  int64_t head = int64_t((8 - reinterpret_cast<uintptr_t>(b) % 8) % 8);
+  if (head > bytes) head = bytes;
+  for (int64_t i = 0; i < head; ++i) b[i] = pattern[i % size];
+  unsigned char replicated[8];
+  for (int k = 0; k < 8; ++k) replicated[k] = pattern[k % size];
+  uint64_t word;
+  std::memcpy(&word, replicated, 8);
+  uint64_t* words = reinterpret_cast<uint64_t*>(b + head);
+  const int64_t n_words = (bytes - head) / 8;
+  parallel_for(n_words, int64_t(1) << 14, [&](int64_t begin, int64_t end) { std::fill(words + begin, words + end, word); });
+  for (int64_t i = head + n_words * 8; i < bytes; ++i) b[i] = pattern[i % size];
+}
+
+/// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
+/// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
+inline void fill(const NDArray& out, double value, const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
+  if (out.size() == 0) return;
+  struct Pattern {
+    alignas(8) unsigned char bytes[8] = {};
+  } pattern;
+  store_double(out.dtype(), pattern.bytes, 0, value);
+  engine::Engine::get().push(
+      [p = out.raw_data(), n = out.size(), t = out.dtype(), pattern](engine::RunContext rc) {
+#if MIXT_USE_CUDA
+        if (rc.ctx.is_gpu()) return word_switch(t, [&](auto w) { fill_words<decltype(w)>(rc, p, n, pattern.bytes); });
+#else
+        (void)rc;
+#endif
+        fill_pattern(p, n, pattern.bytes, int(dtype_size(t)));
+      },
+      out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
+}
+
+/// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
+template <class Saver, class E>
+void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
+  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
+    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
+                    "recorded by autograd; compute a new array instead");
+  if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
+  else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
+  else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
+}
+
+/// Copies src into dst (same shape), converting the dtype; both may live on any device.
+inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
+  if (src.is_none() || dst.is_none())
+    detail::fail_at(where, "copyto", "the ", src.is_none() ? "source" : "destination",
+                    " is an empty NDArray (default-constructed, no storage)");
+  if (!(src.shape() == dst.shape()))
+    detail::fail_at(where, "copyto", "shapes differ: source ", src.shape().to_string(), ", destination ",
+                    dst.shape().to_string());
+  if (src.size() == 0 || (src.chunk() == dst.chunk() && src.byte_offset() == dst.byte_offset() &&
+                              src.dtype() == dst.dtype()))
+    return;
+  if (src.dtype() != dst.dtype() && !(src.ctx() == dst.ctx())) {
+    NDArray staged(src.shape(), dst.ctx(), src.dtype());
+    copy_array(src, staged, where);
+    copy_array(staged, dst, where);
+    return;
+  }
+  if (src.chunk() == dst.chunk() && src.ctx().is_gpu()) {  // overlapping views: a device copy would be undefined
+    NDArray staged(src.shape(), src.ctx(), src.dtype());
+    expr::push_byte_copy(src, staged, "copyto", where);
+    return expr::push_byte_copy(staged, dst, "copyto", where);
+  }
+  if (src.dtype() == dst.dtype()) return expr::push_byte_copy(src, dst, "copyto", where);
+  // Different dtypes: here both live on one device (see above).
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        const DType st = src.dtype(), dt = dst.dtype();
+        const void* in = src.raw_data();
+        void* out = dst.raw_data();
+#if MIXT_USE_CUDA
+        if (rc.ctx.is_gpu()) {
+          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
+          return;
+        }
+#else
+        (void)rc;
+#endif
+        constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
+        parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
+          double buf[kChunk];
+          for (int64_t c = b; c < e; c += kChunk) {
+            const int64_t m = std::min(kChunk, e - c);
+            load_chunk(st, in, c, m, buf);
+            store_chunk(dt, out, c, m, buf);
+          }
+        });
+      },
+      src.ctx(), {src.var()}, {dst.var()},
+      src.ctx().is_gpu() ? engine::FnProperty::copy_from_gpu : engine::FnProperty::normal, "astype", where);
+}
+
+}  // namespace detail
+
+template <ExprNode E>
+NDArray::NDArray(const E& e, std::source_location where) {
+  if constexpr (expr::Materializable<E>) {
+    *this = e.materialize();
+  } else {
+    *this = expr::evaluate(e, where, "assign");
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
+  }
+}
+
+template <class E> NDArray& NDArray::operator+=(const E& e) {
+  detail::evaluate_rhs<expr::save_add>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator-=(const E& e) {
+  detail::evaluate_rhs<expr::save_sub>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator*=(const E& e) {
+  detail::evaluate_rhs<expr::save_mul>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::operator/=(const E& e) {
+  detail::evaluate_rhs<expr::save_div>(*this, e, {});
+  return *this;
+}
+template <class E> NDArray& NDArray::assign(const E& e, std::source_location where) {
+  detail::evaluate_rhs<expr::save_write>(*this, e, where);
+  return *this;
+}
+
+template <class T>
+std::vector<T> NDArray::to_vector() const {
+  if (is_none()) return {};
+  if (size() == 0) {  // nothing to copy; still a host read (it waits, and rethrows a stored error)
+    wait_to_read();
+    return {};
+  }
+  std::unique_ptr<char[]> staging;
+  const void* host = host_data(staging);
+  std::vector<T> out(static_cast<size_t>(size()));
+  if constexpr (requires { dtype_of<T>::value; }) {
+    if (dtype_ == dtype_of_v<T>) {
+      std::memcpy(out.data(), host, out.size() * sizeof(T));
+      return out;
+    }
+  }
+  // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
+  // beyond 2^53).
+  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));
+  return out;
+}
+
+[[gnu::noinline]] inline const void* NDArray::host_data(std::unique_ptr<char[]>& staging) const {
+  wait_to_read();
+#if MIXT_USE_CUDA
+  if (ctx_.is_gpu()) {
+    const size_t bytes = size_t(size()) * dtype_size(dtype_);
+    staging.reset(new char[bytes]);
+    NDArray src = *this;
+    // The copy writes a private variable, so that waiting on it waits for the copy alone (wait_all would wait
+    // for unrelated work and rethrow its errors here).
+    auto& eng = engine::Engine::get();
+    engine::Var* copied = eng.new_var();
+    eng.push(
+        [src, dst = staging.get(), bytes](engine::RunContext rc) {
+          memory::copy_bytes(dst, cpu(), src.raw_data(), src.ctx(), bytes, rc);
+        },
+        ctx_, {var()}, {copied}, engine::FnProperty::copy_from_gpu, "to_vector");
+    try {
+      eng.wait_for_var(copied);
+    } catch (...) {
+      eng.delete_var(copied, cpu(), [] {});
+      throw;
+    }
+    eng.delete_var(copied, cpu(), [] {});
+    return staging.get();
+  }
+#else
+  (void)staging;  // without CUDA every array lives on the CPU (a gpu() context fails when the array is made)
+#endif
+  return raw_data();
+}
+
+template <class T>
+T NDArray::item() const {
+  if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
+  if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
+  return to_vector<T>()[0];
+}
+
+inline NDArray NDArray::copy() const {
+  if (is_none()) return {};
+  NDArray out(shape_, ctx_, dtype_);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline void NDArray::copyto(NDArray& other) const {
+  detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
+}
+
+inline NDArray NDArray::copyto(const Context& ctx) const {
+  NDArray out(shape_, ctx, dtype_);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline NDArray NDArray::astype(DType dtype) const {
+  if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
+  NDArray out(shape_, ctx_, dtype);
+  detail::copy_array(*this, out, {});
+  return out;
+}
+
+inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
+  if (is_none()) detail::fail("view", "the array is empty (no storage)");
+  size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
+  if (need > chunk_->bytes())
+    detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
+                 " bytes; the storage holds ", chunk_->bytes());
+  NDArray v = *this;
+  v.shape_ = shape;
+  v.offset_ = byte_offset;
+  autograd::detail::record_view(*this, v);
+  return v;
+}
+
+inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse) const {
+  return view(infer_reshape(shape_, shape, reverse), offset_);
+}
+
+inline NDArray NDArray::slice(int64_t begin, int64_t end) const {
+  if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
+  int64_t n = shape_[0];
+  if (begin < 0) begin += n;
+  if (end < 0) end += n;
+  if (begin < 0 || end > n || begin > end)
+    detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
+  Shape s = shape_;
+  s[0] = end - begin;
+  return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+}
+
+inline NDArray NDArray::at(int64_t index) const {
+  if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
+  int64_t n = shape_[0];
+  if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
+  if (index < 0) index += n;
+  Shape s(shape_.begin() + 1, shape_.end());
+  return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+}
+
+inline NDArray NDArray::expand_dims(int axis) const {
+  int nd = ndim() + 1;
+  axis = Shape::normalize_axis(axis, nd, "expand_dims");
+  Shape s;
+  for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
+  return view(s, offset_);
+}
+
+inline NDArray NDArray::squeeze(std::vector<int> axes) const {
+  std::vector<bool> drop(size_t(ndim()), false);
+  if (axes.empty()) {
+    for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
+  } else {
+    for (int a : axes) {
+      int d = Shape::normalize_axis(a, ndim(), "squeeze");
+      if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+      drop[d] = true;
+    }
+  }
+  Shape s;
+  for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
+  return view(s, offset_);
+}
+
+inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
+
+}  // namespace mixt
+
+// ---- begin mixt/autograd/record.hpp ----
+// Recording onto the tape. A fused expression evaluated while recording becomes ONE node holding the expression as
+// a program (expr/program.hpp). Its backward derives each leaf's adjoint at run time (program_derivatives.hpp) and
+// evaluates it as one fused kernel, reduced over the axes the leaf was broadcast along; while recording (autograd
+// grad with create_graph) those kernels are recorded in turn, so gradients of any order work. Library operators
+// record their registered backward; views of recorded arrays record how to put the view's gradient back into the
+// base's shape.
+//
+// DESIGN.md (contract 7) has the backward derived at compile time from the expression's type. mixt did that until
+// 2026-12-02; it cost each recorded expression about 0.4 s of g++ time and kept the compile-time target out of
+// reach (benchmarks/RESULTS.md). The derivative is still one fused kernel per leaf, its rules live in one place
+// (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
+
+#include <memory>
+#include <source_location>
+#include <vector>
+
+// ---- begin mixt/expr/evaluate_program.hpp ----
+// Evaluating a program (program.hpp) into a new array: the checks of every evaluation point, then one kernel.
+
+#include <type_traits>
+
+// ---- begin mixt/expr/cpu/run_program.hpp ----
+// The CPU loop of a program (program_plan.hpp): cpu::run's walk over the layout, a chunk of a row at a time.
+
+#include <algorithm>
+
+// ---- begin mixt/expr/program_plan.hpp ----
+// The evaluator of a program (program.hpp): a plan, like those of expression nodes, that interprets the program's
+// instructions. Before a kernel runs, schedule() gives every instruction a register (a slot), reusing the slots
+// of values no longer needed.
+//
+// Two ways to run one:
+//   lin(i) / at(idx)   one element at a time, every instruction in turn (CUDA: a thread per element);
+//   run_chunk          the CPU: each instruction over a chunk of up to kChunk elements of a row, a packet loop per
+//                      instruction, the chunk's values staying in L1. The interpretation costs one switch per
+//                      instruction per chunk, so the kernel keeps the one pass over memory of a fused expression.
+
+#include <cstdint>
+
 
 namespace mixt::expr {
 
@@ -7383,13 +7418,17 @@ inline void record_program(expr::Program&& p, NDArray& out) {
   record_node("expression", out, std::move(inputs), std::move(backward));
 }
 
-/// Records an expression of the user's, checking first that its backward will fit a plan (program_plan.hpp): the
-/// backward adds a leaf (the head gradient), a few constants, and about two instructions per instruction on the
-/// way down to a leaf. The error comes here rather than in backward, where nothing could be done about it.
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
-  bool any = false;
-  for (const NDArray* a : p.arrays) any = any || bool(a->autograd_entry());
-  if (!any) return;
+/// Whether any array p reads is on the tape (a variable or recorded).
+inline bool any_tracked(const expr::ProgramDraft& p) {
+  for (const NDArray* a : p.arrays)
+    if (a->autograd_entry()) return true;
+  return false;
+}
+
+/// Checks that the backward of p will fit a plan (program_plan.hpp): the backward adds a leaf (the head gradient),
+/// a few constants, and about two instructions per instruction on the way down to a leaf. The error comes while
+/// recording rather than in backward, where nothing could be done about it.
+inline void check_backward_fits(const expr::ProgramDraft& p) {
   constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
                    kConstants = expr::kProgramMaxConstants / 2;
   if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
@@ -7397,6 +7436,12 @@ inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
                        " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
                        p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
                        " (evaluate part of it into an NDArray first)");
+}
+
+/// Records an expression of the user's.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+  if (!any_tracked(p)) return;
+  check_backward_fits(p);
   record_program(expr::Program(p), out);
 }
 
@@ -7433,6 +7478,83 @@ inline void record_view(const NDArray& base, NDArray& v) {
 
 }  // namespace mixt::autograd::detail
 // ---- end mixt/autograd/record.hpp ----
+// ---- begin mixt/autograd/record_reduction.hpp ----
+// Recording reductions (sum, mean, prod, max, min, norm) for backward, as MXNet records every nd operation. Without
+// this, a reduction of a tracked array computed while recording was a constant on the tape: `x * nd::sum(x)` got
+// a silently wrong gradient, and `nd::sum(x * x).backward()` found no recorded head.
+//
+// The reduced value is put on the tape first: an array as it is, an expression as a recorded expression (evaluated
+// a second time, by the program evaluator, while recording). The reduction's backward broadcasts the head gradient
+// back over the reduced axes, as one program (so it is recorded in turn under autograd::grad's create_graph):
+//   sum:  g                       mean: g / count
+//   max, min: g * (x == y)        every tied element gets the whole gradient, as in MXNet
+//   norm: g * x / y, and 0 where y == 0 (PyTorch's choice; MXNet's x / y would be NaN there)
+//   prod: g * y / x, as MXNet computes it: not finite where an element is 0
+// where y is the reduction's value. argmax and argmin are not recorded: an index has no gradient.
+
+#include <cstring>
+#include <vector>
+
+
+namespace mixt::autograd::detail {
+
+/// `a` (of shape keep, the reduction's value with keepdims) read broadcast to `shape` along the reduced axes.
+inline expr::LeafView broadcast_back(const Shape& keep, const Shape& shape) {
+  expr::LeafView v{shape, keep.strides()};
+  for (int d = 0; d < keep.ndim(); ++d)
+    if (keep[d] == 1) v.strides[d] = 0;
+  return v;
+}
+
+/// The backward of one reduction: x its input (on the tape), y its value without a tape entry (saving y's own
+/// entry would make its node hold itself).
+struct ReductionBackward {
+  const char* op;
+  NDArray x, y;
+  Shape keep;
+
+  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
+    using expr::Op;
+    const Shape& shape = x.shape();
+    expr::Program b;
+    const int g = b.add_leaf(og[0].view(keep, og[0].byte_offset()), broadcast_back(keep, shape), 0,
+                             expr::LeafKind::plain);
+    auto input = [&] { return b.add_leaf(x, expr::contiguous_view(shape), 0, expr::LeafKind::plain); };
+    auto value = [&] { return b.add_leaf(y.view(keep, y.byte_offset()), broadcast_back(keep, shape), 0,
+                                         expr::LeafKind::plain); };
+    if (std::strcmp(op, "mean") == 0) {
+      const double count = keep.size() > 0 ? double(shape.size()) / double(keep.size()) : 0.0;
+      b.add(Op::mul, g, b.add_constant(1 / count));
+    } else if (std::strcmp(op, "max") == 0 || std::strcmp(op, "min") == 0) {
+      b.add(Op::mul, g, b.add(Op::equal, input(), value()));
+    } else if (std::strcmp(op, "norm") == 0) {
+      const int yi = value(), zero = b.add_constant(0);
+      b.add(Op::where, b.add(Op::equal, yi, zero), zero, b.add(Op::mul, g, b.add(Op::div, input(), yi)));
+    } else if (std::strcmp(op, "prod") == 0) {
+      b.add(Op::mul, g, b.add(Op::div, value(), input()));
+    } else if (std::strcmp(op, "sum") != 0) {
+      mixt::detail::fail("backward", "no gradient is defined for the reduction ", op);
+    }
+    return {evaluate_recorded(b)};
+  }
+};
+
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep, NDArray& out) {
+  if (!any_tracked(p)) return;
+  const bool whole_array = p.code.size() == 1 && p.reads[0].kind == expr::LeafKind::plain &&
+                           p.reads[0].offset == 0 && p.reads[0].view.shape == p.arrays[0]->shape();
+  NDArray x;
+  if (whole_array) {
+    x = *p.arrays[0];
+  } else {
+    check_backward_fits(p);
+    x = evaluate_recorded(expr::Program(p));
+  }
+  record_node(op, out, {x.autograd_entry()}, ReductionBackward{op, x, out.detach(), keep});
+}
+
+}  // namespace mixt::autograd::detail
+// ---- end mixt/autograd/record_reduction.hpp ----
 // ---- end mixt/ndarray/ndarray_impl.hpp ----
 // ---- begin mixt/ndarray/creation.hpp ----
 // Creating arrays: mx::nd::zeros, ones, full, empty, array (from host values), arange.
@@ -7500,7 +7622,8 @@ inline NDArray arange(double start, double stop, double step = 1, int64_t repeat
   if (!std::isfinite(start) || !std::isfinite(stop))
     detail::fail("arange", "start and stop must be finite, received start = ", start, ", stop = ", stop);
   const double steps = std::ceil((stop - start) / step);
-  if (steps > 9.0e15) detail::fail("arange", "the range holds too many elements (", steps, ")");
+  if (steps * double(repeat) > 9.0e15)
+    detail::fail("arange", "the range holds too many elements (", steps, " values, each repeated ", repeat, " times)");
   const int64_t n = steps > 0 ? int64_t(steps) * repeat : 0;
   NDArray out(Shape{n}, ctx, dtype);
   if (n == 0) return out;
@@ -7803,16 +7926,27 @@ MIXT_HD inline uint16_t previous16(uint16_t bits) {
   if ((bits & 0x7fffu) == 0) return 0x8001u;  // +-0 -> the smallest negative subnormal
   return (bits & 0x8000u) ? uint16_t(bits + 1) : uint16_t(bits - 1);
 }
+/// The smallest value of the 16-bit float encoded by `bits` that is above it.
+MIXT_HD inline uint16_t next16(uint16_t bits) {
+  if ((bits & 0x7fffu) == 0) return 0x0001u;  // +-0 -> the smallest positive subnormal
+  return (bits & 0x8000u) ? uint16_t(bits - 1) : uint16_t(bits + 1);
+}
 MIXT_HD inline float previous(float v) { return ::nextafterf(v, -INFINITY); }
 MIXT_HD inline double previous(double v) { return ::nextafter(v, -INFINITY); }
 MIXT_HD inline half_t previous(half_t v) { return half_t::from_bits(previous16(v.bits)); }
 MIXT_HD inline bfloat16_t previous(bfloat16_t v) { return bfloat16_t::from_bits(previous16(v.bits)); }
+MIXT_HD inline float next(float v) { return ::nextafterf(v, INFINITY); }
+MIXT_HD inline double next(double v) { return ::nextafter(v, INFINITY); }
+MIXT_HD inline half_t next(half_t v) { return half_t::from_bits(next16(v.bits)); }
+MIXT_HD inline bfloat16_t next(bfloat16_t v) { return bfloat16_t::from_bits(next16(v.bits)); }
 
-/// v rounded to T, stepped down to the largest T below `high` when rounding reached it: draws stay in [low, high).
+/// v rounded to T, then stepped back into [low, high) when rounding left it (low = 0.99 rounds below itself in
+/// bfloat16): draws stay in [low, high) whenever that range holds a value of T.
 template <class T>
-MIXT_HD T below(double v, double high) {
+MIXT_HD T within(double v, double low, double high) {
   T t = static_cast<T>(static_cast<compute_type_t<T>>(v));
   while (static_cast<double>(static_cast<compute_type_t<T>>(t)) >= high) t = previous(t);
+  while (static_cast<double>(static_cast<compute_type_t<T>>(t)) < low) t = next(t);
   return t;
 }
 
@@ -7824,7 +7958,7 @@ void uniform_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::rando
                     double high) {
   expr::launch(rc, n, [=] MIXT_HD(int64_t i) {
     const double u = ::mixt::random::Stream::unit(stream.bits(i), 0);
-    p[i] = below<T>(low + (high - low) * u, high);
+    p[i] = within<T>(low + (high - low) * u, low, high);
   });
 }
 
@@ -7869,6 +8003,9 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
                        DType dtype = DType::float32) {
   if (!(low < high))
     mixt::detail::fail("random.uniform", "expected low < high, received low = ", low, ", high = ", high);
+  if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
+    mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
+                       high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
 }
 
@@ -9001,8 +9138,11 @@ struct DotExpr : ExprTag {
   NDArray materialize() const {
     NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
     dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
+    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry())) record(out);
     return out;
   }
+  /// Puts out = this product on the tape (dot_backward.hpp).
+  void record(NDArray& out) const;
 
   /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
   /// `/=` compute the product into a temporary and apply it element-wise.
@@ -9107,6 +9247,64 @@ using expr::batch_dot;
 using expr::dot;
 }  // namespace nd
 }  // namespace mixt
+
+// ---- begin mixt/blas/dot_backward.hpp ----
+// Recording dot and batch_dot for backward (MXNet records them as it does every nd operation). For the product
+// C = alpha * op(A) . op(B), where A and B are the operands as the GEMM sees them (matrices, or batches of
+// matrices, in their stored layout) and op() applies the transpose flag:
+//   dA = alpha * dC . op(B)^T, or alpha * op(B) . dC^T stored transposed (transpose_a)
+//   dB = alpha * op(A)^T . dC, or alpha * dC^T . op(A) stored transposed (transpose_b)
+// Each is one dot (batch_dot) over views of the same storage, so it is recorded in turn under autograd::grad's
+// create_graph, and second derivatives through products work.
+
+#include <vector>
+
+
+namespace mixt::expr {
+
+namespace dot_detail {
+
+/// The backward of one product; `gemm` as the forward computed it.
+struct ProductBackward {
+  NDArray lhs, rhs;
+  GemmShape gemm;
+  double alpha;
+  bool batched, need_lhs, need_rhs;
+
+  /// x viewed as (rows, cols), or (batch, rows, cols) for batch_dot.
+  NDArray as_matrices(const NDArray& x, int64_t rows, int64_t cols) const {
+    return x.view(batched ? Shape{gemm.batch, rows, cols} : Shape{rows, cols}, x.byte_offset());
+  }
+  NDArray product(const NDArray& a, const NDArray& b, bool ta, bool tb, const Shape& shape) const {
+    NDArray r = batched ? NDArray(alpha * batch_dot(a, b, ta, tb)) : NDArray(alpha * dot(a, b, ta, tb));
+    return r.view(shape, r.byte_offset());
+  }
+
+  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
+    const GemmShape& g = gemm;
+    const NDArray A = as_matrices(lhs, g.ta ? g.K : g.M, g.ta ? g.M : g.K),
+                  B = as_matrices(rhs, g.tb ? g.N : g.K, g.tb ? g.K : g.N), dC = as_matrices(og[0], g.M, g.N);
+    std::vector<NDArray> grads(2);
+    if (need_lhs)
+      grads[0] = g.ta ? product(B, dC, g.tb, true, lhs.shape()) : product(dC, B, false, !g.tb, lhs.shape());
+    if (need_rhs)
+      grads[1] = g.tb ? product(dC, A, true, g.ta, rhs.shape()) : product(A, dC, !g.ta, false, rhs.shape());
+    return grads;
+  }
+};
+
+}  // namespace dot_detail
+
+inline void DotExpr::record(NDArray& out) const {
+  const bool batched = gemm.run == &dot_detail::run_products<true>;
+  autograd::detail::record_node(
+      op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
+      dot_detail::ProductBackward{lhs, rhs, gemm, alpha, batched, bool(lhs.autograd_entry()),
+                                  bool(rhs.autograd_entry())});
+}
+
+}  // namespace mixt::expr
+// ---- end mixt/blas/dot_backward.hpp ----
 // ---- end mixt/blas/dot_expr.hpp ----
 // ---- end mixt/blas/blas.hpp ----
 // ---- begin mixt/op/op.hpp ----
@@ -10515,6 +10713,19 @@ inline void check_dtype(const char* op, const NDArray& a) {
     mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
 }
 
+/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
+/// bias of another dtype than the data (the kernels would read its bits as the data's type).
+inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
+  if (in[0].ndim() < 3)
+    mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
+                       "shape ", in[0].shape().to_string());
+  static constexpr const char* names[] = {"data", "weight", "bias"};
+  for (size_t k = 1; k < in.size() && k < 3; ++k)
+    if (in[k].dtype() != in[0].dtype())
+      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
+                         " (the data's), received ", dtype_name(in[k].dtype()));
+}
+
 /// A column buffer for geometry g on like's device. Passing one buffer to several of the calls below makes the
 /// engine run them one after the other (they all write it): one buffer's memory, and no concurrent GEMMs.
 inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
@@ -11110,6 +11321,7 @@ struct ConvolutionOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    conv_detail::check_inputs(name, in);
     if (req[0] == Req::null) return;
     const conv_detail::Spatial sp = spatial(p);
     const conv_detail::ConvGeom g = conv_detail::geometry(sp, in[0].shape(), out[0].shape(), p.num_group);
@@ -11283,6 +11495,7 @@ struct DeconvolutionOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    conv_detail::check_inputs(name, in);
     if (req[0] == Req::null) return;
     const conv_detail::ConvGeom g = geometry(p, in[0].shape(), out[0].shape());
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
@@ -11577,6 +11790,14 @@ void block_copy(const NDArray& src, const NDArray& dst, int64_t outer, int64_t i
                                    n_src, n_dst, src_off, dst_off},
                 {src}, {dst});
   });
+}
+
+/// Index arrays must have an axis: MXNet's shape inference reads shape () as "unknown", so a 0-d index array
+/// would leave the output's shape unset (a one-element output, and a backward reading past the head gradient).
+inline void check_has_axis(const char* op, const char* argument, const NDArray& idx) {
+  if (idx.ndim() == 0)
+    mixt::detail::fail(op, "argument '", argument, "': expected at least 1 dimension, received a 0-d array ",
+                       "(reshape it to (1,))");
 }
 
 /// The indices as int64 (a converted copy unless they are int64 already; floats are truncated, as MXNet casts).
@@ -12101,6 +12322,7 @@ struct EmbeddingOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     check(p);
     check_dtypes(p, in[0], in[1]);
+    index_detail::check_has_axis(name, "data", in[0]);
     if (req[0] == Req::null || out[0].size() == 0) return;
     // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
     const NDArray idx = in[0], weight = in[1];
@@ -12371,6 +12593,7 @@ struct TakeOp {
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::check_has_axis(name, "indices", in[1]);
     const NDArray& a = in[0];
     const int axis = Shape::normalize_axis(p.axis, a.ndim(), name);
     const int mode = int(index_detail::index_mode(name, p.mode, true));
@@ -12456,6 +12679,8 @@ struct PickOp {
     const index_detail::AxisSplit s = index_detail::split_at(x.shape(), get_axis(p, x.ndim()));
     const int mode = int(index_detail::index_mode(name, p.mode, false));
     const NDArray idx = index_detail::as_index(in[1]);
+    if (s.n == 0 && idx.size() != 0)  // nothing to pick from: clip and wrap have no element to land on
+      mixt::detail::fail(name, "argument 'data': cannot pick from the empty axis ", *p.axis, " of shape ", x.shape());
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       word_switch(x.dtype(), [&](auto w) {
         using W = decltype(w);
@@ -12514,6 +12739,7 @@ struct OneHotOp {
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    index_detail::check_has_axis(name, "indices", in[0]);
     const NDArray idx = index_detail::as_index(in[0]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       dtype_switch(o.dtype(), [&](auto tag) {
@@ -13272,6 +13498,9 @@ struct PoolingOp {
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    if (in[0].ndim() < 3)  // a real 0-d array, which infer_shape reads as "unknown"
+      mixt::detail::fail(name, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), ",
+                         "received shape ", in[0].shape().to_string());
     if (req[0] == Req::null) return;
     check_dtype(in[0]);
     const pool_detail::PoolGeom g = full_geometry(p, in[0].shape(), out[0].shape());
@@ -14097,14 +14326,20 @@ struct SoftmaxOutputOp {
   }
   /// (rows, classes, inner): the view the softmax runs over, on axis 1.
   static Shape view3(const Param& p, const Shape& d) {
-    if (p.preserve_shape) return Shape{d.size() / d[d.ndim() - 1], d[d.ndim() - 1], 1};
-    if (p.multi_output) return Shape{d[0], d[1], d.size() / (d[0] * d[1])};
-    return Shape{d[0], d.size() / d[0], 1};
+    const int need = p.multi_output ? 2 : 1;
+    if (d.ndim() < need)
+      mixt::detail::fail(name, "argument 'data': expected at least ", need, " dimension", need > 1 ? "s" : "",
+                         ", received shape ", d);
+    auto per = [](int64_t total, int64_t part) { return part ? total / part : 0; };  // empty axes divide by 0
+    if (p.preserve_shape) return Shape{per(d.size(), d[d.ndim() - 1]), d[d.ndim() - 1], 1};
+    if (p.multi_output) return Shape{d[0], d[1], per(d.size(), d[0] * d[1])};
+    return Shape{d[0], per(d.size(), d[0]), 1};
   }
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     check(p);
     Shape v = view3(p, in[0].shape());
+    if (in[0].size() == 0) return;  // an empty batch or class axis: the output is empty too
     NDArray x = in[0].reshape(v.to_vector());
     NDArray shifted = expr::evaluate(x - nd::max(x, {1}, true));
     NDArray e = expr::evaluate(exp(shifted));
@@ -14114,6 +14349,7 @@ struct SoftmaxOutputOp {
                        const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& label = in[1];
+    if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
     if (label.shape() == out[0].shape()) {
       write(ig[0], req[0], (out[0] - label) * p.grad_scale);
     } else {
