@@ -198,6 +198,59 @@ MIXT_DEVICE_TEST("autograd: dot and batch_dot are recorded, with their transpose
   check_close(b.grad(), gb, 1e-5, 1e-6);
 }
 
+MIXT_DEVICE_TEST("autograd: copy, copyto, astype, transpose, slice_axis and broadcast_to are recorded") {
+  // loss = sum(c * f(x)) for each copy f; its gradient is c put back through f's inverse, written out by hand.
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(12, -1, 1, 51));
+  struct Case {
+    const char* name;
+    std::function<NDArray(const NDArray&)> f;
+    Shape out;
+    std::function<size_t(size_t)> source;  ///< out's flat index -> x's flat index (x is (2, 3, 2))
+  };
+  const std::vector<Case> cases = {
+      {"copy", [](const NDArray& a) { return a.copy(); }, Shape{2, 3, 2}, [](size_t i) { return i; }},
+      {"copyto", [](const NDArray& a) { return a.copyto(a.ctx()); }, Shape{2, 3, 2}, [](size_t i) { return i; }},
+      {"astype", [](const NDArray& a) { return a.astype(DType::float32); }, Shape{2, 3, 2}, [](size_t i) { return i; }},
+      {"transpose", [](const NDArray& a) { return a.transpose({-1, 0, 1}); }, Shape{2, 2, 3},
+       [](size_t i) { return (i / 6) + (i / 3 % 2) * 6 + (i % 3) * 2; }},  // out (k, i, j) = x (i, j, k)
+      {"slice_axis", [](const NDArray& a) { return a.slice_axis(1, 1, std::nullopt); }, Shape{2, 2, 2},
+       [](size_t i) { return (i / 4) * 6 + (i / 2 % 2 + 1) * 2 + i % 2; }},
+      {"broadcast_to", [](const NDArray& a) { return a.reshape({1, 2, 3, 2}).broadcast_to(Shape{2, 2, 3, 2}); },
+       Shape{2, 2, 3, 2}, [](size_t i) { return i % 12; }},
+  };
+  for (const Case& k : cases) {
+    CAPTURE(k.name);
+    NDArray x = nd::array(xv, Shape{2, 3, 2}, ctx);
+    x.attach_grad();
+    auto cv = stored(random_values(size_t(k.out.size()), -1, 1, 52));
+    NDArray c = nd::array(cv, k.out, ctx), loss;
+    {
+      autograd::record rec;
+      NDArray y = k.f(x);
+      REQUIRE(y.shape() == k.out);
+      loss = nd::sum(y * c);
+    }
+    loss.backward();
+    std::vector<double> want(12, 0.0);
+    for (size_t i = 0; i < cv.size(); ++i) want[k.source(i)] += cv[i];
+    check_close(x.grad(), want, 1e-5, 1e-6);
+  }
+  NDArray x = nd::array(xv, Shape{12}, ctx), y;
+  x.attach_grad();
+  {
+    autograd::record rec;
+    y = x * 2.f;
+  }
+  try {
+    y.backward(nd::ones(Shape{12}, ctx, DType::int32));
+    FAIL("a head gradient of another dtype must raise");
+  } catch (const Error& e) {
+    CHECK(e.op() == "backward");
+    CHECK(std::string(e.what()).find("int32") != std::string::npos);
+  }
+}
+
 MIXT_DEVICE_TEST("autograd: a transposed operand that is also broadcast gets the summed, transposed-back gradient") {
   auto ctx = Device::ctx();
   auto xv = stored(random_values(24, -1, 1, 35)), pv = stored(random_values(4, -1, 1, 36));

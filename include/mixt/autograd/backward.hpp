@@ -59,6 +59,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
                      : nd::ones(heads[i].shape(), heads[i].ctx(), heads[i].dtype());
     if (!(hg.shape() == heads[i].shape()))
       mixt::detail::fail("backward", "head gradient ", i, ": expected shape ", heads[i].shape(), ", received ", hg.shape());
+    if (hg.dtype() != heads[i].dtype() || !(hg.ctx() == heads[i].ctx()))
+      mixt::detail::fail("backward", "head gradient ", i, ": expected ", dtype_name(heads[i].dtype()), " on ",
+                         heads[i].ctx(), ", received ", dtype_name(hg.dtype()), " on ", hg.ctx());
     auto& slots = grads[e.node.get()];
     slots.resize(std::max(slots.size(), e.node->out_shapes.size()));
     accumulate(slots, e.index, hg);

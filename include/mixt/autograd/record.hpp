@@ -140,6 +140,16 @@ void record_expression(const E& e, NDArray& out) {
   state().recorder(p, out);
 }
 
+/// Records `out`, a copy of `in` moved, converted or rearranged (copy, copyto, astype, transpose, slice_axis,
+/// broadcast_to), whose gradient is back(out's gradient). These backward copies are recorded in turn where they
+/// are themselves recorded operations.
+template <class Back>
+void record_copy(const char* name, const NDArray& in, NDArray& out, Back back) {
+  if (!is_recording() || !in.autograd_entry()) return;
+  record_node(name, out, {in.autograd_entry()},
+              [back](const std::vector<NDArray>& og) { return std::vector<NDArray>{back(og[0])}; });
+}
+
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.
 inline void record_view(const NDArray& base, NDArray& v) {
   if (!base.autograd_entry() || !is_recording()) {

@@ -19,6 +19,8 @@ namespace autograd::detail {  // autograd/record.hpp, included at the end
 template <expr::FusedNode E>
 void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
+template <class Back>
+void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -232,6 +234,7 @@ inline NDArray NDArray::copy() const {
   if (is_none()) return {};
   NDArray out(shape_, ctx_, dtype_);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("copy", *this, out, [](const NDArray& g) { return g; });
   return out;
 }
 
@@ -242,6 +245,7 @@ inline void NDArray::copyto(NDArray& other) const {
 inline NDArray NDArray::copyto(const Context& ctx) const {
   NDArray out(shape_, ctx, dtype_);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("copyto", *this, out, [from = ctx_](const NDArray& g) { return g.copyto(from); });
   return out;
 }
 
@@ -249,6 +253,7 @@ inline NDArray NDArray::astype(DType dtype) const {
   if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
   NDArray out(shape_, ctx_, dtype);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });
   return out;
 }
 

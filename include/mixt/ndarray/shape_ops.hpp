@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../expr/strided.hpp"
+#include "creation.hpp"
 #include "ndarray_impl.hpp"
 
 namespace mixt {
@@ -91,6 +92,19 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
   s[axis] = e - b;
   NDArray out(s, ctx_, dtype_);
   detail::strided_copy(expr::sliced(*this, axis, b, e), out, "slice_axis");
+  autograd::detail::record_copy("slice_axis", *this, out, [shape = shape_, axis, b](const NDArray& g) {
+    // g written into rows [b, b + len) of zeros, with the axis moved to the front so that those rows are a view
+    std::vector<int> front{axis}, back(size_t(shape.ndim()));
+    for (int d = 0; d < shape.ndim(); ++d)
+      if (d != axis) front.push_back(d);
+    for (int d = 0; d < shape.ndim(); ++d) back[size_t(front[size_t(d)])] = d;
+    const NDArray gt = g.transpose(front);
+    Shape whole = gt.shape();
+    whole[0] = shape[axis];
+    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + g.shape()[axis]);
+    gt.copyto(rows);
+    return full.transpose(back);
+  });
   return out;
 }
 
@@ -110,14 +124,23 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
                  " (each extent must equal the target's or be 1; shapes align from the right)");
   NDArray out(target, ctx_, dtype_);
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
+  autograd::detail::record_copy("broadcast_to", *this, out,
+                                [shape = shape_](const NDArray& g) { return autograd::detail::sum_to(g, shape, false); });
   return out;
 }
 
 inline NDArray NDArray::transpose(std::vector<int> axes) const {
   if (is_none()) detail::fail("transpose", "the array is empty (no storage)");
-  expr::StridedLeaf leaf = expr::permuted(*this, std::move(axes));
+  expr::StridedLeaf leaf = expr::permuted(*this, axes);  // checks the axes
   NDArray out(leaf.view.shape, ctx_, dtype_);
   detail::strided_copy(leaf, out, "transpose");
+  if (autograd::is_recording() && autograd_entry()) {
+    const int n = ndim();
+    std::vector<int> inverse(static_cast<size_t>(n));
+    for (int d = 0; d < n; ++d)
+      inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
+    autograd::detail::record_copy("transpose", *this, out, [inverse](const NDArray& g) { return g.transpose(inverse); });
+  }
   return out;
 }
 
