@@ -124,6 +124,8 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
   NDArray big = nd::array<double>({3.4e38, -3.4e38, 0, 3.4e38}, Shape{2, 2}, ctx);
   check_close(nd::softmax(big), {1, 0, 0, 1});
   CHECK_THROWS_AS(nd::softmax(x, {.axis = 3, .temperature = std::nullopt}), Error);
+  CHECK(nd::softmax(nd::zeros(Shape{2, 0}, ctx)).shape() == Shape{2, 0});  // an empty axis: an empty result
+  CHECK(nd::log_softmax(nd::zeros(Shape{0, 3}, ctx), {.axis = 0}).shape() == Shape{0, 3});
 }
 
 MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {
@@ -262,6 +264,20 @@ MIXT_DEVICE_TEST("op: FullyConnected forward, backward and shape inference") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("FullyConnected") != std::string::npos);
     CHECK(std::string(e.what()).find("weight") != std::string::npos);
+  }
+  // A batch of 0, 1-D data (one row, as shape inference has it) and 0-d data: these failed inside reshape or dot.
+  NDArray empty_batch = nd::FullyConnected(nd::zeros(Shape{0, 2, 3}, ctx), w, b, p);
+  CHECK(empty_batch.shape() == Shape{0, H});
+  check_grad<op::FullyConnected>(p, {nd::zeros(Shape{0, 2, 3}, ctx), w, b});
+  NDArray row = nd::FullyConnected(x.at(1).reshape({6}), w, b, p);
+  REQUIRE(row.shape() == Shape{1, H});
+  check_close(row, std::vector<double>(want.begin() + H, want.begin() + 2 * H), 1e-5, 1e-6);
+  try {
+    nd::FullyConnected(nd::zeros(Shape{}, ctx), w, b, p);
+    FAIL("0-d data must fail");
+  } catch (const Error& e) {
+    CHECK(e.op() == "FullyConnected");
+    CHECK(std::string(e.what()).find("data") != std::string::npos);
   }
 }
 

@@ -496,6 +496,12 @@ MIXT_DEVICE_TEST("ordering ops: topk values, indices, mask and both along any ax
   check_error([&] { nd::topk(x, {.k = 6}); }, {"topk", "attribute 'k'"});
   check_error([&] { nd::topk(x, {.ret_typ = "values"}); }, {"topk", "attribute 'ret_typ'"});
   check_error([&] { nd::topk(x, {.axis = 2}); }, {"topk", "axis 2"});
+  // Indices the dtype cannot hold raise (MXNet's rule) instead of wrapping: 299 came out as 43 in uint8.
+  NDArray long_row = nd::arange(0, 300, 1, 1, ctx);
+  check_error([&] { nd::argsort(long_row, {.dtype = "uint8"}); }, {"argsort", "uint8", "300"});
+  check_error([&] { nd::topk(long_row, {.k = 2, .dtype = "bfloat16"}); }, {"topk", "bfloat16"});
+  NDArray fits = nd::argsort(nd::arange(0, 256, 1, 1, ctx), {.is_ascend = false, .dtype = "uint8"});
+  CHECK(fits.to_vector<double>()[0] == 255);
 }
 
 MIXT_DEVICE_TEST("ordering ops: sort and argsort") {

@@ -49,16 +49,34 @@ struct FullyConnectedOp {
     if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
   }
 
-  /// data viewed as the 2-D matrix the GEMM reads.
+  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
+  /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
   static NDArray as_matrix(const NDArray& x, const Param& p) {
-    if (p.flatten) return x.reshape({x.ndim() ? x.shape()[0] : 1, -1});
-    return x.reshape({-1, x.shape()[x.ndim() - 1]});
+    const Shape& s = x.shape();
+    const int n = s.ndim();
+    if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
+      mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
+    int64_t rows = 1, cols = 1;
+    if (p.flatten && n == 1) {
+      cols = s[0];
+    } else if (p.flatten) {
+      rows = s[0];
+      for (int d = 1; d < n; ++d) cols *= s[d];
+    } else {
+      cols = s[n - 1];
+      for (int d = 0; d < n - 1; ++d) rows *= s[d];
+    }
+    return x.view(Shape{rows, cols}, x.byte_offset());
+  }
+  /// The output (or its gradient) as (rows, num_hidden).
+  static NDArray rows_of(const NDArray& y, const Param& p) {
+    return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
-    NDArray x = as_matrix(in[0], p), y = out[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
     write(y, req[0], nd::dot(x, in[1], false, true));
     if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
   }
@@ -66,7 +84,7 @@ struct FullyConnectedOp {
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    NDArray g = og[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray g = rows_of(og[0], p);
     NDArray x = as_matrix(in[0], p);
     if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
     if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));

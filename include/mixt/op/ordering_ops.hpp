@@ -154,8 +154,24 @@ void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64
                 {x, ws}, {o});
   });
 }
+/// The largest index dtype t holds exactly, every smaller one included (MXNet raises when indices do not fit).
+inline int64_t largest_exact_index(DType t) {
+  switch (t) {
+    case DType::uint8: return 255;
+    case DType::int8: return 127;
+    case DType::bfloat16: return 256;
+    case DType::float16: return 2048;
+    case DType::float32: return int64_t(1) << 24;
+    case DType::int32: return 2147483647;
+    default: return int64_t(1) << 53;  // float64; int64 holds every index an array can have
+  }
+}
+
 template <class = void>
 void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+  if (sp.s.n - 1 > largest_exact_index(o.dtype()))
+    mixt::detail::fail(op, "attribute 'dtype': ", dtype_name(o.dtype()), " cannot represent the indices of an axis ",
+                       "of extent ", sp.s.n, " (up to ", largest_exact_index(o.dtype()), ")");
   dtype_switch(o.dtype(), [&](auto tag) {
     using T = decltype(tag);
     push_launch(op, o.size(),

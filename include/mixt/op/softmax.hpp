@@ -38,6 +38,7 @@ struct SoftmaxOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+    if (x.size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
         cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
@@ -55,6 +56,7 @@ struct SoftmaxOp {
                        const std::vector<NDArray>&) {
     const NDArray &g = og[0], &y = out[0];
     const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+    if (y.size() == 0) return;
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
         cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
