@@ -299,6 +299,7 @@ MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views
   CHECK(s.squeeze({2}).shape() == Shape{1, 3, 2});
   CHECK(nd::squeeze(s, {0, -2}).shape() == Shape{3, 2});
   CHECK_THROWS_AS(s.squeeze({1}), Error);
+  CHECK_THROWS_AS(s.squeeze({0, -4}), Error);  // the same axis twice (NumPy: repeated axis)
   CHECK(nd::flatten(nd::zeros({2, 3, 4}, ctx)).shape() == Shape{2, 12});
   CHECK(nd::flatten(nd::zeros({5}, ctx)).shape() == Shape{5, 1});
   NDArray fl = nd::flatten(a.slice(1, 3));
@@ -431,6 +432,10 @@ TEST_CASE("ndarray: printing follows NumPy's str() and MXNet's repr line") {
   CHECK(str(nd::array({0.1, 1.0 / 3}, cpu(), DType::float64)) == "[0.1        0.33333333]\n<NDArray 2 @cpu(0)>");
   CHECK(str(nd::array({1e-5, 1.0})) == "[1.e-05 1.e+00]\n<NDArray 2 @cpu(0)>");
   CHECK(str(nd::array({1.5e-5, 1.0, -250.0})) == "[ 1.5e-05  1.0e+00 -2.5e+02]\n<NDArray 3 @cpu(0)>");
+  // Values with fewer digits than the common precision are padded with zeros, not printed to more digits: the
+  // float16 nearest 0.1 is 0.0999755859375, and NumPy shows it as 1.0000e-01.
+  CHECK(str(nd::array({0.1, 1000.5}, cpu(), DType::float16)) == "[1.0000e-01 1.0005e+03]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array({0.1, 1.2345004506641999e-05})) == "[1.00000000e-01 1.23450045e-05]\n<NDArray 2 @cpu(0)>");
   CHECK(str(nd::array(std::vector<double>{1.0, NAN, -INFINITY})) == "[  1.  nan -inf]\n<NDArray 3 @cpu(0)>");
   CHECK(str(nd::arange(0, 12, 1, 1, cpu(), DType::int32).reshape({2, 2, 3})) ==
         "[[[ 0  1  2]\n  [ 3  4  5]]\n\n [[ 6  7  8]\n  [ 9 10 11]]]\n<NDArray 2x2x3 @cpu(0)>");

@@ -311,6 +311,7 @@ inline NDArray NDArray::squeeze(std::vector<int> axes) const {
     for (int a : axes) {
       int d = Shape::normalize_axis(a, ndim(), "squeeze");
       if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+      if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
       drop[d] = true;
     }
   }

@@ -103,10 +103,11 @@ class FloatFormat {
       return std::string(std::max(0, pad_left_ + pad_right_ + 1 - int(s.size())), ' ') + s;
     }
     std::string i, f, exp;
-    if (sci_) {
-      std::string s = format_c("%#.*e", precision_, v);
+    if (sci_) {  // the shortest digits, padded with zeros to the common precision (NumPy: min_digits)
+      std::string s = shortest_text(v, dtype_, true);
       size_t e = s.find('e');
       split_point(s.substr(0, e), i, f);
+      f.resize(size_t(std::max(precision_, int(f.size()))), '0');
       std::string digits = s.substr(e + 2);
       exp = s.substr(e, 2) + std::string(std::max(0, exp_digits_ - int(digits.size())), '0') + digits;
     } else {
