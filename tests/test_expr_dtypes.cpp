@@ -59,6 +59,21 @@ MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by z
     m /= 0;
     CHECK(m.to_vector<double>() == std::vector<double>{0, 0, 0});
   }
+  // Signed overflow wraps (NumPy's result), computed without undefined behaviour: the UBSan run checks that.
+  const double lo = -2147483648.0, hi = 2147483647.0;
+  NDArray w = nd::array<double>({hi, lo, 65536}, ctx, DType::int32);
+  CHECK(NDArray(w + 1).to_vector<double>() == std::vector<double>{lo, lo + 1, 65537});
+  CHECK(NDArray(w - 1).to_vector<double>() == std::vector<double>{hi - 1, hi, 65535});
+  CHECK(NDArray(w * 2).to_vector<double>() == std::vector<double>{-2, 0, 131072});
+  CHECK(NDArray(-w).to_vector<double>() == std::vector<double>{lo + 1, lo, -65536});
+  CHECK(NDArray(abs(w)).to_vector<double>() == std::vector<double>{hi, lo, 65536});
+  CHECK(NDArray(square(w)).to_vector<double>() == std::vector<double>{1, 0, 0});
+  NDArray acc = w.copy();
+  acc += w;
+  CHECK(acc.to_vector<double>() == std::vector<double>{-2, 0, 131072});
+  NDArray total = nd::sum(w), product = nd::prod(nd::array<double>({65536, 65536, 3}, ctx, DType::int32));
+  CHECK(total.item<double>() == 65535.0);  // hi + lo + 65536, wrapping on the way
+  CHECK(product.item<double>() == 0.0);
 }
 
 MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round once") {

@@ -13,6 +13,30 @@ template <class T> concept Scalar = std::is_arithmetic_v<T>;
 /// What a functor computes on one element at a time: anything but a SIMD packet (half_t included).
 template <class T> concept ScalarValue = !is_vector_v<T>;
 
+/// Signed integer + - * and negation wrap around (two's complement), as in NumPy and MXNet: they are computed in
+/// the unsigned type, where wrapping is defined, instead of the signed one, where overflow is undefined behaviour.
+/// Every other type (floats, half_t, packets) computes as written.
+template <class T> struct wrapping { using type = T; };
+template <class T>
+  requires(std::is_integral_v<T> && std::is_signed_v<T>)
+struct wrapping<T> { using type = std::make_unsigned_t<T>; };
+template <class V> MIXT_HD MIXT_INLINE V add(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) + W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) - W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) * W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V neg(V a) {
+  if constexpr (std::is_integral_v<V> && std::is_signed_v<V>) return sub(V(0), a);
+  else return V(-a);  // floats: -0 stays distinct from 0 - 0
+}
+
 template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T(0); }
@@ -21,7 +45,7 @@ template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : 
 template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
 template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? T(-a) : a; }
+template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? neg(a) : a; }
 template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
 
 template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }

@@ -28,14 +28,14 @@ template <class V> using elem_t = pk::element_t<V>;
     }                                                         \
   };
 
-MIXT_UNARY_FUNCTOR(negative, "negative", V(-x))
+MIXT_UNARY_FUNCTOR(negative, "negative", pk::neg(x))
 MIXT_UNARY_FUNCTOR(exp, "exp", pk::exp(x))
 MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
 MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
 MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
 MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
 MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
-MIXT_UNARY_FUNCTOR(square, "square", x * x)
+MIXT_UNARY_FUNCTOR(square, "square", pk::mul(x, x))
 MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
 MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
 MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
@@ -65,9 +65,9 @@ MIXT_UNARY_FUNCTOR(identity, "_copy", x)
     }                                                         \
   };
 
-MIXT_BINARY_FUNCTOR(plus, "elemwise_add", V(a + b))
-MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", V(a - b))
-MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", V(a * b))
+MIXT_BINARY_FUNCTOR(plus, "elemwise_add", pk::add(a, b))
+MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", pk::sub(a, b))
+MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", pk::mul(a, b))
 MIXT_BINARY_FUNCTOR(power, "_power", pk::pow(a, b))
 MIXT_BINARY_FUNCTOR(maximum, "_maximum", pk::max(a, b))
 MIXT_BINARY_FUNCTOR(minimum, "_minimum", pk::min(a, b))

@@ -18,6 +18,7 @@
 #include <type_traits>
 
 #include "../core/config.hpp"
+#include "element_ops.hpp"
 #include "layout.hpp"
 #include "scalar_math.hpp"
 
@@ -47,8 +48,9 @@ struct sum {
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
   template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a + b; }
+  // pk::add and pk::mul: integer sums and products wrap instead of overflowing (element_ops.hpp)
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, x); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::add(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
 };
 
@@ -64,7 +66,7 @@ struct mean : sum {
 struct norm : sum {
   static constexpr const char* name = "norm";
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x * x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
     return static_cast<ET>(math::sqrt(static_cast<double>(a)));
   }
@@ -77,8 +79,8 @@ struct prod {
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
   template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a * x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a * b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::mul(a, x); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
 };
 

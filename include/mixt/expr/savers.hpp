@@ -15,19 +15,19 @@ struct save_write {
 struct save_add {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "+=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::add(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d + v; }
 };
 struct save_sub {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "-=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::sub(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d - v; }
 };
 struct save_mul {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "*=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::mul(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d * v; }
 };
 struct save_div {
