@@ -3,8 +3,8 @@
 // matrices, in their stored layout) and op() applies the transpose flag:
 //   dA = alpha * dC . op(B)^T, or alpha * op(B) . dC^T stored transposed (transpose_a)
 //   dB = alpha * op(A)^T . dC, or alpha * dC^T . op(A) stored transposed (transpose_b)
-// Each is one dot (batch_dot) over views of the same storage, so it is recorded in turn under autograd::grad's
-// create_graph, and second derivatives through products work.
+// Each is one product over the operands' own storage, recorded in turn under autograd::grad's create_graph, so
+// second derivatives through products work.
 #pragma once
 
 #include <vector>
@@ -20,26 +20,43 @@ struct ProductBackward {
   NDArray lhs, rhs;
   GemmShape gemm;
   double alpha;
-  bool batched, need_lhs, need_rhs;
+  const char* op;
+  bool need_lhs, need_rhs;
 
-  /// x viewed as (rows, cols), or (batch, rows, cols) for batch_dot.
-  NDArray as_matrices(const NDArray& x, int64_t rows, int64_t cols) const {
-    return x.view(batched ? Shape{gemm.batch, rows, cols} : Shape{rows, cols}, x.byte_offset());
-  }
-  NDArray product(const NDArray& a, const NDArray& b, bool ta, bool tb, const Shape& shape) const {
-    NDArray r = batched ? NDArray(alpha * batch_dot(a, b, ta, tb)) : NDArray(alpha * dot(a, b, ta, tb));
-    return r.view(shape, r.byte_offset());
+  /// alpha * op(L) . op(R) as a new array of shape `out`, for L stored as (batches of) Lr x Lc matrices and R as
+  /// Rr x Rc ones: a DotExpr on the forward's own runner (so a program using only dot compiles no batched
+  /// loops), whose materialize() records it in turn.
+  NDArray product(const NDArray& L, int64_t Lr, int64_t Lc, bool tL, const NDArray& R, int64_t Rr, int64_t Rc,
+                  bool tR, const Shape& out) const {
+    DotExpr d;
+    d.lhs = L;
+    d.rhs = R;
+    d.gemm.out = out;
+    d.gemm.batch = gemm.batch;
+    d.gemm.M = tL ? Lc : Lr;
+    d.gemm.K = tL ? Lr : Lc;
+    d.gemm.N = tR ? Rr : Rc;
+    d.gemm.lda = std::max<int64_t>(1, Lc);
+    d.gemm.ldb = std::max<int64_t>(1, Rc);
+    d.gemm.ta = tL;
+    d.gemm.tb = tR;
+    d.gemm.run = gemm.run;
+    d.alpha = alpha;
+    d.op = op;
+    return d.materialize();
   }
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
     const GemmShape& g = gemm;
-    const NDArray A = as_matrices(lhs, g.ta ? g.K : g.M, g.ta ? g.M : g.K),
-                  B = as_matrices(rhs, g.tb ? g.N : g.K, g.tb ? g.K : g.N), dC = as_matrices(og[0], g.M, g.N);
+    const int64_t Ar = g.ta ? g.K : g.M, Ac = g.ta ? g.M : g.K, Br = g.tb ? g.N : g.K, Bc = g.tb ? g.K : g.N;
+    const NDArray& dC = og[0];  // (batches of) M x N
     std::vector<NDArray> grads(2);
     if (need_lhs)
-      grads[0] = g.ta ? product(B, dC, g.tb, true, lhs.shape()) : product(dC, B, false, !g.tb, lhs.shape());
+      grads[0] = g.ta ? product(rhs, Br, Bc, g.tb, dC, g.M, g.N, true, lhs.shape())
+                      : product(dC, g.M, g.N, false, rhs, Br, Bc, !g.tb, lhs.shape());
     if (need_rhs)
-      grads[1] = g.tb ? product(dC, A, true, g.ta, rhs.shape()) : product(A, dC, !g.ta, false, rhs.shape());
+      grads[1] = g.tb ? product(dC, g.M, g.N, true, lhs, Ar, Ac, g.ta, rhs.shape())
+                      : product(lhs, Ar, Ac, !g.ta, dC, g.M, g.N, false, rhs.shape());
     return grads;
   }
 };
@@ -47,11 +64,9 @@ struct ProductBackward {
 }  // namespace dot_detail
 
 inline void DotExpr::record(NDArray& out) const {
-  const bool batched = gemm.run == &dot_detail::run_products<true>;
-  autograd::detail::record_node(
-      op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
-      dot_detail::ProductBackward{lhs, rhs, gemm, alpha, batched, bool(lhs.autograd_entry()),
-                                  bool(rhs.autograd_entry())});
+  autograd::detail::record_node(op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
+                                dot_detail::ProductBackward{lhs, rhs, gemm, alpha, op, bool(lhs.autograd_entry()),
+                                                            bool(rhs.autograd_entry())});
 }
 
 }  // namespace mixt::expr
