@@ -3,6 +3,7 @@
 #include "testing.hpp"
 
 #include <algorithm>
+#include <limits>
 
 using namespace mixt;
 using mixt::testing::check_close;
@@ -190,6 +191,32 @@ MIXT_DEVICE_TEST("expr: arithmetic and comparisons with scalars on either side")
   check_close(NDArray(where(x > 0, x, y * -1)), ref([](double a, double b) { return a > 0 ? a : -b; }));
   check_close(NDArray(exp(x) * 2.f + sigmoid(y) / (1 + square(x))),
               ref([](double a, double b) { return std::exp(a) * 2 + 1 / (1 + std::exp(-b)) / (1 + a * a); }), 3e-6);
+}
+
+MIXT_DEVICE_TEST("expr: maximum, minimum, relu and clip propagate NaN; abs(-0) is +0 at every position") {
+  // 19 elements: whole packets and a scalar tail, which used to disagree (NaN dropped; -0 kept in the tail only).
+  auto ctx = Device::ctx();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> av(19), bv(19);
+  for (size_t i = 0; i < 19; ++i) av[i] = i % 3 == 0 ? nan : double(i), bv[i] = i % 3 == 1 ? nan : 5.0;
+  NDArray a = nd::array(av, Shape{19}, ctx), b = nd::array(bv, Shape{19}, ctx);
+  const std::vector<double> mx = NDArray(maximum(a, b)).to_vector<double>(), mn = NDArray(minimum(a, b)).to_vector<double>(),
+                            re = NDArray(relu(a - 10.f)).to_vector<double>(), cl = NDArray(clip(a, 2, 6)).to_vector<double>(),
+                            ab = NDArray(abs(nd::full(Shape{19}, -0.0, ctx))).to_vector<double>();
+  for (size_t i = 0; i < 19; ++i) {
+    CAPTURE(i);
+    const bool any_nan = std::isnan(av[i]) || std::isnan(bv[i]);
+    CHECK(std::isnan(mx[i]) == any_nan);
+    CHECK(std::isnan(mn[i]) == any_nan);
+    if (!any_nan) CHECK(mx[i] == std::max(av[i], bv[i]));
+    if (!any_nan) CHECK(mn[i] == std::min(av[i], bv[i]));
+    CHECK(std::isnan(re[i]) == std::isnan(av[i]));
+    CHECK(std::isnan(cl[i]) == std::isnan(av[i]));
+    if (!std::isnan(av[i])) CHECK(re[i] == std::max(av[i] - 10, 0.0));
+    if (!std::isnan(av[i])) CHECK(cl[i] == std::min(std::max(av[i], 2.0), 6.0));
+    CHECK(ab[i] == 0.0);
+    CHECK(!std::signbit(ab[i]));
+  }
 }
 
 MIXT_DEVICE_TEST("expr: NumPy broadcasting over many shape pairs") {

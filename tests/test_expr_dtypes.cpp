@@ -74,6 +74,14 @@ MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by z
   NDArray total = nd::sum(w), product = nd::prod(nd::array<double>({65536, 65536, 3}, ctx, DType::int32));
   CHECK(total.item<double>() == 65535.0);  // hi + lo + 65536, wrapping on the way
   CHECK(product.item<double>() == 0.0);
+  // Scalars and math results outside an integer dtype's range saturate (NaN gives 0) instead of converting with
+  // undefined behaviour: clip(int32, -1e10, 1e10) used to give INT_MIN everywhere.
+  NDArray small = nd::array<double>({7, -7, 0, 100}, ctx, DType::int32);
+  CHECK(NDArray(clip(small, -1e10, 1e10)).to_vector<double>() == std::vector<double>{7, -7, 0, 100});
+  NDArray bytes = nd::array<double>({7, 250, 0, 5}, ctx, DType::uint8);
+  CHECK(NDArray(clip(bytes, -3, 6)).to_vector<double>() == std::vector<double>{6, 6, 0, 5});  // NumPy's result
+  CHECK(NDArray(sqrt(small)).to_vector<double>() == std::vector<double>{2, 0, 0, 10});       // sqrt(-7) is NaN: 0
+  CHECK(NDArray(pow(small, 100)).to_vector<double>() == std::vector<double>{hi, hi, 0, hi});
 }
 
 MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round once") {

@@ -43,9 +43,11 @@ template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T
 template <Scalar T> MIXT_HD MIXT_INLINE T ge(T a, T b) { return a >= b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? neg(a) : a; }
+// max and min propagate NaN from either operand (NumPy's maximum, MXNet's mshadow_op), and so do relu and clip.
+template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return (a > b || a != a) ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return (a < b || a != a) ? a : b; }
+/// 0 - a at and below 0, so that abs(-0.0) is +0 (as the packet version, which clears the sign bit).
+template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a <= T(0) ? sub(T(0), a) : a; }
 template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
 
 template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }

@@ -10,6 +10,7 @@
 #include "../ndarray/ndarray.hpp"
 #include "layout.hpp"
 #include "plans.hpp"
+#include "scalar_math.hpp"
 
 namespace mixt::expr {
 
@@ -55,7 +56,7 @@ struct ScalarLeaf : ExprTag {
   Shape shape() const { return Shape{}; }
   template <class F> void for_each_leaf(F&&) const {}
   template <class ET, class S>
-  ScalarPlan<ET> plan(const Layout&, int&) const { return {static_cast<ET>(value)}; }
+  ScalarPlan<ET> plan(const Layout&, int&) const { return {math::saturate_cast<ET>(value)}; }
 };
 
 template <class F, class A>

@@ -1,19 +1,35 @@
 // Element-wise math on scalars, callable on the host and in CUDA kernels. Integer arguments compute in double
-// and convert back, so every function is defined for every dtype.
+// and convert back (saturating), so every function is defined for every dtype.
 #pragma once
 
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "../core/config.hpp"
 
 namespace mixt::math {
 
+/// v converted to T. For an integer T, a value outside its range saturates to the nearest end and NaN gives 0:
+/// a plain conversion would be undefined there (-1e10 as int32, -3 as uint8, sqrt(-7) as int32).
+template <class T>
+MIXT_HD inline T saturate_cast(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    constexpr T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
+    if (v != v) return T(0);
+    if (v <= double(lo)) return lo;
+    if (v >= double(hi)) return hi;  // double(hi) may round up (int64): >= keeps the cast below in range
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
 #define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
   MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
   MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
   template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>                         \
-  MIXT_HD inline T NAME(T x) { return static_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
+  MIXT_HD inline T NAME(T x) { return saturate_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
 
 MIXT_SCALAR_MATH_1(exp, expf, exp)
 MIXT_SCALAR_MATH_1(log, logf, log)
@@ -32,6 +48,6 @@ MIXT_SCALAR_MATH_1(round, roundf, round)
 MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
 MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
 template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-MIXT_HD inline T pow(T a, T b) { return static_cast<T>(::pow(double(a), double(b))); }
+MIXT_HD inline T pow(T a, T b) { return saturate_cast<T>(::pow(double(a), double(b))); }
 
 }  // namespace mixt::math
