@@ -4212,6 +4212,59 @@ struct TernaryPlan {
 
 }  // namespace mixt::expr
 // ---- end mixt/expr/plans.hpp ----
+// ---- begin mixt/expr/scalar_math.hpp ----
+// Element-wise math on scalars, callable on the host and in CUDA kernels. Integer arguments compute in double
+// and convert back (saturating), so every function is defined for every dtype.
+
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+
+namespace mixt::math {
+
+/// v converted to T. For an integer T, a value outside its range saturates to the nearest end and NaN gives 0:
+/// a plain conversion would be undefined there (-1e10 as int32, -3 as uint8, sqrt(-7) as int32).
+template <class T>
+MIXT_HD inline T saturate_cast(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    constexpr T lo = std::numeric_limits<T>::lowest(), hi = std::numeric_limits<T>::max();
+    if (v != v) return T(0);
+    if (v <= double(lo)) return lo;
+    if (v >= double(hi)) return hi;  // double(hi) may round up (int64): >= keeps the cast below in range
+    return static_cast<T>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+
+#define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
+  MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
+  MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
+  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>                         \
+  MIXT_HD inline T NAME(T x) { return saturate_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
+
+MIXT_SCALAR_MATH_1(exp, expf, exp)
+MIXT_SCALAR_MATH_1(log, logf, log)
+MIXT_SCALAR_MATH_1(log1p, log1pf, log1p)
+MIXT_SCALAR_MATH_1(expm1, expm1f, expm1)
+MIXT_SCALAR_MATH_1(sqrt, sqrtf, sqrt)
+MIXT_SCALAR_MATH_1(sin, sinf, sin)
+MIXT_SCALAR_MATH_1(cos, cosf, cos)
+MIXT_SCALAR_MATH_1(tanh, tanhf, tanh)
+MIXT_SCALAR_MATH_1(erf, erff, erf)
+MIXT_SCALAR_MATH_1(floor, floorf, floor)
+MIXT_SCALAR_MATH_1(ceil, ceilf, ceil)
+MIXT_SCALAR_MATH_1(round, roundf, round)
+#undef MIXT_SCALAR_MATH_1
+
+MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
+MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
+template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
+MIXT_HD inline T pow(T a, T b) { return saturate_cast<T>(::pow(double(a), double(b))); }
+
+}  // namespace mixt::math
+// ---- end mixt/expr/scalar_math.hpp ----
 
 namespace mixt::expr {
 
@@ -4257,7 +4310,7 @@ struct ScalarLeaf : ExprTag {
   Shape shape() const { return Shape{}; }
   template <class F> void for_each_leaf(F&&) const {}
   template <class ET, class S>
-  ScalarPlan<ET> plan(const Layout&, int&) const { return {static_cast<ET>(value)}; }
+  ScalarPlan<ET> plan(const Layout&, int&) const { return {math::saturate_cast<ET>(value)}; }
 };
 
 template <class F, class A>
@@ -4359,8 +4412,12 @@ template <Vector V> MIXT_INLINE V gt(V a, V b) { return from_mask<V>(a > b); }
 template <Vector V> MIXT_INLINE V ge(V a, V b) { return from_mask<V>(a >= b); }
 template <Vector V> MIXT_INLINE V eq(V a, V b) { return from_mask<V>(a == b); }
 template <Vector V> MIXT_INLINE V ne(V a, V b) { return from_mask<V>(a != b); }
-template <Vector V> MIXT_INLINE V max(V a, V b) { return a > b ? a : b; }
-template <Vector V> MIXT_INLINE V min(V a, V b) { return a < b ? a : b; }
+template <Vector V> MIXT_INLINE V max(V a, V b) { return (a > b) | (a != a) ? a : b; }  // NaN propagates
+template <Vector V> MIXT_INLINE V min(V a, V b) { return (a < b) | (a != a) ? a : b; }
+/// max and min that turn a NaN in `a` into b: for clamping the argument of exp and sigmoid, which put NaN
+/// back at the end (one compare per lane fewer).
+template <Vector V> MIXT_INLINE V clamp_low(V a, V b) { return a > b ? a : b; }
+template <Vector V> MIXT_INLINE V clamp_high(V a, V b) { return a < b ? a : b; }
 /// Each lane's sign bit set, in the packet's integer type (a constant: -0.0 would fold to +0.0 under
 /// -ffast-math).
 template <Vector V>
@@ -4458,7 +4515,7 @@ template <Vector V>
 MIXT_INLINE V exp(V x) {
   using E = element_t<V>;
   using C = detail::float_consts<E>;
-  V y = exp_in_range(max(min(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg));
+  V y = exp_in_range(clamp_low(clamp_high(x, V{} + C::max_exp_arg), V{} + C::min_exp_arg));
   y = x > V{} + C::max_exp_arg ? V{} + std::numeric_limits<E>::infinity() : y;
   y = x < V{} + C::min_exp_arg ? V{} : y;
   return x != x ? x : y;  // NaN stays NaN
@@ -4497,7 +4554,7 @@ MIXT_INLINE V log(V x) {
 template <Vector V>
 MIXT_INLINE V sigmoid(V x) {
   using E = element_t<V>;
-  V z = exp_in_range(max(negative_abs(x), V{} + detail::float_consts<E>::min_exp_arg));
+  V z = exp_in_range(clamp_low(negative_abs(x), V{} + detail::float_consts<E>::min_exp_arg));
   V s = (x < V{} ? z : V{} + E(1)) / (E(1) + z);
   return x != x ? x : s;  // NaN stays NaN (the clamp above made it a number)
 }
@@ -4534,43 +4591,6 @@ template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto 
 
 }  // namespace mixt::pk
 // ---- end mixt/expr/cpu/packet_math.hpp ----
-// ---- begin mixt/expr/scalar_math.hpp ----
-// Element-wise math on scalars, callable on the host and in CUDA kernels. Integer arguments compute in double
-// and convert back, so every function is defined for every dtype.
-
-#include <cmath>
-#include <type_traits>
-
-
-namespace mixt::math {
-
-#define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
-  MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
-  MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
-  template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>                         \
-  MIXT_HD inline T NAME(T x) { return static_cast<T>(::DOUBLE_FN(static_cast<double>(x))); }
-
-MIXT_SCALAR_MATH_1(exp, expf, exp)
-MIXT_SCALAR_MATH_1(log, logf, log)
-MIXT_SCALAR_MATH_1(log1p, log1pf, log1p)
-MIXT_SCALAR_MATH_1(expm1, expm1f, expm1)
-MIXT_SCALAR_MATH_1(sqrt, sqrtf, sqrt)
-MIXT_SCALAR_MATH_1(sin, sinf, sin)
-MIXT_SCALAR_MATH_1(cos, cosf, cos)
-MIXT_SCALAR_MATH_1(tanh, tanhf, tanh)
-MIXT_SCALAR_MATH_1(erf, erff, erf)
-MIXT_SCALAR_MATH_1(floor, floorf, floor)
-MIXT_SCALAR_MATH_1(ceil, ceilf, ceil)
-MIXT_SCALAR_MATH_1(round, roundf, round)
-#undef MIXT_SCALAR_MATH_1
-
-MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
-MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
-template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-MIXT_HD inline T pow(T a, T b) { return static_cast<T>(::pow(double(a), double(b))); }
-
-}  // namespace mixt::math
-// ---- end mixt/expr/scalar_math.hpp ----
 
 namespace mixt::pk {
 
@@ -4578,15 +4598,41 @@ template <class T> concept Scalar = std::is_arithmetic_v<T>;
 /// What a functor computes on one element at a time: anything but a SIMD packet (half_t included).
 template <class T> concept ScalarValue = !is_vector_v<T>;
 
+/// Signed integer + - * and negation wrap around (two's complement), as in NumPy and MXNet: they are computed in
+/// the unsigned type, where wrapping is defined, instead of the signed one, where overflow is undefined behaviour.
+/// Every other type (floats, half_t, packets) computes as written.
+template <class T> struct wrapping { using type = T; };
+template <class T>
+  requires(std::is_integral_v<T> && std::is_signed_v<T>)
+struct wrapping<T> { using type = std::make_unsigned_t<T>; };
+template <class V> MIXT_HD MIXT_INLINE V add(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) + W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) - W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
+  using W = typename wrapping<V>::type;
+  return V(W(a) * W(b));
+}
+template <class V> MIXT_HD MIXT_INLINE V neg(V a) {
+  if constexpr (std::is_integral_v<V> && std::is_signed_v<V>) return sub(V(0), a);
+  else return V(-a);  // floats: -0 stays distinct from 0 - 0
+}
+
 template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T gt(T a, T b) { return a > b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ge(T a, T b) { return a >= b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T eq(T a, T b) { return a == b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ne(T a, T b) { return a != b ? T(1) : T(0); }
-template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return a > b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return a < b ? a : b; }
-template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a < T(0) ? T(-a) : a; }
+// max and min propagate NaN from either operand (NumPy's maximum, MXNet's mshadow_op), and so do relu and clip.
+template <Scalar T> MIXT_HD MIXT_INLINE T max(T a, T b) { return (a > b || a != a) ? a : b; }
+template <Scalar T> MIXT_HD MIXT_INLINE T min(T a, T b) { return (a < b || a != a) ? a : b; }
+/// 0 - a at and below 0, so that abs(-0.0) is +0 (as the packet version, which clears the sign bit).
+template <Scalar T> MIXT_HD MIXT_INLINE T abs(T a) { return a <= T(0) ? sub(T(0), a) : a; }
 template <Scalar T> MIXT_HD MIXT_INLINE T where(T c, T a, T b) { return c != T(0) ? a : b; }
 
 template <Scalar T> MIXT_HD MIXT_INLINE T exp(T x) { return math::exp(x); }
@@ -4638,14 +4684,14 @@ template <class V> using elem_t = pk::element_t<V>;
     }                                                         \
   };
 
-MIXT_UNARY_FUNCTOR(negative, "negative", V(-x))
+MIXT_UNARY_FUNCTOR(negative, "negative", pk::neg(x))
 MIXT_UNARY_FUNCTOR(exp, "exp", pk::exp(x))
 MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
 MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
 MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
 MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
 MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
-MIXT_UNARY_FUNCTOR(square, "square", x * x)
+MIXT_UNARY_FUNCTOR(square, "square", pk::mul(x, x))
 MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
 MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
 MIXT_UNARY_FUNCTOR(sin, "sin", pk::sin(x))
@@ -4675,9 +4721,9 @@ MIXT_UNARY_FUNCTOR(identity, "_copy", x)
     }                                                         \
   };
 
-MIXT_BINARY_FUNCTOR(plus, "elemwise_add", V(a + b))
-MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", V(a - b))
-MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", V(a * b))
+MIXT_BINARY_FUNCTOR(plus, "elemwise_add", pk::add(a, b))
+MIXT_BINARY_FUNCTOR(minus, "elemwise_sub", pk::sub(a, b))
+MIXT_BINARY_FUNCTOR(mul, "elemwise_mul", pk::mul(a, b))
 MIXT_BINARY_FUNCTOR(power, "_power", pk::pow(a, b))
 MIXT_BINARY_FUNCTOR(maximum, "_maximum", pk::max(a, b))
 MIXT_BINARY_FUNCTOR(minimum, "_minimum", pk::min(a, b))
@@ -4739,19 +4785,19 @@ struct save_write {
 struct save_add {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "+=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d + v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::add(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d + v; }
 };
 struct save_sub {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "-=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d - v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::sub(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d - v; }
 };
 struct save_mul {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "*=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return d * v; }
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return pk::mul(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d * v; }
 };
 struct save_div {
@@ -5377,8 +5423,9 @@ struct sum {
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
   template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a + b; }
+  // pk::add and pk::mul: integer sums and products wrap instead of overflowing (element_ops.hpp)
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, x); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::add(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
 };
 
@@ -5394,7 +5441,7 @@ struct mean : sum {
 struct norm : sum {
   static constexpr const char* name = "norm";
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a + x * x; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
     return static_cast<ET>(math::sqrt(static_cast<double>(a)));
   }
@@ -5407,8 +5454,8 @@ struct prod {
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
   template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return a * x; }
-  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return a * b; }
+  template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::mul(a, x); }
+  template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
 };
 
@@ -6511,6 +6558,8 @@ namespace autograd::detail {  // autograd/record.hpp, included at the end
 template <expr::FusedNode E>
 void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
+template <class Back>
+void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -6724,6 +6773,7 @@ inline NDArray NDArray::copy() const {
   if (is_none()) return {};
   NDArray out(shape_, ctx_, dtype_);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("copy", *this, out, [](const NDArray& g) { return g; });
   return out;
 }
 
@@ -6734,6 +6784,7 @@ inline void NDArray::copyto(NDArray& other) const {
 inline NDArray NDArray::copyto(const Context& ctx) const {
   NDArray out(shape_, ctx, dtype_);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("copyto", *this, out, [from = ctx_](const NDArray& g) { return g.copyto(from); });
   return out;
 }
 
@@ -6741,6 +6792,7 @@ inline NDArray NDArray::astype(DType dtype) const {
   if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
   NDArray out(shape_, ctx_, dtype);
   detail::copy_array(*this, out, {});
+  autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });
   return out;
 }
 
@@ -6798,6 +6850,7 @@ inline NDArray NDArray::squeeze(std::vector<int> axes) const {
     for (int a : axes) {
       int d = Shape::normalize_axis(a, ndim(), "squeeze");
       if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+      if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
       drop[d] = true;
     }
   }
@@ -7454,6 +7507,16 @@ void record_expression(const E& e, NDArray& out) {
   state().recorder(p, out);
 }
 
+/// Records `out`, a copy of `in` moved, converted or rearranged (copy, copyto, astype, transpose, slice_axis,
+/// broadcast_to), whose gradient is back(out's gradient). These backward copies are recorded in turn where they
+/// are themselves recorded operations.
+template <class Back>
+void record_copy(const char* name, const NDArray& in, NDArray& out, Back back) {
+  if (!is_recording() || !in.autograd_entry()) return;
+  record_node(name, out, {in.autograd_entry()},
+              [back](const std::vector<NDArray>& og) { return std::vector<NDArray>{back(og[0])}; });
+}
+
 /// A view `v` of `base` (contiguous, at a byte offset): its gradient lands in the matching part of base's.
 inline void record_view(const NDArray& base, NDArray& v) {
   if (!base.autograd_entry() || !is_recording()) {
@@ -7748,10 +7811,11 @@ class FloatFormat {
       return std::string(std::max(0, pad_left_ + pad_right_ + 1 - int(s.size())), ' ') + s;
     }
     std::string i, f, exp;
-    if (sci_) {
-      std::string s = format_c("%#.*e", precision_, v);
+    if (sci_) {  // the shortest digits, padded with zeros to the common precision (NumPy: min_digits)
+      std::string s = shortest_text(v, dtype_, true);
       size_t e = s.find('e');
       split_point(s.substr(0, e), i, f);
+      f.resize(size_t(std::max(precision_, int(f.size()))), '0');
       std::string digits = s.substr(e + 2);
       exp = s.substr(e, 2) + std::string(std::max(0, exp_digits_ - int(digits.size())), '0') + digits;
     } else {
@@ -8109,6 +8173,19 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
   s[axis] = e - b;
   NDArray out(s, ctx_, dtype_);
   detail::strided_copy(expr::sliced(*this, axis, b, e), out, "slice_axis");
+  autograd::detail::record_copy("slice_axis", *this, out, [shape = shape_, axis, b](const NDArray& g) {
+    // g written into rows [b, b + len) of zeros, with the axis moved to the front so that those rows are a view
+    std::vector<int> front{axis}, back(size_t(shape.ndim()));
+    for (int d = 0; d < shape.ndim(); ++d)
+      if (d != axis) front.push_back(d);
+    for (int d = 0; d < shape.ndim(); ++d) back[size_t(front[size_t(d)])] = d;
+    const NDArray gt = g.transpose(front);
+    Shape whole = gt.shape();
+    whole[0] = shape[axis];
+    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + g.shape()[axis]);
+    gt.copyto(rows);
+    return full.transpose(back);
+  });
   return out;
 }
 
@@ -8128,14 +8205,23 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
                  " (each extent must equal the target's or be 1; shapes align from the right)");
   NDArray out(target, ctx_, dtype_);
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
+  autograd::detail::record_copy("broadcast_to", *this, out,
+                                [shape = shape_](const NDArray& g) { return autograd::detail::sum_to(g, shape, false); });
   return out;
 }
 
 inline NDArray NDArray::transpose(std::vector<int> axes) const {
   if (is_none()) detail::fail("transpose", "the array is empty (no storage)");
-  expr::StridedLeaf leaf = expr::permuted(*this, std::move(axes));
+  expr::StridedLeaf leaf = expr::permuted(*this, axes);  // checks the axes
   NDArray out(leaf.view.shape, ctx_, dtype_);
   detail::strided_copy(leaf, out, "transpose");
+  if (autograd::is_recording() && autograd_entry()) {
+    const int n = ndim();
+    std::vector<int> inverse(static_cast<size_t>(n));
+    for (int d = 0; d < n; ++d)
+      inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
+    autograd::detail::record_copy("transpose", *this, out, [inverse](const NDArray& g) { return g.transpose(inverse); });
+  }
   return out;
 }
 
@@ -8225,6 +8311,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
                      : nd::ones(heads[i].shape(), heads[i].ctx(), heads[i].dtype());
     if (!(hg.shape() == heads[i].shape()))
       mixt::detail::fail("backward", "head gradient ", i, ": expected shape ", heads[i].shape(), ", received ", hg.shape());
+    if (hg.dtype() != heads[i].dtype() || !(hg.ctx() == heads[i].ctx()))
+      mixt::detail::fail("backward", "head gradient ", i, ": expected ", dtype_name(heads[i].dtype()), " on ",
+                         heads[i].ctx(), ", received ", dtype_name(hg.dtype()), " on ", hg.ctx());
     auto& slots = grads[e.node.get()];
     slots.resize(std::max(slots.size(), e.node->out_shapes.size()));
     accumulate(slots, e.index, hg);
@@ -9254,8 +9343,8 @@ using expr::dot;
 // matrices, in their stored layout) and op() applies the transpose flag:
 //   dA = alpha * dC . op(B)^T, or alpha * op(B) . dC^T stored transposed (transpose_a)
 //   dB = alpha * op(A)^T . dC, or alpha * dC^T . op(A) stored transposed (transpose_b)
-// Each is one dot (batch_dot) over views of the same storage, so it is recorded in turn under autograd::grad's
-// create_graph, and second derivatives through products work.
+// Each is one product over the operands' own storage, recorded in turn under autograd::grad's create_graph, so
+// second derivatives through products work.
 
 #include <vector>
 
@@ -9269,26 +9358,43 @@ struct ProductBackward {
   NDArray lhs, rhs;
   GemmShape gemm;
   double alpha;
-  bool batched, need_lhs, need_rhs;
+  const char* op;
+  bool need_lhs, need_rhs;
 
-  /// x viewed as (rows, cols), or (batch, rows, cols) for batch_dot.
-  NDArray as_matrices(const NDArray& x, int64_t rows, int64_t cols) const {
-    return x.view(batched ? Shape{gemm.batch, rows, cols} : Shape{rows, cols}, x.byte_offset());
-  }
-  NDArray product(const NDArray& a, const NDArray& b, bool ta, bool tb, const Shape& shape) const {
-    NDArray r = batched ? NDArray(alpha * batch_dot(a, b, ta, tb)) : NDArray(alpha * dot(a, b, ta, tb));
-    return r.view(shape, r.byte_offset());
+  /// alpha * op(L) . op(R) as a new array of shape `out`, for L stored as (batches of) Lr x Lc matrices and R as
+  /// Rr x Rc ones: a DotExpr on the forward's own runner (so a program using only dot compiles no batched
+  /// loops), whose materialize() records it in turn.
+  NDArray product(const NDArray& L, int64_t Lr, int64_t Lc, bool tL, const NDArray& R, int64_t Rr, int64_t Rc,
+                  bool tR, const Shape& out) const {
+    DotExpr d;
+    d.lhs = L;
+    d.rhs = R;
+    d.gemm.out = out;
+    d.gemm.batch = gemm.batch;
+    d.gemm.M = tL ? Lc : Lr;
+    d.gemm.K = tL ? Lr : Lc;
+    d.gemm.N = tR ? Rr : Rc;
+    d.gemm.lda = std::max<int64_t>(1, Lc);
+    d.gemm.ldb = std::max<int64_t>(1, Rc);
+    d.gemm.ta = tL;
+    d.gemm.tb = tR;
+    d.gemm.run = gemm.run;
+    d.alpha = alpha;
+    d.op = op;
+    return d.materialize();
   }
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
     const GemmShape& g = gemm;
-    const NDArray A = as_matrices(lhs, g.ta ? g.K : g.M, g.ta ? g.M : g.K),
-                  B = as_matrices(rhs, g.tb ? g.N : g.K, g.tb ? g.K : g.N), dC = as_matrices(og[0], g.M, g.N);
+    const int64_t Ar = g.ta ? g.K : g.M, Ac = g.ta ? g.M : g.K, Br = g.tb ? g.N : g.K, Bc = g.tb ? g.K : g.N;
+    const NDArray& dC = og[0];  // (batches of) M x N
     std::vector<NDArray> grads(2);
     if (need_lhs)
-      grads[0] = g.ta ? product(B, dC, g.tb, true, lhs.shape()) : product(dC, B, false, !g.tb, lhs.shape());
+      grads[0] = g.ta ? product(rhs, Br, Bc, g.tb, dC, g.M, g.N, true, lhs.shape())
+                      : product(dC, g.M, g.N, false, rhs, Br, Bc, !g.tb, lhs.shape());
     if (need_rhs)
-      grads[1] = g.tb ? product(dC, A, true, g.ta, rhs.shape()) : product(A, dC, !g.ta, false, rhs.shape());
+      grads[1] = g.tb ? product(dC, g.M, g.N, true, lhs, Ar, Ac, g.ta, rhs.shape())
+                      : product(lhs, Ar, Ac, !g.ta, dC, g.M, g.N, false, rhs.shape());
     return grads;
   }
 };
@@ -9296,11 +9402,9 @@ struct ProductBackward {
 }  // namespace dot_detail
 
 inline void DotExpr::record(NDArray& out) const {
-  const bool batched = gemm.run == &dot_detail::run_products<true>;
-  autograd::detail::record_node(
-      op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
-      dot_detail::ProductBackward{lhs, rhs, gemm, alpha, batched, bool(lhs.autograd_entry()),
-                                  bool(rhs.autograd_entry())});
+  autograd::detail::record_node(op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
+                                dot_detail::ProductBackward{lhs, rhs, gemm, alpha, op, bool(lhs.autograd_entry()),
+                                                            bool(rhs.autograd_entry())});
 }
 
 }  // namespace mixt::expr
@@ -11985,8 +12089,24 @@ void write_values(const NDArray& x, const NDArray& ws, const SortPlan& sp, int64
                 {x, ws}, {o});
   });
 }
+/// The largest index dtype t holds exactly, every smaller one included (MXNet raises when indices do not fit).
+inline int64_t largest_exact_index(DType t) {
+  switch (t) {
+    case DType::uint8: return 255;
+    case DType::int8: return 127;
+    case DType::bfloat16: return 256;
+    case DType::float16: return 2048;
+    case DType::float32: return int64_t(1) << 24;
+    case DType::int32: return 2147483647;
+    default: return int64_t(1) << 53;  // float64; int64 holds every index an array can have
+  }
+}
+
 template <class = void>
 void write_indices(const NDArray& ws, const SortPlan& sp, int64_t k, const NDArray& o, const char* op) {
+  if (sp.s.n - 1 > largest_exact_index(o.dtype()))
+    mixt::detail::fail(op, "attribute 'dtype': ", dtype_name(o.dtype()), " cannot represent the indices of an axis ",
+                       "of extent ", sp.s.n, " (up to ", largest_exact_index(o.dtype()), ")");
   dtype_switch(o.dtype(), [&](auto tag) {
     using T = decltype(tag);
     push_launch(op, o.size(),
@@ -12431,16 +12551,34 @@ struct FullyConnectedOp {
     if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
   }
 
-  /// data viewed as the 2-D matrix the GEMM reads.
+  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
+  /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
   static NDArray as_matrix(const NDArray& x, const Param& p) {
-    if (p.flatten) return x.reshape({x.ndim() ? x.shape()[0] : 1, -1});
-    return x.reshape({-1, x.shape()[x.ndim() - 1]});
+    const Shape& s = x.shape();
+    const int n = s.ndim();
+    if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
+      mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
+    int64_t rows = 1, cols = 1;
+    if (p.flatten && n == 1) {
+      cols = s[0];
+    } else if (p.flatten) {
+      rows = s[0];
+      for (int d = 1; d < n; ++d) cols *= s[d];
+    } else {
+      cols = s[n - 1];
+      for (int d = 0; d < n - 1; ++d) rows *= s[d];
+    }
+    return x.view(Shape{rows, cols}, x.byte_offset());
+  }
+  /// The output (or its gradient) as (rows, num_hidden).
+  static NDArray rows_of(const NDArray& y, const Param& p) {
+    return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     if (req[0] == Req::null) return;
-    NDArray x = as_matrix(in[0], p), y = out[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
     write(y, req[0], nd::dot(x, in[1], false, true));
     if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
   }
@@ -12448,7 +12586,7 @@ struct FullyConnectedOp {
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    NDArray g = og[0].reshape({-1, int64_t(p.num_hidden)});
+    NDArray g = rows_of(og[0], p);
     NDArray x = as_matrix(in[0], p);
     if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
     if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
@@ -14197,6 +14335,7 @@ struct SoftmaxOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
+    if (x.size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
         cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
@@ -14214,6 +14353,7 @@ struct SoftmaxOp {
                        const std::vector<NDArray>&) {
     const NDArray &g = og[0], &y = out[0];
     const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+    if (y.size() == 0) return;
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 &&
         cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
