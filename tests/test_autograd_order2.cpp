@@ -1,6 +1,8 @@
-// Second and higher derivatives of element-wise expressions: their adjoints are programs, recorded in turn while
-// create_graph records the backward pass.
+// Second and higher derivatives of element-wise expressions, reductions and products: their adjoints are recorded
+// in turn while create_graph records the backward pass.
 #include "testing.hpp"
+
+#include <algorithm>
 
 using namespace mixt;
 using mixt::testing::check_close;
@@ -98,4 +100,50 @@ MIXT_DEVICE_TEST("autograd: second derivatives of functions whose adjoints reuse
     for (size_t i = 0; i < 8; ++i) want[i] = c.second(xv[i]);
     check_close(x.grad(), want, 1e-4, 1e-5);
   }
+}
+
+MIXT_DEVICE_TEST("autograd: second derivatives through recorded reductions and products") {
+  // f = sum(c * max(x, axis 1) ^ 2) + sum(dot(x, w) ^ 2): its gradient g is recorded (create_graph), and
+  // backward of sum(g) gives sum_j d2f / dx_i dx_j, written out in double below.
+  auto ctx = Device::ctx();
+  auto xv = stored(random_values(6, 0.1, 1, 61)), wv = stored(random_values(6, -1, 1, 62)),
+       cv = stored(random_values(2, 0.5, 1.5, 63));
+  NDArray x = nd::array(xv, Shape{2, 3}, ctx), w = nd::array(wv, Shape{3, 2}, ctx), c = nd::array(cv, Shape{2}, ctx);
+  x.attach_grad();
+  NDArray f;
+  {
+    autograd::record rec;
+    NDArray m = nd::max(x, 1), p = nd::dot(x, w);
+    f = nd::sum(c * m * m) + nd::sum(p * p);
+  }
+  std::vector<NDArray> g;
+  {
+    autograd::record rec;
+    g = autograd::grad({f}, {x}, {}, true, /*create_graph=*/true);
+  }
+  // df/dx_ik = 2 c_i m_i [x_ik = m_i] + 2 sum_n p_in w_kn
+  std::vector<double> first(6), second(6, 0.0);
+  for (size_t i = 0; i < 2; ++i) {
+    const size_t arg = size_t(std::max_element(xv.begin() + long(3 * i), xv.begin() + long(3 * i + 3)) - xv.begin());
+    for (size_t k = 0; k < 3; ++k) {
+      double d = 0, dd = 0;
+      for (size_t n = 0; n < 2; ++n) {
+        double p = 0;
+        for (size_t j = 0; j < 3; ++j) p += xv[i * 3 + j] * wv[j * 2 + n];
+        d += 2 * p * wv[k * 2 + n];
+        for (size_t j = 0; j < 3; ++j) dd += 2 * wv[j * 2 + n] * wv[k * 2 + n];  // d/dx_ij of the product term
+      }
+      if (i * 3 + k == arg) d += 2 * cv[i] * xv[arg], dd += 2 * cv[i];  // d/dx_i,arg of the max term
+      first[i * 3 + k] = d;
+      second[i * 3 + k] = dd;
+    }
+  }
+  check_close(g[0], first, 1e-4, 1e-5);
+  NDArray total;
+  {
+    autograd::record rec;
+    total = nd::sum(g[0]);
+  }
+  total.backward();
+  check_close(x.grad(), second, 1e-4, 1e-5);
 }
