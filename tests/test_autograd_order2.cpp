@@ -147,3 +147,68 @@ MIXT_DEVICE_TEST("autograd: second derivatives through recorded reductions and p
   total.backward();
   check_close(x.grad(), second, 1e-4, 1e-5);
 }
+
+MIXT_DEVICE_TEST("autograd: second derivatives through norm, prod, broadcast leaves, views and copies") {
+  // Each case: f, then sum(df/dx) differentiated again; the values are worked out by hand in the comments.
+  auto ctx = Device::ctx();
+  auto second = [&](const NDArray& x, const std::function<NDArray(const NDArray&)>& f, const NDArray& extra = {}) {
+    std::vector<NDArray> vars{x};
+    if (!extra.is_none()) vars.push_back(extra);
+    NDArray total;
+    {
+      autograd::record rec;
+      std::vector<NDArray> g = autograd::grad({f(x)}, vars, {}, true, /*create_graph=*/true);
+      total = nd::sum(g[0]);
+      if (g.size() > 1) total = total + nd::sum(g[1]);
+    }
+    total.backward();
+  };
+  NDArray x = nd::array<double>({3, 4}, Shape{2}, ctx);
+  x.attach_grad();
+  second(x, [](const NDArray& v) { return nd::norm(v); });  // d/dx_j sum_k x_k / |x| = 1/5 - 7 x_j / 125
+  check_close(x.grad(), {0.032, -0.024}, 1e-4, 1e-6);
+  NDArray p = nd::array<double>({2, 3}, Shape{2}, ctx);
+  p.attach_grad();
+  second(p, [](const NDArray& v) { return nd::prod(v); });  // grad (3, 2): d/dp sum = (1, 1)
+  check_close(p.grad(), {1, 1}, 1e-5, 1e-6);
+  NDArray m = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx), w = nd::array<double>({5, 6}, Shape{2}, ctx);
+  m.attach_grad();
+  w.attach_grad();
+  // y = m * w (w broadcast over rows): dy/dm = w, dy/dw = the column sums of m; d/dm of their sums: 0 + 1.
+  second(m, [&](const NDArray& v) { return NDArray(v * w); }, w);
+  check_close(m.grad(), {1, 1, 1, 1}, 1e-5, 1e-6);
+  check_close(w.grad(), {2, 2}, 1e-5, 1e-6);
+  // Partial views and copies plus sum(x * x): gradients 2 (view part) + 2x; their sums' derivatives below.
+  const std::vector<std::pair<std::function<NDArray(const NDArray&)>, std::vector<double>>> parts = {
+      {[](const NDArray& v) { return v.at(1); }, {2, 2, 4, 4}},
+      {[](const NDArray& v) { return v.slice_axis(1, 1, 2); }, {2, 4, 2, 4}},
+      {[](const NDArray& v) { return v.reshape({4}).slice(0, 1); }, {4, 2, 2, 2}},
+  };
+  for (const auto& [part, want] : parts) {
+    NDArray v = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx);
+    v.attach_grad();
+    second(v, [&](const NDArray& a) {
+      NDArray s = part(a);
+      return NDArray(nd::sum(s * s) + nd::sum(a * a));
+    });
+    check_close(v.grad(), want, 1e-5, 1e-6);
+  }
+  NDArray r = nd::array<double>({1, 2}, Shape{2}, ctx);  // sum over 3 broadcast rows: f = 4 sum(r^2), grad 8r
+  r.attach_grad();
+  second(r, [](const NDArray& a) {
+    NDArray b = a.broadcast_to(Shape{3, 2});
+    return NDArray(nd::sum(b * b) + nd::sum(a * a));
+  });
+  check_close(r.grad(), {8, 8}, 1e-5, 1e-6);
+  // A library operator's backward is not differentiable: going through it a second time is an error, not a 0.
+  NDArray t = nd::array<double>({0.5, -1}, Shape{2}, ctx);
+  t.attach_grad();
+  try {
+    second(t, [](const NDArray& a) {
+      return NDArray(nd::sum(nd::Activation(a, {.act_type = "tanh"})) + nd::sum(a * a));
+    });
+    FAIL("a second derivative through Activation must raise");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("Activation") != std::string::npos);
+  }
+}

@@ -33,12 +33,6 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
-[[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
-  if (!transposed && g.shape() == leaf) return g;
-  return sum_to(g, leaf, transposed);
-}
-
 /// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
 [[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
                                           Node::Backward backward) {
@@ -84,7 +78,16 @@ struct ProgramBackward {
         grads[k] = evaluate_recorded(t);
         continue;
       }
-      grads[k] = gradient_for_leaf(std::move(gk), own, transposed);
+      if (!transposed && gk.shape() == own) {
+        grads[k] = std::move(gk);
+        continue;
+      }
+      // Summed over the axes the leaf was broadcast along (and transposed back); while recording, that sum is
+      // on the tape too, with a broadcast as its backward.
+      grads[k] = sum_to(gk, own, transposed);
+      record_copy("sum_to", gk, grads[k], [shape = gk.shape(), transposed](const NDArray& h) {
+        return (transposed ? h.transpose() : h).broadcast_to(shape);
+      });
     }
     return grads;
   }
@@ -167,6 +170,9 @@ inline void record_view(const NDArray& base, NDArray& v) {
     NDArray full(base_shape, g.ctx(), g.dtype());
     mixt::detail::fill(full, 0.0, {});
     mixt::detail::copy_array(g, full.view(g.shape(), full.byte_offset() + rel), {});
+    record_copy("view", g, full, [shape = g.shape(), rel](const NDArray& h) {  // the same view of full's gradient
+      return h.view(shape, h.byte_offset() + rel);
+    });
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});

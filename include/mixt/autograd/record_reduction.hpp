@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "record.hpp"
@@ -27,12 +28,13 @@ inline expr::LeafView broadcast_back(const Shape& keep, const Shape& shape) {
   return v;
 }
 
-/// The backward of one reduction: x its input (on the tape), y its value without a tape entry (saving y's own
-/// entry would make its node hold itself).
+/// The backward of one reduction: x its input (on the tape), y its value, saved without its tape entry (the node
+/// would hold itself) and given it back from `self` when the backward is recorded in turn (norm and prod read y).
 struct ReductionBackward {
   const char* op;
   NDArray x, y;
   Shape keep;
+  std::weak_ptr<Node> self;
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
     using expr::Op;
@@ -41,8 +43,11 @@ struct ReductionBackward {
     const int g = b.add_leaf(og[0].view(keep, og[0].byte_offset()), broadcast_back(keep, shape), 0,
                              expr::LeafKind::plain);
     auto input = [&] { return b.add_leaf(x, expr::contiguous_view(shape), 0, expr::LeafKind::plain); };
-    auto value = [&] { return b.add_leaf(y.view(keep, y.byte_offset()), broadcast_back(keep, shape), 0,
-                                         expr::LeafKind::plain); };
+    auto value = [&] {
+      NDArray v = y;
+      if (std::shared_ptr<Node> n = self.lock()) v.set_autograd_entry(Entry{std::move(n), 0});
+      return b.add_leaf(v.view(keep, v.byte_offset()), broadcast_back(keep, shape), 0, expr::LeafKind::plain);
+    };
     if (std::strcmp(op, "mean") == 0) {
       const double count = keep.size() > 0 ? double(shape.size()) / double(keep.size()) : 0.0;
       b.add(Op::mul, g, b.add_constant(1 / count));
@@ -71,7 +76,10 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
     check_backward_fits(p);
     x = evaluate_recorded(expr::Program(p));
   }
-  record_node(op, out, {x.autograd_entry()}, ReductionBackward{op, x, out.detach(), keep});
+  std::shared_ptr<Node> node = new_node(op, out);
+  node->inputs = {x.autograd_entry()};
+  node->backward = ReductionBackward{op, x, out.detach(), keep, node};
+  out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
 }  // namespace mixt::autograd::detail

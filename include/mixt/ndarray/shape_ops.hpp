@@ -101,8 +101,10 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
     const NDArray gt = g.transpose(front);
     Shape whole = gt.shape();
     whole[0] = shape[axis];
-    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + g.shape()[axis]);
+    const int64_t len = g.shape()[axis];
+    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
     gt.copyto(rows);
+    autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
     return full.transpose(back);
   });
   return out;
@@ -124,8 +126,11 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
                  " (each extent must equal the target's or be 1; shapes align from the right)");
   NDArray out(target, ctx_, dtype_);
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
-  autograd::detail::record_copy("broadcast_to", *this, out,
-                                [shape = shape_](const NDArray& g) { return autograd::detail::sum_to(g, shape, false); });
+  autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
+    NDArray summed = autograd::detail::sum_to(g, shape, false);
+    autograd::detail::record_copy("sum_to", g, summed, [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
+    return summed;
+  });
   return out;
 }
 

@@ -157,6 +157,17 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
         req[i] = Req::write;
       }
     Op::backward(p, OpContext{is_train, {}}, og, in, out, req, ig, aux);
+    if (autograd::is_recording()) {  // create_graph: an operator's backward is not differentiable (yet), so a
+      std::vector<autograd::Entry> from;  // second derivative through it is an error rather than a silent 0
+      for (const NDArray& a : og) from.push_back(a.autograd_entry());
+      for (const NDArray& a : in) from.push_back(a.autograd_entry());
+      for (NDArray& g : ig)
+        if (!g.is_none())
+          autograd::detail::record_node(Op::name, g, from, [](const std::vector<NDArray>&) -> std::vector<NDArray> {
+            mixt::detail::fail("backward", "second derivatives through ", Op::name,
+                               " are not supported: its backward is not differentiable yet");
+          });
+    }
     return ig;
   };
   for (size_t k = 0; k < out.size(); ++k) out[k].set_autograd_entry(autograd::Entry{node, int(k)});
