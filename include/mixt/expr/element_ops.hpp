@@ -15,27 +15,32 @@ template <class T> concept ScalarValue = !is_vector_v<T>;
 
 /// Signed integer + - * and negation wrap around (two's complement), as in NumPy and MXNet: they are computed in
 /// the unsigned type, where wrapping is defined, instead of the signed one, where overflow is undefined behaviour.
-/// Every other type (floats, half_t, packets) computes as written.
+/// Every other type (floats, half_t) computes as written; packets (host only: nvcc rejects vector types in
+/// device code) have overloads of their own.
 template <class T> struct wrapping { using type = T; };
 template <class T>
   requires(std::is_integral_v<T> && std::is_signed_v<T>)
 struct wrapping<T> { using type = std::make_unsigned_t<T>; };
-template <class V> MIXT_HD MIXT_INLINE V add(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V add(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) + W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) - W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) * W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V neg(V a) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V neg(V a) {
   if constexpr (std::is_integral_v<V> && std::is_signed_v<V>) return sub(V(0), a);
   else return V(-a);  // floats: -0 stays distinct from 0 - 0
 }
+template <Vector V> MIXT_INLINE V add(V a, V b) { return a + b; }
+template <Vector V> MIXT_INLINE V sub(V a, V b) { return a - b; }
+template <Vector V> MIXT_INLINE V mul(V a, V b) { return a * b; }
+template <Vector V> MIXT_INLINE V neg(V a) { return -a; }
 
 template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }

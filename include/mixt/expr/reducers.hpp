@@ -46,8 +46,8 @@ struct sum {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
-  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, x); }  // V may be a scalar (int)
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return pk::add(a, b); }
   // pk::add and pk::mul: integer sums and products wrap instead of overflowing (element_ops.hpp)
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, x); }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::add(a, b); }
@@ -65,7 +65,7 @@ struct mean : sum {
 /// The L2 norm: the square root of the sum of squares (MXNet's norm with its default ord=2).
 struct norm : sum {
   static constexpr const char* name = "norm";
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
     return static_cast<ET>(math::sqrt(static_cast<double>(a)));
@@ -77,8 +77,8 @@ struct prod {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
-  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::mul(a, x); }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::mul(a, x); }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
