@@ -4600,27 +4600,32 @@ template <class T> concept ScalarValue = !is_vector_v<T>;
 
 /// Signed integer + - * and negation wrap around (two's complement), as in NumPy and MXNet: they are computed in
 /// the unsigned type, where wrapping is defined, instead of the signed one, where overflow is undefined behaviour.
-/// Every other type (floats, half_t, packets) computes as written.
+/// Every other type (floats, half_t) computes as written; packets (host only: nvcc rejects vector types in
+/// device code) have overloads of their own.
 template <class T> struct wrapping { using type = T; };
 template <class T>
   requires(std::is_integral_v<T> && std::is_signed_v<T>)
 struct wrapping<T> { using type = std::make_unsigned_t<T>; };
-template <class V> MIXT_HD MIXT_INLINE V add(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V add(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) + W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V sub(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) - W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V mul(V a, V b) {
   using W = typename wrapping<V>::type;
   return V(W(a) * W(b));
 }
-template <class V> MIXT_HD MIXT_INLINE V neg(V a) {
+template <ScalarValue V> MIXT_HD MIXT_INLINE V neg(V a) {
   if constexpr (std::is_integral_v<V> && std::is_signed_v<V>) return sub(V(0), a);
   else return V(-a);  // floats: -0 stays distinct from 0 - 0
 }
+template <Vector V> MIXT_INLINE V add(V a, V b) { return a + b; }
+template <Vector V> MIXT_INLINE V sub(V a, V b) { return a - b; }
+template <Vector V> MIXT_INLINE V mul(V a, V b) { return a * b; }
+template <Vector V> MIXT_INLINE V neg(V a) { return -a; }
 
 template <Scalar T> MIXT_HD MIXT_INLINE T lt(T a, T b) { return a < b ? T(1) : T(0); }
 template <Scalar T> MIXT_HD MIXT_INLINE T le(T a, T b) { return a <= b ? T(1) : T(0); }
@@ -5421,8 +5426,8 @@ struct sum {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(0); }
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x; }
-  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a + b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, x); }  // V may be a scalar (int)
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return pk::add(a, b); }
   // pk::add and pk::mul: integer sums and products wrap instead of overflowing (element_ops.hpp)
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, x); }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::add(a, b); }
@@ -5440,7 +5445,7 @@ struct mean : sum {
 /// The L2 norm: the square root of the sum of squares (MXNet's norm with its default ord=2).
 struct norm : sum {
   static constexpr const char* name = "norm";
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a + x * x; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
     return static_cast<ET>(math::sqrt(static_cast<double>(a)));
@@ -5452,8 +5457,8 @@ struct prod {
   static constexpr bool vectorizable = true, needs_values = false, returns_index = false;
   template <class ET> using acc_t = ET;
   template <class ET> MIXT_HD MIXT_INLINE static ET init() { return ET(1); }
-  template <class V> MIXT_INLINE static V vstep(V a, V x) { return a * x; }
-  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return a * b; }
+  template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::mul(a, x); }
+  template <class V> MIXT_INLINE static V vmerge(V a, V b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::mul(a, x); }
   template <class ET> MIXT_HD MIXT_INLINE static ET merge(ET a, ET b) { return pk::mul(a, b); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) { return a; }
@@ -7400,12 +7405,6 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// leaf's gradient from g, the evaluated adjoint of the expression that read it (see sum_to).
-[[gnu::noinline]] inline NDArray gradient_for_leaf(NDArray g, const Shape& leaf, bool transposed) {
-  if (!transposed && g.shape() == leaf) return g;
-  return sum_to(g, leaf, transposed);
-}
-
 /// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
 [[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
                                           Node::Backward backward) {
@@ -7451,7 +7450,16 @@ struct ProgramBackward {
         grads[k] = evaluate_recorded(t);
         continue;
       }
-      grads[k] = gradient_for_leaf(std::move(gk), own, transposed);
+      if (!transposed && gk.shape() == own) {
+        grads[k] = std::move(gk);
+        continue;
+      }
+      // Summed over the axes the leaf was broadcast along (and transposed back); while recording, that sum is
+      // on the tape too, with a broadcast as its backward.
+      grads[k] = sum_to(gk, own, transposed);
+      record_copy("sum_to", gk, grads[k], [shape = gk.shape(), transposed](const NDArray& h) {
+        return (transposed ? h.transpose() : h).broadcast_to(shape);
+      });
     }
     return grads;
   }
@@ -7534,6 +7542,9 @@ inline void record_view(const NDArray& base, NDArray& v) {
     NDArray full(base_shape, g.ctx(), g.dtype());
     mixt::detail::fill(full, 0.0, {});
     mixt::detail::copy_array(g, full.view(g.shape(), full.byte_offset() + rel), {});
+    record_copy("view", g, full, [shape = g.shape(), rel](const NDArray& h) {  // the same view of full's gradient
+      return h.view(shape, h.byte_offset() + rel);
+    });
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});
@@ -7556,6 +7567,7 @@ inline void record_view(const NDArray& base, NDArray& v) {
 // where y is the reduction's value. argmax and argmin are not recorded: an index has no gradient.
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 
@@ -7569,12 +7581,13 @@ inline expr::LeafView broadcast_back(const Shape& keep, const Shape& shape) {
   return v;
 }
 
-/// The backward of one reduction: x its input (on the tape), y its value without a tape entry (saving y's own
-/// entry would make its node hold itself).
+/// The backward of one reduction: x its input (on the tape), y its value, saved without its tape entry (the node
+/// would hold itself) and given it back from `self` when the backward is recorded in turn (norm and prod read y).
 struct ReductionBackward {
   const char* op;
   NDArray x, y;
   Shape keep;
+  std::weak_ptr<Node> self;
 
   std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
     using expr::Op;
@@ -7583,8 +7596,11 @@ struct ReductionBackward {
     const int g = b.add_leaf(og[0].view(keep, og[0].byte_offset()), broadcast_back(keep, shape), 0,
                              expr::LeafKind::plain);
     auto input = [&] { return b.add_leaf(x, expr::contiguous_view(shape), 0, expr::LeafKind::plain); };
-    auto value = [&] { return b.add_leaf(y.view(keep, y.byte_offset()), broadcast_back(keep, shape), 0,
-                                         expr::LeafKind::plain); };
+    auto value = [&] {
+      NDArray v = y;
+      if (std::shared_ptr<Node> n = self.lock()) v.set_autograd_entry(Entry{std::move(n), 0});
+      return b.add_leaf(v.view(keep, v.byte_offset()), broadcast_back(keep, shape), 0, expr::LeafKind::plain);
+    };
     if (std::strcmp(op, "mean") == 0) {
       const double count = keep.size() > 0 ? double(shape.size()) / double(keep.size()) : 0.0;
       b.add(Op::mul, g, b.add_constant(1 / count));
@@ -7613,7 +7629,10 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
     check_backward_fits(p);
     x = evaluate_recorded(expr::Program(p));
   }
-  record_node(op, out, {x.autograd_entry()}, ReductionBackward{op, x, out.detach(), keep});
+  std::shared_ptr<Node> node = new_node(op, out);
+  node->inputs = {x.autograd_entry()};
+  node->backward = ReductionBackward{op, x, out.detach(), keep, node};
+  out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
 }  // namespace mixt::autograd::detail
@@ -8182,8 +8201,10 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
     const NDArray gt = g.transpose(front);
     Shape whole = gt.shape();
     whole[0] = shape[axis];
-    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + g.shape()[axis]);
+    const int64_t len = g.shape()[axis];
+    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
     gt.copyto(rows);
+    autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
     return full.transpose(back);
   });
   return out;
@@ -8205,8 +8226,11 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
                  " (each extent must equal the target's or be 1; shapes align from the right)");
   NDArray out(target, ctx_, dtype_);
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
-  autograd::detail::record_copy("broadcast_to", *this, out,
-                                [shape = shape_](const NDArray& g) { return autograd::detail::sum_to(g, shape, false); });
+  autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
+    NDArray summed = autograd::detail::sum_to(g, shape, false);
+    autograd::detail::record_copy("sum_to", g, summed, [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
+    return summed;
+  });
   return out;
 }
 
@@ -9735,6 +9759,17 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
         req[i] = Req::write;
       }
     Op::backward(p, OpContext{is_train, {}}, og, in, out, req, ig, aux);
+    if (autograd::is_recording()) {  // create_graph: an operator's backward is not differentiable (yet), so a
+      std::vector<autograd::Entry> from;  // second derivative through it is an error rather than a silent 0
+      for (const NDArray& a : og) from.push_back(a.autograd_entry());
+      for (const NDArray& a : in) from.push_back(a.autograd_entry());
+      for (NDArray& g : ig)
+        if (!g.is_none())
+          autograd::detail::record_node(Op::name, g, from, [](const std::vector<NDArray>&) -> std::vector<NDArray> {
+            mixt::detail::fail("backward", "second derivatives through ", Op::name,
+                               " are not supported: its backward is not differentiable yet");
+          });
+    }
     return ig;
   };
   for (size_t k = 0; k < out.size(); ++k) out[k].set_autograd_entry(autograd::Entry{node, int(k)});
