@@ -200,8 +200,10 @@ MIXT_DEVICE_TEST("expr: maximum, minimum, relu and clip propagate NaN; abs(-0) i
   std::vector<double> av(19), bv(19);
   for (size_t i = 0; i < 19; ++i) av[i] = i % 3 == 0 ? nan : double(i), bv[i] = i % 3 == 1 ? nan : 5.0;
   NDArray a = nd::array(av, Shape{19}, ctx), b = nd::array(bv, Shape{19}, ctx);
-  const std::vector<double> mx = NDArray(maximum(a, b)).to_vector<double>(), mn = NDArray(minimum(a, b)).to_vector<double>(),
-                            re = NDArray(relu(a - 10.f)).to_vector<double>(), cl = NDArray(clip(a, 2, 6)).to_vector<double>(),
+  const std::vector<double> mx = NDArray(maximum(a, b)).to_vector<double>(),
+                            mn = NDArray(minimum(a, b)).to_vector<double>(),
+                            re = NDArray(relu(a - 10.f)).to_vector<double>(),
+                            cl = NDArray(clip(a, 2, 6)).to_vector<double>(),
                             ab = NDArray(abs(nd::full(Shape{19}, -0.0, ctx))).to_vector<double>();
   for (size_t i = 0; i < 19; ++i) {
     CAPTURE(i);

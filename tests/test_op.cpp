@@ -175,7 +175,8 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
   // An empty batch or class axis gives an empty output (these divided by zero); 0-d data is an error.
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{0, 3}, ctx), nd::zeros(Shape{0}, ctx)).shape() == Shape{0, 3});
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{2, 0}, ctx), nd::zeros(Shape{2}, ctx), {.preserve_shape = true}).size() == 0);
-  CHECK(nd::SoftmaxOutput(nd::zeros(Shape{2, 0, 3}, ctx), nd::zeros(Shape{2, 3}, ctx), {.multi_output = true}).size() == 0);
+  const op::SoftmaxOutput::Param multi{.multi_output = true};
+  CHECK(nd::SoftmaxOutput(nd::zeros(Shape{2, 0, 3}, ctx), nd::zeros(Shape{2, 3}, ctx), multi).size() == 0);
   CHECK_THROWS_AS(nd::SoftmaxOutput(nd::zeros(Shape{}, ctx), nd::zeros(Shape{1}, ctx)), Error);
 }
 

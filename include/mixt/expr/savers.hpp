@@ -33,7 +33,8 @@ struct save_mul {
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }  // no integer trap
+  // fn::div: no integer trap (x / 0 and the most negative value / -1)
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 

@@ -128,7 +128,8 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
   autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
     NDArray summed = autograd::detail::sum_to(g, shape, false);
-    autograd::detail::record_copy("sum_to", g, summed, [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
+    autograd::detail::record_copy("sum_to", g, summed,
+                                  [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
     return summed;
   });
   return out;
@@ -144,7 +145,8 @@ inline NDArray NDArray::transpose(std::vector<int> axes) const {
     std::vector<int> inverse(static_cast<size_t>(n));
     for (int d = 0; d < n; ++d)
       inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
-    autograd::detail::record_copy("transpose", *this, out, [inverse](const NDArray& g) { return g.transpose(inverse); });
+    autograd::detail::record_copy("transpose", *this, out,
+                                  [inverse](const NDArray& g) { return g.transpose(inverse); });
   }
   return out;
 }
