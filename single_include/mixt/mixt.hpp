@@ -4808,7 +4808,8 @@ struct save_mul {
 struct save_div {
   static constexpr bool reads_dest = true;
   static constexpr const char* name = "/=";
-  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }  // no integer trap
+  // fn::div: no integer trap (x / 0 and the most negative value / -1)
+  template <pk::ScalarValue V> MIXT_HD MIXT_INLINE static V apply(V d, V v) { return fn::div::apply(d, v); }
   template <pk::Vector V> MIXT_INLINE static V apply(V d, V v) { return d / v; }
 };
 
@@ -8228,7 +8229,8 @@ inline NDArray NDArray::broadcast_to(const Shape& shape) const {
   detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
   autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
     NDArray summed = autograd::detail::sum_to(g, shape, false);
-    autograd::detail::record_copy("sum_to", g, summed, [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
+    autograd::detail::record_copy("sum_to", g, summed,
+                                  [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
     return summed;
   });
   return out;
@@ -8244,7 +8246,8 @@ inline NDArray NDArray::transpose(std::vector<int> axes) const {
     std::vector<int> inverse(static_cast<size_t>(n));
     for (int d = 0; d < n; ++d)
       inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
-    autograd::detail::record_copy("transpose", *this, out, [inverse](const NDArray& g) { return g.transpose(inverse); });
+    autograd::detail::record_copy("transpose", *this, out,
+                                  [inverse](const NDArray& g) { return g.transpose(inverse); });
   }
   return out;
 }
