@@ -7,6 +7,7 @@ class NDArray;
 class Shape;
 namespace expr {
 struct ProgramDraft;
+struct DotExpr;
 }
 }  // namespace mixt
 
@@ -19,6 +20,9 @@ using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
 /// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
 inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
 using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
+/// Puts out = d (dot, batch_dot) on the tape (blas/dot_backward.hpp).
+inline void record_product(const expr::DotExpr& d, NDArray& out);
+using ProductRecorder = void (*)(const expr::DotExpr&, NDArray&);
 
 struct State {
   bool recording = false;
@@ -27,6 +31,7 @@ struct State {
   /// expressions are compiled only into programs that can record.
   Recorder recorder = nullptr;
   ReductionRecorder reduction_recorder = nullptr;  ///< the same for reductions
+  ProductRecorder product_recorder = nullptr;      ///< and for products
 };
 inline State& state() {
   thread_local State s;
@@ -42,6 +47,7 @@ inline bool set_recording(bool on) {
   if (on) {
     s.recorder = &detail::record_draft;
     s.reduction_recorder = &detail::record_reduction;
+    s.product_recorder = &detail::record_product;
   }
   const bool old = s.recording;
   s.recording = on;

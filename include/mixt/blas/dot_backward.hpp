@@ -63,10 +63,14 @@ struct ProductBackward {
 
 }  // namespace dot_detail
 
-inline void DotExpr::record(NDArray& out) const {
-  autograd::detail::record_node(op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
-                                dot_detail::ProductBackward{lhs, rhs, gemm, alpha, op, bool(lhs.autograd_entry()),
-                                                            bool(rhs.autograd_entry())});
+}  // namespace mixt::expr
+
+namespace mixt::autograd::detail {
+
+inline void record_product(const expr::DotExpr& d, NDArray& out) {
+  record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
+              expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
+                                                bool(d.rhs.autograd_entry())});
 }
 
-}  // namespace mixt::expr
+}  // namespace mixt::autograd::detail

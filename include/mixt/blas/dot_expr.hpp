@@ -225,11 +225,11 @@ struct DotExpr : ExprTag {
   NDArray materialize() const {
     NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
     dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
-    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry())) record(out);
+    // Through the recorder autograd::record installs: a program that never records compiles no tape code.
+    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry()))
+      autograd::detail::state().product_recorder(*this, out);
     return out;
   }
-  /// Puts out = this product on the tape (dot_backward.hpp).
-  void record(NDArray& out) const;
 
   /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
   /// `/=` compute the product into a temporary and apply it element-wise.

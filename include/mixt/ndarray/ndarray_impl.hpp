@@ -326,3 +326,4 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 
 #include "../autograd/record.hpp"
 #include "../autograd/record_reduction.hpp"
+#include "../blas/dot_backward.hpp"  // record_product, which autograd::record installs
