@@ -5269,6 +5269,7 @@ class NDArray;
 class Shape;
 namespace expr {
 struct ProgramDraft;
+struct DotExpr;
 }
 }  // namespace mixt
 
@@ -5281,6 +5282,9 @@ using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
 /// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
 inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
 using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
+/// Puts out = d (dot, batch_dot) on the tape (blas/dot_backward.hpp).
+inline void record_product(const expr::DotExpr& d, NDArray& out);
+using ProductRecorder = void (*)(const expr::DotExpr&, NDArray&);
 
 struct State {
   bool recording = false;
@@ -5289,6 +5293,7 @@ struct State {
   /// expressions are compiled only into programs that can record.
   Recorder recorder = nullptr;
   ReductionRecorder reduction_recorder = nullptr;  ///< the same for reductions
+  ProductRecorder product_recorder = nullptr;      ///< and for products
 };
 inline State& state() {
   thread_local State s;
@@ -5304,6 +5309,7 @@ inline bool set_recording(bool on) {
   if (on) {
     s.recorder = &detail::record_draft;
     s.reduction_recorder = &detail::record_reduction;
+    s.product_recorder = &detail::record_product;
   }
   const bool old = s.recording;
   s.recording = on;
@@ -7638,6 +7644,992 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
 
 }  // namespace mixt::autograd::detail
 // ---- end mixt/autograd/record_reduction.hpp ----
+// ---- begin mixt/blas/dot_backward.hpp ----
+// Recording dot and batch_dot for backward (MXNet records them as it does every nd operation). For the product
+// C = alpha * op(A) . op(B), where A and B are the operands as the GEMM sees them (matrices, or batches of
+// matrices, in their stored layout) and op() applies the transpose flag:
+//   dA = alpha * dC . op(B)^T, or alpha * op(B) . dC^T stored transposed (transpose_a)
+//   dB = alpha * op(A)^T . dC, or alpha * dC^T . op(A) stored transposed (transpose_b)
+// Each is one product over the operands' own storage, recorded in turn under autograd::grad's create_graph, so
+// second derivatives through products work.
+
+#include <vector>
+
+// ---- begin mixt/blas/dot_expr.hpp ----
+// nd::dot and nd::batch_dot: lazy matrix products (expr::DotExpr) that become ONE GEMM where they are evaluated.
+//
+//   NDArray c = dot(a, b);              GEMM, beta = 0
+//   c += dot(a, b);                     GEMM, beta = 1 (c is read and written by the one operation)
+//   w -= lr * dot(x.T(), g);            GEMM with alpha = -lr, beta = 1, transA folded from x.T()
+//   dot(a, b) + bias                    the product is materialized, then the element-wise kernel runs
+//
+// Scalars multiplying or dividing a product (and unary minus) fold into alpha. Semantics are MXNet's (dot.cc):
+//   1-D . 1-D: inner product, shape (1,); 1-D operands are vectors (their transpose flags change nothing).
+//   N-D . M-D: sums over the last axis of lhs and the first axis of rhs: (n,m,k) . (k,r,s) -> (n,m,r,s), one GEMM
+//     on the operands viewed as matrices. transpose_a views lhs as (shape[0], rest) transposed, i.e. sums over its
+//     FIRST axis and keeps shape[1:]; transpose_b views rhs as (rest, shape[-1]) transposed, i.e. sums over its
+//     LAST axis and keeps shape[:-1] — as MXNet does.
+//   batch_dot: (B,M,K) . (B,K,N) -> (B,M,N); transpose_a takes lhs as (B,K,M), transpose_b rhs as (B,N,K).
+// Operands must share dtype (float32 or float64) and context. Everything that does not depend on the element type
+// (shapes, checks, the engine push) is plain non-template code.
+
+#include <algorithm>
+#include <source_location>
+#include <vector>
+
+// ---- begin mixt/blas/gemm.hpp ----
+// blas::gemm: the one entry point for matrix products on any device.
+//
+// Conventions (those of row-major CBLAS): C is M x N with leading dimension ldc; op(A) is M x K, where A is stored
+// M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
+// transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
+//
+// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM:
+// packed (portable_gemm.hpp) for float32, and for float64 when MIXT_EXPR_DTYPES includes it, else the compact one
+// (compact_gemm.hpp says why). Called from inside an engine operation: rc gives the device and stream.
+
+#include <cstdint>
+#include <type_traits>
+
+// ---- begin mixt/blas/cblas.hpp ----
+// GEMM through a linked CBLAS (OpenBLAS), row-major. Compiled only when MIXT_USE_CBLAS is 1; the build links the
+// library (meson: the `openblas` or `cblas` dependency).
+//
+// Threads: mixt calls BLAS single-threaded and splits a large product over its own kernel pool (the rows or the
+// columns of C, one BLAS call per part). OpenBLAS's own threads would otherwise compete with the engine's CPU
+// workers and the kernel pool: two workers each running a 2-thread OpenBLAS product on a 2-core machine made
+// the MLP training step 2.8x slower, the extra threads spinning for cores. MIXT_NUM_THREADS governs both.
+// With OpenBLAS, mixt sets openblas_set_num_threads(1) before its calls; code calling OpenBLAS directly in
+// the same process should set the count it wants before its own calls.
+
+
+#if MIXT_USE_CBLAS
+#include <climits>
+#include <cstdint>
+#include <type_traits>
+
+#include <cblas.h>
+
+
+namespace mixt::blas {
+
+namespace detail {
+/// CBLAS takes int dimensions: reject what would not fit rather than truncate.
+inline int cblas_int(int64_t v, const char* what) {
+  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the CBLAS interface (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+
+/// OpenBLAS runs its calls on the caller's thread only (see the top of this file).
+inline void blas_single_threaded() {
+#ifdef OPENBLAS_VERSION
+  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+#endif
+}
+
+/// Below this many multiply-adds a product runs as one BLAS call: splitting costs more than it gains.
+inline constexpr int64_t kSplitGemmWork = int64_t(1) << 21;
+/// Each part of a split product has at least this many rows (or columns) of C.
+inline constexpr int64_t kSplitGemmGrain = 32;
+
+template <class T>
+void cblas_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, T alpha, const T* A, int la, const T* B,
+                int lb, T beta, T* C, int lc) {
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+}
+}  // namespace detail
+
+/// C = alpha * op(A) * op(B) + beta * C via cblas_sgemm / cblas_dgemm (row-major; see gemm.hpp for the
+/// argument conventions).
+template <class T>
+void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "CBLAS GEMM serves float and double");
+  const auto ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
+  const int m = detail::cblas_int(M, "M"), n = detail::cblas_int(N, "N"), k = detail::cblas_int(K, "K");
+  const int la = detail::cblas_int(lda, "lda"), lb = detail::cblas_int(ldb, "ldb"), lc = detail::cblas_int(ldc, "ldc");
+  detail::blas_single_threaded();
+  if (M * N * K < detail::kSplitGemmWork || mixt::num_threads() == 1)
+    return detail::cblas_call(ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
+  if (M >= N) {  // rows [b, e) of C need rows [b, e) of op(A): A's rows, or A's columns when transposed
+    mixt::detail::ThreadPool::global().parallel_for(M, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
+      detail::cblas_call(ta, tb, int(e - b), n, k, alpha, A + (transA ? b : b * lda), la, B, lb, beta, C + b * ldc, lc);
+    });
+  } else {  // columns [b, e) of C need columns [b, e) of op(B): B's columns, or B's rows when transposed
+    mixt::detail::ThreadPool::global().parallel_for(N, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
+      detail::cblas_call(ta, tb, m, int(e - b), k, alpha, A, la, B + (transB ? b * ldb : b), lb, beta, C + b, lc);
+    });
+  }
+}
+
+}  // namespace mixt::blas
+#endif  // MIXT_USE_CBLAS
+// ---- end mixt/blas/cblas.hpp ----
+// ---- begin mixt/blas/compact_gemm.hpp ----
+// The compact GEMM: C = alpha * op(A) * op(B) + beta * C in a few dozen lines of code, for the element types
+// whose packed GEMM (portable_gemm.hpp) a program does not compile.
+//
+// Why: every program that may multiply matrices compiles a product for each dtype the arrays may have at run
+// time, and the packed GEMM costs a program about 0.15 s of g++ time per element type. float32 always gets the
+// packed GEMM; float64 gets it when MIXT_EXPR_DTYPES includes float64 (expr/expr_dtypes.hpp) and this one
+// otherwise: correct for every shape, blocked and vectorized, several times slower than the packed kernel on
+// large products (benchmarks/RESULTS.md). A BLAS (MIXT_USE_CBLAS) serves every type at full speed.
+//
+// Rows of C are split over the kernel pool; each thread packs a KB x NB block of op(B) row-major, then updates
+// its rows of C four rows of that block at a time (four fused axpys over contiguous memory).
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+// ---- begin mixt/blas/portable_gemm.hpp ----
+// The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
+// linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
+//
+//   for each NC-wide column block of C (jc)
+//     for each KC-deep slice of the inner dimension (pc)
+//       pack op(B)[pc, jc] into NR-wide micro-panels  (shared; stays in L3, one micro-panel in L1)
+//       in parallel over rows of C (or over columns when C has few rows):
+//         for each MC-high row block: pack op(A) into MR-high micro-panels (per thread; stays in L2)
+//           for every MR x NR tile: the micro-kernel, a rank-KC update held entirely in registers.
+//
+// The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x32
+// float tile with AVX-512 (12 of the 32 zmm registers), 6x16 with AVX2 (12 of the 16 ymm) and 6x8 with SSE2. Packing pads partial panels with
+// zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <utility>
+
+
+// Full unrolling keeps the accumulators in registers (nvcc's front end does not know GCC's pragma).
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
+#define MIXT_GEMM_PRAGMA(x) _Pragma(#x)
+#define MIXT_GEMM_UNROLL(n) MIXT_GEMM_PRAGMA(GCC unroll n)
+#else
+#define MIXT_GEMM_UNROLL(n)
+#endif
+
+namespace mixt::blas {
+namespace portable {
+
+#if defined(__AVX512F__)
+inline constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kVectorBytes = 32;
+#else
+inline constexpr int kVectorBytes = 16;
+#endif
+
+/// Register and cache blocking for element type T.
+template <class T>
+struct Blocking {
+  typedef T Vec __attribute__((vector_size(kVectorBytes)));
+  static constexpr int W = kVectorBytes / int(sizeof(T));  ///< elements per vector
+  static constexpr int MR = 6;                             ///< rows of the register tile
+  static constexpr int NV = 2;                             ///< vectors per row of the register tile
+  static constexpr int NR = NV * W;                        ///< columns of the register tile
+  static constexpr int64_t KC = 1024 / int(sizeof(T));     ///< depth: a KC x NR micro-panel of B, 16 KB (AVX2) or 32 KB (AVX-512), in L1
+  static constexpr int64_t MC = 16 * MR;                   ///< rows of A packed at once (MC x KC in L2)
+  static constexpr int64_t NC = 4096;                      ///< columns of B packed at once (KC x NC in L3)
+};
+
+/// A grow-only, 64-byte aligned scratch buffer; one per thread and purpose, so steady-state GEMMs allocate nothing.
+class Scratch {
+ public:
+  ~Scratch() { release(); }
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      release();
+      ptr_ = ::operator new(bytes, std::align_val_t(64));
+      bytes_ = bytes;
+    }
+    return ptr_;
+  }
+
+ private:
+  void release() {
+    if (ptr_) ::operator delete(ptr_, std::align_val_t(64));
+    ptr_ = nullptr;
+    bytes_ = 0;
+  }
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+inline Scratch& scratch_a() {
+  thread_local Scratch s;
+  return s;
+}
+inline Scratch& scratch_b() {
+  thread_local Scratch s;
+  return s;
+}
+
+/// Packs rows [i0, i0+m) x depth [p0, p0+kc) of op(A) into MR-high micro-panels: panel r holds, for each p,
+/// its MR values side by side. Rows past m are zero.
+template <class T>
+void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc, T* out) {
+  constexpr int MR = Blocking<T>::MR;
+  for (int64_t r = 0; r < m; r += MR) {
+    const int64_t rows = std::min<int64_t>(MR, m - r);
+    if (trans) {  // op(A)(i, p) = A[p * lda + i]: MR consecutive values per p
+      const T* src = A + p0 * lda + (i0 + r);
+      for (int64_t p = 0; p < kc; ++p, src += lda, out += MR) {
+        int ii = 0;
+        for (; ii < rows; ++ii) out[ii] = src[ii];
+        for (; ii < MR; ++ii) out[ii] = T(0);
+      }
+    } else {  // op(A)(i, p) = A[i * lda + p]: MR rows read side by side
+      const T* src = A + (i0 + r) * lda + p0;
+      if (rows == MR) {
+        for (int64_t p = 0; p < kc; ++p, out += MR)
+          for (int ii = 0; ii < MR; ++ii) out[ii] = src[ii * lda + p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p, out += MR) {
+          int ii = 0;
+          for (; ii < rows; ++ii) out[ii] = src[ii * lda + p];
+          for (; ii < MR; ++ii) out[ii] = T(0);
+        }
+      }
+    }
+  }
+}
+
+/// Packs NR-wide micro-panels [jp0, jp1) of depth [p0, p0+kc) x columns [j0, j0+n) of op(B): panel q holds, for
+/// each p, its NR values side by side. Columns past n are zero.
+template <class T>
+void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n, int64_t jp0,
+            int64_t jp1, T* packed) {
+  constexpr int NR = Blocking<T>::NR;
+  for (int64_t q = jp0; q < jp1; ++q) {
+    const int64_t c = q * NR, cols = std::min<int64_t>(NR, n - c);
+    T* out = packed + q * NR * kc;
+    if (!trans) {  // op(B)(p, j) = B[p * ldb + j]: NR consecutive values per p
+      const T* src = B + p0 * ldb + (j0 + c);
+      if (cols == NR) {
+        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) std::memcpy(out, src, sizeof(T) * NR);
+      } else {
+        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) {
+          int jj = 0;
+          for (; jj < cols; ++jj) out[jj] = src[jj];
+          for (; jj < NR; ++jj) out[jj] = T(0);
+        }
+      }
+    } else {  // op(B)(p, j) = B[j * ldb + p]: NR columns read side by side
+      const T* src = B + (j0 + c) * ldb + p0;
+      for (int64_t p = 0; p < kc; ++p, out += NR) {
+        int jj = 0;
+        for (; jj < cols; ++jj) out[jj] = src[jj * ldb + p];
+        for (; jj < NR; ++jj) out[jj] = T(0);
+      }
+    }
+  }
+}
+
+/// A vector holding x in every lane (written lane by lane: `V{} + x` would add a real 0.0, to keep -0.0).
+template <class V, class T, size_t... I>
+MIXT_INLINE V broadcast(T x, std::index_sequence<I...>) {
+  return V{((void)I, x)...};
+}
+
+/// The register tile: acc = sum over p of a[p] (MR values) x b[p] (NR values), then C = alpha * acc + beta * C on
+/// the m x n corner of the tile (beta == 0: C is not read, as BLAS requires).
+template <class T>
+MIXT_INLINE void micro_kernel(int64_t kc, const T* MIXT_RESTRICT a, const T* MIXT_RESTRICT b, T* C, int64_t ldc,
+                              int m, int n, T alpha, T beta) {
+  using K = Blocking<T>;
+  using V = typename K::Vec;
+  constexpr int MR = K::MR, NV = K::NV, W = K::W, NR = K::NR;
+  V acc[MR][NV];
+MIXT_GEMM_UNROLL(16)
+  for (int i = 0; i < MR; ++i)
+MIXT_GEMM_UNROLL(4)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
+
+MIXT_GEMM_UNROLL(4)
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+MIXT_GEMM_UNROLL(4)
+    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));
+MIXT_GEMM_UNROLL(16)
+    for (int i = 0; i < MR; ++i) {
+      const V av = broadcast<V>(a[i], std::make_index_sequence<W>());
+MIXT_GEMM_UNROLL(4)
+      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
+    }
+    a += MR;
+    b += NR;
+  }
+
+  if (m == MR && n == NR) {
+MIXT_GEMM_UNROLL(16)
+    for (int i = 0; i < MR; ++i) {
+      T* c = C + i * ldc;
+MIXT_GEMM_UNROLL(4)
+      for (int v = 0; v < NV; ++v) {
+        V r = acc[i][v] * alpha;
+        if (beta != T(0)) {
+          V old;
+          std::memcpy(&old, c + v * W, sizeof(V));
+          r += beta == T(1) ? old : old * beta;
+        }
+        std::memcpy(c + v * W, &r, sizeof(V));
+      }
+    }
+    return;
+  }
+  alignas(64) T tile[MR * NR];
+  std::memcpy(tile, acc, sizeof(tile));
+  for (int i = 0; i < m; ++i)
+    for (int j = 0; j < n; ++j) {
+      T r = alpha * tile[i * NR + j];
+      C[i * ldc + j] = beta == T(0) ? r : r + beta * C[i * ldc + j];
+    }
+}
+
+/// C = beta * C for an M x N block (beta == 0 writes zeros without reading C).
+template <class T>
+void scale(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  if (beta == T(1)) return;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+}  // namespace portable
+
+/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
+/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
+template <class T>
+void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using namespace portable;
+  using Bk = Blocking<T>;
+  constexpr int64_t MR = Bk::MR, NR = Bk::NR;
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == T(0)) return scale(M, N, beta, C, ldc);
+
+  const int threads = num_threads();
+  const int64_t row_panels = (M + MR - 1) / MR;
+  for (int64_t jc = 0; jc < N; jc += Bk::NC) {
+    const int64_t nc = std::min(Bk::NC, N - jc);
+    const int64_t col_panels = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < K; pc += Bk::KC) {
+      const int64_t kc = std::min(Bk::KC, K - pc);
+      const T beta_here = pc == 0 ? beta : T(1);
+      T* packed_b = static_cast<T*>(scratch_b().get(sizeof(T) * size_t(col_panels * NR * kc)));
+      parallel_for(col_panels, 8, [&](int64_t q0, int64_t q1) {
+        pack_b(transB, B, ldb, pc, kc, jc, nc, q0, q1, packed_b);
+      });
+
+      // Row panels [r0, r1) x column panels [q0, q1) of this (jc, pc) block.
+      auto run = [&](int64_t r0, int64_t r1, int64_t q0, int64_t q1) {
+        T* packed_a = static_cast<T*>(scratch_a().get(sizeof(T) * size_t(Bk::MC * kc)));
+        for (int64_t ic = r0 * MR; ic < std::min(M, r1 * MR); ic += Bk::MC) {
+          const int64_t mc = std::min({Bk::MC, M - ic, r1 * MR - ic});
+          pack_a(transA, A, lda, ic, mc, pc, kc, packed_a);
+          for (int64_t q = q0; q < q1; ++q) {
+            const int64_t j = q * NR, n = std::min(NR, nc - j);
+            const T* bp = packed_b + q * NR * kc;
+            for (int64_t ir = 0; ir < mc; ir += MR) {
+              micro_kernel<T>(kc, packed_a + ir * kc, bp, C + (ic + ir) * ldc + jc + j, ldc,
+                              int(std::min(MR, mc - ir)), int(n), alpha, beta_here);
+            }
+          }
+        }
+      };
+      // Split the rows of C between threads when there are enough of them, else its columns.
+      if (row_panels >= 2 * threads || row_panels >= col_panels)
+        parallel_for(row_panels, 1, [&](int64_t r0, int64_t r1) { run(r0, r1, 0, col_panels); });
+      else
+        parallel_for(col_panels, 1, [&](int64_t q0, int64_t q1) { run(0, row_panels, q0, q1); });
+    }
+  }
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/portable_gemm.hpp ----
+
+namespace mixt::blas {
+
+template <class T>
+void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  using Vec = typename portable::Blocking<T>::Vec;
+  constexpr int W = portable::Blocking<T>::W;
+  constexpr int64_t KB = 128, NB = 512;  // a 64 KB (float64) block of op(B), in L2
+  if (M <= 0 || N <= 0) return;
+  portable::scale(M, N, beta, C, ldc);
+  if (K <= 0 || alpha == T(0)) return;
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, N * K));
+  parallel_for(M, grain, [&](int64_t i0, int64_t i1) {
+    T* bp = static_cast<T*>(portable::scratch_b().get(sizeof(T) * size_t(KB * NB)));
+    for (int64_t jb = 0; jb < N; jb += NB) {
+      const int64_t nb = std::min(NB, N - jb);
+      for (int64_t kb = 0; kb < K; kb += KB) {
+        const int64_t kc = std::min(KB, K - kb);
+        for (int64_t k = 0; k < kc; ++k)  // bp[k][j] = op(B)[kb + k][jb + j]
+          for (int64_t j = 0; j < nb; ++j)
+            bp[k * nb + j] = transB ? B[(jb + j) * ldb + kb + k] : B[(kb + k) * ldb + jb + j];
+        for (int64_t i = i0; i < i1; ++i) {
+          T* c = C + i * ldc + jb;
+          auto a_at = [&](int64_t k) { return alpha * (transA ? A[(kb + k) * lda + i] : A[i * lda + kb + k]); };
+          int64_t k = 0;
+          for (; k + 4 <= kc; k += 4) {  // four rows of the block per pass over c: a quarter of the loads and stores
+            const T a0 = a_at(k), a1 = a_at(k + 1), a2 = a_at(k + 2), a3 = a_at(k + 3);
+            const T* b = bp + k * nb;
+            int64_t j = 0;
+            for (; j + W <= nb; j += W) {
+              Vec vc, v0, v1, v2, v3;
+              std::memcpy(&vc, c + j, sizeof(Vec));
+              std::memcpy(&v0, b + j, sizeof(Vec));
+              std::memcpy(&v1, b + nb + j, sizeof(Vec));
+              std::memcpy(&v2, b + 2 * nb + j, sizeof(Vec));
+              std::memcpy(&v3, b + 3 * nb + j, sizeof(Vec));
+              vc += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3;
+              std::memcpy(c + j, &vc, sizeof(Vec));
+            }
+            for (; j < nb; ++j) c[j] += a0 * b[j] + a1 * b[nb + j] + a2 * b[2 * nb + j] + a3 * b[3 * nb + j];
+          }
+          for (; k < kc; ++k) {
+            const T a = a_at(k);
+            const T* b = bp + k * nb;
+            for (int64_t j = 0; j < nb; ++j) c[j] += a * b[j];
+          }
+        }
+      }
+    }
+  });
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/compact_gemm.hpp ----
+#if MIXT_USE_CUDA
+// ---- begin mixt/blas/cuda/cublas.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+// GEMM on the GPU through cuBLAS. cuBLAS is column-major: a row-major C (M x N) is the column-major C^T, so
+// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS's gemm with the operands (and M, N) swapped.
+//
+// Handles: one per device and per host thread, created on first use (a cuBLAS handle must not be used by two
+// threads at once, and engine workers may share a device). Each call binds the handle to the operation's stream.
+// Handles live until the process ends: destroying them during static destruction could outlive the CUDA context.
+
+
+#if MIXT_USE_CUDA
+#include <cstdint>
+#include <climits>
+#include <string>
+#include <type_traits>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+
+namespace mixt::blas::cuda {
+
+/// Throws mixt::Error naming the cuBLAS call when `status` is not success.
+inline void check(cublasStatus_t status, const char* call) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    mixt::detail::fail("dot", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")");
+}
+
+inline int cublas_int(int64_t v, const char* what) {
+  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the cuBLAS interface (", INT_MAX, ")");
+  return static_cast<int>(v);
+}
+
+/// The calling thread's handle for device `dev`, bound to `stream`.
+inline cublasHandle_t handle(int dev, void* stream) {
+  constexpr int kMaxDevices = 64;
+  thread_local cublasHandle_t handles[kMaxDevices] = {};
+  if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail("dot", "device id ", dev, " is out of range");
+  if (!handles[dev]) {
+    int current = 0;
+    if (cudaGetDevice(&current) != cudaSuccess) mixt::detail::fail("dot", "cudaGetDevice failed");
+    if (current != dev && cudaSetDevice(dev) != cudaSuccess) mixt::detail::fail("dot", "cudaSetDevice(", dev, ") failed");
+    cublasStatus_t status = cublasCreate(&handles[dev]);
+    if (current != dev) cudaSetDevice(current);
+    check(status, "cublasCreate");
+  }
+  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(stream)), "cublasSetStream");
+  return handles[dev];
+}
+
+/// Row-major C = alpha * op(A) * op(B) + beta * C on the stream of rc (see gemm.hpp for the conventions).
+template <class T>
+void cublas_gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
+  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
+  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasSgemm");
+  else
+    check(cublasDgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasDgemm");
+}
+
+/// `batch` GEMMs whose operands are `stride_*` elements apart, as one cuBLAS call.
+template <class T>
+void cublas_gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N,
+                                 int64_t K, T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
+                                 int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
+                                 int64_t batch) {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
+  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
+  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
+  const int nb = cublas_int(batch, "batch");
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
+                                    stride_c, nb),
+          "cublasSgemmStridedBatched");
+  else
+    check(cublasDgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
+                                    stride_c, nb),
+          "cublasDgemmStridedBatched");
+}
+
+}  // namespace mixt::blas::cuda
+#endif  // MIXT_USE_CUDA
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
+// ---- end mixt/blas/cuda/cublas.hpp ----
+#endif
+
+namespace mixt::blas {
+
+template <class T>
+void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
+          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm(rc, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+  (void)rc;
+  if (K <= 0) return portable::scale(M, N, beta, C, ldc);  // no product: C = beta * C
+#if MIXT_USE_CBLAS
+  cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+  if constexpr (std::is_same_v<T, float> || expr::expr_dtype_enabled(dtype_of_v<T>))
+    portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+/// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
+/// One cuBLAS call on the GPU; on the CPU the items are spread over the kernel pool when their outputs are
+/// distinct, else a loop of GEMMs (each one multithreaded).
+template <class T>
+void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
+                          T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (M <= 0 || N <= 0 || batch <= 0) return;
+#if MIXT_USE_CUDA
+  if (rc.ctx.is_gpu())
+    return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
+                                             stride_b, beta, C, ldc, stride_c, batch);
+#endif
+  auto run = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
+           C + i * stride_c, ldc);
+  };
+  // Distinct outputs: the items are split over the kernel pool, each product on one thread (a product started
+  // inside a pool loop finds the pool busy and runs serially), one synchronization instead of one per item.
+  if (stride_c >= M * ldc && batch > 1)
+    mixt::detail::ThreadPool::global().parallel_for(batch, 1, run);
+  else
+    run(0, batch);
+}
+
+}  // namespace mixt::blas
+// ---- end mixt/blas/gemm.hpp ----
+
+namespace mixt::expr {
+
+namespace dot_detail {
+struct GemmCall;
+/// Runs a product in its engine operation. dot and batch_dot each set their own, so that a program using only
+/// dot does not compile the batched loops.
+using GemmRunner = void (*)(const engine::RunContext&, const GemmCall&);
+template <bool Batched> void run_products(const engine::RunContext& rc, const GemmCall& c);
+}  // namespace dot_detail
+
+/// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
+struct GemmShape {
+  Shape out;
+  int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
+  bool ta = false, tb = false;
+  dot_detail::GemmRunner run = nullptr;
+};
+
+namespace dot_detail {
+
+inline int64_t product(const int64_t* first, const int64_t* last) {
+  int64_t n = 1;
+  for (; first != last; ++first) n *= *first;
+  return n;
+}
+
+inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
+  if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
+  if (lhs.dtype() != rhs.dtype())
+    detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
+                    dtype_name(rhs.dtype()), " (convert one with astype())");
+  if (lhs.dtype() != DType::float32 && lhs.dtype() != DType::float64)
+    detail::fail_at(where, op, "dtype ", dtype_name(lhs.dtype()), " is not supported (expected float32 or float64)");
+  if (!(lhs.ctx() == rhs.ctx()))
+    detail::fail_at(where, op, "operands live on different contexts: lhs ", lhs.ctx(), ", rhs ", rhs.ctx(),
+                    " (move one with copyto() or as_in_context())");
+}
+
+[[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
+                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
+  detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
+                  la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
+}
+
+/// Checks dot's operands and works out its GEMM.
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
+  check_operands("dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() == 0 || r.ndim() == 0)
+    detail::fail_at(where, "dot", "operands must have at least 1 dimension, received shapes ", l, " and ", r);
+  GemmShape g;
+  Shape out;
+  int64_t kl, kr;
+  int la, ra;
+  if (l.ndim() == 1) {  // a row vector
+    g.M = 1, kl = l[0], la = 0, ta = false;
+  } else if (!ta) {
+    g.M = product(l.begin(), l.end() - 1), kl = l[l.ndim() - 1], la = l.ndim() - 1;
+    for (int d = 0; d < l.ndim() - 1; ++d) out.push_back(l[d]);
+  } else {
+    kl = l[0], g.M = product(l.begin() + 1, l.end()), la = 0;
+    for (int d = 1; d < l.ndim(); ++d) out.push_back(l[d]);
+  }
+  if (r.ndim() == 1) {  // a column vector
+    g.N = 1, kr = r[0], ra = 0, tb = false;
+  } else if (!tb) {
+    kr = r[0], g.N = product(r.begin() + 1, r.end()), ra = 0;
+    for (int d = 1; d < r.ndim(); ++d) out.push_back(r[d]);
+  } else {
+    g.N = product(r.begin(), r.end() - 1), kr = r[r.ndim() - 1], ra = r.ndim() - 1;
+    for (int d = 0; d < r.ndim() - 1; ++d) out.push_back(r[d]);
+  }
+  if (kl != kr) not_aligned("dot", lhs, rhs, kl, la, kr, ra, ta, tb, where);
+  if (l.ndim() == 1 && r.ndim() == 1) out = Shape{1};
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = out;
+  g.run = &run_products<false>;
+  return g;
+}
+
+/// Checks batch_dot's operands and works out its batch of GEMMs.
+inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
+                                 const std::source_location& where) {
+  check_operands("batch_dot", lhs, rhs, where);
+  const Shape &l = lhs.shape(), &r = rhs.shape();
+  if (l.ndim() != 3 || r.ndim() != 3)
+    detail::fail_at(where, "batch_dot", "operands must be 3-D (batch, rows, columns), received shapes ", l, " and ", r);
+  if (l[0] != r[0])
+    detail::fail_at(where, "batch_dot", "batch sizes differ: lhs ", l, " has ", l[0], ", rhs ", r, " has ", r[0]);
+  GemmShape g;
+  g.batch = l[0];
+  g.M = ta ? l[2] : l[1];
+  g.N = tb ? r[1] : r[2];
+  const int64_t kl = ta ? l[1] : l[2], kr = tb ? r[2] : r[1];
+  if (kl != kr) not_aligned("batch_dot", lhs, rhs, kl, ta ? 1 : 2, kr, tb ? 2 : 1, ta, tb, where);
+  g.K = kl;
+  g.ta = ta, g.tb = tb;
+  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
+  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
+  g.out = Shape{g.batch, g.M, g.N};
+  g.run = &run_products<true>;
+  return g;
+}
+
+/// One product as its engine operation runs it: trivially copyable, with raw pointers (memory is freed through
+/// the engine, after every operation on its variable).
+struct GemmCall {
+  int64_t batch, M, N, K, lda, ldb;
+  bool ta, tb, f32;
+  const void* A;
+  const void* B;
+  void* C;
+  double alpha, beta;
+};
+
+template <class T, bool Batched>
+void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
+  const T* A = static_cast<const T*>(c.A);
+  const T* B = static_cast<const T*>(c.B);
+  T* C = static_cast<T*>(c.C);
+  const int64_t ldc = std::max<int64_t>(1, c.N);
+  if constexpr (!Batched)
+    blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
+  else
+    blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
+                                  c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
+}
+
+template <bool Batched>
+void run_products(const engine::RunContext& rc, const GemmCall& c) {
+  if (c.f32) run_gemm<float, Batched>(rc, c);
+  else run_gemm<double, Batched>(rc, c);
+}
+
+/// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
+inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
+                      double beta, const char* op, const std::source_location& where) {
+  if (out.size() == 0) return;
+  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
+                      lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
+  engine::Engine::get().push([call, run = g.run](engine::RunContext rc) { run(rc, call); }, out.ctx(),
+                             {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// Checks that `out` can receive the product, and whether it shares storage with an operand.
+inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                              const char* op, const char* saver, const std::source_location& where) {
+  if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
+  if (!(out.shape() == g.out))
+    detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
+                    out.shape());
+  if (out.dtype() != lhs.dtype())
+    detail::fail_at(where, op, "the product is ", dtype_name(lhs.dtype()), ", the destination of ", saver, " is ",
+                    dtype_name(out.dtype()));
+  if (!(out.ctx() == lhs.ctx()))
+    detail::fail_at(where, op, "the product lives on ", lhs.ctx(), ", the destination of ", saver, " on ", out.ctx());
+  return out.chunk() == lhs.chunk() || out.chunk() == rhs.chunk();
+}
+
+/// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
+/// dtype conversion into each user of dot).
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+  if (dst.size() == 0) return;
+  engine::Engine::get().push(
+      [src, dst](engine::RunContext rc) {
+        memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(),
+                           size_t(src.size()) * dtype_size(src.dtype()), rc);
+      },
+      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
+}
+
+/// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
+inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
+                               double alpha, double beta, const char* op, const std::source_location& where) {
+  NDArray tmp(out.shape(), out.ctx(), out.dtype());
+  if (beta != 0) copy_values(out, tmp, op, where);
+  push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
+  copy_values(tmp, out, op, where);
+}
+
+}  // namespace dot_detail
+
+/// A pending product alpha * op(lhs) . op(rhs) (or a batch of them). Materializable: evaluation points call
+/// materialize() or assign_into<Saver>(out); inside element-wise expressions it is materialized first.
+struct DotExpr : ExprTag {
+  NDArray lhs, rhs;
+  GemmShape gemm;
+  double alpha = 1;
+  const char* op = "dot";
+  std::source_location where;
+
+  Shape shape() const { return gemm.out; }
+
+  NDArray materialize() const {
+    NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
+    dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
+    // Through the recorder autograd::record installs: a program that never records compiles no tape code.
+    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry()))
+      autograd::detail::state().product_recorder(*this, out);
+    return out;
+  }
+
+  /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
+  /// `/=` compute the product into a temporary and apply it element-wise.
+  template <class Saver>
+  void assign_into(const NDArray& out) const {
+    constexpr bool is_write = std::is_same_v<Saver, save_write>, is_add = std::is_same_v<Saver, save_add>,
+                   is_sub = std::is_same_v<Saver, save_sub>;
+    if constexpr (is_write || is_add || is_sub) {
+      const bool aliased = dot_detail::check_destination(gemm, lhs, rhs, out, op, Saver::name, where);
+      const double a = is_sub ? -alpha : alpha, beta = is_write ? 0 : 1;
+      if (aliased) dot_detail::gemm_via_temporary(gemm, lhs, rhs, out, a, beta, op, where);
+      else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
+    } else {
+      NDArray value = materialize();
+      evaluate_into<Saver>(out, ArrayLeaf{{}, value}, where, Saver::name);
+    }
+  }
+};
+
+// --- folding scalars into alpha (more specialized than the generic operators of operators.hpp) ----------------
+template <ScalarOperand S>
+DotExpr operator*(const S& s, const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha *= static_cast<double>(s);
+  return r;
+}
+template <ScalarOperand S>
+DotExpr operator*(const DotExpr& d, const S& s) {
+  return s * d;
+}
+template <ScalarOperand S>
+DotExpr operator/(const DotExpr& d, const S& s) {
+  DotExpr r = d;
+  r.alpha /= static_cast<double>(s);
+  return r;
+}
+inline DotExpr operator-(const DotExpr& d) {
+  DotExpr r = d;
+  r.alpha = -r.alpha;
+  return r;
+}
+
+namespace dot_detail {
+
+/// An operand of dot as an array, and whether it arrived lazily transposed (x.T()): the flag folds into the GEMM.
+struct Operand {
+  NDArray array;
+  bool transposed = false;
+};
+inline Operand operand(const NDArray& a) { return {a, false}; }
+inline Operand operand(const Transposed<NDArray>& t) {
+  // Only a matrix transpose folds into a GEMM flag. Materializing N-D reversed axes here would compile the
+  // element-wise evaluator into every user of dot; the caller can write NDArray(x.T()) where that is meant.
+  if (t.array.ndim() > 2)
+    detail::fail("dot", "x.T() folds into dot only for 1-D and 2-D arrays, x has shape ", t.array.shape(),
+                 " (use transpose_a / transpose_b, or pass NDArray(x.T()) to reverse all axes)");
+  return {t.array, t.array.ndim() == 2};  // a vector is its own transpose
+}
+template <ExprNode E>
+Operand operand(const E& e) { return {NDArray(e), false}; }
+
+template <class T>
+concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray>;
+
+}  // namespace dot_detail
+
+/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands of
+/// 1 or 2 dimensions fold into the transpose flags (of more, they are rejected); other expressions are evaluated
+/// first.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+            std::source_location where = std::source_location::current()) {
+  dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
+  DotExpr d;
+  d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
+  d.lhs = std::move(l.array);
+  d.rhs = std::move(r.array);
+  d.where = where;
+  return d;
+}
+
+/// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
+template <dot_detail::DotOperand A, dot_detail::DotOperand B>
+DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
+                  std::source_location where = std::source_location::current()) {
+  DotExpr d;
+  d.lhs = NDArray(lhs);
+  d.rhs = NDArray(rhs);
+  d.gemm = dot_detail::batch_dot_shape(d.lhs, d.rhs, transpose_a, transpose_b, where);
+  d.op = "batch_dot";
+  d.where = where;
+  return d;
+}
+
+}  // namespace mixt::expr
+
+namespace mixt {
+using expr::batch_dot;
+using expr::dot;
+namespace nd {
+using expr::batch_dot;
+using expr::dot;
+}  // namespace nd
+}  // namespace mixt
+
+// ---- end mixt/blas/dot_expr.hpp ----
+
+namespace mixt::expr {
+
+namespace dot_detail {
+
+/// The backward of one product; `gemm` as the forward computed it.
+struct ProductBackward {
+  NDArray lhs, rhs;
+  GemmShape gemm;
+  double alpha;
+  const char* op;
+  bool need_lhs, need_rhs;
+
+  /// alpha * op(L) . op(R) as a new array of shape `out`, for L stored as (batches of) Lr x Lc matrices and R as
+  /// Rr x Rc ones: a DotExpr on the forward's own runner (so a program using only dot compiles no batched
+  /// loops), whose materialize() records it in turn.
+  NDArray product(const NDArray& L, int64_t Lr, int64_t Lc, bool tL, const NDArray& R, int64_t Rr, int64_t Rc,
+                  bool tR, const Shape& out) const {
+    DotExpr d;
+    d.lhs = L;
+    d.rhs = R;
+    d.gemm.out = out;
+    d.gemm.batch = gemm.batch;
+    d.gemm.M = tL ? Lc : Lr;
+    d.gemm.K = tL ? Lr : Lc;
+    d.gemm.N = tR ? Rr : Rc;
+    d.gemm.lda = std::max<int64_t>(1, Lc);
+    d.gemm.ldb = std::max<int64_t>(1, Rc);
+    d.gemm.ta = tL;
+    d.gemm.tb = tR;
+    d.gemm.run = gemm.run;
+    d.alpha = alpha;
+    d.op = op;
+    return d.materialize();
+  }
+
+  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
+    const GemmShape& g = gemm;
+    const int64_t Ar = g.ta ? g.K : g.M, Ac = g.ta ? g.M : g.K, Br = g.tb ? g.N : g.K, Bc = g.tb ? g.K : g.N;
+    const NDArray& dC = og[0];  // (batches of) M x N
+    std::vector<NDArray> grads(2);
+    if (need_lhs)
+      grads[0] = g.ta ? product(rhs, Br, Bc, g.tb, dC, g.M, g.N, true, lhs.shape())
+                      : product(dC, g.M, g.N, false, rhs, Br, Bc, !g.tb, lhs.shape());
+    if (need_rhs)
+      grads[1] = g.tb ? product(dC, g.M, g.N, true, lhs, Ar, Ac, g.ta, rhs.shape())
+                      : product(lhs, Ar, Ac, !g.ta, dC, g.M, g.N, false, rhs.shape());
+    return grads;
+  }
+};
+
+}  // namespace dot_detail
+
+}  // namespace mixt::expr
+
+namespace mixt::autograd::detail {
+
+inline void record_product(const expr::DotExpr& d, NDArray& out) {
+  record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
+              expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
+                                                bool(d.rhs.autograd_entry())});
+}
+
+}  // namespace mixt::autograd::detail
+// ---- end mixt/blas/dot_backward.hpp ----
 // ---- end mixt/ndarray/ndarray_impl.hpp ----
 // ---- begin mixt/ndarray/creation.hpp ----
 // Creating arrays: mx::nd::zeros, ones, full, empty, array (from host values), arange.
@@ -8455,988 +9447,6 @@ inline void NDArray::backward() const { backward(NDArray()); }
 // ---- begin mixt/blas/blas.hpp ----
 // Umbrella header of mixt/blas: GEMM on every back end (cuBLAS, CBLAS, the portable GEMM) and the lazy matrix
 // products nd::dot and nd::batch_dot.
-// ---- begin mixt/blas/gemm.hpp ----
-// blas::gemm: the one entry point for matrix products on any device.
-//
-// Conventions (those of row-major CBLAS): C is M x N with leading dimension ldc; op(A) is M x K, where A is stored
-// M x K (lda >= K) or, when transA, K x M (lda >= M); op(B) is K x N, where B is stored K x N (ldb >= N) or, when
-// transB, N x K (ldb >= K). C = alpha * op(A) * op(B) + beta * C; with beta == 0, C is only written.
-//
-// Back ends: cuBLAS for a GPU context (nvcc builds), CBLAS when MIXT_USE_CBLAS is 1, else the portable GEMM:
-// packed (portable_gemm.hpp) for float32, and for float64 when MIXT_EXPR_DTYPES includes it, else the compact one
-// (compact_gemm.hpp says why). Called from inside an engine operation: rc gives the device and stream.
-
-#include <cstdint>
-#include <type_traits>
-
-// ---- begin mixt/blas/cblas.hpp ----
-// GEMM through a linked CBLAS (OpenBLAS), row-major. Compiled only when MIXT_USE_CBLAS is 1; the build links the
-// library (meson: the `openblas` or `cblas` dependency).
-//
-// Threads: mixt calls BLAS single-threaded and splits a large product over its own kernel pool (the rows or the
-// columns of C, one BLAS call per part). OpenBLAS's own threads would otherwise compete with the engine's CPU
-// workers and the kernel pool: two workers each running a 2-thread OpenBLAS product on a 2-core machine made
-// the MLP training step 2.8x slower, the extra threads spinning for cores. MIXT_NUM_THREADS governs both.
-// With OpenBLAS, mixt sets openblas_set_num_threads(1) before its calls; code calling OpenBLAS directly in
-// the same process should set the count it wants before its own calls.
-
-
-#if MIXT_USE_CBLAS
-#include <climits>
-#include <cstdint>
-#include <type_traits>
-
-#include <cblas.h>
-
-
-namespace mixt::blas {
-
-namespace detail {
-/// CBLAS takes int dimensions: reject what would not fit rather than truncate.
-inline int cblas_int(int64_t v, const char* what) {
-  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the CBLAS interface (", INT_MAX, ")");
-  return static_cast<int>(v);
-}
-
-/// OpenBLAS runs its calls on the caller's thread only (see the top of this file).
-inline void blas_single_threaded() {
-#ifdef OPENBLAS_VERSION
-  if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
-#endif
-}
-
-/// Below this many multiply-adds a product runs as one BLAS call: splitting costs more than it gains.
-inline constexpr int64_t kSplitGemmWork = int64_t(1) << 21;
-/// Each part of a split product has at least this many rows (or columns) of C.
-inline constexpr int64_t kSplitGemmGrain = 32;
-
-template <class T>
-void cblas_call(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, T alpha, const T* A, int la, const T* B,
-                int lb, T beta, T* C, int lc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
-}
-}  // namespace detail
-
-/// C = alpha * op(A) * op(B) + beta * C via cblas_sgemm / cblas_dgemm (row-major; see gemm.hpp for the
-/// argument conventions).
-template <class T>
-void cblas_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "CBLAS GEMM serves float and double");
-  const auto ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans;
-  const int m = detail::cblas_int(M, "M"), n = detail::cblas_int(N, "N"), k = detail::cblas_int(K, "K");
-  const int la = detail::cblas_int(lda, "lda"), lb = detail::cblas_int(ldb, "ldb"), lc = detail::cblas_int(ldc, "ldc");
-  detail::blas_single_threaded();
-  if (M * N * K < detail::kSplitGemmWork || mixt::num_threads() == 1)
-    return detail::cblas_call(ta, tb, m, n, k, alpha, A, la, B, lb, beta, C, lc);
-  if (M >= N) {  // rows [b, e) of C need rows [b, e) of op(A): A's rows, or A's columns when transposed
-    mixt::detail::ThreadPool::global().parallel_for(M, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
-      detail::cblas_call(ta, tb, int(e - b), n, k, alpha, A + (transA ? b : b * lda), la, B, lb, beta, C + b * ldc, lc);
-    });
-  } else {  // columns [b, e) of C need columns [b, e) of op(B): B's columns, or B's rows when transposed
-    mixt::detail::ThreadPool::global().parallel_for(N, detail::kSplitGemmGrain, [&](int64_t b, int64_t e) {
-      detail::cblas_call(ta, tb, m, int(e - b), k, alpha, A, la, B + (transB ? b * ldb : b), lb, beta, C + b, lc);
-    });
-  }
-}
-
-}  // namespace mixt::blas
-#endif  // MIXT_USE_CBLAS
-// ---- end mixt/blas/cblas.hpp ----
-// ---- begin mixt/blas/compact_gemm.hpp ----
-// The compact GEMM: C = alpha * op(A) * op(B) + beta * C in a few dozen lines of code, for the element types
-// whose packed GEMM (portable_gemm.hpp) a program does not compile.
-//
-// Why: every program that may multiply matrices compiles a product for each dtype the arrays may have at run
-// time, and the packed GEMM costs a program about 0.15 s of g++ time per element type. float32 always gets the
-// packed GEMM; float64 gets it when MIXT_EXPR_DTYPES includes float64 (expr/expr_dtypes.hpp) and this one
-// otherwise: correct for every shape, blocked and vectorized, several times slower than the packed kernel on
-// large products (benchmarks/RESULTS.md). A BLAS (MIXT_USE_CBLAS) serves every type at full speed.
-//
-// Rows of C are split over the kernel pool; each thread packs a KB x NB block of op(B) row-major, then updates
-// its rows of C four rows of that block at a time (four fused axpys over contiguous memory).
-
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-
-// ---- begin mixt/blas/portable_gemm.hpp ----
-// The portable GEMM: C = alpha * op(A) * op(B) + beta * C for float and double, row-major, used when no CBLAS is
-// linked. Built the way optimized BLAS libraries are (Goto's algorithm, as described in the BLIS papers):
-//
-//   for each NC-wide column block of C (jc)
-//     for each KC-deep slice of the inner dimension (pc)
-//       pack op(B)[pc, jc] into NR-wide micro-panels  (shared; stays in L3, one micro-panel in L1)
-//       in parallel over rows of C (or over columns when C has few rows):
-//         for each MC-high row block: pack op(A) into MR-high micro-panels (per thread; stays in L2)
-//           for every MR x NR tile: the micro-kernel, a rank-KC update held entirely in registers.
-//
-// The micro-kernel is written with GCC/Clang vector extensions: 6 rows x 2 vectors of accumulators, i.e. a 6x32
-// float tile with AVX-512 (12 of the 32 zmm registers), 6x16 with AVX2 (12 of the 16 ymm) and 6x8 with SSE2. Packing pads partial panels with
-// zeros, so the kernel never branches on the edges; only the write-back of edge tiles does.
-
-#include <algorithm>
-#include <cstdint>
-#include <cstring>
-#include <new>
-#include <utility>
-
-
-// Full unrolling keeps the accumulators in registers (nvcc's front end does not know GCC's pragma).
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#define MIXT_GEMM_PRAGMA(x) _Pragma(#x)
-#define MIXT_GEMM_UNROLL(n) MIXT_GEMM_PRAGMA(GCC unroll n)
-#else
-#define MIXT_GEMM_UNROLL(n)
-#endif
-
-namespace mixt::blas {
-namespace portable {
-
-#if defined(__AVX512F__)
-inline constexpr int kVectorBytes = 64;
-#elif defined(__AVX__)
-inline constexpr int kVectorBytes = 32;
-#else
-inline constexpr int kVectorBytes = 16;
-#endif
-
-/// Register and cache blocking for element type T.
-template <class T>
-struct Blocking {
-  typedef T Vec __attribute__((vector_size(kVectorBytes)));
-  static constexpr int W = kVectorBytes / int(sizeof(T));  ///< elements per vector
-  static constexpr int MR = 6;                             ///< rows of the register tile
-  static constexpr int NV = 2;                             ///< vectors per row of the register tile
-  static constexpr int NR = NV * W;                        ///< columns of the register tile
-  static constexpr int64_t KC = 1024 / int(sizeof(T));     ///< depth: a KC x NR micro-panel of B, 16 KB (AVX2) or 32 KB (AVX-512), in L1
-  static constexpr int64_t MC = 16 * MR;                   ///< rows of A packed at once (MC x KC in L2)
-  static constexpr int64_t NC = 4096;                      ///< columns of B packed at once (KC x NC in L3)
-};
-
-/// A grow-only, 64-byte aligned scratch buffer; one per thread and purpose, so steady-state GEMMs allocate nothing.
-class Scratch {
- public:
-  ~Scratch() { release(); }
-  void* get(size_t bytes) {
-    if (bytes > bytes_) {
-      release();
-      ptr_ = ::operator new(bytes, std::align_val_t(64));
-      bytes_ = bytes;
-    }
-    return ptr_;
-  }
-
- private:
-  void release() {
-    if (ptr_) ::operator delete(ptr_, std::align_val_t(64));
-    ptr_ = nullptr;
-    bytes_ = 0;
-  }
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-inline Scratch& scratch_a() {
-  thread_local Scratch s;
-  return s;
-}
-inline Scratch& scratch_b() {
-  thread_local Scratch s;
-  return s;
-}
-
-/// Packs rows [i0, i0+m) x depth [p0, p0+kc) of op(A) into MR-high micro-panels: panel r holds, for each p,
-/// its MR values side by side. Rows past m are zero.
-template <class T>
-void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc, T* out) {
-  constexpr int MR = Blocking<T>::MR;
-  for (int64_t r = 0; r < m; r += MR) {
-    const int64_t rows = std::min<int64_t>(MR, m - r);
-    if (trans) {  // op(A)(i, p) = A[p * lda + i]: MR consecutive values per p
-      const T* src = A + p0 * lda + (i0 + r);
-      for (int64_t p = 0; p < kc; ++p, src += lda, out += MR) {
-        int ii = 0;
-        for (; ii < rows; ++ii) out[ii] = src[ii];
-        for (; ii < MR; ++ii) out[ii] = T(0);
-      }
-    } else {  // op(A)(i, p) = A[i * lda + p]: MR rows read side by side
-      const T* src = A + (i0 + r) * lda + p0;
-      if (rows == MR) {
-        for (int64_t p = 0; p < kc; ++p, out += MR)
-          for (int ii = 0; ii < MR; ++ii) out[ii] = src[ii * lda + p];
-      } else {
-        for (int64_t p = 0; p < kc; ++p, out += MR) {
-          int ii = 0;
-          for (; ii < rows; ++ii) out[ii] = src[ii * lda + p];
-          for (; ii < MR; ++ii) out[ii] = T(0);
-        }
-      }
-    }
-  }
-}
-
-/// Packs NR-wide micro-panels [jp0, jp1) of depth [p0, p0+kc) x columns [j0, j0+n) of op(B): panel q holds, for
-/// each p, its NR values side by side. Columns past n are zero.
-template <class T>
-void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t n, int64_t jp0,
-            int64_t jp1, T* packed) {
-  constexpr int NR = Blocking<T>::NR;
-  for (int64_t q = jp0; q < jp1; ++q) {
-    const int64_t c = q * NR, cols = std::min<int64_t>(NR, n - c);
-    T* out = packed + q * NR * kc;
-    if (!trans) {  // op(B)(p, j) = B[p * ldb + j]: NR consecutive values per p
-      const T* src = B + p0 * ldb + (j0 + c);
-      if (cols == NR) {
-        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) std::memcpy(out, src, sizeof(T) * NR);
-      } else {
-        for (int64_t p = 0; p < kc; ++p, src += ldb, out += NR) {
-          int jj = 0;
-          for (; jj < cols; ++jj) out[jj] = src[jj];
-          for (; jj < NR; ++jj) out[jj] = T(0);
-        }
-      }
-    } else {  // op(B)(p, j) = B[j * ldb + p]: NR columns read side by side
-      const T* src = B + (j0 + c) * ldb + p0;
-      for (int64_t p = 0; p < kc; ++p, out += NR) {
-        int jj = 0;
-        for (; jj < cols; ++jj) out[jj] = src[jj * ldb + p];
-        for (; jj < NR; ++jj) out[jj] = T(0);
-      }
-    }
-  }
-}
-
-/// A vector holding x in every lane (written lane by lane: `V{} + x` would add a real 0.0, to keep -0.0).
-template <class V, class T, size_t... I>
-MIXT_INLINE V broadcast(T x, std::index_sequence<I...>) {
-  return V{((void)I, x)...};
-}
-
-/// The register tile: acc = sum over p of a[p] (MR values) x b[p] (NR values), then C = alpha * acc + beta * C on
-/// the m x n corner of the tile (beta == 0: C is not read, as BLAS requires).
-template <class T>
-MIXT_INLINE void micro_kernel(int64_t kc, const T* MIXT_RESTRICT a, const T* MIXT_RESTRICT b, T* C, int64_t ldc,
-                              int m, int n, T alpha, T beta) {
-  using K = Blocking<T>;
-  using V = typename K::Vec;
-  constexpr int MR = K::MR, NV = K::NV, W = K::W, NR = K::NR;
-  V acc[MR][NV];
-MIXT_GEMM_UNROLL(16)
-  for (int i = 0; i < MR; ++i)
-MIXT_GEMM_UNROLL(4)
-    for (int v = 0; v < NV; ++v) acc[i][v] = V{};
-
-MIXT_GEMM_UNROLL(4)
-  for (int64_t p = 0; p < kc; ++p) {
-    V bv[NV];
-MIXT_GEMM_UNROLL(4)
-    for (int v = 0; v < NV; ++v) std::memcpy(&bv[v], b + v * W, sizeof(V));
-MIXT_GEMM_UNROLL(16)
-    for (int i = 0; i < MR; ++i) {
-      const V av = broadcast<V>(a[i], std::make_index_sequence<W>());
-MIXT_GEMM_UNROLL(4)
-      for (int v = 0; v < NV; ++v) acc[i][v] += av * bv[v];
-    }
-    a += MR;
-    b += NR;
-  }
-
-  if (m == MR && n == NR) {
-MIXT_GEMM_UNROLL(16)
-    for (int i = 0; i < MR; ++i) {
-      T* c = C + i * ldc;
-MIXT_GEMM_UNROLL(4)
-      for (int v = 0; v < NV; ++v) {
-        V r = acc[i][v] * alpha;
-        if (beta != T(0)) {
-          V old;
-          std::memcpy(&old, c + v * W, sizeof(V));
-          r += beta == T(1) ? old : old * beta;
-        }
-        std::memcpy(c + v * W, &r, sizeof(V));
-      }
-    }
-    return;
-  }
-  alignas(64) T tile[MR * NR];
-  std::memcpy(tile, acc, sizeof(tile));
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      T r = alpha * tile[i * NR + j];
-      C[i * ldc + j] = beta == T(0) ? r : r + beta * C[i * ldc + j];
-    }
-}
-
-/// C = beta * C for an M x N block (beta == 0 writes zeros without reading C).
-template <class T>
-void scale(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
-  if (beta == T(1)) return;
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
-}
-
-}  // namespace portable
-
-/// C (M x N, leading dimension ldc) = alpha * op(A) * op(B) + beta * C, all row-major, where op(A) is M x K
-/// (A is K x M when transA) and op(B) is K x N (B is N x K when transB). Runs on the CPU thread pool.
-template <class T>
-void portable_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                   const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using namespace portable;
-  using Bk = Blocking<T>;
-  constexpr int64_t MR = Bk::MR, NR = Bk::NR;
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == T(0)) return scale(M, N, beta, C, ldc);
-
-  const int threads = num_threads();
-  const int64_t row_panels = (M + MR - 1) / MR;
-  for (int64_t jc = 0; jc < N; jc += Bk::NC) {
-    const int64_t nc = std::min(Bk::NC, N - jc);
-    const int64_t col_panels = (nc + NR - 1) / NR;
-    for (int64_t pc = 0; pc < K; pc += Bk::KC) {
-      const int64_t kc = std::min(Bk::KC, K - pc);
-      const T beta_here = pc == 0 ? beta : T(1);
-      T* packed_b = static_cast<T*>(scratch_b().get(sizeof(T) * size_t(col_panels * NR * kc)));
-      parallel_for(col_panels, 8, [&](int64_t q0, int64_t q1) {
-        pack_b(transB, B, ldb, pc, kc, jc, nc, q0, q1, packed_b);
-      });
-
-      // Row panels [r0, r1) x column panels [q0, q1) of this (jc, pc) block.
-      auto run = [&](int64_t r0, int64_t r1, int64_t q0, int64_t q1) {
-        T* packed_a = static_cast<T*>(scratch_a().get(sizeof(T) * size_t(Bk::MC * kc)));
-        for (int64_t ic = r0 * MR; ic < std::min(M, r1 * MR); ic += Bk::MC) {
-          const int64_t mc = std::min({Bk::MC, M - ic, r1 * MR - ic});
-          pack_a(transA, A, lda, ic, mc, pc, kc, packed_a);
-          for (int64_t q = q0; q < q1; ++q) {
-            const int64_t j = q * NR, n = std::min(NR, nc - j);
-            const T* bp = packed_b + q * NR * kc;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              micro_kernel<T>(kc, packed_a + ir * kc, bp, C + (ic + ir) * ldc + jc + j, ldc,
-                              int(std::min(MR, mc - ir)), int(n), alpha, beta_here);
-            }
-          }
-        }
-      };
-      // Split the rows of C between threads when there are enough of them, else its columns.
-      if (row_panels >= 2 * threads || row_panels >= col_panels)
-        parallel_for(row_panels, 1, [&](int64_t r0, int64_t r1) { run(r0, r1, 0, col_panels); });
-      else
-        parallel_for(col_panels, 1, [&](int64_t q0, int64_t q1) { run(0, row_panels, q0, q1); });
-    }
-  }
-}
-
-}  // namespace mixt::blas
-// ---- end mixt/blas/portable_gemm.hpp ----
-
-namespace mixt::blas {
-
-template <class T>
-void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                  const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  using Vec = typename portable::Blocking<T>::Vec;
-  constexpr int W = portable::Blocking<T>::W;
-  constexpr int64_t KB = 128, NB = 512;  // a 64 KB (float64) block of op(B), in L2
-  if (M <= 0 || N <= 0) return;
-  portable::scale(M, N, beta, C, ldc);
-  if (K <= 0 || alpha == T(0)) return;
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 16) / std::max<int64_t>(1, N * K));
-  parallel_for(M, grain, [&](int64_t i0, int64_t i1) {
-    T* bp = static_cast<T*>(portable::scratch_b().get(sizeof(T) * size_t(KB * NB)));
-    for (int64_t jb = 0; jb < N; jb += NB) {
-      const int64_t nb = std::min(NB, N - jb);
-      for (int64_t kb = 0; kb < K; kb += KB) {
-        const int64_t kc = std::min(KB, K - kb);
-        for (int64_t k = 0; k < kc; ++k)  // bp[k][j] = op(B)[kb + k][jb + j]
-          for (int64_t j = 0; j < nb; ++j)
-            bp[k * nb + j] = transB ? B[(jb + j) * ldb + kb + k] : B[(kb + k) * ldb + jb + j];
-        for (int64_t i = i0; i < i1; ++i) {
-          T* c = C + i * ldc + jb;
-          auto a_at = [&](int64_t k) { return alpha * (transA ? A[(kb + k) * lda + i] : A[i * lda + kb + k]); };
-          int64_t k = 0;
-          for (; k + 4 <= kc; k += 4) {  // four rows of the block per pass over c: a quarter of the loads and stores
-            const T a0 = a_at(k), a1 = a_at(k + 1), a2 = a_at(k + 2), a3 = a_at(k + 3);
-            const T* b = bp + k * nb;
-            int64_t j = 0;
-            for (; j + W <= nb; j += W) {
-              Vec vc, v0, v1, v2, v3;
-              std::memcpy(&vc, c + j, sizeof(Vec));
-              std::memcpy(&v0, b + j, sizeof(Vec));
-              std::memcpy(&v1, b + nb + j, sizeof(Vec));
-              std::memcpy(&v2, b + 2 * nb + j, sizeof(Vec));
-              std::memcpy(&v3, b + 3 * nb + j, sizeof(Vec));
-              vc += a0 * v0 + a1 * v1 + a2 * v2 + a3 * v3;
-              std::memcpy(c + j, &vc, sizeof(Vec));
-            }
-            for (; j < nb; ++j) c[j] += a0 * b[j] + a1 * b[nb + j] + a2 * b[2 * nb + j] + a3 * b[3 * nb + j];
-          }
-          for (; k < kc; ++k) {
-            const T a = a_at(k);
-            const T* b = bp + k * nb;
-            for (int64_t j = 0; j < nb; ++j) c[j] += a * b[j];
-          }
-        }
-      }
-    }
-  });
-}
-
-}  // namespace mixt::blas
-// ---- end mixt/blas/compact_gemm.hpp ----
-#if MIXT_USE_CUDA
-// ---- begin mixt/blas/cuda/cublas.hpp ----
-#ifndef MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
-#define MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
-// GEMM on the GPU through cuBLAS. cuBLAS is column-major: a row-major C (M x N) is the column-major C^T, so
-// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS's gemm with the operands (and M, N) swapped.
-//
-// Handles: one per device and per host thread, created on first use (a cuBLAS handle must not be used by two
-// threads at once, and engine workers may share a device). Each call binds the handle to the operation's stream.
-// Handles live until the process ends: destroying them during static destruction could outlive the CUDA context.
-
-
-#if MIXT_USE_CUDA
-#include <cstdint>
-#include <climits>
-#include <string>
-#include <type_traits>
-
-#include <cublas_v2.h>
-#include <cuda_runtime.h>
-
-
-namespace mixt::blas::cuda {
-
-/// Throws mixt::Error naming the cuBLAS call when `status` is not success.
-inline void check(cublasStatus_t status, const char* call) {
-  if (status != CUBLAS_STATUS_SUCCESS)
-    mixt::detail::fail("dot", call, " failed: ", cublasGetStatusString(status), " (status ", int(status), ")");
-}
-
-inline int cublas_int(int64_t v, const char* what) {
-  if (v > INT_MAX) mixt::detail::fail("dot", what, " = ", v, " exceeds the range of the cuBLAS interface (", INT_MAX, ")");
-  return static_cast<int>(v);
-}
-
-/// The calling thread's handle for device `dev`, bound to `stream`.
-inline cublasHandle_t handle(int dev, void* stream) {
-  constexpr int kMaxDevices = 64;
-  thread_local cublasHandle_t handles[kMaxDevices] = {};
-  if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail("dot", "device id ", dev, " is out of range");
-  if (!handles[dev]) {
-    int current = 0;
-    if (cudaGetDevice(&current) != cudaSuccess) mixt::detail::fail("dot", "cudaGetDevice failed");
-    if (current != dev && cudaSetDevice(dev) != cudaSuccess) mixt::detail::fail("dot", "cudaSetDevice(", dev, ") failed");
-    cublasStatus_t status = cublasCreate(&handles[dev]);
-    if (current != dev) cudaSetDevice(current);
-    check(status, "cublasCreate");
-  }
-  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(stream)), "cublasSetStream");
-  return handles[dev];
-}
-
-/// Row-major C = alpha * op(A) * op(B) + beta * C on the stream of rc (see gemm.hpp for the conventions).
-template <class T>
-void cublas_gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
-                 const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
-  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
-  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
-  if constexpr (std::is_same_v<T, float>)
-    check(cublasSgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasSgemm");
-  else
-    check(cublasDgemm(h, tb, ta, n, m, k, &alpha, B, lb, A, la, &beta, C, lc), "cublasDgemm");
-}
-
-/// `batch` GEMMs whose operands are `stride_*` elements apart, as one cuBLAS call.
-template <class T>
-void cublas_gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N,
-                                 int64_t K, T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B,
-                                 int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
-                                 int64_t batch) {
-  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
-  const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
-  const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
-  const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
-  const int nb = cublas_int(batch, "batch");
-  if constexpr (std::is_same_v<T, float>)
-    check(cublasSgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
-                                    stride_c, nb),
-          "cublasSgemmStridedBatched");
-  else
-    check(cublasDgemmStridedBatched(h, tb, ta, n, m, k, &alpha, B, lb, stride_b, A, la, stride_a, &beta, C, lc,
-                                    stride_c, nb),
-          "cublasDgemmStridedBatched");
-}
-
-}  // namespace mixt::blas::cuda
-#endif  // MIXT_USE_CUDA
-#endif  // MIXT_SINGLE_INCLUDE_MIXT_BLAS_CUDA_CUBLAS_HPP
-// ---- end mixt/blas/cuda/cublas.hpp ----
-#endif
-
-namespace mixt::blas {
-
-template <class T>
-void gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
-          const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-#if MIXT_USE_CUDA
-  if (rc.ctx.is_gpu())
-    return cuda::cublas_gemm(rc, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-  (void)rc;
-  if (K <= 0) return portable::scale(M, N, beta, C, ldc);  // no product: C = beta * C
-#if MIXT_USE_CBLAS
-  cblas_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#else
-  if constexpr (std::is_same_v<T, float> || expr::expr_dtype_enabled(dtype_of_v<T>))
-    portable_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    compact_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-}
-
-/// `batch` independent GEMMs; the i-th reads A + i * stride_a, B + i * stride_b and updates C + i * stride_c.
-/// One cuBLAS call on the GPU; on the CPU the items are spread over the kernel pool when their outputs are
-/// distinct, else a loop of GEMMs (each one multithreaded).
-template <class T>
-void gemm_strided_batched(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K,
-                          T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
-                          int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c, int64_t batch) {
-  if (M <= 0 || N <= 0 || batch <= 0) return;
-#if MIXT_USE_CUDA
-  if (rc.ctx.is_gpu())
-    return cuda::cublas_gemm_strided_batched(rc, transA, transB, M, N, K, alpha, A, lda, stride_a, B, ldb,
-                                             stride_b, beta, C, ldc, stride_c, batch);
-#endif
-  auto run = [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i)
-      gemm(rc, transA, transB, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta,
-           C + i * stride_c, ldc);
-  };
-  // Distinct outputs: the items are split over the kernel pool, each product on one thread (a product started
-  // inside a pool loop finds the pool busy and runs serially), one synchronization instead of one per item.
-  if (stride_c >= M * ldc && batch > 1)
-    mixt::detail::ThreadPool::global().parallel_for(batch, 1, run);
-  else
-    run(0, batch);
-}
-
-}  // namespace mixt::blas
-// ---- end mixt/blas/gemm.hpp ----
-// ---- begin mixt/blas/dot_expr.hpp ----
-// nd::dot and nd::batch_dot: lazy matrix products (expr::DotExpr) that become ONE GEMM where they are evaluated.
-//
-//   NDArray c = dot(a, b);              GEMM, beta = 0
-//   c += dot(a, b);                     GEMM, beta = 1 (c is read and written by the one operation)
-//   w -= lr * dot(x.T(), g);            GEMM with alpha = -lr, beta = 1, transA folded from x.T()
-//   dot(a, b) + bias                    the product is materialized, then the element-wise kernel runs
-//
-// Scalars multiplying or dividing a product (and unary minus) fold into alpha. Semantics are MXNet's (dot.cc):
-//   1-D . 1-D: inner product, shape (1,); 1-D operands are vectors (their transpose flags change nothing).
-//   N-D . M-D: sums over the last axis of lhs and the first axis of rhs: (n,m,k) . (k,r,s) -> (n,m,r,s), one GEMM
-//     on the operands viewed as matrices. transpose_a views lhs as (shape[0], rest) transposed, i.e. sums over its
-//     FIRST axis and keeps shape[1:]; transpose_b views rhs as (rest, shape[-1]) transposed, i.e. sums over its
-//     LAST axis and keeps shape[:-1] — as MXNet does.
-//   batch_dot: (B,M,K) . (B,K,N) -> (B,M,N); transpose_a takes lhs as (B,K,M), transpose_b rhs as (B,N,K).
-// Operands must share dtype (float32 or float64) and context. Everything that does not depend on the element type
-// (shapes, checks, the engine push) is plain non-template code.
-
-#include <algorithm>
-#include <source_location>
-#include <vector>
-
-
-namespace mixt::expr {
-
-namespace dot_detail {
-struct GemmCall;
-/// Runs a product in its engine operation. dot and batch_dot each set their own, so that a program using only
-/// dot does not compile the batched loops.
-using GemmRunner = void (*)(const engine::RunContext&, const GemmCall&);
-template <bool Batched> void run_products(const engine::RunContext& rc, const GemmCall& c);
-}  // namespace dot_detail
-
-/// The GEMM (or batch of GEMMs) a product amounts to, in gemm.hpp's conventions; ldc == N.
-struct GemmShape {
-  Shape out;
-  int64_t batch = 1, M = 0, N = 0, K = 0, lda = 1, ldb = 1;
-  bool ta = false, tb = false;
-  dot_detail::GemmRunner run = nullptr;
-};
-
-namespace dot_detail {
-
-inline int64_t product(const int64_t* first, const int64_t* last) {
-  int64_t n = 1;
-  for (; first != last; ++first) n *= *first;
-  return n;
-}
-
-inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
-  if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
-  if (lhs.dtype() != rhs.dtype())
-    detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
-                    dtype_name(rhs.dtype()), " (convert one with astype())");
-  if (lhs.dtype() != DType::float32 && lhs.dtype() != DType::float64)
-    detail::fail_at(where, op, "dtype ", dtype_name(lhs.dtype()), " is not supported (expected float32 or float64)");
-  if (!(lhs.ctx() == rhs.ctx()))
-    detail::fail_at(where, op, "operands live on different contexts: lhs ", lhs.ctx(), ", rhs ", rhs.ctx(),
-                    " (move one with copyto() or as_in_context())");
-}
-
-[[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
-                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
-  detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
-                  la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
-}
-
-/// Checks dot's operands and works out its GEMM.
-inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
-  check_operands("dot", lhs, rhs, where);
-  const Shape &l = lhs.shape(), &r = rhs.shape();
-  if (l.ndim() == 0 || r.ndim() == 0)
-    detail::fail_at(where, "dot", "operands must have at least 1 dimension, received shapes ", l, " and ", r);
-  GemmShape g;
-  Shape out;
-  int64_t kl, kr;
-  int la, ra;
-  if (l.ndim() == 1) {  // a row vector
-    g.M = 1, kl = l[0], la = 0, ta = false;
-  } else if (!ta) {
-    g.M = product(l.begin(), l.end() - 1), kl = l[l.ndim() - 1], la = l.ndim() - 1;
-    for (int d = 0; d < l.ndim() - 1; ++d) out.push_back(l[d]);
-  } else {
-    kl = l[0], g.M = product(l.begin() + 1, l.end()), la = 0;
-    for (int d = 1; d < l.ndim(); ++d) out.push_back(l[d]);
-  }
-  if (r.ndim() == 1) {  // a column vector
-    g.N = 1, kr = r[0], ra = 0, tb = false;
-  } else if (!tb) {
-    kr = r[0], g.N = product(r.begin() + 1, r.end()), ra = 0;
-    for (int d = 1; d < r.ndim(); ++d) out.push_back(r[d]);
-  } else {
-    g.N = product(r.begin(), r.end() - 1), kr = r[r.ndim() - 1], ra = r.ndim() - 1;
-    for (int d = 0; d < r.ndim() - 1; ++d) out.push_back(r[d]);
-  }
-  if (kl != kr) not_aligned("dot", lhs, rhs, kl, la, kr, ra, ta, tb, where);
-  if (l.ndim() == 1 && r.ndim() == 1) out = Shape{1};
-  g.K = kl;
-  g.ta = ta, g.tb = tb;
-  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
-  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
-  g.out = out;
-  g.run = &run_products<false>;
-  return g;
-}
-
-/// Checks batch_dot's operands and works out its batch of GEMMs.
-inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
-                                 const std::source_location& where) {
-  check_operands("batch_dot", lhs, rhs, where);
-  const Shape &l = lhs.shape(), &r = rhs.shape();
-  if (l.ndim() != 3 || r.ndim() != 3)
-    detail::fail_at(where, "batch_dot", "operands must be 3-D (batch, rows, columns), received shapes ", l, " and ", r);
-  if (l[0] != r[0])
-    detail::fail_at(where, "batch_dot", "batch sizes differ: lhs ", l, " has ", l[0], ", rhs ", r, " has ", r[0]);
-  GemmShape g;
-  g.batch = l[0];
-  g.M = ta ? l[2] : l[1];
-  g.N = tb ? r[1] : r[2];
-  const int64_t kl = ta ? l[1] : l[2], kr = tb ? r[2] : r[1];
-  if (kl != kr) not_aligned("batch_dot", lhs, rhs, kl, ta ? 1 : 2, kr, tb ? 2 : 1, ta, tb, where);
-  g.K = kl;
-  g.ta = ta, g.tb = tb;
-  g.lda = std::max<int64_t>(1, ta ? g.M : g.K);
-  g.ldb = std::max<int64_t>(1, tb ? g.K : g.N);
-  g.out = Shape{g.batch, g.M, g.N};
-  g.run = &run_products<true>;
-  return g;
-}
-
-/// One product as its engine operation runs it: trivially copyable, with raw pointers (memory is freed through
-/// the engine, after every operation on its variable).
-struct GemmCall {
-  int64_t batch, M, N, K, lda, ldb;
-  bool ta, tb, f32;
-  const void* A;
-  const void* B;
-  void* C;
-  double alpha, beta;
-};
-
-template <class T, bool Batched>
-void run_gemm(const engine::RunContext& rc, const GemmCall& c) {
-  const T* A = static_cast<const T*>(c.A);
-  const T* B = static_cast<const T*>(c.B);
-  T* C = static_cast<T*>(c.C);
-  const int64_t ldc = std::max<int64_t>(1, c.N);
-  if constexpr (!Batched)
-    blas::gemm<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, B, c.ldb, T(c.beta), C, ldc);
-  else
-    blas::gemm_strided_batched<T>(rc, c.ta, c.tb, c.M, c.N, c.K, T(c.alpha), A, c.lda, c.M * c.K, B, c.ldb,
-                                  c.K * c.N, T(c.beta), C, ldc, c.M * c.N, c.batch);
-}
-
-template <bool Batched>
-void run_products(const engine::RunContext& rc, const GemmCall& c) {
-  if (c.f32) run_gemm<float, Batched>(rc, c);
-  else run_gemm<double, Batched>(rc, c);
-}
-
-/// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
-inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
-                      double beta, const char* op, const std::source_location& where) {
-  if (out.size() == 0) return;
-  const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
-                      lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
-  engine::Engine::get().push([call, run = g.run](engine::RunContext rc) { run(rc, call); }, out.ctx(),
-                             {lhs.var(), rhs.var()}, {out.var()}, engine::FnProperty::normal, op, where);
-}
-
-/// Checks that `out` can receive the product, and whether it shares storage with an operand.
-inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                              const char* op, const char* saver, const std::source_location& where) {
-  if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
-  if (!(out.shape() == g.out))
-    detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
-                    out.shape());
-  if (out.dtype() != lhs.dtype())
-    detail::fail_at(where, op, "the product is ", dtype_name(lhs.dtype()), ", the destination of ", saver, " is ",
-                    dtype_name(out.dtype()));
-  if (!(out.ctx() == lhs.ctx()))
-    detail::fail_at(where, op, "the product lives on ", lhs.ctx(), ", the destination of ", saver, " on ", out.ctx());
-  return out.chunk() == lhs.chunk() || out.chunk() == rhs.chunk();
-}
-
-/// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
-/// dtype conversion into each user of dot).
-inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
-  if (dst.size() == 0) return;
-  engine::Engine::get().push(
-      [src, dst](engine::RunContext rc) {
-        memory::copy_bytes(dst.raw_data(), dst.ctx(), src.raw_data(), src.ctx(),
-                           size_t(src.size()) * dtype_size(src.dtype()), rc);
-      },
-      dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
-}
-
-/// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
-inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                               double alpha, double beta, const char* op, const std::source_location& where) {
-  NDArray tmp(out.shape(), out.ctx(), out.dtype());
-  if (beta != 0) copy_values(out, tmp, op, where);
-  push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
-  copy_values(tmp, out, op, where);
-}
-
-}  // namespace dot_detail
-
-/// A pending product alpha * op(lhs) . op(rhs) (or a batch of them). Materializable: evaluation points call
-/// materialize() or assign_into<Saver>(out); inside element-wise expressions it is materialized first.
-struct DotExpr : ExprTag {
-  NDArray lhs, rhs;
-  GemmShape gemm;
-  double alpha = 1;
-  const char* op = "dot";
-  std::source_location where;
-
-  Shape shape() const { return gemm.out; }
-
-  NDArray materialize() const {
-    NDArray out(gemm.out, lhs.ctx(), lhs.dtype());
-    dot_detail::push_gemm(gemm, lhs, rhs, out, alpha, 0, op, where);
-    if (autograd::is_recording() && (lhs.autograd_entry() || rhs.autograd_entry())) record(out);
-    return out;
-  }
-  /// Puts out = this product on the tape (dot_backward.hpp).
-  void record(NDArray& out) const;
-
-  /// out = Saver(out, value): `=`, `+=` and `-=` are one GEMM (beta 0 or 1, alpha negated for `-=`); `*=` and
-  /// `/=` compute the product into a temporary and apply it element-wise.
-  template <class Saver>
-  void assign_into(const NDArray& out) const {
-    constexpr bool is_write = std::is_same_v<Saver, save_write>, is_add = std::is_same_v<Saver, save_add>,
-                   is_sub = std::is_same_v<Saver, save_sub>;
-    if constexpr (is_write || is_add || is_sub) {
-      const bool aliased = dot_detail::check_destination(gemm, lhs, rhs, out, op, Saver::name, where);
-      const double a = is_sub ? -alpha : alpha, beta = is_write ? 0 : 1;
-      if (aliased) dot_detail::gemm_via_temporary(gemm, lhs, rhs, out, a, beta, op, where);
-      else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
-    } else {
-      NDArray value = materialize();
-      evaluate_into<Saver>(out, ArrayLeaf{{}, value}, where, Saver::name);
-    }
-  }
-};
-
-// --- folding scalars into alpha (more specialized than the generic operators of operators.hpp) ----------------
-template <ScalarOperand S>
-DotExpr operator*(const S& s, const DotExpr& d) {
-  DotExpr r = d;
-  r.alpha *= static_cast<double>(s);
-  return r;
-}
-template <ScalarOperand S>
-DotExpr operator*(const DotExpr& d, const S& s) {
-  return s * d;
-}
-template <ScalarOperand S>
-DotExpr operator/(const DotExpr& d, const S& s) {
-  DotExpr r = d;
-  r.alpha /= static_cast<double>(s);
-  return r;
-}
-inline DotExpr operator-(const DotExpr& d) {
-  DotExpr r = d;
-  r.alpha = -r.alpha;
-  return r;
-}
-
-namespace dot_detail {
-
-/// An operand of dot as an array, and whether it arrived lazily transposed (x.T()): the flag folds into the GEMM.
-struct Operand {
-  NDArray array;
-  bool transposed = false;
-};
-inline Operand operand(const NDArray& a) { return {a, false}; }
-inline Operand operand(const Transposed<NDArray>& t) {
-  // Only a matrix transpose folds into a GEMM flag. Materializing N-D reversed axes here would compile the
-  // element-wise evaluator into every user of dot; the caller can write NDArray(x.T()) where that is meant.
-  if (t.array.ndim() > 2)
-    detail::fail("dot", "x.T() folds into dot only for 1-D and 2-D arrays, x has shape ", t.array.shape(),
-                 " (use transpose_a / transpose_b, or pass NDArray(x.T()) to reverse all axes)");
-  return {t.array, t.array.ndim() == 2};  // a vector is its own transpose
-}
-template <ExprNode E>
-Operand operand(const E& e) { return {NDArray(e), false}; }
-
-template <class T>
-concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray>;
-
-}  // namespace dot_detail
-
-/// MXNet's dot(lhs, rhs, transpose_a, transpose_b): a lazy product (see the top of this file). x.T() operands of
-/// 1 or 2 dimensions fold into the transpose flags (of more, they are rejected); other expressions are evaluated
-/// first.
-template <dot_detail::DotOperand A, dot_detail::DotOperand B>
-DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-            std::source_location where = std::source_location::current()) {
-  dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
-  DotExpr d;
-  d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
-  d.lhs = std::move(l.array);
-  d.rhs = std::move(r.array);
-  d.where = where;
-  return d;
-}
-
-/// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
-template <dot_detail::DotOperand A, dot_detail::DotOperand B>
-DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-                  std::source_location where = std::source_location::current()) {
-  DotExpr d;
-  d.lhs = NDArray(lhs);
-  d.rhs = NDArray(rhs);
-  d.gemm = dot_detail::batch_dot_shape(d.lhs, d.rhs, transpose_a, transpose_b, where);
-  d.op = "batch_dot";
-  d.where = where;
-  return d;
-}
-
-}  // namespace mixt::expr
-
-namespace mixt {
-using expr::batch_dot;
-using expr::dot;
-namespace nd {
-using expr::batch_dot;
-using expr::dot;
-}  // namespace nd
-}  // namespace mixt
-
-// ---- begin mixt/blas/dot_backward.hpp ----
-// Recording dot and batch_dot for backward (MXNet records them as it does every nd operation). For the product
-// C = alpha * op(A) . op(B), where A and B are the operands as the GEMM sees them (matrices, or batches of
-// matrices, in their stored layout) and op() applies the transpose flag:
-//   dA = alpha * dC . op(B)^T, or alpha * op(B) . dC^T stored transposed (transpose_a)
-//   dB = alpha * op(A)^T . dC, or alpha * dC^T . op(A) stored transposed (transpose_b)
-// Each is one product over the operands' own storage, recorded in turn under autograd::grad's create_graph, so
-// second derivatives through products work.
-
-#include <vector>
-
-
-namespace mixt::expr {
-
-namespace dot_detail {
-
-/// The backward of one product; `gemm` as the forward computed it.
-struct ProductBackward {
-  NDArray lhs, rhs;
-  GemmShape gemm;
-  double alpha;
-  const char* op;
-  bool need_lhs, need_rhs;
-
-  /// alpha * op(L) . op(R) as a new array of shape `out`, for L stored as (batches of) Lr x Lc matrices and R as
-  /// Rr x Rc ones: a DotExpr on the forward's own runner (so a program using only dot compiles no batched
-  /// loops), whose materialize() records it in turn.
-  NDArray product(const NDArray& L, int64_t Lr, int64_t Lc, bool tL, const NDArray& R, int64_t Rr, int64_t Rc,
-                  bool tR, const Shape& out) const {
-    DotExpr d;
-    d.lhs = L;
-    d.rhs = R;
-    d.gemm.out = out;
-    d.gemm.batch = gemm.batch;
-    d.gemm.M = tL ? Lc : Lr;
-    d.gemm.K = tL ? Lr : Lc;
-    d.gemm.N = tR ? Rr : Rc;
-    d.gemm.lda = std::max<int64_t>(1, Lc);
-    d.gemm.ldb = std::max<int64_t>(1, Rc);
-    d.gemm.ta = tL;
-    d.gemm.tb = tR;
-    d.gemm.run = gemm.run;
-    d.alpha = alpha;
-    d.op = op;
-    return d.materialize();
-  }
-
-  std::vector<NDArray> operator()(const std::vector<NDArray>& og) const {
-    const GemmShape& g = gemm;
-    const int64_t Ar = g.ta ? g.K : g.M, Ac = g.ta ? g.M : g.K, Br = g.tb ? g.N : g.K, Bc = g.tb ? g.K : g.N;
-    const NDArray& dC = og[0];  // (batches of) M x N
-    std::vector<NDArray> grads(2);
-    if (need_lhs)
-      grads[0] = g.ta ? product(rhs, Br, Bc, g.tb, dC, g.M, g.N, true, lhs.shape())
-                      : product(dC, g.M, g.N, false, rhs, Br, Bc, !g.tb, lhs.shape());
-    if (need_rhs)
-      grads[1] = g.tb ? product(dC, g.M, g.N, true, lhs, Ar, Ac, g.ta, rhs.shape())
-                      : product(lhs, Ar, Ac, !g.ta, dC, g.M, g.N, false, rhs.shape());
-    return grads;
-  }
-};
-
-}  // namespace dot_detail
-
-inline void DotExpr::record(NDArray& out) const {
-  autograd::detail::record_node(op, out, {lhs.autograd_entry(), rhs.autograd_entry()},
-                                dot_detail::ProductBackward{lhs, rhs, gemm, alpha, op, bool(lhs.autograd_entry()),
-                                                            bool(rhs.autograd_entry())});
-}
-
-}  // namespace mixt::expr
-// ---- end mixt/blas/dot_backward.hpp ----
-// ---- end mixt/blas/dot_expr.hpp ----
 // ---- end mixt/blas/blas.hpp ----
 // ---- begin mixt/op/op.hpp ----
 // Umbrella header of mixt/op: the operator library.
