@@ -39,6 +39,24 @@ TEST_CASE("core: Shape basics and printing") {
                        doctest::Contains("needs more bytes than a size_t holds"), Error);
 }
 
+TEST_CASE("core: error messages print numbers in the fewest digits that read back as the same value") {
+  auto message = [](auto... parts) {
+    try {
+      detail::fail("op", parts...);
+    } catch (const Error& e) {
+      return e.message();
+    }
+    return std::string("no error");
+  };
+  // std::to_string gave "0.000000", "0.100000", "0.100000", and 309 digits for 1e308.
+  CHECK(message("lr = ", 1e-10) == "lr = 1e-10");
+  CHECK(message(0.1, " ", 0.1f, " ", 2.5) == "0.1 0.1 2.5");  // 0.1f is the float 0.1, not 0.10000000149011612
+  CHECK(message(1e308, " ", -3.0, " ", 1.0 + 1e-15) == "1e+308 -3 1.000000000000001");
+  CHECK(message(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(message(NAN, " ", -INFINITY) == "nan -inf");
+  CHECK(message(int64_t(-5), " ", size_t(7)) == "-5 7");
+}
+
 TEST_CASE("core: half and bfloat16 round to nearest even, against exact values") {
   // Every half value converts to float exactly and back unchanged.
   for (uint32_t b = 0; b < 0x10000; ++b) {

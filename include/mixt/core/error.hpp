@@ -2,6 +2,8 @@
 #pragma once
 
 #include <concepts>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <source_location>
 #include <type_traits>
@@ -59,9 +61,20 @@ namespace detail {
 // string-building function, about 5% of what a small program compiled.
 [[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
 
+/// A number in the fewest significant digits that read back as the same value of its type (float or double):
+/// "1e-10" and "0.1", where std::to_string gives "0.000000" and "0.100000".
+[[gnu::cold, gnu::noinline]] inline void append_shortest(std::string& s, double v, bool single) {
+  char buf[40];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (single ? std::strtof(buf, nullptr) == float(v) : std::strtod(buf, nullptr) == v) break;
+  }
+  s += buf;  // nan and inf never read back equal: they leave the loop at 17 digits, printed as "nan" / "inf"
+}
+
 /// One piece of a message, referring to the caller's value (valid for the duration of the call).
 struct MessagePiece {
-  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, object };
+  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, single_floating, object };
   Kind kind;
   union {
     std::string_view text;
@@ -82,7 +95,8 @@ struct MessagePiece {
   template <class T>
     requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
   MessagePiece(const T& v) {  // NOLINT
-    if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
+    if constexpr (std::is_same_v<T, float>) kind = Kind::single_floating, d = double(v);
+    else if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
     else if constexpr (std::is_signed_v<T>) kind = Kind::signed_int, i = (long long)v;
     else kind = Kind::unsigned_int, u = (unsigned long long)v;
   }
@@ -102,7 +116,8 @@ struct MessagePiece {
       case MessagePiece::Kind::text: s.append(m.text); break;
       case MessagePiece::Kind::signed_int: s += std::to_string(m.i); break;
       case MessagePiece::Kind::unsigned_int: s += std::to_string(m.u); break;
-      case MessagePiece::Kind::floating: s += std::to_string(m.d); break;
+      case MessagePiece::Kind::floating: append_shortest(s, m.d, false); break;
+      case MessagePiece::Kind::single_floating: append_shortest(s, m.d, true); break;
       case MessagePiece::Kind::object: s += m.object.str(m.object.p); break;
     }
   }
