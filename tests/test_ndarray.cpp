@@ -134,6 +134,9 @@ MIXT_DEVICE_TEST("ndarray: zeros, ones, full, array and arange hold the values a
   CHECK(nd::arange(0, 100000, 1, 1, ctx, DType::int32).to_vector<double>() == iota(100000));
   CHECK_THROWS_AS(nd::arange(0, 1, 0), Error);
   CHECK_THROWS_AS(nd::arange(0, 1, 1, 0), Error);
+  // 2^64 - 8 bytes: the pool's rounding wrapped to a 0-byte block, and the first write crashed.
+  CHECK_THROWS_AS(NDArray(Shape{(int64_t(1) << 61) - 1}, ctx, DType::float64), Error);
+  CHECK_THROWS_AS(nd::zeros(Shape{(int64_t(1) << 62) - 1}, ctx), Error);
 }
 
 // --- host access, copies, conversions ----------------------------------------------------------------------------
@@ -432,10 +435,20 @@ TEST_CASE("ndarray: printing follows NumPy's str() and MXNet's repr line") {
   CHECK(str(nd::array({0.1, 1.0 / 3}, cpu(), DType::float64)) == "[0.1        0.33333333]\n<NDArray 2 @cpu(0)>");
   CHECK(str(nd::array({1e-5, 1.0})) == "[1.e-05 1.e+00]\n<NDArray 2 @cpu(0)>");
   CHECK(str(nd::array({1.5e-5, 1.0, -250.0})) == "[ 1.5e-05  1.0e+00 -2.5e+02]\n<NDArray 3 @cpu(0)>");
-  // Values with fewer digits than the common precision are padded with zeros, not printed to more digits: the
-  // float16 nearest 0.1 is 0.0999755859375, and NumPy shows it as 1.0000e-01.
-  CHECK(str(nd::array({0.1, 1000.5}, cpu(), DType::float16)) == "[1.0000e-01 1.0005e+03]\n<NDArray 2 @cpu(0)>");
-  CHECK(str(nd::array({0.1, 1.2345004506641999e-05})) == "[1.00000000e-01 1.23450045e-05]\n<NDArray 2 @cpu(0)>");
+  // Values with fewer digits than the common precision show their own further digits (NumPy 1.26 prints these):
+  // the float16 nearest 0.1 is 0.0999755859375, the float32 nearest 0.1 is 0.100000001490116.
+  CHECK(str(nd::array({0.1, 1000.5}, cpu(), DType::float16)) == "[9.9976e-02 1.0005e+03]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array({0.1, 1.2345004506641999e-05})) == "[1.00000001e-01 1.23450045e-05]\n<NDArray 2 @cpu(0)>");
+  CHECK(str(nd::array({1.609e-6, 1.13e-6, -5.96e-7}, cpu(), DType::float16)) ==
+        "[ 1.61e-06  1.13e-06 -5.96e-07]\n<NDArray 3 @cpu(0)>");
+  CHECK(str(nd::array({1.3315865e-06, 7.1527899e-07, -1.5454003e-06})) ==
+        "[ 1.3315865e-06  7.1527899e-07 -1.5454003e-06]\n<NDArray 3 @cpu(0)>");
+  // A 0-d integer value past the dtype's digits: the shortest digits, then zeros.
+  CHECK(str(nd::array({123456792.0}, Shape{})) == "123456790.0\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::array({-99999992.0}, Shape{})) == "-99999990.0\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::array({2048.0}, Shape{}, cpu(), DType::float16)) == "2048.0\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::array({65504.0}, Shape{}, cpu(), DType::float16)) == "65500.0\n<NDArray  @cpu(0)>");
+  CHECK(str(nd::array({1e15}, Shape{}, cpu(), DType::float64)) == "1000000000000000.0\n<NDArray  @cpu(0)>");
   CHECK(str(nd::array(std::vector<double>{1.0, NAN, -INFINITY})) == "[  1.  nan -inf]\n<NDArray 3 @cpu(0)>");
   CHECK(str(nd::arange(0, 12, 1, 1, cpu(), DType::int32).reshape({2, 2, 3})) ==
         "[[[ 0  1  2]\n  [ 3  4  5]]\n\n [[ 6  7  8]\n  [ 9 10 11]]]\n<NDArray 2x2x3 @cpu(0)>");
@@ -491,6 +504,13 @@ MIXT_DEVICE_TEST("ndarray: uniform stays in [low, high) after rounding; ranges i
   }
   CHECK_THROWS_AS(nd::random::uniform(-1e308, 1e308, {4}, ctx, DType::float64), Error);  // used to loop ~2^51 times
   CHECK_THROWS_AS(nd::random::uniform(-INFINITY, INFINITY, {4}, ctx), Error);           // used to draw NaN
+  // Ranges that hold no value of the dtype: they used to draw 1 + 2^-23 >= high, and float16 inf.
+  CHECK_THROWS_AS(nd::random::uniform(1 + 1e-10, 1 + 2e-10, {4}, ctx), Error);
+  CHECK_THROWS_AS(nd::random::uniform(1e5, 2e5, {4}, ctx, DType::float16), Error);
+  // The one value a narrow range holds.
+  const double one_ulp = std::nextafter(1.0f, 2.0f);
+  for (double v : nd::random::uniform(1 - 1e-10, 1 + 1e-10, {16}, ctx).to_vector<double>()) CHECK(v == 1);
+  CHECK(nd::random::uniform(1, one_ulp, {1}, ctx).item<double>() == 1);
   CHECK_THROWS_AS(nd::arange(0, 4, 1, int64_t(1) << 62, ctx), Error);                  // 2^64 elements wrapped to 0
 }
 

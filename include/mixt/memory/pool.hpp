@@ -24,6 +24,8 @@ namespace mixt::memory {
 template <class Backend>
 class Pool {
  public:
+  static constexpr size_t kMaxBytes = size_t(1) << 62;
+
   explicit Pool(Backend backend = {}) : backend_(std::move(backend)) {}
   ~Pool() { release_cache(); }
   Pool(const Pool&) = delete;
@@ -32,6 +34,10 @@ class Pool {
   /// Returns a block of at least `bytes` bytes; nullptr for 0 bytes.
   void* allocate(size_t bytes) {
     if (bytes == 0) return nullptr;
+    // No memory is this large, and rounding a size near 2^64 up (here or in a backend) would wrap to a tiny block.
+    if (bytes > kMaxBytes)
+      detail::fail(backend_.name(), "out of memory: ", bytes, " bytes requested, more than the ", kMaxBytes,
+                   " any allocation can have");
     size_t rounded = round_size(bytes);
     std::unique_lock<std::mutex> lk(m_);
     if (void* p = take_cached_locked(rounded)) return p;

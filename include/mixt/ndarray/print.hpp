@@ -103,11 +103,10 @@ class FloatFormat {
       return std::string(std::max(0, pad_left_ + pad_right_ + 1 - int(s.size())), ' ') + s;
     }
     std::string i, f, exp;
-    if (sci_) {  // the shortest digits, padded with zeros to the common precision (NumPy: min_digits)
-      std::string s = shortest_text(v, dtype_, true);
+    if (sci_) {  // every value to the common precision, its own digits rounded there (NumPy: min_digits)
+      std::string s = format_c("%#.*e", precision_, v);
       size_t e = s.find('e');
       split_point(s.substr(0, e), i, f);
-      f.resize(size_t(std::max(precision_, int(f.size()))), '0');
       std::string digits = s.substr(e + 2);
       exp = s.substr(e, 2) + std::string(std::max(0, exp_digits_ - int(digits.size())), '0') + digits;
     } else {
@@ -132,8 +131,19 @@ inline std::string format_float_scalar(double v, DType t) {
     std::string s = format_c("%.*e", shortest_digits(v, t, true, 17), v);  // "1e-05", "1.5e+20"
     return s;
   }
-  std::string s = format_c("%.*f", std::max(1, shortest_digits(v, t, false, 17)), v);
-  return s;
+  const int frac = shortest_digits(v, t, false, 17);
+  if (frac == 0) {
+    // An integer shows its shortest significant digits, then zeros: float32 123456792 is "123456790.0".
+    const int sig = shortest_digits(v, t, true, 17);
+    const std::string e = format_c("%.*e", sig, v);  // "-1.2345679e+08"
+    const int exponent = std::atoi(e.c_str() + e.find('e') + 1);
+    if (exponent > sig) {
+      std::string digits = e.substr(0, e.find('e'));
+      digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+      return digits + std::string(size_t(exponent - sig), '0') + ".0";
+    }
+  }
+  return format_c("%.*f", std::max(1, frac), v);
 }
 
 /// NumPy's _formatArray: nested brackets, line wrapping and summarization, over any element formatter.

@@ -55,6 +55,18 @@ MIXT_HD T within(double v, double low, double high) {
   return t;
 }
 
+/// Whether [low, high) holds a value of dtype: [1 + 1e-10, 1 + 2e-10) holds no float32, [1e5, 2e5) no float16.
+template <class = void>
+bool holds_value(DType dtype, double low, double high, const char* op) {
+  bool holds = false;
+  float_dtype_switch(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    const double v = static_cast<double>(static_cast<compute_type_t<T>>(within<T>(low, low, high)));
+    holds = v >= low && v < high;
+  });
+  return holds;
+}
+
 enum class Law { uniform, normal };
 
 // The kernels are function templates, not generic lambdas: nvcc accepts no device lambda inside a generic lambda.
@@ -111,6 +123,9 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
   if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
     mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
                        high);
+  if (!detail::holds_value(dtype, low, high, "random.uniform"))
+    mixt::detail::fail("random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ", low,
+                       ", high = ", high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
 }
 
