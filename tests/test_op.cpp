@@ -91,7 +91,7 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
   auto xv = stored(random_values(60, -3, 3, 4));
   NDArray x = nd::array(xv, s, ctx);
   for (int axis : {0, 1, 2, -1}) {
-    for (double t : {1.0, 2.5}) {
+    for (double t : {1.0, 2.5, -0.5}) {
       CAPTURE(axis);
       CAPTURE(t);
       int ax = axis < 0 ? axis + 3 : axis;
@@ -123,9 +123,15 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
   }
   NDArray big = nd::array<double>({3.4e38, -3.4e38, 0, 3.4e38}, Shape{2, 2}, ctx);
   check_close(nd::softmax(big), {1, 0, 0, 1});
+  // A negative temperature shifts by the minimum: exp((x - max) / T) overflowed, exp(1e3) here.
+  NDArray spread = nd::array<double>({-5, 5, 0, 1}, Shape{2, 2}, ctx);
+  check_close(nd::softmax(spread, {.axis = -1, .temperature = -0.01}), {1, 0, 1, std::exp(-100.0)}, 1e-5, 1e-30);
   CHECK_THROWS_AS(nd::softmax(x, {.axis = 3, .temperature = std::nullopt}), Error);
+  CHECK_THROWS_AS(nd::softmax(x, {.axis = 0, .temperature = 0.0}), Error);  // gave NaN
+  CHECK_THROWS_AS(nd::log_softmax(x, {.axis = 0, .temperature = INFINITY}), Error);
   CHECK(nd::softmax(nd::zeros(Shape{2, 0}, ctx)).shape() == Shape{2, 0});  // an empty axis: an empty result
-  CHECK(nd::log_softmax(nd::zeros(Shape{0, 3}, ctx), {.axis = 0}).shape() == Shape{0, 3});
+  CHECK(nd::log_softmax(nd::zeros(Shape{0, 3}, ctx), {.axis = 0, .temperature = std::nullopt}).shape() ==
+        Shape{0, 3});
 }
 
 MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {
@@ -288,6 +294,8 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
        sv = stored(random_values(10, 0, 1, 15));
   const double lr = 0.1, wd = 0.01, rescale = 0.5, clipg = 0.6;
   auto g_of = [&](size_t i) { return std::min(std::max(rescale * gv[i], -clipg), clipg); };
+  // Adam and RMSProp add the weight decay before clipping (MXNet's AdamUpdateKernel, RMSPropUpdate); SGD after.
+  auto decayed_g_of = [&](size_t i) { return std::min(std::max(rescale * gv[i] + wd * wv[i], -clipg), clipg); };
   {
     NDArray w = nd::array(wv, ctx), g = nd::array(gv, ctx);
     nd::sgd_update(w, g, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f});
@@ -311,7 +319,7 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
     nd::adam_update(w, g, mean, var, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f});
     std::vector<double> wm(10), wvar(10), wwant(10);
     for (size_t i = 0; i < 10; ++i) {
-      double gg = g_of(i) + wd * wv[i];
+      double gg = decayed_g_of(i);
       wm[i] = 0.9 * sv[i] + 0.1 * gg;
       wvar[i] = 0.999 * sv[i] + 0.001 * gg * gg;
       wwant[i] = wv[i] - lr * wm[i] / (std::sqrt(wvar[i]) + 1e-8);
@@ -325,7 +333,7 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
     nd::rmsprop_update(w, g, n, {.lr = 0.1f, .wd = 0.01f, .rescale_grad = 0.5f, .clip_gradient = 0.6f, .clip_weights = 0.8f});
     std::vector<double> wn(10), wwant(10);
     for (size_t i = 0; i < 10; ++i) {
-      double gg = g_of(i) + wd * wv[i];
+      double gg = decayed_g_of(i);
       wn[i] = 0.05 * gg * gg + 0.95 * sv[i];
       wwant[i] = std::min(std::max(wv[i] - lr * gg / std::sqrt(wn[i] + 1e-8), -0.8), 0.8);
     }
@@ -334,6 +342,23 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
   }
   NDArray w = nd::zeros(Shape{3}, ctx);
   CHECK_THROWS_AS(nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}), Error);
+}
+
+TEST_CASE("op: errors from the nd:: calls name the caller's line, not the library's") {
+  NDArray x = nd::zeros(Shape{1, 1, 3, 3});
+  auto called_here = [](auto&& call) {
+    try {
+      call();
+    } catch (const Error& e) {
+      return std::string(e.where().file_name()).find("test_op.c") != std::string::npos;  // .cpp, or .cu
+    }
+    return false;
+  };
+  CHECK(called_here([&] { nd::Pooling(x, {.kernel = {5, 5}}); }));
+  CHECK(called_here([&] { nd::Concat({x, nd::zeros(Shape{2, 2})}); }));
+  CHECK(called_here([&] { nd::topk(x, {.axis = 7}); }));
+  CHECK(called_here([&] { nd::take(x, nd::zeros(Shape{}), {.axis = 9}); }));
+  CHECK(called_here([&] { nd::softmax(x, {.axis = 4, .temperature = std::nullopt}); }));
 }
 
 TEST_CASE("op: attributes parse from MXNet's strings and print back") {

@@ -241,6 +241,22 @@ MIXT_DEVICE_TEST("shape ops: Concat forward, backward, partial inference and mis
   check_error([&] { nd::Concat({xs[0], bad}); }, {"Concat", "argument 'arg1'"});
   check_error([&] { nd::Concat({xs[0], nd::zeros(Shape{2, 3}, ctx)}); }, {"Concat", "argument 'arg1'", "dimensions"});
   check_error([&] { op::invoke<op::Concat>({.num_args = 0}, {}); }, {"Concat", "attribute 'num_args'"});
+
+  // Inputs of extent 0 along dim add nothing (NumPy). Read as "unknown", they made the output's extent 0 and the
+  // copy wrote past it (SIGSEGV).
+  NDArray none_wide = nd::zeros(Shape{2, 0}, ctx), none_tall = nd::zeros(Shape{0, 3}, ctx);
+  check_close(nd::Concat({a, none_wide.reshape({2, 0}), a}, {.dim = 1}), [&] {
+    std::vector<double> w;
+    for (size_t r = 0; r < 2; ++r)
+      for (int twice = 0; twice < 2; ++twice)
+        for (size_t j = 0; j < 3; ++j) w.push_back(v[0][r * 3 + j]);
+    return w;
+  }());
+  check_close(nd::Concat({none_tall, a}, {.dim = 0}), v[0]);
+  CHECK(nd::Concat({none_tall, none_tall}, {.dim = 0}).shape() == Shape{0, 3});
+  check_error([&] { nd::Concat({a, nd::zeros(Shape{3, 0}, ctx)}, {.dim = 1}); }, {"Concat", "argument 'arg1'"});
+  // The operator itself (as a graph would call it) refuses rather than writing past the output.
+  check_error([&] { op::invoke<op::Concat>({.num_args = 2, .dim = 0}, {none_tall, a}); }, {"Concat", "sum to 2"});
 }
 
 MIXT_DEVICE_TEST("shape ops: SliceChannel (split) with and without squeeze_axis") {

@@ -3,8 +3,10 @@
 //   g = clip(rescale_grad * grad, clip_gradient)      (no clipping when clip_gradient < 0)
 //   sgd:      w = (1 - lr wd) w - lr g
 //   sgd_mom:  mom = momentum mom - lr wd w - lr g;  w += mom
-//   adam:     g += wd w;  mean = b1 mean + (1 - b1) g;  var = b2 var + (1 - b2) g^2;  w -= lr mean / (sqrt(var) + eps)
-//   rmsprop:  g += wd w;  n = (1 - gamma1) g^2 + gamma1 n;  w -= lr g / sqrt(n + eps);  w = clip(w, clip_weights)
+// Adam and RMSProp clip the gradient with the weight decay added, as MXNet's kernels do:
+//   G = clip(rescale_grad * grad + wd w, clip_gradient)
+//   adam:     mean = b1 mean + (1 - b1) G;  var = b2 var + (1 - b2) G^2;  w -= lr mean / (sqrt(var) + eps)
+//   rmsprop:  n = (1 - gamma1) G^2 + gamma1 n;  w -= lr G / sqrt(n + eps);  w = clip(w, clip_weights)
 // (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
 #pragma once
 
@@ -68,10 +70,13 @@ inline void check_update_args(const char* op, const NDArray& weight, const NDArr
   if (!(other.shape() == weight.shape()))
     mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
 }
-/// rescale * grad, clipped to [-c, c] when c >= 0 (a node; nothing runs).
-inline auto scaled_grad(const NDArray& grad, float rescale, float c) {
-  return clip(grad * rescale, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
+/// g clipped to [-c, c] when c >= 0 (a node; nothing runs).
+template <class E>
+auto clipped(const E& g, float c) {
+  return clip(g, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
 }
+/// rescale * grad, clipped to [-c, c] when c >= 0.
+inline auto scaled_grad(const NDArray& grad, float rescale, float c) { return clipped(grad * rescale, c); }
 }  // namespace detail
 
 }  // namespace mixt::op
@@ -99,7 +104,7 @@ template <int = 0>
 NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
   for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
     op::detail::check_update_args("adam_update", weight, *a, n);
-  auto g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
   mean.assign(mean * p.beta1 + g * (1 - p.beta1));
   var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
   weight -= mean * p.lr / (sqrt(var) + p.epsilon);
@@ -110,7 +115,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
   op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
   op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = expr::evaluate(op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd);
+  NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
   n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
   weight -= g * p.lr / sqrt(n + p.epsilon);
   if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));

@@ -352,7 +352,8 @@ template <class V> void visit(Pooling::Param& p, V&& v) {
 
 namespace mixt::nd {
 template <int = 0>
-NDArray Pooling(const NDArray& data, const op::Pooling::Param& p) {
-  return op::invoke<op::Pooling>(p, {data})[0];
+NDArray Pooling(const NDArray& data, const op::Pooling::Param& p,
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Pooling>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

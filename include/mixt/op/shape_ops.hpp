@@ -295,6 +295,11 @@ struct ConcatOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.dim, out[0].ndim(), name);
     const index_detail::AxisSplit so = index_detail::split_at(out[0].shape(), axis);
+    int64_t total = 0;
+    for (const NDArray& x : in) total += x.shape()[axis];
+    if (total != out[0].shape()[axis])  // an input's extent 0 read as "unknown" left the output's unknown
+      mixt::detail::fail(name, "the inputs' extents along dim ", axis, " sum to ", total, ", the output has ",
+                         out[0].shape()[axis]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       int64_t off = 0;
       for (const NDArray& x : in) {
@@ -404,28 +409,70 @@ template <class V> void visit(SliceChannel::Param& p, V&& v) {
 namespace mixt::nd {
 /// MXNet's Flatten operator (the autograd-recorded counterpart of nd::flatten's view).
 template <int = 0>
-NDArray Flatten(const NDArray& data) { return op::invoke<op::Flatten>({}, {data})[0]; }
+NDArray Flatten(const NDArray& data, std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Flatten>({}, {data}, {}, autograd::is_training(), where)[0];
+}
 template <int = 0>
-NDArray Reshape(const NDArray& data, const op::Reshape::Param& p) { return op::invoke<op::Reshape>(p, {data})[0]; }
+NDArray Reshape(const NDArray& data, const op::Reshape::Param& p,
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Reshape>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 /// The transpose operator (a copy, recorded by autograd); nd::transpose(a, axes) is the NDArray method.
 template <int = 0>
-NDArray transpose(const NDArray& data, const op::Transpose::Param& p) { return op::invoke<op::Transpose>(p, {data})[0]; }
-template <int = 0>
-NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p) {
-  return op::invoke<op::SliceAxis>(p, {data})[0];
-}
-/// Concat of the inputs along p.dim; p.num_args is set from the number of inputs.
-template <int = 0>
-NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {}) {
-  p.num_args = int(data.size());
-  return op::invoke<op::Concat>(p, data)[0];
+NDArray transpose(const NDArray& data, const op::Transpose::Param& p,
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Transpose>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p) {
-  return op::invoke<op::SliceChannel>(p, {data});
+NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p,
+                   std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceAxis>(p, {data}, {}, autograd::is_training(), where)[0];
+}
+namespace concat_detail {
+/// The inputs without those of extent 0 along `dim`, which add nothing: operator shapes read extent 0 as
+/// "unknown", so one of them would make the output's extent unknown (0) too. They must still match the others.
+inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int dim,
+                                           const std::source_location& where) {
+  auto empty_along = [&](const NDArray& x) {
+    const int n = x.ndim();
+    return !x.is_none() && n > 0 && dim >= -n && dim < n && x.shape()[dim < 0 ? dim + n : dim] == 0;
+  };
+  std::vector<NDArray> parts;
+  for (const NDArray& x : data)
+    if (!empty_along(x)) parts.push_back(x);
+  if (parts.empty() || parts.size() == data.size()) return data;
+  const NDArray& ref = parts[0];
+  for (size_t i = 0; i < data.size(); ++i) {
+    const NDArray& x = data[i];
+    if (!empty_along(x) || ref.is_none() || x.ndim() != ref.ndim()) continue;
+    const int axis = dim < 0 ? dim + x.ndim() : dim;
+    for (int d = 0; d < x.ndim(); ++d)
+      if (d != axis && x.shape()[d] != ref.shape()[d])
+        mixt::detail::fail_at(where, "Concat", "argument 'arg", i, "': expected the other inputs' extent ",
+                              ref.shape()[d], " along axis ", d, " (inputs may differ only along dim ", axis,
+                              "), received shape ", x.shape());
+  }
+  return parts;
+}
+}  // namespace concat_detail
+
+/// Concat of the inputs along p.dim; p.num_args is set from the number of inputs. Inputs of extent 0 along p.dim
+/// are left out (NumPy's result), unless every input is.
+template <int = 0>
+NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
+               std::source_location where = std::source_location::current()) {
+  const std::vector<NDArray> parts = concat_detail::nonempty_parts(data, p.dim, where);
+  p.num_args = int(parts.size());
+  return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p) {
-  return op::invoke<op::SliceChannel>(p, {data});
+std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
+                                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
+}
+template <int = 0>
+std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p,
+                           std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 }  // namespace mixt::nd

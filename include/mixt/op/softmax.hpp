@@ -1,11 +1,13 @@
-// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first, so inputs
-// near the float limits stay finite. temperature T divides the input.
+// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first (the minimum
+// for a negative temperature), so inputs near the float limits stay finite. temperature T divides the input; 0 and
+// non-finite T are errors (MXNet returns NaN).
 //   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
 //   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
 // On a GPU with cuDNN, temperature 1 runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's softmax has no cudnn_off
 // attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to the own kernels there.
 #pragma once
 
+#include <cmath>
 #include <optional>
 
 #include "../core/config.hpp"
@@ -31,6 +33,9 @@ struct SoftmaxOp {
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    // MXNet divides by it unchecked, so 0 gives NaN or inf; a negative temperature is the softmax of -x / |T|.
+    if (p.temperature && !(std::isfinite(*p.temperature) && *p.temperature != 0))
+      mixt::detail::fail(name, "attribute 'temperature': expected a finite nonzero value, received ", *p.temperature);
     if (in[0].ndim()) Shape::normalize_axis(p.axis, in[0].ndim(), name);
     same_shape(name, in, out);
   }
@@ -45,7 +50,9 @@ struct SoftmaxOp {
       return;
 #endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
-    NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
+    // Shifted so that the largest (x / T) is 0: by max(x), or by min(x) = -max(-x) for a negative temperature.
+    const float sign = inv_t > 0 ? 1.f : -1.f;
+    NDArray shifted = expr::evaluate((x - nd::max(x * sign, {axis}, true) * sign) * inv_t);
     NDArray e = expr::evaluate(exp(shifted));
     NDArray s = nd::sum(e, {axis}, true);
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
@@ -75,9 +82,13 @@ using LogSoftmax = SoftmaxOp<true>;
 
 namespace mixt::nd {
 template <int = 0>
-NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
+NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {},
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Softmax>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 template <int = 0>
-NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
-  return op::invoke<op::LogSoftmax>(p, {data})[0];
+NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
+                    std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LogSoftmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -157,11 +157,13 @@ template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
 
 namespace mixt::nd {
 template <int = 0>
-NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {}) {
-  return op::invoke<op::SoftmaxOutput>(p, {data, label})[0];
+NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {},
+                      std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SoftmaxOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label) {
-  return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label})[0];
+NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label,
+                              std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
