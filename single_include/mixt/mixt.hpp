@@ -70,6 +70,8 @@ inline constexpr int kVersion = 100;
 // mixt::Error: every failure the library reports, synchronous or asynchronous (DESIGN contracts 3 and 9).
 
 #include <concepts>
+#include <cstdio>
+#include <cstdlib>
 #include <initializer_list>
 #include <source_location>
 #include <type_traits>
@@ -127,9 +129,20 @@ namespace detail {
 // string-building function, about 5% of what a small program compiled.
 [[gnu::cold, gnu::noinline]] inline void append_signed(std::string& s, long long v) { s += std::to_string(v); }
 
+/// A number in the fewest significant digits that read back as the same value of its type (float or double):
+/// "1e-10" and "0.1", where std::to_string gives "0.000000" and "0.100000".
+[[gnu::cold, gnu::noinline]] inline void append_shortest(std::string& s, double v, bool single) {
+  char buf[40];
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (single ? std::strtof(buf, nullptr) == float(v) : std::strtod(buf, nullptr) == v) break;
+  }
+  s += buf;  // nan and inf never read back equal: they leave the loop at 17 digits, printed as "nan" / "inf"
+}
+
 /// One piece of a message, referring to the caller's value (valid for the duration of the call).
 struct MessagePiece {
-  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, object };
+  enum class Kind : unsigned char { text, signed_int, unsigned_int, floating, single_floating, object };
   Kind kind;
   union {
     std::string_view text;
@@ -150,7 +163,8 @@ struct MessagePiece {
   template <class T>
     requires(std::is_arithmetic_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, char>)
   MessagePiece(const T& v) {  // NOLINT
-    if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
+    if constexpr (std::is_same_v<T, float>) kind = Kind::single_floating, d = double(v);
+    else if constexpr (std::is_floating_point_v<T>) kind = Kind::floating, d = double(v);
     else if constexpr (std::is_signed_v<T>) kind = Kind::signed_int, i = (long long)v;
     else kind = Kind::unsigned_int, u = (unsigned long long)v;
   }
@@ -170,7 +184,8 @@ struct MessagePiece {
       case MessagePiece::Kind::text: s.append(m.text); break;
       case MessagePiece::Kind::signed_int: s += std::to_string(m.i); break;
       case MessagePiece::Kind::unsigned_int: s += std::to_string(m.u); break;
-      case MessagePiece::Kind::floating: s += std::to_string(m.d); break;
+      case MessagePiece::Kind::floating: append_shortest(s, m.d, false); break;
+      case MessagePiece::Kind::single_floating: append_shortest(s, m.d, true); break;
       case MessagePiece::Kind::object: s += m.object.str(m.object.p); break;
     }
   }
@@ -2072,6 +2087,8 @@ namespace mixt::memory {
 template <class Backend>
 class Pool {
  public:
+  static constexpr size_t kMaxBytes = size_t(1) << 62;
+
   explicit Pool(Backend backend = {}) : backend_(std::move(backend)) {}
   ~Pool() { release_cache(); }
   Pool(const Pool&) = delete;
@@ -2080,6 +2097,10 @@ class Pool {
   /// Returns a block of at least `bytes` bytes; nullptr for 0 bytes.
   void* allocate(size_t bytes) {
     if (bytes == 0) return nullptr;
+    // No memory is this large, and rounding a size near 2^64 up (here or in a backend) would wrap to a tiny block.
+    if (bytes > kMaxBytes)
+      detail::fail(backend_.name(), "out of memory: ", bytes, " bytes requested, more than the ", kMaxBytes,
+                   " any allocation can have");
     size_t rounded = round_size(bytes);
     std::unique_lock<std::mutex> lk(m_);
     if (void* p = take_cached_locked(rounded)) return p;
@@ -3029,6 +3050,8 @@ namespace mixt::memory {
 template <class Backend>
 class Pool {
  public:
+  static constexpr size_t kMaxBytes = size_t(1) << 62;
+
   explicit Pool(Backend backend = {}) : backend_(std::move(backend)) {}
   ~Pool() { release_cache(); }
   Pool(const Pool&) = delete;
@@ -3037,6 +3060,10 @@ class Pool {
   /// Returns a block of at least `bytes` bytes; nullptr for 0 bytes.
   void* allocate(size_t bytes) {
     if (bytes == 0) return nullptr;
+    // No memory is this large, and rounding a size near 2^64 up (here or in a backend) would wrap to a tiny block.
+    if (bytes > kMaxBytes)
+      detail::fail(backend_.name(), "out of memory: ", bytes, " bytes requested, more than the ", kMaxBytes,
+                   " any allocation can have");
     size_t rounded = round_size(bytes);
     std::unique_lock<std::mutex> lk(m_);
     if (void* p = take_cached_locked(rounded)) return p;
@@ -8823,11 +8850,10 @@ class FloatFormat {
       return std::string(std::max(0, pad_left_ + pad_right_ + 1 - int(s.size())), ' ') + s;
     }
     std::string i, f, exp;
-    if (sci_) {  // the shortest digits, padded with zeros to the common precision (NumPy: min_digits)
-      std::string s = shortest_text(v, dtype_, true);
+    if (sci_) {  // every value to the common precision, its own digits rounded there (NumPy: min_digits)
+      std::string s = format_c("%#.*e", precision_, v);
       size_t e = s.find('e');
       split_point(s.substr(0, e), i, f);
-      f.resize(size_t(std::max(precision_, int(f.size()))), '0');
       std::string digits = s.substr(e + 2);
       exp = s.substr(e, 2) + std::string(std::max(0, exp_digits_ - int(digits.size())), '0') + digits;
     } else {
@@ -8852,8 +8878,19 @@ inline std::string format_float_scalar(double v, DType t) {
     std::string s = format_c("%.*e", shortest_digits(v, t, true, 17), v);  // "1e-05", "1.5e+20"
     return s;
   }
-  std::string s = format_c("%.*f", std::max(1, shortest_digits(v, t, false, 17)), v);
-  return s;
+  const int frac = shortest_digits(v, t, false, 17);
+  if (frac == 0) {
+    // An integer shows its shortest significant digits, then zeros: float32 123456792 is "123456790.0".
+    const int sig = shortest_digits(v, t, true, 17);
+    const std::string e = format_c("%.*e", sig, v);  // "-1.2345679e+08"
+    const int exponent = std::atoi(e.c_str() + e.find('e') + 1);
+    if (exponent > sig) {
+      std::string digits = e.substr(0, e.find('e'));
+      digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+      return digits + std::string(size_t(exponent - sig), '0') + ".0";
+    }
+  }
+  return format_c("%.*f", std::max(1, frac), v);
 }
 
 /// NumPy's _formatArray: nested brackets, line wrapping and summarization, over any element formatter.
@@ -9026,6 +9063,18 @@ MIXT_HD T within(double v, double low, double high) {
   return t;
 }
 
+/// Whether [low, high) holds a value of dtype: [1 + 1e-10, 1 + 2e-10) holds no float32, [1e5, 2e5) no float16.
+template <class = void>
+bool holds_value(DType dtype, double low, double high, const char* op) {
+  bool holds = false;
+  float_dtype_switch(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    const double v = static_cast<double>(static_cast<compute_type_t<T>>(within<T>(low, low, high)));
+    holds = v >= low && v < high;
+  });
+  return holds;
+}
+
 enum class Law { uniform, normal };
 
 // The kernels are function templates, not generic lambdas: nvcc accepts no device lambda inside a generic lambda.
@@ -9082,6 +9131,9 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
   if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
     mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
                        high);
+  if (!detail::holds_value(dtype, low, high, "random.uniform"))
+    mixt::detail::fail("random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ", low,
+                       ", high = ", high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
 }
 
@@ -9987,16 +10039,19 @@ void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vecto
 
 namespace mixt::nd {
 template <int = 0>
-NDArray Activation(const NDArray& data, const op::Activation::Param& p) {
-  return op::invoke<op::Activation>(p, {data})[0];
+NDArray Activation(const NDArray& data, const op::Activation::Param& p,
+                   std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Activation>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {}) {
-  return op::invoke<op::LeakyReLU>(p, {data})[0];
+NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {},
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LeakyReLU>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p) {
-  return op::invoke<op::LeakyReLU>(p, {data, gamma})[0];
+NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p,
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LeakyReLU>(p, {data, gamma}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/activation.hpp ----
@@ -11522,14 +11577,16 @@ template <class V> void visit(Convolution::Param& p, V&& v) {
 
 namespace mixt::nd {
 template <int = 0>
-NDArray Convolution(const NDArray& data, const NDArray& weight, const NDArray& bias, const op::Convolution::Param& p) {
-  return op::invoke<op::Convolution>(p, {data, weight, bias})[0];
+NDArray Convolution(const NDArray& data, const NDArray& weight, const NDArray& bias, const op::Convolution::Param& p,
+                    std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Convolution>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convolution::Param& p) {
+NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convolution::Param& p,
+                    std::source_location where = std::source_location::current()) {
   op::Convolution::Param q = p;
   q.no_bias = true;
-  return op::invoke<op::Convolution>(q, {data, weight})[0];
+  return op::invoke<op::Convolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/convolution.hpp ----
@@ -11696,16 +11753,18 @@ template <class V> void visit(Deconvolution::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Deconvolution(const NDArray& data, const NDArray& weight, const NDArray& bias,
-                      const op::Deconvolution::Param& p) {
+                      const op::Deconvolution::Param& p,
+                      std::source_location where = std::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = false;
-  return op::invoke<op::Deconvolution>(q, {data, weight, bias})[0];
+  return op::invoke<op::Deconvolution>(q, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray Deconvolution(const NDArray& data, const NDArray& weight, const op::Deconvolution::Param& p) {
+NDArray Deconvolution(const NDArray& data, const NDArray& weight, const op::Deconvolution::Param& p,
+                      std::source_location where = std::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = true;
-  return op::invoke<op::Deconvolution>(q, {data, weight})[0];
+  return op::invoke<op::Deconvolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/deconvolution.hpp ----
@@ -12339,17 +12398,27 @@ template <class V> void visit(ArgSort::Param& p, V&& v) { v("axis", p.axis); v("
 namespace mixt::nd {
 /// topk's first output (ret_typ both: the values; topk_both gives both).
 template <int = 0>
-NDArray topk(const NDArray& data, const op::TopK::Param& p = {}) { return op::invoke<op::TopK>(p, {data})[0]; }
+NDArray topk(const NDArray& data, const op::TopK::Param& p = {},
+             std::source_location where = std::source_location::current()) {
+  return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 /// topk with ret_typ = both: {values, indices}.
 template <int = 0>
-std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {}) {
+std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {},
+                               std::source_location where = std::source_location::current()) {
   p.ret_typ = "both";
-  return op::invoke<op::TopK>(p, {data});
+  return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where);
 }
 template <int = 0>
-NDArray sort(const NDArray& data, const op::Sort::Param& p = {}) { return op::invoke<op::Sort>(p, {data})[0]; }
+NDArray sort(const NDArray& data, const op::Sort::Param& p = {},
+             std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Sort>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 template <int = 0>
-NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {}) { return op::invoke<op::ArgSort>(p, {data})[0]; }
+NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {},
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::ArgSort>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 }  // namespace mixt::nd
 // ---- end mixt/op/ordering_ops.hpp ----
 
@@ -12651,14 +12720,16 @@ template <class V> void visit(FullyConnected::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
-                              const op::FullyConnected::Param& p) {
-  return op::invoke<op::FullyConnected>(p, {data, weight, bias})[0];
+                       const op::FullyConnected::Param& p,
+                       std::source_location where = std::source_location::current()) {
+  return op::invoke<op::FullyConnected>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p) {
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p,
+                       std::source_location where = std::source_location::current()) {
   op::FullyConnected::Param q = p;
   q.no_bias = true;
-  return op::invoke<op::FullyConnected>(q, {data, weight})[0];
+  return op::invoke<op::FullyConnected>(q, {data, weight}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/fully_connected.hpp ----
@@ -13034,22 +13105,31 @@ template <class V> void visit(Where::Param&, V&&) {}
 
 namespace mixt::nd {
 template <int = 0>
-NDArray take(const NDArray& a, const NDArray& indices, const op::Take::Param& p = {}) {
-  return op::invoke<op::Take>(p, {a, indices})[0];
+NDArray take(const NDArray& a, const NDArray& indices, const op::Take::Param& p = {},
+             std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Take>(p, {a, indices}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray pick(const NDArray& data, const NDArray& index, const op::Pick::Param& p = {}) {
-  return op::invoke<op::Pick>(p, {data, index})[0];
+NDArray pick(const NDArray& data, const NDArray& index, const op::Pick::Param& p = {},
+             std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Pick>(p, {data, index}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray one_hot(const NDArray& indices, const op::OneHot::Param& p) { return op::invoke<op::OneHot>(p, {indices})[0]; }
+NDArray one_hot(const NDArray& indices, const op::OneHot::Param& p,
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::OneHot>(p, {indices}, {}, autograd::is_training(), where)[0];
+}
 /// The clip operator (recorded as one node); nd::clip(x, a_min, a_max) is the fused expression.
 template <int = 0>
-NDArray clip(const NDArray& data, const op::Clip::Param& p) { return op::invoke<op::Clip>(p, {data})[0]; }
+NDArray clip(const NDArray& data, const op::Clip::Param& p,
+             std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Clip>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 /// The where operator (also a 1-D condition selecting rows); nd::where(c, x, y) is the fused expression.
 template <int = 0>
-NDArray where(const NDArray& condition, const NDArray& x, const NDArray& y, const op::Where::Param& p) {
-  return op::invoke<op::Where>(p, {condition, x, y})[0];
+NDArray where(const NDArray& condition, const NDArray& x, const NDArray& y, const op::Where::Param& p,
+              std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Where>(p, {condition, x, y}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/indexing_ops.hpp ----
@@ -13178,8 +13258,10 @@ NDArray LayerNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta
 //   g = clip(rescale_grad * grad, clip_gradient)      (no clipping when clip_gradient < 0)
 //   sgd:      w = (1 - lr wd) w - lr g
 //   sgd_mom:  mom = momentum mom - lr wd w - lr g;  w += mom
-//   adam:     g += wd w;  mean = b1 mean + (1 - b1) g;  var = b2 var + (1 - b2) g^2;  w -= lr mean / (sqrt(var) + eps)
-//   rmsprop:  g += wd w;  n = (1 - gamma1) g^2 + gamma1 n;  w -= lr g / sqrt(n + eps);  w = clip(w, clip_weights)
+// Adam and RMSProp clip the gradient with the weight decay added, as MXNet's kernels do:
+//   G = clip(rescale_grad * grad + wd w, clip_gradient)
+//   adam:     mean = b1 mean + (1 - b1) G;  var = b2 var + (1 - b2) G^2;  w -= lr mean / (sqrt(var) + eps)
+//   rmsprop:  n = (1 - gamma1) G^2 + gamma1 n;  w -= lr G / sqrt(n + eps);  w = clip(w, clip_weights)
 // (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
 
 
@@ -13240,10 +13322,13 @@ inline void check_update_args(const char* op, const NDArray& weight, const NDArr
   if (!(other.shape() == weight.shape()))
     mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
 }
-/// rescale * grad, clipped to [-c, c] when c >= 0 (a node; nothing runs).
-inline auto scaled_grad(const NDArray& grad, float rescale, float c) {
-  return clip(grad * rescale, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
+/// g clipped to [-c, c] when c >= 0 (a node; nothing runs).
+template <class E>
+auto clipped(const E& g, float c) {
+  return clip(g, c >= 0 ? -double(c) : -INFINITY, c >= 0 ? double(c) : INFINITY);
 }
+/// rescale * grad, clipped to [-c, c] when c >= 0.
+inline auto scaled_grad(const NDArray& grad, float rescale, float c) { return clipped(grad * rescale, c); }
 }  // namespace detail
 
 }  // namespace mixt::op
@@ -13271,7 +13356,7 @@ template <int = 0>
 NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
   for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
     op::detail::check_update_args("adam_update", weight, *a, n);
-  auto g = op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd;
+  auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
   mean.assign(mean * p.beta1 + g * (1 - p.beta1));
   var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
   weight -= mean * p.lr / (sqrt(var) + p.epsilon);
@@ -13282,7 +13367,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
   op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
   op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = expr::evaluate(op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) + weight * p.wd);
+  NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
   n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
   weight -= g * p.lr / sqrt(n + p.epsilon);
   if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
@@ -13750,8 +13835,9 @@ template <class V> void visit(Pooling::Param& p, V&& v) {
 
 namespace mixt::nd {
 template <int = 0>
-NDArray Pooling(const NDArray& data, const op::Pooling::Param& p) {
-  return op::invoke<op::Pooling>(p, {data})[0];
+NDArray Pooling(const NDArray& data, const op::Pooling::Param& p,
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Pooling>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/pooling.hpp ----
@@ -13818,16 +13904,19 @@ using MAERegressionOutput = RegressionOutput<RegressionKind::mae>;
 
 namespace mixt::nd {
 template <int = 0>
-NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
-  return op::invoke<op::LinearRegressionOutput>(p, {data, label})[0];
+NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
+                               std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LinearRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
-  return op::invoke<op::LogisticRegressionOutput>(p, {data, label})[0];
+NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
+                                 std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LogisticRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {}) {
-  return op::invoke<op::MAERegressionOutput>(p, {data, label})[0];
+NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
+                            std::source_location where = std::source_location::current()) {
+  return op::invoke<op::MAERegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/regression_output.hpp ----
@@ -14125,6 +14214,11 @@ struct ConcatOp {
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const int axis = Shape::normalize_axis(p.dim, out[0].ndim(), name);
     const index_detail::AxisSplit so = index_detail::split_at(out[0].shape(), axis);
+    int64_t total = 0;
+    for (const NDArray& x : in) total += x.shape()[axis];
+    if (total != out[0].shape()[axis])  // an input's extent 0 read as "unknown" left the output's unknown
+      mixt::detail::fail(name, "the inputs' extents along dim ", axis, " sum to ", total, ", the output has ",
+                         out[0].shape()[axis]);
     index_detail::write_with(out[0], req[0], [&](const NDArray& o) {
       int64_t off = 0;
       for (const NDArray& x : in) {
@@ -14234,40 +14328,84 @@ template <class V> void visit(SliceChannel::Param& p, V&& v) {
 namespace mixt::nd {
 /// MXNet's Flatten operator (the autograd-recorded counterpart of nd::flatten's view).
 template <int = 0>
-NDArray Flatten(const NDArray& data) { return op::invoke<op::Flatten>({}, {data})[0]; }
+NDArray Flatten(const NDArray& data, std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Flatten>({}, {data}, {}, autograd::is_training(), where)[0];
+}
 template <int = 0>
-NDArray Reshape(const NDArray& data, const op::Reshape::Param& p) { return op::invoke<op::Reshape>(p, {data})[0]; }
+NDArray Reshape(const NDArray& data, const op::Reshape::Param& p,
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Reshape>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 /// The transpose operator (a copy, recorded by autograd); nd::transpose(a, axes) is the NDArray method.
 template <int = 0>
-NDArray transpose(const NDArray& data, const op::Transpose::Param& p) { return op::invoke<op::Transpose>(p, {data})[0]; }
-template <int = 0>
-NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p) {
-  return op::invoke<op::SliceAxis>(p, {data})[0];
-}
-/// Concat of the inputs along p.dim; p.num_args is set from the number of inputs.
-template <int = 0>
-NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {}) {
-  p.num_args = int(data.size());
-  return op::invoke<op::Concat>(p, data)[0];
+NDArray transpose(const NDArray& data, const op::Transpose::Param& p,
+                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Transpose>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p) {
-  return op::invoke<op::SliceChannel>(p, {data});
+NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p,
+                   std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceAxis>(p, {data}, {}, autograd::is_training(), where)[0];
+}
+namespace concat_detail {
+/// The inputs without those of extent 0 along `dim`, which add nothing: operator shapes read extent 0 as
+/// "unknown", so one of them would make the output's extent unknown (0) too. They must still match the others.
+inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int dim,
+                                           const std::source_location& where) {
+  auto empty_along = [&](const NDArray& x) {
+    const int n = x.ndim();
+    return !x.is_none() && n > 0 && dim >= -n && dim < n && x.shape()[dim < 0 ? dim + n : dim] == 0;
+  };
+  std::vector<NDArray> parts;
+  for (const NDArray& x : data)
+    if (!empty_along(x)) parts.push_back(x);
+  if (parts.empty() || parts.size() == data.size()) return data;
+  const NDArray& ref = parts[0];
+  for (size_t i = 0; i < data.size(); ++i) {
+    const NDArray& x = data[i];
+    if (!empty_along(x) || ref.is_none() || x.ndim() != ref.ndim()) continue;
+    const int axis = dim < 0 ? dim + x.ndim() : dim;
+    for (int d = 0; d < x.ndim(); ++d)
+      if (d != axis && x.shape()[d] != ref.shape()[d])
+        mixt::detail::fail_at(where, "Concat", "argument 'arg", i, "': expected the other inputs' extent ",
+                              ref.shape()[d], " along axis ", d, " (inputs may differ only along dim ", axis,
+                              "), received shape ", x.shape());
+  }
+  return parts;
+}
+}  // namespace concat_detail
+
+/// Concat of the inputs along p.dim; p.num_args is set from the number of inputs. Inputs of extent 0 along p.dim
+/// are left out (NumPy's result), unless every input is.
+template <int = 0>
+NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
+               std::source_location where = std::source_location::current()) {
+  const std::vector<NDArray> parts = concat_detail::nonempty_parts(data, p.dim, where);
+  p.num_args = int(parts.size());
+  return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p) {
-  return op::invoke<op::SliceChannel>(p, {data});
+std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
+                                  std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
+}
+template <int = 0>
+std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p,
+                           std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/shape_ops.hpp ----
 // ---- begin mixt/op/softmax.hpp ----
-// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first, so inputs
-// near the float limits stay finite. temperature T divides the input.
+// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first (the minimum
+// for a negative temperature), so inputs near the float limits stay finite. temperature T divides the input; 0 and
+// non-finite T are errors (MXNet returns NaN).
 //   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
 //   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
 // On a GPU with cuDNN, temperature 1 runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's softmax has no cudnn_off
 // attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to the own kernels there.
 
+#include <cmath>
 #include <optional>
 
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
@@ -14376,6 +14514,9 @@ struct SoftmaxOp {
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    // MXNet divides by it unchecked, so 0 gives NaN or inf; a negative temperature is the softmax of -x / |T|.
+    if (p.temperature && !(std::isfinite(*p.temperature) && *p.temperature != 0))
+      mixt::detail::fail(name, "attribute 'temperature': expected a finite nonzero value, received ", *p.temperature);
     if (in[0].ndim()) Shape::normalize_axis(p.axis, in[0].ndim(), name);
     same_shape(name, in, out);
   }
@@ -14390,7 +14531,9 @@ struct SoftmaxOp {
       return;
 #endif
     const double inv_t = 1.0 / p.temperature.value_or(1.0);
-    NDArray shifted = expr::evaluate((x - nd::max(x, {axis}, true)) * inv_t);
+    // Shifted so that the largest (x / T) is 0: by max(x), or by min(x) = -max(-x) for a negative temperature.
+    const float sign = inv_t > 0 ? 1.f : -1.f;
+    NDArray shifted = expr::evaluate((x - nd::max(x * sign, {axis}, true) * sign) * inv_t);
     NDArray e = expr::evaluate(exp(shifted));
     NDArray s = nd::sum(e, {axis}, true);
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
@@ -14420,10 +14563,14 @@ using LogSoftmax = SoftmaxOp<true>;
 
 namespace mixt::nd {
 template <int = 0>
-NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {}) { return op::invoke<op::Softmax>(p, {data})[0]; }
+NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {},
+                std::source_location where = std::source_location::current()) {
+  return op::invoke<op::Softmax>(p, {data}, {}, autograd::is_training(), where)[0];
+}
 template <int = 0>
-NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {}) {
-  return op::invoke<op::LogSoftmax>(p, {data})[0];
+NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
+                    std::source_location where = std::source_location::current()) {
+  return op::invoke<op::LogSoftmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/softmax.hpp ----
@@ -14609,12 +14756,14 @@ template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
 
 namespace mixt::nd {
 template <int = 0>
-NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {}) {
-  return op::invoke<op::SoftmaxOutput>(p, {data, label})[0];
+NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {},
+                      std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SoftmaxOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
-NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label) {
-  return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label})[0];
+NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label,
+                              std::source_location where = std::source_location::current()) {
+  return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/softmax_output.hpp ----
