@@ -1,7 +1,9 @@
 // NDArray API: creation, host access, copies and conversions between all dtypes, handle semantics, views,
 // slice_axis / broadcast_to / transpose against plain loops, printing, random arrays, and the errors.
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 #include <sstream>
 
@@ -205,7 +207,7 @@ MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a d
       for (double v : candidates) {
         if (is_integer_dtype(src) && (v != std::trunc(v) || v < dtype_min(src) || v > dtype_max(src))) continue;
         const double t = is_integer_dtype(dst) ? std::trunc(v) : v;  // float -> int truncates toward zero
-        if (t < dtype_min(dst) || t > dtype_max(dst)) continue;       // out of range: undefined, as in C++
+        if (t < dtype_min(dst) || t > dtype_max(dst)) continue;       // out of range: checked below
         x.push_back(v);
         want.push_back(t);
       }
@@ -223,6 +225,16 @@ MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a d
   CHECK(p.astype(DType::float32).item<double>() == double(0.1f));
   CHECK(p.astype(DType::float16).item<double>() == 0.0999755859375);  // 1638 * 2^-14
   CHECK(p.astype(DType::bfloat16).item<double>() == 0.10009765625);   // 205 * 2^-11
+  // Out of range and NaN saturate (NaN gives 0), where C++'s conversion is undefined (x86 gave INT_MIN).
+  NDArray wild = nd::array(std::vector<double>{NAN, 1e10, -1e10, 300, -5, INFINITY, 2.75}, ctx, DType::float32);
+  CHECK(wild.astype(DType::int32).to_vector<double>() ==
+        std::vector<double>{0, 2147483647.0, -2147483648.0, 300, -5, 2147483647.0, 2});
+  CHECK(wild.astype(DType::uint8).to_vector<double>() == std::vector<double>{0, 255, 0, 255, 0, 255, 2});
+  CHECK(wild.astype(DType::int8).to_vector<double>() == std::vector<double>{0, 127, -128, 127, -5, 127, 2});
+  CHECK(wild.astype(DType::int64).to_vector<int64_t>()[1] == 10000000000);
+  CHECK(nd::array({1e30}, ctx, DType::float64).astype(DType::int64).to_vector<int64_t>()[0] == INT64_MAX);
+  CHECK(wild.to_vector<int>() == std::vector<int>{0, INT_MAX, INT_MIN, 300, -5, INT_MAX, 2});
+  CHECK(nd::full(Shape{2}, 1e10, ctx, DType::int32).to_vector<double>() == std::vector<double>{INT_MAX, INT_MAX});
   // A large conversion runs in chunks over threads.
   std::vector<double> big = iota(100003, -50000);
   check_close(nd::array(big, ctx, DType::int32).astype(DType::float32).astype(DType::float64), big, 0, 0);

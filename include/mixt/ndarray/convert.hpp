@@ -1,13 +1,17 @@
 // Element conversion between the 8 dtypes through double: one load per source dtype and one store per destination
 // dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
 // that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
-// stored with static_cast: floating -> integer truncates toward zero; a value outside the destination's range is
-// undefined, as in C++; int64 values beyond 2^53 are rounded to double on the way.
+// stored: floating -> integer truncates toward zero, saturates outside the destination's range and gives 0 for NaN
+// (as CUDA's conversions do; in C++ these are undefined, and x86 gives INT_MIN); int64 values beyond 2^53 are
+// rounded to double on the way.
 #pragma once
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 #include "../core/dtype.hpp"
+#include "../expr/scalar_math.hpp"
 
 namespace mixt::detail {
 
@@ -31,10 +35,10 @@ MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
     case DType::float64: static_cast<double*>(p)[i] = v; return;
     case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
     case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
-    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
-    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
-    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
-    case DType::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
+    case DType::uint8: static_cast<uint8_t*>(p)[i] = math::saturate_cast<uint8_t>(v); return;
+    case DType::int8: static_cast<int8_t*>(p)[i] = math::saturate_cast<int8_t>(v); return;
+    case DType::int32: static_cast<int32_t*>(p)[i] = math::saturate_cast<int32_t>(v); return;
+    case DType::int64: static_cast<int64_t*>(p)[i] = math::saturate_cast<int64_t>(v); return;
   }
 }
 
@@ -52,7 +56,22 @@ inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double
   dtype_switch(t, [&](auto tag) {
     using D = decltype(tag);
     D* d = static_cast<D*>(p) + begin;
-    for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+    if constexpr (std::is_integral_v<D> && sizeof(D) <= 4) {
+      // math::saturate_cast as selects the compiler vectorizes (its branches kept the loop scalar, 2x slower):
+      // these ends are exact doubles.
+      constexpr double lo = std::numeric_limits<D>::lowest(), hi = std::numeric_limits<D>::max();
+      const int64_t count = n;  // copies: stores of a char type (uint8, int8) could alias the captured n and buf
+      const double* const src = buf;
+      for (int64_t j = 0; j < count; ++j) {
+        const double x = src[j];
+        const double v = x < lo ? lo : (x > hi ? hi : x);
+        d[j] = static_cast<D>(x == x ? v : 0.0);  // every select on doubles: one vector width
+      }
+    } else if constexpr (std::is_integral_v<D>) {
+      for (int64_t j = 0; j < n; ++j) d[j] = math::saturate_cast<D>(buf[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+    }
   });
 }
 

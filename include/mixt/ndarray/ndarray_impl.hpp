@@ -188,7 +188,8 @@ std::vector<T> NDArray::to_vector() const {
   }
   // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
   // beyond 2^53).
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = math::saturate_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));  // NaN as int: 0
   return out;
 }
 
