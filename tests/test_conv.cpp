@@ -255,6 +255,24 @@ MIXT_DEVICE_TEST("conv: Convolution records for autograd") {
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t i = 0; i < 25; ++i) s += xv[size_t(n * 50 + i)];
   CHECK(w.grad().to_vector<double>()[4] == doctest::Approx(s).epsilon(1e-4));
+
+  // An empty batch: empty data gradient, zero weight and bias gradients (the bias sum reshaped with -1 and failed).
+  NDArray x0 = nd::zeros(Shape{0, 2, 5, 5}, ctx);
+  x0.attach_grad();
+  {
+    autograd::record rec;
+    y = nd::Convolution(x0, w, b, p);
+  }
+  CHECK(y.shape() == Shape{0, 3, 5, 5});
+  y.backward();
+  check_close(b.grad(), std::vector<double>(3, 0.0));
+  check_close(w.grad(), std::vector<double>(size_t(w.size()), 0.0));
+  {
+    autograd::record rec;
+    y = nd::Deconvolution(x0, w.reshape({2, 3, 3, 3}), b, {.kernel = {3, 3}, .num_filter = 3, .no_bias = false});
+  }
+  y.backward();
+  check_close(b.grad(), std::vector<double>(3, 0.0));
 }
 
 MIXT_DEVICE_TEST("conv: Convolution shape inference and partial shapes") {

@@ -2,6 +2,7 @@
 // (mixt::test::check_numeric_gradient), shape inference, attribute parsing and errors.
 #include "testing.hpp"
 
+#include <functional>
 #include <mixt/op/op.hpp>
 #include <mixt/test/gradient_check.hpp>
 
@@ -285,6 +286,23 @@ MIXT_DEVICE_TEST("op: FullyConnected forward, backward and shape inference") {
   } catch (const Error& e) {
     CHECK(e.op() == "FullyConnected");
     CHECK(std::string(e.what()).find("data") != std::string::npos);
+  }
+}
+
+TEST_CASE("op: FullyConnected names itself in dtype errors") {
+  NDArray i32 = nd::zeros(Shape{2, 3}, cpu(), DType::int32), w = nd::zeros(Shape{4, 3});
+  for (auto call : std::vector<std::function<void()>>{
+           [&] { nd::FullyConnected(i32, w.astype(DType::int32), {.num_hidden = 4, .no_bias = true}); },
+           [&] { nd::FullyConnected(nd::zeros(Shape{2, 3}), w.astype(DType::float64), {.num_hidden = 4}); },
+           [&] { nd::FullyConnected(nd::zeros(Shape{2, 3}), w, nd::zeros(Shape{4}, cpu(), DType::float64),
+                                    {.num_hidden = 4}); }}) {
+    try {
+      call();
+      FAIL("expected a dtype error");
+    } catch (const Error& e) {
+      CHECK(e.op() == "FullyConnected");
+      CHECK_MESSAGE(std::string(e.what()).find("dtype") != std::string::npos, std::string(e.what()));
+    }
   }
 }
 

@@ -86,10 +86,12 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
   return s;
 }
 
-/// Sums an output gradient (N, F, ...) over every axis but 1.
+/// Sums an output gradient (N, F, ...) over every axis but 1. A view with the extents spelled out: reshape's codes
+/// read 0 as "copy this extent" and cannot infer -1 for an empty batch.
 template <int = 0>
 NDArray channel_sum(const NDArray& g) {
-  return nd::sum(g.reshape({g.shape()[0], g.shape()[1], -1}), {0, 2});
+  const int64_t n = g.shape()[0], f = g.shape()[1];
+  return nd::sum(g.view(Shape{n, f, n * f ? g.size() / (n * f) : 0}, g.byte_offset()), {0, 2});
 }
 
 }  // namespace mixt::op::conv_detail

@@ -73,8 +73,21 @@ struct FullyConnectedOp {
     return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
   }
 
+  /// The GEMM's dtypes, checked here so that the error names this operator rather than the dot inside it.
+  static void check_dtypes(const std::vector<NDArray>& in) {
+    const DType t = in[0].dtype();
+    if (t != DType::float32 && t != DType::float64)
+      mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
+    static constexpr const char* names[] = {"data", "weight", "bias"};
+    for (size_t k = 1; k < in.size() && k < 3; ++k)
+      if (in[k].dtype() != t)
+        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t), " (the data's), received ",
+                           dtype_name(in[k].dtype()));
+  }
+
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check_dtypes(in);
     if (req[0] == Req::null) return;
     NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
     write(y, req[0], nd::dot(x, in[1], false, true));
