@@ -166,6 +166,25 @@ MIXT_DEVICE_TEST("dot: inside element-wise expressions the product is materializ
   c *= nd::dot(a, b);
   for (size_t i = 0; i < ab.size(); ++i) want[i] = cv[i] * ab[i];
   check_close(c, want, kRtol, kAtol);
+  // A destination the product does not broadcast to: the error names dot and both shapes (it named *=).
+  NDArray wrong = nd::zeros(Shape{N, M}, ctx);
+  try {
+    wrong /= nd::dot(a, b);
+    FAIL("expected a shape error");
+  } catch (const Error& e) {
+    CHECK(e.op() == "dot");
+    CHECK(std::string(e.what()).find("destination of /=") != std::string::npos);
+  }
+  // One it does broadcast to: (M, N) *= (1, N).
+  NDArray row = nd::dot(a.slice(0, 1), b);
+  NDArray wide = nd::ones(Shape{M, N}, ctx);
+  wide *= nd::dot(a.slice(0, 1), b);
+  check_close(wide, [&] {
+    std::vector<double> w(size_t(M * N));
+    const auto r = row.to_vector<double>();
+    for (size_t i = 0; i < w.size(); ++i) w[i] = r[i % size_t(N)];
+    return w;
+  }(), kRtol, kAtol);
 }
 
 MIXT_DEVICE_TEST("dot: operands and destinations may be views with offsets") {
