@@ -221,6 +221,19 @@ MIXT_DEVICE_TEST("expr: maximum, minimum, relu and clip propagate NaN; abs(-0) i
   }
 }
 
+MIXT_DEVICE_TEST("expr: a scalar or broadcast -0.0 keeps its sign at every position") {
+  // Packets splatted a scalar as 0 + x, which is +0 for x = -0: 1 / -0.0 gave +inf in packets, -inf in the tail.
+  auto ctx = Device::ctx();
+  NDArray ones = nd::ones(Shape{19}, ctx), minus_zero = nd::array(std::vector<double>{-0.0}, Shape{1}, ctx);
+  for (const std::vector<double>& got : {NDArray(ones / -0.0).to_vector<double>(),
+                                         NDArray(ones / minus_zero).to_vector<double>(),
+                                         NDArray(1.0 / (nd::full(Shape{19}, -0.0, ctx) + -0.0)).to_vector<double>()})
+    for (double v : got) CHECK(v == -INFINITY);
+  NDArray column = nd::array(std::vector<double>{-0.0, 1}, Shape{2, 1}, ctx);
+  const std::vector<double> rows = NDArray(1.0 / (column + nd::zeros(Shape{2, 19}, ctx) * -1.0)).to_vector<double>();
+  for (size_t i = 0; i < 19; ++i) CHECK(rows[i] == -INFINITY);
+}
+
 MIXT_DEVICE_TEST("expr: NumPy broadcasting over many shape pairs") {
   auto ctx = Device::ctx();
   const std::vector<std::pair<Shape, Shape>> pairs = {

@@ -82,6 +82,30 @@ MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by z
   CHECK(NDArray(clip(bytes, -3, 6)).to_vector<double>() == std::vector<double>{6, 6, 0, 5});  // NumPy's result
   CHECK(NDArray(sqrt(small)).to_vector<double>() == std::vector<double>{2, 0, 0, 10});       // sqrt(-7) is NaN: 0
   CHECK(NDArray(pow(small, 100)).to_vector<double>() == std::vector<double>{hi, hi, 0, hi});
+  // rsqrt and softrelu of integers compute in double: rsqrt divided in integers (1 / 0 at 0), and softrelu
+  // saturated e^x to int8 / uint8 before the log.
+  NDArray r = nd::array<double>({1, 2, 3, 4, 100, 0, -4}, ctx, DType::int32);
+  CHECK(NDArray(rsqrt(r)).to_vector<double>() == std::vector<double>{1, 0, 0, 0, 0, hi, 0});
+  for (DType t : {DType::int8, DType::uint8, DType::int32}) {
+    CAPTURE(dtype_name(t));
+    NDArray x = nd::array<double>({0, 4, 5, 6, 10, 20, 21}, ctx, t);
+    CHECK(NDArray(softrelu(x)).to_vector<double>() == std::vector<double>{0, 4, 5, 6, 10, 20, 21});
+  }
+}
+
+MIXT_DEVICE_TEST("expr dtypes: softrelu in float64 is log(1 + e^x) to double precision past 20") {
+  auto ctx = Device::ctx();
+  std::vector<double> x = {-30, -1, 0, 1, 19.5, 20.5, 25, 33, 36, 41, 700, 1e300};
+  for (size_t n : {x.size(), size_t(1031)}) {  // the scalar path, and packets
+    std::vector<double> v(n), want(n);
+    for (size_t i = 0; i < n; ++i) {
+      v[i] = x[i % x.size()];
+      want[i] = v[i] > 50 ? v[i] : std::log1p(std::exp(v[i]));  // 20.5 gives 20.500000001250154, not 20.5
+    }
+    check_close(NDArray(softrelu(nd::array(v, Shape{int64_t(n)}, ctx, DType::float64))), want, 1e-15, 0);
+  }
+  // A scalar -0.0 keeps its sign in float64 packets too (1 / -0.0 gave +inf there).
+  for (double v : NDArray(nd::ones(Shape{10}, ctx, DType::float64) / -0.0).to_vector<double>()) CHECK(v == -INFINITY);
 }
 
 MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round once") {

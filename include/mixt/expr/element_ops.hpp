@@ -68,6 +68,16 @@ template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+/// 1 / sqrt(x); integers compute in double (1 / sqrt(int) divided in integers, by 0 at 0).
+template <Scalar T> MIXT_HD MIXT_INLINE T rsqrt(T x) {
+  if constexpr (std::is_integral_v<T>) return math::saturate_cast<T>(1.0 / ::sqrt(double(x)));
+  else return T(1) / math::sqrt(x);
+}
+/// log(1 + e^x); integers compute in double (e^x saturated to int8 before the log).
+template <Scalar T> MIXT_HD MIXT_INLINE T softrelu(T x) {
+  if constexpr (std::is_integral_v<T>) return math::saturate_cast<T>(softrelu(double(x)));
+  else return x > math::softrelu_linear_above<T> ? x : math::log1p(math::exp(x));
+}
 /// As the packet version: z = e^-|x| never overflows, so the result keeps its relative accuracy down to the
 /// subnormals (1 / (1 + e^-x) would give 0 below about -88 in float).
 template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {

@@ -86,7 +86,7 @@ MIXT_INLINE packet_t<E> load_strided(const S* p, int64_t stride) {
 template <class E>
 MIXT_INLINE packet_t<E> splat(E x) {
   if constexpr (packet<E>::size == 1) return x;
-  else return packet_t<E>{} + x;
+  else return x - packet_t<E>{};  // x - 0 keeps -0; 0 + x would make it +0 (1 / -0.0 gave +inf in packets)
 }
 
 template <class S, class V>

@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "../scalar_math.hpp"
 #include "packet.hpp"
 
 namespace mixt::pk {
@@ -51,7 +52,7 @@ MIXT_INLINE V per_lane(V x, F f) {
 }
 template <Vector V, class F>
 MIXT_INLINE V per_lane(V x, V y, F f) {
-  V r;
+  V r{};  // zeroed, as above
   for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i], y[i]);
   return r;
 }
@@ -191,6 +192,7 @@ MIXT_INLINE V tanh(V x) {
 }
 
 template <Vector V> MIXT_INLINE V sqrt(V x) { return per_lane(x, [](auto v) { return std::sqrt(v); }); }
+template <Vector V> MIXT_INLINE V rsqrt(V x) { return element_t<V>(1) / sqrt(x); }
 template <Vector V> MIXT_INLINE V log1p(V x) { return per_lane(x, [](auto v) { return std::log1p(v); }); }
 template <Vector V> MIXT_INLINE V expm1(V x) { return per_lane(x, [](auto v) { return std::expm1(v); }); }
 template <Vector V> MIXT_INLINE V sin(V x) { return per_lane(x, [](auto v) { return std::sin(v); }); }
@@ -200,5 +202,10 @@ template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { r
 template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
 template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
 template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
+/// log(1 + e^x), as x above softrelu_linear_above (scalar_math.hpp).
+template <Vector V> MIXT_INLINE V softrelu(V x) {
+  using E = element_t<V>;
+  return where(gt(x, V{} + math::softrelu_linear_above<E>), x, log1p(exp(x)));
+}
 
 }  // namespace mixt::pk
