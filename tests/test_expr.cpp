@@ -130,7 +130,7 @@ MIXT_DEVICE_TEST("expr: exp, log, tanh and sigmoid of float32 stay within their 
 #if MIXT_TEST_GPU
   const double exp_ulp = 2, log_ulp = 2.6, tanh_ulp = 2.5, sigmoid_ulp = 3.5;
 #else
-  const double exp_ulp = 1.5, log_ulp = 2.6, tanh_ulp = 2.3, sigmoid_ulp = 2.7;
+  const double exp_ulp = 1.5, log_ulp = 2.9, tanh_ulp = 2.3, sigmoid_ulp = 2.7;
 #endif
   const int64_t n = (int64_t(1) << 20) + 5;
   auto sweep = [&](double lo, double hi) {
@@ -157,6 +157,8 @@ MIXT_DEVICE_TEST("expr: exp, log, tanh and sigmoid of float32 stay within their 
                   apply1(t, [](double v) { return std::tanh(v); })) <= tanh_ulp);
   std::vector<double> l = sweep(-85, 85);  // log's argument e^l spans the normal floats
   for (auto& v : l) v = double(float(std::exp(v)));
+  // The worst input of an exhaustive sweep of [0.5, 2) (2.85 ulp), in a packet lane and in the scalar tail.
+  l[0] = l[size_t(n - 1)] = double(0x1.21bd82p+0f);
   CHECK(worst_ulp(NDArray(log(nd::array(l, Shape{n}, ctx))).to_vector<double>(),
                   apply1(l, [](double v) { return std::log(v); })) <= log_ulp);
 }
