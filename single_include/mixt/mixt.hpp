@@ -3795,7 +3795,7 @@ MIXT_INLINE packet_t<E> load_strided(const S* p, int64_t stride) {
 template <class E>
 MIXT_INLINE packet_t<E> splat(E x) {
   if constexpr (packet<E>::size == 1) return x;
-  else return packet_t<E>{} + x;
+  else return x - packet_t<E>{};  // x - 0 keeps -0; 0 + x would make it +0 (1 / -0.0 gave +inf in packets)
 }
 
 template <class S, class V>
@@ -4265,6 +4265,10 @@ MIXT_HD inline T saturate_cast(double v) {
   }
 }
 
+/// Where softrelu(x) = log(1 + e^x) equals x to E's precision: e^-x is below half an ulp of x (20 suffices for
+/// float, MXNet's threshold for every type; double needs about 34).
+template <class E> inline constexpr E softrelu_linear_above = E(sizeof(E) == 8 ? 40 : 20);
+
 #define MIXT_SCALAR_MATH_1(NAME, FLOAT_FN, DOUBLE_FN)                                         \
   MIXT_HD inline float NAME(float x) { return ::FLOAT_FN(x); }                                \
   MIXT_HD inline double NAME(double x) { return ::DOUBLE_FN(x); }                             \
@@ -4417,8 +4421,9 @@ concept FusedNode = ExprNode<T> && !Materializable<T>;
 // ---- begin mixt/expr/cpu/packet_math.hpp ----
 // Vectorized math on packets (cpu/packet.hpp). exp, log, tanh and sigmoid are computed lane-parallel with
 // range reduction and polynomials; the rarer functions apply the scalar function lane by lane. Float results with
-// normal inputs and outputs stay within 1.5 ulp of the exact value for exp, 2.6 for log, 2.3 for tanh and 2.7
-// for sigmoid, with or without FMA (test_expr.cpp sweeps each against double precision).
+// normal inputs and outputs stay within 1.5 ulp of the exact value for exp, 2.9 for log (2.85 at worst over
+// [0.5, 2), searched exhaustively), 2.3 for tanh and 2.7 for sigmoid, with or without FMA (test_expr.cpp sweeps
+// each against double precision). They may differ in the last bits from the scalar tail, which calls libm.
 
 #include <cmath>
 #include <limits>
@@ -4466,7 +4471,7 @@ MIXT_INLINE V per_lane(V x, F f) {
 }
 template <Vector V, class F>
 MIXT_INLINE V per_lane(V x, V y, F f) {
-  V r;
+  V r{};  // zeroed, as above
   for (int i = 0; i < int(sizeof(V) / sizeof(x[0])); ++i) r[i] = f(x[i], y[i]);
   return r;
 }
@@ -4606,6 +4611,7 @@ MIXT_INLINE V tanh(V x) {
 }
 
 template <Vector V> MIXT_INLINE V sqrt(V x) { return per_lane(x, [](auto v) { return std::sqrt(v); }); }
+template <Vector V> MIXT_INLINE V rsqrt(V x) { return element_t<V>(1) / sqrt(x); }
 template <Vector V> MIXT_INLINE V log1p(V x) { return per_lane(x, [](auto v) { return std::log1p(v); }); }
 template <Vector V> MIXT_INLINE V expm1(V x) { return per_lane(x, [](auto v) { return std::expm1(v); }); }
 template <Vector V> MIXT_INLINE V sin(V x) { return per_lane(x, [](auto v) { return std::sin(v); }); }
@@ -4615,6 +4621,11 @@ template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { r
 template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
 template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
 template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
+/// log(1 + e^x), as x above softrelu_linear_above (scalar_math.hpp).
+template <Vector V> MIXT_INLINE V softrelu(V x) {
+  using E = element_t<V>;
+  return where(gt(x, V{} + math::softrelu_linear_above<E>), x, log1p(exp(x)));
+}
 
 }  // namespace mixt::pk
 // ---- end mixt/expr/cpu/packet_math.hpp ----
@@ -4680,6 +4691,16 @@ template <Scalar T> MIXT_HD MIXT_INLINE T floor(T x) { return math::floor(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T ceil(T x) { return math::ceil(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T round(T x) { return math::round(x); }
 template <Scalar T> MIXT_HD MIXT_INLINE T pow(T a, T b) { return math::pow(a, b); }
+/// 1 / sqrt(x); integers compute in double (1 / sqrt(int) divided in integers, by 0 at 0).
+template <Scalar T> MIXT_HD MIXT_INLINE T rsqrt(T x) {
+  if constexpr (std::is_integral_v<T>) return math::saturate_cast<T>(1.0 / ::sqrt(double(x)));
+  else return T(1) / math::sqrt(x);
+}
+/// log(1 + e^x); integers compute in double (e^x saturated to int8 before the log).
+template <Scalar T> MIXT_HD MIXT_INLINE T softrelu(T x) {
+  if constexpr (std::is_integral_v<T>) return math::saturate_cast<T>(softrelu(double(x)));
+  else return x > math::softrelu_linear_above<T> ? x : math::log1p(math::exp(x));
+}
 /// As the packet version: z = e^-|x| never overflows, so the result keeps its relative accuracy down to the
 /// subnormals (1 / (1 + e^-x) would give 0 below about -88 in float).
 template <Scalar T> MIXT_HD MIXT_INLINE T sigmoid(T x) {
@@ -4722,7 +4743,7 @@ MIXT_UNARY_FUNCTOR(log, "log", pk::log(x))
 MIXT_UNARY_FUNCTOR(log1p, "log1p", pk::log1p(x))
 MIXT_UNARY_FUNCTOR(expm1, "expm1", pk::expm1(x))
 MIXT_UNARY_FUNCTOR(sqrt, "sqrt", pk::sqrt(x))
-MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", E(1) / pk::sqrt(x))
+MIXT_UNARY_FUNCTOR(rsqrt, "rsqrt", pk::rsqrt(x))
 MIXT_UNARY_FUNCTOR(square, "square", pk::mul(x, x))
 MIXT_UNARY_FUNCTOR(abs, "abs", pk::abs(x))
 MIXT_UNARY_FUNCTOR(sign, "sign", V(pk::gt(x, V{}) - pk::lt(x, V{})))
@@ -4731,8 +4752,7 @@ MIXT_UNARY_FUNCTOR(cos, "cos", pk::cos(x))
 MIXT_UNARY_FUNCTOR(tanh, "tanh", pk::tanh(x))
 MIXT_UNARY_FUNCTOR(sigmoid, "sigmoid", pk::sigmoid(x))
 MIXT_UNARY_FUNCTOR(relu, "relu", pk::max(x, V{}))
-// log(1 + e^x), computed as x where e^x would overflow the sum's precision.
-MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::where(pk::gt(x, V(V{} + E(20))), x, pk::log1p(pk::exp(x))))
+MIXT_UNARY_FUNCTOR(softrelu, "softrelu", pk::softrelu(x))
 MIXT_UNARY_FUNCTOR(erf, "erf", pk::erf(x))
 MIXT_UNARY_FUNCTOR(floor, "floor", pk::floor(x))
 MIXT_UNARY_FUNCTOR(ceil, "ceil", pk::ceil(x))
@@ -6454,10 +6474,13 @@ using expr::argmax; using expr::argmin;
 // Element conversion between the 8 dtypes through double: one load per source dtype and one store per destination
 // dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
 // that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
-// stored with static_cast: floating -> integer truncates toward zero; a value outside the destination's range is
-// undefined, as in C++; int64 values beyond 2^53 are rounded to double on the way.
+// stored: floating -> integer truncates toward zero, saturates outside the destination's range and gives 0 for NaN
+// (as CUDA's conversions do; in C++ these are undefined, and x86 gives INT_MIN); int64 values beyond 2^53 are
+// rounded to double on the way.
 
 #include <algorithm>
+#include <limits>
+#include <type_traits>
 
 
 namespace mixt::detail {
@@ -6482,10 +6505,10 @@ MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
     case DType::float64: static_cast<double*>(p)[i] = v; return;
     case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
     case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
-    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
-    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
-    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
-    case DType::int64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
+    case DType::uint8: static_cast<uint8_t*>(p)[i] = math::saturate_cast<uint8_t>(v); return;
+    case DType::int8: static_cast<int8_t*>(p)[i] = math::saturate_cast<int8_t>(v); return;
+    case DType::int32: static_cast<int32_t*>(p)[i] = math::saturate_cast<int32_t>(v); return;
+    case DType::int64: static_cast<int64_t*>(p)[i] = math::saturate_cast<int64_t>(v); return;
   }
 }
 
@@ -6503,7 +6526,22 @@ inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double
   dtype_switch(t, [&](auto tag) {
     using D = decltype(tag);
     D* d = static_cast<D*>(p) + begin;
-    for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+    if constexpr (std::is_integral_v<D> && sizeof(D) <= 4) {
+      // math::saturate_cast as selects the compiler vectorizes (its branches kept the loop scalar, 2x slower):
+      // these ends are exact doubles.
+      constexpr double lo = std::numeric_limits<D>::lowest(), hi = std::numeric_limits<D>::max();
+      const int64_t count = n;  // copies: stores of a char type (uint8, int8) could alias the captured n and buf
+      const double* const src = buf;
+      for (int64_t j = 0; j < count; ++j) {
+        const double x = src[j];
+        const double v = x < lo ? lo : (x > hi ? hi : x);
+        d[j] = static_cast<D>(x == x ? v : 0.0);  // every select on doubles: one vector width
+      }
+    } else if constexpr (std::is_integral_v<D>) {
+      for (int64_t j = 0; j < n; ++j) d[j] = math::saturate_cast<D>(buf[j]);
+    } else {
+      for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+    }
   });
 }
 
@@ -6766,7 +6804,8 @@ std::vector<T> NDArray::to_vector() const {
   }
   // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
   // beyond 2^53).
-  for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));
+  for (size_t i = 0; i < out.size(); ++i)
+    out[i] = math::saturate_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));  // NaN as int: 0
   return out;
 }
 
@@ -8456,6 +8495,16 @@ inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, 
       dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
 }
 
+/// Whether an array of shape `from` broadcasts to shape `to` (NumPy's rule, `to` unchanged).
+inline bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.ndim() > to.ndim()) return false;
+  for (int i = 1; i <= from.ndim(); ++i) {
+    const int64_t e = from[from.ndim() - i];
+    if (e != 1 && e != to[to.ndim() - i]) return false;
+  }
+  return true;
+}
+
 /// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
 inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
                                double alpha, double beta, const char* op, const std::source_location& where) {
@@ -8499,6 +8548,10 @@ struct DotExpr : ExprTag {
       if (aliased) dot_detail::gemm_via_temporary(gemm, lhs, rhs, out, a, beta, op, where);
       else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
     } else {
+      // Checked before the GEMM runs, so that the error names the product (and no work is wasted).
+      if (out.is_none() || !dot_detail::broadcasts_to(gemm.out, out.shape()))
+        detail::fail_at(where, op, "the product has shape ", gemm.out, ", which does not broadcast to the ",
+                        "destination of ", Saver::name, ", of shape ", out.is_none() ? Shape() : out.shape());
       NDArray value = materialize();
       evaluate_into<Saver>(out, ArrayLeaf{{}, value}, where, Saver::name);
     }
@@ -11451,10 +11504,12 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
   return s;
 }
 
-/// Sums an output gradient (N, F, ...) over every axis but 1.
+/// Sums an output gradient (N, F, ...) over every axis but 1. A view with the extents spelled out: reshape's codes
+/// read 0 as "copy this extent" and cannot infer -1 for an empty batch.
 template <int = 0>
 NDArray channel_sum(const NDArray& g) {
-  return nd::sum(g.reshape({g.shape()[0], g.shape()[1], -1}), {0, 2});
+  const int64_t n = g.shape()[0], f = g.shape()[1];
+  return nd::sum(g.view(Shape{n, f, n * f ? g.size() / (n * f) : 0}, g.byte_offset()), {0, 2});
 }
 
 }  // namespace mixt::op::conv_detail
@@ -12692,8 +12747,21 @@ struct FullyConnectedOp {
     return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
   }
 
+  /// The GEMM's dtypes, checked here so that the error names this operator rather than the dot inside it.
+  static void check_dtypes(const std::vector<NDArray>& in) {
+    const DType t = in[0].dtype();
+    if (t != DType::float32 && t != DType::float64)
+      mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
+    static constexpr const char* names[] = {"data", "weight", "bias"};
+    for (size_t k = 1; k < in.size() && k < 3; ++k)
+      if (in[k].dtype() != t)
+        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t), " (the data's), received ",
+                           dtype_name(in[k].dtype()));
+  }
+
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
                       const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check_dtypes(in);
     if (req[0] == Req::null) return;
     NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
     write(y, req[0], nd::dot(x, in[1], false, true));
