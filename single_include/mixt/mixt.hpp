@@ -137,7 +137,7 @@ namespace detail {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (single ? std::strtof(buf, nullptr) == float(v) : std::strtod(buf, nullptr) == v) break;
   }
-  s += buf;  // nan and inf never read back equal: they leave the loop at 17 digits, printed as "nan" / "inf"
+  s += buf;  // NaN never reads back equal: it leaves the loop at 17 digits, printed as "nan"
 }
 
 /// One piece of a message, referring to the caller's value (valid for the duration of the call).
@@ -12755,8 +12755,8 @@ struct FullyConnectedOp {
     static constexpr const char* names[] = {"data", "weight", "bias"};
     for (size_t k = 1; k < in.size() && k < 3; ++k)
       if (in[k].dtype() != t)
-        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t), " (the data's), received ",
-                           dtype_name(in[k].dtype()));
+        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t),
+                           " (the data's), received ", dtype_name(in[k].dtype()));
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,

@@ -69,7 +69,7 @@ namespace detail {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (single ? std::strtof(buf, nullptr) == float(v) : std::strtod(buf, nullptr) == v) break;
   }
-  s += buf;  // nan and inf never read back equal: they leave the loop at 17 digits, printed as "nan" / "inf"
+  s += buf;  // NaN never reads back equal: it leaves the loop at 17 digits, printed as "nan"
 }
 
 /// One piece of a message, referring to the caller's value (valid for the duration of the call).

@@ -81,8 +81,8 @@ struct FullyConnectedOp {
     static constexpr const char* names[] = {"data", "weight", "bias"};
     for (size_t k = 1; k < in.size() && k < 3; ++k)
       if (in[k].dtype() != t)
-        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t), " (the data's), received ",
-                           dtype_name(in[k].dtype()));
+        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t),
+                           " (the data's), received ", dtype_name(in[k].dtype()));
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
