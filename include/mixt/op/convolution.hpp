@@ -91,7 +91,7 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
 template <int = 0>
 NDArray channel_sum(const NDArray& g) {
   const int64_t n = g.shape()[0], f = g.shape()[1];
-  return nd::sum(g.view(Shape{n, f, n * f ? g.size() / (n * f) : 0}, g.byte_offset()), {0, 2});
+  return nd::sum(g.view(Shape{n, f, n * f != 0 ? g.size() / (n * f) : 0}, g.byte_offset()), {0, 2});
 }
 
 }  // namespace mixt::op::conv_detail
