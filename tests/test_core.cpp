@@ -57,6 +57,22 @@ TEST_CASE("core: error messages print numbers in the fewest digits that read bac
   CHECK(message(int64_t(-5), " ", size_t(7)) == "-5 7");
 }
 
+TEST_CASE("core: integer settings from the environment: unset or empty gives the default, malformed ones raise") {
+  const char* name = "MIXT_TEST_SETTING";
+  unsetenv(name);
+  CHECK(detail::env_integer(name, 7, 0) == 7);
+  setenv(name, "", 1);
+  CHECK(detail::env_integer(name, 7, 0) == 7);
+  setenv(name, "12", 1);
+  CHECK(detail::env_integer(name, 7, 0) == 12);
+  for (const char* bad : {"abc", "12x", "-1", "99999999999999999999"}) {  // atoi read "abc" as 0
+    CAPTURE(bad);
+    setenv(name, bad, 1);
+    CHECK_THROWS_AS(detail::env_integer(name, 7, 0), Error);
+  }
+  unsetenv(name);
+}
+
 TEST_CASE("core: half and bfloat16 round to nearest even, against exact values") {
   // Every half value converts to float exactly and back unchanged.
   for (uint32_t b = 0; b < 0x10000; ++b) {

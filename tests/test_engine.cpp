@@ -276,6 +276,15 @@ TEST_CASE("engine: a worker runs the chain of operations it makes ready without 
 }
 #endif
 
+TEST_CASE("engine: a malformed MIXT_ENGINE_MAX_PENDING or MIXT_CPU_WORKER_NTHREADS is an error, not 0") {
+  setenv("MIXT_ENGINE_MAX_PENDING", "abc", 1);  // read as 0 it meant "no bound"
+  CHECK_THROWS_AS(ThreadedEngine(1), Error);
+  unsetenv("MIXT_ENGINE_MAX_PENDING");
+  setenv("MIXT_CPU_WORKER_NTHREADS", "two", 1);
+  CHECK_THROWS_AS(ThreadedEngine(), Error);
+  unsetenv("MIXT_CPU_WORKER_NTHREADS");
+}
+
 TEST_CASE("engine: pushes from outside wait while too many operations are in flight; pushes inside never do") {
   setenv("MIXT_ENGINE_MAX_PENDING", "8", 1);
   ThreadedEngine eng(2);

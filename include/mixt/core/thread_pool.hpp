@@ -24,6 +24,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "env.hpp"
 #include "spin.hpp"
 #include "thread_group.hpp"
 
@@ -187,12 +188,9 @@ class ThreadPool {
     return inside;
   }
 
+  /// MIXT_NUM_THREADS (a positive number) when set, else the cores.
   static int default_threads() {
-    if (const char* s = std::getenv("MIXT_NUM_THREADS")) {
-      int n = std::atoi(s);
-      if (n > 0) return n;
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
+    return int(detail::env_integer("MIXT_NUM_THREADS", std::max(1u, std::thread::hardware_concurrency()), 1));
   }
 
   void worker(uint64_t seen) {

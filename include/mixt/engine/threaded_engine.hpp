@@ -31,6 +31,7 @@
 #include <mutex>
 #include <utility>
 
+#include "../core/env.hpp"
 #include "../core/error.hpp"
 #include "../core/spin.hpp"
 #include "../core/thread_pool.hpp"
@@ -47,14 +48,8 @@ namespace mixt::engine {
 
 class ThreadedEngine final : public Engine {
  public:
-  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 1 (see the top of this file).
-  static int default_cpu_workers() {
-    if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
-      int n = std::atoi(s);
-      if (n > 0) return n;
-    }
-    return 1;
-  }
+  /// MIXT_CPU_WORKER_NTHREADS (a positive number) when set, else 1 (see the top of this file).
+  static int default_cpu_workers() { return int(mixt::detail::env_integer("MIXT_CPU_WORKER_NTHREADS", 1, 1)); }
 
   /// Operations in flight (pushed and not finished, deletions included) at which push() from a thread outside the
   /// engine waits until half of them have finished. Every array an operation in flight writes is held from its
@@ -63,13 +58,7 @@ class ThreadedEngine final : public Engine {
   /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
   /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128.
   /// MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 128 (two to three MLP steps).
-  static int64_t default_max_pending() {
-    if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
-      const long long n = std::atoll(s);
-      if (n >= 0) return n;
-    }
-    return 128;
-  }
+  static int64_t default_max_pending() { return mixt::detail::env_integer("MIXT_ENGINE_MAX_PENDING", 128, 0); }
 
   explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
       : max_pending_(default_max_pending()),
