@@ -612,6 +612,31 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 #include <type_traits>
 #include <utility>
 
+// ---- begin mixt/core/env.hpp ----
+// Integer settings read from the environment (MIXT_NUM_THREADS, MIXT_CPU_WORKER_NTHREADS, MIXT_ENGINE_MAX_PENDING).
+
+#include <cerrno>
+#include <cstdlib>
+
+
+namespace mixt::detail {
+
+/// The integer in environment variable `name`; `fallback` when it is unset or empty. Anything else that is not
+/// an integer >= min is a mixt::Error naming the variable: atoi read "abc" as 0, which for
+/// MIXT_ENGINE_MAX_PENDING silently meant "no bound".
+inline long long env_integer(const char* name, long long fallback, long long min) {
+  const char* s = std::getenv(name);
+  if (!s || !*s) return fallback;
+  char* end = nullptr;
+  errno = 0;
+  const long long v = std::strtoll(s, &end, 10);
+  if (end == s || *end != '\0' || errno == ERANGE || v < min)
+    fail(name, "expected an integer >= ", min, ", received '", s, "'");
+  return v;
+}
+
+}  // namespace mixt::detail
+// ---- end mixt/core/env.hpp ----
 // ---- begin mixt/core/spin.hpp ----
 // Busy waits that give way: spin_while, shared by the kernel pool and the engine, and the count of threads that
 // want a CPU, which tells a spinner when its core is needed by another thread.
@@ -919,12 +944,9 @@ class ThreadPool {
     return inside;
   }
 
+  /// MIXT_NUM_THREADS (a positive number) when set, else the cores.
   static int default_threads() {
-    if (const char* s = std::getenv("MIXT_NUM_THREADS")) {
-      int n = std::atoi(s);
-      if (n > 0) return n;
-    }
-    return std::max(1u, std::thread::hardware_concurrency());
+    return int(detail::env_integer("MIXT_NUM_THREADS", std::max(1u, std::thread::hardware_concurrency()), 1));
   }
 
   void worker(uint64_t seen) {
@@ -2543,14 +2565,8 @@ namespace mixt::engine {
 
 class ThreadedEngine final : public Engine {
  public:
-  /// MIXT_CPU_WORKER_NTHREADS when set to a positive number, else 1 (see the top of this file).
-  static int default_cpu_workers() {
-    if (const char* s = std::getenv("MIXT_CPU_WORKER_NTHREADS")) {
-      int n = std::atoi(s);
-      if (n > 0) return n;
-    }
-    return 1;
-  }
+  /// MIXT_CPU_WORKER_NTHREADS (a positive number) when set, else 1 (see the top of this file).
+  static int default_cpu_workers() { return int(mixt::detail::env_integer("MIXT_CPU_WORKER_NTHREADS", 1, 1)); }
 
   /// Operations in flight (pushed and not finished, deletions included) at which push() from a thread outside the
   /// engine waits until half of them have finished. Every array an operation in flight writes is held from its
@@ -2559,13 +2575,7 @@ class ThreadedEngine final : public Engine {
   /// kernel's page faults); with 1024 (some 20 MLP steps, megabytes of arrays) the GEMMs packed and wrote
   /// memory that had left the caches, and the step took 1.1 - 1.2x as long as with 128.
   /// MIXT_ENGINE_MAX_PENDING when set (0: no bound), else 128 (two to three MLP steps).
-  static int64_t default_max_pending() {
-    if (const char* s = std::getenv("MIXT_ENGINE_MAX_PENDING")) {
-      const long long n = std::atoll(s);
-      if (n >= 0) return n;
-    }
-    return 128;
-  }
+  static int64_t default_max_pending() { return mixt::detail::env_integer("MIXT_ENGINE_MAX_PENDING", 128, 0); }
 
   explicit ThreadedEngine(int cpu_workers = default_cpu_workers())
       : max_pending_(default_max_pending()),
