@@ -3,7 +3,6 @@
 // `visit(Param&, V&)` function; parse_attrs / to_attrs turn that list into reading and writing the strings.
 #pragma once
 
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -95,28 +94,16 @@ inline std::string format(int v) { return std::to_string(v); }
 inline std::string format(int64_t v) { return std::to_string(v); }
 inline std::string format(bool v) { return v ? "True" : "False"; }
 inline std::string format(const std::string& v) { return v; }
-inline std::string format(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  std::string s = buf;  // shortest form that reads back exactly
-  for (int prec = 1; prec < 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) { s = buf; break; }
-  }
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // Python prints floats with a point
-  return s;
-}
-/// A float prints with the fewest digits that read back as the same float ("0.05", not "0.05000000074505806").
-inline std::string format(float v) {
-  char buf[32];
-  for (int prec = 1; prec <= 9; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
-    if (std::strtof(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
+/// A number with the fewest digits that read back as the same float or double ("0.05", not
+/// "0.05000000074505806"), and a point as Python prints floats ("1.0").
+inline std::string format_floating(double v, bool single) {
+  std::string s;
+  mixt::detail::append_shortest(s, v, single);
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
   return s;
 }
+inline std::string format(double v) { return format_floating(v, false); }
+inline std::string format(float v) { return format_floating(v, true); }
 inline std::string format(const IntTuple& t) {
   std::string s = "(";
   for (size_t i = 0; i < t.size(); ++i) s += (i ? ", " : "") + std::to_string(t[i]);

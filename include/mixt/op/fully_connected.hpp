@@ -78,11 +78,7 @@ struct FullyConnectedOp {
     const DType t = in[0].dtype();
     if (t != DType::float32 && t != DType::float64)
       mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
-    static constexpr const char* names[] = {"data", "weight", "bias"};
-    for (size_t k = 1; k < in.size() && k < 3; ++k)
-      if (in[k].dtype() != t)
-        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t),
-                           " (the data's), received ", dtype_name(in[k].dtype()));
+    expect_data_dtype(name, in);
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,

@@ -232,19 +232,6 @@ inline void check_dtype(const char* op, const NDArray& a) {
     mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
 }
 
-/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
-/// bias of another dtype than the data (the kernels would read its bits as the data's type).
-inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
-  if (in[0].ndim() < 3)
-    mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
-                       "shape ", in[0].shape().to_string());
-  static constexpr const char* names[] = {"data", "weight", "bias"};
-  for (size_t k = 1; k < in.size() && k < 3; ++k)
-    if (in[k].dtype() != in[0].dtype())
-      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
-                         " (the data's), received ", dtype_name(in[k].dtype()));
-}
-
 /// A column buffer for geometry g on like's device. Passing one buffer to several of the calls below makes the
 /// engine run them one after the other (they all write it): one buffer's memory, and no concurrent GEMMs.
 inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {

@@ -76,6 +76,16 @@ inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndi
     mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
 }
 
+/// A weight and a bias (inputs 1 and 2) of the data's dtype: a kernel would read another dtype's bits as the
+/// data's, and a GEMM inside would report the error under its own name.
+inline void expect_data_dtype(const char* op, const std::vector<NDArray>& in) {
+  static constexpr const char* names[] = {"data", "weight", "bias"};
+  for (size_t k = 1; k < in.size() && k < 3; ++k)
+    if (in[k].dtype() != in[0].dtype())
+      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
+                         " (the data's), received ", dtype_name(in[k].dtype()));
+}
+
 /// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
 inline void assign_shape(const char* op, const char* arg, Shape& slot, const Shape& known) {
   if (slot.ndim() == 0) { slot = known; return; }
