@@ -9599,7 +9599,6 @@ inline void NDArray::backward() const { backward(NDArray()); }
 // "kernel": "(3, 3)", "no_bias": "True"). Each operator's parameter struct lists its fields once, in a
 // `visit(Param&, V&)` function; parse_attrs / to_attrs turn that list into reading and writing the strings.
 
-#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -9689,28 +9688,16 @@ inline std::string format(int v) { return std::to_string(v); }
 inline std::string format(int64_t v) { return std::to_string(v); }
 inline std::string format(bool v) { return v ? "True" : "False"; }
 inline std::string format(const std::string& v) { return v; }
-inline std::string format(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  std::string s = buf;  // shortest form that reads back exactly
-  for (int prec = 1; prec < 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, v);
-    if (std::strtod(buf, nullptr) == v) { s = buf; break; }
-  }
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";  // Python prints floats with a point
-  return s;
-}
-/// A float prints with the fewest digits that read back as the same float ("0.05", not "0.05000000074505806").
-inline std::string format(float v) {
-  char buf[32];
-  for (int prec = 1; prec <= 9; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, double(v));
-    if (std::strtof(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
+/// A number with the fewest digits that read back as the same float or double ("0.05", not
+/// "0.05000000074505806"), and a point as Python prints floats ("1.0").
+inline std::string format_floating(double v, bool single) {
+  std::string s;
+  mixt::detail::append_shortest(s, v, single);
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
   return s;
 }
+inline std::string format(double v) { return format_floating(v, false); }
+inline std::string format(float v) { return format_floating(v, true); }
 inline std::string format(const IntTuple& t) {
   std::string s = "(";
   for (size_t i = 0; i < t.size(); ++i) s += (i ? ", " : "") + std::to_string(t[i]);
@@ -9804,6 +9791,16 @@ inline OpVars op_vars(const std::vector<NDArray>& reads, const std::vector<NDArr
 inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndim) {
   if (s.ndim() != 0 && s.ndim() != ndim)
     mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
+}
+
+/// A weight and a bias (inputs 1 and 2) of the data's dtype: a kernel would read another dtype's bits as the
+/// data's, and a GEMM inside would report the error under its own name.
+inline void expect_data_dtype(const char* op, const std::vector<NDArray>& in) {
+  static constexpr const char* names[] = {"data", "weight", "bias"};
+  for (size_t k = 1; k < in.size() && k < 3; ++k)
+    if (in[k].dtype() != in[0].dtype())
+      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
+                         " (the data's), received ", dtype_name(in[k].dtype()));
 }
 
 /// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
@@ -10983,19 +10980,6 @@ inline void check_dtype(const char* op, const NDArray& a) {
     mixt::detail::fail(op, "argument 'data': dtype ", dtype_name(a.dtype()), " is not supported (expected float32 or float64)");
 }
 
-/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
-/// bias of another dtype than the data (the kernels would read its bits as the data's type).
-inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
-  if (in[0].ndim() < 3)
-    mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
-                       "shape ", in[0].shape().to_string());
-  static constexpr const char* names[] = {"data", "weight", "bias"};
-  for (size_t k = 1; k < in.size() && k < 3; ++k)
-    if (in[k].dtype() != in[0].dtype())
-      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
-                         " (the data's), received ", dtype_name(in[k].dtype()));
-}
-
 /// A column buffer for geometry g on like's device. Passing one buffer to several of the calls below makes the
 /// engine run them one after the other (they all write it): one buffer's memory, and no concurrent GEMMs.
 inline NDArray col_buffer(const ConvGeom& g, const NDArray& like) {
@@ -11512,6 +11496,15 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
   std::vector<int64_t> s(size_t(ndim), 1);
   s[1] = F;
   return s;
+}
+
+/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
+/// bias of another dtype than the data (the kernels would read its bits as the data's type).
+inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
+  if (in[0].ndim() < 3)
+    mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
+                       "shape ", in[0].shape().to_string());
+  expect_data_dtype(op, in);
 }
 
 /// Sums an output gradient (N, F, ...) over every axis but 1. A view with the extents spelled out: reshape's codes
@@ -12762,11 +12755,7 @@ struct FullyConnectedOp {
     const DType t = in[0].dtype();
     if (t != DType::float32 && t != DType::float64)
       mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
-    static constexpr const char* names[] = {"data", "weight", "bias"};
-    for (size_t k = 1; k < in.size() && k < 3; ++k)
-      if (in[k].dtype() != t)
-        mixt::detail::fail(name, "argument '", names[k], "': expected dtype ", dtype_name(t),
-                           " (the data's), received ", dtype_name(in[k].dtype()));
+    expect_data_dtype(name, in);
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
