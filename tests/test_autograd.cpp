@@ -2,6 +2,10 @@
 // grad_req add, retain_graph, pause, detach, library operators, and second derivatives.
 #include "testing.hpp"
 
+#if defined(__unix__)
+#include <pthread.h>
+#endif
+
 using namespace mixt;
 using mixt::testing::check_close;
 using mixt::testing::random_values;
@@ -297,6 +301,122 @@ MIXT_DEVICE_TEST("autograd: grad_req add accumulates, write overwrites, null lea
   check_close(w.grad(), {3, 3, 3});
   check_close(n.grad(), {0, 0, 0});
 }
+
+MIXT_DEVICE_TEST("autograd: a write-mode variable reached without a gradient gets zeros, not the last one") {
+  // floor, sign and comparisons pass no gradient; MXNet writes zeros. Keeping the previous backward's values let
+  // an optimizer apply them again.
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<double>({1.5, 2.5, 3.5}, ctx), w = nd::ones(Shape{3}, ctx);
+  x.attach_grad();
+  w.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = x * 2.f + w;
+  }
+  y.backward();
+  check_close(x.grad(), {2, 2, 2});
+  {
+    autograd::record rec;
+    y = floor(x) * w + (x > 2.f);
+  }
+  y.backward();
+  check_close(x.grad(), {0, 0, 0});
+  check_close(w.grad(), {1, 2, 3});
+}
+
+MIXT_DEVICE_TEST("autograd: in-place writes while recording follow MXNet's rules") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<double>({1, 2, 3}, ctx);
+  x.attach_grad();
+  // A variable may not be overwritten while recording: the backward would read the new values (it silently did).
+  {
+    autograd::record rec;
+    NDArray loss = nd::sum(x * x);
+    CHECK_THROWS_AS(x -= 0.5f, Error);
+    CHECK_THROWS_AS(x.assign(x * 0.f), Error);
+    CHECK_THROWS_AS(nd::zeros(Shape{3}, ctx).copyto(x), Error);
+  }
+  check_close(x, {1, 2, 3});  // refused before anything was written
+  // An array outside the tape that receives a recorded value joins the tape with it: the gradient flows through
+  // assign, +=, -=, a product and copyto (they were not recorded, and the gradients were silently short).
+  NDArray a = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx);
+  a.attach_grad();
+  NDArray c = nd::zeros(Shape{3}, ctx), d = nd::ones(Shape{3}, ctx), e = nd::full(Shape{3}, 5.0, ctx),
+          f = nd::zeros(Shape{3}, ctx), m = nd::ones(Shape{2, 2}, ctx), loss;
+  {
+    autograd::record rec;
+    c.assign(x * 2.f);            // c = 2x
+    d += x * x;                   // d = 1 + x^2
+    e -= x;                       // e = 5 - x
+    x.copyto(f);                  // f = x
+    m -= nd::dot(a, a) * 0.5f;    // m = 1 - a.a / 2
+    loss = nd::sum(c * x + d + e * 3.f + f * f) + nd::sum(m * a);
+  }
+  loss.backward();
+  // d/dx: 4x + 2x - 3 + 2x = 8x - 3
+  check_close(x.grad(), {5, 13, 21}, 1e-6);
+  check_close(c, {2, 4, 6});
+  // d/da of sum((1 - a a / 2) * a) = sum(a) - sum((a a) * a) / 2: 1 - (G a^T + a^T G) / 2 with G = a, plus the
+  // direct term (1 - a a / 2).
+  const std::vector<double> av = {1, 2, 3, 4};
+  std::vector<double> want(4);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j) {
+      double aa = 0, ga = 0;
+      for (int k = 0; k < 2; ++k) {
+        aa += av[size_t(i * 2 + k)] * av[size_t(k * 2 + j)];
+        ga += av[size_t(i * 2 + k)] * av[size_t(j * 2 + k)] + av[size_t(k * 2 + i)] * av[size_t(k * 2 + j)];
+      }
+      want[size_t(i * 2 + j)] = 1 - aa / 2 - ga / 2;
+    }
+  check_close(a.grad(), want, 1e-6);
+  // *= and /= of a recorded value, and a recorded value broadcast in place, are errors before any write.
+  NDArray g = nd::ones(Shape{3}, ctx), wide = nd::ones(Shape{2, 3}, ctx);
+  {
+    autograd::record rec;
+    testing::expect_error([&] { g *= x; }, {"*=", "c = c * value"});
+    testing::expect_error([&] { wide += x; }, {"+=", "(3,)", "(2, 3)"});
+    g += 1.f;  // nothing recorded flows in: a plain write
+  }
+  check_close(g, {2, 2, 2});
+  check_close(wide, {1, 1, 1, 1, 1, 1});
+}
+
+#if defined(__unix__)
+namespace {
+struct DropOnSmallStack {
+  NDArray a;
+  static void* run(void* self) {
+    static_cast<DropOnSmallStack*>(self)->a = NDArray();
+    return nullptr;
+  }
+};
+}  // namespace
+
+TEST_CASE("autograd: a deep tape is released without deep recursion") {
+  // Its nodes used to be destroyed recursively: 10^6 steps overflowed an 8 MiB stack. Here 20,000 steps are
+  // released on a thread with a 256 KiB stack.
+  NDArray x = nd::array<double>({1.0}, cpu());
+  x.attach_grad();
+  DropOnSmallStack holder;
+  {
+    NDArray y = x;
+    autograd::record rec;
+    for (int i = 0; i < 20000; ++i) y = y * 1.0f + 0.0f;
+    holder.a = y;
+  }
+  holder.a.wait_to_read();
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  pthread_t thread;
+  REQUIRE(pthread_create(&thread, &attr, &DropOnSmallStack::run, &holder) == 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+  CHECK(holder.a.is_none());
+}
+#endif
 
 MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
   auto ctx = Device::ctx();

@@ -414,7 +414,7 @@ TEST_CASE("engine: an error is stored on what the operation writes, inherited by
   Var* w = eng.new_var();
   Var* u = eng.new_var();
   bool reader_ran = false, unrelated_ran = false;
-  const auto where = std::source_location::current();
+  const auto where = mixt::source_location::current();
   const int line = int(where.line());
   eng.push([](RunContext) { throw std::runtime_error("boom"); }, cpu(), {}, {v}, engine::FnProperty::normal,
            "failing_op", where);  // returns at once: nothing is thrown here
@@ -485,7 +485,7 @@ TEST_CASE("engine: the naive engine runs at once and throws at the call") {
   CHECK(value == 5);  // already done
   try {
     eng.push([](RunContext) { throw std::runtime_error("bad"); }, cpu(), {}, {v}, engine::FnProperty::normal,
-             "naive_op", std::source_location::current());
+             "naive_op", mixt::source_location::current());
     FAIL("the naive engine did not throw at the call");
   } catch (const Error& e) {
     CHECK(e.op() == "naive_op");
@@ -520,7 +520,7 @@ TEST_CASE("engine: NDArray host reads wait for pending writes and rethrow their 
   NDArray c = nd::ones({4, 3});
   auto fail = [&] {
     eng.push([](RunContext) { throw std::runtime_error("kernel failed"); }, cpu(), {}, {a.var()},
-             engine::FnProperty::normal, "broken_kernel", std::source_location::current());
+             engine::FnProperty::normal, "broken_kernel", mixt::source_location::current());
   };
   if (!dynamic_cast<ThreadedEngine*>(&eng)) {
     CHECK_THROWS_AS(fail(), Error);  // the naive engine throws at the call

@@ -74,6 +74,21 @@ MIXT_DEVICE_TEST("expr dtypes: integer arithmetic, comparisons and division by z
   NDArray total = nd::sum(w), product = nd::prod(nd::array<double>({65536, 65536, 3}, ctx, DType::int32));
   CHECK(total.item<double>() == 65535.0);  // hi + lo + 65536, wrapping on the way
   CHECK(product.item<double>() == 0.0);
+  // An integer mean divides the (wrapped) sum by the count in int64: the count as the dtype wrapped too, 256 to 0
+  // in uint8 (SIGFPE) and 128 to -128 in int8 (a flipped sign).
+  const NDArray u8_mean = nd::mean(nd::ones(Shape{256}, ctx, DType::uint8));  // the uint8 sum 256 wraps to 0
+  CHECK(u8_mean.item<double>() == 0.0);
+  const NDArray i8_mean = nd::mean(nd::full(Shape{128}, -1, ctx, DType::int8));
+  CHECK(i8_mean.item<double>() == -1.0);
+  const NDArray i8_rows = nd::mean(nd::ones(Shape{3, 256}, ctx, DType::int8), 1);
+  CHECK(i8_rows.to_vector<double>() == std::vector<double>{0, 0, 0});
+  const NDArray i32_cols = nd::mean(nd::full(Shape{300, 2}, 2, ctx, DType::int32), 0);
+  CHECK(i32_cols.to_vector<double>() == std::vector<double>{2, 2});
+  // An integer norm whose sum of squares wrapped negative has a NaN root: it saturates to 0 (was undefined).
+  const NDArray wrapped_norm = nd::norm(nd::array<double>({50000, 0}, ctx, DType::int32));
+  CHECK(wrapped_norm.item<double>() == 0.0);
+  const NDArray exact_norm = nd::norm(nd::array<double>({3, 4}, ctx, DType::int32));
+  CHECK(exact_norm.item<double>() == 5.0);
   // Scalars and math results outside an integer dtype's range saturate (NaN gives 0) instead of converting with
   // undefined behaviour: clip(int32, -1e10, 1e10) used to give INT_MIN everywhere.
   NDArray small = nd::array<double>({7, -7, 0, 100}, ctx, DType::int32);

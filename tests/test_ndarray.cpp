@@ -235,6 +235,18 @@ MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a d
   CHECK(nd::array({1e30}, ctx, DType::float64).astype(DType::int64).to_vector<int64_t>()[0] == INT64_MAX);
   CHECK(wild.to_vector<int>() == std::vector<int>{0, INT_MAX, INT_MIN, 300, -5, INT_MAX, 2});
   CHECK(nd::full(Shape{2}, 1e10, ctx, DType::int32).to_vector<double>() == std::vector<double>{INT_MAX, INT_MAX});
+  // nd::array converts its values by the same rule, from floating and from integer values (int64 into int8
+  // wrapped, doubles into int32 were undefined).
+  const std::vector<double> wild_values = {NAN, 1e10, -1e10, 300, -5, INFINITY, 2.75};
+  CHECK(nd::array(wild_values, ctx, DType::int8).to_vector<double>() ==
+        std::vector<double>{0, 127, -128, 127, -5, 127, 2});
+  CHECK(nd::array(std::vector<int64_t>{INT64_MAX, -300, 200, -5}, ctx, DType::int8).to_vector<double>() ==
+        std::vector<double>{127, -128, 127, -5});
+  CHECK(nd::array(std::vector<int>{-1, 256, 7}, ctx, DType::uint8).to_vector<double>() ==
+        std::vector<double>{0, 255, 7});
+  CHECK(nd::array(std::vector<uint8_t>{255, 0}, ctx, DType::int8).to_vector<double>() == std::vector<double>{127, 0});
+  CHECK(nd::array(std::vector<int64_t>{INT64_MIN, INT64_MAX}, ctx, DType::int64).to_vector<int64_t>() ==
+        std::vector<int64_t>{INT64_MIN, INT64_MAX});
   // A large conversion runs in chunks over threads.
   std::vector<double> big = iota(100003, -50000);
   check_close(nd::array(big, ctx, DType::int32).astype(DType::float32).astype(DType::float64), big, 0, 0);

@@ -8,6 +8,7 @@
 
 using namespace mixt;
 using mixt::testing::check_close;
+using mixt::testing::expect_error;
 using mixt::testing::random_values;
 
 namespace {
@@ -177,13 +178,32 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
   std::vector<double> want(n * k);
   for (size_t i = 0; i < want.size(); ++i) want[i] = y[i] - 0.2;
   check_close(grad, want, 1e-5, 1e-7);
+  // out_grad multiplies by the head gradient, which is otherwise ignored (it was ignored always).
+  NDArray class_grad = nd::zeros(x.shape(), ctx), scaled_grad = nd::zeros(x.shape(), ctx);
+  std::vector<double> hv = stored(random_values(n * k, 0.5, 2, 9));
+  NDArray head = nd::array(hv, x.shape(), ctx);
+  op::SoftmaxOutput::backward({}, {}, {head}, {x, label}, out, {op::Req::write, op::Req::null}, {class_grad, NDArray()},
+                              {});
+  op::SoftmaxOutput::backward({.out_grad = true}, {}, {head}, {x, label}, out, {op::Req::write, op::Req::null},
+                              {scaled_grad, NDArray()}, {});
+  std::vector<double> plain = class_grad.to_vector<double>(), want_scaled(n * k);
+  for (size_t i = 0; i < want_scaled.size(); ++i) want_scaled[i] = plain[i] * hv[i];
+  check_close(scaled_grad, want_scaled, 1e-5, 1e-7);
   CHECK_THROWS_AS(nd::SoftmaxOutput(x, label, {.normalization = "mean"}), Error);
   CHECK_THROWS_AS(nd::SoftmaxOutput(x, nd::zeros(Shape{3}, ctx)), Error);
+  // The label's shape, not only its size: (2, 2) and (4, 1) hold 4 labels but are not (4,) (MXNet rejects them).
+  expect_error([&] { nd::SoftmaxOutput(x, nd::zeros(Shape{2, 2}, ctx)); }, {"SoftmaxOutput", "label", "(4,)", "(2, 2)"});
+  expect_error([&] { nd::SoftmaxOutput(x, nd::zeros(Shape{4, 1}, ctx)); }, {"SoftmaxOutput", "label", "(4, 1)"});
   // An empty batch or class axis gives an empty output (these divided by zero); 0-d data is an error.
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{0, 3}, ctx), nd::zeros(Shape{0}, ctx)).shape() == Shape{0, 3});
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{2, 0}, ctx), nd::zeros(Shape{2}, ctx), {.preserve_shape = true}).size() == 0);
   const op::SoftmaxOutput::Param multi{.multi_output = true};
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{2, 0, 3}, ctx), nd::zeros(Shape{2, 3}, ctx), multi).size() == 0);
+  // multi_output takes the label as (n, rest...), (n, prod(rest)) or (n, 1, rest...), as MXNet does.
+  NDArray maps = nd::zeros(Shape{2, 3, 2, 2}, ctx);
+  for (Shape s : {Shape{2, 2, 2}, Shape{2, 4}, Shape{2, 1, 2, 2}, Shape{2, 3, 2, 2}})
+    CHECK(nd::SoftmaxOutput(maps, nd::zeros(s, ctx), multi).shape() == maps.shape());
+  expect_error([&] { nd::SoftmaxOutput(maps, nd::zeros(Shape{8}, ctx), multi); }, {"SoftmaxOutput", "label", "(8,)"});
   CHECK_THROWS_AS(nd::SoftmaxOutput(nd::zeros(Shape{}, ctx), nd::zeros(Shape{1}, ctx)), Error);
 }
 

@@ -58,11 +58,31 @@ TEST_CASE("idx: reads values and shapes; rejects truncated, malformed and mismat
   CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_short.idx", {0, 0})); }).find("truncated") != std::string::npos);
   // Dimensions whose product overflows 64 bits (2^64 wraps to 0, which the data would match) or exceeds the data.
   using Dims = std::vector<uint32_t>;
-  for (const Dims& dims : {Dims{65536, 65536, 65536, 65536}, Dims(8, 0xFFFFFFFF), Dims{3, 0x80000000}}) {
+  for (const Dims& dims : {Dims{65536, 65536, 65536, 65536}, Dims(8, 0xFFFFFFFF), Dims{0, 0xFFFFFFFF, 0xFFFFFFFF}}) {
     CAPTURE(dims.size());
-    CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_huge.idx", idx_bytes(0x0D, dims, 8))); })
-              .find("truncated") != std::string::npos);
+    const std::string path = write_file("mixt_huge.idx", idx_bytes(0x0D, dims, 8));
+    const std::string e = error_of([&] { gluon::data::read_idx(path); });
+    CHECK(e.find("mixt_huge.idx") != std::string::npos);
+    CHECK(e.find("int64") != std::string::npos);
   }
+  CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_big.idx", idx_bytes(0x0D, {3, 0x80000000}, 8))); })
+            .find("truncated") != std::string::npos);
+  CHECK(error_of([&] { gluon::data::read_idx(write_file("mixt_long.idx", idx_bytes(0x08, {2, 3}, 7))); })
+            .find("past the end") != std::string::npos);
+  // The header is read first, and then only the data it announces: a small gzip file that inflates to 64 MiB past
+  // a one-element header, and /dev/zero (whose element type 0x00 is unknown), fail at once. Both used to be read
+  // whole first: /dev/zero until memory ran out.
+  const std::string bomb = (std::filesystem::temp_directory_path() / "mixt_bomb.idx.gz").string();
+  {
+    gzFile g = gzopen(bomb.c_str(), "wb");
+    const std::vector<uint8_t> head = idx_bytes(0x08, {1}, 1), zeros(size_t(1) << 20, 0);
+    gzwrite(g, head.data(), unsigned(head.size()));
+    for (int i = 0; i < 64; ++i) gzwrite(g, zeros.data(), unsigned(zeros.size()));
+    gzclose(g);
+  }
+  CHECK(error_of([&] { gluon::data::read_idx(bomb); }).find("past the end") != std::string::npos);
+  if (std::filesystem::exists("/dev/zero"))
+    CHECK(error_of([&] { gluon::data::read_idx("/dev/zero"); }).find("element type 0x00") != std::string::npos);
   auto empty = gluon::data::read_idx(write_file("mixt_empty.idx", idx_bytes(0x08, {0xFFFFFFFF, 0, 7}, 0)));
   CHECK(empty.shape == Shape{0xFFFFFFFF, 0, 7});
   CHECK(empty.values.empty());

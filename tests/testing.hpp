@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <mixt/mixt.hpp>
@@ -78,6 +79,21 @@ struct StreamEveryOutput {
   StreamEveryOutput(const StreamEveryOutput&) = delete;
   StreamEveryOutput& operator=(const StreamEveryOutput&) = delete;
 };
+
+/// Runs f, which must throw mixt::Error whose message contains every one of `parts`.
+template <class F>
+void expect_error(F&& f, const std::vector<std::string>& parts) {
+  bool thrown = false;
+  try {
+    f();
+  } catch (const Error& e) {
+    thrown = true;
+    const std::string what = e.what();
+    for (const std::string& s : parts)
+      CHECK_MESSAGE(what.find(s) != std::string::npos, "'" << s << "' not in: " << what);
+  }
+  CHECK_MESSAGE(thrown, "no mixt::Error thrown");
+}
 
 }  // namespace mixt::testing
 

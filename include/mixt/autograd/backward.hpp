@@ -100,8 +100,13 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
     for (Node* n : order) {
       if (!n->is_variable || n->req == GradReq::null) continue;
       auto found = grads.find(n);
-      if (found == grads.end() || found->second.empty() || found->second[0].is_none()) continue;
       NDArray& buf = *n->grad;
+      if (found == grads.end() || found->second.empty() || found->second[0].is_none()) {
+        // Reached, but no gradient flowed (floor, sign, comparisons): zeros, as MXNet writes. Keeping the last
+        // backward's values would let an optimizer apply them again.
+        if (n->req == GradReq::write) buf.assign(0.0);
+        continue;
+      }
       if (n->req == GradReq::add) buf += found->second[0];
       else buf.assign(found->second[0]);
     }

@@ -47,6 +47,26 @@ struct Node {
   bool is_variable = false;
   std::shared_ptr<NDArray> grad;
   GradReq req = GradReq::write;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Releases the chain of inputs iteratively: destroyed recursively, a tape a million steps deep overflowed the
+  /// stack (each node's inputs, and the arrays its backward saved, hold the nodes before it).
+  ~Node() {
+    std::vector<std::shared_ptr<Node>> pending;
+    auto take_inputs = [&pending](Node& n) {
+      for (Entry& e : n.inputs)
+        if (e.node) pending.push_back(std::move(e.node));
+      n.backward.reset();  // its saved arrays' entries are not the last references: pending holds those
+    };
+    take_inputs(*this);
+    while (!pending.empty()) {
+      std::shared_ptr<Node> n = std::move(pending.back());
+      pending.pop_back();
+      if (n.use_count() == 1) take_inputs(*n);  // the last reference: n dies below with nothing left to release
+    }
+  }
 };
 
 }  // namespace autograd

@@ -12,9 +12,9 @@
 #pragma once
 
 #include <memory>
-#include <source_location>
 #include <vector>
 
+#include "../core/source_location.hpp"
 #include "../expr/evaluate_program.hpp"
 #include "../expr/program.hpp"
 #include "node.hpp"
@@ -176,6 +176,63 @@ inline void record_view(const NDArray& base, NDArray& v) {
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+/// Whether Saver's in-place write of `e` into `out`, made while recording, puts `out` on the tape (MXNet's rules).
+/// An array already on the tape, a variable included, may not be overwritten: the backward reads the values the
+/// tape saved. An array outside the tape that receives a recorded value by assign, += or -= (of its own shape)
+/// joins the tape with that value's node; its old contents are a constant. *= and /= of a recorded value would
+/// need the overwritten values, and a broadcast write has no node to join: both are errors, raised before
+/// anything is written.
+template <class Saver, class E>
+bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op) {
+  if (out.autograd_entry())
+    mixt::detail::fail_at(where, op, "in-place operations (+=, -=, *=, /=, assign) are not supported while "
+                          "recording on an array autograd recorded or that has attach_grad(): the backward reads "
+                          "its values; compute a new array instead");
+  if constexpr (std::is_arithmetic_v<E>) {
+    return false;
+  } else {
+    bool tracked = false;
+    Shape shape;
+    if constexpr (expr::Materializable<E>) {
+      tracked = e.lhs.autograd_entry() || e.rhs.autograd_entry();
+      shape = e.shape();
+    } else {
+      const auto node = expr::as_node(e);
+      node.for_each_leaf([&](const NDArray& a, const auto&) { tracked = tracked || bool(a.autograd_entry()); });
+      if (tracked) shape = node.shape();
+    }
+    if (!tracked) return false;
+    constexpr bool additive = std::is_same_v<Saver, expr::save_write> || std::is_same_v<Saver, expr::save_add> ||
+                              std::is_same_v<Saver, expr::save_sub>;
+    if (!additive)
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be multiplied or divided into an "
+                            "array in place while recording (the backward would need the overwritten values); "
+                            "write c = c * value instead");
+    if (!(shape == out.shape()))
+      mixt::detail::fail_at(where, op, "a value autograd records, of shape ", shape, ", cannot be ",
+                            "broadcast into an array of shape ", out.shape(), " in place while recording; ",
+                            "broadcast it first (broadcast_to) or compute a new array");
+    return true;
+  }
+}
+
+/// Puts `out` on the tape after Saver wrote the recorded value `e` into it (in_place_records said so): with the
+/// node of e (assign, +=) or of -e (-=).
+template <class Saver, class E>
+void record_in_place(const E& e, NDArray& out) {
+  constexpr bool negated = std::is_same_v<Saver, expr::save_sub>;
+  if constexpr (expr::Materializable<E>) {
+    E d = e;  // a product (expr::DotExpr, the one materializable node)
+    if (negated) d.alpha = -d.alpha;
+    state().product_recorder(d, out);
+  } else if constexpr (!std::is_arithmetic_v<E>) {
+    expr::ProgramDraft p;
+    const int value = expr::to_program(p, expr::as_node(e));
+    if (negated) p.add(expr::Op::minus, p.add_constant(0.0), value);
+    state().recorder(p, out);
+  }
 }
 
 }  // namespace mixt::autograd::detail

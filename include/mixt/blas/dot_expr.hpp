@@ -17,9 +17,9 @@
 #pragma once
 
 #include <algorithm>
-#include <source_location>
 #include <vector>
 
+#include "../core/source_location.hpp"
 #include "../expr/nodes.hpp"
 #include "../expr/operators.hpp"
 #include "../expr/savers.hpp"
@@ -52,7 +52,7 @@ inline int64_t product(const int64_t* first, const int64_t* last) {
   return n;
 }
 
-inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
+inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const mixt::source_location& where) {
   if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
   if (lhs.dtype() != rhs.dtype())
     detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
@@ -65,13 +65,13 @@ inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rh
 }
 
 [[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
-                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
+                                     int64_t kr, int ra, bool ta, bool tb, const mixt::source_location& where) {
   detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
                   la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
 }
 
 /// Checks dot's operands and works out its GEMM.
-inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const mixt::source_location& where) {
   check_operands("dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() == 0 || r.ndim() == 0)
@@ -111,7 +111,7 @@ inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool
 
 /// Checks batch_dot's operands and works out its batch of GEMMs.
 inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
-                                 const std::source_location& where) {
+                                 const mixt::source_location& where) {
   check_operands("batch_dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() != 3 || r.ndim() != 3)
@@ -165,7 +165,7 @@ void run_products(const engine::RunContext& rc, const GemmCall& c) {
 
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
-                      double beta, const char* op, const std::source_location& where) {
+                      double beta, const char* op, const mixt::source_location& where) {
   if (out.size() == 0) return;
   const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
                       lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
@@ -175,7 +175,7 @@ inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.
 inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                              const char* op, const char* saver, const std::source_location& where) {
+                              const char* op, const char* saver, const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
   if (!(out.shape() == g.out))
     detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
@@ -190,7 +190,7 @@ inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDAr
 
 /// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
 /// dtype conversion into each user of dot).
-inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const mixt::source_location& where) {
   if (dst.size() == 0) return;
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
@@ -212,7 +212,7 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
 
 /// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
 inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                               double alpha, double beta, const char* op, const std::source_location& where) {
+                               double alpha, double beta, const char* op, const mixt::source_location& where) {
   NDArray tmp(out.shape(), out.ctx(), out.dtype());
   if (beta != 0) copy_values(out, tmp, op, where);
   push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
@@ -228,7 +228,7 @@ struct DotExpr : ExprTag {
   GemmShape gemm;
   double alpha = 1;
   const char* op = "dot";
-  std::source_location where;
+  mixt::source_location where;
 
   Shape shape() const { return gemm.out; }
 
@@ -315,7 +315,7 @@ concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray
 /// first.
 template <dot_detail::DotOperand A, dot_detail::DotOperand B>
 DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-            std::source_location where = std::source_location::current()) {
+            mixt::source_location where = mixt::source_location::current()) {
   dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
   DotExpr d;
   d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
@@ -328,7 +328,7 @@ DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose
 /// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
 template <dot_detail::DotOperand A, dot_detail::DotOperand B>
 DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   DotExpr d;
   d.lhs = NDArray(lhs);
   d.rhs = NDArray(rhs);

@@ -5,25 +5,26 @@
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
-#include <source_location>
 #include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+#include "source_location.hpp"
+
 namespace mixt {
 
 namespace detail {
 /// Whether a source location is known (a default-constructed one has an empty file name).
-inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+inline bool has_location(const mixt::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
 }  // namespace detail
 
 /// An error that names the operator (or block) it came from, what went wrong and, when known, the place in the
 /// user's code that asked for the operation.
 class Error : public std::runtime_error {
  public:
-  Error(std::string op, std::string message, std::source_location where = {})
+  Error(std::string op, std::string message, mixt::source_location where = {})
       : std::runtime_error(format(op, message, where)), op_(std::move(op)), message_(std::move(message)),
         where_(where) {}
 
@@ -32,11 +33,11 @@ class Error : public std::runtime_error {
   /// The message without the operator name and location.
   const std::string& message() const noexcept { return message_; }
   /// Where the user's call was made (file_name() is empty when unknown).
-  const std::source_location& where() const noexcept { return where_; }
+  const mixt::source_location& where() const noexcept { return where_; }
 
  private:
   [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
-                                                      const std::source_location& where) {
+                                                      const mixt::source_location& where) {
     std::string s = "mixt::Error in ";
     s += op;
     s += ": ";
@@ -51,7 +52,7 @@ class Error : public std::runtime_error {
     return s;
   }
   std::string op_, message_;
-  std::source_location where_;
+  mixt::source_location where_;
 };
 
 namespace detail {
@@ -109,7 +110,7 @@ struct MessagePiece {
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_message(std::string_view op,
                                                                  std::initializer_list<MessagePiece> pieces,
-                                                                 const std::source_location& where) {
+                                                                 const mixt::source_location& where) {
   std::string s;
   for (const MessagePiece& m : pieces) {
     switch (m.kind) {
@@ -132,7 +133,7 @@ template <class... Parts>
 }
 
 template <class... Parts>
-[[noreturn, gnu::always_inline]] inline void fail_at(const std::source_location& where, std::string_view op,
+[[noreturn, gnu::always_inline]] inline void fail_at(const mixt::source_location& where, std::string_view op,
                                                      const Parts&... parts) {
   throw_message(op, {MessagePiece(parts)...}, where);
 }

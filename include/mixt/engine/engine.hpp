@@ -11,11 +11,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "../core/source_location.hpp"
 #include "run_context.hpp"
 #include "task.hpp"
 #include "var.hpp"
@@ -38,7 +38,7 @@ class Engine {
   virtual Var* new_var() = 0;
   virtual void push(Fn fn, Context ctx, VarList reads, VarList writes,
                     FnProperty prop = FnProperty::normal, const char* name = "operation",
-                    std::source_location where = {}) = 0;
+                    mixt::source_location where = {}) = 0;
   /// Runs `on_delete` after every operation on `var` has finished, then destroys `var`.
   virtual void delete_var(Var* var, Context ctx, Task<void()> on_delete) = 0;
   /// Blocks until every pushed write to `var` has finished; rethrows (once) the error stored on it.

@@ -4,9 +4,9 @@
 #pragma once
 
 #include <exception>
-#include <source_location>
 
 #include "../core/error.hpp"
+#include "../core/source_location.hpp"
 
 namespace mixt::engine::detail {
 
@@ -15,7 +15,7 @@ using mixt::detail::has_location;
 /// The exception being handled (call it inside a catch block) as a located mixt::Error. Cold and out of line:
 /// the engines' hot paths keep only a call to it.
 [[gnu::cold, gnu::noinline]] inline std::exception_ptr operation_error(const char* name,
-                                                                      const std::source_location& where) {
+                                                                      const mixt::source_location& where) {
   try {
     throw;
   } catch (const Error& e) {

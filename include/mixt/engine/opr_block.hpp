@@ -6,9 +6,9 @@
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <source_location>
 
 #include "../core/inline_vector.hpp"
+#include "../core/source_location.hpp"
 #include "engine.hpp"
 
 namespace mixt::engine::detail {
@@ -40,7 +40,7 @@ struct OprBlock {
   FnProperty prop = FnProperty::normal;
   OprKind kind = OprKind::normal;
   const char* name = "operation";
-  std::source_location where;
+  mixt::source_location where;
   /// Links still to be granted, plus one held by push() until every link is appended.
   std::atomic<int> wait{0};
   InlineVector<VarLink, 6> links;  ///< reads first, then writes; never reallocated once queued

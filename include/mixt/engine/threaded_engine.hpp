@@ -83,7 +83,7 @@ class ThreadedEngine final : public Engine {
 
   void push(Fn fn, Context ctx, VarList reads, VarList writes,
             FnProperty prop = FnProperty::normal, const char* name = "operation",
-            std::source_location where = {}) override {
+            mixt::source_location where = {}) override {
     throttle();
     detail::OprBlock* op = pool_.acquire();
     op->fn = std::move(fn);

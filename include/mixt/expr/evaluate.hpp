@@ -3,9 +3,9 @@
 // the engine, reading every leaf's variable and writing the destination's.
 #pragma once
 
-#include <source_location>
 #include <type_traits>
 
+#include "../core/source_location.hpp"
 #include "../memory/copy.hpp"
 #include "cpu/evaluate.hpp"
 #include "expr_dtypes.hpp"
@@ -45,7 +45,7 @@ LeafList collect_leaves(const E& e) {
 
 /// Checks that every leaf has `dtype` and lives on `ctx`.
 inline void check_leaves(const LeafList& l, DType dtype, const Context& ctx, const char* op,
-                         const std::source_location& where) {
+                         const mixt::source_location& where) {
   for (const NDArray* a : l.arrays) {
     if (a->dtype() != dtype)
       detail::fail_at(where, op, "operands have different dtypes: expected ", dtype_name(dtype), ", received ",
@@ -74,7 +74,7 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
 /// byte copy: every array is contiguous). copyto between equal dtypes and the write-back of an expression's
 /// temporary both use it.
 [[gnu::noinline]] inline void push_byte_copy(const NDArray& src, const NDArray& dst, const char* op,
-                                             const std::source_location& where) {
+                                             const mixt::source_location& where) {
   const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
   const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
   const auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
@@ -96,7 +96,7 @@ struct Prepared {
 };
 
 inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape& value_shape, const char* op,
-                        const std::source_location& where) {
+                        const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination is an empty NDArray");
   check_leaves(leaves, out.dtype(), out.ctx(), op, where);
   if (!(broadcast_shapes(value_shape, out.shape(), op) == out.shape()))
@@ -118,7 +118,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
 
 /// The shape of e's value; a broadcast error is reported at the user's call.
 template <FusedNode E>
-Shape value_shape(const E& e, const std::source_location& where) {
+Shape value_shape(const E& e, const mixt::source_location& where) {
   try {
     return e.shape();
   } catch (const Error& err) {
@@ -129,7 +129,7 @@ Shape value_shape(const E& e, const std::source_location& where) {
 /// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).
 template <class Saver, FusedNode E>
 void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const Shape& shape,
-                   const std::source_location& where, const char* op) {
+                   const mixt::source_location& where, const char* op) {
   Prepared prep = prepare(out, leaves, shape, op, where);
   if (prep.nothing_to_do) return;
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
@@ -155,12 +155,12 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
           cpu::run<Saver>(plan, dst, extents);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, where);
-  });
+  }, where);
 }
 
 /// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
 template <class Saver, FusedNode E>
-void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
+void evaluate_into(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = nullptr) {
   evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
 }
 
@@ -175,14 +175,14 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 /// uses it instead of NDArray(e), which would compile e's recording (its conversion to a program) for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {
+NDArray evaluate(const E& e, const LeafList& leaves, const mixt::source_location& where, const char* op) {
   const Shape shape = value_shape(e, where);
   NDArray out = array_for(leaves, shape, op);
   evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
 }
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+NDArray evaluate(const E& e, const mixt::source_location& where = mixt::source_location::current(),
                  const char* op = "assign") {
   return evaluate(e, collect_leaves(e), where, op);
 }

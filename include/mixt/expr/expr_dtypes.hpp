@@ -10,6 +10,7 @@
 #pragma once
 
 #include "../core/dtype.hpp"
+#include "../core/source_location.hpp"
 
 #define MIXT_EXPR_ALL_DTYPES ((1 << 0) | (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 12))
 #ifndef MIXT_EXPR_DTYPES
@@ -20,16 +21,17 @@ namespace mixt::expr {
 
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
-[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
-  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
-               "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
+[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t,
+                                                                          const mixt::source_location& where) {
+  detail::fail_at(where, op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
+                  "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
 }
 
 /// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
-/// that their cases compile to nothing).
+/// that their cases compile to nothing; the error names the user's call when `where` is given).
 template <class F>
-void expr_dtype_switch(DType t, const char* op, F&& f) {
-  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t);
+void expr_dtype_switch(DType t, const char* op, F&& f, const mixt::source_location& where = {}) {
+  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t, where);
   dtype_switch(t, [&](auto tag) {
     if constexpr (expr_dtype_enabled(dtype_of_v<decltype(tag)>)) f(tag);
   });

@@ -9,11 +9,11 @@
 
 #include <algorithm>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <vector>
 
 #include "../autograd/state.hpp"
+#include "../core/source_location.hpp"
 #include "cpu/reduce.hpp"
 #include "evaluate.hpp"
 #include "operators.hpp"
@@ -104,7 +104,7 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
 
 inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const std::vector<int>& axes,
                                  bool keepdims, bool exclude, const char* op, bool needs_values,
-                                 const std::source_location& where) {
+                                 const mixt::source_location& where) {
   ReducePrep prep;
   try {
     std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
@@ -132,7 +132,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 
 /// Pushes out = Red(e) over `axes` and returns out.
 template <class Red, FusedNode E>
-NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const mixt::source_location& where) {
   const LeafList leaves = collect_leaves(e);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
@@ -164,14 +164,14 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
           cpu::reduce<Red, ET>(plan, dst, space);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, Red::name, where);
-  });
+  }, where);
   return out;
 }
 
 #define MIXT_REDUCTION(NAME)                                                                              \
   template <ArrayOperand E>                                                                               \
   NDArray NAME(const E& e, Axes axis = {}, bool keepdims = false, bool exclude = false,                   \
-               std::source_location where = std::source_location::current()) {                           \
+               mixt::source_location where = mixt::source_location::current()) {                           \
     return reduce<red::NAME>(as_node(e), axis.list, keepdims, exclude, where);                            \
   }
 
@@ -188,13 +188,13 @@ MIXT_REDUCTION(norm)
 /// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
 template <ArrayOperand E>
 NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return reduce<red::argmax>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
 }
 /// The index (as float32) of the first minimum along `axis`; without an axis, into the flattened input.
 template <ArrayOperand E>
 NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return reduce<red::argmin>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
 }
 

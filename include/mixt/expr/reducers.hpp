@@ -57,7 +57,8 @@ struct sum {
 struct mean : sum {
   static constexpr const char* name = "mean";
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t n) {
-    if constexpr (std::is_integral_v<ET>) return n ? ET(a / ET(n)) : ET(0);
+    // The count divides in int64: as ET it wrapped (256 is 0 in uint8, a division by zero).
+    if constexpr (std::is_integral_v<ET>) return n ? ET(int64_t(a) / n) : ET(0);
     else return a / ET(n);  // an empty mean is NaN, as in NumPy
   }
 };
@@ -68,7 +69,8 @@ struct norm : sum {
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
-    return static_cast<ET>(math::sqrt(static_cast<double>(a)));
+    // Saturating: an integer sum of squares that wrapped negative has a NaN root.
+    return math::saturate_cast<ET>(math::sqrt(static_cast<double>(a)));
   }
 };
 

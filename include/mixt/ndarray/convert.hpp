@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 #include "../core/dtype.hpp"
 #include "../expr/scalar_math.hpp"
@@ -73,6 +74,23 @@ inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double
       for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
     }
   });
+}
+
+/// v as a D, by the rule of astype and full: into an integer dtype, a value outside its range saturates and NaN
+/// gives 0 (a plain conversion is undefined there, or wraps).
+template <class D, class T>
+D convert_value(T v) {
+  if constexpr (std::is_integral_v<D> && std::is_integral_v<T>) {
+    // Widened first: std::cmp_less takes no char or bool.
+    const auto w = static_cast<std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>(v);
+    if (std::cmp_less(w, std::numeric_limits<D>::lowest())) return std::numeric_limits<D>::lowest();
+    if (std::cmp_greater(w, std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+    return static_cast<D>(w);
+  } else if constexpr (std::is_integral_v<D>) {
+    return math::saturate_cast<D>(static_cast<double>(v));
+  } else {
+    return static_cast<D>(static_cast<compute_type_t<D>>(v));
+  }
 }
 
 }  // namespace mixt::detail

@@ -28,7 +28,8 @@ inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType
   return full(shape, 1.0, ctx, dtype);
 }
 
-/// An array holding `values` (converted to dtype) with the given shape; the shape defaults to (values.size(),).
+/// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
+/// (values.size(),).
 template <class T>
 NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32) {
   if (size_t(shape.size()) != values.size())
@@ -37,7 +38,7 @@ NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DT
   dtype_switch(dtype, [&](auto d) {
     using D = decltype(d);
     D* p = host.data<D>();
-    for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<D>(static_cast<compute_type_t<D>>(values[i]));
+    for (size_t i = 0; i < values.size(); ++i) p[i] = detail::convert_value<D>(values[i]);
   });
   return ctx == cpu() ? host : host.copyto(ctx);
 }

@@ -9,7 +9,6 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -17,6 +16,7 @@
 #include "../core/context.hpp"
 #include "../core/dtype.hpp"
 #include "../core/shape.hpp"
+#include "../core/source_location.hpp"
 #include "../memory/chunk.hpp"
 
 namespace mixt {
@@ -60,7 +60,7 @@ class NDArray {
   }
   /// Evaluates an expression into a new array: one fused kernel.
   template <ExprNode E>
-  NDArray(const E& e, std::source_location where = std::source_location::current());
+  NDArray(const E& e, mixt::source_location where = mixt::source_location::current());
 
   // Copying, assigning and destroying a handle adjust two reference counts: out of line, so that the code doing
   // it is compiled once instead of at every place a handle is copied or dropped. (Members: keep these in step.)
@@ -92,7 +92,7 @@ class NDArray {
   template <class E> NDArray& operator*=(const E& e);
   template <class E> NDArray& operator/=(const E& e);
   /// MXNet's `x[:] = value`: writes the value (an array, an expression or a scalar) into this array.
-  template <class E> NDArray& assign(const E& e, std::source_location where = std::source_location::current());
+  template <class E> NDArray& assign(const E& e, mixt::source_location where = mixt::source_location::current());
 
   // --- properties -------------------------------------------------------------------------------------------
   const Shape& shape() const noexcept { return shape_; }

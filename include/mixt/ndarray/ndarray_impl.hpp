@@ -21,6 +21,10 @@ void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 template <class Back>
 void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
+template <class Saver, class E>
+bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = Saver::name);
+template <class Saver, class E>
+void record_in_place(const E& e, NDArray& out);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -56,7 +60,7 @@ void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned
 
 /// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
 /// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
-inline void fill(const NDArray& out, double value, const std::source_location& where) {
+inline void fill(const NDArray& out, double value, const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
   struct Pattern {
@@ -76,18 +80,18 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
 }
 
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
+/// While recording, the write follows MXNet's rules (autograd::detail::in_place_records).
 template <class Saver, class E>
-void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
-  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
-    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
-                    "recorded by autograd; compute a new array instead");
+void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) {
+  const bool records = autograd::is_recording() && autograd::detail::in_place_records<Saver>(out, e, where);
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
+  if (records) autograd::detail::record_in_place<Saver>(e, out);
 }
 
 /// Copies src into dst (same shape), converting the dtype; both may live on any device.
-inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
+inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::source_location& where) {
   if (src.is_none() || dst.is_none())
     detail::fail_at(where, "copyto", "the ", src.is_none() ? "source" : "destination",
                     " is an empty NDArray (default-constructed, no storage)");
@@ -140,7 +144,7 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
 }  // namespace detail
 
 template <ExprNode E>
-NDArray::NDArray(const E& e, std::source_location where) {
+NDArray::NDArray(const E& e, mixt::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
@@ -165,7 +169,7 @@ template <class E> NDArray& NDArray::operator/=(const E& e) {
   detail::evaluate_rhs<expr::save_div>(*this, e, {});
   return *this;
 }
-template <class E> NDArray& NDArray::assign(const E& e, std::source_location where) {
+template <class E> NDArray& NDArray::assign(const E& e, mixt::source_location where) {
   detail::evaluate_rhs<expr::save_write>(*this, e, where);
   return *this;
 }
@@ -240,7 +244,15 @@ inline NDArray NDArray::copy() const {
 }
 
 inline void NDArray::copyto(NDArray& other) const {
+  // While recording, as an assign (autograd::detail::in_place_records): a recorded source puts other on the tape.
+  const bool records =
+      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, {}, "copyto");
   detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
+  if (records)
+    autograd::detail::record_copy("copyto", *this, other, [dtype = dtype_, ctx = ctx_](const NDArray& g) {
+      const NDArray same_dtype = g.dtype() == dtype ? g : g.astype(dtype);
+      return same_dtype.ctx() == ctx ? same_dtype : same_dtype.copyto(ctx);
+    });
 }
 
 inline NDArray NDArray::copyto(const Context& ctx) const {

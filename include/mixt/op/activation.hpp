@@ -147,17 +147,17 @@ void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vecto
 namespace mixt::nd {
 template <int = 0>
 NDArray Activation(const NDArray& data, const op::Activation::Param& p,
-                   std::source_location where = std::source_location::current()) {
+                   mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Activation>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LeakyReLU>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LeakyReLU>(p, {data, gamma}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -194,7 +194,7 @@ namespace mixt::nd {
 template <int = 0>
 NDArray BatchNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const NDArray& moving_mean,
                   const NDArray& moving_var, const op::BatchNorm::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::BatchNorm>(p, {data, gamma, beta}, {moving_mean, moving_var}, autograd::is_training(),
                                    where)[0];
 }

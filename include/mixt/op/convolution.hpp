@@ -224,12 +224,12 @@ template <class V> void visit(Convolution::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Convolution(const NDArray& data, const NDArray& weight, const NDArray& bias, const op::Convolution::Param& p,
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Convolution>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convolution::Param& p,
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   op::Convolution::Param q = p;
   q.no_bias = true;
   return op::invoke<op::Convolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];

@@ -163,14 +163,14 @@ namespace mixt::nd {
 template <int = 0>
 NDArray Deconvolution(const NDArray& data, const NDArray& weight, const NDArray& bias,
                       const op::Deconvolution::Param& p,
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = false;
   return op::invoke<op::Deconvolution>(q, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Deconvolution(const NDArray& data, const NDArray& weight, const op::Deconvolution::Param& p,
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = true;
   return op::invoke<op::Deconvolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];

@@ -85,7 +85,7 @@ namespace mixt::nd {
 /// Dropout's output: active in train mode (autograd::is_training()) or with mode 'always'.
 template <int = 0>
 NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Dropout>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -1,74 +1,15 @@
 // Embedding (MXNet's tensor/indexing_op.h): row lookup in weight (input_dim, output_dim).
 //
-// data holds indices stored as numbers (of weight's dtype, as MXNet's type inference gives); output has shape
-// data.shape + (output_dim,). An index is truncated toward zero and clipped into [0, input_dim - 1], as MXNet's
-// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k, in their
-// order (each weight row written by one thread that finds its indices among them sorted by row: index_groups.hpp;
-// no atomics, no races); data gets no gradient (zeros).
+// Embedding(data, weight) is take(weight, data, axis = 0, mode = "clip"), as in MXNet: output has shape
+// data.shape + (output_dim,) and the weight's dtype. data holds indices of any dtype (MXNet casts them; newer
+// versions feed int32 or int64): an index is truncated toward zero (NaN reads as 0) and clipped into
+// [0, input_dim - 1]. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k,
+// in their order (take's kernels: no atomics, no races); data gets no gradient (zeros).
 #pragma once
 
-#include "../expr/launch.hpp"
-#include "index_groups.hpp"
-#include "operator.hpp"
+#include "indexing_ops.hpp"
 
 namespace mixt::op {
-
-namespace detail {
-
-/// The row an index value selects: truncated toward zero, clipped into [0, rows - 1] (NaN reads as 0).
-template <class T>
-MIXT_HD inline int64_t embedding_row(T v, int64_t rows) {
-  const double d = static_cast<double>(static_cast<compute_type_t<T>>(v));
-  if (!(d > 0)) return 0;
-  if (d >= double(rows - 1)) return rows - 1;
-  return int64_t(d);
-}
-
-/// out[i] = weight[row(idx[i / dim]), i % dim]: one thread per output element.
-template <class T>
-struct EmbeddingGather {
-  const T* idx;
-  const T* weight;
-  T* out;
-  int64_t rows, dim;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t n = i / dim, c = i - n * dim;
-    out[i] = weight[embedding_row(idx[n], rows) * dim + c];
-  }
-};
-
-/// keys[n] = the weight row index n reads.
-template <class T>
-struct EmbeddingKeys {
-  const T* idx;
-  int64_t* keys;
-  int64_t rows;
-  MIXT_HD void operator()(int64_t n) const { keys[n] = embedding_row(idx[n], rows); }
-};
-
-/// grad row k (+)= sum of og rows n with keys[n] == k, in n's order: one thread per weight row, which finds its
-/// indices by binary search among them sorted by row (index_groups.hpp).
-template <class T>
-struct EmbeddingScatterRows {
-  const int64_t* keys;
-  const int64_t* sorted;
-  const T* og;
-  T* grad;
-  int64_t n_idx, dim;
-  bool add;
-  MIXT_HD void operator()(int64_t k) const {
-    T* g = grad + k * dim;
-    if (!add)
-      for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
-    for (int64_t p = index_detail::group_begin(keys, sorted, n_idx, k); p < n_idx && keys[sorted[p]] == k; ++p) {
-      const T* src = og + sorted[p] * dim;
-      for (int64_t c = 0; c < dim; ++c)
-        g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
-    }
-  }
-};
-
-}  // namespace detail
 
 template <class = void>
 struct EmbeddingOp {
@@ -86,10 +27,7 @@ struct EmbeddingOp {
   static void check(const Param& p) {
     if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
     if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
-    static const char* const known[] = {"float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64"};
-    for (const char* k : known)
-      if (p.dtype == k) return;
-    mixt::detail::fail(name, "attribute 'dtype': expected a dtype name such as float32, received '", p.dtype, "'");
+    index_detail::dtype_attr(name, p.dtype);
   }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
@@ -107,64 +45,29 @@ struct EmbeddingOp {
       out[0][out[0].ndim() - 1] = p.output_dim;
     }
   }
-  static void check_dtypes(const Param& p, const NDArray& data, const NDArray& weight) {
-    if (std::string(dtype_name(weight.dtype())) != p.dtype)
-      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
-                         dtype_name(weight.dtype()));
-    if (data.dtype() != weight.dtype())
-      mixt::detail::fail(name, "argument 'data': expected dtype ", dtype_name(weight.dtype()),
-                         " (the weight's), received ", dtype_name(data.dtype()));
+  /// The output has the weight's dtype (attribute 'dtype'), whatever the indices' dtype.
+  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = index_detail::dtype_attr(name, p.dtype);
   }
 
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>& aux) {
     check(p);
-    check_dtypes(p, in[0], in[1]);
+    if (std::string(dtype_name(in[1].dtype())) != p.dtype)
+      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
+                         dtype_name(in[1].dtype()));
     index_detail::check_has_axis(name, "data", in[0]);
-    if (req[0] == Req::null || out[0].size() == 0) return;
-    // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
-    const NDArray idx = in[0], weight = in[1];
-    const NDArray y = req[0] == Req::add ? NDArray(out[0].shape(), out[0].ctx(), out[0].dtype()) : out[0];
-    const int64_t rows = p.input_dim, dim = p.output_dim;
-    engine::Engine::get().push(
-        [idx, weight, y, rows, dim](engine::RunContext rc) {
-          dtype_switch(y.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            expr::launch(rc, y.size(),
-                         detail::EmbeddingGather<T>{static_cast<const T*>(idx.raw_data()),
-                                                    static_cast<const T*>(weight.raw_data()),
-                                                    static_cast<T*>(y.raw_data()), rows, dim});
-          });
-        },
-        y.ctx(), {idx.var(), weight.var()}, {y.var()}, engine::FnProperty::normal, name);
-    if (req[0] == Req::add) write(out[0], req[0], y);
+    Take::forward(as_take, ctx, {in[1], in[0]}, req, out, aux);
   }
 
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    if (req[0] != Req::null) write(ig[0], req[0], 0.f);
-    if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
-    const NDArray idx = in[0], g = og[0], dw = ig[1];
-    const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
-    const NDArray keys(Shape{n_idx}, idx.ctx(), DType::int64);
-    dtype_switch(idx.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      index_detail::push_launch(name, n_idx, detail::EmbeddingKeys<T>{static_cast<const T*>(idx.raw_data()),
-                                                                       keys.data<int64_t>(), rows},
-                                {idx}, {keys});
-    });
-    const NDArray ws = index_detail::group_by_key(keys, name);
-    dtype_switch(dw.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      index_detail::push_launch("Embedding_backward", rows,
-                                detail::EmbeddingScatterRows<T>{keys.data<int64_t>(), ws.data<int64_t>(),
-                                                                static_cast<const T*>(g.raw_data()),
-                                                                static_cast<T*>(dw.raw_data()), n_idx, dim,
-                                                                req[1] == Req::add},
-                                {keys, ws, g}, {dw});
-    });
+  static void backward(const Param&, const OpContext& ctx, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
+    Take::backward(as_take, ctx, og, {in[1], in[0]}, out, {req[1], req[0]}, {ig[1], ig[0]}, aux);
   }
+
+ private:
+  static inline const Take::Param as_take{.axis = 0, .mode = "clip"};
 };
 using Embedding = EmbeddingOp<>;
 template <class V> void visit(Embedding::Param& p, V&& v) {
@@ -176,7 +79,7 @@ template <class V> void visit(Embedding::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -111,12 +111,12 @@ namespace mixt::nd {
 template <int = 0>
 NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
                        const op::FullyConnected::Param& p,
-                       std::source_location where = std::source_location::current()) {
+                       mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::FullyConnected>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p,
-                       std::source_location where = std::source_location::current()) {
+                       mixt::source_location where = mixt::source_location::current()) {
   op::FullyConnected::Param q = p;
   q.no_bias = true;
   return op::invoke<op::FullyConnected>(q, {data, weight}, {}, autograd::is_training(), where)[0];

@@ -374,29 +374,29 @@ template <class V> void visit(Where::Param&, V&&) {}
 namespace mixt::nd {
 template <int = 0>
 NDArray take(const NDArray& a, const NDArray& indices, const op::Take::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Take>(p, {a, indices}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray pick(const NDArray& data, const NDArray& index, const op::Pick::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Pick>(p, {data, index}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray one_hot(const NDArray& indices, const op::OneHot::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::OneHot>(p, {indices}, {}, autograd::is_training(), where)[0];
 }
 /// The clip operator (recorded as one node); nd::clip(x, a_min, a_max) is the fused expression.
 template <int = 0>
 NDArray clip(const NDArray& data, const op::Clip::Param& p,
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Clip>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// The where operator (also a 1-D condition selecting rows); nd::where(c, x, y) is the fused expression.
 template <int = 0>
 NDArray where(const NDArray& condition, const NDArray& x, const NDArray& y, const op::Where::Param& p,
-              std::source_location where = std::source_location::current()) {
+              mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Where>(p, {condition, x, y}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

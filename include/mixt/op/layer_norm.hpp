@@ -114,7 +114,7 @@ template <class V> void visit(LayerNorm::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray LayerNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const op::LayerNorm::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LayerNorm>(p, {data, gamma, beta}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -16,13 +16,13 @@
 #pragma once
 
 #include <algorithm>
-#include <source_location>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "../autograd/node.hpp"
 #include "../autograd/state.hpp"
+#include "../core/source_location.hpp"
 #include "../ndarray/creation.hpp"
 #include "attrs.hpp"
 
@@ -33,7 +33,7 @@ enum class Req { null, write, inplace, add };
 
 struct OpContext {
   bool is_train = false;
-  std::source_location where{};
+  mixt::source_location where{};
 };
 
 /// out (per req) = value: value may be an NDArray, an expression or a scalar. An expression compiles one kernel:
@@ -186,7 +186,7 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
 template <class Op>
 std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArray>& in,
                             const std::vector<NDArray>& aux = {}, bool is_train = autograd::is_training(),
-                            std::source_location where = std::source_location::current()) {
+                            mixt::source_location where = mixt::source_location::current()) {
   auto args = Op::arguments(p);
   if (in.size() != args.size())
     mixt::detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());

@@ -357,24 +357,24 @@ namespace mixt::nd {
 /// topk's first output (ret_typ both: the values; topk_both gives both).
 template <int = 0>
 NDArray topk(const NDArray& data, const op::TopK::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// topk with ret_typ = both: {values, indices}.
 template <int = 0>
 std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {},
-                               std::source_location where = std::source_location::current()) {
+                               mixt::source_location where = mixt::source_location::current()) {
   p.ret_typ = "both";
   return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where);
 }
 template <int = 0>
 NDArray sort(const NDArray& data, const op::Sort::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Sort>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::ArgSort>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -353,7 +353,7 @@ template <class V> void visit(Pooling::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Pooling(const NDArray& data, const op::Pooling::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Pooling>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

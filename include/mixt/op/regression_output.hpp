@@ -63,17 +63,17 @@ using MAERegressionOutput = RegressionOutput<RegressionKind::mae>;
 namespace mixt::nd {
 template <int = 0>
 NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                               std::source_location where = std::source_location::current()) {
+                               mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LinearRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                                 std::source_location where = std::source_location::current()) {
+                                 mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LogisticRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                            std::source_location where = std::source_location::current()) {
+                            mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::MAERegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -409,30 +409,30 @@ template <class V> void visit(SliceChannel::Param& p, V&& v) {
 namespace mixt::nd {
 /// MXNet's Flatten operator (the autograd-recorded counterpart of nd::flatten's view).
 template <int = 0>
-NDArray Flatten(const NDArray& data, std::source_location where = std::source_location::current()) {
+NDArray Flatten(const NDArray& data, mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Flatten>({}, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Reshape(const NDArray& data, const op::Reshape::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Reshape>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// The transpose operator (a copy, recorded by autograd); nd::transpose(a, axes) is the NDArray method.
 template <int = 0>
 NDArray transpose(const NDArray& data, const op::Transpose::Param& p,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Transpose>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p,
-                   std::source_location where = std::source_location::current()) {
+                   mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceAxis>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 namespace concat_detail {
 /// The inputs without those of extent 0 along `dim`, which add nothing: operator shapes read extent 0 as
 /// "unknown", so one of them would make the output's extent unknown (0) too. They must still match the others.
 inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int dim,
-                                           const std::source_location& where) {
+                                           const mixt::source_location& where) {
   auto empty_along = [&](const NDArray& x) {
     const int n = x.ndim();
     return !x.is_none() && n > 0 && dim >= -n && dim < n && x.shape()[dim < 0 ? dim + n : dim] == 0;
@@ -460,19 +460,19 @@ inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int
 /// are left out (NumPy's result), unless every input is.
 template <int = 0>
 NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   const std::vector<NDArray> parts = concat_detail::nonempty_parts(data, p.dim, where);
   p.num_args = int(parts.size());
   return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
-                                  std::source_location where = std::source_location::current()) {
+                                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 template <int = 0>
 std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p,
-                           std::source_location where = std::source_location::current()) {
+                           mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 }  // namespace mixt::nd

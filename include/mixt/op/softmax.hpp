@@ -83,12 +83,12 @@ using LogSoftmax = SoftmaxOp<true>;
 namespace mixt::nd {
 template <int = 0>
 NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Softmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LogSoftmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -1,7 +1,8 @@
 // SoftmaxOutput (MXNet's softmax_output-inl.h) and softmax_cross_entropy.
 //
 // SoftmaxOutput's forward is a softmax over axis 1 of data read as (N, prod(rest)) — over axis 1 of (n, k, rest)
-// with multi_output, over the last axis with preserve_shape. Its backward ignores the head gradient:
+// with multi_output, over the last axis with preserve_shape. Its backward ignores the head gradient unless
+// out_grad is set, which multiplies the gradient below by it:
 //   label shaped like the output:  (out - label) * grad_scale
 //   class labels:                  (out - onehot(label)) with smoothing (1 - a on the label, a / (k - 1) elsewhere),
 //                                  rows whose label is ignore_label zeroed when use_ignore, then
@@ -49,16 +50,38 @@ struct SoftmaxOutputOp {
     }
     return Shape{d[0]};
   }
+  /// The label shapes accepted besides label_shape and data's own shape: with multi_output, MXNet also takes
+  /// (n, prod(rest)) and (n, 1, rest...).
+  static std::vector<Shape> other_label_shapes(const Param& p, const Shape& d) {
+    if (!p.multi_output || p.preserve_shape || d.ndim() < 2) return {};
+    auto per = [](int64_t total, int64_t part) { return part ? total / part : 0; };
+    Shape kept = d;
+    kept[1] = 1;
+    return {Shape{d[0], per(d.size(), d[0] * d[1])}, kept};
+  }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
     same_shape(name, in, out);
     if (!shape_known(in[0])) return;
+    std::vector<Shape> accepted = {label_shape(p, in[0]), in[0]};
+    for (const Shape& s : other_label_shapes(p, in[0])) accepted.push_back(s);
     if (in[1].ndim() == 0) {
-      in[1] = label_shape(p, in[0]);
-    } else if (!(in[1] == in[0]) && in[1].size() != label_shape(p, in[0]).size()) {
-      mixt::detail::fail(name, "argument 'label': expected shape ", label_shape(p, in[0]), " (or ", in[0],
-                   "), received ", in[1]);
+      in[1] = accepted[0];
+      return;
     }
+    // A label extent of 0 is unknown and takes the accepted shape's (as assign_shape does).
+    for (const Shape& s : accepted) {
+      bool fits = s.ndim() == in[1].ndim();
+      for (int d = 0; fits && d < s.ndim(); ++d) fits = in[1][d] == 0 || in[1][d] == s[d];
+      if (fits) {
+        in[1] = s;
+        return;
+      }
+    }
+    std::string expected = accepted[0].to_string();
+    for (size_t i = 1; i < accepted.size(); ++i)
+      expected += (i + 1 == accepted.size() ? " or " : ", ") + accepted[i].to_string();
+    mixt::detail::fail(name, "argument 'label': expected shape ", expected, ", received ", in[1]);
   }
   /// (rows, classes, inner): the view the softmax runs over, on axis 1.
   static Shape view3(const Param& p, const Shape& d) {
@@ -81,13 +104,18 @@ struct SoftmaxOutputOp {
     NDArray e = expr::evaluate(exp(shifted));
     write(out[0].reshape(v.to_vector()), req[0], e / nd::sum(e, {1}, true));
   }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& label = in[1];
     if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
+    // out_grad: the loss's gradient times the head gradient (MXNet ignores the head gradient otherwise).
+    auto put = [&](const NDArray& dst, const auto& grad) {
+      if (p.out_grad) write(dst, req[0], grad * og[0].reshape(dst.shape().to_vector()));
+      else write(dst, req[0], grad);
+    };
     if (label.shape() == out[0].shape()) {
-      write(ig[0], req[0], (out[0] - label) * p.grad_scale);
+      put(ig[0], (out[0] - label) * p.grad_scale);
     } else {
       Shape v = view3(p, out[0].shape());
       const int64_t k = v[1];
@@ -102,9 +130,9 @@ struct SoftmaxOutputOp {
       if (p.multi_output && p.normalization != "valid") scale /= double(v[2]);
       if (p.normalization == "valid") {
         NDArray valid = expr::evaluate(maximum(nd::sum(label != p.ignore_label), 1.f));
-        write(ig[0].reshape(v.to_vector()), req[0], grad * scale / valid);
+        put(ig[0].reshape(v.to_vector()), grad * scale / valid);
       } else {
-        write(ig[0].reshape(v.to_vector()), req[0], grad * scale);
+        put(ig[0].reshape(v.to_vector()), grad * scale);
       }
     }
     if (req.size() > 1) write(ig[1], req[1], 0.f);
@@ -158,12 +186,12 @@ template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
 namespace mixt::nd {
 template <int = 0>
 NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {},
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SoftmaxOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label,
-                              std::source_location where = std::source_location::current()) {
+                              mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

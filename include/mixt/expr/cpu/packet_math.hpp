@@ -26,8 +26,8 @@ template <Vector V> MIXT_INLINE V gt(V a, V b) { return from_mask<V>(a > b); }
 template <Vector V> MIXT_INLINE V ge(V a, V b) { return from_mask<V>(a >= b); }
 template <Vector V> MIXT_INLINE V eq(V a, V b) { return from_mask<V>(a == b); }
 template <Vector V> MIXT_INLINE V ne(V a, V b) { return from_mask<V>(a != b); }
-template <Vector V> MIXT_INLINE V max(V a, V b) { return (a > b) | (a != a) ? a : b; }  // NaN propagates
-template <Vector V> MIXT_INLINE V min(V a, V b) { return (a < b) | (a != a) ? a : b; }
+template <Vector V> MIXT_INLINE V max(V a, V b) { return ((a > b) | (a != a)) ? a : b; }  // NaN propagates
+template <Vector V> MIXT_INLINE V min(V a, V b) { return ((a < b) | (a != a)) ? a : b; }
 /// max and min that turn a NaN in `a` into b: for clamping the argument of exp and sigmoid, which put NaN
 /// back at the end (one compare per lane fewer).
 template <Vector V> MIXT_INLINE V clamp_low(V a, V b) { return a > b ? a : b; }

@@ -46,7 +46,7 @@ struct Cascade {
   }
   Acc total() const {
     Acc t = Red::template init<ET>();
-    for (int l = std::bit_width(count) - 1; l >= 0; --l)  // the highest level holds the earliest values
+    for (int l = int(std::bit_width(count)) - 1; l >= 0; --l)  // the highest level holds the earliest values
       if ((count >> l) & 1) t = Red::merge(t, level[l]);
     return t;
   }

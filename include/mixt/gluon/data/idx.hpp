@@ -7,9 +7,11 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -19,28 +21,51 @@ namespace mixt::gluon::data {
 
 namespace detail {
 
-/// The whole file, inflated when it starts with the gzip magic (zlib's gz reader reads plain files as they are).
-inline std::vector<uint8_t> read_file(const std::string& path) {
-  gzFile f = gzopen(path.c_str(), "rb");
-  if (!f) mixt::detail::fail("read_idx", "cannot open '", path, "'");
-  std::vector<uint8_t> data;
-  uint8_t buf[1 << 16];
-  for (;;) {
-    int n = gzread(f, buf, sizeof buf);
-    if (n < 0) {
-      int err = 0;
-      std::string msg = gzerror(f, &err);
-      gzclose(f);
-      mixt::detail::fail("read_idx", "'", path, "' is corrupt: ", msg);
-    }
-    if (n == 0) break;
-    data.insert(data.end(), buf, buf + n);
+/// An open IDX file, inflated as it is read when it starts with the gzip magic (zlib's gz reader reads plain files
+/// as they are). Reads only what the header announces, so a file that claims little but holds much (a
+/// decompression bomb, /dev/zero) costs no more memory than it claims.
+class IdxStream {
+ public:
+  explicit IdxStream(const std::string& path) : path_(path), f_(gzopen(path.c_str(), "rb")) {
+    if (!f_) mixt::detail::fail("read_idx", "cannot open '", path, "'");
   }
-  int rc = gzclose(f);
-  if (rc != Z_OK && rc != Z_BUF_ERROR) mixt::detail::fail("read_idx", "'", path, "' could not be read to the end");
-  if (rc == Z_BUF_ERROR) mixt::detail::fail("read_idx", "'", path, "' is truncated (the compressed stream ends early)");
-  return data;
-}
+  ~IdxStream() {
+    if (f_) gzclose(f_);
+  }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
+
+  /// Appends up to n bytes to `to`; returns how many arrived (fewer at the end of the file).
+  size_t read(std::vector<uint8_t>& to, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      const unsigned want = unsigned(std::min<size_t>(n - got, size_t(1) << 20));
+      const size_t at = to.size();
+      to.resize(at + want);
+      const int k = gzread(f_, to.data() + at, want);
+      if (k < 0) {
+        int err = 0;
+        mixt::detail::fail("read_idx", "'", path_, "' is corrupt: ", gzerror(f_, &err));
+      }
+      to.resize(at + size_t(k));
+      got += size_t(k);
+      if (k == 0) break;
+    }
+    return got;
+  }
+  /// Closes the file, failing when its compressed stream ended early.
+  void close() {
+    const int rc = gzclose(f_);
+    f_ = nullptr;
+    if (rc == Z_BUF_ERROR)
+      mixt::detail::fail("read_idx", "'", path_, "' is truncated (the compressed stream ends early)");
+    if (rc != Z_OK) mixt::detail::fail("read_idx", "'", path_, "' could not be read to the end");
+  }
+
+ private:
+  std::string path_;
+  gzFile f_;
+};
 
 inline uint32_t big_endian_u32(const uint8_t* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
@@ -55,9 +80,10 @@ struct IdxData {
 };
 
 inline IdxData read_idx(const std::string& path) {
-  std::vector<uint8_t> b = detail::read_file(path);
+  detail::IdxStream in(path);
   auto bad = [&](auto... why) { mixt::detail::fail("read_idx", "'", path, "': ", why...); };
-  if (b.size() < 4) bad("truncated: ", b.size(), " bytes, shorter than the 4-byte header");
+  std::vector<uint8_t> b;
+  if (const size_t n = in.read(b, 4); n < 4) bad("truncated: ", n, " bytes, shorter than the 4-byte header");
   auto hex = [](unsigned v) {
     char s[8];
     std::snprintf(s, sizeof s, "0x%02X", v);
@@ -75,28 +101,26 @@ inline IdxData read_idx(const std::string& path) {
     default: bad("unknown element type ", hex(unsigned(type)), " (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E)");
   }
   if (ndim < 1 || ndim > kMaxDim) bad(ndim, " dimensions (expected 1 to ", kMaxDim, ")");
-  size_t header = 4 + 4 * size_t(ndim);
-  if (b.size() < header) bad("truncated inside the header");
+  b.clear();
+  if (in.read(b, 4 * size_t(ndim)) < 4 * size_t(ndim)) bad("truncated inside the header");
   IdxData out;
-  for (int d = 0; d < ndim; ++d) out.shape.push_back(detail::big_endian_u32(&b[4 + 4 * size_t(d)]));
-  // The element count. A product of eight 32-bit dimensions can overflow size_t, and a wrapped count (2^64 is 0)
-  // would pass the size check with the data missing; a zero dimension makes the count 0 whatever the others.
-  bool empty = false, overflow = false;
-  size_t count = 1;
-  for (int d = 0; d < ndim; ++d) {
-    empty = empty || out.shape[d] == 0;
-    overflow = __builtin_mul_overflow(count, size_t(out.shape[d]), &count) || overflow;
-  }
-  const size_t data_bytes = b.size() - header;
-  if (empty) count = 0;
-  else if (overflow) bad("truncated: shape ", out.shape, " has more elements than a size_t counts; the file has ",
-                         data_bytes, " bytes of data");
-  if (count > data_bytes / elem)
-    bad("truncated: shape ", out.shape, " needs ", count, " elements of ", elem, " bytes, the file has ", data_bytes,
+  for (int d = 0; d < ndim; ++d) out.shape.push_back(detail::big_endian_u32(&b[4 * size_t(d)]));
+  // An NDArray's strides multiply the non-zero extents even when another is 0: they must fit an int64.
+  int64_t nonzero = 1;
+  for (int d = 0; d < ndim; ++d)
+    if (out.shape[d] > 0 && __builtin_mul_overflow(nonzero, out.shape[d], &nonzero))
+      bad("shape ", out.shape, " has more elements than an int64 can count");
+  const size_t count = size_t(out.shape.size());
+  if (count > std::numeric_limits<size_t>::max() / elem) bad("shape ", out.shape, " holds more bytes than a size_t counts");
+  b.clear();
+  if (const size_t n = in.read(b, count * elem); n < count * elem)
+    bad("truncated: shape ", out.shape, " needs ", count, " elements of ", elem, " bytes, the file has ", n,
         " bytes of data");
-  if (data_bytes > count * elem) bad(data_bytes - count * elem, " bytes past the end of the data");
+  std::vector<uint8_t> extra;
+  if (in.read(extra, 1) != 0) bad("data past the end of the ", count, " elements its shape ", out.shape, " holds");
+  in.close();
   out.values.resize(count);
-  const uint8_t* p = b.data() + header;
+  const uint8_t* p = b.data();
   for (size_t i = 0; i < count; ++i, p += elem) {
     switch (type) {
       case 0x08: out.values[i] = p[0]; break;
