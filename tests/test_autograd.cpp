@@ -27,6 +27,13 @@ std::vector<double> fd_elementwise(const std::function<NDArray(const NDArray&)>&
   return d;
 }
 
+/// erf(erf(...erf(e))), N deep.
+template <int N, class E>
+auto erf_chain(const E& e) {
+  if constexpr (N == 0) return e;
+  else return erf_chain<N - 1>(erf(e));
+}
+
 }  // namespace
 
 MIXT_DEVICE_TEST("autograd: the derivative of every element-wise function matches finite differences") {
@@ -467,5 +474,26 @@ MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
     }
     NDArray r3 = big(u, u);
     check_close(r3, std::vector<double>(3, 16.0));
+    // A chain of 40 erfs fits a kernel, but its backward (6 instructions per erf) would not: refused now, not in
+    // backward, where it used to fail. 25 fit both ways.
+    testing::expect_error([&] { NDArray deep = erf_chain<40>(x); }, {"autograd", "backward", "192"});
   }
+  NDArray v3 = nd::array<double>({0.1, -0.4, 0.7}, ctx);
+  v3.attach_grad();
+  NDArray chained;
+  {
+    autograd::record rec;
+    chained = erf_chain<25>(v3);
+  }
+  chained.backward();
+  std::vector<double> chain_rule;
+  for (double v : {0.1, -0.4, 0.7}) {
+    double d = 1, s = double(float(v));
+    for (int i = 0; i < 25; ++i) {
+      d *= 2 / std::sqrt(M_PI) * std::exp(-s * s);
+      s = std::erf(s);
+    }
+    chain_rule.push_back(d);
+  }
+  check_close(v3.grad(), chain_rule, 1e-4, 1e-6);
 }

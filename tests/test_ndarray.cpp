@@ -446,6 +446,29 @@ MIXT_DEVICE_TEST("ndarray: transpose with any axes, 2-D to 4-D, matches a loop")
 
 // --- printing --------------------------------------------------------------------------------------------------
 
+TEST_CASE("ndarray: errors of views, reshapes, item and transposes name the caller's line") {
+  // Their checks live in shared code (infer_reshape, normalize_axis): the error used to have no location.
+  NDArray m = nd::ones({2, 3});
+  auto line_of = [](auto f) -> int {
+    try {
+      f();
+    } catch (const Error& e) {
+      return int(e.where().line());
+    }
+    return -1;
+  };
+  const int here = __LINE__;
+  CHECK(line_of([&] { m.slice(0, 5); }) == here + 1);
+  CHECK(line_of([&] { m.reshape({4, 2}); }) == here + 2);
+  CHECK(line_of([&] { m.item<float>(); }) == here + 3);
+  CHECK(line_of([&] { nd::transpose(m, {0, 2}); }) == here + 4);
+  CHECK(line_of([&] { m.at(-3); }) == here + 5);
+  CHECK(line_of([&] { m.broadcast_to(Shape{4, 4}); }) == here + 6);
+  CHECK(line_of([&] { nd::slice_axis(m, 1, 2, 1); }) == here + 7);
+  CHECK(line_of([&] { nd::squeeze(m, {0}); }) == here + 8);
+  CHECK(line_of([&] { nd::expand_dims(m, 4); }) == here + 9);
+}
+
 TEST_CASE("ndarray: printing follows NumPy's str() and MXNet's repr line") {
   auto str = [](const NDArray& a) {
     std::ostringstream os;

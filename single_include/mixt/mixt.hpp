@@ -73,25 +73,70 @@ inline constexpr int kVersion = 100;
 #include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
-#include <source_location>
 #include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
 
+// ---- begin mixt/core/source_location.hpp ----
+// mixt::source_location: the place in the user's code an operation came from, carried into every mixt::Error.
+// It is std::source_location where the standard library provides it. libstdc++ 12 provides it only to compilers
+// with __builtin_source_location, so clang 14 on Debian 12 gets this equivalent, built on the __builtin_FILE
+// family that both compilers have: as a default argument, current() names the caller's line.
+
+#include <version>
+
+#if defined(__cpp_lib_source_location)
+#include <source_location>
+
+namespace mixt {
+using source_location = std::source_location;
+}  // namespace mixt
+#else
+#include <cstdint>
+
+namespace mixt {
+class source_location {
+ public:
+  static constexpr source_location current(const char* file = __builtin_FILE(),
+                                           const char* function = __builtin_FUNCTION(),
+                                           std::uint_least32_t line = __builtin_LINE(),
+                                           std::uint_least32_t column = __builtin_COLUMN()) noexcept {
+    source_location s;
+    s.file_ = file;
+    s.function_ = function;
+    s.line_ = line;
+    s.column_ = column;
+    return s;
+  }
+  constexpr source_location() noexcept = default;
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr const char* function_name() const noexcept { return function_; }
+  constexpr std::uint_least32_t line() const noexcept { return line_; }
+  constexpr std::uint_least32_t column() const noexcept { return column_; }
+
+ private:
+  const char* file_ = "";
+  const char* function_ = "";
+  std::uint_least32_t line_ = 0, column_ = 0;
+};
+}  // namespace mixt
+#endif
+// ---- end mixt/core/source_location.hpp ----
+
 namespace mixt {
 
 namespace detail {
 /// Whether a source location is known (a default-constructed one has an empty file name).
-inline bool has_location(const std::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
+inline bool has_location(const mixt::source_location& w) { return w.file_name() && w.file_name()[0] != '\0'; }
 }  // namespace detail
 
 /// An error that names the operator (or block) it came from, what went wrong and, when known, the place in the
 /// user's code that asked for the operation.
 class Error : public std::runtime_error {
  public:
-  Error(std::string op, std::string message, std::source_location where = {})
+  Error(std::string op, std::string message, mixt::source_location where = {})
       : std::runtime_error(format(op, message, where)), op_(std::move(op)), message_(std::move(message)),
         where_(where) {}
 
@@ -100,11 +145,11 @@ class Error : public std::runtime_error {
   /// The message without the operator name and location.
   const std::string& message() const noexcept { return message_; }
   /// Where the user's call was made (file_name() is empty when unknown).
-  const std::source_location& where() const noexcept { return where_; }
+  const mixt::source_location& where() const noexcept { return where_; }
 
  private:
   [[gnu::cold, gnu::noinline]] static std::string format(const std::string& op, const std::string& message,
-                                                      const std::source_location& where) {
+                                                      const mixt::source_location& where) {
     std::string s = "mixt::Error in ";
     s += op;
     s += ": ";
@@ -119,7 +164,7 @@ class Error : public std::runtime_error {
     return s;
   }
   std::string op_, message_;
-  std::source_location where_;
+  mixt::source_location where_;
 };
 
 namespace detail {
@@ -177,7 +222,7 @@ struct MessagePiece {
 
 [[noreturn, gnu::cold, gnu::noinline]] inline void throw_message(std::string_view op,
                                                                  std::initializer_list<MessagePiece> pieces,
-                                                                 const std::source_location& where) {
+                                                                 const mixt::source_location& where) {
   std::string s;
   for (const MessagePiece& m : pieces) {
     switch (m.kind) {
@@ -200,9 +245,21 @@ template <class... Parts>
 }
 
 template <class... Parts>
-[[noreturn, gnu::always_inline]] inline void fail_at(const std::source_location& where, std::string_view op,
+[[noreturn, gnu::always_inline]] inline void fail_at(const mixt::source_location& where, std::string_view op,
                                                      const Parts&... parts) {
   throw_message(op, {MessagePiece(parts)...}, where);
+}
+
+/// f(), where a mixt::Error without a location gets `where`, the user's call (for methods whose checks sit in
+/// shared code that has no location of its own).
+template <class F>
+decltype(auto) at_location(const mixt::source_location& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (has_location(e.where())) throw;
+    throw Error(e.op(), e.message(), where);
+  }
 }
 
 }  // namespace detail
@@ -1119,7 +1176,6 @@ inline Stream take(uint64_t n) {
 #include <atomic>
 #include <cstdlib>
 #include <memory>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -1434,7 +1490,7 @@ class Engine {
   virtual Var* new_var() = 0;
   virtual void push(Fn fn, Context ctx, VarList reads, VarList writes,
                     FnProperty prop = FnProperty::normal, const char* name = "operation",
-                    std::source_location where = {}) = 0;
+                    mixt::source_location where = {}) = 0;
   /// Runs `on_delete` after every operation on `var` has finished, then destroys `var`.
   virtual void delete_var(Var* var, Context ctx, Task<void()> on_delete) = 0;
   /// Blocks until every pushed write to `var` has finished; rethrows (once) the error stored on it.
@@ -1460,7 +1516,6 @@ class Engine {
 // use it, the threaded one to store the error, the naive one to rethrow it at once.
 
 #include <exception>
-#include <source_location>
 
 
 namespace mixt::engine::detail {
@@ -1470,7 +1525,7 @@ using mixt::detail::has_location;
 /// The exception being handled (call it inside a catch block) as a located mixt::Error. Cold and out of line:
 /// the engines' hot paths keep only a call to it.
 [[gnu::cold, gnu::noinline]] inline std::exception_ptr operation_error(const char* name,
-                                                                      const std::source_location& where) {
+                                                                      const mixt::source_location& where) {
   try {
     throw;
   } catch (const Error& e) {
@@ -1562,7 +1617,7 @@ class NaiveEngine final : public Engine {
 
   void push(Fn fn, Context ctx, VarList, VarList writes,
             FnProperty = FnProperty::normal, const char* name = "operation",
-            std::source_location where = {}) override {
+            mixt::source_location where = {}) override {
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
     if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
@@ -1645,7 +1700,6 @@ class NaiveEngine final : public Engine {
 #include <exception>
 #include <memory>
 #include <mutex>
-#include <source_location>
 
 
 namespace mixt::engine::detail {
@@ -1677,7 +1731,7 @@ struct OprBlock {
   FnProperty prop = FnProperty::normal;
   OprKind kind = OprKind::normal;
   const char* name = "operation";
-  std::source_location where;
+  mixt::source_location where;
   /// Links still to be granted, plus one held by push() until every link is appended.
   std::atomic<int> wait{0};
   InlineVector<VarLink, 6> links;  ///< reads first, then writes; never reallocated once queued
@@ -2600,7 +2654,7 @@ class ThreadedEngine final : public Engine {
 
   void push(Fn fn, Context ctx, VarList reads, VarList writes,
             FnProperty prop = FnProperty::normal, const char* name = "operation",
-            std::source_location where = {}) override {
+            mixt::source_location where = {}) override {
     throttle();
     detail::OprBlock* op = pool_.acquire();
     op->fn = std::move(fn);
@@ -3316,7 +3370,6 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
 #include <iosfwd>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -3365,6 +3418,26 @@ struct Node {
   bool is_variable = false;
   std::shared_ptr<NDArray> grad;
   GradReq req = GradReq::write;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  /// Releases the chain of inputs iteratively: destroyed recursively, a tape a million steps deep overflowed the
+  /// stack (each node's inputs, and the arrays its backward saved, hold the nodes before it).
+  ~Node() {
+    std::vector<std::shared_ptr<Node>> pending;
+    auto take_inputs = [&pending](Node& n) {
+      for (Entry& e : n.inputs)
+        if (e.node) pending.push_back(std::move(e.node));
+      n.backward.reset();  // its saved arrays' entries are not the last references: pending holds those
+    };
+    take_inputs(*this);
+    while (!pending.empty()) {
+      std::shared_ptr<Node> n = std::move(pending.back());
+      pending.pop_back();
+      if (n.use_count() == 1) take_inputs(*n);  // the last reference: n dies below with nothing left to release
+    }
+  }
 };
 
 }  // namespace autograd
@@ -3412,7 +3485,7 @@ class NDArray {
   }
   /// Evaluates an expression into a new array: one fused kernel.
   template <ExprNode E>
-  NDArray(const E& e, std::source_location where = std::source_location::current());
+  NDArray(const E& e, mixt::source_location where = mixt::source_location::current());
 
   // Copying, assigning and destroying a handle adjust two reference counts: out of line, so that the code doing
   // it is compiled once instead of at every place a handle is copied or dropped. (Members: keep these in step.)
@@ -3444,7 +3517,7 @@ class NDArray {
   template <class E> NDArray& operator*=(const E& e);
   template <class E> NDArray& operator/=(const E& e);
   /// MXNet's `x[:] = value`: writes the value (an array, an expression or a scalar) into this array.
-  template <class E> NDArray& assign(const E& e, std::source_location where = std::source_location::current());
+  template <class E> NDArray& assign(const E& e, mixt::source_location where = mixt::source_location::current());
 
   // --- properties -------------------------------------------------------------------------------------------
   const Shape& shape() const noexcept { return shape_; }
@@ -3487,7 +3560,7 @@ class NDArray {
   /// `staging`. to_vector's work for every T.
   const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
-  template <class T> T item() const;
+  template <class T> T item(mixt::source_location where = mixt::source_location::current()) const;
 
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
@@ -3503,25 +3576,28 @@ class NDArray {
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
-  NDArray reshape(const std::vector<int64_t>& shape, bool reverse = false) const;
-  NDArray reshape(std::initializer_list<int64_t> shape, bool reverse = false) const {
-    return reshape(std::vector<int64_t>(shape), reverse);
+  NDArray reshape(const std::vector<int64_t>& shape, bool reverse = false,
+                  mixt::source_location where = mixt::source_location::current()) const;
+  NDArray reshape(std::initializer_list<int64_t> shape, bool reverse = false,
+                  mixt::source_location where = mixt::source_location::current()) const {
+    return reshape(std::vector<int64_t>(shape), reverse, where);
   }
   /// Rows [begin, end) along the first axis, as a view.
-  NDArray slice(int64_t begin, int64_t end) const;
+  NDArray slice(int64_t begin, int64_t end, mixt::source_location where = mixt::source_location::current()) const;
   /// Row `index` of the first axis, as a view with one dimension less.
-  NDArray at(int64_t index) const;
+  NDArray at(int64_t index, mixt::source_location where = mixt::source_location::current()) const;
   /// Elements [begin, end) along `axis` (mx.nd.slice_axis): a copy, or a view when axis is 0. Negative begin/end
   /// count from the end; end = std::nullopt (MXNet's None) means the extent of the axis.
-  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const;
-  NDArray expand_dims(int axis) const;
+  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end,
+                     mixt::source_location where = mixt::source_location::current()) const;
+  NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
-  NDArray squeeze(std::vector<int> axes = {}) const;
+  NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
   /// extent 0 in `shape` keeps the array's extent there (MXNet).
-  NDArray broadcast_to(const Shape& shape) const;
+  NDArray broadcast_to(const Shape& shape, mixt::source_location where = mixt::source_location::current()) const;
   /// A transposed copy; axes default to reversing the order.
-  NDArray transpose(std::vector<int> axes = {}) const;
+  NDArray transpose(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// A lazy transpose of a 2-D array: dot() folds it into a BLAS flag; any other use reads it transposed.
   expr::Transposed<NDArray> T() const;
 
@@ -3571,7 +3647,6 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 // the operands (dtype, context, broadcast), builds the plan for the destination's dtype and pushes ONE kernel to
 // the engine, reading every leaf's variable and writing the destination's.
 
-#include <source_location>
 #include <type_traits>
 
 // ---- begin mixt/expr/cpu/evaluate.hpp ----
@@ -3994,16 +4069,17 @@ namespace mixt::expr {
 
 inline constexpr bool expr_dtype_enabled(DType t) { return (MIXT_EXPR_DTYPES >> int(t)) & 1; }
 
-[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t) {
-  detail::fail(op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
-               "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
+[[noreturn, gnu::cold, gnu::noinline]] inline void fail_dtype_not_compiled(const char* op, DType t,
+                                                                          const mixt::source_location& where) {
+  detail::fail_at(where, op, "expressions over ", dtype_name(t), " are not compiled in; compile with ",
+                  "-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES, or a mask that includes (1 << ", int(t), ")");
 }
 
 /// dtype_switch restricted to the dtypes expressions are compiled for (the others fail before the switch, so
-/// that their cases compile to nothing).
+/// that their cases compile to nothing; the error names the user's call when `where` is given).
 template <class F>
-void expr_dtype_switch(DType t, const char* op, F&& f) {
-  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t);
+void expr_dtype_switch(DType t, const char* op, F&& f, const mixt::source_location& where = {}) {
+  if (!expr_dtype_enabled(t)) fail_dtype_not_compiled(op, t, where);
   dtype_switch(t, [&](auto tag) {
     if constexpr (expr_dtype_enabled(dtype_of_v<decltype(tag)>)) f(tag);
   });
@@ -4454,8 +4530,8 @@ template <Vector V> MIXT_INLINE V gt(V a, V b) { return from_mask<V>(a > b); }
 template <Vector V> MIXT_INLINE V ge(V a, V b) { return from_mask<V>(a >= b); }
 template <Vector V> MIXT_INLINE V eq(V a, V b) { return from_mask<V>(a == b); }
 template <Vector V> MIXT_INLINE V ne(V a, V b) { return from_mask<V>(a != b); }
-template <Vector V> MIXT_INLINE V max(V a, V b) { return (a > b) | (a != a) ? a : b; }  // NaN propagates
-template <Vector V> MIXT_INLINE V min(V a, V b) { return (a < b) | (a != a) ? a : b; }
+template <Vector V> MIXT_INLINE V max(V a, V b) { return ((a > b) | (a != a)) ? a : b; }  // NaN propagates
+template <Vector V> MIXT_INLINE V min(V a, V b) { return ((a < b) | (a != a)) ? a : b; }
 /// max and min that turn a NaN in `a` into b: for clamping the argument of exp and sigmoid, which put NaN
 /// back at the end (one compare per lane fewer).
 template <Vector V> MIXT_INLINE V clamp_low(V a, V b) { return a > b ? a : b; }
@@ -5003,7 +5079,7 @@ LeafList collect_leaves(const E& e) {
 
 /// Checks that every leaf has `dtype` and lives on `ctx`.
 inline void check_leaves(const LeafList& l, DType dtype, const Context& ctx, const char* op,
-                         const std::source_location& where) {
+                         const mixt::source_location& where) {
   for (const NDArray* a : l.arrays) {
     if (a->dtype() != dtype)
       detail::fail_at(where, op, "operands have different dtypes: expected ", dtype_name(dtype), ", received ",
@@ -5032,7 +5108,7 @@ inline bool aliases_unsafely(const LeafList& l, const NDArray& out) {
 /// byte copy: every array is contiguous). copyto between equal dtypes and the write-back of an expression's
 /// temporary both use it.
 [[gnu::noinline]] inline void push_byte_copy(const NDArray& src, const NDArray& dst, const char* op,
-                                             const std::source_location& where) {
+                                             const mixt::source_location& where) {
   const bool to_gpu = dst.ctx().is_gpu() && !src.ctx().is_gpu();
   const Context run_on = src.ctx().is_gpu() ? src.ctx() : dst.ctx();
   const auto prop = to_gpu ? engine::FnProperty::copy_to_gpu
@@ -5054,7 +5130,7 @@ struct Prepared {
 };
 
 inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape& value_shape, const char* op,
-                        const std::source_location& where) {
+                        const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination is an empty NDArray");
   check_leaves(leaves, out.dtype(), out.ctx(), op, where);
   if (!(broadcast_shapes(value_shape, out.shape(), op) == out.shape()))
@@ -5076,7 +5152,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
 
 /// The shape of e's value; a broadcast error is reported at the user's call.
 template <FusedNode E>
-Shape value_shape(const E& e, const std::source_location& where) {
+Shape value_shape(const E& e, const mixt::source_location& where) {
   try {
     return e.shape();
   } catch (const Error& err) {
@@ -5087,7 +5163,7 @@ Shape value_shape(const E& e, const std::source_location& where) {
 /// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).
 template <class Saver, FusedNode E>
 void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const Shape& shape,
-                   const std::source_location& where, const char* op) {
+                   const mixt::source_location& where, const char* op) {
   Prepared prep = prepare(out, leaves, shape, op, where);
   if (prep.nothing_to_do) return;
   if (prep.needs_temporary) {  // evaluated into a fresh array first (no recording: this is one evaluation)
@@ -5113,12 +5189,12 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
           cpu::run<Saver>(plan, dst, extents);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, op, where);
-  });
+  }, where);
 }
 
 /// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
 template <class Saver, FusedNode E>
-void evaluate_into(const NDArray& out, const E& e, const std::source_location& where, const char* op = nullptr) {
+void evaluate_into(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = nullptr) {
   evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
 }
 
@@ -5133,14 +5209,14 @@ inline NDArray array_for(const LeafList& leaves, const Shape& shape, const char*
 /// uses it instead of NDArray(e), which would compile e's recording (its conversion to a program) for nothing.
 /// `op` names the evaluation in errors.
 template <FusedNode E>
-NDArray evaluate(const E& e, const LeafList& leaves, const std::source_location& where, const char* op) {
+NDArray evaluate(const E& e, const LeafList& leaves, const mixt::source_location& where, const char* op) {
   const Shape shape = value_shape(e, where);
   NDArray out = array_for(leaves, shape, op);
   evaluate_into<save_write>(out, e, leaves, shape, where, op);
   return out;
 }
 template <FusedNode E>
-NDArray evaluate(const E& e, const std::source_location& where = std::source_location::current(),
+NDArray evaluate(const E& e, const mixt::source_location& where = mixt::source_location::current(),
                  const char* op = "assign") {
   return evaluate(e, collect_leaves(e), where, op);
 }
@@ -5313,7 +5389,6 @@ using mixt::where; using mixt::clip;
 
 #include <algorithm>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -5501,7 +5576,8 @@ struct sum {
 struct mean : sum {
   static constexpr const char* name = "mean";
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t n) {
-    if constexpr (std::is_integral_v<ET>) return n ? ET(a / ET(n)) : ET(0);
+    // The count divides in int64: as ET it wrapped (256 is 0 in uint8, a division by zero).
+    if constexpr (std::is_integral_v<ET>) return n ? ET(int64_t(a) / n) : ET(0);
     else return a / ET(n);  // an empty mean is NaN, as in NumPy
   }
 };
@@ -5512,7 +5588,8 @@ struct norm : sum {
   template <class V> MIXT_INLINE static V vstep(V a, V x) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET step(ET a, ET x, int64_t) { return pk::add(a, pk::mul(x, x)); }
   template <class ET> MIXT_HD MIXT_INLINE static ET finish(ET a, int64_t) {
-    return static_cast<ET>(math::sqrt(static_cast<double>(a)));
+    // Saturating: an integer sum of squares that wrapped negative has a NaN root.
+    return math::saturate_cast<ET>(math::sqrt(static_cast<double>(a)));
   }
 };
 
@@ -5624,7 +5701,7 @@ struct Cascade {
   }
   Acc total() const {
     Acc t = Red::template init<ET>();
-    for (int l = std::bit_width(count) - 1; l >= 0; --l)  // the highest level holds the earliest values
+    for (int l = int(std::bit_width(count)) - 1; l >= 0; --l)  // the highest level holds the earliest values
       if ((count >> l) & 1) t = Red::merge(t, level[l]);
     return t;
   }
@@ -6366,7 +6443,7 @@ inline ReduceSpace reduce_space(const Shape& in, const std::array<bool, kMaxDim>
 
 inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const std::vector<int>& axes,
                                  bool keepdims, bool exclude, const char* op, bool needs_values,
-                                 const std::source_location& where) {
+                                 const mixt::source_location& where) {
   ReducePrep prep;
   try {
     std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
@@ -6394,7 +6471,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 
 /// Pushes out = Red(e) over `axes` and returns out.
 template <class Red, FusedNode E>
-NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const std::source_location& where) {
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const mixt::source_location& where) {
   const LeafList leaves = collect_leaves(e);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
@@ -6426,14 +6503,14 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
           cpu::reduce<Red, ET>(plan, dst, space);
         },
         out.ctx(), prep.reads, {out.var()}, engine::FnProperty::normal, Red::name, where);
-  });
+  }, where);
   return out;
 }
 
 #define MIXT_REDUCTION(NAME)                                                                              \
   template <ArrayOperand E>                                                                               \
   NDArray NAME(const E& e, Axes axis = {}, bool keepdims = false, bool exclude = false,                   \
-               std::source_location where = std::source_location::current()) {                           \
+               mixt::source_location where = mixt::source_location::current()) {                           \
     return reduce<red::NAME>(as_node(e), axis.list, keepdims, exclude, where);                            \
   }
 
@@ -6450,13 +6527,13 @@ MIXT_REDUCTION(norm)
 /// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
 template <ArrayOperand E>
 NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return reduce<red::argmax>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
 }
 /// The index (as float32) of the first minimum along `axis`; without an axis, into the flattened input.
 template <ArrayOperand E>
 NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return reduce<red::argmin>(as_node(e), axis ? std::vector<int>{*axis} : std::vector<int>{}, keepdims, false, where);
 }
 
@@ -6491,6 +6568,7 @@ using expr::argmax; using expr::argmin;
 #include <algorithm>
 #include <limits>
 #include <type_traits>
+#include <utility>
 
 
 namespace mixt::detail {
@@ -6553,6 +6631,23 @@ inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double
       for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
     }
   });
+}
+
+/// v as a D, by the rule of astype and full: into an integer dtype, a value outside its range saturates and NaN
+/// gives 0 (a plain conversion is undefined there, or wraps).
+template <class D, class T>
+D convert_value(T v) {
+  if constexpr (std::is_integral_v<D> && std::is_integral_v<T>) {
+    // Widened first: std::cmp_less takes no char or bool.
+    const auto w = static_cast<std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>(v);
+    if (std::cmp_less(w, std::numeric_limits<D>::lowest())) return std::numeric_limits<D>::lowest();
+    if (std::cmp_greater(w, std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
+    return static_cast<D>(w);
+  } else if constexpr (std::is_integral_v<D>) {
+    return math::saturate_cast<D>(static_cast<double>(v));
+  } else {
+    return static_cast<D>(static_cast<compute_type_t<D>>(v));
+  }
 }
 
 }  // namespace mixt::detail
@@ -6647,6 +6742,10 @@ void record_expression(const E& e, NDArray& out);
 void record_view(const NDArray& base, NDArray& v);
 template <class Back>
 void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
+template <class Saver, class E>
+bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = Saver::name);
+template <class Saver, class E>
+void record_in_place(const E& e, NDArray& out);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -6682,7 +6781,7 @@ void fill_words(const engine::RunContext& rc, void* p, int64_t n, const unsigned
 
 /// Writes `value` to every element of out (any dtype). The value is converted to out's dtype here, once; the
 /// kernel only stores bytes, so every program compiles one fill loop rather than one per dtype.
-inline void fill(const NDArray& out, double value, const std::source_location& where) {
+inline void fill(const NDArray& out, double value, const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, "fill", "the destination is an empty NDArray");
   if (out.size() == 0) return;
   struct Pattern {
@@ -6702,18 +6801,18 @@ inline void fill(const NDArray& out, double value, const std::source_location& w
 }
 
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
+/// While recording, the write follows MXNet's rules (autograd::detail::in_place_records).
 template <class Saver, class E>
-void evaluate_rhs(const NDArray& out, const E& e, const std::source_location& where) {
-  if (autograd::is_recording() && out.autograd_entry() && !out.autograd_entry().node->is_variable)
-    detail::fail_at(where, Saver::name, "in-place operations (+=, -=, *=, /=, assign) are not supported on arrays "
-                    "recorded by autograd; compute a new array instead");
+void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) {
+  const bool records = autograd::is_recording() && autograd::detail::in_place_records<Saver>(out, e, where);
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
+  if (records) autograd::detail::record_in_place<Saver>(e, out);
 }
 
 /// Copies src into dst (same shape), converting the dtype; both may live on any device.
-inline void copy_array(const NDArray& src, const NDArray& dst, const std::source_location& where) {
+inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::source_location& where) {
   if (src.is_none() || dst.is_none())
     detail::fail_at(where, "copyto", "the ", src.is_none() ? "source" : "destination",
                     " is an empty NDArray (default-constructed, no storage)");
@@ -6766,7 +6865,7 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const std::source
 }  // namespace detail
 
 template <ExprNode E>
-NDArray::NDArray(const E& e, std::source_location where) {
+NDArray::NDArray(const E& e, mixt::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
@@ -6791,7 +6890,7 @@ template <class E> NDArray& NDArray::operator/=(const E& e) {
   detail::evaluate_rhs<expr::save_div>(*this, e, {});
   return *this;
 }
-template <class E> NDArray& NDArray::assign(const E& e, std::source_location where) {
+template <class E> NDArray& NDArray::assign(const E& e, mixt::source_location where) {
   detail::evaluate_rhs<expr::save_write>(*this, e, where);
   return *this;
 }
@@ -6851,10 +6950,13 @@ std::vector<T> NDArray::to_vector() const {
 }
 
 template <class T>
-T NDArray::item() const {
-  if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
-  if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
-  return to_vector<T>()[0];
+T NDArray::item(mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
+    if (size() != 1)
+      detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
+    return to_vector<T>()[0];
+  });
 }
 
 inline NDArray NDArray::copy() const {
@@ -6866,7 +6968,15 @@ inline NDArray NDArray::copy() const {
 }
 
 inline void NDArray::copyto(NDArray& other) const {
+  // While recording, as an assign (autograd::detail::in_place_records): a recorded source puts other on the tape.
+  const bool records =
+      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, {}, "copyto");
   detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
+  if (records)
+    autograd::detail::record_copy("copyto", *this, other, [dtype = dtype_, ctx = ctx_](const NDArray& g) {
+      const NDArray same_dtype = g.dtype() == dtype ? g : g.astype(dtype);
+      return same_dtype.ctx() == ctx ? same_dtype : same_dtype.copyto(ctx);
+    });
 }
 
 inline NDArray NDArray::copyto(const Context& ctx) const {
@@ -6897,54 +7007,64 @@ inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   return v;
 }
 
-inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse) const {
-  return view(infer_reshape(shape_, shape, reverse), offset_);
+inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    return view(infer_reshape(shape_, shape, reverse), offset_);
+  });
 }
 
-inline NDArray NDArray::slice(int64_t begin, int64_t end) const {
-  if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
-  int64_t n = shape_[0];
-  if (begin < 0) begin += n;
-  if (end < 0) end += n;
-  if (begin < 0 || end > n || begin > end)
-    detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
-  Shape s = shape_;
-  s[0] = end - begin;
-  return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+inline NDArray NDArray::slice(int64_t begin, int64_t end, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
+    int64_t n = shape_[0];
+    if (begin < 0) begin += n;
+    if (end < 0) end += n;
+    if (begin < 0 || end > n || begin > end)
+      detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
+    Shape s = shape_;
+    s[0] = end - begin;
+    return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+  });
 }
 
-inline NDArray NDArray::at(int64_t index) const {
-  if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
-  int64_t n = shape_[0];
-  if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
-  if (index < 0) index += n;
-  Shape s(shape_.begin() + 1, shape_.end());
-  return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+inline NDArray NDArray::at(int64_t index, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
+    int64_t n = shape_[0];
+    if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
+    if (index < 0) index += n;
+    Shape s(shape_.begin() + 1, shape_.end());
+    return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+  });
 }
 
-inline NDArray NDArray::expand_dims(int axis) const {
-  int nd = ndim() + 1;
-  axis = Shape::normalize_axis(axis, nd, "expand_dims");
-  Shape s;
-  for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
-  return view(s, offset_);
+inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    int nd = ndim() + 1;
+    axis = Shape::normalize_axis(axis, nd, "expand_dims");
+    Shape s;
+    for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
+    return view(s, offset_);
+  });
 }
 
-inline NDArray NDArray::squeeze(std::vector<int> axes) const {
-  std::vector<bool> drop(size_t(ndim()), false);
-  if (axes.empty()) {
-    for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
-  } else {
-    for (int a : axes) {
-      int d = Shape::normalize_axis(a, ndim(), "squeeze");
-      if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
-      if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
-      drop[d] = true;
+inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    std::vector<bool> drop(size_t(ndim()), false);
+    if (axes.empty()) {
+      for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
+    } else {
+      for (int a : axes) {
+        int d = Shape::normalize_axis(a, ndim(), "squeeze");
+        if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+        if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
+        drop[d] = true;
+      }
     }
-  }
-  Shape s;
-  for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
-  return view(s, offset_);
+    Shape s;
+    for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
+    return view(s, offset_);
+  });
 }
 
 inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
@@ -6965,7 +7085,6 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 // (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 
 #include <memory>
-#include <source_location>
 #include <vector>
 
 // ---- begin mixt/expr/evaluate_program.hpp ----
@@ -7569,17 +7688,28 @@ inline bool any_tracked(const expr::ProgramDraft& p) {
   return false;
 }
 
-/// Checks that the backward of p will fit a plan (program_plan.hpp): the backward adds a leaf (the head gradient),
-/// a few constants, and about two instructions per instruction on the way down to a leaf. The error comes while
-/// recording rather than in backward, where nothing could be done about it.
+/// Checks that the backward of p will fit a plan (program_plan.hpp), so that the error comes while recording
+/// rather than in backward, where nothing could be done about it. The backward adds a leaf (the head gradient);
+/// its size depends on the rules (erf's derivative takes 6 instructions, a sum 1), so beyond a size whose backward
+/// surely fits, the backward programs are built and scheduled here as backward will.
 inline void check_backward_fits(const expr::ProgramDraft& p) {
-  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
-                   kConstants = expr::kProgramMaxConstants / 2;
-  if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
+  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSurelyFits = 20;
+  if (p.arrays.size() > kLeaves)
     mixt::detail::fail("autograd", "an expression recorded for backward may have at most ", kLeaves,
-                       " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
-                       p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
-                       " (evaluate part of it into an NDArray first)");
+                       " array operands; received ", p.arrays.size(), " (evaluate part of it into an NDArray first)");
+  if (p.code.size() <= kSurelyFits && p.constants.size() <= kSurelyFits) return;
+  expr::Program prog(p);
+  const int value = prog.output();
+  const int g = prog.add_leaf(*p.arrays[0], expr::contiguous_view(Shape{}), 0, expr::LeafKind::plain);
+  const std::vector<int> adjoint = append_adjoints(prog, value, g);
+  for (size_t k = 0; k < adjoint.size(); ++k) {
+    if (adjoint[k] < 0 || !p.arrays[k]->autograd_entry()) continue;
+    try {
+      expr::schedule(prog.pruned(adjoint[k]), "autograd");
+    } catch (const Error& e) {
+      mixt::detail::fail("autograd", "the backward of an expression recorded here would be too big: ", e.message());
+    }
+  }
 }
 
 /// Records an expression of the user's.
@@ -7631,6 +7761,63 @@ inline void record_view(const NDArray& base, NDArray& v) {
     return std::vector<NDArray>{full};
   };
   v.set_autograd_entry(Entry{std::move(node), 0});
+}
+
+/// Whether Saver's in-place write of `e` into `out`, made while recording, puts `out` on the tape (MXNet's rules).
+/// An array already on the tape, a variable included, may not be overwritten: the backward reads the values the
+/// tape saved. An array outside the tape that receives a recorded value by assign, += or -= (of its own shape)
+/// joins the tape with that value's node; its old contents are a constant. *= and /= of a recorded value would
+/// need the overwritten values, and a broadcast write has no node to join: both are errors, raised before
+/// anything is written.
+template <class Saver, class E>
+bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op) {
+  if (out.autograd_entry())
+    mixt::detail::fail_at(where, op, "in-place operations (+=, -=, *=, /=, assign) are not supported while "
+                          "recording on an array autograd recorded or that has attach_grad(): the backward reads "
+                          "its values; compute a new array instead");
+  if constexpr (std::is_arithmetic_v<E>) {
+    return false;
+  } else {
+    bool tracked = false;
+    Shape shape;
+    if constexpr (expr::Materializable<E>) {
+      tracked = e.lhs.autograd_entry() || e.rhs.autograd_entry();
+      shape = e.shape();
+    } else {
+      const auto node = expr::as_node(e);
+      node.for_each_leaf([&](const NDArray& a, const auto&) { tracked = tracked || bool(a.autograd_entry()); });
+      if (tracked) shape = node.shape();
+    }
+    if (!tracked) return false;
+    constexpr bool additive = std::is_same_v<Saver, expr::save_write> || std::is_same_v<Saver, expr::save_add> ||
+                              std::is_same_v<Saver, expr::save_sub>;
+    if (!additive)
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be multiplied or divided into an "
+                            "array in place while recording (the backward would need the overwritten values); "
+                            "write c = c * value instead");
+    if (!(shape == out.shape()))
+      mixt::detail::fail_at(where, op, "a value autograd records, of shape ", shape, ", cannot be ",
+                            "broadcast into an array of shape ", out.shape(), " in place while recording; ",
+                            "broadcast it first (broadcast_to) or compute a new array");
+    return true;
+  }
+}
+
+/// Puts `out` on the tape after Saver wrote the recorded value `e` into it (in_place_records said so): with the
+/// node of e (assign, +=) or of -e (-=).
+template <class Saver, class E>
+void record_in_place(const E& e, NDArray& out) {
+  constexpr bool negated = std::is_same_v<Saver, expr::save_sub>;
+  if constexpr (expr::Materializable<E>) {
+    E d = e;  // a product (expr::DotExpr, the one materializable node)
+    if (negated) d.alpha = -d.alpha;
+    state().product_recorder(d, out);
+  } else if constexpr (!std::is_arithmetic_v<E>) {
+    expr::ProgramDraft p;
+    const int value = expr::to_program(p, expr::as_node(e));
+    if (negated) p.add(expr::Op::negative, value);
+    state().recorder(p, out);
+  }
 }
 
 }  // namespace mixt::autograd::detail
@@ -7750,7 +7937,6 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
 // (shapes, checks, the engine push) is plain non-template code.
 
 #include <algorithm>
-#include <source_location>
 #include <vector>
 
 // ---- begin mixt/blas/gemm.hpp ----
@@ -8357,7 +8543,7 @@ inline int64_t product(const int64_t* first, const int64_t* last) {
   return n;
 }
 
-inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const std::source_location& where) {
+inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rhs, const mixt::source_location& where) {
   if (lhs.is_none() || rhs.is_none()) detail::fail_at(where, op, "an operand is an empty NDArray (no storage)");
   if (lhs.dtype() != rhs.dtype())
     detail::fail_at(where, op, "operands have different dtypes: lhs ", dtype_name(lhs.dtype()), ", rhs ",
@@ -8370,13 +8556,13 @@ inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rh
 }
 
 [[noreturn]] inline void not_aligned(const char* op, const NDArray& lhs, const NDArray& rhs, int64_t kl, int la,
-                                     int64_t kr, int ra, bool ta, bool tb, const std::source_location& where) {
+                                     int64_t kr, int ra, bool ta, bool tb, const mixt::source_location& where) {
   detail::fail_at(where, op, "shapes ", lhs.shape(), " and ", rhs.shape(), " are not aligned: ", kl, " (lhs axis ",
                   la, ta ? ", transpose_a" : "", ") != ", kr, " (rhs axis ", ra, tb ? ", transpose_b" : "", ")");
 }
 
 /// Checks dot's operands and works out its GEMM.
-inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const std::source_location& where) {
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const mixt::source_location& where) {
   check_operands("dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() == 0 || r.ndim() == 0)
@@ -8416,7 +8602,7 @@ inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool
 
 /// Checks batch_dot's operands and works out its batch of GEMMs.
 inline GemmShape batch_dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
-                                 const std::source_location& where) {
+                                 const mixt::source_location& where) {
   check_operands("batch_dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() != 3 || r.ndim() != 3)
@@ -8470,7 +8656,7 @@ void run_products(const engine::RunContext& rc, const GemmCall& c) {
 
 /// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
-                      double beta, const char* op, const std::source_location& where) {
+                      double beta, const char* op, const mixt::source_location& where) {
   if (out.size() == 0) return;
   const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
                       lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
@@ -8480,7 +8666,7 @@ inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs
 
 /// Checks that `out` can receive the product, and whether it shares storage with an operand.
 inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                              const char* op, const char* saver, const std::source_location& where) {
+                              const char* op, const char* saver, const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination of ", saver, " is an empty NDArray");
   if (!(out.shape() == g.out))
     detail::fail_at(where, op, "the product has shape ", g.out, ", the destination of ", saver, " has shape ",
@@ -8495,7 +8681,7 @@ inline bool check_destination(const GemmShape& g, const NDArray& lhs, const NDAr
 
 /// dst = src for arrays of one shape, dtype and context: a byte copy (NDArray::copy() would also compile every
 /// dtype conversion into each user of dot).
-inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const std::source_location& where) {
+inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, const mixt::source_location& where) {
   if (dst.size() == 0) return;
   engine::Engine::get().push(
       [src, dst](engine::RunContext rc) {
@@ -8517,7 +8703,7 @@ inline bool broadcasts_to(const Shape& from, const Shape& to) {
 
 /// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
 inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
-                               double alpha, double beta, const char* op, const std::source_location& where) {
+                               double alpha, double beta, const char* op, const mixt::source_location& where) {
   NDArray tmp(out.shape(), out.ctx(), out.dtype());
   if (beta != 0) copy_values(out, tmp, op, where);
   push_gemm(g, lhs, rhs, tmp, alpha, beta, op, where);
@@ -8533,7 +8719,7 @@ struct DotExpr : ExprTag {
   GemmShape gemm;
   double alpha = 1;
   const char* op = "dot";
-  std::source_location where;
+  mixt::source_location where;
 
   Shape shape() const { return gemm.out; }
 
@@ -8620,7 +8806,7 @@ concept DotOperand = ExprNode<T> || std::same_as<std::remove_cvref_t<T>, NDArray
 /// first.
 template <dot_detail::DotOperand A, dot_detail::DotOperand B>
 DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-            std::source_location where = std::source_location::current()) {
+            mixt::source_location where = mixt::source_location::current()) {
   dot_detail::Operand l = dot_detail::operand(lhs), r = dot_detail::operand(rhs);
   DotExpr d;
   d.gemm = dot_detail::dot_shape(l.array, r.array, transpose_a != l.transposed, transpose_b != r.transposed, where);
@@ -8633,7 +8819,7 @@ DotExpr dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose
 /// MXNet's batch_dot: (B,M,K) . (B,K,N) -> (B,M,N), with transpose_a / transpose_b on each matrix of the batch.
 template <dot_detail::DotOperand A, dot_detail::DotOperand B>
 DotExpr batch_dot(const A& lhs, const B& rhs, bool transpose_a = false, bool transpose_b = false,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   DotExpr d;
   d.lhs = NDArray(lhs);
   d.rhs = NDArray(rhs);
@@ -8750,7 +8936,8 @@ inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType
   return full(shape, 1.0, ctx, dtype);
 }
 
-/// An array holding `values` (converted to dtype) with the given shape; the shape defaults to (values.size(),).
+/// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
+/// (values.size(),).
 template <class T>
 NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32) {
   if (size_t(shape.size()) != values.size())
@@ -8759,7 +8946,7 @@ NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DT
   dtype_switch(dtype, [&](auto d) {
     using D = decltype(d);
     D* p = host.data<D>();
-    for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<D>(static_cast<compute_type_t<D>>(values[i]));
+    for (size_t i = 0; i < values.size(); ++i) p[i] = detail::convert_value<D>(values[i]);
   });
   return ctx == cpu() ? host : host.copyto(ctx);
 }
@@ -9284,93 +9471,114 @@ inline void strided_copy(const expr::StridedLeaf& leaf, const NDArray& out, cons
 
 }  // namespace detail
 
-inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const {
-  if (is_none()) detail::fail("slice_axis", "the array is empty (no storage)");
-  if (ndim() == 0) detail::fail("slice_axis", "cannot slice a 0-d array");
-  axis = Shape::normalize_axis(axis, ndim(), "slice_axis");
-  const int64_t n = shape_[axis];
-  int64_t b = begin < 0 ? begin + n : begin;
-  int64_t e = end ? (*end < 0 ? *end + n : *end) : n;
-  if (b < 0 || e > n || b > e)
-    detail::fail("slice_axis", "begin = ", begin, ", end = ", end ? std::to_string(*end) : std::string("None"),
-                 " select [", b, ", ", e, "), which is not a range within axis ", axis, " of extent ", n,
-                 " (array of shape ", shape_, ")");
-  if (axis == 0) return slice(b, e);
-  Shape s = shape_;
-  s[axis] = e - b;
-  NDArray out(s, ctx_, dtype_);
-  detail::strided_copy(expr::sliced(*this, axis, b, e), out, "slice_axis");
-  autograd::detail::record_copy("slice_axis", *this, out, [shape = shape_, axis, b](const NDArray& g) {
-    // g written into rows [b, b + len) of zeros, with the axis moved to the front so that those rows are a view
-    std::vector<int> front{axis}, back(size_t(shape.ndim()));
-    for (int d = 0; d < shape.ndim(); ++d)
-      if (d != axis) front.push_back(d);
-    for (int d = 0; d < shape.ndim(); ++d) back[size_t(front[size_t(d)])] = d;
-    const NDArray gt = g.transpose(front);
-    Shape whole = gt.shape();
-    whole[0] = shape[axis];
-    const int64_t len = g.shape()[axis];
-    NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
-    gt.copyto(rows);
-    autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
-    return full.transpose(back);
+inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_t> end,
+                                   mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (is_none()) detail::fail("slice_axis", "the array is empty (no storage)");
+    if (ndim() == 0) detail::fail("slice_axis", "cannot slice a 0-d array");
+    axis = Shape::normalize_axis(axis, ndim(), "slice_axis");
+    const int64_t n = shape_[axis];
+    int64_t b = begin < 0 ? begin + n : begin;
+    int64_t e = end ? (*end < 0 ? *end + n : *end) : n;
+    if (b < 0 || e > n || b > e)
+      detail::fail("slice_axis", "begin = ", begin, ", end = ", end ? std::to_string(*end) : std::string("None"),
+                   " select [", b, ", ", e, "), which is not a range within axis ", axis, " of extent ", n,
+                   " (array of shape ", shape_, ")");
+    if (axis == 0) return slice(b, e);
+    Shape s = shape_;
+    s[axis] = e - b;
+    NDArray out(s, ctx_, dtype_);
+    detail::strided_copy(expr::sliced(*this, axis, b, e), out, "slice_axis");
+    autograd::detail::record_copy("slice_axis", *this, out, [shape = shape_, axis, b](const NDArray& g) {
+      // g written into rows [b, b + len) of zeros, with the axis moved to the front so that those rows are a view
+      std::vector<int> front{axis}, back(size_t(shape.ndim()));
+      for (int d = 0; d < shape.ndim(); ++d)
+        if (d != axis) front.push_back(d);
+      for (int d = 0; d < shape.ndim(); ++d) back[size_t(front[size_t(d)])] = d;
+      const NDArray gt = g.transpose(front);
+      Shape whole = gt.shape();
+      whole[0] = shape[axis];
+      const int64_t len = g.shape()[axis];
+      NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
+      gt.copyto(rows);
+      autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
+      return full.transpose(back);
+    });
+    return out;
   });
-  return out;
 }
 
-inline NDArray NDArray::broadcast_to(const Shape& shape) const {
-  if (is_none()) detail::fail("broadcast_to", "the array is empty (no storage)");
-  Shape target;
-  bool ok = shape.ndim() >= ndim();
-  for (int d = 0; d < shape.ndim(); ++d) {
-    const int sd = d - (shape.ndim() - ndim());
-    const int64_t have = sd >= 0 ? shape_[sd] : 1;
-    const int64_t want = shape[d] == 0 && sd >= 0 ? have : shape[d];  // MXNet: 0 keeps the extent
-    ok = ok && (have == want || have == 1);
-    target.push_back(want);
-  }
-  if (!ok)
-    detail::fail("broadcast_to", "cannot broadcast an array of shape ", shape_, " to shape ", shape,
-                 " (each extent must equal the target's or be 1; shapes align from the right)");
-  NDArray out(target, ctx_, dtype_);
-  detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out, "broadcast_to");
-  autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
-    NDArray summed = autograd::detail::sum_to(g, shape, false);
-    autograd::detail::record_copy("sum_to", g, summed,
-                                  [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
-    return summed;
+inline NDArray NDArray::broadcast_to(const Shape& shape, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (is_none()) detail::fail("broadcast_to", "the array is empty (no storage)");
+    Shape target;
+    bool ok = shape.ndim() >= ndim();
+    for (int d = 0; d < shape.ndim(); ++d) {
+      const int sd = d - (shape.ndim() - ndim());
+      const int64_t have = sd >= 0 ? shape_[sd] : 1;
+      const int64_t want = shape[d] == 0 && sd >= 0 ? have : shape[d];  // MXNet: 0 keeps the extent
+      ok = ok && (have == want || have == 1);
+      target.push_back(want);
+    }
+    if (!ok)
+      detail::fail("broadcast_to", "cannot broadcast an array of shape ", shape_, " to shape ", shape,
+                   " (each extent must equal the target's or be 1; shapes align from the right)");
+    NDArray out(target, ctx_, dtype_);
+    detail::strided_copy(expr::StridedLeaf{{}, *this, {shape_, expr::contiguous_strides(shape_)}, 0}, out,
+                         "broadcast_to");
+    autograd::detail::record_copy("broadcast_to", *this, out, [shape = shape_](const NDArray& g) {
+      NDArray summed = autograd::detail::sum_to(g, shape, false);
+      autograd::detail::record_copy("sum_to", g, summed,
+                                    [from = g.shape()](const NDArray& h) { return h.broadcast_to(from); });
+      return summed;
+    });
+    return out;
   });
-  return out;
 }
 
-inline NDArray NDArray::transpose(std::vector<int> axes) const {
-  if (is_none()) detail::fail("transpose", "the array is empty (no storage)");
-  expr::StridedLeaf leaf = expr::permuted(*this, axes);  // checks the axes
-  NDArray out(leaf.view.shape, ctx_, dtype_);
-  detail::strided_copy(leaf, out, "transpose");
-  if (autograd::is_recording() && autograd_entry()) {
-    const int n = ndim();
-    std::vector<int> inverse(static_cast<size_t>(n));
-    for (int d = 0; d < n; ++d)
-      inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
-    autograd::detail::record_copy("transpose", *this, out,
-                                  [inverse](const NDArray& g) { return g.transpose(inverse); });
-  }
-  return out;
+inline NDArray NDArray::transpose(std::vector<int> axes, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (is_none()) detail::fail("transpose", "the array is empty (no storage)");
+    expr::StridedLeaf leaf = expr::permuted(*this, axes);  // checks the axes
+    NDArray out(leaf.view.shape, ctx_, dtype_);
+    detail::strided_copy(leaf, out, "transpose");
+    if (autograd::is_recording() && autograd_entry()) {
+      const int n = ndim();
+      std::vector<int> inverse(static_cast<size_t>(n));
+      for (int d = 0; d < n; ++d)
+        inverse[size_t(axes.empty() ? n - 1 - d : (axes[size_t(d)] + n) % n)] = d;
+      autograd::detail::record_copy("transpose", *this, out,
+                                    [inverse](const NDArray& g) { return g.transpose(inverse); });
+    }
+    return out;
+  });
 }
 
 namespace nd {
 
-inline NDArray reshape(const NDArray& a, const std::vector<int64_t>& shape, bool reverse = false) {
-  return a.reshape(shape, reverse);
+inline NDArray reshape(const NDArray& a, const std::vector<int64_t>& shape, bool reverse = false,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return a.reshape(shape, reverse, where);
 }
-inline NDArray transpose(const NDArray& a, std::vector<int> axes = {}) { return a.transpose(std::move(axes)); }
-inline NDArray slice_axis(const NDArray& a, int axis, int64_t begin, std::optional<int64_t> end) {
-  return a.slice_axis(axis, begin, end);
+inline NDArray transpose(const NDArray& a, std::vector<int> axes = {},
+                         mixt::source_location where = mixt::source_location::current()) {
+  return a.transpose(std::move(axes), where);
 }
-inline NDArray expand_dims(const NDArray& a, int axis) { return a.expand_dims(axis); }
-inline NDArray squeeze(const NDArray& a, std::vector<int> axes = {}) { return a.squeeze(std::move(axes)); }
-inline NDArray broadcast_to(const NDArray& a, const Shape& shape) { return a.broadcast_to(shape); }
+inline NDArray slice_axis(const NDArray& a, int axis, int64_t begin, std::optional<int64_t> end,
+                          mixt::source_location where = mixt::source_location::current()) {
+  return a.slice_axis(axis, begin, end, where);
+}
+inline NDArray expand_dims(const NDArray& a, int axis, mixt::source_location where = mixt::source_location::current()) {
+  return a.expand_dims(axis, where);
+}
+inline NDArray squeeze(const NDArray& a, std::vector<int> axes = {},
+                       mixt::source_location where = mixt::source_location::current()) {
+  return a.squeeze(std::move(axes), where);
+}
+inline NDArray broadcast_to(const NDArray& a, const Shape& shape,
+                            mixt::source_location where = mixt::source_location::current()) {
+  return a.broadcast_to(shape, where);
+}
 
 /// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
 inline NDArray flatten(const NDArray& a) {
@@ -9486,8 +9694,13 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
     for (Node* n : order) {
       if (!n->is_variable || n->req == GradReq::null) continue;
       auto found = grads.find(n);
-      if (found == grads.end() || found->second.empty() || found->second[0].is_none()) continue;
       NDArray& buf = *n->grad;
+      if (found == grads.end() || found->second.empty() || found->second[0].is_none()) {
+        // Reached, but no gradient flowed (floor, sign, comparisons): zeros, as MXNet writes. Keeping the last
+        // backward's values would let an optimizer apply them again.
+        if (n->req == GradReq::write) buf.assign(0.0);
+        continue;
+      }
       if (n->req == GradReq::add) buf += found->second[0];
       else buf.assign(found->second[0]);
     }
@@ -9589,7 +9802,6 @@ inline void NDArray::backward() const { backward(NDArray()); }
 // every step goes through the engine. `invoke<Op>` is the imperative call behind mx::nd::NAME.
 
 #include <algorithm>
-#include <source_location>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9750,7 +9962,7 @@ enum class Req { null, write, inplace, add };
 
 struct OpContext {
   bool is_train = false;
-  std::source_location where{};
+  mixt::source_location where{};
 };
 
 /// out (per req) = value: value may be an NDArray, an expression or a scalar. An expression compiles one kernel:
@@ -9903,7 +10115,7 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
 template <class Op>
 std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArray>& in,
                             const std::vector<NDArray>& aux = {}, bool is_train = autograd::is_training(),
-                            std::source_location where = std::source_location::current()) {
+                            mixt::source_location where = mixt::source_location::current()) {
   auto args = Op::arguments(p);
   if (in.size() != args.size())
     mixt::detail::fail_at(where, Op::name, "expected ", args.size(), " inputs, received ", in.size());
@@ -10100,17 +10312,17 @@ void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vecto
 namespace mixt::nd {
 template <int = 0>
 NDArray Activation(const NDArray& data, const op::Activation::Param& p,
-                   std::source_location where = std::source_location::current()) {
+                   mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Activation>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LeakyReLU(const NDArray& data, const op::LeakyReLU::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LeakyReLU>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU::Param& p,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LeakyReLU>(p, {data, gamma}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -10734,7 +10946,7 @@ namespace mixt::nd {
 template <int = 0>
 NDArray BatchNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const NDArray& moving_mean,
                   const NDArray& moving_var, const op::BatchNorm::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::BatchNorm>(p, {data, gamma, beta}, {moving_mean, moving_var}, autograd::is_training(),
                                    where)[0];
 }
@@ -11636,12 +11848,12 @@ template <class V> void visit(Convolution::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Convolution(const NDArray& data, const NDArray& weight, const NDArray& bias, const op::Convolution::Param& p,
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Convolution>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Convolution(const NDArray& data, const NDArray& weight, const op::Convolution::Param& p,
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   op::Convolution::Param q = p;
   q.no_bias = true;
   return op::invoke<op::Convolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];
@@ -11812,14 +12024,14 @@ namespace mixt::nd {
 template <int = 0>
 NDArray Deconvolution(const NDArray& data, const NDArray& weight, const NDArray& bias,
                       const op::Deconvolution::Param& p,
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = false;
   return op::invoke<op::Deconvolution>(q, {data, weight, bias}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Deconvolution(const NDArray& data, const NDArray& weight, const op::Deconvolution::Param& p,
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   op::Deconvolution::Param q = p;
   q.no_bias = true;
   return op::invoke<op::Deconvolution>(q, {data, weight}, {}, autograd::is_training(), where)[0];
@@ -11911,7 +12123,7 @@ namespace mixt::nd {
 /// Dropout's output: active in train mode (autograd::is_training()) or with mode 'always'.
 template <int = 0>
 NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Dropout>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -11919,11 +12131,19 @@ NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
 // ---- begin mixt/op/embedding.hpp ----
 // Embedding (MXNet's tensor/indexing_op.h): row lookup in weight (input_dim, output_dim).
 //
-// data holds indices stored as numbers (of weight's dtype, as MXNet's type inference gives); output has shape
-// data.shape + (output_dim,). An index is truncated toward zero and clipped into [0, input_dim - 1], as MXNet's
-// Take<clip>. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k, in their
-// order (each weight row written by one thread that finds its indices among them sorted by row: index_groups.hpp;
-// no atomics, no races); data gets no gradient (zeros).
+// Embedding(data, weight) is take(weight, data, axis = 0, mode = "clip"), as in MXNet: output has shape
+// data.shape + (output_dim,) and the weight's dtype. data holds indices of any dtype (MXNet casts them; newer
+// versions feed int32 or int64): an index is truncated toward zero (NaN reads as 0) and clipped into
+// [0, input_dim - 1]. Backward: weight's gradient row k is the sum of the output-gradient rows whose index is k,
+// in their order (take's kernels: no atomics, no races); data gets no gradient (zeros).
+
+// ---- begin mixt/op/indexing_ops.hpp ----
+// Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
+// take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
+// take and pick gather per input-gradient element (take's through its indices grouped by row: index_groups.hpp;
+// no scatter, no atomics).
+
+#include <optional>
 
 // ---- begin mixt/op/index_groups.hpp ----
 // Gradients of gathers (take, Embedding): many positions may read the same source row, so the gradient of that
@@ -12457,24 +12677,24 @@ namespace mixt::nd {
 /// topk's first output (ret_typ both: the values; topk_both gives both).
 template <int = 0>
 NDArray topk(const NDArray& data, const op::TopK::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// topk with ret_typ = both: {values, indices}.
 template <int = 0>
 std::vector<NDArray> topk_both(const NDArray& data, op::TopK::Param p = {},
-                               std::source_location where = std::source_location::current()) {
+                               mixt::source_location where = mixt::source_location::current()) {
   p.ret_typ = "both";
   return op::invoke<op::TopK>(p, {data}, {}, autograd::is_training(), where);
 }
 template <int = 0>
 NDArray sort(const NDArray& data, const op::Sort::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Sort>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray argsort(const NDArray& data, const op::ArgSort::Param& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::ArgSort>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -12507,307 +12727,6 @@ MIXT_HD inline int64_t group_begin(const int64_t* keys, const int64_t* sorted, i
 
 }  // namespace mixt::op::index_detail
 // ---- end mixt/op/index_groups.hpp ----
-
-namespace mixt::op {
-
-namespace detail {
-
-/// The row an index value selects: truncated toward zero, clipped into [0, rows - 1] (NaN reads as 0).
-template <class T>
-MIXT_HD inline int64_t embedding_row(T v, int64_t rows) {
-  const double d = static_cast<double>(static_cast<compute_type_t<T>>(v));
-  if (!(d > 0)) return 0;
-  if (d >= double(rows - 1)) return rows - 1;
-  return int64_t(d);
-}
-
-/// out[i] = weight[row(idx[i / dim]), i % dim]: one thread per output element.
-template <class T>
-struct EmbeddingGather {
-  const T* idx;
-  const T* weight;
-  T* out;
-  int64_t rows, dim;
-  MIXT_HD void operator()(int64_t i) const {
-    const int64_t n = i / dim, c = i - n * dim;
-    out[i] = weight[embedding_row(idx[n], rows) * dim + c];
-  }
-};
-
-/// keys[n] = the weight row index n reads.
-template <class T>
-struct EmbeddingKeys {
-  const T* idx;
-  int64_t* keys;
-  int64_t rows;
-  MIXT_HD void operator()(int64_t n) const { keys[n] = embedding_row(idx[n], rows); }
-};
-
-/// grad row k (+)= sum of og rows n with keys[n] == k, in n's order: one thread per weight row, which finds its
-/// indices by binary search among them sorted by row (index_groups.hpp).
-template <class T>
-struct EmbeddingScatterRows {
-  const int64_t* keys;
-  const int64_t* sorted;
-  const T* og;
-  T* grad;
-  int64_t n_idx, dim;
-  bool add;
-  MIXT_HD void operator()(int64_t k) const {
-    T* g = grad + k * dim;
-    if (!add)
-      for (int64_t c = 0; c < dim; ++c) g[c] = static_cast<T>(compute_type_t<T>(0));
-    for (int64_t p = index_detail::group_begin(keys, sorted, n_idx, k); p < n_idx && keys[sorted[p]] == k; ++p) {
-      const T* src = og + sorted[p] * dim;
-      for (int64_t c = 0; c < dim; ++c)
-        g[c] = static_cast<T>(static_cast<compute_type_t<T>>(g[c]) + static_cast<compute_type_t<T>>(src[c]));
-    }
-  }
-};
-
-}  // namespace detail
-
-template <class = void>
-struct EmbeddingOp {
-  static constexpr const char* name = "Embedding";
-  struct Param {
-    int input_dim = 0;
-    int output_dim = 0;
-    std::string dtype = "float32";
-    bool sparse_grad = false;  ///< accepted; the gradient is dense
-  };
-  static std::vector<std::string> arguments(const Param&) { return {"data", "weight"}; }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-
-  static void check(const Param& p) {
-    if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
-    if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
-    static const char* const known[] = {"float32", "float64", "float16", "bfloat16", "uint8", "int8", "int32", "int64"};
-    for (const char* k : known)
-      if (p.dtype == k) return;
-    mixt::detail::fail(name, "attribute 'dtype': expected a dtype name such as float32, received '", p.dtype, "'");
-  }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    check(p);
-    assign_shape(name, "weight", in[1], Shape{int64_t(p.input_dim), int64_t(p.output_dim)});
-    if (in[0].ndim() != 0) {
-      Shape o = in[0];
-      o.push_back(p.output_dim);
-      assign_shape(name, "output", out[0], o);
-    } else if (out[0].ndim() >= 2) {
-      // Backward inference: data is the output's shape without the last axis.
-      if (out[0][out[0].ndim() - 1] != 0 && out[0][out[0].ndim() - 1] != p.output_dim)
-        mixt::detail::fail(name, "argument 'output': expected last extent ", p.output_dim, ", received shape ",
-                           out[0].to_string());
-      in[0] = Shape(out[0].begin(), out[0].end() - 1);
-      out[0][out[0].ndim() - 1] = p.output_dim;
-    }
-  }
-  static void check_dtypes(const Param& p, const NDArray& data, const NDArray& weight) {
-    if (std::string(dtype_name(weight.dtype())) != p.dtype)
-      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
-                         dtype_name(weight.dtype()));
-    if (data.dtype() != weight.dtype())
-      mixt::detail::fail(name, "argument 'data': expected dtype ", dtype_name(weight.dtype()),
-                         " (the weight's), received ", dtype_name(data.dtype()));
-  }
-
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    check(p);
-    check_dtypes(p, in[0], in[1]);
-    index_detail::check_has_axis(name, "data", in[0]);
-    if (req[0] == Req::null || out[0].size() == 0) return;
-    // NDArrays are contiguous (views are offsets into their base): the kernel reads raw_data() directly.
-    const NDArray idx = in[0], weight = in[1];
-    const NDArray y = req[0] == Req::add ? NDArray(out[0].shape(), out[0].ctx(), out[0].dtype()) : out[0];
-    const int64_t rows = p.input_dim, dim = p.output_dim;
-    engine::Engine::get().push(
-        [idx, weight, y, rows, dim](engine::RunContext rc) {
-          dtype_switch(y.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            expr::launch(rc, y.size(),
-                         detail::EmbeddingGather<T>{static_cast<const T*>(idx.raw_data()),
-                                                    static_cast<const T*>(weight.raw_data()),
-                                                    static_cast<T*>(y.raw_data()), rows, dim});
-          });
-        },
-        y.ctx(), {idx.var(), weight.var()}, {y.var()}, engine::FnProperty::normal, name);
-    if (req[0] == Req::add) write(out[0], req[0], y);
-  }
-
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    if (req[0] != Req::null) write(ig[0], req[0], 0.f);
-    if (req.size() < 2 || req[1] == Req::null || ig[1].size() == 0) return;
-    const NDArray idx = in[0], g = og[0], dw = ig[1];
-    const int64_t rows = p.input_dim, dim = p.output_dim, n_idx = idx.size();
-    const NDArray keys(Shape{n_idx}, idx.ctx(), DType::int64);
-    dtype_switch(idx.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      index_detail::push_launch(name, n_idx, detail::EmbeddingKeys<T>{static_cast<const T*>(idx.raw_data()),
-                                                                       keys.data<int64_t>(), rows},
-                                {idx}, {keys});
-    });
-    const NDArray ws = index_detail::group_by_key(keys, name);
-    dtype_switch(dw.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      index_detail::push_launch("Embedding_backward", rows,
-                                detail::EmbeddingScatterRows<T>{keys.data<int64_t>(), ws.data<int64_t>(),
-                                                                static_cast<const T*>(g.raw_data()),
-                                                                static_cast<T*>(dw.raw_data()), n_idx, dim,
-                                                                req[1] == Req::add},
-                                {keys, ws, g}, {dw});
-    });
-  }
-};
-using Embedding = EmbeddingOp<>;
-template <class V> void visit(Embedding::Param& p, V&& v) {
-  v("input_dim", p.input_dim); v("output_dim", p.output_dim); v("dtype", p.dtype); v("sparse_grad", p.sparse_grad);
-}
-
-}  // namespace mixt::op
-
-namespace mixt::nd {
-template <int = 0>
-NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
-                  std::source_location where = std::source_location::current()) {
-  return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
-}
-}  // namespace mixt::nd
-// ---- end mixt/op/embedding.hpp ----
-// ---- begin mixt/op/fully_connected.hpp ----
-// FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
-// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
-
-
-namespace mixt::op {
-
-template <class = void>
-struct FullyConnectedOp {
-  static constexpr const char* name = "FullyConnected";
-  struct Param {
-    int num_hidden = 0;
-    bool no_bias = false;
-    bool flatten = true;
-  };
-  static std::vector<std::string> arguments(const Param& p) {
-    if (p.no_bias) return {"data", "weight"};
-    return {"data", "weight", "bias"};
-  }
-  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
-  static std::vector<std::string> aux_states(const Param&) { return {}; }
-
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
-    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
-    const int64_t H = p.num_hidden;
-    Shape& data = in[0];
-    if (data.ndim() != 0) {
-      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
-      int64_t K = 1;
-      if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
-      else K = data[data.ndim() - 1];
-      if (p.flatten && data.ndim() == 1) K = data[0];
-      // Backward inference: an unknown input extent comes from the weight.
-      if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
-        data[data.ndim() - 1] = in[1][1];
-        K = in[1][1];
-      }
-      assign_shape(name, "weight", in[1], Shape{H, K});
-      Shape o;
-      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
-      else { o = data; o[o.ndim() - 1] = H; }
-      assign_shape(name, "output", out[0], o);
-    } else if (in[1].ndim() != 0) {
-      assign_shape(name, "weight", in[1], Shape{H, 0});
-    }
-    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
-  }
-
-  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
-  /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
-  static NDArray as_matrix(const NDArray& x, const Param& p) {
-    const Shape& s = x.shape();
-    const int n = s.ndim();
-    if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
-      mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
-    int64_t rows = 1, cols = 1;
-    if (p.flatten && n == 1) {
-      cols = s[0];
-    } else if (p.flatten) {
-      rows = s[0];
-      for (int d = 1; d < n; ++d) cols *= s[d];
-    } else {
-      cols = s[n - 1];
-      for (int d = 0; d < n - 1; ++d) rows *= s[d];
-    }
-    return x.view(Shape{rows, cols}, x.byte_offset());
-  }
-  /// The output (or its gradient) as (rows, num_hidden).
-  static NDArray rows_of(const NDArray& y, const Param& p) {
-    return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
-  }
-
-  /// The GEMM's dtypes, checked here so that the error names this operator rather than the dot inside it.
-  static void check_dtypes(const std::vector<NDArray>& in) {
-    const DType t = in[0].dtype();
-    if (t != DType::float32 && t != DType::float64)
-      mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
-    expect_data_dtype(name, in);
-  }
-
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
-    check_dtypes(in);
-    if (req[0] == Req::null) return;
-    NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
-    write(y, req[0], nd::dot(x, in[1], false, true));
-    if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
-  }
-
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
-    NDArray g = rows_of(og[0], p);
-    NDArray x = as_matrix(in[0], p);
-    if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
-    if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
-    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
-  }
-};
-using FullyConnected = FullyConnectedOp<>;
-template <class V> void visit(FullyConnected::Param& p, V&& v) {
-  v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
-}
-
-}  // namespace mixt::op
-
-namespace mixt::nd {
-template <int = 0>
-NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
-                       const op::FullyConnected::Param& p,
-                       std::source_location where = std::source_location::current()) {
-  return op::invoke<op::FullyConnected>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
-}
-template <int = 0>
-NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p,
-                       std::source_location where = std::source_location::current()) {
-  op::FullyConnected::Param q = p;
-  q.no_bias = true;
-  return op::invoke<op::FullyConnected>(q, {data, weight}, {}, autograd::is_training(), where)[0];
-}
-}  // namespace mixt::nd
-// ---- end mixt/op/fully_connected.hpp ----
-// ---- begin mixt/op/indexing_ops.hpp ----
-// Indexing and element-wise selection operators (MXNet's tensor/indexing_op, broadcast_reduce_op, control_flow):
-// take, pick, one_hot, clip, where. Gathers read one source element per output element; the backward passes of
-// take and pick gather per input-gradient element (take's through its indices grouped by row: index_groups.hpp;
-// no scatter, no atomics).
-
-#include <optional>
-
 
 namespace mixt::op {
 
@@ -13173,33 +13092,231 @@ template <class V> void visit(Where::Param&, V&&) {}
 namespace mixt::nd {
 template <int = 0>
 NDArray take(const NDArray& a, const NDArray& indices, const op::Take::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Take>(p, {a, indices}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray pick(const NDArray& data, const NDArray& index, const op::Pick::Param& p = {},
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Pick>(p, {data, index}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray one_hot(const NDArray& indices, const op::OneHot::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::OneHot>(p, {indices}, {}, autograd::is_training(), where)[0];
 }
 /// The clip operator (recorded as one node); nd::clip(x, a_min, a_max) is the fused expression.
 template <int = 0>
 NDArray clip(const NDArray& data, const op::Clip::Param& p,
-             std::source_location where = std::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Clip>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// The where operator (also a 1-D condition selecting rows); nd::where(c, x, y) is the fused expression.
 template <int = 0>
 NDArray where(const NDArray& condition, const NDArray& x, const NDArray& y, const op::Where::Param& p,
-              std::source_location where = std::source_location::current()) {
+              mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Where>(p, {condition, x, y}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
 // ---- end mixt/op/indexing_ops.hpp ----
+
+namespace mixt::op {
+
+template <class = void>
+struct EmbeddingOp {
+  static constexpr const char* name = "Embedding";
+  struct Param {
+    int input_dim = 0;
+    int output_dim = 0;
+    std::string dtype = "float32";
+    bool sparse_grad = false;  ///< accepted; the gradient is dense
+  };
+  static std::vector<std::string> arguments(const Param&) { return {"data", "weight"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void check(const Param& p) {
+    if (p.input_dim < 1) mixt::detail::fail(name, "attribute 'input_dim': expected >= 1, received ", p.input_dim);
+    if (p.output_dim < 1) mixt::detail::fail(name, "attribute 'output_dim': expected >= 1, received ", p.output_dim);
+    index_detail::dtype_attr(name, p.dtype);
+  }
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    check(p);
+    assign_shape(name, "weight", in[1], Shape{int64_t(p.input_dim), int64_t(p.output_dim)});
+    if (in[0].ndim() != 0) {
+      Shape o = in[0];
+      o.push_back(p.output_dim);
+      assign_shape(name, "output", out[0], o);
+    } else if (out[0].ndim() >= 2) {
+      // Backward inference: data is the output's shape without the last axis.
+      if (out[0][out[0].ndim() - 1] != 0 && out[0][out[0].ndim() - 1] != p.output_dim)
+        mixt::detail::fail(name, "argument 'output': expected last extent ", p.output_dim, ", received shape ",
+                           out[0].to_string());
+      in[0] = Shape(out[0].begin(), out[0].end() - 1);
+      out[0][out[0].ndim() - 1] = p.output_dim;
+    }
+  }
+  /// The output has the weight's dtype (attribute 'dtype'), whatever the indices' dtype.
+  static void infer_type(const Param& p, std::vector<DType>&, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = index_detail::dtype_attr(name, p.dtype);
+  }
+
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>& aux) {
+    check(p);
+    if (std::string(dtype_name(in[1].dtype())) != p.dtype)
+      mixt::detail::fail(name, "argument 'weight': expected dtype ", p.dtype, " (attribute 'dtype'), received ",
+                         dtype_name(in[1].dtype()));
+    index_detail::check_has_axis(name, "data", in[0]);
+    Take::forward(as_take, ctx, {in[1], in[0]}, req, out, aux);
+  }
+
+  static void backward(const Param&, const OpContext& ctx, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
+    Take::backward(as_take, ctx, og, {in[1], in[0]}, out, {req[1], req[0]}, {ig[1], ig[0]}, aux);
+  }
+
+ private:
+  static inline const Take::Param as_take{.axis = 0, .mode = "clip"};
+};
+using Embedding = EmbeddingOp<>;
+template <class V> void visit(Embedding::Param& p, V&& v) {
+  v("input_dim", p.input_dim); v("output_dim", p.output_dim); v("dtype", p.dtype); v("sparse_grad", p.sparse_grad);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embedding::Param& p,
+                  mixt::source_location where = mixt::source_location::current()) {
+  return op::invoke<op::Embedding>(p, {data, weight}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/embedding.hpp ----
+// ---- begin mixt/op/fully_connected.hpp ----
+// FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
+// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
+
+
+namespace mixt::op {
+
+template <class = void>
+struct FullyConnectedOp {
+  static constexpr const char* name = "FullyConnected";
+  struct Param {
+    int num_hidden = 0;
+    bool no_bias = false;
+    bool flatten = true;
+  };
+  static std::vector<std::string> arguments(const Param& p) {
+    if (p.no_bias) return {"data", "weight"};
+    return {"data", "weight", "bias"};
+  }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+
+  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    if (p.num_hidden < 1) mixt::detail::fail(name, "attribute 'num_hidden': expected >= 1, received ", p.num_hidden);
+    const int64_t H = p.num_hidden;
+    Shape& data = in[0];
+    if (data.ndim() != 0) {
+      if (data.ndim() < 1) mixt::detail::fail(name, "argument 'data': expected at least 1 dimension");
+      int64_t K = 1;
+      if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
+      else K = data[data.ndim() - 1];
+      if (p.flatten && data.ndim() == 1) K = data[0];
+      // Backward inference: an unknown input extent comes from the weight.
+      if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
+        data[data.ndim() - 1] = in[1][1];
+        K = in[1][1];
+      }
+      assign_shape(name, "weight", in[1], Shape{H, K});
+      Shape o;
+      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
+      else { o = data; o[o.ndim() - 1] = H; }
+      assign_shape(name, "output", out[0], o);
+    } else if (in[1].ndim() != 0) {
+      assign_shape(name, "weight", in[1], Shape{H, 0});
+    }
+    if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
+  }
+
+  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
+  /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
+  static NDArray as_matrix(const NDArray& x, const Param& p) {
+    const Shape& s = x.shape();
+    const int n = s.ndim();
+    if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
+      mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
+    int64_t rows = 1, cols = 1;
+    if (p.flatten && n == 1) {
+      cols = s[0];
+    } else if (p.flatten) {
+      rows = s[0];
+      for (int d = 1; d < n; ++d) cols *= s[d];
+    } else {
+      cols = s[n - 1];
+      for (int d = 0; d < n - 1; ++d) rows *= s[d];
+    }
+    return x.view(Shape{rows, cols}, x.byte_offset());
+  }
+  /// The output (or its gradient) as (rows, num_hidden).
+  static NDArray rows_of(const NDArray& y, const Param& p) {
+    return y.view(Shape{y.size() / p.num_hidden, int64_t(p.num_hidden)}, y.byte_offset());
+  }
+
+  /// The GEMM's dtypes, checked here so that the error names this operator rather than the dot inside it.
+  static void check_dtypes(const std::vector<NDArray>& in) {
+    const DType t = in[0].dtype();
+    if (t != DType::float32 && t != DType::float64)
+      mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
+    expect_data_dtype(name, in);
+  }
+
+  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    check_dtypes(in);
+    if (req[0] == Req::null) return;
+    NDArray x = as_matrix(in[0], p), y = rows_of(out[0], p);
+    write(y, req[0], nd::dot(x, in[1], false, true));
+    if (!p.no_bias) y += in[2].reshape({1, int64_t(p.num_hidden)});
+  }
+
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
+                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    NDArray g = rows_of(og[0], p);
+    NDArray x = as_matrix(in[0], p);
+    if (req[0] != Req::null) write(as_matrix(ig[0], p), req[0], nd::dot(g, in[1]));
+    if (req[1] != Req::null) write(ig[1], req[1], nd::dot(g, x, true, false));
+    if (!p.no_bias && req[2] != Req::null) write(ig[2], req[2], nd::sum(g, {0}));
+  }
+};
+using FullyConnected = FullyConnectedOp<>;
+template <class V> void visit(FullyConnected::Param& p, V&& v) {
+  v("num_hidden", p.num_hidden); v("no_bias", p.no_bias); v("flatten", p.flatten);
+}
+
+}  // namespace mixt::op
+
+namespace mixt::nd {
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const NDArray& bias,
+                       const op::FullyConnected::Param& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return op::invoke<op::FullyConnected>(p, {data, weight, bias}, {}, autograd::is_training(), where)[0];
+}
+template <int = 0>
+NDArray FullyConnected(const NDArray& data, const NDArray& weight, const op::FullyConnected::Param& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  op::FullyConnected::Param q = p;
+  q.no_bias = true;
+  return op::invoke<op::FullyConnected>(q, {data, weight}, {}, autograd::is_training(), where)[0];
+}
+}  // namespace mixt::nd
+// ---- end mixt/op/fully_connected.hpp ----
 // ---- begin mixt/op/layer_norm.hpp ----
 // LayerNorm (MXNet's nn/layer_norm-inl.h): normalization over one axis of each item.
 //
@@ -13314,7 +13431,7 @@ template <class V> void visit(LayerNorm::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray LayerNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta, const op::LayerNorm::Param& p = {},
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LayerNorm>(p, {data, gamma, beta}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -13903,7 +14020,7 @@ template <class V> void visit(Pooling::Param& p, V&& v) {
 namespace mixt::nd {
 template <int = 0>
 NDArray Pooling(const NDArray& data, const op::Pooling::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Pooling>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -13972,17 +14089,17 @@ using MAERegressionOutput = RegressionOutput<RegressionKind::mae>;
 namespace mixt::nd {
 template <int = 0>
 NDArray LinearRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                               std::source_location where = std::source_location::current()) {
+                               mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LinearRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray LogisticRegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                                 std::source_location where = std::source_location::current()) {
+                                 mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LogisticRegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op::RegressionParam& p = {},
-                            std::source_location where = std::source_location::current()) {
+                            mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::MAERegressionOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -14395,30 +14512,30 @@ template <class V> void visit(SliceChannel::Param& p, V&& v) {
 namespace mixt::nd {
 /// MXNet's Flatten operator (the autograd-recorded counterpart of nd::flatten's view).
 template <int = 0>
-NDArray Flatten(const NDArray& data, std::source_location where = std::source_location::current()) {
+NDArray Flatten(const NDArray& data, mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Flatten>({}, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray Reshape(const NDArray& data, const op::Reshape::Param& p,
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Reshape>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// The transpose operator (a copy, recorded by autograd); nd::transpose(a, axes) is the NDArray method.
 template <int = 0>
 NDArray transpose(const NDArray& data, const op::Transpose::Param& p,
-                  std::source_location where = std::source_location::current()) {
+                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Transpose>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray slice_axis(const NDArray& data, const op::SliceAxis::Param& p,
-                   std::source_location where = std::source_location::current()) {
+                   mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceAxis>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 namespace concat_detail {
 /// The inputs without those of extent 0 along `dim`, which add nothing: operator shapes read extent 0 as
 /// "unknown", so one of them would make the output's extent unknown (0) too. They must still match the others.
 inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int dim,
-                                           const std::source_location& where) {
+                                           const mixt::source_location& where) {
   auto empty_along = [&](const NDArray& x) {
     const int n = x.ndim();
     return !x.is_none() && n > 0 && dim >= -n && dim < n && x.shape()[dim < 0 ? dim + n : dim] == 0;
@@ -14446,19 +14563,19 @@ inline std::vector<NDArray> nonempty_parts(const std::vector<NDArray>& data, int
 /// are left out (NumPy's result), unless every input is.
 template <int = 0>
 NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
-               std::source_location where = std::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   const std::vector<NDArray> parts = concat_detail::nonempty_parts(data, p.dim, where);
   p.num_args = int(parts.size());
   return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
-                                  std::source_location where = std::source_location::current()) {
+                                  mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 template <int = 0>
 std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p,
-                           std::source_location where = std::source_location::current()) {
+                           mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SliceChannel>(p, {data}, {}, autograd::is_training(), where);
 }
 }  // namespace mixt::nd
@@ -14631,12 +14748,12 @@ using LogSoftmax = SoftmaxOp<true>;
 namespace mixt::nd {
 template <int = 0>
 NDArray softmax(const NDArray& data, const op::SoftmaxParam& p = {},
-                std::source_location where = std::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::Softmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
-                    std::source_location where = std::source_location::current()) {
+                    mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LogSoftmax>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd
@@ -14645,7 +14762,8 @@ NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
 // SoftmaxOutput (MXNet's softmax_output-inl.h) and softmax_cross_entropy.
 //
 // SoftmaxOutput's forward is a softmax over axis 1 of data read as (N, prod(rest)) — over axis 1 of (n, k, rest)
-// with multi_output, over the last axis with preserve_shape. Its backward ignores the head gradient:
+// with multi_output, over the last axis with preserve_shape. Its backward ignores the head gradient unless
+// out_grad is set, which multiplies the gradient below by it:
 //   label shaped like the output:  (out - label) * grad_scale
 //   class labels:                  (out - onehot(label)) with smoothing (1 - a on the label, a / (k - 1) elsewhere),
 //                                  rows whose label is ignore_label zeroed when use_ignore, then
@@ -14715,16 +14833,38 @@ struct SoftmaxOutputOp {
     }
     return Shape{d[0]};
   }
+  /// The label shapes accepted besides label_shape and data's own shape: with multi_output, MXNet also takes
+  /// (n, prod(rest)) and (n, 1, rest...).
+  static std::vector<Shape> other_label_shapes(const Param& p, const Shape& d) {
+    if (!p.multi_output || p.preserve_shape || d.ndim() < 2) return {};
+    auto per = [](int64_t total, int64_t part) { return part ? total / part : 0; };
+    Shape kept = d;
+    kept[1] = 1;
+    return {Shape{d[0], per(d.size(), d[0] * d[1])}, kept};
+  }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
     same_shape(name, in, out);
     if (!shape_known(in[0])) return;
+    std::vector<Shape> accepted = {label_shape(p, in[0]), in[0]};
+    for (const Shape& s : other_label_shapes(p, in[0])) accepted.push_back(s);
     if (in[1].ndim() == 0) {
-      in[1] = label_shape(p, in[0]);
-    } else if (!(in[1] == in[0]) && in[1].size() != label_shape(p, in[0]).size()) {
-      mixt::detail::fail(name, "argument 'label': expected shape ", label_shape(p, in[0]), " (or ", in[0],
-                   "), received ", in[1]);
+      in[1] = accepted[0];
+      return;
     }
+    // A label extent of 0 is unknown and takes the accepted shape's (as assign_shape does).
+    for (const Shape& s : accepted) {
+      bool fits = s.ndim() == in[1].ndim();
+      for (int d = 0; fits && d < s.ndim(); ++d) fits = in[1][d] == 0 || in[1][d] == s[d];
+      if (fits) {
+        in[1] = s;
+        return;
+      }
+    }
+    std::string expected = accepted[0].to_string();
+    for (size_t i = 1; i < accepted.size(); ++i)
+      expected += (i + 1 == accepted.size() ? " or " : ", ") + accepted[i].to_string();
+    mixt::detail::fail(name, "argument 'label': expected shape ", expected, ", received ", in[1]);
   }
   /// (rows, classes, inner): the view the softmax runs over, on axis 1.
   static Shape view3(const Param& p, const Shape& d) {
@@ -14747,13 +14887,18 @@ struct SoftmaxOutputOp {
     NDArray e = expr::evaluate(exp(shifted));
     write(out[0].reshape(v.to_vector()), req[0], e / nd::sum(e, {1}, true));
   }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
                        const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
     const NDArray& label = in[1];
     if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
+    // out_grad: the loss's gradient times the head gradient (MXNet ignores the head gradient otherwise).
+    auto put = [&](const NDArray& dst, const auto& grad) {
+      if (p.out_grad) write(dst, req[0], grad * og[0].reshape(dst.shape().to_vector()));
+      else write(dst, req[0], grad);
+    };
     if (label.shape() == out[0].shape()) {
-      write(ig[0], req[0], (out[0] - label) * p.grad_scale);
+      put(ig[0], (out[0] - label) * p.grad_scale);
     } else {
       Shape v = view3(p, out[0].shape());
       const int64_t k = v[1];
@@ -14768,9 +14913,9 @@ struct SoftmaxOutputOp {
       if (p.multi_output && p.normalization != "valid") scale /= double(v[2]);
       if (p.normalization == "valid") {
         NDArray valid = expr::evaluate(maximum(nd::sum(label != p.ignore_label), 1.f));
-        write(ig[0].reshape(v.to_vector()), req[0], grad * scale / valid);
+        put(ig[0].reshape(v.to_vector()), grad * scale / valid);
       } else {
-        write(ig[0].reshape(v.to_vector()), req[0], grad * scale);
+        put(ig[0].reshape(v.to_vector()), grad * scale);
       }
     }
     if (req.size() > 1) write(ig[1], req[1], 0.f);
@@ -14824,12 +14969,12 @@ template <class V> void visit(SoftmaxCrossEntropy::Param&, V&&) {}
 namespace mixt::nd {
 template <int = 0>
 NDArray SoftmaxOutput(const NDArray& data, const NDArray& label, const op::SoftmaxOutput::Param& p = {},
-                      std::source_location where = std::source_location::current()) {
+                      mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SoftmaxOutput>(p, {data, label}, {}, autograd::is_training(), where)[0];
 }
 template <int = 0>
 NDArray softmax_cross_entropy(const NDArray& data, const NDArray& label,
-                              std::source_location where = std::source_location::current()) {
+                              mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::SoftmaxCrossEntropy>({}, {data, label}, {}, autograd::is_training(), where)[0];
 }
 }  // namespace mixt::nd

@@ -114,17 +114,28 @@ inline bool any_tracked(const expr::ProgramDraft& p) {
   return false;
 }
 
-/// Checks that the backward of p will fit a plan (program_plan.hpp): the backward adds a leaf (the head gradient),
-/// a few constants, and about two instructions per instruction on the way down to a leaf. The error comes while
-/// recording rather than in backward, where nothing could be done about it.
+/// Checks that the backward of p will fit a plan (program_plan.hpp), so that the error comes while recording
+/// rather than in backward, where nothing could be done about it. The backward adds a leaf (the head gradient);
+/// its size depends on the rules (erf's derivative takes 6 instructions, a sum 1), so beyond a size whose backward
+/// surely fits, the backward programs are built and scheduled here as backward will.
 inline void check_backward_fits(const expr::ProgramDraft& p) {
-  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSteps = expr::kProgramMaxSteps / 3,
-                   kConstants = expr::kProgramMaxConstants / 2;
-  if (p.arrays.size() > kLeaves || p.code.size() > kSteps || p.constants.size() > kConstants)
+  constexpr size_t kLeaves = expr::kProgramMaxLeaves - 1, kSurelyFits = 20;
+  if (p.arrays.size() > kLeaves)
     mixt::detail::fail("autograd", "an expression recorded for backward may have at most ", kLeaves,
-                       " array operands, ", kSteps, " operations and ", kConstants, " distinct constants; received ",
-                       p.arrays.size(), ", ", p.code.size(), " and ", p.constants.size(),
-                       " (evaluate part of it into an NDArray first)");
+                       " array operands; received ", p.arrays.size(), " (evaluate part of it into an NDArray first)");
+  if (p.code.size() <= kSurelyFits && p.constants.size() <= kSurelyFits) return;
+  expr::Program prog(p);
+  const int value = prog.output();
+  const int g = prog.add_leaf(*p.arrays[0], expr::contiguous_view(Shape{}), 0, expr::LeafKind::plain);
+  const std::vector<int> adjoint = append_adjoints(prog, value, g);
+  for (size_t k = 0; k < adjoint.size(); ++k) {
+    if (adjoint[k] < 0 || !p.arrays[k]->autograd_entry()) continue;
+    try {
+      expr::schedule(prog.pruned(adjoint[k]), "autograd");
+    } catch (const Error& e) {
+      mixt::detail::fail("autograd", "the backward of an expression recorded here would be too big: ", e.message());
+    }
+  }
 }
 
 /// Records an expression of the user's.
@@ -230,7 +241,7 @@ void record_in_place(const E& e, NDArray& out) {
   } else if constexpr (!std::is_arithmetic_v<E>) {
     expr::ProgramDraft p;
     const int value = expr::to_program(p, expr::as_node(e));
-    if (negated) p.add(expr::Op::minus, p.add_constant(0.0), value);
+    if (negated) p.add(expr::Op::negative, value);
     state().recorder(p, out);
   }
 }

@@ -138,5 +138,17 @@ template <class... Parts>
   throw_message(op, {MessagePiece(parts)...}, where);
 }
 
+/// f(), where a mixt::Error without a location gets `where`, the user's call (for methods whose checks sit in
+/// shared code that has no location of its own).
+template <class F>
+decltype(auto) at_location(const mixt::source_location& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (has_location(e.where())) throw;
+    throw Error(e.op(), e.message(), where);
+  }
+}
+
 }  // namespace detail
 }  // namespace mixt

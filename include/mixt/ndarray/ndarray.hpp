@@ -135,7 +135,7 @@ class NDArray {
   /// `staging`. to_vector's work for every T.
   const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
-  template <class T> T item() const;
+  template <class T> T item(mixt::source_location where = mixt::source_location::current()) const;
 
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
@@ -151,25 +151,28 @@ class NDArray {
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
-  NDArray reshape(const std::vector<int64_t>& shape, bool reverse = false) const;
-  NDArray reshape(std::initializer_list<int64_t> shape, bool reverse = false) const {
-    return reshape(std::vector<int64_t>(shape), reverse);
+  NDArray reshape(const std::vector<int64_t>& shape, bool reverse = false,
+                  mixt::source_location where = mixt::source_location::current()) const;
+  NDArray reshape(std::initializer_list<int64_t> shape, bool reverse = false,
+                  mixt::source_location where = mixt::source_location::current()) const {
+    return reshape(std::vector<int64_t>(shape), reverse, where);
   }
   /// Rows [begin, end) along the first axis, as a view.
-  NDArray slice(int64_t begin, int64_t end) const;
+  NDArray slice(int64_t begin, int64_t end, mixt::source_location where = mixt::source_location::current()) const;
   /// Row `index` of the first axis, as a view with one dimension less.
-  NDArray at(int64_t index) const;
+  NDArray at(int64_t index, mixt::source_location where = mixt::source_location::current()) const;
   /// Elements [begin, end) along `axis` (mx.nd.slice_axis): a copy, or a view when axis is 0. Negative begin/end
   /// count from the end; end = std::nullopt (MXNet's None) means the extent of the axis.
-  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end) const;
-  NDArray expand_dims(int axis) const;
+  NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end,
+                     mixt::source_location where = mixt::source_location::current()) const;
+  NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
-  NDArray squeeze(std::vector<int> axes = {}) const;
+  NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
   /// extent 0 in `shape` keeps the array's extent there (MXNet).
-  NDArray broadcast_to(const Shape& shape) const;
+  NDArray broadcast_to(const Shape& shape, mixt::source_location where = mixt::source_location::current()) const;
   /// A transposed copy; axes default to reversing the order.
-  NDArray transpose(std::vector<int> axes = {}) const;
+  NDArray transpose(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// A lazy transpose of a 2-D array: dot() folds it into a BLAS flag; any other use reads it transposed.
   expr::Transposed<NDArray> T() const;
 

@@ -229,10 +229,13 @@ std::vector<T> NDArray::to_vector() const {
 }
 
 template <class T>
-T NDArray::item() const {
-  if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
-  if (size() != 1) detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
-  return to_vector<T>()[0];
+T NDArray::item(mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
+    if (size() != 1)
+      detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
+    return to_vector<T>()[0];
+  });
 }
 
 inline NDArray NDArray::copy() const {
@@ -283,54 +286,64 @@ inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   return v;
 }
 
-inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse) const {
-  return view(infer_reshape(shape_, shape, reverse), offset_);
+inline NDArray NDArray::reshape(const std::vector<int64_t>& shape, bool reverse, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    return view(infer_reshape(shape_, shape, reverse), offset_);
+  });
 }
 
-inline NDArray NDArray::slice(int64_t begin, int64_t end) const {
-  if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
-  int64_t n = shape_[0];
-  if (begin < 0) begin += n;
-  if (end < 0) end += n;
-  if (begin < 0 || end > n || begin > end)
-    detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
-  Shape s = shape_;
-  s[0] = end - begin;
-  return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+inline NDArray NDArray::slice(int64_t begin, int64_t end, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (ndim() == 0) detail::fail("slice", "cannot slice a 0-d array");
+    int64_t n = shape_[0];
+    if (begin < 0) begin += n;
+    if (end < 0) end += n;
+    if (begin < 0 || end > n || begin > end)
+      detail::fail("slice", "range [", begin, ", ", end, ") is out of bounds for axis 0 of extent ", n);
+    Shape s = shape_;
+    s[0] = end - begin;
+    return view(s, offset_ + size_t(begin) * size_t(shape_.size() / std::max<int64_t>(n, 1)) * dtype_size(dtype_));
+  });
 }
 
-inline NDArray NDArray::at(int64_t index) const {
-  if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
-  int64_t n = shape_[0];
-  if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
-  if (index < 0) index += n;
-  Shape s(shape_.begin() + 1, shape_.end());
-  return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+inline NDArray NDArray::at(int64_t index, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    if (ndim() == 0) detail::fail("at", "cannot index a 0-d array");
+    int64_t n = shape_[0];
+    if (index < -n || index >= n) detail::fail("at", "index ", index, " is out of bounds for axis 0 of extent ", n);
+    if (index < 0) index += n;
+    Shape s(shape_.begin() + 1, shape_.end());
+    return view(s, offset_ + size_t(index) * size_t(s.size()) * dtype_size(dtype_));
+  });
 }
 
-inline NDArray NDArray::expand_dims(int axis) const {
-  int nd = ndim() + 1;
-  axis = Shape::normalize_axis(axis, nd, "expand_dims");
-  Shape s;
-  for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
-  return view(s, offset_);
+inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    int nd = ndim() + 1;
+    axis = Shape::normalize_axis(axis, nd, "expand_dims");
+    Shape s;
+    for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
+    return view(s, offset_);
+  });
 }
 
-inline NDArray NDArray::squeeze(std::vector<int> axes) const {
-  std::vector<bool> drop(size_t(ndim()), false);
-  if (axes.empty()) {
-    for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
-  } else {
-    for (int a : axes) {
-      int d = Shape::normalize_axis(a, ndim(), "squeeze");
-      if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
-      if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
-      drop[d] = true;
+inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location where) const {
+  return detail::at_location(where, [&] {
+    std::vector<bool> drop(size_t(ndim()), false);
+    if (axes.empty()) {
+      for (int d = 0; d < ndim(); ++d) drop[d] = shape_[d] == 1;
+    } else {
+      for (int a : axes) {
+        int d = Shape::normalize_axis(a, ndim(), "squeeze");
+        if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+        if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
+        drop[d] = true;
+      }
     }
-  }
-  Shape s;
-  for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
-  return view(s, offset_);
+    Shape s;
+    for (int d = 0; d < ndim(); ++d) if (!drop[d]) s.push_back(shape_[d]);
+    return view(s, offset_);
+  });
 }
 
 inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
