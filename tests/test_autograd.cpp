@@ -388,6 +388,39 @@ MIXT_DEVICE_TEST("autograd: in-place writes while recording follow MXNet's rules
   }
   check_close(g, {2, 2, 2});
   check_close(wide, {1, 1, 1, 1, 1, 1});
+  // A recorded value that reads its own destination, or written into a view, is refused before the write.
+  NDArray ones3 = nd::ones(Shape{3}, ctx), m2 = nd::array<double>({1, 0, 0, 1}, Shape{2, 2}, ctx),
+          part = nd::zeros(Shape{3}, ctx);
+  {
+    autograd::record rec;
+    testing::expect_error([&] { ones3.assign(x * ones3); }, {"assign", "reads"});
+    testing::expect_error([&] { m2.assign(nd::dot(m2, a)); }, {"assign", "reads"});
+    testing::expect_error([&] { part.slice(0, 2) += x.slice(0, 2) * 3.f; }, {"+=", "view"});
+  }
+  check_close(ones3, {1, 1, 1});
+  check_close(part, {0, 0, 0});
+  // Values the tape read and that were written since (after recording, or through a view taken before it) make
+  // backward fail instead of differentiating the new values (it silently did).
+  NDArray y;
+  NDArray head = x.slice(0, 1);
+  {
+    autograd::record rec;
+    y = nd::sum(x * ones3);
+    ones3 += 5.f;  // ones3 is off the tape: the write itself is allowed
+  }
+  testing::expect_error([&] { y.backward(); }, {"backward", "written in place"});
+  {
+    autograd::record rec;
+    y = nd::sum(x * x);
+    head += 10.f;  // a view of the variable, taken before recording
+  }
+  testing::expect_error([&] { y.backward(); }, {"backward", "written in place"});
+  {
+    autograd::record rec;
+    y = nd::sum(nd::dot(a, a));
+  }
+  a -= 0.1f;  // an update before the backward
+  testing::expect_error([&] { y.backward(); }, {"backward", "dot", "written in place"});
 }
 
 #if defined(__unix__)

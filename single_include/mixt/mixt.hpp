@@ -1441,7 +1441,16 @@ namespace mixt::engine {
 struct Var {
   virtual ~Var() = default;
   std::atomic<uint64_t> version{0};
+  /// Writes pushed so far, counted by push in the caller's thread: autograd compares it with the count it saw
+  /// when it recorded a read, to refuse a backward whose saved values were overwritten since.
+  std::atomic<uint64_t> writes_pushed{0};
 };
+
+/// Counts a pushed write on each of `writes` (Var::writes_pushed).
+template <class List>
+void count_pushed_writes(const List& writes) {
+  for (size_t i = 0; i < writes.size(); ++i) writes[i]->writes_pushed.fetch_add(1, std::memory_order_relaxed);
+}
 
 /// The variables an operation reads or writes, as push() takes them: a braced list or a vector, seen in place
 /// (a braced list needs no heap vector at every call site). Valid for the call it is passed to.
@@ -1618,6 +1627,7 @@ class NaiveEngine final : public Engine {
   void push(Fn fn, Context ctx, VarList, VarList writes,
             FnProperty = FnProperty::normal, const char* name = "operation",
             mixt::source_location where = {}) override {
+    count_pushed_writes(writes);
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
     if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
@@ -2656,6 +2666,7 @@ class ThreadedEngine final : public Engine {
             FnProperty prop = FnProperty::normal, const char* name = "operation",
             mixt::source_location where = {}) override {
     throttle();
+    count_pushed_writes(writes);
     detail::OprBlock* op = pool_.acquire();
     op->fn = std::move(fn);
     op->ctx = ctx;
@@ -3378,8 +3389,10 @@ inline void copy_bytes(void* dst, const Context& dst_ctx, const void* src, const
 // recording (or marked with attach_grad) carries an Entry pointing at its node. Variables are nodes too, holding
 // the gradient buffer and grad_req.
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 
@@ -3413,6 +3426,10 @@ struct Node {
   DType dtype = DType::float32;
   Context ctx;
   bool freed = false;              ///< backward ran without retain_graph: the saved values are gone
+  /// The storage whose values the backward reads, with its Var::writes_pushed when recorded: a backward after an
+  /// in-place write to one of them would compute from the new values, so it is refused (as PyTorch does). The
+  /// arrays the backward holds keep these variables alive.
+  std::vector<std::pair<engine::Var*, uint64_t>> saved;
 
   // A variable (attach_grad): where its gradient goes.
   bool is_variable = false;
@@ -3439,6 +3456,11 @@ struct Node {
     }
   }
 };
+
+namespace detail {
+/// Notes that n's backward reads a's values (Node::saved; defined in record.hpp).
+inline void save_read(Node& n, const NDArray& a);
+}  // namespace detail
 
 }  // namespace autograd
 }  // namespace mixt
@@ -5319,6 +5341,31 @@ MIXT_BINARY_OPERATOR(>, greater)
 MIXT_BINARY_OPERATOR(>=, greater_equal)
 #undef MIXT_BINARY_OPERATOR
 
+// An array combined with what mixt cannot combine it with (a std::string, a std::vector, a half): one readable
+// error, instead of a page listing every operator overload the compiler tried. The declared return type (not
+// auto) keeps the body uninstantiated where code only asks whether the operator exists.
+template <class T> inline constexpr bool unsupported_operand = false;
+struct RejectedOperation {};
+#define MIXT_REJECTED_OPERATOR(SYMBOL)                                                                        \
+  template <class A, class B>                                                                                 \
+    requires((expr::ArrayOperand<A> || expr::ArrayOperand<B>) && !(expr::Operand<A> && expr::Operand<B>))     \
+  RejectedOperation operator SYMBOL(const A&, const B&) {                                                     \
+    static_assert(unsupported_operand<A>, "mixt: an NDArray or expression combines only with NDArrays, "     \
+                  "expressions and arithmetic scalars (int, float, double)");                                 \
+    return {};                                                                                                \
+  }
+MIXT_REJECTED_OPERATOR(+)
+MIXT_REJECTED_OPERATOR(-)
+MIXT_REJECTED_OPERATOR(*)
+MIXT_REJECTED_OPERATOR(/)
+MIXT_REJECTED_OPERATOR(==)
+MIXT_REJECTED_OPERATOR(!=)
+MIXT_REJECTED_OPERATOR(<)
+MIXT_REJECTED_OPERATOR(<=)
+MIXT_REJECTED_OPERATOR(>)
+MIXT_REJECTED_OPERATOR(>=)
+#undef MIXT_REJECTED_OPERATOR
+
 template <expr::ArrayOperand A>
 auto operator-(const A& a) { return expr::make_unary<fn::negative>(a); }
 
@@ -7084,6 +7131,7 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 // reach (benchmarks/RESULTS.md). The derivative is still one fused kernel per leaf, its rules live in one place
 // (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -7607,12 +7655,19 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
+/// Notes that n's backward reads a's values (Node::saved).
+inline void save_read(Node& n, const NDArray& a) {
+  if (!a.is_none()) n.saved.emplace_back(a.var(), a.var()->writes_pushed.load(std::memory_order_relaxed));
+}
+
+/// Makes `out` the output of a new tape node whose backward reads `reads` (out of line: the same for every
+/// expression and operator).
 [[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
-                                          Node::Backward backward) {
+                                          Node::Backward backward, std::initializer_list<const NDArray*> reads = {}) {
   std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
+  for (const NDArray* a : reads) save_read(*node, *a);
   out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
@@ -7677,8 +7732,11 @@ inline void record_program(expr::Program&& p, NDArray& out) {
     any = any || needs.back();
   }
   if (!any) return;
-  ProgramBackward backward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
-  record_node("expression", out, std::move(inputs), std::move(backward));
+  std::shared_ptr<Node> node = new_node("expression", out);
+  for (const expr::ProgramLeaf& l : p.leaves) save_read(*node, l.array);
+  node->inputs = std::move(inputs);
+  node->backward = ProgramBackward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
+  out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
 /// Whether any array p reads is on the tape (a variable or recorded).
@@ -7702,7 +7760,7 @@ inline void check_backward_fits(const expr::ProgramDraft& p) {
   const int value = prog.output();
   const int g = prog.add_leaf(*p.arrays[0], expr::contiguous_view(Shape{}), 0, expr::LeafKind::plain);
   const std::vector<int> adjoint = append_adjoints(prog, value, g);
-  for (size_t k = 0; k < adjoint.size(); ++k) {
+  for (size_t k = 0; k < p.arrays.size(); ++k) {  // the head gradient's leaf, last, needs no adjoint
     if (adjoint[k] < 0 || !p.arrays[k]->autograd_entry()) continue;
     try {
       expr::schedule(prog.pruned(adjoint[k]), "autograd");
@@ -7766,9 +7824,11 @@ inline void record_view(const NDArray& base, NDArray& v) {
 /// Whether Saver's in-place write of `e` into `out`, made while recording, puts `out` on the tape (MXNet's rules).
 /// An array already on the tape, a variable included, may not be overwritten: the backward reads the values the
 /// tape saved. An array outside the tape that receives a recorded value by assign, += or -= (of its own shape)
-/// joins the tape with that value's node; its old contents are a constant. *= and /= of a recorded value would
-/// need the overwritten values, and a broadcast write has no node to join: both are errors, raised before
-/// anything is written.
+/// joins the tape with that value's node; its old contents are a constant. Errors, raised before anything is
+/// written: *= and /= of a recorded value and a value that reads its destination (the backward would need the
+/// overwritten values), a broadcast write (no node to join), a write into a view (its base stays off the tape).
+/// Arrays the tape read that are written later (through a view taken before recording, say) are caught by
+/// backward (Node::saved).
 template <class Saver, class E>
 bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op) {
   if (out.autograd_entry())
@@ -7778,17 +7838,28 @@ bool in_place_records(const NDArray& out, const E& e, const mixt::source_locatio
   if constexpr (std::is_arithmetic_v<E>) {
     return false;
   } else {
-    bool tracked = false;
+    bool tracked = false, reads_out = false;
     Shape shape;
+    auto see = [&](const NDArray& a) {
+      tracked = tracked || bool(a.autograd_entry());
+      reads_out = reads_out || a.chunk() == out.chunk();
+    };
     if constexpr (expr::Materializable<E>) {
-      tracked = e.lhs.autograd_entry() || e.rhs.autograd_entry();
+      see(e.lhs);
+      see(e.rhs);
       shape = e.shape();
     } else {
       const auto node = expr::as_node(e);
-      node.for_each_leaf([&](const NDArray& a, const auto&) { tracked = tracked || bool(a.autograd_entry()); });
+      node.for_each_leaf([&](const NDArray& a, const auto&) { see(a); });
       if (tracked) shape = node.shape();
     }
     if (!tracked) return false;
+    if (reads_out)
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be written in place into an array it reads "
+                            "(its backward would read the overwritten values); compute a new array instead");
+    if (out.byte_offset() != 0 || size_t(out.size()) * dtype_size(out.dtype()) != out.chunk()->bytes())
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be written into part of an array (a view) "
+                            "while recording: the rest of the array would stay off the tape; compute a new array");
     constexpr bool additive = std::is_same_v<Saver, expr::save_write> || std::is_same_v<Saver, expr::save_add> ||
                               std::is_same_v<Saver, expr::save_sub>;
     if (!additive)
@@ -7813,8 +7884,9 @@ void record_in_place(const E& e, NDArray& out) {
     if (negated) d.alpha = -d.alpha;
     state().product_recorder(d, out);
   } else if constexpr (!std::is_arithmetic_v<E>) {
+    const auto node = expr::as_node(e);  // the draft points at its arrays: it must outlive the recorder's call
     expr::ProgramDraft p;
-    const int value = expr::to_program(p, expr::as_node(e));
+    const int value = expr::to_program(p, node);
     if (negated) p.add(expr::Op::negative, value);
     state().recorder(p, out);
   }
@@ -7901,6 +7973,7 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
   }
   std::shared_ptr<Node> node = new_node(op, out);
   node->inputs = {x.autograd_entry()};
+  save_read(*node, x);  // not out: the reduction writes it after this
   node->backward = ReductionBackward{op, x, out.detach(), keep, node};
   out.set_autograd_entry(Entry{std::move(node), 0});
 }
@@ -8901,7 +8974,8 @@ namespace mixt::autograd::detail {
 inline void record_product(const expr::DotExpr& d, NDArray& out) {
   record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
               expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
-                                                bool(d.rhs.autograd_entry())});
+                                                bool(d.rhs.autograd_entry())},
+              {&d.lhs, &d.rhs});
 }
 
 }  // namespace mixt::autograd::detail
@@ -9500,7 +9574,7 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
       whole[0] = shape[axis];
       const int64_t len = g.shape()[axis];
       NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
-      gt.copyto(rows);
+      detail::copy_array(gt, rows, {});  // recorded as a whole below, not as a write into a view
       autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
       return full.transpose(back);
     });
@@ -9675,6 +9749,11 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
     if (n->freed || !n->backward)
       mixt::detail::fail("backward", "the graph through '", n->name, "' was freed by an earlier backward; pass "
                          "retain_graph = true to the first backward to run another");
+    for (const auto& [var, writes] : n->saved)
+      if (var->writes_pushed.load(std::memory_order_relaxed) != writes)
+        mixt::detail::fail("backward", "an array that '", n->name, "' read while recording was written in place "
+                           "since (+=, assign, copyto, an update), so its gradient would come from the new values; "
+                           "call backward before writing it, or write a new array instead");
     std::vector<NDArray> og = found->second;
     og.resize(n->out_shapes.size());
     for (size_t k = 0; k < og.size(); ++k)
@@ -10087,6 +10166,9 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
   node->ctx = out[0].ctx();
   std::vector<bool> needs;
   for (const auto& e : entries) needs.push_back(bool(e));
+  // Not aux: the next forward updates BatchNorm's moving statistics before this backward may run.
+  for (const NDArray& a : in) autograd::detail::save_read(*node, a);
+  for (const NDArray& a : out) autograd::detail::save_read(*node, a);
   node->backward = [p, in, out, aux, is_train, needs](const std::vector<NDArray>& og) {
     std::vector<NDArray> ig(in.size());
     std::vector<Req> req(in.size(), Req::null);

@@ -81,6 +81,11 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
     if (n->freed || !n->backward)
       mixt::detail::fail("backward", "the graph through '", n->name, "' was freed by an earlier backward; pass "
                          "retain_graph = true to the first backward to run another");
+    for (const auto& [var, writes] : n->saved)
+      if (var->writes_pushed.load(std::memory_order_relaxed) != writes)
+        mixt::detail::fail("backward", "an array that '", n->name, "' read while recording was written in place "
+                           "since (+=, assign, copyto, an update), so its gradient would come from the new values; "
+                           "call backward before writing it, or write a new array instead");
     std::vector<NDArray> og = found->second;
     og.resize(n->out_shapes.size());
     for (size_t k = 0; k < og.size(); ++k)

@@ -3,14 +3,17 @@
 // the gradient buffer and grad_req.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/context.hpp"
 #include "../core/dtype.hpp"
 #include "../core/shape.hpp"
 #include "../engine/task.hpp"
+#include "../engine/var.hpp"
 
 namespace mixt {
 class NDArray;
@@ -42,6 +45,10 @@ struct Node {
   DType dtype = DType::float32;
   Context ctx;
   bool freed = false;              ///< backward ran without retain_graph: the saved values are gone
+  /// The storage whose values the backward reads, with its Var::writes_pushed when recorded: a backward after an
+  /// in-place write to one of them would compute from the new values, so it is refused (as PyTorch does). The
+  /// arrays the backward holds keep these variables alive.
+  std::vector<std::pair<engine::Var*, uint64_t>> saved;
 
   // A variable (attach_grad): where its gradient goes.
   bool is_variable = false;
@@ -68,6 +75,11 @@ struct Node {
     }
   }
 };
+
+namespace detail {
+/// Notes that n's backward reads a's values (Node::saved; defined in record.hpp).
+inline void save_read(Node& n, const NDArray& a);
+}  // namespace detail
 
 }  // namespace autograd
 }  // namespace mixt

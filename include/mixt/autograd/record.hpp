@@ -11,6 +11,7 @@
 // (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -33,12 +34,19 @@ inline std::shared_ptr<Node> new_node(const char* name, const NDArray& out) {
   return n;
 }
 
-/// Makes `out` the output of a new tape node (out of line: the same for every expression and operator).
+/// Notes that n's backward reads a's values (Node::saved).
+inline void save_read(Node& n, const NDArray& a) {
+  if (!a.is_none()) n.saved.emplace_back(a.var(), a.var()->writes_pushed.load(std::memory_order_relaxed));
+}
+
+/// Makes `out` the output of a new tape node whose backward reads `reads` (out of line: the same for every
+/// expression and operator).
 [[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
-                                          Node::Backward backward) {
+                                          Node::Backward backward, std::initializer_list<const NDArray*> reads = {}) {
   std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
+  for (const NDArray* a : reads) save_read(*node, *a);
   out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
@@ -103,8 +111,11 @@ inline void record_program(expr::Program&& p, NDArray& out) {
     any = any || needs.back();
   }
   if (!any) return;
-  ProgramBackward backward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
-  record_node("expression", out, std::move(inputs), std::move(backward));
+  std::shared_ptr<Node> node = new_node("expression", out);
+  for (const expr::ProgramLeaf& l : p.leaves) save_read(*node, l.array);
+  node->inputs = std::move(inputs);
+  node->backward = ProgramBackward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
+  out.set_autograd_entry(Entry{std::move(node), 0});
 }
 
 /// Whether any array p reads is on the tape (a variable or recorded).
@@ -128,7 +139,7 @@ inline void check_backward_fits(const expr::ProgramDraft& p) {
   const int value = prog.output();
   const int g = prog.add_leaf(*p.arrays[0], expr::contiguous_view(Shape{}), 0, expr::LeafKind::plain);
   const std::vector<int> adjoint = append_adjoints(prog, value, g);
-  for (size_t k = 0; k < adjoint.size(); ++k) {
+  for (size_t k = 0; k < p.arrays.size(); ++k) {  // the head gradient's leaf, last, needs no adjoint
     if (adjoint[k] < 0 || !p.arrays[k]->autograd_entry()) continue;
     try {
       expr::schedule(prog.pruned(adjoint[k]), "autograd");
@@ -192,9 +203,11 @@ inline void record_view(const NDArray& base, NDArray& v) {
 /// Whether Saver's in-place write of `e` into `out`, made while recording, puts `out` on the tape (MXNet's rules).
 /// An array already on the tape, a variable included, may not be overwritten: the backward reads the values the
 /// tape saved. An array outside the tape that receives a recorded value by assign, += or -= (of its own shape)
-/// joins the tape with that value's node; its old contents are a constant. *= and /= of a recorded value would
-/// need the overwritten values, and a broadcast write has no node to join: both are errors, raised before
-/// anything is written.
+/// joins the tape with that value's node; its old contents are a constant. Errors, raised before anything is
+/// written: *= and /= of a recorded value and a value that reads its destination (the backward would need the
+/// overwritten values), a broadcast write (no node to join), a write into a view (its base stays off the tape).
+/// Arrays the tape read that are written later (through a view taken before recording, say) are caught by
+/// backward (Node::saved).
 template <class Saver, class E>
 bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op) {
   if (out.autograd_entry())
@@ -204,17 +217,28 @@ bool in_place_records(const NDArray& out, const E& e, const mixt::source_locatio
   if constexpr (std::is_arithmetic_v<E>) {
     return false;
   } else {
-    bool tracked = false;
+    bool tracked = false, reads_out = false;
     Shape shape;
+    auto see = [&](const NDArray& a) {
+      tracked = tracked || bool(a.autograd_entry());
+      reads_out = reads_out || a.chunk() == out.chunk();
+    };
     if constexpr (expr::Materializable<E>) {
-      tracked = e.lhs.autograd_entry() || e.rhs.autograd_entry();
+      see(e.lhs);
+      see(e.rhs);
       shape = e.shape();
     } else {
       const auto node = expr::as_node(e);
-      node.for_each_leaf([&](const NDArray& a, const auto&) { tracked = tracked || bool(a.autograd_entry()); });
+      node.for_each_leaf([&](const NDArray& a, const auto&) { see(a); });
       if (tracked) shape = node.shape();
     }
     if (!tracked) return false;
+    if (reads_out)
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be written in place into an array it reads "
+                            "(its backward would read the overwritten values); compute a new array instead");
+    if (out.byte_offset() != 0 || size_t(out.size()) * dtype_size(out.dtype()) != out.chunk()->bytes())
+      mixt::detail::fail_at(where, op, "a value autograd records cannot be written into part of an array (a view) "
+                            "while recording: the rest of the array would stay off the tape; compute a new array");
     constexpr bool additive = std::is_same_v<Saver, expr::save_write> || std::is_same_v<Saver, expr::save_add> ||
                               std::is_same_v<Saver, expr::save_sub>;
     if (!additive)
@@ -239,8 +263,9 @@ void record_in_place(const E& e, NDArray& out) {
     if (negated) d.alpha = -d.alpha;
     state().product_recorder(d, out);
   } else if constexpr (!std::is_arithmetic_v<E>) {
+    const auto node = expr::as_node(e);  // the draft points at its arrays: it must outlive the recorder's call
     expr::ProgramDraft p;
-    const int value = expr::to_program(p, expr::as_node(e));
+    const int value = expr::to_program(p, node);
     if (negated) p.add(expr::Op::negative, value);
     state().recorder(p, out);
   }

@@ -78,6 +78,7 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
   }
   std::shared_ptr<Node> node = new_node(op, out);
   node->inputs = {x.autograd_entry()};
+  save_read(*node, x);  // not out: the reduction writes it after this
   node->backward = ReductionBackward{op, x, out.detach(), keep, node};
   out.set_autograd_entry(Entry{std::move(node), 0});
 }

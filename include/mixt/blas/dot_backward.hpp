@@ -70,7 +70,8 @@ namespace mixt::autograd::detail {
 inline void record_product(const expr::DotExpr& d, NDArray& out) {
   record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
               expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
-                                                bool(d.rhs.autograd_entry())});
+                                                bool(d.rhs.autograd_entry())},
+              {&d.lhs, &d.rhs});
 }
 
 }  // namespace mixt::autograd::detail

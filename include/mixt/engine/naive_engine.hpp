@@ -23,6 +23,7 @@ class NaiveEngine final : public Engine {
   void push(Fn fn, Context ctx, VarList, VarList writes,
             FnProperty = FnProperty::normal, const char* name = "operation",
             mixt::source_location where = {}) override {
+    count_pushed_writes(writes);
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
     if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);

@@ -85,6 +85,7 @@ class ThreadedEngine final : public Engine {
             FnProperty prop = FnProperty::normal, const char* name = "operation",
             mixt::source_location where = {}) override {
     throttle();
+    count_pushed_writes(writes);
     detail::OprBlock* op = pool_.acquire();
     op->fn = std::move(fn);
     op->ctx = ctx;

@@ -18,7 +18,16 @@ namespace mixt::engine {
 struct Var {
   virtual ~Var() = default;
   std::atomic<uint64_t> version{0};
+  /// Writes pushed so far, counted by push in the caller's thread: autograd compares it with the count it saw
+  /// when it recorded a read, to refuse a backward whose saved values were overwritten since.
+  std::atomic<uint64_t> writes_pushed{0};
 };
+
+/// Counts a pushed write on each of `writes` (Var::writes_pushed).
+template <class List>
+void count_pushed_writes(const List& writes) {
+  for (size_t i = 0; i < writes.size(); ++i) writes[i]->writes_pushed.fetch_add(1, std::memory_order_relaxed);
+}
 
 /// The variables an operation reads or writes, as push() takes them: a braced list or a vector, seen in place
 /// (a braced list needs no heap vector at every call site). Valid for the call it is passed to.

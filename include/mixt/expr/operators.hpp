@@ -57,6 +57,31 @@ MIXT_BINARY_OPERATOR(>, greater)
 MIXT_BINARY_OPERATOR(>=, greater_equal)
 #undef MIXT_BINARY_OPERATOR
 
+// An array combined with what mixt cannot combine it with (a std::string, a std::vector, a half): one readable
+// error, instead of a page listing every operator overload the compiler tried. The declared return type (not
+// auto) keeps the body uninstantiated where code only asks whether the operator exists.
+template <class T> inline constexpr bool unsupported_operand = false;
+struct RejectedOperation {};
+#define MIXT_REJECTED_OPERATOR(SYMBOL)                                                                        \
+  template <class A, class B>                                                                                 \
+    requires((expr::ArrayOperand<A> || expr::ArrayOperand<B>) && !(expr::Operand<A> && expr::Operand<B>))     \
+  RejectedOperation operator SYMBOL(const A&, const B&) {                                                     \
+    static_assert(unsupported_operand<A>, "mixt: an NDArray or expression combines only with NDArrays, "     \
+                  "expressions and arithmetic scalars (int, float, double)");                                 \
+    return {};                                                                                                \
+  }
+MIXT_REJECTED_OPERATOR(+)
+MIXT_REJECTED_OPERATOR(-)
+MIXT_REJECTED_OPERATOR(*)
+MIXT_REJECTED_OPERATOR(/)
+MIXT_REJECTED_OPERATOR(==)
+MIXT_REJECTED_OPERATOR(!=)
+MIXT_REJECTED_OPERATOR(<)
+MIXT_REJECTED_OPERATOR(<=)
+MIXT_REJECTED_OPERATOR(>)
+MIXT_REJECTED_OPERATOR(>=)
+#undef MIXT_REJECTED_OPERATOR
+
 template <expr::ArrayOperand A>
 auto operator-(const A& a) { return expr::make_unary<fn::negative>(a); }
 

@@ -105,7 +105,7 @@ inline NDArray NDArray::slice_axis(int axis, int64_t begin, std::optional<int64_
       whole[0] = shape[axis];
       const int64_t len = g.shape()[axis];
       NDArray full = nd::zeros(whole, g.ctx(), g.dtype()), rows = full.slice(b, b + len);
-      gt.copyto(rows);
+      detail::copy_array(gt, rows, {});  // recorded as a whole below, not as a write into a view
       autograd::detail::record_copy("slice_axis", gt, full, [b, len](const NDArray& h) { return h.slice(b, b + len); });
       return full.transpose(back);
     });

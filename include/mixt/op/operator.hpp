@@ -158,6 +158,9 @@ void record_op(const typename Op::Param& p, const std::vector<NDArray>& in, std:
   node->ctx = out[0].ctx();
   std::vector<bool> needs;
   for (const auto& e : entries) needs.push_back(bool(e));
+  // Not aux: the next forward updates BatchNorm's moving statistics before this backward may run.
+  for (const NDArray& a : in) autograd::detail::save_read(*node, a);
+  for (const NDArray& a : out) autograd::detail::save_read(*node, a);
   node->backward = [p, in, out, aux, is_train, needs](const std::vector<NDArray>& og) {
     std::vector<NDArray> ig(in.size());
     std::vector<Req> req(in.size(), Req::null);

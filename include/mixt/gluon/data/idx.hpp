@@ -111,7 +111,8 @@ inline IdxData read_idx(const std::string& path) {
     if (out.shape[d] > 0 && __builtin_mul_overflow(nonzero, out.shape[d], &nonzero))
       bad("shape ", out.shape, " has more elements than an int64 can count");
   const size_t count = size_t(out.shape.size());
-  if (count > std::numeric_limits<size_t>::max() / elem) bad("shape ", out.shape, " holds more bytes than a size_t counts");
+  if (count > std::numeric_limits<size_t>::max() / elem)
+    bad("shape ", out.shape, " holds more bytes than a size_t counts");
   b.clear();
   if (const size_t n = in.read(b, count * elem); n < count * elem)
     bad("truncated: shape ", out.shape, " needs ", count, " elements of ", elem, " bytes, the file has ", n,
