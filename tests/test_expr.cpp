@@ -559,6 +559,10 @@ MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
   }
   NDArray none;
   CHECK_THROWS_AS(NDArray(none + 1.f), Error);
+  // A write that cannot broadcast names the value's shape, then the destination's (it said "operands could not be
+  // broadcast together", destination first).
+  mixt::testing::expect_error([&] { a += b; }, {"+=", "a value of shape (4,) cannot be written to an array of shape "
+                                                "(2, 3)"});
 #if MIXT_EXPR_DTYPES == 1  // this binary compiles expressions for float32 only: an int32 one says how to add it
   NDArray i = nd::ones(Shape{2}, ctx, DType::int32);
   try {
@@ -567,6 +571,7 @@ MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("int32") != std::string::npos);
     CHECK(std::string(e.what()).find("-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES") != std::string::npos);
+    CHECK(std::string(e.where().file_name()).find("test_expr") != std::string::npos);  // the user's line
   }
 #endif
 }

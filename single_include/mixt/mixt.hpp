@@ -3705,6 +3705,16 @@ using Strides = std::array<int64_t, kMaxDim>;
   return out;
 }
 
+/// Whether an array of shape `from` broadcasts to shape `to` (NumPy's rule, `to` unchanged).
+inline bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.ndim() > to.ndim()) return false;
+  for (int i = 1; i <= from.ndim(); ++i) {
+    const int64_t e = from[from.ndim() - i];
+    if (e != 1 && e != to[to.ndim() - i]) return false;
+  }
+  return true;
+}
+
 /// Row-major element strides of a contiguous array of `shape`.
 inline Strides contiguous_strides(const Shape& shape) { return shape.strides(); }
 
@@ -5155,7 +5165,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
                         const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination is an empty NDArray");
   check_leaves(leaves, out.dtype(), out.ctx(), op, where);
-  if (!(broadcast_shapes(value_shape, out.shape(), op) == out.shape()))
+  if (!broadcasts_to(value_shape, out.shape()))  // named as a write: the value's shape, then the destination's
     detail::fail_at(where, op, "a value of shape ", value_shape, " cannot be written to an array of shape ",
                     out.shape());
   Prepared p;
@@ -8764,16 +8774,6 @@ inline void copy_values(const NDArray& src, const NDArray& dst, const char* op, 
       dst.ctx(), {src.var()}, {dst.var()}, engine::FnProperty::normal, op, where);
 }
 
-/// Whether an array of shape `from` broadcasts to shape `to` (NumPy's rule, `to` unchanged).
-inline bool broadcasts_to(const Shape& from, const Shape& to) {
-  if (from.ndim() > to.ndim()) return false;
-  for (int i = 1; i <= from.ndim(); ++i) {
-    const int64_t e = from[from.ndim() - i];
-    if (e != 1 && e != to[to.ndim() - i]) return false;
-  }
-  return true;
-}
-
 /// out = alpha * product + beta * out, where out shares storage with an operand: through a temporary.
 inline void gemm_via_temporary(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out,
                                double alpha, double beta, const char* op, const mixt::source_location& where) {
@@ -8818,7 +8818,7 @@ struct DotExpr : ExprTag {
       else dot_detail::push_gemm(gemm, lhs, rhs, out, a, beta, op, where);
     } else {
       // Checked before the GEMM runs, so that the error names the product (and no work is wasted).
-      if (out.is_none() || !dot_detail::broadcasts_to(gemm.out, out.shape()))
+      if (out.is_none() || !broadcasts_to(gemm.out, out.shape()))
         detail::fail_at(where, op, "the product has shape ", gemm.out, ", which does not broadcast to the ",
                         "destination of ", Saver::name, ", of shape ", out.is_none() ? Shape() : out.shape());
       NDArray value = materialize();

@@ -99,7 +99,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
                         const mixt::source_location& where) {
   if (out.is_none()) detail::fail_at(where, op, "the destination is an empty NDArray");
   check_leaves(leaves, out.dtype(), out.ctx(), op, where);
-  if (!(broadcast_shapes(value_shape, out.shape(), op) == out.shape()))
+  if (!broadcasts_to(value_shape, out.shape()))  // named as a write: the value's shape, then the destination's
     detail::fail_at(where, op, "a value of shape ", value_shape, " cannot be written to an array of shape ",
                     out.shape());
   Prepared p;

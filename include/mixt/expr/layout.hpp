@@ -28,6 +28,16 @@ using Strides = std::array<int64_t, kMaxDim>;
   return out;
 }
 
+/// Whether an array of shape `from` broadcasts to shape `to` (NumPy's rule, `to` unchanged).
+inline bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.ndim() > to.ndim()) return false;
+  for (int i = 1; i <= from.ndim(); ++i) {
+    const int64_t e = from[from.ndim() - i];
+    if (e != 1 && e != to[to.ndim() - i]) return false;
+  }
+  return true;
+}
+
 /// Row-major element strides of a contiguous array of `shape`.
 inline Strides contiguous_strides(const Shape& shape) { return shape.strides(); }
 
