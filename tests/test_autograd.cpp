@@ -364,8 +364,8 @@ MIXT_DEVICE_TEST("autograd: in-place writes while recording follow MXNet's rules
   // d/dx: 4x + 2x - 3 + 2x = 8x - 3
   check_close(x.grad(), {5, 13, 21}, 1e-6);
   check_close(c, {2, 4, 6});
-  // d/da of sum((1 - a a / 2) * a) = sum(a) - sum((a a) * a) / 2: 1 - (G a^T + a^T G) / 2 with G = a, plus the
-  // direct term (1 - a a / 2).
+  // d/da of sum(m * a), m = 1 - a a / 2: the direct term m, minus (G a^T + a^T G) / 2 with G = a (the derivative
+  // of sum(G * (a a)) with G held fixed).
   const std::vector<double> av = {1, 2, 3, 4};
   std::vector<double> want(4);
   for (int i = 0; i < 2; ++i)

@@ -192,7 +192,8 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
   CHECK_THROWS_AS(nd::SoftmaxOutput(x, label, {.normalization = "mean"}), Error);
   CHECK_THROWS_AS(nd::SoftmaxOutput(x, nd::zeros(Shape{3}, ctx)), Error);
   // The label's shape, not only its size: (2, 2) and (4, 1) hold 4 labels but are not (4,) (MXNet rejects them).
-  expect_error([&] { nd::SoftmaxOutput(x, nd::zeros(Shape{2, 2}, ctx)); }, {"SoftmaxOutput", "label", "(4,)", "(2, 2)"});
+  expect_error([&] { nd::SoftmaxOutput(x, nd::zeros(Shape{2, 2}, ctx)); },
+               {"SoftmaxOutput", "label", "(4,)", "(2, 2)"});
   expect_error([&] { nd::SoftmaxOutput(x, nd::zeros(Shape{4, 1}, ctx)); }, {"SoftmaxOutput", "label", "(4, 1)"});
   // An empty batch or class axis gives an empty output (these divided by zero); 0-d data is an error.
   CHECK(nd::SoftmaxOutput(nd::zeros(Shape{0, 3}, ctx), nd::zeros(Shape{0}, ctx)).shape() == Shape{0, 3});

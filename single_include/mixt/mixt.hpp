@@ -6528,7 +6528,8 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 
 /// Pushes out = Red(e) over `axes` and returns out.
 template <class Red, FusedNode E>
-NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const mixt::source_location& where) {
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude,
+               const mixt::source_location& where) {
   const LeafList leaves = collect_leaves(e);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
@@ -8645,7 +8646,8 @@ inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rh
 }
 
 /// Checks dot's operands and works out its GEMM.
-inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const mixt::source_location& where) {
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
+                           const mixt::source_location& where) {
   check_operands("dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() == 0 || r.ndim() == 0)

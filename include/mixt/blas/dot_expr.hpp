@@ -71,7 +71,8 @@ inline void check_operands(const char* op, const NDArray& lhs, const NDArray& rh
 }
 
 /// Checks dot's operands and works out its GEMM.
-inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb, const mixt::source_location& where) {
+inline GemmShape dot_shape(const NDArray& lhs, const NDArray& rhs, bool ta, bool tb,
+                           const mixt::source_location& where) {
   check_operands("dot", lhs, rhs, where);
   const Shape &l = lhs.shape(), &r = rhs.shape();
   if (l.ndim() == 0 || r.ndim() == 0)

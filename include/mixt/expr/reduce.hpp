@@ -132,7 +132,8 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 
 /// Pushes out = Red(e) over `axes` and returns out.
 template <class Red, FusedNode E>
-NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude, const mixt::source_location& where) {
+NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude,
+               const mixt::source_location& where) {
   const LeafList leaves = collect_leaves(e);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
