@@ -556,6 +556,7 @@ MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
     std::string what = e.what();
     CHECK(what.find("float32") != std::string::npos);
     CHECK(what.find("float64") != std::string::npos);
+    CHECK(what.find("from an operand of shape (2, 3)") != std::string::npos);
   }
   NDArray none;
   CHECK_THROWS_AS(NDArray(none + 1.f), Error);

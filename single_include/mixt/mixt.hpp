@@ -5114,8 +5114,9 @@ inline void check_leaves(const LeafList& l, DType dtype, const Context& ctx, con
                          const mixt::source_location& where) {
   for (const NDArray* a : l.arrays) {
     if (a->dtype() != dtype)
-      detail::fail_at(where, op, "operands have different dtypes: expected ", dtype_name(dtype), ", received ",
-                      dtype_name(a->dtype()), " (convert one with astype())");
+      detail::fail_at(where, op, "operands have different dtypes: expected ", dtype_name(dtype), " (the destination's, "
+                      "or the first operand's for a new array), received ", dtype_name(a->dtype()),
+                      " from an operand of shape ", a->shape(), " (convert one with astype())");
     if (!(a->ctx() == ctx))
       detail::fail_at(where, op, "operands live on different contexts: expected ", ctx.to_string(), ", received ",
                       a->ctx().to_string(), " (move one with copyto() or as_in_context())");
