@@ -250,8 +250,8 @@ template <class... Parts>
   throw_message(op, {MessagePiece(parts)...}, where);
 }
 
-/// f(), where a mixt::Error without a location gets `where`, the user's call (for methods whose checks sit in
-/// shared code that has no location of its own).
+/// f(), where a mixt::Error without a location gets `where`, the user's call: for checks in shared code (shape
+/// inference, broadcasting, reshape codes) that has no location of its own. An error that names a place keeps it.
 template <class F>
 decltype(auto) at_location(const mixt::source_location& where, F&& f) {
   try {
@@ -5186,11 +5186,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
 /// The shape of e's value; a broadcast error is reported at the user's call.
 template <FusedNode E>
 Shape value_shape(const E& e, const mixt::source_location& where) {
-  try {
-    return e.shape();
-  } catch (const Error& err) {
-    throw Error(err.op(), err.message(), where);
-  }
+  return detail::at_location(where, [&] { return e.shape(); });
 }
 
 /// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).
@@ -6503,7 +6499,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
                                  bool keepdims, bool exclude, const char* op, bool needs_values,
                                  const mixt::source_location& where) {
   ReducePrep prep;
-  try {
+  detail::at_location(where, [&] {
     std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
     for (int d = 0; d < in.ndim(); ++d) {
       if (!red[d]) prep.out_shape.push_back(in[d]);
@@ -6511,9 +6507,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
       prep.keep_shape.push_back(red[d] ? 1 : in[d]);
     }
     prep.space = reduce_space(in, red, leaves.views, prep.layout);
-  } catch (const Error& err) {
-    throw Error(err.op(), err.message(), where);
-  }
+  });
   const int64_t outputs = prep.space.outer * prep.space.inner;
   if (outputs == 0) {
     prep.nothing_to_do = true;
@@ -7143,7 +7137,6 @@ inline expr::Transposed<NDArray> NDArray::T() const { return {{}, *this}; }
 // reach (benchmarks/RESULTS.md). The derivative is still one fused kernel per leaf, its rules live in one place
 // (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 
-#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -7672,15 +7665,16 @@ inline void save_read(Node& n, const NDArray& a) {
   if (!a.is_none()) n.saved.emplace_back(a.var(), a.var()->writes_pushed.load(std::memory_order_relaxed));
 }
 
-/// Makes `out` the output of a new tape node whose backward reads `reads` (out of line: the same for every
-/// expression and operator).
-[[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
-                                          Node::Backward backward, std::initializer_list<const NDArray*> reads = {}) {
+/// Makes `out` the output of a new tape node, returned so that the caller can note what its backward reads (out
+/// of line: the same for every expression and operator).
+[[gnu::noinline]] inline Node& record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
+                                           Node::Backward backward) {
   std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
-  for (const NDArray* a : reads) save_read(*node, *a);
+  Node& n = *node;
   out.set_autograd_entry(Entry{std::move(node), 0});
+  return n;
 }
 
 inline void record_program(expr::Program&& p, NDArray& out);
@@ -7744,11 +7738,9 @@ inline void record_program(expr::Program&& p, NDArray& out) {
     any = any || needs.back();
   }
   if (!any) return;
-  std::shared_ptr<Node> node = new_node("expression", out);
-  for (const expr::ProgramLeaf& l : p.leaves) save_read(*node, l.array);
-  node->inputs = std::move(inputs);
-  node->backward = ProgramBackward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
-  out.set_autograd_entry(Entry{std::move(node), 0});
+  auto forward = std::make_shared<const expr::Program>(std::move(p));
+  Node& node = record_node("expression", out, std::move(inputs), ProgramBackward{forward, std::move(needs)});
+  for (const expr::ProgramLeaf& l : forward->leaves) save_read(node, l.array);
 }
 
 /// Whether any array p reads is on the tape (a variable or recorded).
@@ -8975,10 +8967,12 @@ struct ProductBackward {
 namespace mixt::autograd::detail {
 
 inline void record_product(const expr::DotExpr& d, NDArray& out) {
-  record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
-              expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
-                                                bool(d.rhs.autograd_entry())},
-              {&d.lhs, &d.rhs});
+  Node& node = record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
+                           expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op,
+                                                             bool(d.lhs.autograd_entry()),
+                                                             bool(d.rhs.autograd_entry())});
+  save_read(node, d.lhs);
+  save_read(node, d.rhs);
 }
 
 }  // namespace mixt::autograd::detail
@@ -10218,11 +10212,7 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   std::vector<Shape> in_shapes, out_shapes(num_outputs<Op>(p)), aux_shapes;
   for (const NDArray& a : in) in_shapes.push_back(a.shape());
   for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
-  try {
-    Op::infer_shape(p, in_shapes, out_shapes, aux_shapes);
-  } catch (const Error& e) {
-    throw Error(e.op(), e.message(), where);
-  }
+  mixt::detail::at_location(where, [&] { Op::infer_shape(p, in_shapes, out_shapes, aux_shapes); });
   for (size_t i = 0; i < in.size(); ++i)
     if (!(in_shapes[i] == in[i].shape()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
@@ -10234,11 +10224,7 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   std::vector<DType> in_types, out_types(out_shapes.size(), in.empty() ? DType::float32 : in[0].dtype()), aux_types;
   for (const NDArray& a : in) in_types.push_back(a.dtype());
   for (const NDArray& a : aux) aux_types.push_back(a.dtype());
-  try {
-    op::infer_type<Op>(p, in_types, out_types, aux_types);
-  } catch (const Error& e) {
-    throw Error(e.op(), e.message(), where);
-  }
+  mixt::detail::at_location(where, [&] { op::infer_type<Op>(p, in_types, out_types, aux_types); });
   std::vector<NDArray> out;
   for (size_t k = 0; k < out_shapes.size(); ++k) out.emplace_back(out_shapes[k], in[0].ctx(), out_types[k]);
   std::vector<Req> req(out.size(), Req::write);

@@ -11,7 +11,6 @@
 // (program_derivatives.hpp), and, being run-time rules, they can also serve a Symbol gradient pass.
 #pragma once
 
-#include <initializer_list>
 #include <memory>
 #include <vector>
 
@@ -39,15 +38,16 @@ inline void save_read(Node& n, const NDArray& a) {
   if (!a.is_none()) n.saved.emplace_back(a.var(), a.var()->writes_pushed.load(std::memory_order_relaxed));
 }
 
-/// Makes `out` the output of a new tape node whose backward reads `reads` (out of line: the same for every
-/// expression and operator).
-[[gnu::noinline]] inline void record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
-                                          Node::Backward backward, std::initializer_list<const NDArray*> reads = {}) {
+/// Makes `out` the output of a new tape node, returned so that the caller can note what its backward reads (out
+/// of line: the same for every expression and operator).
+[[gnu::noinline]] inline Node& record_node(const char* name, NDArray& out, std::vector<Entry> inputs,
+                                           Node::Backward backward) {
   std::shared_ptr<Node> node = new_node(name, out);
   node->inputs = std::move(inputs);
   node->backward = std::move(backward);
-  for (const NDArray* a : reads) save_read(*node, *a);
+  Node& n = *node;
   out.set_autograd_entry(Entry{std::move(node), 0});
+  return n;
 }
 
 inline void record_program(expr::Program&& p, NDArray& out);
@@ -111,11 +111,9 @@ inline void record_program(expr::Program&& p, NDArray& out) {
     any = any || needs.back();
   }
   if (!any) return;
-  std::shared_ptr<Node> node = new_node("expression", out);
-  for (const expr::ProgramLeaf& l : p.leaves) save_read(*node, l.array);
-  node->inputs = std::move(inputs);
-  node->backward = ProgramBackward{std::make_shared<const expr::Program>(std::move(p)), std::move(needs)};
-  out.set_autograd_entry(Entry{std::move(node), 0});
+  auto forward = std::make_shared<const expr::Program>(std::move(p));
+  Node& node = record_node("expression", out, std::move(inputs), ProgramBackward{forward, std::move(needs)});
+  for (const expr::ProgramLeaf& l : forward->leaves) save_read(node, l.array);
 }
 
 /// Whether any array p reads is on the tape (a variable or recorded).

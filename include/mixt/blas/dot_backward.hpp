@@ -68,10 +68,12 @@ struct ProductBackward {
 namespace mixt::autograd::detail {
 
 inline void record_product(const expr::DotExpr& d, NDArray& out) {
-  record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
-              expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op, bool(d.lhs.autograd_entry()),
-                                                bool(d.rhs.autograd_entry())},
-              {&d.lhs, &d.rhs});
+  Node& node = record_node(d.op, out, {d.lhs.autograd_entry(), d.rhs.autograd_entry()},
+                           expr::dot_detail::ProductBackward{d.lhs, d.rhs, d.gemm, d.alpha, d.op,
+                                                             bool(d.lhs.autograd_entry()),
+                                                             bool(d.rhs.autograd_entry())});
+  save_read(node, d.lhs);
+  save_read(node, d.rhs);
 }
 
 }  // namespace mixt::autograd::detail

@@ -138,8 +138,8 @@ template <class... Parts>
   throw_message(op, {MessagePiece(parts)...}, where);
 }
 
-/// f(), where a mixt::Error without a location gets `where`, the user's call (for methods whose checks sit in
-/// shared code that has no location of its own).
+/// f(), where a mixt::Error without a location gets `where`, the user's call: for checks in shared code (shape
+/// inference, broadcasting, reshape codes) that has no location of its own. An error that names a place keeps it.
 template <class F>
 decltype(auto) at_location(const mixt::source_location& where, F&& f) {
   try {

@@ -120,11 +120,7 @@ inline Prepared prepare(const NDArray& out, const LeafList& leaves, const Shape&
 /// The shape of e's value; a broadcast error is reported at the user's call.
 template <FusedNode E>
 Shape value_shape(const E& e, const mixt::source_location& where) {
-  try {
-    return e.shape();
-  } catch (const Error& err) {
-    throw Error(err.op(), err.message(), where);
-  }
+  return detail::at_location(where, [&] { return e.shape(); });
 }
 
 /// Pushes out = Saver(out, e) as one kernel, given e's leaves and value shape (which must broadcast to out's).

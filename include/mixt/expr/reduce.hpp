@@ -106,7 +106,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
                                  bool keepdims, bool exclude, const char* op, bool needs_values,
                                  const mixt::source_location& where) {
   ReducePrep prep;
-  try {
+  detail::at_location(where, [&] {
     std::array<bool, kMaxDim> red = reduced_axes(in.ndim(), axes, exclude, op);
     for (int d = 0; d < in.ndim(); ++d) {
       if (!red[d]) prep.out_shape.push_back(in[d]);
@@ -114,9 +114,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
       prep.keep_shape.push_back(red[d] ? 1 : in[d]);
     }
     prep.space = reduce_space(in, red, leaves.views, prep.layout);
-  } catch (const Error& err) {
-    throw Error(err.op(), err.message(), where);
-  }
+  });
   const int64_t outputs = prep.space.outer * prep.space.inner;
   if (outputs == 0) {
     prep.nothing_to_do = true;

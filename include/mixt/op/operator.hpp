@@ -207,11 +207,7 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   std::vector<Shape> in_shapes, out_shapes(num_outputs<Op>(p)), aux_shapes;
   for (const NDArray& a : in) in_shapes.push_back(a.shape());
   for (const NDArray& a : aux) aux_shapes.push_back(a.shape());
-  try {
-    Op::infer_shape(p, in_shapes, out_shapes, aux_shapes);
-  } catch (const Error& e) {
-    throw Error(e.op(), e.message(), where);
-  }
+  mixt::detail::at_location(where, [&] { Op::infer_shape(p, in_shapes, out_shapes, aux_shapes); });
   for (size_t i = 0; i < in.size(); ++i)
     if (!(in_shapes[i] == in[i].shape()))
       mixt::detail::fail_at(where, Op::name, "input '", args[i], "': expected shape ", in_shapes[i], ", received ",
@@ -223,11 +219,7 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   std::vector<DType> in_types, out_types(out_shapes.size(), in.empty() ? DType::float32 : in[0].dtype()), aux_types;
   for (const NDArray& a : in) in_types.push_back(a.dtype());
   for (const NDArray& a : aux) aux_types.push_back(a.dtype());
-  try {
-    op::infer_type<Op>(p, in_types, out_types, aux_types);
-  } catch (const Error& e) {
-    throw Error(e.op(), e.message(), where);
-  }
+  mixt::detail::at_location(where, [&] { op::infer_type<Op>(p, in_types, out_types, aux_types); });
   std::vector<NDArray> out;
   for (size_t k = 0; k < out_shapes.size(); ++k) out.emplace_back(out_shapes[k], in[0].ctx(), out_types[k]);
   std::vector<Req> req(out.size(), Req::write);
