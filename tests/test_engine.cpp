@@ -4,6 +4,7 @@
 // fails the case instead of hanging the run.
 #include "testing.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -597,6 +598,39 @@ TEST_CASE("thread pool: back-to-back and spaced loops cover every index once; an
     }), "part failed", std::runtime_error);
     CHECK(covered.load() == n);  // every part ran to its end before the error was rethrown
   }
+  set_num_threads(saved);
+}
+
+TEST_CASE("thread pool: set_num_threads while another thread runs loops: every loop covers its indices once") {
+  const int saved = num_threads();
+  const int64_t n = 1001;
+  std::atomic<bool> done{false};
+  std::atomic<int> bad_loops{0}, loops{0};
+  std::thread looper([&] {
+    std::vector<int> hits(static_cast<size_t>(n));
+    while (!done.load()) {
+      std::fill(hits.begin(), hits.end(), 0);
+      parallel_for(n, 1, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) ++hits[size_t(i)];
+      });
+      if (std::count(hits.begin(), hits.end(), 1) != n) ++bad_loops;
+      ++loops;
+    }
+  });
+  for (int round = 0; round < 40; ++round) {
+    set_num_threads(1 + round % 4);
+    CHECK(num_threads() == 1 + round % 4);
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  done = true;
+  looper.join();
+  CHECK(loops.load() > 0);
+  CHECK(bad_loops.load() == 0);
+  // From inside a loop it would wait for that very loop: an error instead.
+  set_num_threads(2);
+  CHECK_THROWS_WITH_AS(parallel_for(2, 1, [](int64_t b, int64_t) {
+    if (b == 0) set_num_threads(3);
+  }), doctest::Contains("called from inside a parallel loop"), Error);
   set_num_threads(saved);
 }
 

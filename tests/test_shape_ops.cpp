@@ -4,6 +4,8 @@
 #include "testing.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <numeric>
 
 #include <mixt/op/registry.hpp>
@@ -548,6 +550,14 @@ MIXT_DEVICE_TEST("ordering ops: sort and argsort") {
   NDArray t = nd::array(std::vector<double>{2, 1, 2, 1}, Shape{4}, ctx);
   check_close(nd::argsort(t), {1, 3, 0, 2});
   check_close(nd::argsort(t, {.is_ascend = false}), {0, 2, 1, 3});
+  // NaN is greater than every number (PyTorch's order): last ascending, first descending, ties kept in order.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  NDArray with_nan = nd::array(std::vector<double>{3, nan, 1, nan, -2, 5, nan, 0}, Shape{8}, ctx);
+  check_close(nd::argsort(with_nan), {4, 7, 2, 0, 5, 1, 3, 6});
+  check_close(nd::argsort(with_nan, {.is_ascend = false}), {1, 3, 6, 5, 0, 2, 7, 4});
+  check_close(nd::topk(with_nan, {.k = 4}), {1, 3, 6, 5});
+  const std::vector<float> sorted_nan = nd::sort(with_nan).to_vector<float>();
+  for (size_t i = 0; i < 8; ++i) CHECK(std::isnan(sorted_nan[i]) == (i >= 5));
   // Axis None: the flattened array.
   std::vector<double> sv = xv;
   std::sort(sv.begin(), sv.end());

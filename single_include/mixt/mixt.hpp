@@ -858,15 +858,18 @@ class ThreadPool {
     instance().compare_exchange_strong(self, nullptr);
   }
 
-  int size() const noexcept { return n_threads_; }
+  int size() const noexcept { return n_threads_.load(std::memory_order_relaxed); }
 
-  /// Changes the number of threads (the caller counts as one). Not to be called while loops run.
+  /// Changes the number of threads (the caller counts as one). Safe while other threads run loops: it waits
+  /// for the loop in progress, and loops started meanwhile run on their own thread (as when the pool is busy).
   void resize(int n) {
+    if (inside_loop()) fail("set_num_threads", "called from inside a parallel loop, which it would wait for");
+    std::lock_guard<std::mutex> busy(busy_);
     stop();
-    n_threads_ = std::max(1, n);
+    n_threads_.store(std::max(1, n), std::memory_order_relaxed);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int) { worker(g); });
+    workers_.start(size() - 1, [this, g = generation_.load()](int) { worker(g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -916,7 +919,7 @@ class ThreadPool {
 
   [[gnu::noinline]] void run(int64_t n, int64_t grain, Range range) {
     if (n <= 0) return;
-    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    const int64_t parts = std::min<int64_t>(size(), (n + grain - 1) / std::max<int64_t>(grain, 1));
     if (parts <= 1 || inside_loop())  // a loop inside a part of another runs serially on its thread
       return range.call(range.body, 0, n);
     run_parts(n, int(parts), range);
@@ -1042,7 +1045,7 @@ class ThreadPool {
   std::atomic<uint64_t> claim_{0};  ///< the current loop's part count and next unclaimed part
   std::atomic<int> remaining_{0};   ///< parts 1 .. parts-1 not yet done
   std::atomic<int> ready_{0};       ///< threads spinning for work that will claim parts themselves
-  int n_threads_ = 1;
+  std::atomic<int> n_threads_{1};  ///< read by loops on any thread, written by resize under busy_
   bool stopping_ = false;
 };
 
@@ -1064,7 +1067,8 @@ void help_while(const Busy& busy) {
 
 /// Number of threads CPU kernels use.
 inline int num_threads() { return detail::ThreadPool::global().size(); }
-/// Sets the number of threads CPU kernels use (call between computations, e.g. after waitall()).
+/// Sets the number of threads CPU kernels use. Safe while computations run: it waits for the kernel loop in
+/// progress, and a loop that starts meanwhile runs on its own thread.
 inline void set_num_threads(int n) { detail::ThreadPool::global().resize(n); }
 
 /// Runs f(begin, end) over [0, n) on the kernel thread pool; parts hold at least `grain` items.
@@ -12226,9 +12230,9 @@ NDArray Dropout(const NDArray& data, const op::Dropout::Param& p = {},
 // ---- begin mixt/op/ordering_ops.hpp ----
 // Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
 // element indices into a workspace (a stable bottom-up merge sort, O(n log n): ties keep their order, as MXNet's
-// stable sort does) and then writes the inverse permutation beside them; gathers read the values, write the
-// indices or the mask, and route the gradient back (one index per input-gradient element, through the inverse:
-// no scans, no atomics).
+// stable sort does; NaN counts as the greatest value, as in PyTorch) and then writes the inverse permutation
+// beside them; gathers read the values, write the indices or the mask, and route the gradient back (one index
+// per input-gradient element, through the inverse: no scans, no atomics).
 
 #include <optional>
 
@@ -12425,7 +12429,7 @@ struct SortRowsKernel {
         int64_t i = lo, j = mid, d = lo;
         while (i < mid && j < hi) {
           const C vi = static_cast<C>(base[a[i] * inner]), vj = static_cast<C>(base[a[j] * inner]);
-          b[d++] = (ascend ? vj < vi : vj > vi) ? a[j++] : a[i++];  // the right run only when strictly first
+          b[d++] = strictly_first(vj, vi) ? a[j++] : a[i++];  // the right run only when strictly first
         }
         while (i < mid) b[d++] = a[i++];
         while (j < hi) b[d++] = a[j++];
@@ -12437,6 +12441,14 @@ struct SortRowsKernel {
     if (a != w)
       for (int64_t t = 0; t < n; ++t) w[t] = a[t];
     for (int64_t t = 0; t < n; ++t) w[n + w[t]] = t;
+  }
+  /// Whether u sorts strictly before v. NaN counts as greater than every number, as in PyTorch: last when
+  /// ascending, first when descending (so topk takes NaNs first), NaNs among themselves in their order. A plain
+  /// `<` would leave each NaN wherever the merge met it.
+  template <class C>
+  MIXT_HD bool strictly_first(C u, C v) const {
+    const bool u_nan = u != u, v_nan = v != v;  // never true for integers
+    return ascend ? u < v || (v_nan && !u_nan) : u > v || (u_nan && !v_nan);
   }
 };
 /// out[o, t, r] = x[o, ws[row, t], r] for t < k.

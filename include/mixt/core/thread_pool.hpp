@@ -45,15 +45,18 @@ class ThreadPool {
     instance().compare_exchange_strong(self, nullptr);
   }
 
-  int size() const noexcept { return n_threads_; }
+  int size() const noexcept { return n_threads_.load(std::memory_order_relaxed); }
 
-  /// Changes the number of threads (the caller counts as one). Not to be called while loops run.
+  /// Changes the number of threads (the caller counts as one). Safe while other threads run loops: it waits
+  /// for the loop in progress, and loops started meanwhile run on their own thread (as when the pool is busy).
   void resize(int n) {
+    if (inside_loop()) fail("set_num_threads", "called from inside a parallel loop, which it would wait for");
+    std::lock_guard<std::mutex> busy(busy_);
     stop();
-    n_threads_ = std::max(1, n);
+    n_threads_.store(std::max(1, n), std::memory_order_relaxed);
     stopping_ = false;
     // A new worker starts from the current generation: jobs finished before a resize must not run again.
-    workers_.start(n_threads_ - 1, [this, g = generation_.load()](int) { worker(g); });
+    workers_.start(size() - 1, [this, g = generation_.load()](int) { worker(g); });
   }
 
   /// Runs f(begin, end) over [0, n) split into at most size() contiguous parts of at least `grain` items.
@@ -103,7 +106,7 @@ class ThreadPool {
 
   [[gnu::noinline]] void run(int64_t n, int64_t grain, Range range) {
     if (n <= 0) return;
-    const int64_t parts = std::min<int64_t>(n_threads_, (n + grain - 1) / std::max<int64_t>(grain, 1));
+    const int64_t parts = std::min<int64_t>(size(), (n + grain - 1) / std::max<int64_t>(grain, 1));
     if (parts <= 1 || inside_loop())  // a loop inside a part of another runs serially on its thread
       return range.call(range.body, 0, n);
     run_parts(n, int(parts), range);
@@ -229,7 +232,7 @@ class ThreadPool {
   std::atomic<uint64_t> claim_{0};  ///< the current loop's part count and next unclaimed part
   std::atomic<int> remaining_{0};   ///< parts 1 .. parts-1 not yet done
   std::atomic<int> ready_{0};       ///< threads spinning for work that will claim parts themselves
-  int n_threads_ = 1;
+  std::atomic<int> n_threads_{1};  ///< read by loops on any thread, written by resize under busy_
   bool stopping_ = false;
 };
 
@@ -251,7 +254,8 @@ void help_while(const Busy& busy) {
 
 /// Number of threads CPU kernels use.
 inline int num_threads() { return detail::ThreadPool::global().size(); }
-/// Sets the number of threads CPU kernels use (call between computations, e.g. after waitall()).
+/// Sets the number of threads CPU kernels use. Safe while computations run: it waits for the kernel loop in
+/// progress, and a loop that starts meanwhile runs on its own thread.
 inline void set_num_threads(int n) { detail::ThreadPool::global().resize(n); }
 
 /// Runs f(begin, end) over [0, n) on the kernel thread pool; parts hold at least `grain` items.

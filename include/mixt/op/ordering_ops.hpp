@@ -1,8 +1,8 @@
 // Ordering operators (MXNet's tensor/ordering_op): topk, sort, argsort. One launch index per row sorts that row's
 // element indices into a workspace (a stable bottom-up merge sort, O(n log n): ties keep their order, as MXNet's
-// stable sort does) and then writes the inverse permutation beside them; gathers read the values, write the
-// indices or the mask, and route the gradient back (one index per input-gradient element, through the inverse:
-// no scans, no atomics).
+// stable sort does; NaN counts as the greatest value, as in PyTorch) and then writes the inverse permutation
+// beside them; gathers read the values, write the indices or the mask, and route the gradient back (one index
+// per input-gradient element, through the inverse: no scans, no atomics).
 #pragma once
 
 #include <optional>
@@ -34,7 +34,7 @@ struct SortRowsKernel {
         int64_t i = lo, j = mid, d = lo;
         while (i < mid && j < hi) {
           const C vi = static_cast<C>(base[a[i] * inner]), vj = static_cast<C>(base[a[j] * inner]);
-          b[d++] = (ascend ? vj < vi : vj > vi) ? a[j++] : a[i++];  // the right run only when strictly first
+          b[d++] = strictly_first(vj, vi) ? a[j++] : a[i++];  // the right run only when strictly first
         }
         while (i < mid) b[d++] = a[i++];
         while (j < hi) b[d++] = a[j++];
@@ -46,6 +46,14 @@ struct SortRowsKernel {
     if (a != w)
       for (int64_t t = 0; t < n; ++t) w[t] = a[t];
     for (int64_t t = 0; t < n; ++t) w[n + w[t]] = t;
+  }
+  /// Whether u sorts strictly before v. NaN counts as greater than every number, as in PyTorch: last when
+  /// ascending, first when descending (so topk takes NaNs first), NaNs among themselves in their order. A plain
+  /// `<` would leave each NaN wherever the merge met it.
+  template <class C>
+  MIXT_HD bool strictly_first(C u, C v) const {
+    const bool u_nan = u != u, v_nan = v != v;  // never true for integers
+    return ascend ? u < v || (v_nan && !u_nan) : u > v || (u_nan && !v_nan);
   }
 };
 /// out[o, t, r] = x[o, ws[row, t], r] for t < k.
