@@ -5,6 +5,7 @@
 
 #include <mixt/blas/blas.hpp>
 
+#include <cmath>
 #include <limits>
 #include <string>
 
@@ -144,6 +145,56 @@ MIXT_DEVICE_TEST("dot: scalars and unary minus fold into alpha; += and -= are on
   NDArray d = nd::full(Shape{M, N}, std::numeric_limits<double>::quiet_NaN(), ctx);
   d.assign(nd::dot(a, b));
   check_close(d, ab, kRtol, kAtol);
+}
+
+MIXT_DEVICE_TEST("dot: a zero scale keeps the product's inf and NaN, as the unfused `* 0` does") {
+  // BLAS reads no operand when alpha is 0; 0 * inf and 0 * NaN must still give NaN.
+  auto ctx = Device::ctx();
+  const int64_t M = 3, N = 4, K = 5;
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<double> av(size_t(M * K), 0.5), bv(size_t(K * N), -1.0), cv(size_t(M * N));
+  av[0] = inf;          // row 0 of the product is -inf
+  bv[1 * N + 2] = nan;  // column 2 is NaN
+  for (size_t i = 0; i < cv.size(); ++i) cv[i] = double(i) - 4;
+  NDArray a = nd::array(av, Shape{M, K}, ctx), b = nd::array(bv, Shape{K, N}, ctx);
+  // 0 * P (P by a double loop), then written, added to c or subtracted from it.
+  auto expected = [&](int mode) {
+    std::vector<double> want(size_t(M * N));
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double p = 0;
+        for (int64_t k = 0; k < K; ++k) p += av[size_t(i * K + k)] * bv[size_t(k * N + j)];
+        const double c = cv[size_t(i * N + j)];
+        want[size_t(i * N + j)] = mode == 0 ? 0 * p : mode == 1 ? c + 0 * p : c - 0 * p;
+      }
+    return want;
+  };
+  auto check_same = [&](const NDArray& got, const std::vector<double>& want) {
+    const std::vector<double> g = got.to_vector<double>();
+    REQUIRE(g.size() == want.size());
+    for (size_t i = 0; i < g.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::isnan(g[i]) == std::isnan(want[i]));
+      if (!std::isnan(want[i])) CHECK(g[i] == want[i]);
+    }
+  };
+  check_same(NDArray(nd::dot(a, b) * 0), expected(0));
+  check_same(NDArray(0.0 * nd::dot(a, b) / 2), expected(0));
+  NDArray c = nd::array(cv, Shape{M, N}, ctx);
+  c += 0.f * nd::dot(a, b);
+  check_same(c, expected(1));
+  c = nd::array(cv, Shape{M, N}, ctx);
+  c -= nd::dot(a, b) * 0;
+  check_same(c, expected(2));
+  NDArray d = nd::full(Shape{M, N}, nan, ctx);  // `=` still ignores what the destination held
+  d.assign(nd::dot(a, b) * 0);
+  check_same(d, expected(0));
+  c = nd::array(cv, Shape{M, N}, ctx);  // the destination is an operand: through the temporary
+  NDArray sq = nd::array(std::vector<double>(size_t(N * N), 1.0), Shape{N, N}, ctx);
+  sq.at(0).assign(nd::full(Shape{N}, inf, ctx));
+  c += nd::dot(c, sq) * 0;
+  const std::vector<double> after = c.to_vector<double>();
+  for (size_t i = 0; i < after.size(); ++i) CHECK(std::isnan(after[i]));  // every row meets the inf
 }
 
 MIXT_DEVICE_TEST("dot: inside element-wise expressions the product is materialized") {

@@ -164,10 +164,42 @@ void run_products(const engine::RunContext& rc, const GemmCall& c) {
   else run_gemm<double, Batched>(rc, c);
 }
 
-/// Pushes out = alpha * lhs . rhs + beta * out as one engine operation (reads lhs, rhs; writes out).
+/// out = alpha * product (+ out when accumulating), element-wise.
+template <class T>
+struct ScaledAddKernel {
+  const T* product;
+  T* out;
+  T alpha;
+  bool accumulate;
+  MIXT_HD void operator()(int64_t i) const {
+    const T scaled = alpha * product[i];
+    out[i] = accumulate ? out[i] + scaled : scaled;
+  }
+};
+
+/// Pushes out = alpha * lhs . rhs + beta * out (beta 0 or 1; 0: out is not read) as one engine operation (reads
+/// lhs, rhs; writes out). A zero alpha (`dot(a, b) * 0`, a learning rate of 0) takes two: BLAS reads no operand
+/// when alpha is 0, so an inf or NaN in the product would vanish where the unfused `* 0` gives NaN. The product
+/// is computed in full and then scaled.
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const mixt::source_location& where) {
   if (out.size() == 0) return;
+  if (alpha == 0) {
+    NDArray product(out.shape(), out.ctx(), out.dtype());
+    push_gemm(g, lhs, rhs, product, 1, 0, op, where);
+    engine::Engine::get().push(
+        [p = product.raw_data(), o = out.raw_data(), n = out.size(), f32 = out.dtype() == DType::float32, alpha,
+         accumulate = beta != 0](engine::RunContext rc) {
+          auto run = [&](auto zero) {
+            using T = decltype(zero);
+            launch(rc, n, ScaledAddKernel<T>{static_cast<const T*>(p), static_cast<T*>(o), T(alpha), accumulate});
+          };
+          if (f32) run(0.f);
+          else run(0.0);
+        },
+        out.ctx(), {product.var()}, {out.var()}, engine::FnProperty::normal, op, where);
+    return;
+  }
   const GemmCall call{g.batch, g.M, g.N, g.K, g.lda, g.ldb, g.ta, g.tb, out.dtype() == DType::float32,
                       lhs.raw_data(), rhs.raw_data(), out.raw_data(), alpha, beta};
   engine::Engine::get().push([call, run = g.run](engine::RunContext rc) { run(rc, call); }, out.ctx(),
