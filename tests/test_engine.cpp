@@ -436,6 +436,21 @@ TEST_CASE("engine: an error is stored on what the operation writes, inherited by
   CHECK(unrelated_ran);
   CHECK_NOTHROW(eng.wait_for_var(v));  // the same error, already rethrown once
   CHECK_NOTHROW(eng.wait_all());
+
+  // A program that catches every error at wait_for_var and never calls wait_all keeps only the unseen ones.
+  for (int round = 0; round < 100; ++round) {
+    eng.push([](RunContext) { throw std::runtime_error("again"); }, cpu(), {}, {v});
+    CHECK_THROWS_AS(eng.wait_for_var(v), Error);
+  }
+  CHECK(eng.stored_errors() == 1);  // the last one rethrown, dropped when the next is stored
+  eng.push([](RunContext) { throw std::runtime_error("unseen"); }, cpu(), {}, {u});
+  try {
+    eng.wait_all();
+    FAIL("wait_all did not rethrow the unseen error");
+  } catch (const Error& e) {
+    CHECK(e.message() == "unseen");
+  }
+  CHECK(eng.stored_errors() == 0);
   for (Var* x : {v, w, u}) eng.delete_var(x, cpu(), [] {});
   eng.wait_all();
 }

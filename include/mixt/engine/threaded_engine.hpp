@@ -147,6 +147,15 @@ class ThreadedEngine final : public Engine {
     if (first) std::rethrow_exception(first);
   }
 
+  /// How many errors are stored for wait_all (those rethrown by wait_for_var may still count until the next
+  /// error is stored).
+  size_t stored_errors() {
+    std::lock_guard<std::mutex> lk(error_m_);
+    size_t n = 0;
+    for (RecordedError* r = errors_; r; r = r->next) ++n;
+    return n;
+  }
+
   /// Finishes every pending operation (errors stay stored) and ends the worker threads; operations pushed later
   /// run synchronously on the caller. Called by the destructor and, for the process-wide engine, at exit.
   [[gnu::noinline]] void shutdown() {  // (out of line: the destructor and the exit hook share one copy)
@@ -285,6 +294,12 @@ class ThreadedEngine final : public Engine {
 
   void record_error(detail::OprBlock* op, std::exception_ptr e) {
     std::lock_guard<std::mutex> lk(error_m_);
+    // Drops the errors wait_for_var has rethrown: a program that catches them and never calls wait_all keeps
+    // only those not yet seen.
+    for (RecordedError** r = &errors_; *r;) {
+      if (*(*r)->cell) r = &(*r)->next;
+      else delete std::exchange(*r, (*r)->next);
+    }
     op->error = std::make_shared<std::exception_ptr>(std::move(e));
     errors_ = new RecordedError{op->error, errors_};
   }
