@@ -67,11 +67,11 @@ class NDArray {
   [[gnu::noinline]] NDArray(const NDArray& o)
       : chunk_(o.chunk_), shape_(o.shape_), dtype_(o.dtype_), ctx_(o.ctx_), offset_(o.offset_), ag_(o.ag_) {}
   NDArray(NDArray&&) noexcept = default;
-  [[gnu::noinline]] NDArray& operator=(const NDArray& o) {
+  [[gnu::noinline]] NDArray& operator=(const NDArray& o) & {
     if (this != &o) *this = NDArray(o);
     return *this;
   }
-  [[gnu::noinline]] NDArray& operator=(NDArray&& o) noexcept {
+  [[gnu::noinline]] NDArray& operator=(NDArray&& o) & noexcept {
     chunk_ = std::move(o.chunk_);
     shape_ = o.shape_;
     dtype_ = o.dtype_;
@@ -84,7 +84,16 @@ class NDArray {
 
   /// Rebinds this handle to a new array holding the expression's value.
   template <ExprNode E>
-  NDArray& operator=(const E& e) { return *this = NDArray(e); }
+  NDArray& operator=(const E& e) & { return *this = NDArray(e); }
+  /// `a.slice(0, 1) = b`, `a.at(2) = 5.f`: assigning to a temporary handle would rebind only that temporary and
+  /// leave `a` as it was, so it does not compile; `.assign(value)` writes through the view.
+  template <class V>
+  NDArray& operator=(const V&) && {
+    static_assert(sizeof(V) == 0, "mixt: `view = value` on a temporary NDArray (a.slice(...), a.at(...), ...) "
+                                  "would rebind that temporary only; write through it with .assign(value), "
+                                  "MXNet's x[:] = value");
+    return *this;
+  }
 
   /// In-place updates of this array's storage (and its base's, for a view). The value broadcasts to shape().
   template <class E> NDArray& operator+=(const E& e);
