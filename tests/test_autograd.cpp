@@ -227,6 +227,8 @@ MIXT_DEVICE_TEST("autograd: copy, copyto, astype, transpose, slice_axis and broa
        [](size_t i) { return (i / 6) + (i / 3 % 2) * 6 + (i % 3) * 2; }},  // out (k, i, j) = x (i, j, k)
       {"slice_axis", [](const NDArray& a) { return a.slice_axis(1, 1, std::nullopt); }, Shape{2, 2, 2},
        [](size_t i) { return (i / 4) * 6 + (i / 2 % 2 + 1) * 2 + i % 2; }},
+      {"slice_axis (last axis)", [](const NDArray& a) { return a.slice_axis(-1, 1, 2); }, Shape{2, 3, 1},
+       [](size_t i) { return i * 2 + 1; }},  // its axis permutation is not its own inverse, unlike axis 1's
       {"broadcast_to", [](const NDArray& a) { return a.reshape({1, 2, 3, 2}).broadcast_to(Shape{2, 2, 3, 2}); },
        Shape{2, 2, 3, 2}, [](size_t i) { return i % 12; }},
   };

@@ -88,6 +88,13 @@ TEST_CASE("core: half and bfloat16 round to nearest even, against exact values")
   CHECK(float(half_t(1.0f + 3.0f / 2048)) == 1.0f + 2.0f / 1024);
   CHECK(float(half_t(5.960464477539063e-08f)) == 5.960464477539063e-08f);  // smallest subnormal
   CHECK(float(half_t(2.0e-8f)) == 0.0f);
+  CHECK(float(half_t(65519.0f)) == 65504.0f);            // below the halfway point: the largest half
+  CHECK(float(half_t(-65519.0f)) == -65504.0f);
+  const float unit = std::ldexp(1.0f, -24);              // subnormal ties round to even too
+  CHECK(float(half_t(0.5f * unit)) == 0.0f);
+  CHECK(float(half_t(1.5f * unit)) == 2 * unit);
+  CHECK(float(half_t(2.5f * unit)) == 2 * unit);
+  CHECK(float(half_t(-2.5f * unit)) == -2 * unit);
   CHECK(float(bfloat16_t(1.0f)) == 1.0f);
   CHECK(float(bfloat16_t(3.140625f)) == 3.140625f);
   CHECK(float(bfloat16_t(1.0f + 1.0f / 256)) == 1.0f);   // tie to even

@@ -236,6 +236,22 @@ MIXT_DEVICE_TEST("expr: a scalar or broadcast -0.0 keeps its sign at every posit
   for (size_t i = 0; i < 19; ++i) CHECK(rows[i] == -INFINITY);
 }
 
+MIXT_DEVICE_TEST("expr: round's half-way cases, clip with lo > hi and -x of +0 agree at every position") {
+  // 19 elements: whole packets and a scalar tail, so each special case lands in both.
+  auto ctx = Device::ctx();
+  std::vector<double> halves(19);
+  for (size_t i = 0; i < 19; ++i) halves[i] = (double(i) - 9) + 0.5;  // -8.5 .. 9.5
+  const std::vector<double> rounded = NDArray(round(nd::array(halves, Shape{19}, ctx))).to_vector<double>();
+  const std::vector<double> clipped = NDArray(clip(nd::arange(19, ctx), 5, 2)).to_vector<double>();
+  const std::vector<float> negated = NDArray(-nd::zeros(Shape{19}, ctx)).to_vector<float>();
+  for (size_t i = 0; i < 19; ++i) {
+    CAPTURE(i);
+    CHECK(rounded[i] == (halves[i] < 0 ? -std::floor(-halves[i] + 0.5) : std::floor(halves[i] + 0.5)));  // away from 0
+    CHECK(clipped[i] == 2);  // NumPy: min(max(x, lo), hi) is hi when lo > hi
+    CHECK(std::signbit(negated[i]));
+  }
+}
+
 MIXT_DEVICE_TEST("expr: NumPy broadcasting over many shape pairs") {
   auto ctx = Device::ctx();
   const std::vector<std::pair<Shape, Shape>> pairs = {

@@ -233,6 +233,9 @@ MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a d
   CHECK(wild.astype(DType::int8).to_vector<double>() == std::vector<double>{0, 127, -128, 127, -5, 127, 2});
   CHECK(wild.astype(DType::int64).to_vector<int64_t>()[1] == 10000000000);
   CHECK(nd::array({1e30}, ctx, DType::float64).astype(DType::int64).to_vector<int64_t>()[0] == INT64_MAX);
+  // The ends themselves: 2^63 is one past INT64_MAX, -2^63 is INT64_MIN.
+  CHECK(nd::array({0x1p63, -0x1p63, 1e19}, ctx, DType::float64).astype(DType::int64).to_vector<int64_t>() ==
+        std::vector<int64_t>{INT64_MAX, INT64_MIN, INT64_MAX});
   CHECK(wild.to_vector<int>() == std::vector<int>{0, INT_MAX, INT_MIN, 300, -5, INT_MAX, 2});
   CHECK(nd::full(Shape{2}, 1e10, ctx, DType::int32).to_vector<double>() == std::vector<double>{INT_MAX, INT_MAX});
   // nd::array converts its values by the same rule, from floating and from integer values (int64 into int8
@@ -297,6 +300,12 @@ MIXT_DEVICE_TEST("ndarray: reshape is a view with MXNet's codes") {
   CHECK(msg.find("(2, 3, 4)") != std::string::npos);
   CHECK_THROWS_AS(a.reshape({-1, -1}), Error);
   CHECK_THROWS_AS(a.reshape({7}), Error);
+  // reverse reads the codes right to left but keeps a -4 split's two values in their order.
+  NDArray m = nd::arange(24, ctx).reshape({4, 6});
+  CHECK(m.reshape({0, -4, 2, 3}, true).shape() == Shape{4, 2, 3});
+  CHECK(m.reshape({-4, 2, -1, 0}, true).shape() == Shape{2, 2, 6});
+  // -1 beside a zero extent has no single answer: an error, not a division by zero.
+  CHECK(error_of([&] { nd::zeros({0, 3}, ctx).reshape({0, -1}); }).find("reshape") != std::string::npos);
 }
 
 MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views at the right offsets") {
@@ -315,6 +324,7 @@ MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views
   CHECK_THROWS_AS(a.slice(3, 1), Error);
   CHECK_THROWS_AS(a.at(4), Error);
   CHECK_THROWS_AS(a.at(-5), Error);
+  CHECK(a.at(-4).to_vector<double>() == std::vector<double>{0, 1, 2});  // -n is the first row
 
   CHECK(a.expand_dims(0).shape() == Shape{1, 4, 3});
   CHECK(a.expand_dims(-1).shape() == Shape{4, 3, 1});
@@ -361,6 +371,7 @@ MIXT_DEVICE_TEST("ndarray: slice_axis on every axis of a 3-D array matches a loo
     }
   }
   NDArray a = nd::zeros({4, 5, 6}, ctx);
+  CHECK(a.slice_axis(1, 0, 0).shape() == Shape{4, 0, 6});  // end 0 is an index, not "to the end"
   std::string msg = error_of([&] { a.slice_axis(1, 2, 7); });
   CHECK(msg.find("slice_axis") != std::string::npos);
   CHECK(msg.find("extent 5") != std::string::npos);
@@ -583,6 +594,8 @@ MIXT_DEVICE_TEST("ndarray: random uniform and normal are reproducible and have t
   };
   CHECK(count_equal(x, u3.to_vector<double>()) < 1000);  // float32 draws collide by chance ~ n / 2^24 times
   CHECK(count_equal(x, u4.to_vector<double>()) < 1000);
+  mixt::random::seed(7 + (uint64_t(1) << 32));  // seeds are 64-bit: the high word counts too
+  CHECK(count_equal(x, nd::random::uniform(0, 1, {n}, ctx).to_vector<double>()) < 1000);
 
   // Moments within 5 standard errors.
   auto mean_var = [](const std::vector<double>& v) {
