@@ -491,7 +491,7 @@ void run_linear_shares(const NDArray& out, const NDArray& a, const NDArray& b, c
                        int64_t threads) {
   using ET = compute_type_t<T>;
   auto e = (a + b) * c - d;
-  const expr::Layout L = expr::make_layout(out.shape(), expr::collect_leaves(e).views);
+  const expr::Layout L = expr::make_layout(out.shape(), expr::collect_leaves(e, "test", {}).views);
   REQUIRE(L.linear);
   int k = 0;
   const auto plan = e.template plan<ET, T>(L, k);

@@ -11,6 +11,7 @@
 
 using namespace mixt;
 using mixt::testing::check_close;
+using mixt::testing::expect_error;
 
 namespace {
 
@@ -478,6 +479,35 @@ TEST_CASE("ndarray: errors of views, reshapes, item and transposes name the call
   CHECK(line_of([&] { nd::slice_axis(m, 1, 2, 1); }) == here + 7);
   CHECK(line_of([&] { nd::squeeze(m, {0}); }) == here + 8);
   CHECK(line_of([&] { nd::expand_dims(m, 4); }) == here + 9);
+  NDArray other = nd::zeros({3, 2}), none;
+  const int next = __LINE__;
+  CHECK(line_of([&] { m.copyto(other); }) == next + 1);
+  CHECK(line_of([&] { nd::array({1.0, 2.0}, Shape{3}); }) == next + 2);
+  CHECK(line_of([&] { nd::arange(0, 5, 0); }) == next + 3);
+  CHECK(line_of([&] { NDArray bad = m + none; }) == next + 4);
+  CHECK(line_of([&] { nd::sum(none * 2); }) == next + 5);
+  CHECK(line_of([&] { nd::zeros({int64_t(1) << 60, 4}); }) == next + 6);
+  // The messages name the operator and the array's own shape.
+  expect_error([&] { m.expand_dims(3); }, {"expand_dims", "axis 3", "shape (2, 3)", "-3 <= axis <= 2"});
+  expect_error([&] { m.squeeze({1}); }, {"squeeze", "axis 1 of shape (2, 3) has extent 3"});
+  expect_error([&] { NDArray bad = m + none; }, {"assign", "an operand of the expression is an empty NDArray"});
+  expect_error([&] { nd::max(none + m); }, {"max", "empty NDArray"});
+  expect_error([&] { nd::zeros({int64_t(1) << 60, 4}); }, {"zeros", "more bytes"});
+#if !MIXT_USE_CUDA
+  expect_error([&] { m.copyto(gpu(0)); }, {"copyto", "gpu(0)", "without CUDA"});
+  expect_error([&] { nd::ones({2}, gpu(0)); }, {"ones", "gpu(0)", "without CUDA"});
+#endif
+}
+
+MIXT_DEVICE_TEST("ndarray: copyto returns its destination and writes into a temporary view") {
+  const Context ctx = Device::ctx();
+  NDArray src = nd::array({1.0, 2.0, 3.0}, ctx), row = nd::zeros({3}, ctx), dst = nd::zeros({2, 3}, ctx);
+  NDArray& back = src.copyto(row);  // MXNet's copyto(other) returns other
+  CHECK(&back == &row);
+  CHECK(row.to_vector<double>() == std::vector<double>{1, 2, 3});
+  NDArray view = src.copyto(dst.at(1));  // MXNet's x.copyto(y[1])
+  CHECK(view.chunk() == dst.chunk());
+  CHECK(dst.to_vector<double>() == std::vector<double>{0, 0, 0, 1, 2, 3});
 }
 
 TEST_CASE("ndarray: printing follows NumPy's str() and MXNet's repr line") {

@@ -3615,10 +3615,14 @@ class NDArray {
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
   NDArray copy() const;
-  /// Copies the values into `other` (same shape; any context; dtype converted).
-  void copyto(NDArray& other) const;
+  /// Copies the values into `other` (same shape; any context; dtype converted) and returns it, as MXNet does.
+  NDArray& copyto(NDArray& other, mixt::source_location where = mixt::source_location::current()) const;
+  /// The same into a temporary view: `x.copyto(y.slice(0, 2))`.
+  NDArray copyto(NDArray&& other, mixt::source_location where = mixt::source_location::current()) const {
+    return copyto(other, where);
+  }
   /// A new array on `ctx` holding a copy of the values.
-  NDArray copyto(const Context& ctx) const;
+  NDArray copyto(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const;
   /// This array if it already lives on ctx, else a copy on ctx.
   NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
@@ -5123,17 +5127,20 @@ inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   return *leaves.arrays.front();
 }
 
-/// Appends one leaf (out of line: the same code for every leaf of every expression).
-[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
-  if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
+/// Appends one leaf (out of line: the same code for every leaf of every expression); `op` and `where` name the
+/// evaluation in the error for an operand without storage.
+[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v, const char* op,
+                                       const mixt::source_location& where) {
+  if (a.is_none())
+    detail::fail_at(where, op, "an operand of the expression is an empty NDArray (default-constructed, no storage)");
   l.arrays.push_back(&a);
   l.views.push_back(v);
 }
 
 template <FusedNode E>
-LeafList collect_leaves(const E& e) {
+LeafList collect_leaves(const E& e, const char* op, const mixt::source_location& where) {
   LeafList l;
-  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v); });
+  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v, op, where); });
   return l;
 }
 
@@ -5252,7 +5259,8 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
 /// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
 template <class Saver, FusedNode E>
 void evaluate_into(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = nullptr) {
-  evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
+  if (!op) op = Saver::name;
+  evaluate_into<Saver>(out, e, collect_leaves(e, op, where), value_shape(e, where), where, op);
 }
 
 /// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
@@ -5275,7 +5283,7 @@ NDArray evaluate(const E& e, const LeafList& leaves, const mixt::source_location
 template <FusedNode E>
 NDArray evaluate(const E& e, const mixt::source_location& where = mixt::source_location::current(),
                  const char* op = "assign") {
-  return evaluate(e, collect_leaves(e), where, op);
+  return evaluate(e, collect_leaves(e, op, where), where, op);
 }
 
 }  // namespace mixt::expr
@@ -6553,7 +6561,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 template <class Red, FusedNode E>
 NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude,
                const mixt::source_location& where) {
-  const LeafList leaves = collect_leaves(e);
+  const LeafList leaves = collect_leaves(e, Red::name, where);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
   check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);
@@ -7048,21 +7056,23 @@ inline NDArray NDArray::copy() const {
   return out;
 }
 
-inline void NDArray::copyto(NDArray& other) const {
+inline NDArray& NDArray::copyto(NDArray& other, mixt::source_location where) const {
   // While recording, as an assign (autograd::detail::in_place_records): a recorded source puts other on the tape.
   const bool records =
-      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, {}, "copyto");
-  detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
+      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, where, "copyto");
+  detail::copy_array(*this, other, where);  // onto itself: checked, then a no-op (MXNet warns)
   if (records)
     autograd::detail::record_copy("copyto", *this, other, [dtype = dtype_, ctx = ctx_](const NDArray& g) {
       const NDArray same_dtype = g.dtype() == dtype ? g : g.astype(dtype);
       return same_dtype.ctx() == ctx ? same_dtype : same_dtype.copyto(ctx);
     });
+  return other;
 }
 
-inline NDArray NDArray::copyto(const Context& ctx) const {
+inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) const {
+  detail::at_location(where, [&] { require_device(ctx, "copyto"); });
   NDArray out(shape_, ctx, dtype_);
-  detail::copy_array(*this, out, {});
+  detail::copy_array(*this, out, where);
   autograd::detail::record_copy("copyto", *this, out, [from = ctx_](const NDArray& g) { return g.copyto(from); });
   return out;
 }
@@ -7121,8 +7131,11 @@ inline NDArray NDArray::at(int64_t index, mixt::source_location where) const {
 
 inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const {
   return detail::at_location(where, [&] {
-    int nd = ndim() + 1;
-    axis = Shape::normalize_axis(axis, nd, "expand_dims");
+    const int nd = ndim() + 1;
+    if (axis < -nd || axis >= nd)
+      detail::fail("expand_dims", "axis ", axis, " is out of range for an array of shape ", shape_, " (expected -",
+                   nd, " <= axis <= ", nd - 1, ")");
+    if (axis < 0) axis += nd;
     Shape s;
     for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
     return view(s, offset_);
@@ -7137,7 +7150,8 @@ inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location whe
     } else {
       for (int a : axes) {
         int d = Shape::normalize_axis(a, ndim(), "squeeze");
-        if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+        if (shape_[d] != 1)
+          detail::fail("squeeze", "axis ", a, " of shape ", shape_, " has extent ", shape_[d], ", expected 1");
         if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
         drop[d] = true;
       }
@@ -7445,7 +7459,7 @@ namespace mixt::expr {
   LeafList leaves;
   Shape shape;
   for (const ProgramLeaf& l : p.leaves) {
-    add_leaf(leaves, l.array, l.view);
+    add_leaf(leaves, l.array, l.view, op, {});
     shape = broadcast_shapes(shape, l.view.shape, op);
   }
   NDArray out = array_for(leaves, shape, op);
@@ -9046,52 +9060,78 @@ inline void record_product(const expr::DotExpr& d, NDArray& out) {
 #include <vector>
 
 
+namespace mixt::detail {
+/// An uninitialized array; a GPU context in a build without CUDA, or a size past memory, is an error naming `op`
+/// at the caller's line.
+inline NDArray new_array(const Shape& shape, Context ctx, DType dtype, const char* op,
+                         const mixt::source_location& where) {
+  return at_location(where, [&] {
+    require_device(ctx, op);
+    storage_bytes(shape, dtype, op);
+    return NDArray(shape, ctx, dtype);
+  });
+}
+/// An array of `shape` filled with `value`.
+inline NDArray filled(const Shape& shape, double value, Context ctx, DType dtype, const char* op,
+                      const mixt::source_location& where) {
+  NDArray a = new_array(shape, ctx, dtype, op, where);
+  a.assign(value, where);
+  return a;
+}
+}  // namespace mixt::detail
+
 namespace mixt::nd {
 
 /// An uninitialized array.
-inline NDArray empty(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32) {
-  return NDArray(shape, ctx, dtype);
+inline NDArray empty(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32,
+                     mixt::source_location where = mixt::source_location::current()) {
+  return detail::new_array(shape, ctx, dtype, "empty", where);
 }
 
 /// An array filled with `value`.
-inline NDArray full(const Shape& shape, double value, Context ctx = cpu(), DType dtype = DType::float32) {
-  NDArray a(shape, ctx, dtype);
-  a.assign(value);
-  return a;
+inline NDArray full(const Shape& shape, double value, Context ctx = cpu(), DType dtype = DType::float32,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return detail::filled(shape, value, ctx, dtype, "full", where);
 }
-
-inline NDArray zeros(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32) {
-  return full(shape, 0.0, ctx, dtype);
+inline NDArray zeros(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32,
+                     mixt::source_location where = mixt::source_location::current()) {
+  return detail::filled(shape, 0.0, ctx, dtype, "zeros", where);
 }
-inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32) {
-  return full(shape, 1.0, ctx, dtype);
+inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return detail::filled(shape, 1.0, ctx, dtype, "ones", where);
 }
 
 /// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
 /// (values.size(),).
 template <class T>
-NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32) {
+NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32,
+              mixt::source_location where = mixt::source_location::current()) {
   if (size_t(shape.size()) != values.size())
-    detail::fail("array", values.size(), " values given for shape ", shape.to_string(), ", which holds ", shape.size());
-  NDArray host(shape, cpu(), dtype);
+    detail::fail_at(where, "array", values.size(), " values given for shape ", shape.to_string(),
+                          ", which holds ", shape.size());
+  NDArray host = detail::new_array(shape, cpu(), dtype, "array", where);
   dtype_switch(dtype, [&](auto d) {
     using D = decltype(d);
     D* p = host.data<D>();
     for (size_t i = 0; i < values.size(); ++i) p[i] = detail::convert_value<D>(values[i]);
   });
-  return ctx == cpu() ? host : host.copyto(ctx);
+  return ctx == cpu() ? host : host.copyto(ctx, where);
 }
 template <class T>
-NDArray array(const std::vector<T>& values, Context ctx = cpu(), DType dtype = DType::float32) {
-  return array(values, Shape{int64_t(values.size())}, ctx, dtype);
+NDArray array(const std::vector<T>& values, Context ctx = cpu(), DType dtype = DType::float32,
+              mixt::source_location where = mixt::source_location::current()) {
+  return array(values, Shape{int64_t(values.size())}, ctx, dtype, where);
 }
 template <class T>
-NDArray array(std::initializer_list<T> values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32) {
-  return array(std::vector<T>(values), shape, ctx, dtype);
+NDArray array(std::initializer_list<T> values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32,
+              mixt::source_location where = mixt::source_location::current()) {
+  return array(std::vector<T>(values), shape, ctx, dtype, where);
 }
 template <class T>
-NDArray array(std::initializer_list<T> values, Context ctx = cpu(), DType dtype = DType::float32) {
-  return array(std::vector<T>(values), ctx, dtype);
+NDArray array(std::initializer_list<T> values, Context ctx = cpu(), DType dtype = DType::float32,
+              mixt::source_location where = mixt::source_location::current()) {
+  return array(std::vector<T>(values), ctx, dtype, where);
 }
 
 /// MXNet's arange: the values start, start + step, ... below stop (above it for a negative step), each repeated
@@ -9099,30 +9139,35 @@ NDArray array(std::initializer_list<T> values, Context ctx = cpu(), DType dtype 
 /// (float -> integer truncates). The length is ceil((stop - start) / step) * repeat; an empty array when that is
 /// not positive (NumPy's rule).
 inline NDArray arange(double start, double stop, double step = 1, int64_t repeat = 1, Context ctx = cpu(),
-                      DType dtype = DType::float32) {
-  if (step == 0 || !std::isfinite(step)) detail::fail("arange", "step must be finite and nonzero, received ", step);
-  if (repeat < 1) detail::fail("arange", "repeat must be >= 1, received ", repeat);
+                      DType dtype = DType::float32, mixt::source_location where = mixt::source_location::current()) {
+  using detail::fail_at;
+  if (step == 0 || !std::isfinite(step)) fail_at(where, "arange", "step must be finite and nonzero, received ", step);
+  if (repeat < 1) fail_at(where, "arange", "repeat must be >= 1, received ", repeat);
   if (!std::isfinite(start) || !std::isfinite(stop))
-    detail::fail("arange", "start and stop must be finite, received start = ", start, ", stop = ", stop);
+    fail_at(where, "arange", "start and stop must be finite, received start = ", start, ", stop = ", stop);
   const double steps = std::ceil((stop - start) / step);
   if (steps * double(repeat) > 9.0e15)
-    detail::fail("arange", "the range holds too many elements (", steps, " values, each repeated ", repeat, " times)");
+    fail_at(where, "arange", "the range holds too many elements (", steps, " values, each repeated ", repeat,
+            " times)");
   const int64_t n = steps > 0 ? int64_t(steps) * repeat : 0;
-  NDArray out(Shape{n}, ctx, dtype);
+  NDArray out = detail::new_array(Shape{n}, ctx, dtype, "arange", where);
   if (n == 0) return out;
   engine::Engine::get().push(
       [out, start, step, repeat](engine::RunContext rc) {
         const DType t = out.dtype();
         void* p = out.raw_data();
-        expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) { detail::store_double(t, p, i, start + double(i / repeat) * step); });
+        expr::launch(rc, out.size(), [=] MIXT_HD(int64_t i) {
+          detail::store_double(t, p, i, start + double(i / repeat) * step);
+        });
       },
-      ctx, {}, {out.var()}, engine::FnProperty::normal, "arange");
+      ctx, {}, {out.var()}, engine::FnProperty::normal, "arange", where);
   return out;
 }
 
 /// arange(stop): 0, 1, ..., stop - 1.
-inline NDArray arange(double stop, Context ctx = cpu(), DType dtype = DType::float32) {
-  return arange(0, stop, 1, 1, ctx, dtype);
+inline NDArray arange(double stop, Context ctx = cpu(), DType dtype = DType::float32,
+                      mixt::source_location where = mixt::source_location::current()) {
+  return arange(0, stop, 1, 1, ctx, dtype, where);
 }
 
 }  // namespace mixt::nd

@@ -29,17 +29,20 @@ inline const NDArray& first_array(const LeafList& leaves, const char* op) {
   return *leaves.arrays.front();
 }
 
-/// Appends one leaf (out of line: the same code for every leaf of every expression).
-[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v) {
-  if (a.is_none()) detail::fail("expression", "an operand is an empty NDArray (default-constructed, no storage)");
+/// Appends one leaf (out of line: the same code for every leaf of every expression); `op` and `where` name the
+/// evaluation in the error for an operand without storage.
+[[gnu::noinline]] inline void add_leaf(LeafList& l, const NDArray& a, const LeafView& v, const char* op,
+                                       const mixt::source_location& where) {
+  if (a.is_none())
+    detail::fail_at(where, op, "an operand of the expression is an empty NDArray (default-constructed, no storage)");
   l.arrays.push_back(&a);
   l.views.push_back(v);
 }
 
 template <FusedNode E>
-LeafList collect_leaves(const E& e) {
+LeafList collect_leaves(const E& e, const char* op, const mixt::source_location& where) {
   LeafList l;
-  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v); });
+  e.for_each_leaf([&](const NDArray& a, const LeafView& v) { add_leaf(l, a, v, op, where); });
   return l;
 }
 
@@ -158,7 +161,8 @@ void evaluate_into(const NDArray& out, const E& e, const LeafList& leaves, const
 /// Pushes out = Saver(out, e) as one kernel. e's shape must broadcast to out's shape.
 template <class Saver, FusedNode E>
 void evaluate_into(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = nullptr) {
-  evaluate_into<Saver>(out, e, collect_leaves(e), value_shape(e, where), where, op ? op : Saver::name);
+  if (!op) op = Saver::name;
+  evaluate_into<Saver>(out, e, collect_leaves(e, op, where), value_shape(e, where), where, op);
 }
 
 /// A new array of `shape` with the dtype and context of the first leaf (every leaf shares them, as evaluation
@@ -181,7 +185,7 @@ NDArray evaluate(const E& e, const LeafList& leaves, const mixt::source_location
 template <FusedNode E>
 NDArray evaluate(const E& e, const mixt::source_location& where = mixt::source_location::current(),
                  const char* op = "assign") {
-  return evaluate(e, collect_leaves(e), where, op);
+  return evaluate(e, collect_leaves(e, op, where), where, op);
 }
 
 }  // namespace mixt::expr

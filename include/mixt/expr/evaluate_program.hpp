@@ -15,7 +15,7 @@ namespace mixt::expr {
   LeafList leaves;
   Shape shape;
   for (const ProgramLeaf& l : p.leaves) {
-    add_leaf(leaves, l.array, l.view);
+    add_leaf(leaves, l.array, l.view, op, {});
     shape = broadcast_shapes(shape, l.view.shape, op);
   }
   NDArray out = array_for(leaves, shape, op);

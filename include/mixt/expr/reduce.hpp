@@ -132,7 +132,7 @@ inline ReducePrep prepare_reduce(const Shape& in, const LeafList& leaves, const 
 template <class Red, FusedNode E>
 NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exclude,
                const mixt::source_location& where) {
-  const LeafList leaves = collect_leaves(e);
+  const LeafList leaves = collect_leaves(e, Red::name, where);
   const NDArray& first = first_array(leaves, Red::name);
   const Shape in = value_shape(e, where);
   check_leaves(leaves, first.dtype(), first.ctx(), Red::name, where);

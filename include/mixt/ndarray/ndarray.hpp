@@ -149,10 +149,14 @@ class NDArray {
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
   NDArray copy() const;
-  /// Copies the values into `other` (same shape; any context; dtype converted).
-  void copyto(NDArray& other) const;
+  /// Copies the values into `other` (same shape; any context; dtype converted) and returns it, as MXNet does.
+  NDArray& copyto(NDArray& other, mixt::source_location where = mixt::source_location::current()) const;
+  /// The same into a temporary view: `x.copyto(y.slice(0, 2))`.
+  NDArray copyto(NDArray&& other, mixt::source_location where = mixt::source_location::current()) const {
+    return copyto(other, where);
+  }
   /// A new array on `ctx` holding a copy of the values.
-  NDArray copyto(const Context& ctx) const;
+  NDArray copyto(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const;
   /// This array if it already lives on ctx, else a copy on ctx.
   NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).

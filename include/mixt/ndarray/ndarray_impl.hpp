@@ -246,21 +246,23 @@ inline NDArray NDArray::copy() const {
   return out;
 }
 
-inline void NDArray::copyto(NDArray& other) const {
+inline NDArray& NDArray::copyto(NDArray& other, mixt::source_location where) const {
   // While recording, as an assign (autograd::detail::in_place_records): a recorded source puts other on the tape.
   const bool records =
-      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, {}, "copyto");
-  detail::copy_array(*this, other, {});  // onto itself: checked, then a no-op (MXNet warns)
+      autograd::is_recording() && autograd::detail::in_place_records<expr::save_write>(other, *this, where, "copyto");
+  detail::copy_array(*this, other, where);  // onto itself: checked, then a no-op (MXNet warns)
   if (records)
     autograd::detail::record_copy("copyto", *this, other, [dtype = dtype_, ctx = ctx_](const NDArray& g) {
       const NDArray same_dtype = g.dtype() == dtype ? g : g.astype(dtype);
       return same_dtype.ctx() == ctx ? same_dtype : same_dtype.copyto(ctx);
     });
+  return other;
 }
 
-inline NDArray NDArray::copyto(const Context& ctx) const {
+inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) const {
+  detail::at_location(where, [&] { require_device(ctx, "copyto"); });
   NDArray out(shape_, ctx, dtype_);
-  detail::copy_array(*this, out, {});
+  detail::copy_array(*this, out, where);
   autograd::detail::record_copy("copyto", *this, out, [from = ctx_](const NDArray& g) { return g.copyto(from); });
   return out;
 }
@@ -319,8 +321,11 @@ inline NDArray NDArray::at(int64_t index, mixt::source_location where) const {
 
 inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const {
   return detail::at_location(where, [&] {
-    int nd = ndim() + 1;
-    axis = Shape::normalize_axis(axis, nd, "expand_dims");
+    const int nd = ndim() + 1;
+    if (axis < -nd || axis >= nd)
+      detail::fail("expand_dims", "axis ", axis, " is out of range for an array of shape ", shape_, " (expected -",
+                   nd, " <= axis <= ", nd - 1, ")");
+    if (axis < 0) axis += nd;
     Shape s;
     for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
     return view(s, offset_);
@@ -335,7 +340,8 @@ inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location whe
     } else {
       for (int a : axes) {
         int d = Shape::normalize_axis(a, ndim(), "squeeze");
-        if (shape_[d] != 1) detail::fail("squeeze", "axis ", a, " has extent ", shape_[d], ", expected 1");
+        if (shape_[d] != 1)
+          detail::fail("squeeze", "axis ", a, " of shape ", shape_, " has extent ", shape_[d], ", expected 1");
         if (drop[d]) detail::fail("squeeze", "axis ", a, " appears twice in axes");  // NumPy: repeated axis
         drop[d] = true;
       }
