@@ -106,6 +106,14 @@ struct Ternary : ExprTag {
   }
 };
 
+/// The name errors give the evaluation of a new array from e: its outermost operation's (MXNet's operator
+/// names: elemwise_add, exp, ...), or "assign" for a bare leaf.
+template <class E> inline constexpr const char* evaluation_name = "assign";
+template <class F, class A> inline constexpr const char* evaluation_name<Unary<F, A>> = F::name;
+template <class F, class A, class B> inline constexpr const char* evaluation_name<Binary<F, A, B>> = F::name;
+template <class F, class A, class B, class C>
+inline constexpr const char* evaluation_name<Ternary<F, A, B, C>> = F::name;
+
 /// A node that turns into an NDArray by its own means (a BLAS call, say): it provides materialize() and
 /// assign_into<Saver>(NDArray&) instead of a plan.
 template <class T>

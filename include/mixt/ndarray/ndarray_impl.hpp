@@ -148,7 +148,7 @@ NDArray::NDArray(const E& e, mixt::source_location where) {
   if constexpr (expr::Materializable<E>) {
     *this = e.materialize();
   } else {
-    *this = expr::evaluate(e, where, "assign");
+    *this = expr::evaluate(e, where, expr::evaluation_name<E>);
     if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
   }
 }
