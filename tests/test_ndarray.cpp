@@ -500,6 +500,27 @@ TEST_CASE("ndarray: errors of views, reshapes, item and transposes name the call
 #endif
 }
 
+MIXT_DEVICE_TEST("ndarray: MXNet spellings: item() as asscalar, zeros_like, ones_like, astype by name, DType printed") {
+  const Context ctx = Device::ctx();
+  NDArray a = nd::array({-3.0, 1e6 + 1}, Shape{2, 1}, ctx, DType::int32);
+  static_assert(std::is_same_v<decltype(a.at(0).item()), double>);
+  CHECK(a.at(1).item() == 1e6 + 1);
+  for (NDArray like : {nd::zeros_like(a), nd::ones_like(a)}) {
+    CHECK(like.shape() == Shape{2, 1});
+    CHECK(like.dtype() == DType::int32);
+    CHECK(like.ctx() == ctx);
+  }
+  CHECK(nd::ones_like(a).to_vector<int>() == std::vector<int>{1, 1});
+  CHECK(nd::zeros_like(a).to_vector<int>() == std::vector<int>{0, 0});
+  CHECK(a.astype("float16").dtype() == DType::float16);
+  CHECK(a.astype("float64").to_vector<double>() == std::vector<double>{-3, 1e6 + 1});
+  expect_error([&] { a.astype("float"); }, {"dtype", "unknown dtype name 'float'"});
+  expect_error([&] { nd::zeros_like(NDArray()); }, {"zeros_like", "empty"});
+  std::ostringstream os;
+  os << a.dtype() << " " << DType::bfloat16;
+  CHECK(os.str() == "int32 bfloat16");
+}
+
 MIXT_DEVICE_TEST("ndarray: copyto returns its destination and writes into a temporary view") {
   const Context ctx = Device::ctx();
   NDArray src = nd::array({1.0, 2.0, 3.0}, ctx), row = nd::zeros({3}, ctx), dst = nd::zeros({2, 3}, ctx);

@@ -213,6 +213,7 @@ MIXT_DEVICE_TEST("shape ops: Concat forward, backward, partial inference and mis
   std::vector<double> ab = v[0];
   ab.insert(ab.end(), v[1].begin(), v[1].end());
   check_close(c, ab);
+  check_close(nd::concat({a, b}, {.dim = 0}), ab);  // MXNet's lower-case alias
   CHECK(nd::Concat({a, a}, {.dim = -1}).shape() == Shape{2, 6});
   check_grad<op::Concat>({.num_args = 2, .dim = 0}, {a, b});
 

@@ -337,6 +337,7 @@ inline int num_gpus() {
 // Element types. The numeric values are MXNet's (mshadow type flags), as written in .params files.
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <type_traits>
 
@@ -510,6 +511,12 @@ void word_switch(DType t, F&& f) {
 
 inline bool is_floating(DType t) {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
+}
+
+/// Prints MXNet's name ("float32"). (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, DType t) {
+  return os << dtype_name(t);
 }
 
 /// Parses MXNet's dtype names ("float32", "float16", ...).
@@ -3610,7 +3617,8 @@ class NDArray {
   /// `staging`. to_vector's work for every T.
   const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
-  template <class T> T item(mixt::source_location where = mixt::source_location::current()) const;
+  /// (T defaults to double, which holds every float32, float16, int32 and uint8 value exactly: MXNet's asscalar.)
+  template <class T = double> T item(mixt::source_location where = mixt::source_location::current()) const;
 
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
@@ -3627,6 +3635,8 @@ class NDArray {
   NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
   NDArray astype(DType dtype) const;
+  /// astype by MXNet's dtype name: a.astype("int32").
+  NDArray astype(const std::string& dtype) const { return astype(dtype_from_name(dtype)); }
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
@@ -9108,6 +9118,16 @@ inline NDArray zeros(const Shape& shape, Context ctx = cpu(), DType dtype = DTyp
 inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType::float32,
                     mixt::source_location where = mixt::source_location::current()) {
   return detail::filled(shape, 1.0, ctx, dtype, "ones", where);
+}
+
+/// zeros and ones of a's shape, context and dtype (MXNet's zeros_like, ones_like).
+inline NDArray zeros_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.is_none()) detail::fail_at(where, "zeros_like", "the array is empty (default-constructed, no storage)");
+  return detail::filled(a.shape(), 0.0, a.ctx(), a.dtype(), "zeros_like", where);
+}
+inline NDArray ones_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.is_none()) detail::fail_at(where, "ones_like", "the array is empty (default-constructed, no storage)");
+  return detail::filled(a.shape(), 1.0, a.ctx(), a.dtype(), "ones_like", where);
 }
 
 /// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
@@ -14759,6 +14779,12 @@ NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
   const std::vector<NDArray> parts = concat_detail::nonempty_parts(data, p.dim, where);
   p.num_args = int(parts.size());
   return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
+}
+/// MXNet's lower-case alias of Concat.
+template <int = 0>
+NDArray concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
+               mixt::source_location where = mixt::source_location::current()) {
+  return Concat(data, p, where);
 }
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,

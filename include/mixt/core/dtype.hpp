@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <type_traits>
 
@@ -84,6 +85,12 @@ void word_switch(DType t, F&& f) {
 
 inline bool is_floating(DType t) {
   return t == DType::float32 || t == DType::float64 || t == DType::float16 || t == DType::bfloat16;
+}
+
+/// Prints MXNet's name ("float32"). (A template over the stream: see Context's.)
+template <class Char, class Traits>
+std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& os, DType t) {
+  return os << dtype_name(t);
 }
 
 /// Parses MXNet's dtype names ("float32", "float16", ...).

@@ -49,6 +49,16 @@ inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType
   return detail::filled(shape, 1.0, ctx, dtype, "ones", where);
 }
 
+/// zeros and ones of a's shape, context and dtype (MXNet's zeros_like, ones_like).
+inline NDArray zeros_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.is_none()) detail::fail_at(where, "zeros_like", "the array is empty (default-constructed, no storage)");
+  return detail::filled(a.shape(), 0.0, a.ctx(), a.dtype(), "zeros_like", where);
+}
+inline NDArray ones_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.is_none()) detail::fail_at(where, "ones_like", "the array is empty (default-constructed, no storage)");
+  return detail::filled(a.shape(), 1.0, a.ctx(), a.dtype(), "ones_like", where);
+}
+
 /// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
 /// (values.size(),).
 template <class T>

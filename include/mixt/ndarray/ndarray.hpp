@@ -144,7 +144,8 @@ class NDArray {
   /// `staging`. to_vector's work for every T.
   const void* host_data(std::unique_ptr<char[]>& staging) const;
   /// The single value of a one-element array, converted to T.
-  template <class T> T item(mixt::source_location where = mixt::source_location::current()) const;
+  /// (T defaults to double, which holds every float32, float16, int32 and uint8 value exactly: MXNet's asscalar.)
+  template <class T = double> T item(mixt::source_location where = mixt::source_location::current()) const;
 
   // --- copies ----------------------------------------------------------------------------------------------
   /// A deep copy on the same context.
@@ -161,6 +162,8 @@ class NDArray {
   NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
   NDArray astype(DType dtype) const;
+  /// astype by MXNet's dtype name: a.astype("int32").
+  NDArray astype(const std::string& dtype) const { return astype(dtype_from_name(dtype)); }
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).

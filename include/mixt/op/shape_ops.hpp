@@ -465,6 +465,12 @@ NDArray Concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
   p.num_args = int(parts.size());
   return op::invoke<op::Concat>(p, parts, {}, autograd::is_training(), where)[0];
 }
+/// MXNet's lower-case alias of Concat.
+template <int = 0>
+NDArray concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
+               mixt::source_location where = mixt::source_location::current()) {
+  return Concat(data, p, where);
+}
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
                                   mixt::source_location where = mixt::source_location::current()) {
