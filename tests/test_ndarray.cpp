@@ -496,6 +496,8 @@ TEST_CASE("ndarray: errors of views, reshapes, item and transposes name the call
   expect_error([&] { nd::zeros({int64_t(1) << 60, 4}); }, {"zeros", "more bytes"});
 #if !MIXT_USE_CUDA
   expect_error([&] { m.copyto(gpu(0)); }, {"copyto", "gpu(0)", "without CUDA"});
+  const int gpu_line = __LINE__;
+  CHECK(line_of([&] { m.as_in_context(gpu(0)); }) == gpu_line + 1);
   expect_error([&] { nd::ones({2}, gpu(0)); }, {"ones", "gpu(0)", "without CUDA"});
 #endif
 }

@@ -3632,7 +3632,9 @@ class NDArray {
   /// A new array on `ctx` holding a copy of the values.
   NDArray copyto(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const;
   /// This array if it already lives on ctx, else a copy on ctx.
-  NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
+  NDArray as_in_context(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const {
+    return ctx == ctx_ ? *this : copyto(ctx, where);
+  }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
   NDArray astype(DType dtype) const;
   /// astype by MXNet's dtype name: a.astype("int32").
@@ -9136,8 +9138,8 @@ template <class T>
 NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32,
               mixt::source_location where = mixt::source_location::current()) {
   if (size_t(shape.size()) != values.size())
-    detail::fail_at(where, "array", values.size(), " values given for shape ", shape.to_string(),
-                          ", which holds ", shape.size());
+    detail::fail_at(where, "array", values.size(), " values given for shape ", shape.to_string(), ", which holds ",
+                    shape.size());
   NDArray host = detail::new_array(shape, cpu(), dtype, "array", where);
   dtype_switch(dtype, [&](auto d) {
     using D = decltype(d);

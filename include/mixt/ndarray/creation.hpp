@@ -65,8 +65,8 @@ template <class T>
 NDArray array(const std::vector<T>& values, Shape shape, Context ctx = cpu(), DType dtype = DType::float32,
               mixt::source_location where = mixt::source_location::current()) {
   if (size_t(shape.size()) != values.size())
-    detail::fail_at(where, "array", values.size(), " values given for shape ", shape.to_string(),
-                          ", which holds ", shape.size());
+    detail::fail_at(where, "array", values.size(), " values given for shape ", shape.to_string(), ", which holds ",
+                    shape.size());
   NDArray host = detail::new_array(shape, cpu(), dtype, "array", where);
   dtype_switch(dtype, [&](auto d) {
     using D = decltype(d);

@@ -159,7 +159,9 @@ class NDArray {
   /// A new array on `ctx` holding a copy of the values.
   NDArray copyto(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const;
   /// This array if it already lives on ctx, else a copy on ctx.
-  NDArray as_in_context(const Context& ctx) const { return ctx == ctx_ ? *this : copyto(ctx); }
+  NDArray as_in_context(const Context& ctx, mixt::source_location where = mixt::source_location::current()) const {
+    return ctx == ctx_ ? *this : copyto(ctx, where);
+  }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
   NDArray astype(DType dtype) const;
   /// astype by MXNet's dtype name: a.astype("int32").
