@@ -460,6 +460,72 @@ TEST_CASE("autograd: a deep tape is released without deep recursion") {
 }
 #endif
 
+MIXT_DEVICE_TEST("autograd: ties and bounds of maximum, clip and where route the gradient as MXNet does") {
+  auto ctx = Device::ctx();
+  // Gradients of sum(f(...)), so each one is the derivative itself.
+  auto grads = [&](const std::vector<NDArray*>& vars, auto f) {
+    for (NDArray* v : vars) v->attach_grad();  // on the caller's handles: a copy's attach_grad stays with the copy
+    NDArray loss;
+    {
+      autograd::record rec;
+      loss = nd::sum(f());
+    }
+    loss.backward();
+    std::vector<std::vector<double>> out;
+    for (const NDArray* v : vars) out.push_back(v->grad().to_vector<double>());
+    return out;
+  };
+  using V = std::vector<double>;
+  NDArray a = nd::array<double>({1, 2}, ctx), b = nd::array<double>({1, 1}, ctx);
+  auto g = grads({&a, &b}, [&] { return maximum(a, b); });  // a tie goes to the left operand (ge / lt)
+  CHECK(g[0] == V{1, 1});
+  CHECK(g[1] == V{0, 0});
+  NDArray x = nd::array<double>({0, 1, 1.5, 2, 3}, ctx);
+  CHECK(grads({&x}, [&] { return clip(x, 1.0, 2.0); })[0] == V{0, 1, 1, 1, 0});  // 0 only outside [lo, hi]
+  NDArray c = nd::array<double>({-1, 0, 2}, ctx), p = nd::array<double>({1, 2, 3}, ctx),
+          q = nd::array<double>({4, 5, 6}, ctx);
+  g = grads({&p, &q}, [&] { return where(c, p, q); });  // any nonzero condition, negative too, selects p
+  CHECK(g[0] == V{1, 0, 1});
+  CHECK(g[1] == V{0, 1, 0});
+}
+
+MIXT_DEVICE_TEST("autograd: pause predicts, modes restore, create_graph retains, a repeated head counts twice") {
+  auto ctx = Device::ctx();
+  {
+    autograd::record rec;  // records in train mode
+    {
+      autograd::pause pz;  // MXNet's pause(train_mode=False)
+      CHECK_FALSE(autograd::is_training());
+    }
+    CHECK(autograd::is_training());
+  }
+  {
+    autograd::train_mode tm;
+    { autograd::predict_mode pm; }
+    CHECK(autograd::is_training());
+  }
+  // grad() with create_graph keeps the graph unless told otherwise (retain_graph defaults to create_graph).
+  NDArray x = nd::array<double>({1.5, -2}, ctx);
+  x.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = nd::sum(x * x);
+  }
+  std::vector<NDArray> g = autograd::grad({y}, {x}, {}, std::nullopt, true);
+  check_close(g[0], {3, -4}, 0, 0);
+  y.backward();  // the graph is still there
+  check_close(x.grad(), {3, -4}, 0, 0);
+  // backward({y, y}): each listed head contributes its head gradient.
+  NDArray z;
+  {
+    autograd::record rec;
+    z = x * 3.0;
+  }
+  autograd::backward({z, z});
+  check_close(x.grad(), {6, 6}, 0, 0);
+}
+
 MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
   auto ctx = Device::ctx();
   NDArray x = nd::array<double>({0.5, -1, 2}, ctx);

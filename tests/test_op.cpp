@@ -59,6 +59,16 @@ MIXT_DEVICE_TEST("op: Activation forward and backward for every act_type") {
     check_grad<op::Activation>(p, {x});
   }
   CHECK_THROWS_AS(nd::Activation(x, {.act_type = "swish"}), Error);
+  // relu's gradient at the kink is 0 (MXNet's relu_grad is x > 0).
+  NDArray kink = nd::array(std::vector<double>{-1, 0, 2}, ctx);
+  kink.attach_grad();
+  NDArray loss;
+  {
+    autograd::record rec;
+    loss = nd::sum(nd::Activation(kink, {.act_type = "relu"}));
+  }
+  loss.backward();
+  CHECK(kink.grad().to_vector<double>() == std::vector<double>{0, 0, 1});
 }
 
 MIXT_DEVICE_TEST("op: LeakyReLU leaky, elu, selu, gelu and prelu") {
@@ -171,13 +181,36 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
   }
   // A label shaped like the output: (out - label) * grad_scale.
   NDArray soft_label = nd::full(x.shape(), 0.2, ctx);
-  op::SoftmaxOutput::Param p{};
+  op::SoftmaxOutput::Param p{.grad_scale = 3};
   auto out = op::invoke<op::SoftmaxOutput>(p, {x, soft_label});
   NDArray grad = nd::zeros(x.shape(), ctx);
   op::SoftmaxOutput::backward(p, {}, {}, {x, soft_label}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
   std::vector<double> want(n * k);
-  for (size_t i = 0; i < want.size(); ++i) want[i] = y[i] - 0.2;
+  for (size_t i = 0; i < want.size(); ++i) want[i] = (y[i] - 0.2) * 3;
   check_close(grad, want, 1e-5, 1e-7);
+  // normalization "valid" with every label ignored: the count is taken as 1, so the gradient is 0, not 0 / 0.
+  NDArray ignored = nd::full(Shape{int64_t(n)}, -1.0, ctx), zero_grad = nd::full(x.shape(), 7.0, ctx);
+  const op::SoftmaxOutput::Param pv{.use_ignore = true, .normalization = "valid"};
+  auto out_ignored = op::invoke<op::SoftmaxOutput>(pv, {x, ignored});
+  op::SoftmaxOutput::backward(pv, {}, {}, {x, ignored}, out_ignored, {op::Req::write, op::Req::null},
+                              {zero_grad, NDArray()}, {});
+  check_close(zero_grad, std::vector<double>(n * k, 0.0), 0, 0);
+  // multi_output divides by the number of positions as well (MXNet: grad_scale / s3[2] unless "valid").
+  {
+    const std::vector<double> mv = {0.5, -1.0, 2.0, 1.5, 0.0, -0.5}, lab = {0, 1, 1};  // (1, 2 classes, 3)
+    NDArray mx = nd::array(mv, Shape{1, 2, 3}, ctx), ml = nd::array(lab, Shape{1, 3}, ctx);
+    const op::SoftmaxOutput::Param pm{.multi_output = true};
+    auto mout = op::invoke<op::SoftmaxOutput>(pm, {mx, ml});
+    NDArray mgrad = nd::zeros(mx.shape(), ctx);
+    op::SoftmaxOutput::backward(pm, {}, {}, {mx, ml}, mout, {op::Req::write, op::Req::null}, {mgrad, NDArray()}, {});
+    std::vector<double> mwant(6);
+    for (size_t s = 0; s < 3; ++s) {
+      const double e0 = std::exp(mv[s]), e1 = std::exp(mv[3 + s]);
+      mwant[s] = (e0 / (e0 + e1) - (lab[s] == 0)) / 3;
+      mwant[3 + s] = (e1 / (e0 + e1) - (lab[s] == 1)) / 3;
+    }
+    check_close(mgrad, mwant, 1e-5, 1e-7);
+  }
   // out_grad multiplies by the head gradient, which is otherwise ignored (it was ignored always).
   NDArray class_grad = nd::zeros(x.shape(), ctx), scaled_grad = nd::zeros(x.shape(), ctx);
   std::vector<double> hv = stored(random_values(n * k, 0.5, 2, 9));
@@ -381,6 +414,32 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
   }
   NDArray w = nd::zeros(Shape{3}, ctx);
   CHECK_THROWS_AS(nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}), Error);
+}
+
+MIXT_DEVICE_TEST("op: optimizer settings at their edges: clipping at 0, and where epsilon goes") {
+  auto ctx = Device::ctx();
+  {  // clip_gradient = 0 clips every gradient to 0 (MXNet turns clipping on for clip_gradient >= 0)
+    NDArray w = nd::array(std::vector<double>{1, 2}, ctx), g = nd::array(std::vector<double>{5, -5}, ctx);
+    nd::sgd_update(w, g, {.lr = 0.1f, .clip_gradient = 0.0f});
+    check_close(w, {1, 2}, 0, 0);
+  }
+  {  // rmsprop: w -= lr g / sqrt(n + eps); eps 1, gamma1 0.5, n0 0, g 1, lr 1: n = 0.5, w = 1 - 1 / sqrt(1.5)
+    NDArray w = nd::ones(Shape{1}, ctx), g = nd::ones(Shape{1}, ctx), n = nd::zeros(Shape{1}, ctx);
+    nd::rmsprop_update(w, g, n, {.lr = 1.0f, .gamma1 = 0.5f, .epsilon = 1.0f});
+    check_close(n, {0.5}, 1e-6, 0);
+    check_close(w, {1 - 1 / std::sqrt(1.5)}, 1e-6, 0);
+  }
+  {  // rmsprop clip_weights = 0 clips the weights to 0
+    NDArray w = nd::array(std::vector<double>{1, -1}, ctx), g = nd::ones(Shape{2}, ctx), n = nd::zeros(Shape{2}, ctx);
+    nd::rmsprop_update(w, g, n, {.lr = 0.01f, .clip_weights = 0.0f});
+    check_close(w, {0, 0}, 0, 0);
+  }
+  {  // adam: w -= lr m / (sqrt(v) + eps); eps 1, beta1 = beta2 = 0, g 2, lr 1: m 2, v 4, w = 1 - 2 / 3
+    NDArray w = nd::ones(Shape{1}, ctx), g = nd::full(Shape{1}, 2.0, ctx), m = nd::zeros(Shape{1}, ctx),
+            v = nd::zeros(Shape{1}, ctx);
+    nd::adam_update(w, g, m, v, {.lr = 1.0f, .beta1 = 0.0f, .beta2 = 0.0f, .epsilon = 1.0f});
+    check_close(w, {1.0 / 3}, 1e-6, 0);
+  }
 }
 
 TEST_CASE("op: errors from the nd:: calls name the caller's line, not the library's") {

@@ -323,6 +323,9 @@ MIXT_DEVICE_TEST("indexing ops: take with clip, wrap and raise; backward accumul
   NDArray g = nd::ones(Shape{2, 3, 3}, ctx), ga = nd::zeros(Shape{5, 3}, ctx);
   op::Take::backward({}, {}, {g}, {a, idx}, {}, {op::Req::write, op::Req::null}, {ga, NDArray()}, {});
   check_close(ga, {2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 2, 2, 2});
+  // clip: an index of exactly n is the last one.
+  check_close(nd::take(a, nd::array(std::vector<double>{3}, Shape{1}, ctx), {.axis = 1, .mode = "clip"}),
+              {av[2], av[5], av[8], av[11], av[14]});
   // Integer indices work too.
   check_close(nd::take(a, nd::array(std::vector<double>{2, 0}, Shape{2}, ctx, DType::int32)),
               {av[6], av[7], av[8], av[0], av[1], av[2]});
