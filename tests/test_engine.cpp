@@ -637,6 +637,7 @@ TEST_CASE("thread pool: set_num_threads while another thread runs loops: every l
     CHECK(num_threads() == 1 + round % 4);
     std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  while (loops.load() == 0) std::this_thread::yield();  // at least one loop, however slow the thread's start
   done = true;
   looper.join();
   CHECK(loops.load() > 0);
