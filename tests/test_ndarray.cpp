@@ -458,7 +458,7 @@ MIXT_DEVICE_TEST("ndarray: transpose with any axes, 2-D to 4-D, matches a loop")
 
 // --- printing --------------------------------------------------------------------------------------------------
 
-TEST_CASE("ndarray: errors of views, reshapes, item and transposes name the caller's line") {
+TEST_CASE("ndarray: errors of views, copies, creation and expressions name the caller's line") {
   // Their checks live in shared code (infer_reshape, normalize_axis): the error used to have no location.
   NDArray m = nd::ones({2, 3});
   auto line_of = [](auto f) -> int {
