@@ -179,30 +179,27 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
       }
     }
   }
+  // The data's gradient written over `grad` by the forward and backward of p (without a head gradient).
+  auto data_grad = [](const op::SoftmaxOutput::Param& p, const NDArray& data, const NDArray& lab, NDArray grad) {
+    auto out = op::invoke<op::SoftmaxOutput>(p, {data, lab});
+    op::SoftmaxOutput::backward(p, {}, {}, {data, lab}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
+    return grad;
+  };
   // A label shaped like the output: (out - label) * grad_scale.
   NDArray soft_label = nd::full(x.shape(), 0.2, ctx);
-  op::SoftmaxOutput::Param p{.grad_scale = 3};
-  auto out = op::invoke<op::SoftmaxOutput>(p, {x, soft_label});
-  NDArray grad = nd::zeros(x.shape(), ctx);
-  op::SoftmaxOutput::backward(p, {}, {}, {x, soft_label}, out, {op::Req::write, op::Req::null}, {grad, NDArray()}, {});
+  NDArray grad = data_grad({.grad_scale = 3}, x, soft_label, nd::zeros(x.shape(), ctx));
   std::vector<double> want(n * k);
   for (size_t i = 0; i < want.size(); ++i) want[i] = (y[i] - 0.2) * 3;
   check_close(grad, want, 1e-5, 1e-7);
   // normalization "valid" with every label ignored: the count is taken as 1, so the gradient is 0, not 0 / 0.
-  NDArray ignored = nd::full(Shape{int64_t(n)}, -1.0, ctx), zero_grad = nd::full(x.shape(), 7.0, ctx);
-  const op::SoftmaxOutput::Param pv{.use_ignore = true, .normalization = "valid"};
-  auto out_ignored = op::invoke<op::SoftmaxOutput>(pv, {x, ignored});
-  op::SoftmaxOutput::backward(pv, {}, {}, {x, ignored}, out_ignored, {op::Req::write, op::Req::null},
-                              {zero_grad, NDArray()}, {});
-  check_close(zero_grad, std::vector<double>(n * k, 0.0), 0, 0);
+  NDArray ignored = nd::full(Shape{int64_t(n)}, -1.0, ctx);
+  check_close(data_grad({.use_ignore = true, .normalization = "valid"}, x, ignored, nd::full(x.shape(), 7.0, ctx)),
+              std::vector<double>(n * k, 0.0), 0, 0);
   // multi_output divides by the number of positions as well (MXNet: grad_scale / s3[2] unless "valid").
   {
     const std::vector<double> mv = {0.5, -1.0, 2.0, 1.5, 0.0, -0.5}, lab = {0, 1, 1};  // (1, 2 classes, 3)
     NDArray mx = nd::array(mv, Shape{1, 2, 3}, ctx), ml = nd::array(lab, Shape{1, 3}, ctx);
-    const op::SoftmaxOutput::Param pm{.multi_output = true};
-    auto mout = op::invoke<op::SoftmaxOutput>(pm, {mx, ml});
-    NDArray mgrad = nd::zeros(mx.shape(), ctx);
-    op::SoftmaxOutput::backward(pm, {}, {}, {mx, ml}, mout, {op::Req::write, op::Req::null}, {mgrad, NDArray()}, {});
+    NDArray mgrad = data_grad({.multi_output = true}, mx, ml, nd::zeros(mx.shape(), ctx));
     std::vector<double> mwant(6);
     for (size_t s = 0; s < 3; ++s) {
       const double e0 = std::exp(mv[s]), e1 = std::exp(mv[3 + s]);
@@ -212,6 +209,7 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
     check_close(mgrad, mwant, 1e-5, 1e-7);
   }
   // out_grad multiplies by the head gradient, which is otherwise ignored (it was ignored always).
+  const std::vector<NDArray> out = op::invoke<op::SoftmaxOutput>({}, {x, label});
   NDArray class_grad = nd::zeros(x.shape(), ctx), scaled_grad = nd::zeros(x.shape(), ctx);
   std::vector<double> hv = stored(random_values(n * k, 0.5, 2, 9));
   NDArray head = nd::array(hv, x.shape(), ctx);

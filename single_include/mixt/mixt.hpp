@@ -9098,6 +9098,11 @@ inline NDArray filled(const Shape& shape, double value, Context ctx, DType dtype
   a.assign(value, where);
   return a;
 }
+/// An array of a's shape, context and dtype filled with `value`.
+inline NDArray filled_like(const NDArray& a, double value, const char* op, const mixt::source_location& where) {
+  if (a.is_none()) fail_at(where, op, "the array is empty (default-constructed, no storage)");
+  return filled(a.shape(), value, a.ctx(), a.dtype(), op, where);
+}
 }  // namespace mixt::detail
 
 namespace mixt::nd {
@@ -9124,12 +9129,10 @@ inline NDArray ones(const Shape& shape, Context ctx = cpu(), DType dtype = DType
 
 /// zeros and ones of a's shape, context and dtype (MXNet's zeros_like, ones_like).
 inline NDArray zeros_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
-  if (a.is_none()) detail::fail_at(where, "zeros_like", "the array is empty (default-constructed, no storage)");
-  return detail::filled(a.shape(), 0.0, a.ctx(), a.dtype(), "zeros_like", where);
+  return detail::filled_like(a, 0.0, "zeros_like", where);
 }
 inline NDArray ones_like(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
-  if (a.is_none()) detail::fail_at(where, "ones_like", "the array is empty (default-constructed, no storage)");
-  return detail::filled(a.shape(), 1.0, a.ctx(), a.dtype(), "ones_like", where);
+  return detail::filled_like(a, 1.0, "ones_like", where);
 }
 
 /// An array holding `values` (converted to dtype as astype converts) with the given shape; the shape defaults to
