@@ -460,11 +460,90 @@ TEST_CASE("autograd: a deep tape is released without deep recursion") {
 }
 #endif
 
+MIXT_DEVICE_TEST("autograd: attach_grad on any copy of a handle marks them all; a view is an array of its own") {
+  auto ctx = Device::ctx();
+  NDArray w = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, ctx);
+  NDArray earlier = w;                 // copied before attach_grad
+  std::vector<NDArray> params{w};
+  for (NDArray p : params) p.attach_grad();  // by value, as a range-for over copies writes it
+  NDArray later = w;
+  NDArray row = w.at(1);               // a view: not the variable
+  CHECK(row.grad().is_none());
+  NDArray loss;
+  {
+    autograd::record rec;
+    loss = nd::sum(earlier * earlier * 3.f);
+  }
+  loss.backward();
+  for (const NDArray* h : {&w, &earlier, &later, &params[0]}) check_close(h->grad(), {6, 12, 18, 24}, 1e-6);
+  CHECK(w.grad().chunk() == earlier.grad().chunk());
+  // A view marked on its own gets its own gradient and leaves the base's variable alone.
+  row.attach_grad();
+  {
+    autograd::record rec;
+    loss = nd::sum(row * w.at(1));
+  }
+  loss.backward();
+  check_close(row.grad(), {3, 4}, 1e-6);
+  check_close(w.grad(), {0, 0, 3, 4}, 1e-6);
+  // detach() is a new handle: marking it does not touch w's copies.
+  NDArray d = earlier.detach();
+  d.attach_grad();
+  CHECK(d.grad().chunk() != w.grad().chunk());
+  CHECK(later.autograd_entry().node == w.autograd_entry().node);
+}
+
+MIXT_DEVICE_TEST("autograd: the tape is released once its heads are dropped, after backward and create_graph") {
+  // Nodes whose backward keeps the forward's output (norm, prod, max) or a view of an input could hold themselves
+  // through an array's shared tape entry; each node must die with the last handle to its head.
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<double>({0.5, -1.5, 2, 1}, Shape{2, 2}, ctx);
+  NDArray w = nd::array<double>({1, -1, 0.5, 2}, Shape{2, 2}, ctx);
+  x.attach_grad();
+  w.attach_grad();
+  std::vector<std::weak_ptr<autograd::Node>> nodes;
+  auto keep = [&](const NDArray& a) {
+    REQUIRE(a.autograd_entry());
+    nodes.push_back(a.autograd_entry().node);
+    return a;
+  };
+  {
+    std::vector<NDArray> g;
+    NDArray head, op_head;
+    {
+      autograd::record rec;
+      NDArray e = keep(exp(x) * w);
+      NDArray v = keep(e.reshape({4}).slice(1, 3));
+      NDArray p = keep(nd::prod(e, 1)), m = keep(nd::max(e, 0)), n = keep(nd::norm(e));
+      NDArray t = keep(nd::dot(x, w, false, true));
+      NDArray c = keep(nd::transpose(t).astype(DType::float64).copy().astype(DType::float32));
+      head = keep(nd::sum(v) + nd::sum(p) + nd::sum(m) + n + nd::sum(c));
+      g = autograd::grad({head}, {x, w}, {}, true, /*create_graph=*/true);
+      op_head = keep(nd::sum(nd::Activation(t, {.act_type = "tanh"})));  // no second derivative: backward only
+      keep(g[0]);
+      keep(g[1]);
+    }
+    NDArray second;
+    {
+      autograd::record rec;
+      second = nd::sum(g[0] * g[1]);
+    }
+    second.backward();
+    op_head.backward();
+    for (const auto& n : nodes) CHECK(!n.expired());
+  }
+  waitall();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    CAPTURE(i);
+    CHECK(nodes[i].expired());
+  }
+}
+
 MIXT_DEVICE_TEST("autograd: ties and bounds of maximum, clip and where route the gradient as MXNet does") {
   auto ctx = Device::ctx();
   // Gradients of sum(f(...)), so each one is the derivative itself.
   auto grads = [&](const std::vector<NDArray*>& vars, auto f) {
-    for (NDArray* v : vars) v->attach_grad();  // on the caller's handles: a copy's attach_grad stays with the copy
+    for (NDArray* v : vars) v->attach_grad();
     NDArray loss;
     {
       autograd::record rec;

@@ -167,11 +167,15 @@ inline void NDArray::attach_grad(GradReq req) {
   n->dtype = dtype_;
   n->ctx = ctx_;
   n->grad = std::make_shared<NDArray>(nd::zeros(shape_, ctx_, dtype_));
-  ag_ = autograd::Entry{std::move(n), 0};
+  // Written into the shared place, so that every copy of this handle is the variable too. The variable node
+  // holds no other node, so no copy saved by the tape can close a cycle through it.
+  if (!ag_) ag_ = std::make_shared<autograd::Entry>();
+  *ag_ = autograd::Entry{std::move(n), 0};
 }
 
 inline NDArray NDArray::grad() const {
-  if (ag_ && ag_.node->is_variable && ag_.node->grad) return *ag_.node->grad;
+  const autograd::Entry& e = autograd_entry();
+  if (e && e.node->is_variable && e.node->grad) return *e.node->grad;
   return NDArray();
 }
 

@@ -57,6 +57,7 @@ class NDArray {
       : shape_(shape), dtype_(dtype), ctx_(ctx) {
     require_device(ctx, "NDArray");
     chunk_ = std::make_shared<memory::Chunk>(ctx, detail::storage_bytes(shape, dtype, "NDArray"));
+    ag_ = std::make_shared<autograd::Entry>();
   }
   /// Evaluates an expression into a new array: one fused kernel.
   template <ExprNode E>
@@ -201,7 +202,8 @@ class NDArray {
   NDArray view(const Shape& shape, size_t byte_offset) const;
 
   // --- autograd (mixt/autograd) ------------------------------------------------------------------------------
-  /// Marks this array as a variable: backward() stores d(head)/d(this) in grad(), per `req`.
+  /// Marks this array as a variable: backward() stores d(head)/d(this) in grad(), per `req`. Every copy of this
+  /// handle, made before or after, is the variable too (not views: a view is an array of its own).
   void attach_grad(GradReq req = GradReq::write);
   /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
   NDArray grad() const;
@@ -211,12 +213,18 @@ class NDArray {
   /// The same data, cut from the tape: no gradient flows through the result.
   NDArray detach() const {
     NDArray d = *this;
-    d.ag_ = {};
+    d.set_autograd_entry({});
     return d;
   }
-  /// This handle's place on the tape (empty when not recorded and not a variable).
-  const autograd::Entry& autograd_entry() const noexcept { return ag_; }
-  void set_autograd_entry(autograd::Entry e) { ag_ = std::move(e); }
+  /// This array's place on the tape (empty when not recorded and not a variable).
+  const autograd::Entry& autograd_entry() const noexcept {
+    static const autograd::Entry none;
+    return ag_ ? *ag_ : none;
+  }
+  /// Puts this handle (and copies made from it later) on the tape at `e`, apart from the handles it was copied
+  /// from: the tape gives each output, view and detached copy its own place. (attach_grad, by contrast, marks
+  /// every handle of the array.)
+  void set_autograd_entry(autograd::Entry e) { ag_ = std::make_shared<autograd::Entry>(std::move(e)); }
 
  private:
   std::shared_ptr<memory::Chunk> chunk_;
@@ -224,7 +232,9 @@ class NDArray {
   DType dtype_ = DType::float32;
   Context ctx_;
   size_t offset_ = 0;
-  autograd::Entry ag_;
+  /// Shared by the copies of a handle, as the data is, so that attach_grad on any copy marks them all (as a
+  /// PyTorch tensor's requires_grad_ and MXNet's attach_grad on a Python reference do). Null for an empty array.
+  std::shared_ptr<autograd::Entry> ag_;
 };
 
 /// Prints a.to_string() (ndarray/print.hpp).
