@@ -455,6 +455,23 @@ TEST_CASE("op: errors from the nd:: calls name the caller's line, not the librar
   CHECK(called_here([&] { nd::topk(x, {.axis = 7}); }));
   CHECK(called_here([&] { nd::take(x, nd::zeros(Shape{}), {.axis = 9}); }));
   CHECK(called_here([&] { nd::softmax(x, {.axis = 4, .temperature = std::nullopt}); }));
+  // An error raised by a step inside the operator (its own assign or reduction) is the operator's, at this line.
+  auto named = [&](const char* op, auto&& call) {
+    testing::expect_error(call, {std::string("mixt::Error in ") + op + ":", "test_op.c"});
+  };
+  NDArray w = nd::zeros(Shape{3}), half = nd::zeros(Shape{3}, cpu(), DType::float16);
+  named("sgd_update", [&] { nd::sgd_update(w, half, {.lr = 0.1f}); });
+  named("sgd_mom_update", [&] { nd::sgd_mom_update(w, half, w.copy(), {.lr = 0.1f}); });
+  named("adam_update", [&] { nd::adam_update(w, half, w.copy(), w.copy(), {.lr = 0.1f}); });
+  named("rmsprop_update", [&] { nd::rmsprop_update(w, half, w.copy(), {.lr = 0.1f}); });
+  named("sgd_update", [&] { nd::sgd_update(w, nd::zeros(Shape{4}), {.lr = 0.1f}); });
+  if constexpr (!expr::expr_dtype_enabled(DType::float64)) {  // this binary compiles float32 expressions only
+    NDArray f64 = nd::zeros(Shape{2, 3}, cpu(), DType::float64);
+    named("Activation", [&] { nd::Activation(f64, {.act_type = "relu"}); });
+    named("softmax", [&] { nd::softmax(f64); });
+    named("LayerNorm", [&] { nd::LayerNorm(f64, nd::ones(Shape{3}, cpu(), DType::float64),
+                                           nd::zeros(Shape{3}, cpu(), DType::float64)); });
+  }
 }
 
 TEST_CASE("op: attributes parse from MXNet's strings and print back") {

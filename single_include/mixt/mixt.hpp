@@ -250,6 +250,26 @@ template <class... Parts>
   throw_message(op, {MessagePiece(parts)...}, where);
 }
 
+/// Rethrows an error raised by one of the library's own steps inside the operator `op` (an assign, a reduction)
+/// as op's error at the user's call `where`: the step's name and its place in mixt's headers mean nothing to the
+/// caller, and Error::where() promises the user's call.
+[[noreturn, gnu::cold, gnu::noinline]] inline void rethrow_in(std::string_view op, const Error& e,
+                                                              const mixt::source_location& where) {
+  std::string message = e.message();
+  if (e.op() != op) message += " (in its internal " + e.op() + ")";
+  throw Error(std::string(op), std::move(message), has_location(where) ? where : e.where());
+}
+
+/// f(), the body of the operator `op` called at `where`: an error from one of its steps is op's (rethrow_in).
+template <class F>
+decltype(auto) as_operator(std::string_view op, const mixt::source_location& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    rethrow_in(op, e, where);
+  }
+}
+
 /// f(), where a mixt::Error without a location gets `where`, the user's call: for checks in shared code (shape
 /// inference, broadcasting, reshape codes) that has no location of its own. An error that names a place keeps it.
 template <class F>
@@ -10383,6 +10403,9 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
   try {
     Op::forward(p, OpContext{is_train, where}, in, req, out, aux);
+  } catch (const Error& e) {
+    autograd::set_recording(recording);
+    mixt::detail::rethrow_in(Op::name, e, where);
   } catch (...) {
     autograd::set_recording(recording);
     throw;
@@ -13752,41 +13775,54 @@ namespace mixt::nd {
 
 /// weight = (1 - lr wd) weight - lr clip(rescale_grad grad). Returns weight.
 template <int = 0>
-NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
-  op::detail::check_update_args("sgd_update", weight, grad, "grad");
-  weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
-  return weight;
+NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p,
+                   mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("sgd_update", where, [&] {
+    op::detail::check_update_args("sgd_update", weight, grad, "grad");
+    weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
-  op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
-  op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
-  mom.assign(mom * p.momentum - weight * (p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
-  weight += mom;
-  return weight;
+NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("sgd_mom_update", where, [&] {
+    op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
+    op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
+    mom.assign(mom * p.momentum - weight * (p.lr * p.wd) -
+               op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+    weight += mom;
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
-  for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
-    op::detail::check_update_args("adam_update", weight, *a, n);
-  auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
-  mean.assign(mean * p.beta1 + g * (1 - p.beta1));
-  var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
-  weight -= mean * p.lr / (sqrt(var) + p.epsilon);
-  return weight;
+NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("adam_update", where, [&] {
+    for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
+      op::detail::check_update_args("adam_update", weight, *a, n);
+    auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
+    mean.assign(mean * p.beta1 + g * (1 - p.beta1));
+    var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
+    weight -= mean * p.lr / (sqrt(var) + p.epsilon);
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
-  op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
-  op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
-  n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
-  weight -= g * p.lr / sqrt(n + p.epsilon);
-  if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
-  return weight;
+NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("rmsprop_update", where, [&] {
+    op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
+    op::detail::check_update_args("rmsprop_update", weight, n, "n");
+    NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
+    n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
+    weight -= g * p.lr / sqrt(n + p.epsilon);
+    if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
+    return weight;
+  });
 }
 
 }  // namespace mixt::nd

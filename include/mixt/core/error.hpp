@@ -138,6 +138,26 @@ template <class... Parts>
   throw_message(op, {MessagePiece(parts)...}, where);
 }
 
+/// Rethrows an error raised by one of the library's own steps inside the operator `op` (an assign, a reduction)
+/// as op's error at the user's call `where`: the step's name and its place in mixt's headers mean nothing to the
+/// caller, and Error::where() promises the user's call.
+[[noreturn, gnu::cold, gnu::noinline]] inline void rethrow_in(std::string_view op, const Error& e,
+                                                              const mixt::source_location& where) {
+  std::string message = e.message();
+  if (e.op() != op) message += " (in its internal " + e.op() + ")";
+  throw Error(std::string(op), std::move(message), has_location(where) ? where : e.where());
+}
+
+/// f(), the body of the operator `op` called at `where`: an error from one of its steps is op's (rethrow_in).
+template <class F>
+decltype(auto) as_operator(std::string_view op, const mixt::source_location& where, F&& f) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    rethrow_in(op, e, where);
+  }
+}
+
 /// f(), where a mixt::Error without a location gets `where`, the user's call: for checks in shared code (shape
 /// inference, broadcasting, reshape codes) that has no location of its own. An error that names a place keeps it.
 template <class F>

@@ -226,6 +226,9 @@ std::vector<NDArray> invoke(const typename Op::Param& p, const std::vector<NDArr
   const bool recording = autograd::set_recording(false);  // the kernels inside are not recorded one by one
   try {
     Op::forward(p, OpContext{is_train, where}, in, req, out, aux);
+  } catch (const Error& e) {
+    autograd::set_recording(recording);
+    mixt::detail::rethrow_in(Op::name, e, where);
   } catch (...) {
     autograd::set_recording(recording);
     throw;

@@ -85,41 +85,54 @@ namespace mixt::nd {
 
 /// weight = (1 - lr wd) weight - lr clip(rescale_grad grad). Returns weight.
 template <int = 0>
-NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p) {
-  op::detail::check_update_args("sgd_update", weight, grad, "grad");
-  weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
-  return weight;
+NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p,
+                   mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("sgd_update", where, [&] {
+    op::detail::check_update_args("sgd_update", weight, grad, "grad");
+    weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p) {
-  op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
-  op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
-  mom.assign(mom * p.momentum - weight * (p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
-  weight += mom;
-  return weight;
+NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("sgd_mom_update", where, [&] {
+    op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
+    op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
+    mom.assign(mom * p.momentum - weight * (p.lr * p.wd) -
+               op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
+    weight += mom;
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p) {
-  for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
-    op::detail::check_update_args("adam_update", weight, *a, n);
-  auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
-  mean.assign(mean * p.beta1 + g * (1 - p.beta1));
-  var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
-  weight -= mean * p.lr / (sqrt(var) + p.epsilon);
-  return weight;
+NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("adam_update", where, [&] {
+    for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
+      op::detail::check_update_args("adam_update", weight, *a, n);
+    auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
+    mean.assign(mean * p.beta1 + g * (1 - p.beta1));
+    var.assign(var * p.beta2 + square(g) * (1 - p.beta2));
+    weight -= mean * p.lr / (sqrt(var) + p.epsilon);
+    return weight;
+  });
 }
 
 template <int = 0>
-NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p) {
-  op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
-  op::detail::check_update_args("rmsprop_update", weight, n, "n");
-  NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
-  n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
-  weight -= g * p.lr / sqrt(n + p.epsilon);
-  if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
-  return weight;
+NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("rmsprop_update", where, [&] {
+    op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
+    op::detail::check_update_args("rmsprop_update", weight, n, "n");
+    NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
+    n.assign(square(g) * (1 - p.gamma1) + n * p.gamma1);
+    weight -= g * p.lr / sqrt(n + p.epsilon);
+    if (p.clip_weights >= 0) weight.assign(clip(weight, -p.clip_weights, p.clip_weights));
+    return weight;
+  });
 }
 
 }  // namespace mixt::nd
