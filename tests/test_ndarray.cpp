@@ -336,6 +336,9 @@ MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views
   CHECK(s.squeeze().shape() == Shape{3, 2});
   CHECK(s.squeeze({2}).shape() == Shape{1, 3, 2});
   CHECK(nd::squeeze(s, {0, -2}).shape() == Shape{3, 2});
+  CHECK(nd::squeeze(s, 0).shape() == Shape{3, 1, 2});  // one axis as an int, as MXNet's squeeze(x, axis=0)
+  CHECK(s.squeeze(-2).shape() == Shape{1, 3, 2});
+  CHECK(s.squeeze({}).shape() == Shape{3, 2});  // still every axis of extent 1
   CHECK_THROWS_AS(s.squeeze({1}), Error);
   CHECK_THROWS_AS(s.squeeze({0, -4}), Error);  // the same axis twice (NumPy: repeated axis)
   CHECK(nd::flatten(nd::zeros({2, 3, 4}, ctx)).shape() == Shape{2, 12});
@@ -487,6 +490,17 @@ TEST_CASE("ndarray: errors of views, copies, creation and expressions name the c
   CHECK(line_of([&] { NDArray bad = m + none; }) == next + 4);
   CHECK(line_of([&] { nd::sum(none * 2); }) == next + 5);
   CHECK(line_of([&] { nd::zeros({int64_t(1) << 60, 4}); }) == next + 6);
+  const int then = __LINE__;
+  CHECK(line_of([&] { nd::flatten(nd::sum(m)); }) == then + 1);
+  CHECK(line_of([&] { nd::random::uniform(1, 0, {3}); }) == then + 2);
+  CHECK(line_of([&] { nd::random::normal(0, -1, {3}); }) == then + 3);
+  CHECK(line_of([&] { nd::random::uniform(0, 1, {3}, cpu(), DType::int32); }) == then + 4);
+  CHECK(line_of([&] { none.astype(DType::float16); }) == then + 5);
+  CHECK(line_of([&] { m.astype("floaty"); }) == then + 6);
+  CHECK(line_of([&] { m.backward(); }) == then + 7);
+  CHECK(line_of([&] { autograd::grad({m}, {other}); }) == then + 8);
+  CHECK(line_of([&] { autograd::backward({m}); }) == then + 9);
+  expect_error([&] { m.astype("floaty"); }, {"astype", "unknown dtype name 'floaty'"});
   // The messages name the operator and the array's own shape.
   expect_error([&] { m.expand_dims(3); }, {"expand_dims", "axis 3", "shape (2, 3)", "-3 <= axis <= 2"});
   expect_error([&] { m.squeeze({1}); }, {"squeeze", "axis 1 of shape (2, 3) has extent 3"});

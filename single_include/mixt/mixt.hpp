@@ -539,12 +539,12 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
   return os << dtype_name(t);
 }
 
-/// Parses MXNet's dtype names ("float32", "float16", ...).
-inline DType dtype_from_name(const std::string& s) {
+/// Parses MXNet's dtype names ("float32", "float16", ...); an unknown name is an error of `op`.
+inline DType dtype_from_name(const std::string& s, const char* op = "dtype") {
   for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16, DType::uint8, DType::int8,
                   DType::int32, DType::int64})
     if (s == dtype_name(t)) return t;
-  detail::fail("dtype", "unknown dtype name '", s, "'");
+  detail::fail(op, "unknown dtype name '", s, "'");
 }
 
 /// Calls f(T{}) with T the C++ type of `t`: MIXT_DTYPE_SWITCH in function form.
@@ -3657,9 +3657,11 @@ class NDArray {
     return ctx == ctx_ ? *this : copyto(ctx, where);
   }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
-  NDArray astype(DType dtype) const;
+  NDArray astype(DType dtype, mixt::source_location where = mixt::source_location::current()) const;
   /// astype by MXNet's dtype name: a.astype("int32").
-  NDArray astype(const std::string& dtype) const { return astype(dtype_from_name(dtype)); }
+  NDArray astype(const std::string& dtype, mixt::source_location where = mixt::source_location::current()) const {
+    return astype(detail::at_location(where, [&] { return dtype_from_name(dtype, "astype"); }), where);
+  }
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
@@ -3680,6 +3682,11 @@ class NDArray {
   NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
+  /// squeeze(axis), as MXNet's squeeze(x, axis=1). (A template, so that squeeze({}) still means every axis.)
+  template <std::integral I>
+  NDArray squeeze(I axis, mixt::source_location where = mixt::source_location::current()) const {
+    return squeeze(std::vector<int>{int(axis)}, where);
+  }
   /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
   /// extent 0 in `shape` keeps the array's extent there (MXNet).
   NDArray broadcast_to(const Shape& shape, mixt::source_location where = mixt::source_location::current()) const;
@@ -3701,8 +3708,9 @@ class NDArray {
   /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
   NDArray grad() const;
   /// Backpropagates from this array (head gradient: ones when empty) into every variable it depends on.
-  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true) const;
-  void backward() const;
+  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true,
+                mixt::source_location where = mixt::source_location::current()) const;
+  void backward(mixt::source_location where = mixt::source_location::current()) const;
   /// The same data, cut from the tape: no gradient flows through the result.
   NDArray detach() const {
     NDArray d = *this;
@@ -7127,10 +7135,10 @@ inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) 
   return out;
 }
 
-inline NDArray NDArray::astype(DType dtype) const {
-  if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
+inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
+  if (is_none()) detail::fail_at(where, "astype", "the array is empty (default-constructed, no storage)");
   NDArray out(shape_, ctx_, dtype);
-  detail::copy_array(*this, out, {});
+  detail::copy_array(*this, out, where);
   autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });
   return out;
 }
@@ -9592,9 +9600,10 @@ void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random
 // into programs that call them.
 /// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
 template <class = void>
-NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
-  NDArray out(shape, ctx, dtype);
-  float_dtype_switch(dtype, op, [](auto) {});  // check the dtype before anything is drawn
+NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op,
+             const mixt::source_location& where) {
+  NDArray out = mixt::detail::at_location(where, [&] { return NDArray(shape, ctx, dtype); });
+  mixt::detail::at_location(where, [&] { float_dtype_switch(dtype, op, [](auto) {}); });  // before anything is drawn
   if (out.size() == 0) return out;
   const ::mixt::random::Stream stream = ::mixt::random::take(uint64_t(out.size()));
   engine::Engine::get().push(
@@ -9605,7 +9614,7 @@ NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, do
           else normal_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
         });
       },
-      ctx, {}, {out.var()}, engine::FnProperty::normal, op);
+      ctx, {}, {out.var()}, engine::FnProperty::normal, op, where);
   return out;
 }
 
@@ -9614,23 +9623,23 @@ NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, do
 /// Draws from the uniform distribution on [low, high) (mx.nd.random.uniform). Every value is >= low and < high,
 /// also after rounding to dtype.
 inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
-                       DType dtype = DType::float32) {
+                       DType dtype = DType::float32, mixt::source_location where = mixt::source_location::current()) {
   if (!(low < high))
-    mixt::detail::fail("random.uniform", "expected low < high, received low = ", low, ", high = ", high);
+    mixt::detail::fail_at(where, "random.uniform", "expected low < high, received low = ", low, ", high = ", high);
   if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
-    mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
-                       high);
-  if (!detail::holds_value(dtype, low, high, "random.uniform"))
-    mixt::detail::fail("random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ", low,
-                       ", high = ", high);
-  return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
+    mixt::detail::fail_at(where, "random.uniform", "expected a finite range high - low, received low = ", low,
+                          ", high = ", high);
+  if (!mixt::detail::at_location(where, [&] { return detail::holds_value(dtype, low, high, "random.uniform"); }))
+    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ",
+                          low, ", high = ", high);
+  return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform", where);
 }
 
 /// Draws from the normal distribution with mean `loc` and standard deviation `scale` (mx.nd.random.normal).
 inline NDArray normal(double loc = 0, double scale = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
-                      DType dtype = DType::float32) {
-  if (!(scale >= 0)) mixt::detail::fail("random.normal", "expected scale >= 0, received ", scale);
-  return detail::draw(shape, ctx, dtype, detail::Law::normal, loc, scale, "random.normal");
+                      DType dtype = DType::float32, mixt::source_location where = mixt::source_location::current()) {
+  if (!(scale >= 0)) mixt::detail::fail_at(where, "random.normal", "expected scale >= 0, received ", scale);
+  return detail::draw(shape, ctx, dtype, detail::Law::normal, loc, scale, "random.normal", where);
 }
 
 }  // namespace mixt::nd::random
@@ -9814,14 +9823,18 @@ inline NDArray squeeze(const NDArray& a, std::vector<int> axes = {},
                        mixt::source_location where = mixt::source_location::current()) {
   return a.squeeze(std::move(axes), where);
 }
+template <std::integral I>
+NDArray squeeze(const NDArray& a, I axis, mixt::source_location where = mixt::source_location::current()) {
+  return a.squeeze(axis, where);
+}
 inline NDArray broadcast_to(const NDArray& a, const Shape& shape,
                             mixt::source_location where = mixt::source_location::current()) {
   return a.broadcast_to(shape, where);
 }
 
 /// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
-inline NDArray flatten(const NDArray& a) {
-  if (a.ndim() == 0) detail::fail("flatten", "expected an array of at least 1 dimension, received shape ()");
+inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
   const int64_t n = a.shape()[0];
   int64_t rest = 1;
   for (int d = 1; d < a.ndim(); ++d) rest *= a.shape()[d];
@@ -9971,8 +9984,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
 
 /// Backpropagates from several heads at once (MXNet's autograd.backward); empty head gradients mean ones.
 inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads = {},
-                     bool retain_graph = false, bool train_mode = true) {
-  detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode);
+                     bool retain_graph = false, bool train_mode = true,
+                     mixt::source_location where = mixt::source_location::current()) {
+  mixt::detail::at_location(where, [&] { detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode); });
 }
 
 /// The gradients of heads with respect to `variables`, without touching their grad() buffers (MXNet's
@@ -9980,11 +9994,16 @@ inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArra
 /// differentiated again. retain_graph defaults to create_graph, as in MXNet.
 inline std::vector<NDArray> grad(const std::vector<NDArray>& heads, const std::vector<NDArray>& variables,
                                  const std::vector<NDArray>& head_grads = {}, std::optional<bool> retain_graph = {},
-                                 bool create_graph = false, bool train_mode = true) {
-  if (variables.empty()) mixt::detail::fail("autograd::grad", "no variables given");
+                                 bool create_graph = false, bool train_mode = true,
+                                 mixt::source_location where = mixt::source_location::current()) {
+  if (variables.empty()) mixt::detail::fail_at(where, "autograd::grad", "no variables given");
   for (const NDArray& v : variables)
-    if (!v.autograd_entry()) mixt::detail::fail("autograd::grad", "a variable has no gradient attached (call attach_grad())");
-  return detail::run_backward(heads, head_grads, variables, retain_graph.value_or(create_graph), create_graph, train_mode);
+    if (!v.autograd_entry())
+      mixt::detail::fail_at(where, "autograd::grad", "a variable has no gradient attached (call attach_grad())");
+  return mixt::detail::at_location(where, [&] {
+    return detail::run_backward(heads, head_grads, variables, retain_graph.value_or(create_graph), create_graph,
+                                train_mode);
+  });
 }
 
 }  // namespace mixt::autograd
@@ -10012,10 +10031,11 @@ inline NDArray NDArray::grad() const {
   return NDArray();
 }
 
-inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode) const {
-  autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
+inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode,
+                              mixt::source_location where) const {
+  detail::at_location(where, [&] { autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode); });
 }
-inline void NDArray::backward() const { backward(NDArray()); }
+inline void NDArray::backward(mixt::source_location where) const { backward(NDArray(), false, true, where); }
 
 }  // namespace mixt
 // ---- end mixt/autograd/backward.hpp ----

@@ -138,8 +138,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
 
 /// Backpropagates from several heads at once (MXNet's autograd.backward); empty head gradients mean ones.
 inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads = {},
-                     bool retain_graph = false, bool train_mode = true) {
-  detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode);
+                     bool retain_graph = false, bool train_mode = true,
+                     mixt::source_location where = mixt::source_location::current()) {
+  mixt::detail::at_location(where, [&] { detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode); });
 }
 
 /// The gradients of heads with respect to `variables`, without touching their grad() buffers (MXNet's
@@ -147,11 +148,16 @@ inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArra
 /// differentiated again. retain_graph defaults to create_graph, as in MXNet.
 inline std::vector<NDArray> grad(const std::vector<NDArray>& heads, const std::vector<NDArray>& variables,
                                  const std::vector<NDArray>& head_grads = {}, std::optional<bool> retain_graph = {},
-                                 bool create_graph = false, bool train_mode = true) {
-  if (variables.empty()) mixt::detail::fail("autograd::grad", "no variables given");
+                                 bool create_graph = false, bool train_mode = true,
+                                 mixt::source_location where = mixt::source_location::current()) {
+  if (variables.empty()) mixt::detail::fail_at(where, "autograd::grad", "no variables given");
   for (const NDArray& v : variables)
-    if (!v.autograd_entry()) mixt::detail::fail("autograd::grad", "a variable has no gradient attached (call attach_grad())");
-  return detail::run_backward(heads, head_grads, variables, retain_graph.value_or(create_graph), create_graph, train_mode);
+    if (!v.autograd_entry())
+      mixt::detail::fail_at(where, "autograd::grad", "a variable has no gradient attached (call attach_grad())");
+  return mixt::detail::at_location(where, [&] {
+    return detail::run_backward(heads, head_grads, variables, retain_graph.value_or(create_graph), create_graph,
+                                train_mode);
+  });
 }
 
 }  // namespace mixt::autograd
@@ -179,9 +185,10 @@ inline NDArray NDArray::grad() const {
   return NDArray();
 }
 
-inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode) const {
-  autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
+inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode,
+                              mixt::source_location where) const {
+  detail::at_location(where, [&] { autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode); });
 }
-inline void NDArray::backward() const { backward(NDArray()); }
+inline void NDArray::backward(mixt::source_location where) const { backward(NDArray(), false, true, where); }
 
 }  // namespace mixt

@@ -93,12 +93,12 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
   return os << dtype_name(t);
 }
 
-/// Parses MXNet's dtype names ("float32", "float16", ...).
-inline DType dtype_from_name(const std::string& s) {
+/// Parses MXNet's dtype names ("float32", "float16", ...); an unknown name is an error of `op`.
+inline DType dtype_from_name(const std::string& s, const char* op = "dtype") {
   for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16, DType::uint8, DType::int8,
                   DType::int32, DType::int64})
     if (s == dtype_name(t)) return t;
-  detail::fail("dtype", "unknown dtype name '", s, "'");
+  detail::fail(op, "unknown dtype name '", s, "'");
 }
 
 /// Calls f(T{}) with T the C++ type of `t`: MIXT_DTYPE_SWITCH in function form.

@@ -164,9 +164,11 @@ class NDArray {
     return ctx == ctx_ ? *this : copyto(ctx, where);
   }
   /// A copy converted to dtype (a copy even when dtype is unchanged, as in MXNet).
-  NDArray astype(DType dtype) const;
+  NDArray astype(DType dtype, mixt::source_location where = mixt::source_location::current()) const;
   /// astype by MXNet's dtype name: a.astype("int32").
-  NDArray astype(const std::string& dtype) const { return astype(dtype_from_name(dtype)); }
+  NDArray astype(const std::string& dtype, mixt::source_location where = mixt::source_location::current()) const {
+    return astype(detail::at_location(where, [&] { return dtype_from_name(dtype, "astype"); }), where);
+  }
 
   // --- views and shapes --------------------------------------------------------------------------------------
   /// A view with a new shape. Accepts MXNet's special codes 0, -1, -2, -3, -4 (and `reverse`).
@@ -187,6 +189,11 @@ class NDArray {
   NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
+  /// squeeze(axis), as MXNet's squeeze(x, axis=1). (A template, so that squeeze({}) still means every axis.)
+  template <std::integral I>
+  NDArray squeeze(I axis, mixt::source_location where = mixt::source_location::current()) const {
+    return squeeze(std::vector<int>{int(axis)}, where);
+  }
   /// The array broadcast to `shape`, materialized (mx.nd.broadcast_to). Shapes align from the right (NumPy); an
   /// extent 0 in `shape` keeps the array's extent there (MXNet).
   NDArray broadcast_to(const Shape& shape, mixt::source_location where = mixt::source_location::current()) const;
@@ -208,8 +215,9 @@ class NDArray {
   /// The gradient buffer of a variable (an empty NDArray when attach_grad was not called).
   NDArray grad() const;
   /// Backpropagates from this array (head gradient: ones when empty) into every variable it depends on.
-  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true) const;
-  void backward() const;
+  void backward(const NDArray& head_grad, bool retain_graph = false, bool train_mode = true,
+                mixt::source_location where = mixt::source_location::current()) const;
+  void backward(mixt::source_location where = mixt::source_location::current()) const;
   /// The same data, cut from the tape: no gradient flows through the result.
   NDArray detach() const {
     NDArray d = *this;

@@ -267,10 +267,10 @@ inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) 
   return out;
 }
 
-inline NDArray NDArray::astype(DType dtype) const {
-  if (is_none()) detail::fail("astype", "the array is empty (default-constructed, no storage)");
+inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
+  if (is_none()) detail::fail_at(where, "astype", "the array is empty (default-constructed, no storage)");
   NDArray out(shape_, ctx_, dtype);
-  detail::copy_array(*this, out, {});
+  detail::copy_array(*this, out, where);
   autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });
   return out;
 }

@@ -95,9 +95,10 @@ void normal_kernel(const engine::RunContext& rc, T* p, int64_t n, ::mixt::random
 // into programs that call them.
 /// Fills out with draws of `law` with parameters (a, b): (low, high) or (loc, scale).
 template <class = void>
-NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op) {
-  NDArray out(shape, ctx, dtype);
-  float_dtype_switch(dtype, op, [](auto) {});  // check the dtype before anything is drawn
+NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, double b, const char* op,
+             const mixt::source_location& where) {
+  NDArray out = mixt::detail::at_location(where, [&] { return NDArray(shape, ctx, dtype); });
+  mixt::detail::at_location(where, [&] { float_dtype_switch(dtype, op, [](auto) {}); });  // before anything is drawn
   if (out.size() == 0) return out;
   const ::mixt::random::Stream stream = ::mixt::random::take(uint64_t(out.size()));
   engine::Engine::get().push(
@@ -108,7 +109,7 @@ NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, do
           else normal_kernel<T>(rc, out.data<T>(), out.size(), stream, a, b);
         });
       },
-      ctx, {}, {out.var()}, engine::FnProperty::normal, op);
+      ctx, {}, {out.var()}, engine::FnProperty::normal, op, where);
   return out;
 }
 
@@ -117,23 +118,23 @@ NDArray draw(const Shape& shape, Context ctx, DType dtype, Law law, double a, do
 /// Draws from the uniform distribution on [low, high) (mx.nd.random.uniform). Every value is >= low and < high,
 /// also after rounding to dtype.
 inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
-                       DType dtype = DType::float32) {
+                       DType dtype = DType::float32, mixt::source_location where = mixt::source_location::current()) {
   if (!(low < high))
-    mixt::detail::fail("random.uniform", "expected low < high, received low = ", low, ", high = ", high);
+    mixt::detail::fail_at(where, "random.uniform", "expected low < high, received low = ", low, ", high = ", high);
   if (!std::isfinite(high - low))  // infinite bounds, or a width past the largest double (NumPy: OverflowError)
-    mixt::detail::fail("random.uniform", "expected a finite range high - low, received low = ", low, ", high = ",
-                       high);
-  if (!detail::holds_value(dtype, low, high, "random.uniform"))
-    mixt::detail::fail("random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ", low,
-                       ", high = ", high);
-  return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform");
+    mixt::detail::fail_at(where, "random.uniform", "expected a finite range high - low, received low = ", low,
+                          ", high = ", high);
+  if (!mixt::detail::at_location(where, [&] { return detail::holds_value(dtype, low, high, "random.uniform"); }))
+    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ",
+                          low, ", high = ", high);
+  return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform", where);
 }
 
 /// Draws from the normal distribution with mean `loc` and standard deviation `scale` (mx.nd.random.normal).
 inline NDArray normal(double loc = 0, double scale = 1, const Shape& shape = Shape{1}, Context ctx = cpu(),
-                      DType dtype = DType::float32) {
-  if (!(scale >= 0)) mixt::detail::fail("random.normal", "expected scale >= 0, received ", scale);
-  return detail::draw(shape, ctx, dtype, detail::Law::normal, loc, scale, "random.normal");
+                      DType dtype = DType::float32, mixt::source_location where = mixt::source_location::current()) {
+  if (!(scale >= 0)) mixt::detail::fail_at(where, "random.normal", "expected scale >= 0, received ", scale);
+  return detail::draw(shape, ctx, dtype, detail::Law::normal, loc, scale, "random.normal", where);
 }
 
 }  // namespace mixt::nd::random

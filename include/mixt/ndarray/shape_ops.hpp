@@ -180,14 +180,18 @@ inline NDArray squeeze(const NDArray& a, std::vector<int> axes = {},
                        mixt::source_location where = mixt::source_location::current()) {
   return a.squeeze(std::move(axes), where);
 }
+template <std::integral I>
+NDArray squeeze(const NDArray& a, I axis, mixt::source_location where = mixt::source_location::current()) {
+  return a.squeeze(axis, where);
+}
 inline NDArray broadcast_to(const NDArray& a, const Shape& shape,
                             mixt::source_location where = mixt::source_location::current()) {
   return a.broadcast_to(shape, where);
 }
 
 /// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
-inline NDArray flatten(const NDArray& a) {
-  if (a.ndim() == 0) detail::fail("flatten", "expected an array of at least 1 dimension, received shape ()");
+inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
+  if (a.ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
   const int64_t n = a.shape()[0];
   int64_t rest = 1;
   for (int d = 1; d < a.ndim(); ++d) rest *= a.shape()[d];
