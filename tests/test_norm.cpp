@@ -125,14 +125,15 @@ MIXT_DEVICE_TEST("BatchNorm: training normalizes with batch statistics and updat
     NDArray y2 = nd::BatchNorm(x, gamma, beta, mm, mv, {.momentum = 0.5f, .fix_gamma = fix_gamma});
     check_close(y2, bn_ref(xv, s, 1, gv, bv, mm1, mv1, 1e-3, false, fix_gamma).y, 1e-4, 1e-5);
     check_close(mm, mm1, 1e-5, 1e-6);
-    {  // In train mode it mixes again, from the updated values; gamma is never written.
+    {  // In train mode it mixes again, from the updated values.
       autograd::train_mode tm;
       NDArray y3 = nd::BatchNorm(x, gamma, beta, mm, mv, {.momentum = 0.5f, .fix_gamma = fix_gamma});
       check_close(y3, r.y, 1e-4, 1e-5);
     }
     check_close(mm, mix(mm1, r.mean, 0.5), 1e-5, 1e-6);
     check_close(mv, mix(mv1, r.var, 0.5), 1e-5, 1e-6);
-    check_close(gamma, gv, 0, 0);
+    // fix_gamma writes 1 into gamma, as MXNet's forward does; otherwise gamma is left alone.
+    check_close(gamma, fix_gamma ? std::vector<double>(3, 1.0) : gv, 0, 0);
   }
 }
 
@@ -274,6 +275,13 @@ TEST_CASE("BatchNorm: shape inference, partial shapes and errors") {
   expect_error([&] { nd::BatchNorm(x, g, b, nd::zeros(Shape{3}), nd::zeros(Shape{4})); }, {"BatchNorm", "moving_var"});
   expect_error([&] { nd::BatchNorm(x, g, nd::zeros(Shape{2}), nd::zeros(Shape{3}), nd::ones(Shape{3})); },
                {"BatchNorm", "beta"});
+  // Every input and moving statistic has the data's dtype, named when not (fix_gamma ignores gamma's values,
+  // not its dtype).
+  NDArray f64 = nd::ones(Shape{3}, cpu(), DType::float64);
+  expect_error([&] { nd::BatchNorm(x, f64, b, nd::zeros(Shape{3}), nd::ones(Shape{3})); },
+               {"BatchNorm", "argument 'gamma'", "expected dtype float32", "float64"});
+  expect_error([&] { nd::BatchNorm(x, g, b, f64, nd::ones(Shape{3}), {.fix_gamma = false}); },
+               {"BatchNorm", "auxiliary state 'moving_mean'", "float64"});
   // Attributes as strings.
   BN::Param q = op::parse_attrs<BN::Param>("BatchNorm", {{"eps", "0.01"}, {"fix_gamma", "False"}, {"axis", "-1"}});
   CHECK(q.eps == 0.01);
@@ -355,6 +363,9 @@ TEST_CASE("LayerNorm: shape inference, partial shapes and errors") {
   expect_error([&] { LN::infer_shape({.axis = -3}, in, out, aux); }, {"LayerNorm", "axis"});
   expect_error([&] { nd::LayerNorm(nd::zeros(Shape{2, 3}), nd::ones(Shape{3}), nd::zeros(Shape{4})); },
                {"LayerNorm", "beta"});
+  expect_error([&] { nd::LayerNorm(nd::zeros(Shape{2, 3}), nd::ones(Shape{3}, cpu(), DType::float16),
+                                   nd::zeros(Shape{3})); },
+               {"LayerNorm", "argument 'gamma'", "float16"});
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -237,6 +237,11 @@ MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normaliz
     CHECK(nd::SoftmaxOutput(maps, nd::zeros(s, ctx), multi).shape() == maps.shape());
   expect_error([&] { nd::SoftmaxOutput(maps, nd::zeros(Shape{8}, ctx), multi); }, {"SoftmaxOutput", "label", "(8,)"});
   CHECK_THROWS_AS(nd::SoftmaxOutput(nd::zeros(Shape{}, ctx), nd::zeros(Shape{1}, ctx)), Error);
+  // The label has the data's dtype (MXNet's type inference): an int32 label fails in forward, naming 'label',
+  // instead of in backward inside an internal assign.
+  NDArray int_label = nd::zeros(Shape{4}, ctx, DType::int32);
+  expect_error([&] { nd::SoftmaxOutput(x, int_label); }, {"SoftmaxOutput", "argument 'label'", "float32", "int32"});
+  expect_error([&] { nd::softmax_cross_entropy(x, int_label); }, {"softmax_cross_entropy", "'label'", "int32"});
 }
 
 MIXT_DEVICE_TEST("op: softmax_cross_entropy against -sum log softmax[label], and its gradient") {
@@ -278,6 +283,12 @@ MIXT_DEVICE_TEST("op: regression outputs") {
     check_close(out[0], want_out, 1e-5, 1e-7);
     check_close(grad, want_grad, 1e-5, 1e-7);
   }
+  // The label's batch extent must be the data's: (2, 3) holds 6 values too, but its scale would be 1/3.
+  expect_error([&] { nd::LinearRegressionOutput(x, nd::zeros(Shape{2, 3}, ctx)); },
+               {"LinearRegressionOutput", "label", "(2, 3)"});
+  CHECK(nd::LinearRegressionOutput(nd::zeros(Shape{3, 1}, ctx), nd::zeros(Shape{3}, ctx)).shape() == Shape{3, 1});
+  expect_error([&] { nd::LinearRegressionOutput(x, label.astype(DType::int32)); },
+               {"LinearRegressionOutput", "argument 'label'", "int32"});
 }
 
 MIXT_DEVICE_TEST("op: FullyConnected forward, backward and shape inference") {
@@ -325,12 +336,24 @@ MIXT_DEVICE_TEST("op: FullyConnected forward, backward and shape inference") {
     CHECK(std::string(e.what()).find("FullyConnected") != std::string::npos);
     CHECK(std::string(e.what()).find("weight") != std::string::npos);
   }
-  // A batch of 0, 1-D data (one row, as shape inference has it) and 0-d data: these failed inside reshape or dot.
+  // A batch of 0, 1-D data and 0-d data: these failed inside reshape or dot.
   NDArray empty_batch = nd::FullyConnected(nd::zeros(Shape{0, 2, 3}, ctx), w, b, p);
   CHECK(empty_batch.shape() == Shape{0, H});
   check_grad<op::FullyConnected>(p, {nd::zeros(Shape{0, 2, 3}, ctx), w, b});
-  NDArray row = nd::FullyConnected(x.at(1).reshape({6}), w, b, p);
-  REQUIRE(row.shape() == Shape{1, H});
+  // With flatten, 1-D data (K,) is K rows of one feature, as MXNet's shape inference has it (the product of no
+  // trailing extents is 1): weight (H, 1), output (K, H). Without flatten it is one row.
+  NDArray x1 = x.at(1).reshape({6}), w1 = random_array(Shape{H, 1}, ctx, -1, 1, 12);
+  NDArray rows = nd::FullyConnected(x1, w1, b, p);
+  REQUIRE(rows.shape() == Shape{6, H});
+  std::vector<double> want_rows;
+  for (int64_t k = 0; k < 6; ++k)
+    for (int64_t h = 0; h < H; ++h)
+      want_rows.push_back(xv[size_t(6 + k)] * w1.to_vector<double>()[size_t(h)] + bv[size_t(h)]);
+  check_close(rows, want_rows, 1e-5, 1e-6);
+  check_grad<op::FullyConnected>(p, {x1, w1, b});
+  expect_error([&] { nd::FullyConnected(x1, w, b, p); }, {"FullyConnected", "weight", "(4, 1)"});
+  NDArray row = nd::FullyConnected(x1, w, b, {.num_hidden = int(H), .flatten = false});
+  REQUIRE(row.shape() == Shape{H});
   check_close(row, std::vector<double>(want.begin() + H, want.begin() + 2 * H), 1e-5, 1e-6);
   try {
     nd::FullyConnected(nd::zeros(Shape{}, ctx), w, b, p);
@@ -412,6 +435,15 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
   }
   NDArray w = nd::zeros(Shape{3}, ctx);
   CHECK_THROWS_AS(nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}), Error);
+  // lr is required, as in MXNet: forgetting it used to be an update by 0.
+  NDArray g = nd::ones(Shape{3}, ctx);
+  expect_error([&] { nd::sgd_update(w, g, {}); }, {"sgd_update", "'lr' is required"});
+  expect_error([&] { nd::sgd_mom_update(w, g, w.copy(), {.momentum = 0.9f}); }, {"sgd_mom_update", "'lr'"});
+  expect_error([&] { nd::adam_update(w, g, w.copy(), w.copy(), {}); }, {"adam_update", "'lr'"});
+  expect_error([&] { nd::rmsprop_update(w, g, w.copy(), {}); }, {"rmsprop_update", "'lr'"});
+  check_close(w, std::vector<double>(3, 0.0));
+  nd::sgd_update(w, g, {.lr = 0.f});  // 0 given is 0
+  check_close(w, std::vector<double>(3, 0.0));
 }
 
 MIXT_DEVICE_TEST("op: optimizer settings at their edges: clipping at 0, and where epsilon goes") {

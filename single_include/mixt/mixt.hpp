@@ -10273,16 +10273,6 @@ inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndi
     mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
 }
 
-/// A weight and a bias (inputs 1 and 2) of the data's dtype: a kernel would read another dtype's bits as the
-/// data's, and a GEMM inside would report the error under its own name.
-inline void expect_data_dtype(const char* op, const std::vector<NDArray>& in) {
-  static constexpr const char* names[] = {"data", "weight", "bias"};
-  for (size_t k = 1; k < in.size() && k < 3; ++k)
-    if (in[k].dtype() != in[0].dtype())
-      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
-                         " (the data's), received ", dtype_name(in[k].dtype()));
-}
-
 /// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
 inline void assign_shape(const char* op, const char* arg, Shape& slot, const Shape& known) {
   if (slot.ndim() == 0) { slot = known; return; }
@@ -10317,12 +10307,33 @@ size_t num_outputs(const typename Op::Param& p) {
   else return Op::outputs(p).size();
 }
 
-/// Op::infer_type when the operator declares one; otherwise every output takes input 0's dtype (float32 without
-/// inputs). Aux dtypes left as given.
+/// Every input and auxiliary state has input 0's dtype (MXNet's ElemwiseType): otherwise a kernel would read one
+/// dtype's bits as another's, or a step inside would fail under its own name. The error names the argument.
+template <class Op>
+void expect_same_dtypes(const typename Op::Param& p, const std::vector<DType>& in, const std::vector<DType>& aux) {
+  if (in.empty()) return;
+  const std::vector<std::string> args = Op::arguments(p), aux_names = Op::aux_states(p);
+  auto check = [&](const char* kind, const std::vector<std::string>& names, size_t k, DType t) {
+    if (t != in[0])
+      mixt::detail::fail(Op::name, kind, " '", k < names.size() ? names[k] : std::to_string(k), "': expected dtype ",
+                         dtype_name(in[0]), " (the ", args.empty() ? "data" : args[0], "'s), received ",
+                         dtype_name(t));
+  };
+  for (size_t k = 1; k < in.size(); ++k) check("argument", args, k, in[k]);
+  for (size_t k = 0; k < aux.size(); ++k) check("auxiliary state", aux_names, k, aux[k]);
+}
+
+/// Op::infer_type when the operator declares one (operators that read indices or a condition of any dtype);
+/// otherwise every input and auxiliary state must have input 0's dtype, and every output takes it (float32
+/// without inputs).
 template <class Op>
 void infer_type(const typename Op::Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>& aux) {
-  if constexpr (requires { Op::infer_type(p, in, out, aux); }) Op::infer_type(p, in, out, aux);
-  else for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+  if constexpr (requires { Op::infer_type(p, in, out, aux); }) {
+    Op::infer_type(p, in, out, aux);
+  } else {
+    expect_same_dtypes<Op>(p, in, aux);
+    for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+  }
 }
 
 /// Op::inplace(p) when declared: pairs (input, output) whose storage an executor may share; default none. A hint,
@@ -10605,7 +10616,8 @@ NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU
 //     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for moving_var;
 //   otherwise: the moving statistics normalize and nothing is updated (mean = moving_mean, var output =
 //   1 / sqrt(moving_var + eps)).
-// fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
+// fix_gamma: gamma is written to 1 in forward, as MXNet does (so saved parameters match, and a later
+// fix_gamma = false starts from 1), and its gradient is 0. Backward: the full batch-norm gradient
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
 // the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
 // batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
@@ -11118,6 +11130,7 @@ struct BatchNormOp {
     check(p);
     if (aux.size() != 2) mixt::detail::fail(name, "expected 2 auxiliary states (moving_mean, moving_var), received ", aux.size());
     auto v = view3(p, in[0].shape());
+    if (p.fix_gamma) write(in[1], Req::write, 1.f);
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (!p.cudnn_off) {
       const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch_stats(p, ctx)};
@@ -11976,13 +11989,11 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
   return s;
 }
 
-/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
-/// bias of another dtype than the data (the kernels would read its bits as the data's type).
+/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown").
 inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
   if (in[0].ndim() < 3)
     mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
                        "shape ", in[0].shape().to_string());
-  expect_data_dtype(op, in);
 }
 
 /// Sums an output gradient (N, F, ...) over every axis but 1. A view with the extents spelled out: reshape's codes
@@ -13094,6 +13105,10 @@ struct TakeOp {
   static std::vector<std::string> arguments(const Param&) { return {"a", "indices"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The indices may have any dtype (read as integers); the output has a's.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = in[0];
+  }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     index_detail::index_mode(name, p.mode, true);
     const Shape &a = in[0], &idx = in[1];
@@ -13175,6 +13190,10 @@ struct PickOp {
   static std::vector<std::string> arguments(const Param&) { return {"data", "index"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The index may have any dtype (read as integers); the output has the data's.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = in[0];
+  }
   static int get_axis(const Param& p, int ndim) {
     if (!p.axis) mixt::detail::fail(name, "attribute 'axis': expected an axis, received None (not supported)");
     return Shape::normalize_axis(*p.axis, ndim, name);
@@ -13320,6 +13339,13 @@ struct WhereOp {
   static std::vector<std::string> arguments(const Param&) { return {"condition", "x", "y"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The condition may have any dtype (nonzero is true); x and y share one, which the output takes.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    if (in[2] != in[1])
+      mixt::detail::fail(name, "argument 'y': expected dtype ", dtype_name(in[1]), " (x's), received ",
+                         dtype_name(in[2]));
+    out[0] = in[1];
+  }
   static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     assign_shape(name, "y", in[2], in[1]);
     assign_shape(name, "x", in[1], in[2]);
@@ -13471,7 +13497,8 @@ NDArray Embedding(const NDArray& data, const NDArray& weight, const op::Embeddin
 // ---- end mixt/op/embedding.hpp ----
 // ---- begin mixt/op/fully_connected.hpp ----
 // FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
-// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
+// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk), so 1-D data (N,) is N rows of one
+// feature (as MXNet's shape inference has it); without, data (..., K) gives (..., H).
 
 
 namespace mixt::op {
@@ -13500,7 +13527,6 @@ struct FullyConnectedOp {
       int64_t K = 1;
       if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
       else K = data[data.ndim() - 1];
-      if (p.flatten && data.ndim() == 1) K = data[0];
       // Backward inference: an unknown input extent comes from the weight.
       if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
         data[data.ndim() - 1] = in[1][1];
@@ -13508,7 +13534,7 @@ struct FullyConnectedOp {
       }
       assign_shape(name, "weight", in[1], Shape{H, K});
       Shape o;
-      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
+      if (p.flatten) o = Shape{data[0], H};
       else { o = data; o[o.ndim() - 1] = H; }
       assign_shape(name, "output", out[0], o);
     } else if (in[1].ndim() != 0) {
@@ -13517,7 +13543,7 @@ struct FullyConnectedOp {
     if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
   }
 
-  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
+  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it. A view with
   /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
   static NDArray as_matrix(const NDArray& x, const Param& p) {
     const Shape& s = x.shape();
@@ -13525,9 +13551,7 @@ struct FullyConnectedOp {
     if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
       mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
     int64_t rows = 1, cols = 1;
-    if (p.flatten && n == 1) {
-      cols = s[0];
-    } else if (p.flatten) {
+    if (p.flatten) {
       rows = s[0];
       for (int d = 1; d < n; ++d) cols *= s[d];
     } else {
@@ -13546,7 +13570,6 @@ struct FullyConnectedOp {
     const DType t = in[0].dtype();
     if (t != DType::float32 && t != DType::float64)
       mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
-    expect_data_dtype(name, in);
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
@@ -13722,11 +13745,17 @@ NDArray LayerNorm(const NDArray& data, const NDArray& gamma, const NDArray& beta
 //   rmsprop:  n = (1 - gamma1) G^2 + gamma1 n;  w -= lr G / sqrt(n + eps);  w = clip(w, clip_weights)
 // (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
 
+#include <cmath>
+#include <limits>
+
 
 namespace mixt::op {
 
+/// lr's default: not given. MXNet requires lr; a default of 0 would make a forgotten one a silent no-op update.
+inline constexpr float kRequiredLr = std::numeric_limits<float>::quiet_NaN();
+
 struct SgdParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float wd = 0;
   float rescale_grad = 1;
   float clip_gradient = -1;
@@ -13736,7 +13765,7 @@ template <class V> void visit(SgdParam& p, V&& v) {
 }
 
 struct SgdMomParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float momentum = 0;
   float wd = 0;
   float rescale_grad = 1;
@@ -13748,7 +13777,7 @@ template <class V> void visit(SgdMomParam& p, V&& v) {
 }
 
 struct AdamParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float epsilon = 1e-8f;
@@ -13762,7 +13791,7 @@ template <class V> void visit(AdamParam& p, V&& v) {
 }
 
 struct RmspropParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float gamma1 = 0.95f;
   float epsilon = 1e-8f;
   float wd = 0;
@@ -13776,6 +13805,9 @@ template <class V> void visit(RmspropParam& p, V&& v) {
 }
 
 namespace detail {
+inline void require_lr(const char* op, float lr) {
+  if (std::isnan(lr)) mixt::detail::fail(op, "attribute 'lr' is required (MXNet's lr has no default), received none");
+}
 inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
   if (!(other.shape() == weight.shape()))
     mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
@@ -13798,6 +13830,7 @@ template <int = 0>
 NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p,
                    mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("sgd_update", where, [&] {
+    op::detail::require_lr("sgd_update", p.lr);
     op::detail::check_update_args("sgd_update", weight, grad, "grad");
     weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
     return weight;
@@ -13808,6 +13841,7 @@ template <int = 0>
 NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p,
                        mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("sgd_mom_update", where, [&] {
+    op::detail::require_lr("sgd_mom_update", p.lr);
     op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
     op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
     mom.assign(mom * p.momentum - weight * (p.lr * p.wd) -
@@ -13821,6 +13855,7 @@ template <int = 0>
 NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p,
                     mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("adam_update", where, [&] {
+    op::detail::require_lr("adam_update", p.lr);
     for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
       op::detail::check_update_args("adam_update", weight, *a, n);
     auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
@@ -13835,6 +13870,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p,
                        mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("rmsprop_update", where, [&] {
+    op::detail::require_lr("rmsprop_update", p.lr);
     op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
     op::detail::check_update_args("rmsprop_update", weight, n, "n");
     NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));
@@ -14345,9 +14381,11 @@ struct RegressionOutput {
     // The label holds data's elements, as (N, ...) or flat (N,) when data is (N, 1).
     if (in[1].ndim() == 0 && shape_known(in[0])) {
       in[1] = in[0].ndim() == 2 && in[0][1] == 1 ? Shape{in[0][0]} : in[0];
-    } else if (in[1].ndim() != 0 && shape_known(in[0]) && in[1].size() != in[0].size()) {
-      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements (data shape ", in[0],
-                   "), received shape ", in[1]);
+    } else if (in[1].ndim() != 0 && shape_known(in[0]) &&
+               (in[1].size() != in[0].size() || (in[0].ndim() > 0 && in[1][0] != in[0][0]))) {
+      // MXNet checks the batch extent too: the gradient's scale divides by the label's elements per row.
+      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements in ", in[0][0],
+                         " rows (data shape ", in[0], "), received shape ", in[1]);
     }
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,

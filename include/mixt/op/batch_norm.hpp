@@ -9,7 +9,8 @@
 //     moving_mean = moving_mean * momentum + mean * (1 - momentum), the same for moving_var;
 //   otherwise: the moving statistics normalize and nothing is updated (mean = moving_mean, var output =
 //   1 / sqrt(moving_var + eps)).
-// fix_gamma: gamma is read as 1 (it is not written) and its gradient is 0. Backward: the full batch-norm gradient
+// fix_gamma: gamma is written to 1 in forward, as MXNet does (so saved parameters match, and a later
+// fix_gamma = false starts from 1), and its gradient is 0. Backward: the full batch-norm gradient
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
 // the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
 // batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
@@ -100,6 +101,7 @@ struct BatchNormOp {
     check(p);
     if (aux.size() != 2) mixt::detail::fail(name, "expected 2 auxiliary states (moving_mean, moving_var), received ", aux.size());
     auto v = view3(p, in[0].shape());
+    if (p.fix_gamma) write(in[1], Req::write, 1.f);
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (!p.cudnn_off) {
       const cudnn::BatchNormArgs a{v, p.eps, p.momentum, p.fix_gamma, batch_stats(p, ctx)};

@@ -86,13 +86,11 @@ inline std::vector<int64_t> bias_shape(int64_t F, int ndim) {
   return s;
 }
 
-/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown"), and a weight or
-/// bias of another dtype than the data (the kernels would read its bits as the data's type).
+/// What infer_shape cannot see: a 0-d data array (MXNet's shape inference reads () as "unknown").
 inline void check_inputs(const char* op, const std::vector<NDArray>& in) {
   if (in[0].ndim() < 3)
     mixt::detail::fail(op, "argument 'data': expected 3 to 5 dimensions (batch, channels, spatial axes), received ",
                        "shape ", in[0].shape().to_string());
-  expect_data_dtype(op, in);
 }
 
 /// Sums an output gradient (N, F, ...) over every axis but 1. A view with the extents spelled out: reshape's codes

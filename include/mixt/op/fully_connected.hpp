@@ -1,5 +1,6 @@
 // FullyConnected (MXNet's nn/fully_connected-inl.h): y = x W^T + b, one GEMM plus a broadcast add.
-// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk); without, data (..., K) gives (..., H).
+// With flatten (default) data (N, d1, ..., dk) is read as (N, d1*...*dk), so 1-D data (N,) is N rows of one
+// feature (as MXNet's shape inference has it); without, data (..., K) gives (..., H).
 #pragma once
 
 #include "../blas/blas.hpp"
@@ -32,7 +33,6 @@ struct FullyConnectedOp {
       int64_t K = 1;
       if (p.flatten) for (int d = 1; d < data.ndim(); ++d) K *= data[d];
       else K = data[data.ndim() - 1];
-      if (p.flatten && data.ndim() == 1) K = data[0];
       // Backward inference: an unknown input extent comes from the weight.
       if (K == 0 && in[1].ndim() == 2 && in[1][1] != 0 && (data.ndim() == 2 || !p.flatten)) {
         data[data.ndim() - 1] = in[1][1];
@@ -40,7 +40,7 @@ struct FullyConnectedOp {
       }
       assign_shape(name, "weight", in[1], Shape{H, K});
       Shape o;
-      if (p.flatten) o = data.ndim() == 1 ? Shape{1, H} : Shape{data[0], H};
+      if (p.flatten) o = Shape{data[0], H};
       else { o = data; o[o.ndim() - 1] = H; }
       assign_shape(name, "output", out[0], o);
     } else if (in[1].ndim() != 0) {
@@ -49,7 +49,7 @@ struct FullyConnectedOp {
     if (!p.no_bias) assign_shape(name, "bias", in[2], Shape{H});
   }
 
-  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it (a 1-D array is one row). A view with
+  /// data viewed as the 2-D matrix the GEMM reads, as infer_shape sees it. A view with
   /// the extents spelled out: reshape's codes would read a batch of 0 as "copy this extent".
   static NDArray as_matrix(const NDArray& x, const Param& p) {
     const Shape& s = x.shape();
@@ -57,9 +57,7 @@ struct FullyConnectedOp {
     if (n == 0)  // shape inference reads () as unknown, so a 0-d array gets this far
       mixt::detail::fail(name, "argument 'data': expected at least 1 dimension, received shape ()");
     int64_t rows = 1, cols = 1;
-    if (p.flatten && n == 1) {
-      cols = s[0];
-    } else if (p.flatten) {
+    if (p.flatten) {
       rows = s[0];
       for (int d = 1; d < n; ++d) cols *= s[d];
     } else {
@@ -78,7 +76,6 @@ struct FullyConnectedOp {
     const DType t = in[0].dtype();
     if (t != DType::float32 && t != DType::float64)
       mixt::detail::fail(name, "argument 'data': expected dtype float32 or float64, received ", dtype_name(t));
-    expect_data_dtype(name, in);
   }
 
   static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,

@@ -102,6 +102,10 @@ struct TakeOp {
   static std::vector<std::string> arguments(const Param&) { return {"a", "indices"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The indices may have any dtype (read as integers); the output has a's.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = in[0];
+  }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     index_detail::index_mode(name, p.mode, true);
     const Shape &a = in[0], &idx = in[1];
@@ -183,6 +187,10 @@ struct PickOp {
   static std::vector<std::string> arguments(const Param&) { return {"data", "index"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The index may have any dtype (read as integers); the output has the data's.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    out[0] = in[0];
+  }
   static int get_axis(const Param& p, int ndim) {
     if (!p.axis) mixt::detail::fail(name, "attribute 'axis': expected an axis, received None (not supported)");
     return Shape::normalize_axis(*p.axis, ndim, name);
@@ -328,6 +336,13 @@ struct WhereOp {
   static std::vector<std::string> arguments(const Param&) { return {"condition", "x", "y"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
+  /// The condition may have any dtype (nonzero is true); x and y share one, which the output takes.
+  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+    if (in[2] != in[1])
+      mixt::detail::fail(name, "argument 'y': expected dtype ", dtype_name(in[1]), " (x's), received ",
+                         dtype_name(in[2]));
+    out[0] = in[1];
+  }
   static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     assign_shape(name, "y", in[2], in[1]);
     assign_shape(name, "x", in[1], in[2]);

@@ -76,16 +76,6 @@ inline void expect_ndim(const char* op, const char* arg, const Shape& s, int ndi
     mixt::detail::fail(op, "argument '", arg, "': expected ", ndim, " dimensions, received shape ", s.to_string());
 }
 
-/// A weight and a bias (inputs 1 and 2) of the data's dtype: a kernel would read another dtype's bits as the
-/// data's, and a GEMM inside would report the error under its own name.
-inline void expect_data_dtype(const char* op, const std::vector<NDArray>& in) {
-  static constexpr const char* names[] = {"data", "weight", "bias"};
-  for (size_t k = 1; k < in.size() && k < 3; ++k)
-    if (in[k].dtype() != in[0].dtype())
-      mixt::detail::fail(op, "argument '", names[k], "': expected dtype ", dtype_name(in[0].dtype()),
-                         " (the data's), received ", dtype_name(in[k].dtype()));
-}
-
 /// Fills `known` into `slot` if slot is unknown, checks they agree otherwise (extent 0 = unknown).
 inline void assign_shape(const char* op, const char* arg, Shape& slot, const Shape& known) {
   if (slot.ndim() == 0) { slot = known; return; }
@@ -120,12 +110,33 @@ size_t num_outputs(const typename Op::Param& p) {
   else return Op::outputs(p).size();
 }
 
-/// Op::infer_type when the operator declares one; otherwise every output takes input 0's dtype (float32 without
-/// inputs). Aux dtypes left as given.
+/// Every input and auxiliary state has input 0's dtype (MXNet's ElemwiseType): otherwise a kernel would read one
+/// dtype's bits as another's, or a step inside would fail under its own name. The error names the argument.
+template <class Op>
+void expect_same_dtypes(const typename Op::Param& p, const std::vector<DType>& in, const std::vector<DType>& aux) {
+  if (in.empty()) return;
+  const std::vector<std::string> args = Op::arguments(p), aux_names = Op::aux_states(p);
+  auto check = [&](const char* kind, const std::vector<std::string>& names, size_t k, DType t) {
+    if (t != in[0])
+      mixt::detail::fail(Op::name, kind, " '", k < names.size() ? names[k] : std::to_string(k), "': expected dtype ",
+                         dtype_name(in[0]), " (the ", args.empty() ? "data" : args[0], "'s), received ",
+                         dtype_name(t));
+  };
+  for (size_t k = 1; k < in.size(); ++k) check("argument", args, k, in[k]);
+  for (size_t k = 0; k < aux.size(); ++k) check("auxiliary state", aux_names, k, aux[k]);
+}
+
+/// Op::infer_type when the operator declares one (operators that read indices or a condition of any dtype);
+/// otherwise every input and auxiliary state must have input 0's dtype, and every output takes it (float32
+/// without inputs).
 template <class Op>
 void infer_type(const typename Op::Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>& aux) {
-  if constexpr (requires { Op::infer_type(p, in, out, aux); }) Op::infer_type(p, in, out, aux);
-  else for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+  if constexpr (requires { Op::infer_type(p, in, out, aux); }) {
+    Op::infer_type(p, in, out, aux);
+  } else {
+    expect_same_dtypes<Op>(p, in, aux);
+    for (DType& t : out) t = in.empty() ? DType::float32 : in[0];
+  }
 }
 
 /// Op::inplace(p) when declared: pairs (input, output) whose storage an executor may share; default none. A hint,

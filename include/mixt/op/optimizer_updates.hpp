@@ -10,13 +10,19 @@
 // (Adam's bias correction is the optimizer's business, folded into lr, as in MXNet.)
 #pragma once
 
+#include <cmath>
+#include <limits>
+
 #include "../ndarray/ndarray.hpp"
 #include "attrs.hpp"
 
 namespace mixt::op {
 
+/// lr's default: not given. MXNet requires lr; a default of 0 would make a forgotten one a silent no-op update.
+inline constexpr float kRequiredLr = std::numeric_limits<float>::quiet_NaN();
+
 struct SgdParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float wd = 0;
   float rescale_grad = 1;
   float clip_gradient = -1;
@@ -26,7 +32,7 @@ template <class V> void visit(SgdParam& p, V&& v) {
 }
 
 struct SgdMomParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float momentum = 0;
   float wd = 0;
   float rescale_grad = 1;
@@ -38,7 +44,7 @@ template <class V> void visit(SgdMomParam& p, V&& v) {
 }
 
 struct AdamParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float beta1 = 0.9f;
   float beta2 = 0.999f;
   float epsilon = 1e-8f;
@@ -52,7 +58,7 @@ template <class V> void visit(AdamParam& p, V&& v) {
 }
 
 struct RmspropParam {
-  float lr = 0;
+  float lr = kRequiredLr;  ///< required, as in MXNet
   float gamma1 = 0.95f;
   float epsilon = 1e-8f;
   float wd = 0;
@@ -66,6 +72,9 @@ template <class V> void visit(RmspropParam& p, V&& v) {
 }
 
 namespace detail {
+inline void require_lr(const char* op, float lr) {
+  if (std::isnan(lr)) mixt::detail::fail(op, "attribute 'lr' is required (MXNet's lr has no default), received none");
+}
 inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
   if (!(other.shape() == weight.shape()))
     mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
@@ -88,6 +97,7 @@ template <int = 0>
 NDArray sgd_update(NDArray weight, const NDArray& grad, const op::SgdParam& p,
                    mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("sgd_update", where, [&] {
+    op::detail::require_lr("sgd_update", p.lr);
     op::detail::check_update_args("sgd_update", weight, grad, "grad");
     weight.assign(weight * (1 - p.lr * p.wd) - op::detail::scaled_grad(grad, p.rescale_grad, p.clip_gradient) * p.lr);
     return weight;
@@ -98,6 +108,7 @@ template <int = 0>
 NDArray sgd_mom_update(NDArray weight, const NDArray& grad, NDArray mom, const op::SgdMomParam& p,
                        mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("sgd_mom_update", where, [&] {
+    op::detail::require_lr("sgd_mom_update", p.lr);
     op::detail::check_update_args("sgd_mom_update", weight, grad, "grad");
     op::detail::check_update_args("sgd_mom_update", weight, mom, "mom");
     mom.assign(mom * p.momentum - weight * (p.lr * p.wd) -
@@ -111,6 +122,7 @@ template <int = 0>
 NDArray adam_update(NDArray weight, const NDArray& grad, NDArray mean, NDArray var, const op::AdamParam& p,
                     mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("adam_update", where, [&] {
+    op::detail::require_lr("adam_update", p.lr);
     for (auto [a, n] : {std::pair{&grad, "grad"}, {&mean, "mean"}, {&var, "var"}})
       op::detail::check_update_args("adam_update", weight, *a, n);
     auto g = op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient);
@@ -125,6 +137,7 @@ template <int = 0>
 NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op::RmspropParam& p,
                        mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::as_operator("rmsprop_update", where, [&] {
+    op::detail::require_lr("rmsprop_update", p.lr);
     op::detail::check_update_args("rmsprop_update", weight, grad, "grad");
     op::detail::check_update_args("rmsprop_update", weight, n, "n");
     NDArray g = expr::evaluate(op::detail::clipped(grad * p.rescale_grad + weight * p.wd, p.clip_gradient));

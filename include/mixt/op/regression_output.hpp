@@ -32,9 +32,11 @@ struct RegressionOutput {
     // The label holds data's elements, as (N, ...) or flat (N,) when data is (N, 1).
     if (in[1].ndim() == 0 && shape_known(in[0])) {
       in[1] = in[0].ndim() == 2 && in[0][1] == 1 ? Shape{in[0][0]} : in[0];
-    } else if (in[1].ndim() != 0 && shape_known(in[0]) && in[1].size() != in[0].size()) {
-      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements (data shape ", in[0],
-                   "), received shape ", in[1]);
+    } else if (in[1].ndim() != 0 && shape_known(in[0]) &&
+               (in[1].size() != in[0].size() || (in[0].ndim() > 0 && in[1][0] != in[0][0]))) {
+      // MXNet checks the batch extent too: the gradient's scale divides by the label's elements per row.
+      mixt::detail::fail(name, "argument 'label': expected ", in[0].size(), " elements in ", in[0][0],
+                         " rows (data shape ", in[0], "), received shape ", in[1]);
     }
   }
   static void forward(const Param&, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
