@@ -439,6 +439,15 @@ MIXT_DEVICE_TEST("indexing ops: clip and where") {
   expect_error([&] { nd::where(nd::zeros(Shape{3}, ctx), x, y, op::Where::Param{}); },
                {"where", "argument 'condition'"});
   expect_error([&] { nd::where(c, x, nd::zeros(Shape{5, 4}, ctx), op::Where::Param{}); }, {"where", "argument"});
+  // The condition may have another dtype (a uint8 mask, say); the output takes x's, and y must match x.
+  NDArray mask = c.astype(DType::uint8);
+  NDArray picked = nd::where(mask, x, y, op::Where::Param{});
+  CHECK(picked.dtype() == DType::float32);
+  std::vector<double> by_mask;
+  for (size_t i = 0; i < 20; ++i) by_mask.push_back(cv[i] != 0 ? xv[i] : yv[i]);
+  check_close(picked, by_mask);
+  expect_error([&] { nd::where(c, x, y.astype(DType::float16), op::Where::Param{}); },
+               {"where", "argument 'y'", "float16"});
 }
 
 MIXT_DEVICE_TEST("ordering ops: topk values, indices, mask and both along any axis") {
