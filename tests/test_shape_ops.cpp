@@ -744,3 +744,152 @@ MIXT_DEVICE_TEST("registry: lookups by name and alias, string attributes, invoki
   check_close(normed, want, 1e-5, 1e-6);
   expect_error([&] { bn.invoke({img, gamma, beta}, {}); }, {"BatchNorm", "auxiliary states"});
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// tile, repeat, reverse (flip), swapaxes, stack: each output element is one input element, so each is checked as
+// a gather against a loop: out[i] = x[source(i)], and the gradient of sum(out * w) puts w[i] at source(i).
+
+namespace {
+
+std::vector<int64_t> unravel(int64_t i, const Shape& s) {
+  std::vector<int64_t> idx(size_t(s.ndim()));
+  for (int d = s.ndim() - 1; d >= 0; --d) {
+    idx[size_t(d)] = i % s[d];
+    i /= s[d];
+  }
+  return idx;
+}
+
+int64_t ravel(const std::vector<int64_t>& idx, const Shape& s) {
+  int64_t i = 0;
+  for (int d = 0; d < s.ndim(); ++d) i = i * s[d] + idx[size_t(d)];
+  return i;
+}
+
+/// f(x) against the gather `source` (output multi-index -> x's flat index), forward for float32 and int32, and
+/// the float32 gradient.
+void check_gather(Context ctx, const Shape& xs, const std::function<NDArray(const NDArray&)>& f, const Shape& want,
+                  const std::function<int64_t(const std::vector<int64_t>&)>& source) {
+  CAPTURE(xs);
+  CAPTURE(want);
+  const auto xv = stored(random_values(size_t(xs.size()), -4, 4, 61));
+  const auto wv = stored(random_values(size_t(want.size()), -1, 1, 62));
+  std::vector<double> out_ref(size_t(want.size())), grad_ref(size_t(xs.size()), 0.0);
+  for (int64_t i = 0; i < want.size(); ++i) {
+    const int64_t s = source(unravel(i, want));
+    out_ref[size_t(i)] = xv[size_t(s)];
+    grad_ref[size_t(s)] += wv[size_t(i)];
+  }
+  NDArray x = nd::array(xv, xs, ctx), w = nd::array(wv, want, ctx);
+  x.attach_grad();
+  NDArray out, loss;
+  {
+    autograd::record rec;
+    out = f(x);
+    loss = nd::sum(out * w);
+  }
+  REQUIRE(out.shape() == want);
+  check_close(out, out_ref, 0, 0);
+  loss.backward();
+  check_close(x.grad(), grad_ref, 1e-5, 1e-6);
+  std::vector<double> ints(xv.size());
+  for (size_t i = 0; i < ints.size(); ++i) ints[i] = std::round(xv[i] * 1000);
+  NDArray xi = nd::array(ints, xs, ctx, DType::int32), oi = f(xi);  // the gather kernel, not the fused path
+  CHECK(oi.dtype() == DType::int32);
+  std::vector<double> int_ref(out_ref.size());
+  for (int64_t i = 0; i < want.size(); ++i) int_ref[size_t(i)] = ints[size_t(source(unravel(i, want)))];
+  check_close(oi, int_ref, 0, 0);
+}
+
+}  // namespace
+
+MIXT_DEVICE_TEST("rearranging copies: tile, repeat, reverse, swapaxes and stack match a gather loop, gradients too") {
+  auto ctx = Device::ctx();
+  // tile: axis k of the output reads x's axis k - (n - x.ndim) modulo its extent.
+  struct TileCase { Shape x; std::vector<int64_t> reps; Shape out; };
+  for (const TileCase& c : {TileCase{Shape{2, 3}, {2}, Shape{2, 6}}, TileCase{Shape{2, 3}, {3, 1}, Shape{6, 3}},
+                            TileCase{Shape{2, 3}, {2, 1, 2}, Shape{2, 2, 6}}, TileCase{Shape{5}, {3}, Shape{15}},
+                            TileCase{Shape{2, 3}, {0, 2}, Shape{0, 6}}, TileCase{Shape{}, {2, 3}, Shape{2, 3}},
+                            TileCase{Shape{1023}, {2}, Shape{2046}}}) {
+    check_gather(ctx, c.x, [&](const NDArray& x) { return nd::tile(x, c.reps); }, c.out,
+                 [&](const std::vector<int64_t>& o) {
+                   std::vector<int64_t> src;
+                   for (int d = 0; d < c.x.ndim(); ++d) {
+                     const size_t k = o.size() - size_t(c.x.ndim()) + size_t(d);
+                     src.push_back(o[k] % c.x[d]);
+                   }
+                   return ravel(src, c.x);
+                 });
+  }
+  // repeat: along the axis, output position j reads j / repeats; without an axis, over the flattened array.
+  struct RepeatCase { Shape x; int64_t r; std::optional<int> axis; Shape out; };
+  for (const RepeatCase& c : {RepeatCase{Shape{2, 3}, 2, 0, Shape{4, 3}}, RepeatCase{Shape{2, 3}, 3, 1, Shape{2, 9}},
+                              RepeatCase{Shape{2, 3}, 2, -1, Shape{2, 6}}, RepeatCase{Shape{2, 3}, 2, {}, Shape{12}},
+                              RepeatCase{Shape{2, 3}, 0, 1, Shape{2, 0}}, RepeatCase{Shape{7}, 1, 0, Shape{7}}}) {
+    check_gather(ctx, c.x, [&](const NDArray& x) { return nd::repeat(x, c.r, c.axis); }, c.out,
+                 [&](const std::vector<int64_t>& o) {
+                   if (!c.axis) return o[0] / c.r;
+                   std::vector<int64_t> src = o;
+                   const size_t ax = size_t(*c.axis < 0 ? *c.axis + c.x.ndim() : *c.axis);
+                   src[ax] /= c.r;
+                   return ravel(src, c.x);
+                 });
+  }
+  // reverse: a reversed axis reads n - 1 - j. Long 1-D arrays run the vector path with a negative stride.
+  struct ReverseCase { Shape x; std::vector<int> axes; };
+  for (const ReverseCase& c : {ReverseCase{Shape{3, 4, 5}, {0}}, ReverseCase{Shape{3, 4, 5}, {1, 2}},
+                               ReverseCase{Shape{3, 4, 5}, {-1}}, ReverseCase{Shape{3, 4, 5}, {}},
+                               ReverseCase{Shape{1}, {0}}, ReverseCase{Shape{7}, {0}}, ReverseCase{Shape{1023}, {0}},
+                               ReverseCase{Shape{(1 << 20) + 3}, {0}}, ReverseCase{Shape{0, 3}, {0, 1}}}) {
+    CAPTURE(c.axes.size());
+    check_gather(ctx, c.x, [&](const NDArray& x) { return nd::flip(x, c.axes); }, c.x,
+                 [&](const std::vector<int64_t>& o) {
+                   std::vector<int64_t> src = o;
+                   for (int a : c.axes) {
+                     const size_t d = size_t(a < 0 ? a + c.x.ndim() : a);
+                     src[d] = c.x[int(d)] - 1 - o[d];
+                   }
+                   return ravel(src, c.x);
+                 });
+  }
+  // swapaxes: the output's axes d1 and d2 read x's d2 and d1.
+  for (auto [d1, d2] : {std::pair{0, 2}, {1, -1}, {0, 0}}) {
+    const Shape xs{2, 3, 4};
+    const int a = d1 < 0 ? d1 + 3 : d1, b = d2 < 0 ? d2 + 3 : d2;
+    Shape os = xs;
+    std::swap(os[a], os[b]);
+    check_gather(ctx, xs, [&](const NDArray& x) { return nd::swapaxes(x, d1, d2); }, os,
+                 [&](const std::vector<int64_t>& o) {
+                   std::vector<int64_t> src = o;
+                   std::swap(src[size_t(a)], src[size_t(b)]);
+                   return ravel(src, xs);
+                 });
+  }
+  // stack: three (2, 3) arrays as one, the new axis picking the array: seen as a gather from their concatenation.
+  for (int axis : {0, 1, 2, -1, -3}) {
+    CAPTURE(axis);
+    const int ax = axis < 0 ? axis + 3 : axis;
+    Shape os{2, 3};
+    std::vector<int64_t> ext{2, 3};
+    ext.insert(ext.begin() + ax, 3);
+    os = Shape(ext);
+    check_gather(ctx, Shape{3, 2, 3},
+                 [&](const NDArray& all) { return nd::stack({all.at(0), all.at(1), all.at(2)}, axis); }, os,
+                 [&](const std::vector<int64_t>& o) {
+                   std::vector<int64_t> rest = o;
+                   rest.erase(rest.begin() + ax);
+                   return o[size_t(ax)] * 6 + ravel(rest, Shape{2, 3});
+                 });
+  }
+  // Errors name the function, the argument and the caller's line.
+  NDArray x = nd::zeros(Shape{2, 3}, ctx);
+  expect_error([&] { nd::tile(x, {2, -1}); }, {"tile", "'reps'", "-1", "test_shape_ops.c"});
+  expect_error([&] { nd::repeat(x, -2, 0); }, {"repeat", "'repeats'", "-2"});
+  expect_error([&] { nd::repeat(x, 2, 2); }, {"repeat", "axis 2", "test_shape_ops.c"});
+  expect_error([&] { nd::reverse(x, {1, -1}); }, {"reverse", "twice"});
+  expect_error([&] { nd::flip(x, {3}); }, {"reverse", "axis 3", "test_shape_ops.c"});
+  expect_error([&] { nd::swapaxes(x, 0, 2); }, {"swapaxes", "axis 2"});
+  expect_error([&] { nd::stack({x, nd::zeros(Shape{3, 2}, ctx)}); }, {"stack", "'arg1'", "(3, 2)", "test_shape_ops.c"});
+  expect_error([&] { nd::stack({x, x}, 3); }, {"stack", "axis 3"});
+  expect_error([&] { nd::stack({}); }, {"stack", "at least one"});
+}

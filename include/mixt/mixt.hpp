@@ -12,6 +12,7 @@
 #include "ndarray/print.hpp"
 #include "ndarray/random.hpp"
 #include "ndarray/shape_ops.hpp"
+#include "ndarray/rearrange.hpp"
 #include "autograd/autograd.hpp"
 #include "blas/blas.hpp"
 #include "op/op.hpp"

@@ -9630,8 +9630,8 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
     mixt::detail::fail_at(where, "random.uniform", "expected a finite range high - low, received low = ", low,
                           ", high = ", high);
   if (!mixt::detail::at_location(where, [&] { return detail::holds_value(dtype, low, high, "random.uniform"); }))
-    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ",
-                          low, ", high = ", high);
+    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype),
+                          " value lies in [low, high), received low = ", low, ", high = ", high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform", where);
 }
 
@@ -9844,6 +9844,114 @@ inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::sou
 }  // namespace nd
 }  // namespace mixt
 // ---- end mixt/ndarray/shape_ops.hpp ----
+// ---- begin mixt/ndarray/rearrange.hpp ----
+// Copies that rearrange elements, as mx.nd's tile, repeat, reverse (alias flip) and swapaxes. Each is built from
+// the views and strided copies of shape_ops.hpp, so it works for every dtype and context and is recorded by
+// autograd through those pieces: tile and repeat are a broadcast between two reshapes (their gradient sums the
+// copies back), swapaxes is a transpose, and reverse reads its source with negative strides (its gradient is the
+// same reversal). stack, which needs Concat, lives with it in op/shape_ops.hpp.
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+
+namespace mixt::nd {
+
+/// mx.nd.tile: the array repeated reps[d] times along each axis. With fewer reps than axes, reps is padded with
+/// leading 1s; with more, the array gains leading axes of extent 1 (NumPy's tile). A rep of 0 gives an empty axis.
+inline NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::at_location(where, [&] {
+    if (a.is_none()) mixt::detail::fail("tile", "the array is empty (default-constructed, no storage)");
+    const int n = std::max(a.ndim(), int(reps.size()));
+    if (2 * n > kMaxDim)
+      mixt::detail::fail("tile", "at most ", kMaxDim / 2, " axes (array and reps together), received ", n);
+    for (int64_t r : reps)
+      if (r < 0) mixt::detail::fail("tile", "argument 'reps': expected values >= 0, received ", r);
+    // (1, d0, 1, d1, ...) broadcast to (r0, d0, r1, d1, ...), then merged pairwise: block i of axis k is a copy.
+    std::vector<int64_t> split, merged;
+    Shape spread;
+    for (int k = 0; k < n; ++k) {
+      const int src = k - (n - a.ndim()), rep = k - (n - int(reps.size()));
+      const int64_t d = src >= 0 ? a.shape()[src] : 1, r = rep >= 0 ? reps[size_t(rep)] : 1;
+      split.insert(split.end(), {1, d});
+      spread.push_back(r);
+      spread.push_back(d);
+      merged.push_back(r * d);
+    }
+    const NDArray copies = a.view(Shape(split), a.byte_offset()).broadcast_to(spread);
+    return copies.view(Shape(merged), copies.byte_offset());  // not reshape: its code 0 would copy an extent
+  });
+}
+
+/// mx.nd.repeat: each element repeated `repeats` times in a row along `axis`; without an axis, over the flattened
+/// array (a 1-D result).
+inline NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std::nullopt,
+                      mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::at_location(where, [&] {
+    if (a.is_none()) mixt::detail::fail("repeat", "the array is empty (default-constructed, no storage)");
+    if (repeats < 0) mixt::detail::fail("repeat", "argument 'repeats': expected a value >= 0, received ", repeats);
+    const NDArray x = axis ? a : a.view(Shape{a.size()}, a.byte_offset());
+    const int ax = Shape::normalize_axis(axis.value_or(0), x.ndim(), "repeat");
+    if (x.ndim() + 1 > kMaxDim) mixt::detail::fail("repeat", "at most ", kMaxDim - 1, " axes, received ", x.ndim());
+    std::vector<int64_t> split, merged;
+    Shape spread;
+    for (int d = 0; d < x.ndim(); ++d) {
+      split.push_back(x.shape()[d]);
+      spread.push_back(x.shape()[d]);
+      merged.push_back(d == ax ? x.shape()[d] * repeats : x.shape()[d]);
+      if (d == ax) {  // (.., n, 1, ..) broadcast to (.., n, repeats, ..): the copies of one element sit together
+        split.push_back(1);
+        spread.push_back(repeats);
+      }
+    }
+    const NDArray copies = x.view(Shape(split), x.byte_offset()).broadcast_to(spread);
+    return copies.view(Shape(merged), copies.byte_offset());
+  });
+}
+
+/// mx.nd.reverse (alias flip): the elements in reverse order along each of `axes`.
+inline NDArray reverse(const NDArray& a, const std::vector<int>& axes,
+                       mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::at_location(where, [&] {
+    if (a.is_none()) mixt::detail::fail("reverse", "the array is empty (default-constructed, no storage)");
+    expr::StridedLeaf leaf{{}, a, {a.shape(), expr::contiguous_strides(a.shape())}, 0};
+    std::vector<bool> seen(size_t(a.ndim()), false);
+    for (int axis : axes) {
+      const int d = Shape::normalize_axis(axis, a.ndim(), "reverse");
+      if (seen[size_t(d)]) mixt::detail::fail("reverse", "axis ", axis, " appears twice in axes");
+      seen[size_t(d)] = true;
+      if (a.shape()[d] == 0) continue;
+      leaf.offset += (a.shape()[d] - 1) * leaf.view.strides[size_t(d)];  // start at the last element
+      leaf.view.strides[size_t(d)] = -leaf.view.strides[size_t(d)];
+    }
+    NDArray out(a.shape(), a.ctx(), a.dtype());
+    mixt::detail::strided_copy(leaf, out, "reverse");
+    autograd::detail::record_copy("reverse", a, out, [axes](const NDArray& g) { return reverse(g, axes); });
+    return out;
+  });
+}
+inline NDArray flip(const NDArray& a, const std::vector<int>& axes,
+                    mixt::source_location where = mixt::source_location::current()) {
+  return reverse(a, axes, where);
+}
+
+/// mx.nd.swapaxes: axes dim1 and dim2 exchanged (a transpose, copied).
+inline NDArray swapaxes(const NDArray& a, int dim1 = 0, int dim2 = 0,
+                        mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::at_location(where, [&] {
+    if (a.is_none()) mixt::detail::fail("swapaxes", "the array is empty (default-constructed, no storage)");
+    const int d1 = Shape::normalize_axis(dim1, a.ndim(), "swapaxes");
+    const int d2 = Shape::normalize_axis(dim2, a.ndim(), "swapaxes");
+    std::vector<int> axes;
+    for (int d = 0; d < a.ndim(); ++d) axes.push_back(d == d1 ? d2 : d == d2 ? d1 : d);
+    return a.transpose(axes);
+  });
+}
+
+}  // namespace mixt::nd
+// ---- end mixt/ndarray/rearrange.hpp ----
 // ---- begin mixt/autograd/autograd.hpp ----
 // Umbrella header of mixt/autograd: record / pause scopes, attach_grad, backward, grad.
 // ---- begin mixt/autograd/backward.hpp ----
@@ -9986,7 +10094,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
 inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads = {},
                      bool retain_graph = false, bool train_mode = true,
                      mixt::source_location where = mixt::source_location::current()) {
-  mixt::detail::at_location(where, [&] { detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode); });
+  mixt::detail::at_location(where, [&] {
+    detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode);
+  });
 }
 
 /// The gradients of heads with respect to `variables`, without touching their grad() buffers (MXNet's
@@ -10033,7 +10143,9 @@ inline NDArray NDArray::grad() const {
 
 inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode,
                               mixt::source_location where) const {
-  detail::at_location(where, [&] { autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode); });
+  detail::at_location(where, [&] {
+    autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
+  });
 }
 inline void NDArray::backward(mixt::source_location where) const { backward(NDArray(), false, true, where); }
 
@@ -14431,7 +14543,7 @@ NDArray MAERegressionOutput(const NDArray& data, const NDArray& label, const op:
 // ---- end mixt/op/regression_output.hpp ----
 // ---- begin mixt/op/shape_ops.hpp ----
 // Shape operators (MXNet's tensor/matrix_op and nn/concat): Flatten, Reshape (with MXNet's codes 0, -1, -2, -3,
-// -4 and reverse), transpose, slice_axis, Concat and SliceChannel (split). Forward and backward move elements
+// -4 and reverse), transpose, slice_axis, Concat, stack and SliceChannel (split). Forward and backward move elements
 // with the block-copy kernels of index_helpers.hpp (every dtype) or reuse the NDArray methods.
 
 #include <optional>
@@ -14898,6 +15010,25 @@ template <int = 0>
 NDArray concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
                mixt::source_location where = mixt::source_location::current()) {
   return Concat(data, p, where);
+}
+/// mx.nd.stack: arrays of one shape joined along a new axis (-(ndim + 1) <= axis <= ndim): expand_dims views
+/// concatenated, so autograd records it through those two.
+template <int = 0>
+NDArray stack(const std::vector<NDArray>& data, int axis = 0,
+              mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("stack", where, [&] {
+    if (data.empty()) mixt::detail::fail("stack", "expected at least one array, received none");
+    std::vector<NDArray> parts;
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (data[i].is_none()) mixt::detail::fail("stack", "argument 'arg", i, "' is an empty NDArray");
+      if (!(data[i].shape() == data[0].shape()))
+        mixt::detail::fail("stack", "argument 'arg", i, "': expected shape ", data[0].shape(),
+                           " (the first array's), received ", data[i].shape());
+      parts.push_back(data[i].expand_dims(axis));
+    }
+    const int dim = axis < 0 ? axis + data[0].ndim() + 1 : axis;
+    return Concat(parts, {.dim = dim});
+  });
 }
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,

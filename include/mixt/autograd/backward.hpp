@@ -140,7 +140,9 @@ inline std::vector<NDArray> run_backward(const std::vector<NDArray>& heads, cons
 inline void backward(const std::vector<NDArray>& heads, const std::vector<NDArray>& head_grads = {},
                      bool retain_graph = false, bool train_mode = true,
                      mixt::source_location where = mixt::source_location::current()) {
-  mixt::detail::at_location(where, [&] { detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode); });
+  mixt::detail::at_location(where, [&] {
+    detail::run_backward(heads, head_grads, {}, retain_graph, false, train_mode);
+  });
 }
 
 /// The gradients of heads with respect to `variables`, without touching their grad() buffers (MXNet's
@@ -187,7 +189,9 @@ inline NDArray NDArray::grad() const {
 
 inline void NDArray::backward(const NDArray& head_grad, bool retain_graph, bool train_mode,
                               mixt::source_location where) const {
-  detail::at_location(where, [&] { autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode); });
+  detail::at_location(where, [&] {
+    autograd::detail::run_backward({*this}, {head_grad}, {}, retain_graph, false, train_mode);
+  });
 }
 inline void NDArray::backward(mixt::source_location where) const { backward(NDArray(), false, true, where); }
 

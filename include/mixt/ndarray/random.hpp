@@ -125,8 +125,8 @@ inline NDArray uniform(double low = 0, double high = 1, const Shape& shape = Sha
     mixt::detail::fail_at(where, "random.uniform", "expected a finite range high - low, received low = ", low,
                           ", high = ", high);
   if (!mixt::detail::at_location(where, [&] { return detail::holds_value(dtype, low, high, "random.uniform"); }))
-    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype), " value lies in [low, high), received low = ",
-                          low, ", high = ", high);
+    mixt::detail::fail_at(where, "random.uniform", "no ", dtype_name(dtype),
+                          " value lies in [low, high), received low = ", low, ", high = ", high);
   return detail::draw(shape, ctx, dtype, detail::Law::uniform, low, high, "random.uniform", where);
 }
 

@@ -1,5 +1,5 @@
 // Shape operators (MXNet's tensor/matrix_op and nn/concat): Flatten, Reshape (with MXNet's codes 0, -1, -2, -3,
-// -4 and reverse), transpose, slice_axis, Concat and SliceChannel (split). Forward and backward move elements
+// -4 and reverse), transpose, slice_axis, Concat, stack and SliceChannel (split). Forward and backward move elements
 // with the block-copy kernels of index_helpers.hpp (every dtype) or reuse the NDArray methods.
 #pragma once
 
@@ -470,6 +470,25 @@ template <int = 0>
 NDArray concat(const std::vector<NDArray>& data, op::Concat::Param p = {},
                mixt::source_location where = mixt::source_location::current()) {
   return Concat(data, p, where);
+}
+/// mx.nd.stack: arrays of one shape joined along a new axis (-(ndim + 1) <= axis <= ndim): expand_dims views
+/// concatenated, so autograd records it through those two.
+template <int = 0>
+NDArray stack(const std::vector<NDArray>& data, int axis = 0,
+              mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("stack", where, [&] {
+    if (data.empty()) mixt::detail::fail("stack", "expected at least one array, received none");
+    std::vector<NDArray> parts;
+    for (size_t i = 0; i < data.size(); ++i) {
+      if (data[i].is_none()) mixt::detail::fail("stack", "argument 'arg", i, "' is an empty NDArray");
+      if (!(data[i].shape() == data[0].shape()))
+        mixt::detail::fail("stack", "argument 'arg", i, "': expected shape ", data[0].shape(),
+                           " (the first array's), received ", data[i].shape());
+      parts.push_back(data[i].expand_dims(axis));
+    }
+    const int dim = axis < 0 ? axis + data[0].ndim() + 1 : axis;
+    return Concat(parts, {.dim = dim});
+  });
 }
 template <int = 0>
 std::vector<NDArray> SliceChannel(const NDArray& data, const op::SliceChannel::Param& p,
