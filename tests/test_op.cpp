@@ -146,6 +146,55 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
         Shape{0, 3});
 }
 
+MIXT_DEVICE_TEST("op: softmax and log_softmax with use_length mask each line after its length") {
+  auto ctx = Device::ctx();
+  const Shape s{3, 4, 5};
+  auto xv = stored(random_values(60, -3, 3, 21));
+  NDArray x = nd::array(xv, s, ctx);
+  for (int axis : {1, -1, 0}) {
+    for (double t : {1.0, -2.0}) {
+      CAPTURE(axis);
+      CAPTURE(t);
+      const int ax = axis < 0 ? axis + 3 : axis;
+      std::vector<int64_t> ls(s.begin(), s.end());
+      ls.erase(ls.begin() + ax);
+      const Shape len_shape(ls);
+      std::vector<double> lens(size_t(len_shape.size()));
+      for (size_t i = 0; i < lens.size(); ++i) lens[i] = double(i % size_t(s[ax] + 1));  // 0 ... the full extent
+      NDArray length = nd::array(lens, len_shape, ctx, DType::int32);
+      // The reference: a softmax over the first len positions of each line, 0 after them (a line of 0: all 0).
+      std::vector<double> want(60, 0.0), want_log(60, 0.0);
+      for (int64_t i = 0; i < 60; ++i) {
+        int64_t idx[3] = {i / 20, (i / 5) % 4, i % 5};
+        int64_t rest[2], r = 0;
+        for (int d = 0; d < 3; ++d)
+          if (d != ax) rest[r++] = idx[d];
+        const int64_t len = int64_t(lens[size_t(rest[0] * len_shape[1] + rest[1])]);
+        if (idx[ax] >= len) continue;
+        double m = -INFINITY, sum = 0;
+        auto at = [&](int64_t j) {
+          int64_t k[3] = {idx[0], idx[1], idx[2]};
+          k[ax] = j;
+          return xv[size_t(k[0] * 20 + k[1] * 5 + k[2])] / t;
+        };
+        for (int64_t j = 0; j < len; ++j) m = std::max(m, at(j));
+        for (int64_t j = 0; j < len; ++j) sum += std::exp(at(j) - m);
+        want[size_t(i)] = std::exp(xv[size_t(i)] / t - m) / sum;
+        want_log[size_t(i)] = xv[size_t(i)] / t - m - std::log(sum);
+      }
+      op::SoftmaxParam p{.axis = axis, .temperature = t, .use_length = true};
+      check_close(nd::softmax(x, length, p), want, 1e-5, 1e-7);
+      check_close(nd::log_softmax(x, length, p), want_log, 1e-5, 1e-6);
+      check_grad<op::Softmax>(p, {x, length.astype(DType::float32)}, {true, false});
+      check_grad<op::LogSoftmax>(p, {x, length.astype(DType::float32)}, {true, false});
+    }
+  }
+  expect_error([&] { nd::softmax(x, nd::ones(Shape{3, 5}, ctx), {.use_length = true}); },
+               {"softmax", "argument 'length'", "(3, 4)", "(3, 5)"});
+  expect_error([&] { nd::softmax(x, nd::ones(Shape{3, 4}, ctx), {}); }, {"softmax", "expected 1 inputs"});
+  CHECK(op::parse_attrs<op::SoftmaxParam>("softmax", {{"use_length", "True"}}).use_length);
+}
+
 MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {
   auto ctx = Device::ctx();
   const size_t n = 4, k = 5;
