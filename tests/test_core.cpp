@@ -294,3 +294,40 @@ TEST_CASE("core: with huge pages asked for, host blocks of 2 MiB and more are 2 
   pool.deallocate(big_after, 5 << 20);
 }
 #endif
+
+// the size classes at their edges: a power of two and an exact multiple of 4 MiB are their own class.
+TEST_CASE("core: the pool's size classes at their boundaries") {
+  using P = memory::Pool<memory::CpuBackend>;
+  CHECK(P::round_size(1) == 256);
+  CHECK(P::round_size(1 << 20) == (1 << 20));
+  CHECK(P::round_size((1 << 20) + 1) == (2 << 20));
+  CHECK(P::round_size(2 << 20) == (2 << 20));
+  CHECK(P::round_size(32 << 20) == (32 << 20));
+  CHECK(P::round_size((32 << 20) + 1) == (36 << 20));
+  CHECK(P::round_size(36 << 20) == (36 << 20));
+}
+
+// a block taken back from the cache is no longer counted as cached.
+TEST_CASE("core: a reused block leaves the pool's cache") {
+  memory::Pool<memory::CpuBackend> pool;
+  void* a = pool.allocate(1000);
+  pool.deallocate(a, 1000);
+  CHECK(pool.bytes_cached() == 1024);
+  void* b = pool.allocate(1010);
+  CHECK(b == a);
+  CHECK(pool.bytes_cached() == 0);
+  CHECK(pool.bytes_in_use() == 1024);
+  pool.deallocate(b, 1010);
+}
+
+#ifdef __linux__
+// a block of exactly 2 MiB is a huge-page block too.
+TEST_CASE("core: with huge pages asked for, a block of exactly 2 MiB is 2 MiB-aligned") {
+  memory::Pool<memory::CpuBackend> pool;
+  set_huge_pages(true);
+  void* p = pool.allocate(size_t(1) << 21);
+  set_huge_pages(false);
+  CHECK(reinterpret_cast<uintptr_t>(p) % (size_t(1) << 21) == 0);
+  pool.deallocate(p, size_t(1) << 21);
+}
+#endif

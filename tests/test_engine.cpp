@@ -788,3 +788,18 @@ TEST_CASE("engine: GPU compute and copy streams are ordered by events; GPU frees
   CHECK(cudaGetLastError() == cudaSuccess);
 }
 #endif
+
+// stopping the CPU workers runs what is still queued first (the threaded engine drains its work before it
+// stops them, so only a direct use of the pool can tell).
+TEST_CASE("engine: the CPU workers run every queued operation before they stop") {
+  std::atomic<int> ran{0};
+  engine::detail::OprBlock ops[4];
+  {
+    engine::detail::CpuWorkers workers(1, [&](engine::detail::OprBlock*) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      ++ran;
+    });
+    for (auto& op : ops) workers.push(&op);
+  }
+  CHECK(ran == 4);
+}

@@ -706,3 +706,23 @@ MIXT_DEVICE_TEST("ndarray: random uniform and normal are reproducible and have t
   CHECK_THROWS_AS(nd::random::normal(0, -1, {2}, ctx), Error);
   CHECK_THROWS_AS(nd::random::uniform(0, 1, {2}, ctx, DType::int32), Error);
 }
+
+// each threshold of NumPy's printing at its boundary (reference strings: NumPy 1.26's and 2.4's str()).
+TEST_CASE("ndarray: printing at the thresholds of scientific notation, summarization and line wrapping") {
+  CHECK(nd::array({1e8}).to_string() == "[1.e+08]\n<NDArray 1 @cpu(0)>");                        // max >= 1e8
+  CHECK(nd::array({1e-4}, cpu(), DType::float64).to_string() == "[0.0001]\n<NDArray 1 @cpu(0)>");  // min < 1e-4
+  CHECK(nd::array({1.0, 1000.0}).to_string() == "[   1. 1000.]\n<NDArray 2 @cpu(0)>");          // ratio > 1000
+  CHECK(nd::full({}, 1e16, cpu(), DType::float64).to_string() == "1e+16\n<NDArray  @cpu(0)>");   // scalar >= 1e16
+  // A float64 scalar below 0.1 needs up to 21 digits after the point to read back (these printed 17).
+  CHECK(nd::full({}, 0.0005784575661846301, cpu(), DType::float64).to_string() ==
+        "0.0005784575661846301\n<NDArray  @cpu(0)>");
+  CHECK(nd::full({}, 0.00029786471919499745, cpu(), DType::float64).to_string() ==
+        "0.00029786471919499745\n<NDArray  @cpu(0)>");
+  CHECK(nd::arange(0, 1000, 1, 1, cpu(), DType::int32).to_string().find("...") == std::string::npos);  // > 1000
+  CHECK(nd::arange(0, 1200, 1, 1, cpu(), DType::int32).reshape({6, 200}).to_string() ==  // an axis of 6 stays whole
+        "[[   0    1    2 ...  197  198  199]\n [ 200  201  202 ...  397  398  399]\n"
+        " [ 400  401  402 ...  597  598  599]\n [ 600  601  602 ...  797  798  799]\n"
+        " [ 800  801  802 ...  997  998  999]\n [1000 1001 1002 ... 1197 1198 1199]]\n<NDArray 6x200 @cpu(0)>");
+  CHECK(nd::full({40}, 7, cpu(), DType::int32).to_string() ==  // a line of exactly 74 characters does not wrap
+        "[7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7\n 7 7 7]\n<NDArray 40 @cpu(0)>");
+}

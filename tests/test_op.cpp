@@ -3,6 +3,7 @@
 #include "testing.hpp"
 
 #include <functional>
+#include <set>
 #include <mixt/op/op.hpp>
 #include <mixt/test/gradient_check.hpp>
 
@@ -95,6 +96,29 @@ MIXT_DEVICE_TEST("op: LeakyReLU leaky, elu, selu, gelu and prelu") {
   for (size_t i = 0; i < xv.size(); ++i) want[i] = xv[i] > 0 ? xv[i] : xv[i] * (0.1 * double((i / 4) % 3 + 1));
   check_close(nd::LeakyReLU(x, gamma, pp), want, 1e-5, 1e-6);
   check_grad<op::LeakyReLU>(pp, {x, gamma});
+  // rrelu: outside training the slope is the bounds' mean; in training each negative element gets its own slope
+  // from [lower_bound, upper_bound], kept as the hidden output that the backward multiplies by.
+  op::LeakyReLU::Param pr{.act_type = "rrelu", .lower_bound = 0.1f, .upper_bound = 0.3f};
+  for (size_t i = 0; i < xv.size(); ++i) want[i] = xv[i] > 0 ? xv[i] : xv[i] * 0.2;
+  check_close(nd::LeakyReLU(x, pr), want, 1e-5, 1e-6);  // (no finite differences: they run in training mode)
+  std::vector<NDArray> trained = op::invoke<op::LeakyReLU>(pr, {x}, {}, /*is_train=*/true);
+  REQUIRE(trained.size() == 2);
+  const auto y = trained[0].to_vector<double>(), slopes = trained[1].to_vector<double>();
+  auto gv = stored(random_values(24, -1, 1, 3));
+  NDArray g = nd::array(gv, x.shape(), ctx), gx = nd::zeros(x.shape(), ctx);
+  op::LeakyReLU::backward(pr, {true}, {g}, {x}, trained, {op::Req::write}, {gx}, {});
+  const auto gxv = gx.to_vector<double>();
+  std::set<double> distinct;
+  for (size_t i = 0; i < xv.size(); ++i) {
+    CHECK(slopes[i] >= 0.1 - 1e-7);
+    CHECK(slopes[i] < 0.3 + 1e-7);
+    CHECK(y[i] == doctest::Approx(xv[i] > 0 ? xv[i] : xv[i] * slopes[i]).epsilon(1e-6));
+    CHECK(gxv[i] == doctest::Approx(gv[i] * (xv[i] > 0 ? 1 : slopes[i])).epsilon(1e-6));
+    if (xv[i] <= 0) distinct.insert(slopes[i]);
+  }
+  CHECK(distinct.size() > 3);  // drawn per element, not one slope
+  expect_error([&] { nd::LeakyReLU(x, {.act_type = "rrelu", .lower_bound = 0.5f, .upper_bound = 0.2f}); },
+               {"LeakyReLU", "upper_bound"});
 }
 
 MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature") {
@@ -584,4 +608,55 @@ TEST_CASE("op: attributes parse from MXNet's strings and print back") {
     CHECK(w.find("no_bias") != std::string::npos);
     CHECK(w.find("maybe") != std::string::npos);
   }
+}
+
+// backward with Req::add adds the bias gradient (the sum of the head over the batch) to what was there.
+MIXT_DEVICE_TEST("op: FullyConnected backward with req add accumulates every gradient") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx), w = nd::array({1, 0, -1, 2, 1, 0}, Shape{2, 3}, ctx),
+          b = nd::array({0.5, -0.5}, Shape{2}, ctx), head = nd::array({1, 2, 3, 4}, Shape{2, 2}, ctx);
+  op::FullyConnected::Param p{.num_hidden = 2};
+  std::vector<NDArray> out = op::invoke<op::FullyConnected>(p, {x, w, b});
+  std::vector<NDArray> ig = {nd::ones(x.shape(), ctx), nd::ones(w.shape(), ctx), nd::ones(b.shape(), ctx)};
+  op::FullyConnected::backward(p, {}, {head}, {x, w, b}, out, {op::Req::add, op::Req::add, op::Req::add}, ig, {});
+  // dx = head . w, dw = head^T . x, db = column sums of head; each plus the 1 already there.
+  check_close(ig[0], {6, 3, 0, 12, 5, -2});
+  check_close(ig[1], {14, 18, 22, 19, 25, 31});
+  check_close(ig[2], {5, 7});
+}
+
+namespace {
+/// An operator for checking the checkers: y = x + the context's device id, and a hidden output y2 = x whose head
+/// gradient the backward reads (so it must be 0).
+struct ProbeOp {
+  static constexpr const char* name = "Probe";
+  struct Param {};
+  static std::vector<std::string> arguments(const Param&) { return {"data"}; }
+  static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static std::vector<std::string> aux_states(const Param&) { return {}; }
+  static int num_outputs(const Param&) { return 2; }
+  static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    out[0] = out[1] = in[0];
+  }
+  static void forward(const Param&, const op::OpContext&, const std::vector<NDArray>& in, const std::vector<op::Req>& req,
+                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+    op::write(out[0], req[0], in[0] + double(in[0].ctx().dev_id));
+    op::write(out[1], req[1], in[0] * 1.0);
+  }
+  static void backward(const Param&, const op::OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>&,
+                       const std::vector<NDArray>&, const std::vector<op::Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>&) {
+    op::write(ig[0], req[0], og[0] + og[1]);
+  }
+};
+}  // namespace
+
+// hidden outputs get a zero head gradient; check_consistency reports results that differ.
+TEST_CASE("gradient check: hidden outputs get zero heads; check_consistency reports a difference") {
+  NDArray x = nd::array({0.5, -1.0, 2.0}, Shape{3});
+  test::GradCheckResult r = test::check_numeric_gradient<ProbeOp>({}, {x});
+  CHECK_MESSAGE(r.ok, r.report);
+  test::GradCheckResult c = test::check_consistency<ProbeOp>({}, {x}, cpu(0), cpu(1));
+  CHECK_FALSE(c.ok);
+  CHECK(c.report.find("result 0 element 0") != std::string::npos);
 }

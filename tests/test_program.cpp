@@ -254,3 +254,38 @@ TEST_CASE("program: programs over the limits raise mixt::Error") {
   CHECK(expr::schedule(fits, "test").n_slots <= 3);
   check_close(expr::evaluate_program(fits, "test"), interpret(fits), 1e-5, 1e-6);
 }
+
+// constants are shared bit for bit: 0 and -0 stay two constants (1 / -0 is -inf).
+TEST_CASE("program: the constants 0 and -0 are kept apart") {
+  NDArray x = nd::ones({3});
+  expr::Program p;
+  const int one = p.add(expr::Op::plus, p.add_leaf(x, expr::contiguous_view(x.shape()), 0, expr::LeafKind::plain),
+                        p.add_constant(0.0));
+  p.add(expr::Op::div, one, p.add_constant(-0.0));
+  CHECK(p.constants.size() == 2);
+  check_close(expr::evaluate_program(p, "test"), {-INFINITY, -INFINITY, -INFINITY});
+}
+
+// every operation's arity: identity is unary (the last of them), where and clip ternary.
+TEST_CASE("program: instruction arities") {
+  using expr::Op;
+  CHECK(expr::op_arity(Op::leaf) == 0);
+  CHECK(expr::op_arity(Op::constant) == 0);
+  CHECK(expr::op_arity(Op::negative) == 1);
+  CHECK(expr::op_arity(Op::identity) == 1);
+  CHECK(expr::op_arity(Op::plus) == 2);
+  CHECK(expr::op_arity(Op::greater_equal) == 2);
+  CHECK(expr::op_arity(Op::where) == 3);
+  CHECK(expr::op_arity(Op::clip) == 3);
+}
+
+// a program may read exactly kProgramMaxLeaves arrays.
+TEST_CASE("program: a program with as many array operands as a plan holds runs") {
+  NDArray x = nd::ones({3});
+  expr::Program p;
+  auto leaf = [&] { return p.add_leaf(x, expr::contiguous_view(x.shape()), 0, expr::LeafKind::plain); };
+  int sum = leaf();
+  for (int i = 1; i < expr::kProgramMaxLeaves; ++i) sum = p.add(expr::Op::plus, sum, leaf());
+  REQUIRE(p.leaves.size() == size_t(expr::kProgramMaxLeaves));
+  check_close(expr::evaluate_program(p, "test"), std::vector<double>(3, double(expr::kProgramMaxLeaves)));
+}

@@ -110,6 +110,11 @@ MIXT_DEVICE_TEST("shape ops: Flatten and Reshape with MXNet's codes") {
   CHECK(infer_out<op::Reshape>({.shape = {3, 8}}, in)[0] == Shape{3, 8});
   expect_error([&] { nd::Reshape(x, {.shape = {5, -1}}); }, {"Reshape", "(2, 3, 4)"});
   expect_error([&] { nd::Reshape(x, {}); }, {"Reshape", "attribute 'shape'"});
+  // An empty batch reshapes as the view does (extent 0 used to read as unknown, leaving no output shape).
+  NDArray empty = nd::zeros(Shape{0, 3, 4}, ctx);
+  CHECK(nd::Reshape(empty, {.shape = {-1, 12}}).shape() == Shape{0, 12});
+  CHECK(nd::Reshape(empty, {.shape = {0, -3}}).shape() == Shape{0, 12});
+  CHECK(nd::Reshape(empty, {.shape = {12, -1}}).shape() == Shape{12, 0});
 }
 
 MIXT_DEVICE_TEST("shape ops: transpose forward, backward, inference and bad axes") {
@@ -892,4 +897,62 @@ MIXT_DEVICE_TEST("rearranging copies: tile, repeat, reverse, swapaxes and stack 
   expect_error([&] { nd::stack({x, nd::zeros(Shape{3, 2}, ctx)}); }, {"stack", "'arg1'", "(3, 2)", "test_shape_ops.c"});
   expect_error([&] { nd::stack({x, x}, 3); }, {"stack", "axis 3"});
   expect_error([&] { nd::stack({}); }, {"stack", "at least one"});
+}
+
+// begin == end (an empty slice) is an error, as MXNet's slice_axis has it.
+MIXT_DEVICE_TEST("shape ops: slice_axis with end equal to begin raises") {
+  NDArray x = nd::zeros(Shape{3, 5}, Device::ctx());
+  expect_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 1, .begin = 2, .end = 2}); },
+               {"slice_axis", "attribute 'end'"});
+  expect_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 1, .begin = -3, .end = -3}); },
+               {"slice_axis", "attribute 'end'"});
+}
+
+// a known output extent equal to the known inputs' sum leaves nothing for the unknown input: an error.
+TEST_CASE("shape ops: Concat inference with an output extent that leaves an unknown input empty raises") {
+  std::vector<Shape> in{Shape{2, 3}, Shape{2, 0}}, out{Shape{2, 3}}, aux;
+  expect_error([&] { op::Concat::infer_shape({.num_args = 2, .dim = 1}, in, out, aux); },
+               {"Concat", "leaves nothing for input 'arg1'"});
+}
+
+// invoke checks the inputs' contexts, the number of auxiliary states, and that shape inference
+// left every input's shape as it is.
+TEST_CASE("operator contract: invoke rejects inputs on other contexts, extra auxiliary states, and a shape inference changed") {
+  NDArray x = nd::ones(Shape{2, 3}, cpu(0)), w = nd::ones(Shape{4, 3}, cpu(1)), w0 = nd::ones(Shape{4, 3}, cpu(0));
+  op::FullyConnected::Param p{.num_hidden = 4, .no_bias = true};
+  expect_error([&] { op::invoke<op::FullyConnected>(p, {x, w}); }, {"FullyConnected", "input 'weight' lives on cpu(1)"});
+  expect_error([&] { op::invoke<op::FullyConnected>(p, {x, w0}, {nd::ones(Shape{4}, cpu(0))}); },
+               {"FullyConnected", "expected 0 auxiliary states, received 1"});
+  // Data (2, 0): inference reads the extent 0 as unknown and takes 3 from the weight; the array still has 0.
+  expect_error([&] { op::invoke<op::FullyConnected>(p, {nd::zeros(Shape{2, 0}, cpu(0)), w0}); },
+               {"FullyConnected", "input 'data': expected shape"});
+}
+
+// an operator that fails inside forward leaves recording on.
+TEST_CASE("operator contract: an error inside an operator's forward restores the recording state") {
+  NDArray x = nd::zeros(Shape{2, 3}, cpu(), DType::int32), w = nd::zeros(Shape{4, 3}, cpu(), DType::int32);
+  autograd::record rec;
+  CHECK_THROWS_AS(nd::FullyConnected(x, w, {.num_hidden = 4}), Error);
+  CHECK(autograd::is_recording());
+}
+
+// the engine variables of an operation: each once, and reads that are also written only as writes.
+TEST_CASE("operator contract: op_vars lists each variable once, a written one only among the writes") {
+  NDArray a = nd::zeros(Shape{2}), b = nd::zeros(Shape{2});
+  const op::OpVars v = op::op_vars({a, b, a, NDArray()}, {a, a});
+  CHECK(v.writes == std::vector<engine::Var*>{a.var()});
+  CHECK(v.reads == std::vector<engine::Var*>{b.var()});
+}
+
+// suggestions within the edit distance (substitutions count 1, at least 2 allowed), at most
+// five of them; invoking by name with too many arrays names the count.
+TEST_CASE("registry: suggestions for unknown names, and the array count of invoke by name") {
+  expect_error([] { op::find_op("Emveddimg"); }, {"did you mean: Embedding"});  // two substitutions
+  expect_error([] { op::find_op("cloq"); }, {"did you mean: clip"});             // 2 > 4 / 3
+  op::register_op<op::Flatten>({"flatten", "zqx1", "zqx2", "zqx3", "zqx4", "zqx5", "zqx6"});
+  expect_error([] { op::find_op("zqx"); }, {"did you mean: zqx1, zqx2, zqx3, zqx4, zqx5 ("});
+  op::register_op<op::Flatten>({"flatten"});
+  NDArray x = nd::ones(Shape{2, 3});
+  expect_error([&] { op::find_op("Flatten").invoke({x, x}, {}); },
+               {"Flatten", "expected 1 inputs and 0 auxiliary states, received 2 arrays"});
 }

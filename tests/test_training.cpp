@@ -143,3 +143,17 @@ TEST_CASE("training: a short Fashion-MNIST MLP run lowers the loss and beats an 
   CHECK(last_loss < first_loss * 0.5);
   CHECK(acc > 0.75);
 }
+
+// signed 8- and 16-bit values, and images scaled by 1/255.
+TEST_CASE("idx: signed 8- and 16-bit values; images scaled to [0, 1]") {
+  using V = std::vector<double>;
+  CHECK(gluon::data::read_idx(write_file("mixt_i8.idx", {0, 0, 0x09, 1, 0, 0, 0, 2, 0xFF, 0x05})).values == V{-1, 5});
+  CHECK(gluon::data::read_idx(write_file("mixt_i16.idx", {0, 0, 0x0B, 1, 0, 0, 0, 2, 0xFF, 0xFE, 0x01, 0x00})).values ==
+        V{-2, 256});
+  auto images = write_file("mixt_img.idx", {0, 0, 0x08, 3, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 255, 51});
+  auto labels = write_file("mixt_lab.idx", {0, 0, 0x08, 1, 0, 0, 0, 1, 7});
+  gluon::data::LabelledImages set = gluon::data::read_idx_pair(images, labels);
+  CHECK(set.image_shape == Shape{1, 2});
+  CHECK(set.images == std::vector<float>{1.0f, 0.2f});
+  CHECK(set.labels == std::vector<float>{7.0f});
+}

@@ -9375,7 +9375,9 @@ inline std::string format_float_scalar(double v, DType t) {
     std::string s = format_c("%.*e", shortest_digits(v, t, true, 17), v);  // "1e-05", "1.5e+20"
     return s;
   }
-  const int frac = shortest_digits(v, t, false, 17);
+  // 17 significant digits round-trip a double; below 1 they start after the point's leading zeros.
+  const int leading_zeros = a != 0 && a < 1 ? int(-std::floor(std::log10(a))) : 0;
+  const int frac = shortest_digits(v, t, false, 17 + leading_zeros);
   if (frac == 0) {
     // An integer shows its shortest significant digits, then zeros: float32 123456792 is "123456790.0".
     const int sig = shortest_digits(v, t, true, 17);
@@ -10160,7 +10162,9 @@ inline void NDArray::backward(mixt::source_location where) const { backward(NDAr
 // Umbrella header of mixt/op: the operator library.
 // ---- begin mixt/op/activation.hpp ----
 // Activation (relu, sigmoid, tanh, softrelu, softsign) and LeakyReLU (leaky, elu, selu, gelu; prelu with its
-// learned gamma), forward and backward, each a fused expression.
+// learned gamma; rrelu), forward and backward, each a fused expression. rrelu, as in MXNet, multiplies negative
+// inputs by a slope drawn uniformly from [lower_bound, upper_bound] per element in training, and by their mean
+// otherwise; the slopes are its hidden second output, which the backward reads.
 
 #include <cmath>
 
@@ -10634,15 +10638,20 @@ struct LeakyReLUOp {
     return {"data"};
   }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static int num_outputs(const Param& p) { return p.act_type == "rrelu" ? 2 : 1; }  // rrelu's slopes: hidden
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
-    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
+    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu", "rrelu"}, [](const std::string&) {});
+    if (p.act_type == "rrelu" && !(p.lower_bound <= p.upper_bound))
+      mixt::detail::fail(name, "attribute 'upper_bound': expected at least lower_bound ", p.lower_bound,
+                         ", received ", p.upper_bound);
   }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
     same_shape(name, in, out);
     if (p.act_type == "prelu" && in[0].ndim() >= 2) assign_shape(name, "gamma", in[1], Shape{in[0][1]});
+    if (p.act_type == "rrelu") assign_shape(name, "mask", out[1], in[0]);
   }
   /// gamma of shape (C,) viewed as (1, C, 1, ...) so that it broadcasts along axis 1 of data.
   static NDArray channel_view(const NDArray& gamma, int ndim) {
@@ -10650,10 +10659,19 @@ struct LeakyReLUOp {
     for (int d = 0; d < ndim; ++d) s.push_back(d == 1 ? gamma.size() : 1);
     return gamma.reshape(s.to_vector());
   }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in,
+                      const std::vector<Req>& req, const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const std::string& t = p.act_type;
+    if (t == "rrelu") {
+      NDArray slopes = out[1];
+      if (ctx.is_train && p.lower_bound < p.upper_bound)
+        slopes.assign(nd::random::uniform(p.lower_bound, p.upper_bound, x.shape(), x.ctx(), x.dtype()));
+      else
+        slopes.assign((double(p.lower_bound) + double(p.upper_bound)) / 2);
+      write(out[0], req[0], where(x > 0.f, x, x * slopes));
+      return;
+    }
     if (t == "leaky") write(out[0], req[0], where(x > 0.f, x, x * p.slope));
     else if (t == "elu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * p.slope));
     else if (t == "selu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * kSeluAlpha) * kSeluLambda);
@@ -10662,7 +10680,7 @@ struct LeakyReLUOp {
     else check(p);
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&);
 };
 using LeakyReLU = LeakyReLUOp<>;
@@ -10676,12 +10694,13 @@ namespace mixt::op {
 
 template <class T>
 void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
-                                const std::vector<NDArray>& in, const std::vector<NDArray>&,
+                                const std::vector<NDArray>& in, const std::vector<NDArray>& out,
                                 const std::vector<Req>& req, const std::vector<NDArray>& ig,
                                 const std::vector<NDArray>&) {
   const NDArray &g = og[0], &x = in[0];
   const std::string& t = p.act_type;
   if (t == "leaky") write(ig[0], req[0], g * where(x > 0.f, 1.f, p.slope));
+  else if (t == "rrelu") write(ig[0], req[0], g * where(x > 0.f, 1.f, out[1]));
   else if (t == "elu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * p.slope));
   else if (t == "selu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * kSeluAlpha) * kSeluLambda);
   else if (t == "gelu")
@@ -12609,7 +12628,7 @@ void write_with(const NDArray& out, Req req, F&& produce) {
 template <class = void>
 void copy_elements(const NDArray& src, const NDArray& dst) {
   NDArray d = dst;
-  src.reshape(dst.shape().to_vector()).copyto(d);
+  src.view(dst.shape(), src.byte_offset()).copyto(d);  // not reshape: its code 0 would copy an extent
 }
 
 template <class W>
@@ -14508,7 +14527,7 @@ struct RegressionOutput {
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>&, const std::vector<NDArray>& in,
                        const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&) {
-    const NDArray& label = in[1].reshape(out[0].shape().to_vector());
+    const NDArray label = in[1].view(out[0].shape(), in[1].byte_offset());  // not reshape: its code 0 copies
     int64_t rows = in[1].ndim() ? in[1].shape()[0] : 1;
     float scale = p.grad_scale / float(rows ? in[1].size() / rows : 1);
     if constexpr (Kind == RegressionKind::mae) write(ig[0], req[0], sign(out[0] - label) * scale);
@@ -14606,6 +14625,13 @@ struct ReshapeOp {
     }
     if (shape_known(d)) {
       assign_shape(name, "output", out[0], infer_reshape(d, p.shape, p.reverse, name));
+    } else if (d.ndim() != 0 && out[0].ndim() == 0) {
+      // An extent 0 is unknown here, or an empty axis in an imperative call: read as empty, the codes give the
+      // output (unknown where they copy the 0). Codes that cannot be read that way leave the output to later.
+      try {
+        out[0] = infer_reshape(d, p.shape, p.reverse, name);
+      } catch (const Error&) {
+      }
     } else if (d.ndim() == 0) {
       bool all_positive = true;
       for (int64_t c : p.shape) all_positive = all_positive && c > 0;
@@ -15411,7 +15437,7 @@ struct SoftmaxOutputOp {
     if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
     // out_grad: the loss's gradient times the head gradient (MXNet ignores the head gradient otherwise).
     auto put = [&](const NDArray& dst, const auto& grad) {
-      if (p.out_grad) write(dst, req[0], grad * og[0].reshape(dst.shape().to_vector()));
+      if (p.out_grad) write(dst, req[0], grad * og[0].view(dst.shape(), og[0].byte_offset()));
       else write(dst, req[0], grad);
     };
     if (label.shape() == out[0].shape()) {

@@ -131,7 +131,9 @@ inline std::string format_float_scalar(double v, DType t) {
     std::string s = format_c("%.*e", shortest_digits(v, t, true, 17), v);  // "1e-05", "1.5e+20"
     return s;
   }
-  const int frac = shortest_digits(v, t, false, 17);
+  // 17 significant digits round-trip a double; below 1 they start after the point's leading zeros.
+  const int leading_zeros = a != 0 && a < 1 ? int(-std::floor(std::log10(a))) : 0;
+  const int frac = shortest_digits(v, t, false, 17 + leading_zeros);
   if (frac == 0) {
     // An integer shows its shortest significant digits, then zeros: float32 123456792 is "123456790.0".
     const int sig = shortest_digits(v, t, true, 17);

@@ -1,10 +1,13 @@
 // Activation (relu, sigmoid, tanh, softrelu, softsign) and LeakyReLU (leaky, elu, selu, gelu; prelu with its
-// learned gamma), forward and backward, each a fused expression.
+// learned gamma; rrelu), forward and backward, each a fused expression. rrelu, as in MXNet, multiplies negative
+// inputs by a slope drawn uniformly from [lower_bound, upper_bound] per element in training, and by their mean
+// otherwise; the slopes are its hidden second output, which the backward reads.
 #pragma once
 
 #include <cmath>
 
 #include "../expr/reduce.hpp"
+#include "../ndarray/random.hpp"
 #include "operator.hpp"
 
 namespace mixt::op {
@@ -80,15 +83,20 @@ struct LeakyReLUOp {
     return {"data"};
   }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
+  static int num_outputs(const Param& p) { return p.act_type == "rrelu" ? 2 : 1; }  // rrelu's slopes: hidden
   static std::vector<std::string> aux_states(const Param&) { return {}; }
   static std::vector<std::pair<int, int>> inplace(const Param&) { return {{0, 0}}; }
   static void check(const Param& p) {
-    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu"}, [](const std::string&) {});
+    with_act_type(name, p.act_type, {"leaky", "elu", "selu", "gelu", "prelu", "rrelu"}, [](const std::string&) {});
+    if (p.act_type == "rrelu" && !(p.lower_bound <= p.upper_bound))
+      mixt::detail::fail(name, "attribute 'upper_bound': expected at least lower_bound ", p.lower_bound,
+                         ", received ", p.upper_bound);
   }
   static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     check(p);
     same_shape(name, in, out);
     if (p.act_type == "prelu" && in[0].ndim() >= 2) assign_shape(name, "gamma", in[1], Shape{in[0][1]});
+    if (p.act_type == "rrelu") assign_shape(name, "mask", out[1], in[0]);
   }
   /// gamma of shape (C,) viewed as (1, C, 1, ...) so that it broadcasts along axis 1 of data.
   static NDArray channel_view(const NDArray& gamma, int ndim) {
@@ -96,10 +104,19 @@ struct LeakyReLUOp {
     for (int d = 0; d < ndim; ++d) s.push_back(d == 1 ? gamma.size() : 1);
     return gamma.reshape(s.to_vector());
   }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in,
+                      const std::vector<Req>& req, const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     const NDArray& x = in[0];
     const std::string& t = p.act_type;
+    if (t == "rrelu") {
+      NDArray slopes = out[1];
+      if (ctx.is_train && p.lower_bound < p.upper_bound)
+        slopes.assign(nd::random::uniform(p.lower_bound, p.upper_bound, x.shape(), x.ctx(), x.dtype()));
+      else
+        slopes.assign((double(p.lower_bound) + double(p.upper_bound)) / 2);
+      write(out[0], req[0], where(x > 0.f, x, x * slopes));
+      return;
+    }
     if (t == "leaky") write(out[0], req[0], where(x > 0.f, x, x * p.slope));
     else if (t == "elu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * p.slope));
     else if (t == "selu") write(out[0], req[0], where(x > 0.f, x, (exp(x) - 1.f) * kSeluAlpha) * kSeluLambda);
@@ -108,7 +125,7 @@ struct LeakyReLUOp {
     else check(p);
   }
   static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>&, const std::vector<Req>& req, const std::vector<NDArray>& ig,
+                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
                        const std::vector<NDArray>&);
 };
 using LeakyReLU = LeakyReLUOp<>;
@@ -122,12 +139,13 @@ namespace mixt::op {
 
 template <class T>
 void LeakyReLUOp<T>::backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
-                                const std::vector<NDArray>& in, const std::vector<NDArray>&,
+                                const std::vector<NDArray>& in, const std::vector<NDArray>& out,
                                 const std::vector<Req>& req, const std::vector<NDArray>& ig,
                                 const std::vector<NDArray>&) {
   const NDArray &g = og[0], &x = in[0];
   const std::string& t = p.act_type;
   if (t == "leaky") write(ig[0], req[0], g * where(x > 0.f, 1.f, p.slope));
+  else if (t == "rrelu") write(ig[0], req[0], g * where(x > 0.f, 1.f, out[1]));
   else if (t == "elu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * p.slope));
   else if (t == "selu") write(ig[0], req[0], g * where(x > 0.f, 1.f, exp(x) * kSeluAlpha) * kSeluLambda);
   else if (t == "gelu")

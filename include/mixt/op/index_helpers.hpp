@@ -59,7 +59,7 @@ void write_with(const NDArray& out, Req req, F&& produce) {
 template <class = void>
 void copy_elements(const NDArray& src, const NDArray& dst) {
   NDArray d = dst;
-  src.reshape(dst.shape().to_vector()).copyto(d);
+  src.view(dst.shape(), src.byte_offset()).copyto(d);  // not reshape: its code 0 would copy an extent
 }
 
 template <class W>

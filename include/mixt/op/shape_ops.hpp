@@ -66,6 +66,13 @@ struct ReshapeOp {
     }
     if (shape_known(d)) {
       assign_shape(name, "output", out[0], infer_reshape(d, p.shape, p.reverse, name));
+    } else if (d.ndim() != 0 && out[0].ndim() == 0) {
+      // An extent 0 is unknown here, or an empty axis in an imperative call: read as empty, the codes give the
+      // output (unknown where they copy the 0). Codes that cannot be read that way leave the output to later.
+      try {
+        out[0] = infer_reshape(d, p.shape, p.reverse, name);
+      } catch (const Error&) {
+      }
     } else if (d.ndim() == 0) {
       bool all_positive = true;
       for (int64_t c : p.shape) all_positive = all_positive && c > 0;

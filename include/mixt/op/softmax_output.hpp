@@ -111,7 +111,7 @@ struct SoftmaxOutputOp {
     if (out[0].size() == 0) return;  // nothing flowed: the input gradient is empty
     // out_grad: the loss's gradient times the head gradient (MXNet ignores the head gradient otherwise).
     auto put = [&](const NDArray& dst, const auto& grad) {
-      if (p.out_grad) write(dst, req[0], grad * og[0].reshape(dst.shape().to_vector()));
+      if (p.out_grad) write(dst, req[0], grad * og[0].view(dst.shape(), og[0].byte_offset()));
       else write(dst, req[0], grad);
     };
     if (label.shape() == out[0].shape()) {
