@@ -13,9 +13,12 @@
 
 namespace mixt::nd {
 
+// (Templates, as the operators are: a program compiles only the ones it calls.)
+
 /// mx.nd.tile: the array repeated reps[d] times along each axis. With fewer reps than axes, reps is padded with
 /// leading 1s; with more, the array gains leading axes of extent 1 (NumPy's tile). A rep of 0 gives an empty axis.
-inline NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
+template <int = 0>
+NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
                     mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
     if (a.is_none()) mixt::detail::fail("tile", "the array is empty (default-constructed, no storage)");
@@ -42,7 +45,8 @@ inline NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
 
 /// mx.nd.repeat: each element repeated `repeats` times in a row along `axis`; without an axis, over the flattened
 /// array (a 1-D result).
-inline NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std::nullopt,
+template <int = 0>
+NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std::nullopt,
                       mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
     if (a.is_none()) mixt::detail::fail("repeat", "the array is empty (default-constructed, no storage)");
@@ -67,7 +71,8 @@ inline NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis
 }
 
 /// mx.nd.reverse (alias flip): the elements in reverse order along each of `axes`.
-inline NDArray reverse(const NDArray& a, const std::vector<int>& axes,
+template <int = 0>
+NDArray reverse(const NDArray& a, const std::vector<int>& axes,
                        mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
     if (a.is_none()) mixt::detail::fail("reverse", "the array is empty (default-constructed, no storage)");
@@ -87,13 +92,15 @@ inline NDArray reverse(const NDArray& a, const std::vector<int>& axes,
     return out;
   });
 }
-inline NDArray flip(const NDArray& a, const std::vector<int>& axes,
+template <int = 0>
+NDArray flip(const NDArray& a, const std::vector<int>& axes,
                     mixt::source_location where = mixt::source_location::current()) {
   return reverse(a, axes, where);
 }
 
 /// mx.nd.swapaxes: axes dim1 and dim2 exchanged (a transpose, copied).
-inline NDArray swapaxes(const NDArray& a, int dim1 = 0, int dim2 = 0,
+template <int = 0>
+NDArray swapaxes(const NDArray& a, int dim1 = 0, int dim2 = 0,
                         mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
     if (a.is_none()) mixt::detail::fail("swapaxes", "the array is empty (default-constructed, no storage)");
