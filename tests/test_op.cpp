@@ -638,8 +638,8 @@ struct ProbeOp {
   static void infer_shape(const Param&, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
     out[0] = out[1] = in[0];
   }
-  static void forward(const Param&, const op::OpContext&, const std::vector<NDArray>& in, const std::vector<op::Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param&, const op::OpContext&, const std::vector<NDArray>& in,
+                      const std::vector<op::Req>& req, const std::vector<NDArray>& out, const std::vector<NDArray>&) {
     op::write(out[0], req[0], in[0] + double(in[0].ctx().dev_id));
     op::write(out[1], req[1], in[0] * 1.0);
   }

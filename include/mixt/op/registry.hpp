@@ -29,10 +29,17 @@ struct OpInfo {
   std::function<void(const Attrs&, std::vector<DType>&, std::vector<DType>&, std::vector<DType>&)> infer_type;
   /// (input, output) pairs that may share storage.
   std::function<std::vector<std::pair<int, int>>(const Attrs&)> inplace;
-  /// The imperative call: `inputs` are the arguments followed by the auxiliary states; returns the outputs.
-  std::function<std::vector<NDArray>(const std::vector<NDArray>&, const Attrs&)> invoke;
   /// Parses and checks the attributes, then prints every field (defaults included) as MXNet would.
   std::function<Attrs(const Attrs&)> parse_attrs;
+  /// What invoke calls (a member function, so that errors can name the caller's line).
+  std::function<std::vector<NDArray>(const std::vector<NDArray>&, const Attrs&, const mixt::source_location&)>
+      invoke_at;
+
+  /// The imperative call: `inputs` are the arguments followed by the auxiliary states; returns the outputs.
+  std::vector<NDArray> invoke(const std::vector<NDArray>& inputs, const Attrs& attrs,
+                              mixt::source_location where = mixt::source_location::current()) const {
+    return invoke_at(inputs, attrs, where);
+  }
 };
 
 namespace registry_detail {
@@ -87,14 +94,15 @@ OpInfo make_op_info(std::vector<std::string> aliases = {}) {
     op::infer_type<Op>(p, in, out, aux);
   };
   info.inplace = [parse](const Attrs& a) { return inplace_pairs<Op>(parse(a)); };
-  info.invoke = [parse](const std::vector<NDArray>& inputs, const Attrs& a) {
-    const P p = parse(a);
+  info.invoke_at = [parse](const std::vector<NDArray>& inputs, const Attrs& a, const mixt::source_location& where) {
+    const P p = mixt::detail::at_location(where, [&] { return parse(a); });
     const size_t n_args = Op::arguments(p).size(), n_aux = Op::aux_states(p).size();
     if (inputs.size() != n_args + n_aux)
-      mixt::detail::fail(Op::name, "expected ", n_args, " inputs and ", n_aux, " auxiliary states, received ",
-                         inputs.size(), " arrays");
-    std::vector<NDArray> args(inputs.begin(), inputs.begin() + long(n_args)), aux(inputs.begin() + long(n_args), inputs.end());
-    return op::invoke<Op>(p, args, aux);
+      mixt::detail::fail_at(where, Op::name, "expected ", n_args, " inputs and ", n_aux, " auxiliary states, received ",
+                            inputs.size(), " arrays");
+    std::vector<NDArray> args(inputs.begin(), inputs.begin() + long(n_args));
+    std::vector<NDArray> aux(inputs.begin() + long(n_args), inputs.end());
+    return op::invoke<Op>(p, args, aux, autograd::is_training(), where);
   };
   info.parse_attrs = [parse](const Attrs& a) { return to_attrs(parse(a)); };
   return info;

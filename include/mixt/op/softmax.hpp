@@ -6,8 +6,9 @@
 // use_length (MXNet's masked softmax) takes a second input `length`, of data's shape without `axis` and of any
 // dtype: along the axis only the first length[...] positions take part, and the others output 0 (log_softmax
 // too) with gradient 0; a length of 0 gives a line of zeros. The length gets a zero gradient.
-// On a GPU with cuDNN, temperature 1 without use_length runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's softmax has no cudnn_off
-// attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to the own kernels there.
+// On a GPU with cuDNN, temperature 1 without use_length runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's
+// softmax has no cudnn_off attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to
+// the own kernels there.
 #pragma once
 
 #include <cmath>
@@ -95,9 +96,9 @@ struct SoftmaxOp {
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
     else write(out[0], req[0], e / s);
   }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og, const std::vector<NDArray>& in,
-                       const std::vector<NDArray>& out, const std::vector<Req>& req, const std::vector<NDArray>& ig,
-                       const std::vector<NDArray>&) {
+  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+                       const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
     const NDArray &g = og[0], &y = out[0];
     const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
     if (p.use_length && req.size() > 1) write(ig[1], req[1], 0.f);
