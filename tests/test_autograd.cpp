@@ -678,7 +678,7 @@ MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
   check_close(v3.grad(), chain_rule, 1e-4, 1e-6);
 }
 
-// a square operand read transposed gets its gradient transposed back (shape alone cannot tell).
+// A square operand read transposed gets its gradient transposed back (shape alone cannot tell).
 MIXT_DEVICE_TEST("autograd: the gradient of a square operand read as x.T() is transposed back") {
   auto ctx = Device::ctx();
   NDArray x = nd::array({1, 2, 3, 4}, Shape{2, 2}, ctx), w = nd::array({1, 2, 3, 4}, Shape{2, 2}, ctx);
@@ -692,7 +692,7 @@ MIXT_DEVICE_TEST("autograd: the gradient of a square operand read as x.T() is tr
   check_close(x.grad(), {1, 3, 2, 4});  // d/dx_ij of sum_kl x_lk w_kl = w_ji
 }
 
-// the gradient of norm is 0, not NaN, where the norm is 0.
+// The gradient of norm is 0, not NaN, where the norm is 0.
 MIXT_DEVICE_TEST("autograd: norm's gradient is 0 where the norm is 0") {
   auto ctx = Device::ctx();
   NDArray x = nd::array({0, 0, 0, 3, 4, 0}, Shape{2, 3}, ctx);
@@ -706,7 +706,7 @@ MIXT_DEVICE_TEST("autograd: norm's gradient is 0 where the norm is 0") {
   check_close(x.grad(), {0, 0, 0, 0.6, 0.8, 0});
 }
 
-// an operand broadcast along an empty axis gets a zero gradient.
+// An operand broadcast along an empty axis gets a zero gradient.
 MIXT_DEVICE_TEST("autograd: an operand broadcast over an empty axis gets zeros") {
   auto ctx = Device::ctx();
   NDArray a = nd::zeros(Shape{0, 3}, ctx), b = nd::array({1, 2, 3}, Shape{3}, ctx);

@@ -678,7 +678,7 @@ TEST_CASE("conv: the CPU's im2col/col2im loops match the GPU's element kernels")
   }
 }
 
-// a tuple attribute longer than the kernel is an error, not cut to the kernel's length.
+// A tuple attribute longer than the kernel is an error, not cut to the kernel's length.
 TEST_CASE("conv: a stride with more values than the kernel is an error") {
   NDArray x = nd::ones(Shape{1, 1, 5, 5}), w = nd::ones(Shape{1, 1, 3, 3});
   expect_error([&] { nd::Convolution(x, w, {.kernel = {3, 3}, .stride = {1, 1, 1}, .num_filter = 1}); },

@@ -295,7 +295,7 @@ TEST_CASE("core: with huge pages asked for, host blocks of 2 MiB and more are 2 
 }
 #endif
 
-// the size classes at their edges: a power of two and an exact multiple of 4 MiB are their own class.
+// The size classes at their edges: a power of two and an exact multiple of 4 MiB are their own class.
 TEST_CASE("core: the pool's size classes at their boundaries") {
   using P = memory::Pool<memory::CpuBackend>;
   CHECK(P::round_size(1) == 256);
@@ -307,7 +307,7 @@ TEST_CASE("core: the pool's size classes at their boundaries") {
   CHECK(P::round_size(36 << 20) == (36 << 20));
 }
 
-// a block taken back from the cache is no longer counted as cached.
+// A block taken back from the cache is no longer counted as cached.
 TEST_CASE("core: a reused block leaves the pool's cache") {
   memory::Pool<memory::CpuBackend> pool;
   void* a = pool.allocate(1000);
@@ -321,7 +321,7 @@ TEST_CASE("core: a reused block leaves the pool's cache") {
 }
 
 #ifdef __linux__
-// a block of exactly 2 MiB is a huge-page block too.
+// A block of exactly 2 MiB is a huge-page block too.
 TEST_CASE("core: with huge pages asked for, a block of exactly 2 MiB is 2 MiB-aligned") {
   memory::Pool<memory::CpuBackend> pool;
   set_huge_pages(true);

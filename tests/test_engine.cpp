@@ -789,7 +789,7 @@ TEST_CASE("engine: GPU compute and copy streams are ordered by events; GPU frees
 }
 #endif
 
-// stopping the CPU workers runs what is still queued first (the threaded engine drains its work before it
+// Stopping the CPU workers runs what is still queued first (the threaded engine drains its work before it
 // stops them, so only a direct use of the pool can tell).
 TEST_CASE("engine: the CPU workers run every queued operation before they stop") {
   std::atomic<int> ran{0};

@@ -707,7 +707,7 @@ MIXT_DEVICE_TEST("ndarray: random uniform and normal are reproducible and have t
   CHECK_THROWS_AS(nd::random::uniform(0, 1, {2}, ctx, DType::int32), Error);
 }
 
-// each threshold of NumPy's printing at its boundary (reference strings: NumPy 1.26's and 2.4's str()).
+// Each threshold of NumPy's printing at its boundary (reference strings: NumPy 1.26's and 2.4's str()).
 TEST_CASE("ndarray: printing at the thresholds of scientific notation, summarization and line wrapping") {
   CHECK(nd::array({1e8}).to_string() == "[1.e+08]\n<NDArray 1 @cpu(0)>");                        // max >= 1e8
   CHECK(nd::array({1e-4}, cpu(), DType::float64).to_string() == "[0.0001]\n<NDArray 1 @cpu(0)>");  // min < 1e-4

@@ -610,7 +610,7 @@ TEST_CASE("op: attributes parse from MXNet's strings and print back") {
   }
 }
 
-// backward with Req::add adds the bias gradient (the sum of the head over the batch) to what was there.
+// Backward with Req::add adds the bias gradient (the sum of the head over the batch) to what was there.
 MIXT_DEVICE_TEST("op: FullyConnected backward with req add accumulates every gradient") {
   auto ctx = Device::ctx();
   NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx), w = nd::array({1, 0, -1, 2, 1, 0}, Shape{2, 3}, ctx),
@@ -651,7 +651,7 @@ struct ProbeOp {
 };
 }  // namespace
 
-// hidden outputs get a zero head gradient; check_consistency reports results that differ.
+// Hidden outputs get a zero head gradient; check_consistency reports results that differ.
 TEST_CASE("gradient check: hidden outputs get zero heads; check_consistency reports a difference") {
   NDArray x = nd::array({0.5, -1.0, 2.0}, Shape{3});
   test::GradCheckResult r = test::check_numeric_gradient<ProbeOp>({}, {x});

@@ -255,7 +255,7 @@ TEST_CASE("program: programs over the limits raise mixt::Error") {
   check_close(expr::evaluate_program(fits, "test"), interpret(fits), 1e-5, 1e-6);
 }
 
-// constants are shared bit for bit: 0 and -0 stay two constants (1 / -0 is -inf).
+// Constants are shared bit for bit: 0 and -0 stay two constants (1 / -0 is -inf).
 TEST_CASE("program: the constants 0 and -0 are kept apart") {
   NDArray x = nd::ones({3});
   expr::Program p;
@@ -266,7 +266,7 @@ TEST_CASE("program: the constants 0 and -0 are kept apart") {
   check_close(expr::evaluate_program(p, "test"), {-INFINITY, -INFINITY, -INFINITY});
 }
 
-// every operation's arity: identity is unary (the last of them), where and clip ternary.
+// Every operation's arity: identity is unary (the last of them), where and clip ternary.
 TEST_CASE("program: instruction arities") {
   using expr::Op;
   CHECK(expr::op_arity(Op::leaf) == 0);
@@ -279,7 +279,7 @@ TEST_CASE("program: instruction arities") {
   CHECK(expr::op_arity(Op::clip) == 3);
 }
 
-// a program may read exactly kProgramMaxLeaves arrays.
+// A program may read exactly kProgramMaxLeaves arrays.
 TEST_CASE("program: a program with as many array operands as a plan holds runs") {
   NDArray x = nd::ones({3});
   expr::Program p;

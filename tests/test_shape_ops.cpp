@@ -902,7 +902,7 @@ MIXT_DEVICE_TEST("rearranging copies: tile, repeat, reverse, swapaxes and stack 
   expect_error([&] { nd::stack({}); }, {"stack", "at least one"});
 }
 
-// begin == end (an empty slice) is an error, as MXNet's slice_axis has it.
+// An end equal to begin (an empty slice) is an error, as MXNet's slice_axis has it.
 MIXT_DEVICE_TEST("shape ops: slice_axis with end equal to begin raises") {
   NDArray x = nd::zeros(Shape{3, 5}, Device::ctx());
   expect_error([&] { nd::slice_axis(x, op::SliceAxis::Param{.axis = 1, .begin = 2, .end = 2}); },
@@ -911,14 +911,14 @@ MIXT_DEVICE_TEST("shape ops: slice_axis with end equal to begin raises") {
                {"slice_axis", "attribute 'end'"});
 }
 
-// a known output extent equal to the known inputs' sum leaves nothing for the unknown input: an error.
+// A known output extent equal to the known inputs' sum leaves nothing for the unknown input: an error.
 TEST_CASE("shape ops: Concat inference with an output extent that leaves an unknown input empty raises") {
   std::vector<Shape> in{Shape{2, 3}, Shape{2, 0}}, out{Shape{2, 3}}, aux;
   expect_error([&] { op::Concat::infer_shape({.num_args = 2, .dim = 1}, in, out, aux); },
                {"Concat", "leaves nothing for input 'arg1'"});
 }
 
-// invoke checks the inputs' contexts, the number of auxiliary states, and that shape inference
+// op::invoke checks the inputs' contexts, the number of auxiliary states, and that shape inference
 // left every input's shape as it is.
 TEST_CASE("operator contract: invoke rejects other contexts, extra auxiliary states, an input shape inference changed") {
   NDArray x = nd::ones(Shape{2, 3}, cpu(0)), w = nd::ones(Shape{4, 3}, cpu(1)), w0 = nd::ones(Shape{4, 3}, cpu(0));
@@ -932,7 +932,7 @@ TEST_CASE("operator contract: invoke rejects other contexts, extra auxiliary sta
                {"FullyConnected", "input 'data': expected shape"});
 }
 
-// an operator that fails inside forward leaves recording on.
+// An error inside an operator's forward leaves the recording state as it was.
 TEST_CASE("operator contract: an error inside an operator's forward restores the recording state") {
   NDArray x = nd::zeros(Shape{2, 3}, cpu(), DType::int32), w = nd::zeros(Shape{4, 3}, cpu(), DType::int32);
   autograd::record rec;
@@ -940,7 +940,7 @@ TEST_CASE("operator contract: an error inside an operator's forward restores the
   CHECK(autograd::is_recording());
 }
 
-// the engine variables of an operation: each once, and reads that are also written only as writes.
+// The engine variables of an operation: each once, and reads that are also written only as writes.
 TEST_CASE("operator contract: op_vars lists each variable once, a written one only among the writes") {
   NDArray a = nd::zeros(Shape{2}), b = nd::zeros(Shape{2});
   const op::OpVars v = op::op_vars({a, b, a, NDArray()}, {a, a});
@@ -948,7 +948,7 @@ TEST_CASE("operator contract: op_vars lists each variable once, a written one on
   CHECK(v.reads == std::vector<engine::Var*>{b.var()});
 }
 
-// suggestions within the edit distance (substitutions count 1, at least 2 allowed), at most
+// Suggestions within the edit distance (substitutions count 1, at least 2 allowed), at most
 // five of them; invoking by name with too many arrays names the count.
 TEST_CASE("registry: suggestions for unknown names, and the array count of invoke by name") {
   expect_error([] { op::find_op("Emveddimg"); }, {"did you mean: Embedding"});  // two substitutions

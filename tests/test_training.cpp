@@ -144,7 +144,7 @@ TEST_CASE("training: a short Fashion-MNIST MLP run lowers the loss and beats an 
   CHECK(acc > 0.75);
 }
 
-// signed 8- and 16-bit values, and images scaled by 1/255.
+// Signed 8- and 16-bit values, and images scaled by 1/255.
 TEST_CASE("idx: signed 8- and 16-bit values; images scaled to [0, 1]") {
   using V = std::vector<double>;
   CHECK(gluon::data::read_idx(write_file("mixt_i8.idx", {0, 0, 0x09, 1, 0, 0, 0, 2, 0xFF, 0x05})).values == V{-1, 5});
