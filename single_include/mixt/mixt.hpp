@@ -6897,6 +6897,11 @@ void record_in_place(const E& e, NDArray& out);
 
 namespace detail {
 
+/// An error of `op` when `a` is an empty ("none") array, one with no storage to read.
+inline void require_storage(const NDArray& a, std::string_view op, const mixt::source_location& where = {}) {
+  if (a.is_none()) fail_at(where, op, "the array is empty (default-constructed, no storage)");
+}
+
 #if MIXT_USE_CUDA
 /// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
 template <class W>
@@ -7099,7 +7104,7 @@ std::vector<T> NDArray::to_vector() const {
 template <class T>
 T NDArray::item(mixt::source_location where) const {
   return detail::at_location(where, [&] {
-    if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
+    detail::require_storage(*this, "item");
     if (size() != 1)
       detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
     return to_vector<T>()[0];
@@ -7136,7 +7141,7 @@ inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) 
 }
 
 inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
-  if (is_none()) detail::fail_at(where, "astype", "the array is empty (default-constructed, no storage)");
+  detail::require_storage(*this, "astype", where);
   NDArray out(shape_, ctx_, dtype);
   detail::copy_array(*this, out, where);
   autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });
@@ -9138,7 +9143,7 @@ inline NDArray filled(const Shape& shape, double value, Context ctx, DType dtype
 }
 /// An array of a's shape, context and dtype filled with `value`.
 inline NDArray filled_like(const NDArray& a, double value, const char* op, const mixt::source_location& where) {
-  if (a.is_none()) fail_at(where, op, "the array is empty (default-constructed, no storage)");
+  require_storage(a, op, where);
   return filled(a.shape(), value, a.ctx(), a.dtype(), op, where);
 }
 }  // namespace mixt::detail
@@ -9858,6 +9863,15 @@ inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::sou
 #include <vector>
 
 
+namespace mixt::detail {
+/// tile's and repeat's copies: x viewed as `split` (extents of 1 where copies go), broadcast to `spread`, and the
+/// result viewed as `merged`. Views, not reshape: reshape's code 0 would copy an extent instead of meaning 0.
+inline NDArray spread_copies(const NDArray& x, const Shape& split, const Shape& spread, const Shape& merged) {
+  const NDArray copies = x.view(split, x.byte_offset()).broadcast_to(spread);
+  return copies.view(merged, copies.byte_offset());
+}
+}  // namespace mixt::detail
+
 namespace mixt::nd {
 
 // (Templates, as the operators are: a program compiles only the ones it calls.)
@@ -9866,9 +9880,9 @@ namespace mixt::nd {
 /// leading 1s; with more, the array gains leading axes of extent 1 (NumPy's tile). A rep of 0 gives an empty axis.
 template <int = 0>
 NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
-                    mixt::source_location where = mixt::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("tile", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "tile");
     const int n = std::max(a.ndim(), int(reps.size()));
     if (2 * n > kMaxDim)
       mixt::detail::fail("tile", "at most ", kMaxDim / 2, " axes (array and reps together), received ", n);
@@ -9885,8 +9899,7 @@ NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
       spread.push_back(d);
       merged.push_back(r * d);
     }
-    const NDArray copies = a.view(Shape(split), a.byte_offset()).broadcast_to(spread);
-    return copies.view(Shape(merged), copies.byte_offset());  // not reshape: its code 0 would copy an extent
+    return mixt::detail::spread_copies(a, Shape(split), spread, Shape(merged));
   });
 }
 
@@ -9894,9 +9907,9 @@ NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
 /// array (a 1-D result).
 template <int = 0>
 NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std::nullopt,
-                      mixt::source_location where = mixt::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("repeat", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "repeat");
     if (repeats < 0) mixt::detail::fail("repeat", "argument 'repeats': expected a value >= 0, received ", repeats);
     const NDArray x = axis ? a : a.view(Shape{a.size()}, a.byte_offset());
     const int ax = Shape::normalize_axis(axis.value_or(0), x.ndim(), "repeat");
@@ -9912,17 +9925,16 @@ NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std:
         spread.push_back(repeats);
       }
     }
-    const NDArray copies = x.view(Shape(split), x.byte_offset()).broadcast_to(spread);
-    return copies.view(Shape(merged), copies.byte_offset());
+    return mixt::detail::spread_copies(x, Shape(split), spread, Shape(merged));
   });
 }
 
 /// mx.nd.reverse (alias flip): the elements in reverse order along each of `axes`.
 template <int = 0>
 NDArray reverse(const NDArray& a, const std::vector<int>& axes,
-                       mixt::source_location where = mixt::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("reverse", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "reverse");
     expr::StridedLeaf leaf{{}, a, {a.shape(), expr::contiguous_strides(a.shape())}, 0};
     std::vector<bool> seen(size_t(a.ndim()), false);
     for (int axis : axes) {
@@ -9941,16 +9953,16 @@ NDArray reverse(const NDArray& a, const std::vector<int>& axes,
 }
 template <int = 0>
 NDArray flip(const NDArray& a, const std::vector<int>& axes,
-                    mixt::source_location where = mixt::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return reverse(a, axes, where);
 }
 
 /// mx.nd.swapaxes: axes dim1 and dim2 exchanged (a transpose, copied).
 template <int = 0>
 NDArray swapaxes(const NDArray& a, int dim1 = 0, int dim2 = 0,
-                        mixt::source_location where = mixt::source_location::current()) {
+                 mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("swapaxes", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "swapaxes");
     const int d1 = Shape::normalize_axis(dim1, a.ndim(), "swapaxes");
     const int d2 = Shape::normalize_axis(dim2, a.ndim(), "swapaxes");
     std::vector<int> axes;

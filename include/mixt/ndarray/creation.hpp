@@ -27,7 +27,7 @@ inline NDArray filled(const Shape& shape, double value, Context ctx, DType dtype
 }
 /// An array of a's shape, context and dtype filled with `value`.
 inline NDArray filled_like(const NDArray& a, double value, const char* op, const mixt::source_location& where) {
-  if (a.is_none()) fail_at(where, op, "the array is empty (default-constructed, no storage)");
+  require_storage(a, op, where);
   return filled(a.shape(), value, a.ctx(), a.dtype(), op, where);
 }
 }  // namespace mixt::detail

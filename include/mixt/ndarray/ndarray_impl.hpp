@@ -29,6 +29,11 @@ void record_in_place(const E& e, NDArray& out);
 
 namespace detail {
 
+/// An error of `op` when `a` is an empty ("none") array, one with no storage to read.
+inline void require_storage(const NDArray& a, std::string_view op, const mixt::source_location& where = {}) {
+  if (a.is_none()) fail_at(where, op, "the array is empty (default-constructed, no storage)");
+}
+
 #if MIXT_USE_CUDA
 /// Stores the word held in `pattern` (its first sizeof(W) bytes) n times from p (GPU fills).
 template <class W>
@@ -231,7 +236,7 @@ std::vector<T> NDArray::to_vector() const {
 template <class T>
 T NDArray::item(mixt::source_location where) const {
   return detail::at_location(where, [&] {
-    if (is_none()) detail::fail("item", "the array is empty (default-constructed, no storage)");
+    detail::require_storage(*this, "item");
     if (size() != 1)
       detail::fail("item", "the array holds ", size(), " elements (shape ", shape_.to_string(), "), expected 1");
     return to_vector<T>()[0];
@@ -268,7 +273,7 @@ inline NDArray NDArray::copyto(const Context& ctx, mixt::source_location where) 
 }
 
 inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
-  if (is_none()) detail::fail_at(where, "astype", "the array is empty (default-constructed, no storage)");
+  detail::require_storage(*this, "astype", where);
   NDArray out(shape_, ctx_, dtype);
   detail::copy_array(*this, out, where);
   autograd::detail::record_copy("astype", *this, out, [from = dtype_](const NDArray& g) { return g.astype(from); });

@@ -11,6 +11,15 @@
 
 #include "shape_ops.hpp"
 
+namespace mixt::detail {
+/// tile's and repeat's copies: x viewed as `split` (extents of 1 where copies go), broadcast to `spread`, and the
+/// result viewed as `merged`. Views, not reshape: reshape's code 0 would copy an extent instead of meaning 0.
+inline NDArray spread_copies(const NDArray& x, const Shape& split, const Shape& spread, const Shape& merged) {
+  const NDArray copies = x.view(split, x.byte_offset()).broadcast_to(spread);
+  return copies.view(merged, copies.byte_offset());
+}
+}  // namespace mixt::detail
+
 namespace mixt::nd {
 
 // (Templates, as the operators are: a program compiles only the ones it calls.)
@@ -19,9 +28,9 @@ namespace mixt::nd {
 /// leading 1s; with more, the array gains leading axes of extent 1 (NumPy's tile). A rep of 0 gives an empty axis.
 template <int = 0>
 NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
-                    mixt::source_location where = mixt::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("tile", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "tile");
     const int n = std::max(a.ndim(), int(reps.size()));
     if (2 * n > kMaxDim)
       mixt::detail::fail("tile", "at most ", kMaxDim / 2, " axes (array and reps together), received ", n);
@@ -38,8 +47,7 @@ NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
       spread.push_back(d);
       merged.push_back(r * d);
     }
-    const NDArray copies = a.view(Shape(split), a.byte_offset()).broadcast_to(spread);
-    return copies.view(Shape(merged), copies.byte_offset());  // not reshape: its code 0 would copy an extent
+    return mixt::detail::spread_copies(a, Shape(split), spread, Shape(merged));
   });
 }
 
@@ -47,9 +55,9 @@ NDArray tile(const NDArray& a, const std::vector<int64_t>& reps,
 /// array (a 1-D result).
 template <int = 0>
 NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std::nullopt,
-                      mixt::source_location where = mixt::source_location::current()) {
+               mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("repeat", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "repeat");
     if (repeats < 0) mixt::detail::fail("repeat", "argument 'repeats': expected a value >= 0, received ", repeats);
     const NDArray x = axis ? a : a.view(Shape{a.size()}, a.byte_offset());
     const int ax = Shape::normalize_axis(axis.value_or(0), x.ndim(), "repeat");
@@ -65,17 +73,16 @@ NDArray repeat(const NDArray& a, int64_t repeats, std::optional<int> axis = std:
         spread.push_back(repeats);
       }
     }
-    const NDArray copies = x.view(Shape(split), x.byte_offset()).broadcast_to(spread);
-    return copies.view(Shape(merged), copies.byte_offset());
+    return mixt::detail::spread_copies(x, Shape(split), spread, Shape(merged));
   });
 }
 
 /// mx.nd.reverse (alias flip): the elements in reverse order along each of `axes`.
 template <int = 0>
 NDArray reverse(const NDArray& a, const std::vector<int>& axes,
-                       mixt::source_location where = mixt::source_location::current()) {
+                mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("reverse", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "reverse");
     expr::StridedLeaf leaf{{}, a, {a.shape(), expr::contiguous_strides(a.shape())}, 0};
     std::vector<bool> seen(size_t(a.ndim()), false);
     for (int axis : axes) {
@@ -94,16 +101,16 @@ NDArray reverse(const NDArray& a, const std::vector<int>& axes,
 }
 template <int = 0>
 NDArray flip(const NDArray& a, const std::vector<int>& axes,
-                    mixt::source_location where = mixt::source_location::current()) {
+             mixt::source_location where = mixt::source_location::current()) {
   return reverse(a, axes, where);
 }
 
 /// mx.nd.swapaxes: axes dim1 and dim2 exchanged (a transpose, copied).
 template <int = 0>
 NDArray swapaxes(const NDArray& a, int dim1 = 0, int dim2 = 0,
-                        mixt::source_location where = mixt::source_location::current()) {
+                 mixt::source_location where = mixt::source_location::current()) {
   return mixt::detail::at_location(where, [&] {
-    if (a.is_none()) mixt::detail::fail("swapaxes", "the array is empty (default-constructed, no storage)");
+    mixt::detail::require_storage(a, "swapaxes");
     const int d1 = Shape::normalize_axis(dim1, a.ndim(), "swapaxes");
     const int d2 = Shape::normalize_axis(dim2, a.ndim(), "swapaxes");
     std::vector<int> axes;
