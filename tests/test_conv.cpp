@@ -535,6 +535,8 @@ MIXT_DEVICE_TEST("conv: Pooling forward and backward for every type and conventi
       {"2-D pad, no count_include_pad", {5, 5}, {3, 3}, {2, 1}, {1, 1}, "valid", false},
       {"1-D", {9}, {3}, {2}, {1}, "valid", {}},
       {"1-D full", {8}, {3}, {2}, {0}, "full", {}},
+      {"1-D same: the last window clipped", {10}, {3}, {3}, {}, "same", {}},
+      {"1-D same, stride 1", {7}, {4}, {}, {}, "same", false},
       {"3-D", {3, 4, 5}, {2, 2, 3}, {1, 2, 2}, {0, 1, 1}, "valid", {}},
   };
   uint64_t seed = 500;
@@ -549,6 +551,8 @@ MIXT_DEVICE_TEST("conv: Pooling forward and backward for every type and conventi
       for (int j = 0; j < 3; ++j) {
         const int64_t span = g.in[j] + 2 * g.p[j] - g.k[j];
         g.out[j] = (c.convention == "full" ? (span + g.s[j] - 1) / g.s[j] : span / g.s[j]) + 1;
+        // MXNet's same: ceil(width / stride) windows from o * stride (the unused leading axes have width 1)
+        if (c.convention == "same") g.out[j] = int64_t(std::ceil(double(g.in[j]) / double(g.s[j])));
       }
       const bool lp = std::string(type) == "lp";
       NDArray x = lp ? random_array(with_batch(2, 3, c.in), ctx, 0.2, 1.5, ++seed)
@@ -635,6 +639,9 @@ MIXT_DEVICE_TEST("conv: Pooling shape inference, attributes and errors") {
   CHECK(p.count_include_pad == std::optional<bool>(false));
   CHECK(op::to_attrs(p)["p_value"] == "None");
   CHECK(op::to_attrs(p)["count_include_pad"] == "False");
+  // MXNet 2's symbol files write output_size (adaptive pooling) as None into every Pooling node.
+  CHECK_FALSE(op::parse_attrs<op::Pooling::Param>("Pooling", {{"kernel", "(2, 2)"}, {"output_size", "None"}})
+                  .output_size.has_value());
 
   NDArray x = random_array(Shape{1, 2, 5, 5}, ctx);
   expect_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .pool_type = "median"}); }, {"Pooling", "pool_type", "median"});
@@ -647,6 +654,12 @@ MIXT_DEVICE_TEST("conv: Pooling shape inference, attributes and errors") {
   expect_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .pad = {-1, 0}}); }, {"Pooling", "pad"});
   expect_error([&] { nd::Pooling(x, {.kernel = {6, 6}}); }, {"Pooling", "data", "kernel"});
   expect_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .layout = "NHWC"}); }, {"Pooling", "layout"});
+  expect_error([&] { nd::Pooling(x, {.kernel = {2, 2}, .pooling_convention = "same"}); },
+               {"Pooling", "pooling_convention", "1-D", "(2, 2)"});
+  NDArray x1 = random_array(Shape{1, 2, 5}, ctx);
+  expect_error([&] { nd::Pooling(x1, {.kernel = {2}, .pooling_convention = "same", .pad = {1}}); },
+               {"Pooling", "pad", "(1,)"});
+  expect_error([&] { nd::Pooling(x1, {.kernel = {2}, .output_size = "(3,)"}); }, {"Pooling", "output_size", "(3,)"});
 }
 
 TEST_CASE("conv: the CPU's im2col/col2im loops match the GPU's element kernels") {

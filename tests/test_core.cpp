@@ -1,6 +1,8 @@
 // Core types: shapes, dtypes with their 16-bit floats, the reshape code table, the memory pool.
 #include "testing.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -100,6 +102,53 @@ TEST_CASE("core: half and bfloat16 round to nearest even, against exact values")
   CHECK(float(bfloat16_t(1.0f + 1.0f / 256)) == 1.0f);   // tie to even
   CHECK(float(bfloat16_t(1.0f + 3.0f / 256)) == 1.0f + 1.0f / 64);
   CHECK(std::isnan(float(bfloat16_t(NAN))));
+}
+
+TEST_CASE("core: a double rounds to half and bfloat16 once, as the nearest of all their values") {
+  // The reference: every finite value of the format as an exact double, sorted; the nearest one, ties to the
+  // even bit pattern, and beyond the largest by half a unit or more: inf.
+  auto reference = [](auto from_bits, uint32_t count, double limit) {
+    std::vector<std::pair<double, uint16_t>> values;
+    for (uint32_t b = 0; b < count; ++b) {
+      const double v = double(float(from_bits(uint16_t(b))));
+      if (std::isfinite(v)) values.push_back({v, uint16_t(b)});
+    }
+    std::sort(values.begin(), values.end());
+    return [values, limit](double v) {
+      if (std::fabs(v) >= limit) return std::copysign(INFINITY, v);
+      auto hi = std::lower_bound(values.begin(), values.end(), std::make_pair(v, uint16_t(0)));
+      if (hi == values.end()) return values.back().first;
+      if (hi == values.begin() || hi->first == v) return hi->first;
+      auto lo = hi - 1;
+      const double dl = v - lo->first, dh = hi->first - v;
+      if (dl != dh) return dl < dh ? lo->first : hi->first;
+      return (lo->second & 1) ? hi->first : lo->first;
+    };
+  };
+  // Half's limit: 65504 plus half a unit (32 / 2); bfloat16's: its largest, 0x7f7f, plus half a unit.
+  auto half_ref = reference([](uint16_t b) { return half_t::from_bits(b); }, 0x10000, 65520.0);
+  auto bf_ref = reference([](uint16_t b) { return bfloat16_t::from_bits(b); }, 0x10000,
+                          double(float(bfloat16_t::from_bits(0x7f7f))) + std::ldexp(1.0, 127 - 8));
+  std::mt19937_64 gen(17);
+  std::uniform_real_distribution<double> mantissa(1, 2);
+  std::uniform_int_distribution<int> exponent(-26, 16), coin(0, 1);
+  size_t half_bad = 0, bf_bad = 0;
+  for (int i = 0; i < 200000; ++i) {
+    double v = std::ldexp(mantissa(gen), exponent(gen)) * (coin(gen) ? -1 : 1);
+    if (i % 4 == 0) v = double(float(v)) + std::ldexp(v, -40);  // near a float, where double rounding bites
+    half_bad += double(float(half_t(v))) != half_ref(v);
+    bf_bad += double(float(bfloat16_t(v))) != bf_ref(v);
+  }
+  CHECK(half_bad == 0);
+  CHECK(bf_bad == 0);
+  // Through float these were one unit off: float rounds them onto a tie, which then goes to even.
+  CHECK(double(float(half_t(1.0 + 1.0 / 2048 + 1e-12))) == 1.0 + 1.0 / 1024);
+  CHECK(double(float(half_t(60719.9988958913))) == 60704.0);
+  CHECK(double(float(bfloat16_t(1.0 + 1.0 / 256 + 1e-12))) == 1.0 + 1.0 / 128);
+  CHECK(std::isnan(float(half_t(double(NAN)))));
+  CHECK(std::isinf(float(half_t(1e300))));
+  CHECK(float(half_t(-1e-300)) == 0.0f);
+  CHECK(std::signbit(float(half_t(-1e-300))));
 }
 
 TEST_CASE("core: dtype names, sizes and MXNet flags") {

@@ -590,6 +590,15 @@ MIXT_DEVICE_TEST("expr: bad operands raise mixt::Error naming both sides") {
     CHECK(std::string(e.what()).find("-DMIXT_EXPR_DTYPES=MIXT_EXPR_ALL_DTYPES") != std::string::npos);
     CHECK(std::string(e.where().file_name()).find("test_expr") != std::string::npos);  // the user's line
   }
+  // A plain copy needs no expression: assign from an array of the same shape and dtype, a view included.
+  NDArray src = nd::array(std::vector<double>{1, -2, 3, 4}, Shape{2, 2}, ctx, DType::int32);
+  NDArray dst = nd::zeros(Shape{2}, ctx, DType::int32);
+  dst.assign(src.at(1));
+  CHECK(dst.to_vector<int>() == std::vector<int>{3, 4});
+  src.at(0).assign(dst);
+  CHECK(src.to_vector<int>() == std::vector<int>{3, 4, 3, 4});
+  CHECK_THROWS_AS(src.assign(dst), Error);              // broadcasting (2,) to (2, 2): an expression
+  CHECK_THROWS_AS(src.at(0).assign(src.at(1)), Error);  // within one array: the expression path orders it
 #endif
 }
 

@@ -239,18 +239,41 @@ MIXT_DEVICE_TEST("ndarray: astype between every pair of the 8 dtypes matches a d
         std::vector<int64_t>{INT64_MAX, INT64_MIN, INT64_MAX});
   CHECK(wild.to_vector<int>() == std::vector<int>{0, INT_MAX, INT_MIN, 300, -5, INT_MAX, 2});
   CHECK(nd::full(Shape{2}, 1e10, ctx, DType::int32).to_vector<double>() == std::vector<double>{INT_MAX, INT_MAX});
-  // nd::array converts its values by the same rule, from floating and from integer values (int64 into int8
-  // wrapped, doubles into int32 were undefined).
+  // nd::array converts its values by the same rule (doubles into int32 were undefined).
   const std::vector<double> wild_values = {NAN, 1e10, -1e10, 300, -5, INFINITY, 2.75};
   CHECK(nd::array(wild_values, ctx, DType::int8).to_vector<double>() ==
         std::vector<double>{0, 127, -128, 127, -5, 127, 2});
+  // Integer to integer keeps the low bits, exactly, as NumPy's, MXNet's and PyTorch's astype do: through double,
+  // 2^62 + 1 lost its 1, and saturating gave uint8 255 for 300.
   CHECK(nd::array(std::vector<int64_t>{INT64_MAX, -300, 200, -5}, ctx, DType::int8).to_vector<double>() ==
-        std::vector<double>{127, -128, 127, -5});
+        std::vector<double>{-1, -44, -56, -5});
   CHECK(nd::array(std::vector<int>{-1, 256, 7}, ctx, DType::uint8).to_vector<double>() ==
-        std::vector<double>{0, 255, 7});
-  CHECK(nd::array(std::vector<uint8_t>{255, 0}, ctx, DType::int8).to_vector<double>() == std::vector<double>{127, 0});
+        std::vector<double>{255, 0, 7});
+  CHECK(nd::array(std::vector<uint8_t>{255, 0}, ctx, DType::int8).to_vector<double>() == std::vector<double>{-1, 0});
   CHECK(nd::array(std::vector<int64_t>{INT64_MIN, INT64_MAX}, ctx, DType::int64).to_vector<int64_t>() ==
         std::vector<int64_t>{INT64_MIN, INT64_MAX});
+  NDArray i32 = nd::array(std::vector<int>{300, -1, 128, INT_MIN}, ctx, DType::int32);
+  CHECK(i32.astype(DType::uint8).to_vector<int>() == std::vector<int>{44, 255, 128, 0});
+  CHECK(i32.astype(DType::int8).to_vector<int>() == std::vector<int>{44, -1, -128, 0});
+  CHECK(i32.to_vector<uint8_t>() == std::vector<uint8_t>{44, 255, 128, 0});
+  NDArray i64 = nd::array(std::vector<int64_t>{(int64_t(1) << 62) + 1, (int64_t(1) << 53) + 1, -(int64_t(1) << 40) - 3},
+                          ctx, DType::int64);
+  CHECK(i64.astype(DType::int32).to_vector<int64_t>() == std::vector<int64_t>{1, 1, -3});
+  CHECK(i64.to_vector<int32_t>() == std::vector<int32_t>{1, 1, -3});
+  CHECK(i64.astype(DType::int32).astype(DType::int64).astype(DType::uint8).to_vector<int>() ==
+        std::vector<int>{1, 1, 253});
+  CHECK(nd::array(std::vector<uint8_t>{200, 127}, ctx, DType::uint8).astype(DType::int8).to_vector<int>() ==
+        std::vector<int>{-56, 127});
+  // float64 into float16 and bfloat16 rounds once (through float32 it gave 1 and 60736, bfloat16 1).
+  NDArray d = nd::array(std::vector<double>{1.0 + 1.0 / 2048 + 1e-12, 60719.9988958913, 1.0 + 1.0 / 256 + 1e-12}, ctx,
+                        DType::float64);
+  const std::vector<double> h = d.astype(DType::float16).to_vector<double>();
+  const std::vector<double> bf = d.astype(DType::bfloat16).to_vector<double>();
+  CHECK(h[0] == 1.0 + 1.0 / 1024);
+  CHECK(h[1] == 60704.0);
+  CHECK(bf[2] == 1.0 + 1.0 / 128);
+  CHECK(nd::array(std::vector<double>{1.0 + 1.0 / 2048 + 1e-12}, ctx, DType::float16).item<double>() ==
+        1.0 + 1.0 / 1024);
   // A large conversion runs in chunks over threads.
   std::vector<double> big = iota(100003, -50000);
   check_close(nd::array(big, ctx, DType::int32).astype(DType::float32).astype(DType::float64), big, 0, 0);

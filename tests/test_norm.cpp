@@ -287,6 +287,17 @@ TEST_CASE("BatchNorm: shape inference, partial shapes and errors") {
   CHECK(q.eps == 0.01);
   CHECK_FALSE(q.fix_gamma);
   CHECK(q.axis == -1);
+  // min/max_calib_range (a quantized graph's output range) are read and change nothing, as in MXNet's float
+  // BatchNorm.
+  BN::Param calib = op::parse_attrs<BN::Param>(
+      "BatchNorm", {{"fix_gamma", "False"}, {"min_calib_range", "-1.5"}, {"max_calib_range", "None"}});
+  CHECK(calib.min_calib_range == std::optional<float>(-1.5f));
+  CHECK_FALSE(calib.max_calib_range.has_value());
+  NDArray xr = nd::array(stored(random_values(12, -2, 2, 31)), Shape{4, 3});
+  NDArray gr = nd::array(stored(random_values(3, 0.5, 2, 32)), Shape{3});
+  const NDArray plain = nd::BatchNorm(xr, gr, b, nd::zeros(Shape{3}), nd::ones(Shape{3}), {.fix_gamma = false});
+  check_close(nd::BatchNorm(xr, gr, b, nd::zeros(Shape{3}), nd::ones(Shape{3}), calib), plain.to_vector<double>(),
+              0, 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

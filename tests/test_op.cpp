@@ -219,6 +219,53 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax with use_length mask each line aft
   CHECK(op::parse_attrs<op::SoftmaxParam>("softmax", {{"use_length", "True"}}).use_length);
 }
 
+MIXT_DEVICE_TEST("op: softmax's dtype gives its output that dtype, computed in the wider one") {
+  auto ctx = Device::ctx();
+  const Shape s{3, 7};
+  NDArray x16 = nd::array(random_values(21, -4, 4, 41), s, ctx, DType::float16);
+  const auto xv = x16.to_vector<double>();  // the inputs as float16 rounded them
+  auto gv = stored(random_values(21, -1, 1, 42));
+  std::vector<double> want(21), want_log(21), want_gx(21), want_log_gx(21);
+  for (int64_t r = 0; r < 3; ++r) {
+    double m = -INFINITY, sum = 0, gy = 0, gsum = 0;
+    for (int64_t j = 0; j < 7; ++j) m = std::max(m, xv[size_t(r * 7 + j)]);
+    for (int64_t j = 0; j < 7; ++j) sum += std::exp(xv[size_t(r * 7 + j)] - m);
+    for (int64_t j = 0; j < 7; ++j) {
+      const size_t i = size_t(r * 7 + j);
+      want[i] = std::exp(xv[i] - m) / sum, want_log[i] = xv[i] - m - std::log(sum);
+      gy += gv[i] * want[i], gsum += gv[i];
+    }
+    for (int64_t j = 0; j < 7; ++j) {
+      const size_t i = size_t(r * 7 + j);
+      want_gx[i] = want[i] * (gv[i] - gy), want_log_gx[i] = gv[i] - want[i] * gsum;
+    }
+  }
+  // float16 data, float32 probabilities: float32's precision, and the gradient in float16.
+  for (bool log : {false, true}) {
+    CAPTURE(log);
+    x16.attach_grad();
+    NDArray y;
+    {
+      autograd::record rec;
+      y = log ? nd::log_softmax(x16, {.dtype = "float32"}) : nd::softmax(x16, {.dtype = "float32"});
+    }
+    CHECK(y.dtype() == DType::float32);
+    check_close(y, log ? want_log : want, 1e-6, 1e-7);
+    y.backward(nd::array(gv, s, ctx));
+    CHECK(x16.grad().dtype() == DType::float16);
+    check_close(x16.grad(), log ? want_log_gx : want_gx, 2e-3, 1e-3);
+  }
+  // float32 data, float16 output: computed in float32 and rounded once.
+  NDArray x32 = x16.astype(DType::float32);
+  NDArray h = nd::softmax(x32, {.dtype = "float16"});
+  CHECK(h.dtype() == DType::float16);
+  check_close(h, want, 1e-3, 1e-4);
+  CHECK(h.to_vector<double>() == nd::softmax(x32).astype(DType::float16).to_vector<double>());
+  expect_error([&] { nd::softmax(x32, {.dtype = "int32"}); }, {"softmax", "attribute 'dtype'", "int32"});
+  CHECK_FALSE(op::parse_attrs<op::SoftmaxParam>("softmax", {{"dtype", "None"}}).dtype.has_value());
+  CHECK(op::parse_attrs<op::SoftmaxParam>("log_softmax", {{"dtype", "float64"}}).dtype == "float64");
+}
+
 MIXT_DEVICE_TEST("op: SoftmaxOutput forward, and its backward for every normalization") {
   auto ctx = Device::ctx();
   const size_t n = 4, k = 5;

@@ -383,6 +383,22 @@ MIXT_HD inline float bits_float(uint32_t u) {
   memcpy(&f, &u, 4);
   return f;
 }
+/// v as a float rounded to odd (toward zero, then the last bit set when inexact). Rounding that float once more
+/// to a format at least 2 bits narrower (half's 11, bfloat16's 8 of float's 24) gives the correctly rounded v:
+/// double -> float -> half with round to nearest twice is off by one unit for about 1 value in 30,000.
+MIXT_HD inline float round_to_odd_float(double v) {
+  const float f = float(v);
+  if (double(f) == v || v != v) return f;  // exact, or NaN
+  uint32_t u = float_bits(f);
+  if ((f < 0 ? -double(f) : double(f)) > (v < 0 ? -v : v)) --u;  // rounded away from zero: step back toward it
+  return bits_float(u | 1u);
+}
+/// Every arithmetic type converts to float, but a double (or long double) through round_to_odd_float.
+template <class T>
+MIXT_HD float narrowing_source(T v) {
+  if constexpr (std::is_floating_point_v<T> && sizeof(T) > sizeof(float)) return round_to_odd_float(double(v));
+  else return static_cast<float>(v);
+}
 }  // namespace detail
 
 /// IEEE 754 binary16.
@@ -391,7 +407,7 @@ struct half_t {
 
   half_t() = default;
   template <class T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
-  MIXT_HD half_t(T v) : bits(from_float(static_cast<float>(v))) {}
+  MIXT_HD half_t(T v) : bits(from_float(detail::narrowing_source(v))) {}
   MIXT_HD operator float() const { return to_float(bits); }
   MIXT_HD static half_t from_bits(uint16_t b) { half_t h; h.bits = b; return h; }
 
@@ -430,7 +446,7 @@ struct bfloat16_t {
 
   bfloat16_t() = default;
   template <class T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
-  MIXT_HD bfloat16_t(T v) : bits(from_float(static_cast<float>(v))) {}
+  MIXT_HD bfloat16_t(T v) : bits(from_float(detail::narrowing_source(v))) {}
   MIXT_HD operator float() const { return detail::bits_float(uint32_t(bits) << 16); }
   MIXT_HD static bfloat16_t from_bits(uint16_t b) { bfloat16_t h; h.bits = b; return h; }
 
@@ -6709,8 +6725,9 @@ using expr::argmax; using expr::argmin;
 // dtype (8 + 8 code paths instead of 64 source x destination kernels, which doubled the compile time of a program
 // that calls astype). A value is read as its compute type (float for float16/bfloat16), widened to double, and
 // stored: floating -> integer truncates toward zero, saturates outside the destination's range and gives 0 for NaN
-// (as CUDA's conversions do; in C++ these are undefined, and x86 gives INT_MIN); int64 values beyond 2^53 are
-// rounded to double on the way.
+// (as CUDA's conversions do; in C++ these are undefined, and x86 gives INT_MIN); double -> float16 / bfloat16
+// rounds once (half_t's constructor from double). Integer -> integer goes through int64 instead, exactly, and
+// keeps the low bits (int32 300 is uint8 44), as NumPy's, MXNet's and PyTorch's astype do.
 
 #include <algorithm>
 #include <limits>
@@ -6738,12 +6755,36 @@ MIXT_HD inline void store_double(DType t, void* p, int64_t i, double v) {
   switch (t) {
     case DType::float32: static_cast<float*>(p)[i] = float(v); return;
     case DType::float64: static_cast<double*>(p)[i] = v; return;
-    case DType::float16: static_cast<half_t*>(p)[i] = half_t(float(v)); return;
-    case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(float(v)); return;
+    case DType::float16: static_cast<half_t*>(p)[i] = half_t(v); return;
+    case DType::bfloat16: static_cast<bfloat16_t*>(p)[i] = bfloat16_t(v); return;
     case DType::uint8: static_cast<uint8_t*>(p)[i] = math::saturate_cast<uint8_t>(v); return;
     case DType::int8: static_cast<int8_t*>(p)[i] = math::saturate_cast<int8_t>(v); return;
     case DType::int32: static_cast<int32_t*>(p)[i] = math::saturate_cast<int32_t>(v); return;
     case DType::int64: static_cast<int64_t*>(p)[i] = math::saturate_cast<int64_t>(v); return;
+  }
+}
+
+MIXT_HD inline bool is_integer(DType t) {
+  return t == DType::uint8 || t == DType::int8 || t == DType::int32 || t == DType::int64;
+}
+
+/// Integer dtypes only: the value, exactly.
+MIXT_HD inline int64_t load_as_int64(DType t, const void* p, int64_t i) {
+  switch (t) {
+    case DType::uint8: return static_cast<const uint8_t*>(p)[i];
+    case DType::int8: return static_cast<const int8_t*>(p)[i];
+    case DType::int32: return static_cast<const int32_t*>(p)[i];
+    default: return static_cast<const int64_t*>(p)[i];
+  }
+}
+
+/// Integer dtypes only: the low bits of v (a modular conversion, defined since C++20).
+MIXT_HD inline void store_int64(DType t, void* p, int64_t i, int64_t v) {
+  switch (t) {
+    case DType::uint8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
+    case DType::int8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
+    case DType::int32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
+    default: static_cast<int64_t*>(p)[i] = v; return;
   }
 }
 
@@ -6775,23 +6816,21 @@ inline void store_chunk(DType t, void* p, int64_t begin, int64_t n, const double
     } else if constexpr (std::is_integral_v<D>) {
       for (int64_t j = 0; j < n; ++j) d[j] = math::saturate_cast<D>(buf[j]);
     } else {
-      for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(static_cast<compute_type_t<D>>(buf[j]));
+      for (int64_t j = 0; j < n; ++j) d[j] = static_cast<D>(buf[j]);  // float16 / bfloat16: rounded once
     }
   });
 }
 
-/// v as a D, by the rule of astype and full: into an integer dtype, a value outside its range saturates and NaN
-/// gives 0 (a plain conversion is undefined there, or wraps).
+/// v as a D, by the rule of astype and full: from a floating value into an integer dtype, a value outside its
+/// range saturates and NaN gives 0 (a plain conversion is undefined there); from an integer, the low bits.
 template <class D, class T>
 D convert_value(T v) {
   if constexpr (std::is_integral_v<D> && std::is_integral_v<T>) {
-    // Widened first: std::cmp_less takes no char or bool.
-    const auto w = static_cast<std::conditional_t<std::is_signed_v<T>, int64_t, uint64_t>>(v);
-    if (std::cmp_less(w, std::numeric_limits<D>::lowest())) return std::numeric_limits<D>::lowest();
-    if (std::cmp_greater(w, std::numeric_limits<D>::max())) return std::numeric_limits<D>::max();
-    return static_cast<D>(w);
+    return static_cast<D>(v);
   } else if constexpr (std::is_integral_v<D>) {
     return math::saturate_cast<D>(static_cast<double>(v));
+  } else if constexpr (std::is_same_v<T, double> || std::is_same_v<T, long double>) {
+    return static_cast<D>(static_cast<double>(v));  // into float16 / bfloat16: rounded once, not through float
   } else {
     return static_cast<D>(static_cast<compute_type_t<D>>(v));
   }
@@ -6952,11 +6991,24 @@ inline void fill(const NDArray& out, double value, const mixt::source_location& 
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }
 
+inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::source_location& where);
+
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
 /// While recording, the write follows MXNet's rules (autograd::detail::in_place_records).
+/// An array of out's shape and dtype is copied without an expression when that dtype has none compiled in
+/// (MIXT_EXPR_DTYPES), so that `h.assign(other)` and autograd's gradient buffers work for float16 too; a copy
+/// within one chunk still takes the expression path, which knows how to order overlapping reads and writes.
 template <class Saver, class E>
 void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) {
   const bool records = autograd::is_recording() && autograd::detail::in_place_records<Saver>(out, e, where);
+  if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_same_v<E, NDArray>) {
+    if (!expr::expr_dtype_enabled(out.dtype()) && e.dtype() == out.dtype() && e.shape() == out.shape() &&
+        e.chunk() != out.chunk()) {
+      copy_array(e, out, where);
+      if (records) autograd::detail::record_in_place<Saver>(e, out);
+      return;
+    }
+  }
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
@@ -6992,14 +7044,24 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::sourc
         const DType st = src.dtype(), dt = dst.dtype();
         const void* in = src.raw_data();
         void* out = dst.raw_data();
+        const bool integers = is_integer(st) && is_integer(dt);  // exact, keeping the low bits
 #if MIXT_USE_CUDA
         if (rc.ctx.is_gpu()) {
-          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
+          if (integers)
+            expr::launch(rc, src.size(),
+                         [=] MIXT_HD(int64_t i) { store_int64(dt, out, i, load_as_int64(st, in, i)); });
+          else
+            expr::launch(rc, src.size(),
+                         [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
           return;
         }
 #else
         (void)rc;
 #endif
+        if (integers)
+          return parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) store_int64(dt, out, i, load_as_int64(st, in, i));
+          });
         constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
         parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
           double buf[kChunk];
@@ -7064,7 +7126,13 @@ std::vector<T> NDArray::to_vector() const {
     }
   }
   // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
-  // beyond 2^53).
+  // beyond 2^53), or between integers as astype converts them (exactly, keeping the low bits).
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (detail::is_integer(dtype_)) {
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_int64(dtype_, host, int64_t(i)));
+      return out;
+    }
+  }
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = math::saturate_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));  // NaN as int: 0
   return out;
@@ -10771,6 +10839,10 @@ NDArray LeakyReLU(const NDArray& data, const NDArray& gamma, const op::LeakyReLU
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
 // the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
 // batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
+// min_calib_range / max_calib_range are read and ignored, as MXNet's float BatchNorm ignores them: they describe
+// the output range for its quantized (int8) graphs, and symbol files of such models carry them.
+
+#include <optional>
 
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
 // ---- begin mixt/op/cuda/cudnn_batch_norm.hpp ----
@@ -11215,6 +11287,8 @@ struct BatchNormOp {
     bool output_mean_var = false;
     int axis = 1;
     bool cudnn_off = false;
+    std::optional<float> min_calib_range{};  ///< ignored (quantization only)
+    std::optional<float> max_calib_range{};  ///< ignored (quantization only)
   };
   static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
   static std::vector<std::string> outputs(const Param& p) {
@@ -11364,6 +11438,7 @@ using BatchNorm = BatchNormOp<>;
 template <class V> void visit(BatchNorm::Param& p, V&& v) {
   v("eps", p.eps); v("momentum", p.momentum); v("fix_gamma", p.fix_gamma); v("use_global_stats", p.use_global_stats);
   v("output_mean_var", p.output_mean_var); v("axis", p.axis); v("cudnn_off", p.cudnn_off);
+  v("min_calib_range", p.min_calib_range); v("max_calib_range", p.max_calib_range);
 }
 
 }  // namespace mixt::op
@@ -14036,6 +14111,9 @@ NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op:
 // ---- begin mixt/op/pooling.hpp ----
 // Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
 // (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
+// The same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at
+// o * stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
+// output_size (MXNet's adaptive pooling, which only its oneDNN build runs) is read; None is the only value taken.
 // Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
 // (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
 // windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
@@ -14314,6 +14392,7 @@ struct PoolingOp {
     std::optional<int> p_value{};
     std::optional<bool> count_include_pad{};
     std::optional<std::string> layout{};
+    std::optional<std::string> output_size{};  ///< adaptive pooling: not supported, only None is taken
   };
   static std::vector<std::string> arguments(const Param&) { return {"data"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
@@ -14330,9 +14409,12 @@ struct PoolingOp {
   /// Checks the attributes; returns the number of spatial axes (from data when global_pool has no kernel).
   static int spatial_ndim(const Param& p, const Shape& data) {
     pool_type(p);
-    if (p.pooling_convention != "valid" && p.pooling_convention != "full")
-      mixt::detail::fail(name, "attribute 'pooling_convention': expected valid or full, received '",
+    if (p.pooling_convention != "valid" && p.pooling_convention != "full" && p.pooling_convention != "same")
+      mixt::detail::fail(name, "attribute 'pooling_convention': expected valid, full or same, received '",
                          p.pooling_convention, "'");
+    if (p.output_size)
+      mixt::detail::fail(name, "attribute 'output_size': adaptive pooling is not supported (expected None), received '",
+                         *p.output_size, "'");
     if (p.pool_type == "lp" && (!p.p_value || *p.p_value < 1 || *p.p_value > 3))
       mixt::detail::fail(name, "attribute 'p_value': expected 1, 2 or 3 for lp pooling, received ",
                          attr::format(p.p_value));
@@ -14343,6 +14425,15 @@ struct PoolingOp {
     }
     if (nd < 1 || nd > 3)
       mixt::detail::fail(name, "attribute 'kernel': expected 1, 2 or 3 values, received ", attr::format(p.kernel));
+    if (p.pooling_convention == "same" && !p.global_pool) {
+      if (nd != 1)
+        mixt::detail::fail(name, "attribute 'pooling_convention': same is for 1-D pooling (as in MXNet), received a ",
+                           nd, "-D kernel ", attr::format(p.kernel));
+      for (int64_t v : p.pad)
+        if (v != 0)
+          mixt::detail::fail(name, "attribute 'pad': the same convention takes no padding, received ",
+                             attr::format(p.pad));
+    }
     static const char* layouts[] = {"NCW", "NCHW", "NCDHW"};
     if (p.layout && *p.layout != "None" && *p.layout != layouts[nd - 1])
       mixt::detail::fail(name, "attribute 'layout': expected ", layouts[nd - 1], " for ", nd,
@@ -14391,7 +14482,8 @@ struct PoolingOp {
         mixt::detail::fail(name, "argument 'data': spatial extent ", x, " (axis ", 2 + i, ") plus padding ", 2 * g.p[j],
                            " is smaller than the kernel ", g.k[j], ", received shape ", data.to_string());
       const int64_t span = x + 2 * g.p[j] - g.k[j];
-      o.push_back(p.pooling_convention == "full" ? (span + g.s[j] - 1) / g.s[j] + 1 : span / g.s[j] + 1);
+      if (p.pooling_convention == "same") o.push_back((x + g.s[j] - 1) / g.s[j]);
+      else o.push_back(p.pooling_convention == "full" ? (span + g.s[j] - 1) / g.s[j] + 1 : span / g.s[j] + 1);
     }
     assign_shape(name, "output", out[0], o);
   }
@@ -14485,7 +14577,7 @@ using Pooling = PoolingOp<>;
 template <class V> void visit(Pooling::Param& p, V&& v) {
   v("kernel", p.kernel); v("pool_type", p.pool_type); v("global_pool", p.global_pool); v("cudnn_off", p.cudnn_off);
   v("pooling_convention", p.pooling_convention); v("stride", p.stride); v("pad", p.pad); v("p_value", p.p_value);
-  v("count_include_pad", p.count_include_pad); v("layout", p.layout);
+  v("count_include_pad", p.count_include_pad); v("layout", p.layout); v("output_size", p.output_size);
 }
 
 }  // namespace mixt::op
@@ -15096,12 +15188,16 @@ std::vector<NDArray> split(const NDArray& data, const op::SliceChannel::Param& p
 // use_length (MXNet's masked softmax) takes a second input `length`, of data's shape without `axis` and of any
 // dtype: along the axis only the first length[...] positions take part, and the others output 0 (log_softmax
 // too) with gradient 0; a length of 0 gives a line of zeros. The length gets a zero gradient.
+// dtype (MXNet's: None, float16, float32 or float64) sets the output's dtype, for float16 training that wants its
+// probabilities in float32. The arithmetic runs in the wider of the data's and the output's dtype, and the data's
+// gradient comes back in the data's dtype.
 // On a GPU with cuDNN, temperature 1 without use_length runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's
 // softmax has no cudnn_off attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to
 // the own kernels there.
 
 #include <cmath>
 #include <optional>
+#include <string>
 
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
 // ---- begin mixt/op/cuda/cudnn_softmax.hpp ----
@@ -15199,9 +15295,10 @@ struct SoftmaxParam {
   int axis = -1;
   std::optional<double> temperature = std::nullopt;  // initialized, so that -Wextra is quiet when it is skipped
   bool use_length = false;
+  std::optional<std::string> dtype = std::nullopt;  ///< the output's: float16, float32 or float64; None: the data's
 };
 template <class V> void visit(SoftmaxParam& p, V&& v) {
-  v("axis", p.axis); v("temperature", p.temperature); v("use_length", p.use_length);
+  v("axis", p.axis); v("temperature", p.temperature); v("use_length", p.use_length); v("dtype", p.dtype);
 }
 
 template <bool Log>
@@ -15228,9 +15325,25 @@ struct SoftmaxOp {
     }
     same_shape(name, in, out);
   }
-  /// The length may have any dtype (it is compared with positions); the output has the data's.
-  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+  /// The length may have any dtype (it is compared with positions); the output has the data's unless `dtype`.
+  static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
     out[0] = in[0];
+    if (!p.dtype) return;
+    if (*p.dtype == "float16") out[0] = DType::float16;
+    else if (*p.dtype == "float32") out[0] = DType::float32;
+    else if (*p.dtype == "float64") out[0] = DType::float64;
+    else
+      mixt::detail::fail(name, "attribute 'dtype': expected None, float16, float32 or float64, received '", *p.dtype,
+                         "'");
+  }
+  /// The dtype the arithmetic runs in: the wider of the data's and the output's.
+  static DType compute_dtype(DType data, DType output) {
+    return dtype_size(output) > dtype_size(data) ? output : data;
+  }
+  static NDArray as_dtype(const NDArray& a, DType t) { return a.dtype() == t ? a : a.astype(t); }
+  /// write() of a value computed in another dtype than the destination's.
+  static void write_as(const NDArray& out, Req req, const NDArray& value) {
+    write(out, req, as_dtype(value, out.dtype()));
   }
   /// use_length's mask over x's shape: 1 where the position along `axis` is below the line's length, else 0.
   static NDArray length_mask(const NDArray& x, const NDArray& length, int axis) {
@@ -15240,11 +15353,21 @@ struct SoftmaxOp {
     const NDArray len = (length.dtype() == x.dtype() ? length : length.astype(x.dtype())).expand_dims(axis);
     return expr::evaluate(positions.view(Shape(at_axis), positions.byte_offset()) < len);
   }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in,
+                      const std::vector<Req>& req, const std::vector<NDArray>& out, const std::vector<NDArray>& aux) {
+    const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    if (in[0].size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
+    const DType c = compute_dtype(in[0].dtype(), out[0].dtype());
+    if (in[0].dtype() != c || out[0].dtype() != c) {  // dtype: run in c, write the output in its own dtype
+      if (req[0] == Req::null) return;
+      NDArray y = nd::empty(out[0].shape(), out[0].ctx(), c);
+      std::vector<NDArray> ins = in;
+      ins[0] = as_dtype(in[0], c);
+      forward(p, ctx, ins, {Req::write}, {y}, aux);
+      write_as(out[0], req[0], y);
+      return;
+    }
     const NDArray& x = in[0];
-    const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
-    if (x.size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
@@ -15268,13 +15391,21 @@ struct SoftmaxOp {
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
     else write(out[0], req[0], e / s);
   }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+  static void backward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& og,
                        const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
-                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
-    const NDArray &g = og[0], &y = out[0];
-    const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
+    const int axis = Shape::normalize_axis(p.axis, out[0].ndim(), name);
     if (p.use_length && req.size() > 1) write(ig[1], req[1], 0.f);
-    if (y.size() == 0) return;
+    if (out[0].size() == 0) return;
+    const DType c = compute_dtype(ig[0].dtype(), out[0].dtype());
+    if (ig[0].dtype() != c || out[0].dtype() != c) {  // dtype: as the forward, in c; the gradient in data's dtype
+      if (req[0] == Req::null) return;
+      NDArray gx = nd::empty(ig[0].shape(), ig[0].ctx(), c);
+      backward(p, ctx, {as_dtype(og[0], c)}, in, {as_dtype(out[0], c)}, {Req::write}, {gx}, aux);
+      write_as(ig[0], req[0], gx);
+      return;
+    }
+    const NDArray &g = og[0], &y = out[0];
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))

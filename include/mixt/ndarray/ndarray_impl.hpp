@@ -84,11 +84,24 @@ inline void fill(const NDArray& out, double value, const mixt::source_location& 
       out.ctx(), {}, {out.var()}, engine::FnProperty::normal, "fill", where);
 }
 
+inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::source_location& where);
+
 /// Evaluates any right-hand side (array, expression, scalar, materializable node) into `out` with Saver.
 /// While recording, the write follows MXNet's rules (autograd::detail::in_place_records).
+/// An array of out's shape and dtype is copied without an expression when that dtype has none compiled in
+/// (MIXT_EXPR_DTYPES), so that `h.assign(other)` and autograd's gradient buffers work for float16 too; a copy
+/// within one chunk still takes the expression path, which knows how to order overlapping reads and writes.
 template <class Saver, class E>
 void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) {
   const bool records = autograd::is_recording() && autograd::detail::in_place_records<Saver>(out, e, where);
+  if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_same_v<E, NDArray>) {
+    if (!expr::expr_dtype_enabled(out.dtype()) && e.dtype() == out.dtype() && e.shape() == out.shape() &&
+        e.chunk() != out.chunk()) {
+      copy_array(e, out, where);
+      if (records) autograd::detail::record_in_place<Saver>(e, out);
+      return;
+    }
+  }
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
@@ -124,14 +137,24 @@ inline void copy_array(const NDArray& src, const NDArray& dst, const mixt::sourc
         const DType st = src.dtype(), dt = dst.dtype();
         const void* in = src.raw_data();
         void* out = dst.raw_data();
+        const bool integers = is_integer(st) && is_integer(dt);  // exact, keeping the low bits
 #if MIXT_USE_CUDA
         if (rc.ctx.is_gpu()) {
-          expr::launch(rc, src.size(), [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
+          if (integers)
+            expr::launch(rc, src.size(),
+                         [=] MIXT_HD(int64_t i) { store_int64(dt, out, i, load_as_int64(st, in, i)); });
+          else
+            expr::launch(rc, src.size(),
+                         [=] MIXT_HD(int64_t i) { store_double(dt, out, i, load_as_double(st, in, i)); });
           return;
         }
 #else
         (void)rc;
 #endif
+        if (integers)
+          return parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) store_int64(dt, out, i, load_as_int64(st, in, i));
+          });
         constexpr int64_t kChunk = 256;  // converted through a small double buffer on the stack
         parallel_for(src.size(), expr::kLaunchGrain, [&](int64_t b, int64_t e) {
           double buf[kChunk];
@@ -196,7 +219,13 @@ std::vector<T> NDArray::to_vector() const {
     }
   }
   // Another dtype: one small loop for every source dtype, through double (exact for every value but int64
-  // beyond 2^53).
+  // beyond 2^53), or between integers as astype converts them (exactly, keeping the low bits).
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (detail::is_integer(dtype_)) {
+      for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(detail::load_as_int64(dtype_, host, int64_t(i)));
+      return out;
+    }
+  }
   for (size_t i = 0; i < out.size(); ++i)
     out[i] = math::saturate_cast<T>(detail::load_as_double(dtype_, host, int64_t(i)));  // NaN as int: 0
   return out;

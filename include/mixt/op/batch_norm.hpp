@@ -14,7 +14,11 @@
 // in training mode, the affine one (statistics held constant) with the moving statistics. Gradients flowing into
 // the mean / var outputs are ignored, as in MXNet. On a GPU with cuDNN (and cudnn_off false) the forward and the
 // batch-statistics backward run on cuDNN, with the same results (op/cuda/cudnn_batch_norm.hpp says how and when).
+// min_calib_range / max_calib_range are read and ignored, as MXNet's float BatchNorm ignores them: they describe
+// the output range for its quantized (int8) graphs, and symbol files of such models carry them.
 #pragma once
+
+#include <optional>
 
 #include "../core/config.hpp"
 #include "../expr/reduce.hpp"
@@ -36,6 +40,8 @@ struct BatchNormOp {
     bool output_mean_var = false;
     int axis = 1;
     bool cudnn_off = false;
+    std::optional<float> min_calib_range{};  ///< ignored (quantization only)
+    std::optional<float> max_calib_range{};  ///< ignored (quantization only)
   };
   static std::vector<std::string> arguments(const Param&) { return {"data", "gamma", "beta"}; }
   static std::vector<std::string> outputs(const Param& p) {
@@ -185,6 +191,7 @@ using BatchNorm = BatchNormOp<>;
 template <class V> void visit(BatchNorm::Param& p, V&& v) {
   v("eps", p.eps); v("momentum", p.momentum); v("fix_gamma", p.fix_gamma); v("use_global_stats", p.use_global_stats);
   v("output_mean_var", p.output_mean_var); v("axis", p.axis); v("cudnn_off", p.cudnn_off);
+  v("min_calib_range", p.min_calib_range); v("max_calib_range", p.max_calib_range);
 }
 
 }  // namespace mixt::op

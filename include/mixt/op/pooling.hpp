@@ -1,5 +1,8 @@
 // Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
 // (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
+// The same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at
+// o * stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
+// output_size (MXNet's adaptive pooling, which only its oneDNN build runs) is read; None is the only value taken.
 // Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
 // (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
 // windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
@@ -174,6 +177,7 @@ struct PoolingOp {
     std::optional<int> p_value{};
     std::optional<bool> count_include_pad{};
     std::optional<std::string> layout{};
+    std::optional<std::string> output_size{};  ///< adaptive pooling: not supported, only None is taken
   };
   static std::vector<std::string> arguments(const Param&) { return {"data"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
@@ -190,9 +194,12 @@ struct PoolingOp {
   /// Checks the attributes; returns the number of spatial axes (from data when global_pool has no kernel).
   static int spatial_ndim(const Param& p, const Shape& data) {
     pool_type(p);
-    if (p.pooling_convention != "valid" && p.pooling_convention != "full")
-      mixt::detail::fail(name, "attribute 'pooling_convention': expected valid or full, received '",
+    if (p.pooling_convention != "valid" && p.pooling_convention != "full" && p.pooling_convention != "same")
+      mixt::detail::fail(name, "attribute 'pooling_convention': expected valid, full or same, received '",
                          p.pooling_convention, "'");
+    if (p.output_size)
+      mixt::detail::fail(name, "attribute 'output_size': adaptive pooling is not supported (expected None), received '",
+                         *p.output_size, "'");
     if (p.pool_type == "lp" && (!p.p_value || *p.p_value < 1 || *p.p_value > 3))
       mixt::detail::fail(name, "attribute 'p_value': expected 1, 2 or 3 for lp pooling, received ",
                          attr::format(p.p_value));
@@ -203,6 +210,15 @@ struct PoolingOp {
     }
     if (nd < 1 || nd > 3)
       mixt::detail::fail(name, "attribute 'kernel': expected 1, 2 or 3 values, received ", attr::format(p.kernel));
+    if (p.pooling_convention == "same" && !p.global_pool) {
+      if (nd != 1)
+        mixt::detail::fail(name, "attribute 'pooling_convention': same is for 1-D pooling (as in MXNet), received a ",
+                           nd, "-D kernel ", attr::format(p.kernel));
+      for (int64_t v : p.pad)
+        if (v != 0)
+          mixt::detail::fail(name, "attribute 'pad': the same convention takes no padding, received ",
+                             attr::format(p.pad));
+    }
     static const char* layouts[] = {"NCW", "NCHW", "NCDHW"};
     if (p.layout && *p.layout != "None" && *p.layout != layouts[nd - 1])
       mixt::detail::fail(name, "attribute 'layout': expected ", layouts[nd - 1], " for ", nd,
@@ -251,7 +267,8 @@ struct PoolingOp {
         mixt::detail::fail(name, "argument 'data': spatial extent ", x, " (axis ", 2 + i, ") plus padding ", 2 * g.p[j],
                            " is smaller than the kernel ", g.k[j], ", received shape ", data.to_string());
       const int64_t span = x + 2 * g.p[j] - g.k[j];
-      o.push_back(p.pooling_convention == "full" ? (span + g.s[j] - 1) / g.s[j] + 1 : span / g.s[j] + 1);
+      if (p.pooling_convention == "same") o.push_back((x + g.s[j] - 1) / g.s[j]);
+      else o.push_back(p.pooling_convention == "full" ? (span + g.s[j] - 1) / g.s[j] + 1 : span / g.s[j] + 1);
     }
     assign_shape(name, "output", out[0], o);
   }
@@ -345,7 +362,7 @@ using Pooling = PoolingOp<>;
 template <class V> void visit(Pooling::Param& p, V&& v) {
   v("kernel", p.kernel); v("pool_type", p.pool_type); v("global_pool", p.global_pool); v("cudnn_off", p.cudnn_off);
   v("pooling_convention", p.pooling_convention); v("stride", p.stride); v("pad", p.pad); v("p_value", p.p_value);
-  v("count_include_pad", p.count_include_pad); v("layout", p.layout);
+  v("count_include_pad", p.count_include_pad); v("layout", p.layout); v("output_size", p.output_size);
 }
 
 }  // namespace mixt::op

@@ -6,6 +6,9 @@
 // use_length (MXNet's masked softmax) takes a second input `length`, of data's shape without `axis` and of any
 // dtype: along the axis only the first length[...] positions take part, and the others output 0 (log_softmax
 // too) with gradient 0; a length of 0 gives a line of zeros. The length gets a zero gradient.
+// dtype (MXNet's: None, float16, float32 or float64) sets the output's dtype, for float16 training that wants its
+// probabilities in float32. The arithmetic runs in the wider of the data's and the output's dtype, and the data's
+// gradient comes back in the data's dtype.
 // On a GPU with cuDNN, temperature 1 without use_length runs on cuDNN (op/cuda/cudnn_softmax.hpp); MXNet's
 // softmax has no cudnn_off attribute, so the process-wide switch (MIXT_CUDNN=0, cudnn::set_enabled) is the way to
 // the own kernels there.
@@ -13,6 +16,7 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
 
 #include "../core/config.hpp"
 #include "../expr/reduce.hpp"
@@ -27,9 +31,10 @@ struct SoftmaxParam {
   int axis = -1;
   std::optional<double> temperature = std::nullopt;  // initialized, so that -Wextra is quiet when it is skipped
   bool use_length = false;
+  std::optional<std::string> dtype = std::nullopt;  ///< the output's: float16, float32 or float64; None: the data's
 };
 template <class V> void visit(SoftmaxParam& p, V&& v) {
-  v("axis", p.axis); v("temperature", p.temperature); v("use_length", p.use_length);
+  v("axis", p.axis); v("temperature", p.temperature); v("use_length", p.use_length); v("dtype", p.dtype);
 }
 
 template <bool Log>
@@ -56,9 +61,25 @@ struct SoftmaxOp {
     }
     same_shape(name, in, out);
   }
-  /// The length may have any dtype (it is compared with positions); the output has the data's.
-  static void infer_type(const Param&, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
+  /// The length may have any dtype (it is compared with positions); the output has the data's unless `dtype`.
+  static void infer_type(const Param& p, std::vector<DType>& in, std::vector<DType>& out, std::vector<DType>&) {
     out[0] = in[0];
+    if (!p.dtype) return;
+    if (*p.dtype == "float16") out[0] = DType::float16;
+    else if (*p.dtype == "float32") out[0] = DType::float32;
+    else if (*p.dtype == "float64") out[0] = DType::float64;
+    else
+      mixt::detail::fail(name, "attribute 'dtype': expected None, float16, float32 or float64, received '", *p.dtype,
+                         "'");
+  }
+  /// The dtype the arithmetic runs in: the wider of the data's and the output's.
+  static DType compute_dtype(DType data, DType output) {
+    return dtype_size(output) > dtype_size(data) ? output : data;
+  }
+  static NDArray as_dtype(const NDArray& a, DType t) { return a.dtype() == t ? a : a.astype(t); }
+  /// write() of a value computed in another dtype than the destination's.
+  static void write_as(const NDArray& out, Req req, const NDArray& value) {
+    write(out, req, as_dtype(value, out.dtype()));
   }
   /// use_length's mask over x's shape: 1 where the position along `axis` is below the line's length, else 0.
   static NDArray length_mask(const NDArray& x, const NDArray& length, int axis) {
@@ -68,11 +89,21 @@ struct SoftmaxOp {
     const NDArray len = (length.dtype() == x.dtype() ? length : length.astype(x.dtype())).expand_dims(axis);
     return expr::evaluate(positions.view(Shape(at_axis), positions.byte_offset()) < len);
   }
-  static void forward(const Param& p, const OpContext&, const std::vector<NDArray>& in, const std::vector<Req>& req,
-                      const std::vector<NDArray>& out, const std::vector<NDArray>&) {
+  static void forward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& in,
+                      const std::vector<Req>& req, const std::vector<NDArray>& out, const std::vector<NDArray>& aux) {
+    const int axis = Shape::normalize_axis(p.axis, in[0].ndim(), name);
+    if (in[0].size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
+    const DType c = compute_dtype(in[0].dtype(), out[0].dtype());
+    if (in[0].dtype() != c || out[0].dtype() != c) {  // dtype: run in c, write the output in its own dtype
+      if (req[0] == Req::null) return;
+      NDArray y = nd::empty(out[0].shape(), out[0].ctx(), c);
+      std::vector<NDArray> ins = in;
+      ins[0] = as_dtype(in[0], c);
+      forward(p, ctx, ins, {Req::write}, {y}, aux);
+      write_as(out[0], req[0], y);
+      return;
+    }
     const NDArray& x = in[0];
-    const int axis = Shape::normalize_axis(p.axis, x.ndim(), name);
-    if (x.size() == 0) return;  // an empty axis (or batch): an empty output, not an empty max
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
@@ -96,13 +127,21 @@ struct SoftmaxOp {
     if constexpr (Log) write(out[0], req[0], shifted - log(s));
     else write(out[0], req[0], e / s);
   }
-  static void backward(const Param& p, const OpContext&, const std::vector<NDArray>& og,
+  static void backward(const Param& p, const OpContext& ctx, const std::vector<NDArray>& og,
                        const std::vector<NDArray>& in, const std::vector<NDArray>& out, const std::vector<Req>& req,
-                       const std::vector<NDArray>& ig, const std::vector<NDArray>&) {
-    const NDArray &g = og[0], &y = out[0];
-    const int axis = Shape::normalize_axis(p.axis, y.ndim(), name);
+                       const std::vector<NDArray>& ig, const std::vector<NDArray>& aux) {
+    const int axis = Shape::normalize_axis(p.axis, out[0].ndim(), name);
     if (p.use_length && req.size() > 1) write(ig[1], req[1], 0.f);
-    if (y.size() == 0) return;
+    if (out[0].size() == 0) return;
+    const DType c = compute_dtype(ig[0].dtype(), out[0].dtype());
+    if (ig[0].dtype() != c || out[0].dtype() != c) {  // dtype: as the forward, in c; the gradient in data's dtype
+      if (req[0] == Req::null) return;
+      NDArray gx = nd::empty(ig[0].shape(), ig[0].ctx(), c);
+      backward(p, ctx, {as_dtype(og[0], c)}, in, {as_dtype(out[0], c)}, {Req::write}, {gx}, aux);
+      write_as(ig[0], req[0], gx);
+      return;
+    }
+    const NDArray &g = og[0], &y = out[0];
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
     if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
