@@ -4507,8 +4507,22 @@ MIXT_SCALAR_MATH_1(round, roundf, round)
 
 MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
 MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
+/// Integer powers are exact and wrap as integer `*` does (NumPy's and PyTorch's; through double they saturated, so
+/// pow(x, 2) and x * x disagreed). A negative exponent gives 1 / a^-b truncated: 1 for a = 1, +-1 for a = -1, else
+/// 0 (NumPy raises; 0 for a = 0 as integer division by 0 gives 0 here).
 template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-MIXT_HD inline T pow(T a, T b) { return saturate_cast<T>(::pow(double(a), double(b))); }
+MIXT_HD inline T pow(T a, T b) {
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) return a == T(1) ? T(1) : a == T(-1) ? ((b & 1) ? a : T(1)) : T(0);
+  }
+  using U = std::make_unsigned_t<decltype(a * a)>;  // at least unsigned int: modular, never undefined
+  U base = U(a), r = 1;
+  for (U e = U(b); e; e >>= 1) {
+    if (e & 1u) r *= base;
+    base *= base;
+  }
+  return T(r);
+}
 
 }  // namespace mixt::math
 // ---- end mixt/expr/scalar_math.hpp ----
@@ -4844,7 +4858,9 @@ template <Vector V> MIXT_INLINE V erf(V x) { return per_lane(x, [](auto v) { ret
 template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { return std::floor(v); }); }
 template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
 template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
-template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
+template <Vector V> MIXT_INLINE V pow(V x, V y) {
+  return per_lane(x, y, [](auto a, auto b) { return math::pow(a, b); });
+}
 /// log(1 + e^x), as x above softrelu_linear_above (scalar_math.hpp).
 template <Vector V> MIXT_INLINE V softrelu(V x) {
   using E = element_t<V>;
@@ -5675,7 +5691,7 @@ class predict_mode {
 //     `inner` values, folded into an accumulator row.
 // Accuracy: values are folded in blocks (kReduceBlock elements, or kReduceRows rows) and the block results
 // combined pairwise (Cascade), so the rounding error grows with log(n), not n: float32 sums of 2^24 elements
-// stay within ~1e-6 of the exact sum. Big runs are split over the thread pool and the parts combined in order.
+// stay within ~1e-6 of the exact sum (measured: 1e-8 for uniform values, 7e-7 for 10^7 copies of 0.1f). Big runs are split over the thread pool and the parts combined in order.
 // Compile time: only the folds read the plan; the scheduling, the cascades and the output stores see it through
 // a Folder (function pointers) and are compiled once per reducer and dtype, not once per expression (the
 // training example instantiates sum over four expressions: about 2,000 optimized lines each saved).
@@ -5843,7 +5859,10 @@ using argmin = arg_extreme<false>;
 
 namespace mixt::expr::cpu {
 
-inline constexpr int64_t kReduceBlock = 4096;  ///< flat elements folded in registers before the cascade
+/// Flat elements folded in registers before the cascade: 64 sequential additions per float lane whatever the
+/// SIMD width (4096 floats with AVX-512; a fixed 4096 gave SSE builds 256 per lane and a 2.4e-6 relative error
+/// on 10^7 copies of 0.1f; now 5e-7 with SSE and AVX2, 7e-7 with AVX-512).
+inline constexpr int64_t kReduceBlock = 64 * pk::kPacketBytes;
 inline constexpr int64_t kReduceRows = 256;    ///< rows folded into an accumulator row before the cascade
 inline constexpr int64_t kReduceGrain = 1 << 15;  ///< elements per thread, at least
 

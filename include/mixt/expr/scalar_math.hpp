@@ -51,7 +51,21 @@ MIXT_SCALAR_MATH_1(round, roundf, round)
 
 MIXT_HD inline float pow(float a, float b) { return ::powf(a, b); }
 MIXT_HD inline double pow(double a, double b) { return ::pow(a, b); }
+/// Integer powers are exact and wrap as integer `*` does (NumPy's and PyTorch's; through double they saturated, so
+/// pow(x, 2) and x * x disagreed). A negative exponent gives 1 / a^-b truncated: 1 for a = 1, +-1 for a = -1, else
+/// 0 (NumPy raises; 0 for a = 0 as integer division by 0 gives 0 here).
 template <class T, std::enable_if_t<std::is_integral_v<T>, int> = 0>
-MIXT_HD inline T pow(T a, T b) { return saturate_cast<T>(::pow(double(a), double(b))); }
+MIXT_HD inline T pow(T a, T b) {
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) return a == T(1) ? T(1) : a == T(-1) ? ((b & 1) ? a : T(1)) : T(0);
+  }
+  using U = std::make_unsigned_t<decltype(a * a)>;  // at least unsigned int: modular, never undefined
+  U base = U(a), r = 1;
+  for (U e = U(b); e; e >>= 1) {
+    if (e & 1u) r *= base;
+    base *= base;
+  }
+  return T(r);
+}
 
 }  // namespace mixt::math

@@ -202,7 +202,9 @@ template <Vector V> MIXT_INLINE V erf(V x) { return per_lane(x, [](auto v) { ret
 template <Vector V> MIXT_INLINE V floor(V x) { return per_lane(x, [](auto v) { return std::floor(v); }); }
 template <Vector V> MIXT_INLINE V ceil(V x) { return per_lane(x, [](auto v) { return std::ceil(v); }); }
 template <Vector V> MIXT_INLINE V round(V x) { return per_lane(x, [](auto v) { return std::round(v); }); }
-template <Vector V> MIXT_INLINE V pow(V x, V y) { return per_lane(x, y, [](auto a, auto b) { return std::pow(a, b); }); }
+template <Vector V> MIXT_INLINE V pow(V x, V y) {
+  return per_lane(x, y, [](auto a, auto b) { return math::pow(a, b); });
+}
 /// log(1 + e^x), as x above softrelu_linear_above (scalar_math.hpp).
 template <Vector V> MIXT_INLINE V softrelu(V x) {
   using E = element_t<V>;
