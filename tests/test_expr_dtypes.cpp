@@ -176,6 +176,16 @@ MIXT_DEVICE_TEST("expr dtypes: float16 and bfloat16 compute in float and round o
     }
     check_close(NDArray(a * 2 + exp(a)), want, 1e-6, 0);  // exactly one rounding of the float result (±1 float ulp)
   }
+  // A scalar is rounded to the array's dtype first, as in MXNet and NumPy: 2^-11 + 2^-22 is float16's tie
+  // between 2^-11 and its successor, so it becomes 2^-11, and 1 + 2^-11 is a tie again, to the even 1. Rounded to
+  // float only, the scalar made the sum 1 + 2^-11 + 2^-22, above the tie: 1 + 2^-10. Packets and tail alike.
+  for (DType t : {DType::float16, DType::bfloat16}) {
+    CAPTURE(dtype_name(t));
+    const double s = t == DType::float16 ? std::ldexp(1.0, -11) + std::ldexp(1.0, -22)    // float16: 11 bits
+                                         : std::ldexp(1.0, -8) + std::ldexp(1.0, -16);    // bfloat16: 8 bits
+    NDArray h = nd::ones(Shape{37}, ctx, t);
+    CHECK(NDArray(h + s).to_vector<double>() == std::vector<double>(37, 1.0));
+  }
 }
 
 MIXT_DEVICE_TEST("expr dtypes: every dtype at offsets that allow or break 16-byte access (the GPU's wide loads)") {

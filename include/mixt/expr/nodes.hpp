@@ -48,7 +48,9 @@ struct Transposed : ExprTag {
   ArrayPlan<S, ET> plan(const Layout& L, int& k) const { return ArrayLeaf::make_array_plan<ET, S>(array, L, k); }
 };
 
-/// A scalar operand, converted to the expression's element type when evaluated.
+/// A scalar operand, converted to the expression's element type when evaluated: into an integer dtype it
+/// saturates (NaN gives 0); for a float16 or bfloat16 expression it is rounded to that dtype first, as MXNet and
+/// NumPy cast a scalar to the array's dtype, so that h + s is h + float16(s).
 struct ScalarLeaf : ExprTag {
   static constexpr int leaf_count = 0;
   double value;
@@ -56,7 +58,10 @@ struct ScalarLeaf : ExprTag {
   Shape shape() const { return Shape{}; }
   template <class F> void for_each_leaf(F&&) const {}
   template <class ET, class S>
-  ScalarPlan<ET> plan(const Layout&, int&) const { return {math::saturate_cast<ET>(value)}; }
+  ScalarPlan<ET> plan(const Layout&, int&) const {
+    if constexpr (std::is_same_v<ET, S>) return {math::saturate_cast<ET>(value)};
+    else return {static_cast<ET>(S(value))};
+  }
 };
 
 template <class F, class A>
