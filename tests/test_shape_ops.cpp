@@ -115,6 +115,14 @@ MIXT_DEVICE_TEST("shape ops: Flatten and Reshape with MXNet's codes") {
   CHECK(nd::Reshape(empty, {.shape = {-1, 12}}).shape() == Shape{0, 12});
   CHECK(nd::Reshape(empty, {.shape = {0, -3}}).shape() == Shape{0, 12});
   CHECK(nd::Reshape(empty, {.shape = {12, -1}}).shape() == Shape{12, 0});
+  // MXNet's deprecated target_shape, in old symbol files: its 0 is inferred, keep_highest keeps the first
+  // extent, and shape wins when both are given. The values keep their order (a reshape, element for element).
+  auto by_name = [&](const op::Attrs& attrs) { return op::find_op("Reshape").invoke({x}, attrs)[0]; };
+  NDArray t = by_name({{"target_shape", "(0, 4)"}});
+  CHECK(t.shape() == Shape{6, 4});
+  check_close(t, xv, 0, 0);
+  CHECK(by_name({{"target_shape", "(7, 0)"}, {"keep_highest", "True"}}).shape() == Shape{2, 12});
+  CHECK(by_name({{"shape", "(4, -1)"}, {"target_shape", "(0, 4)"}}).shape() == Shape{4, 6});
 }
 
 MIXT_DEVICE_TEST("shape ops: transpose forward, backward, inference and bad axes") {

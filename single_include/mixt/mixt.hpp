@@ -14741,12 +14741,25 @@ struct ReshapeOp {
   struct Param {
     IntTuple shape{};
     bool reverse = false;
+    IntTuple target_shape{};    ///< MXNet's deprecated form, read when shape is empty: a 0 is inferred
+    bool keep_highest = false;  ///< with target_shape: the first extent is the input's
   };
   static std::vector<std::string> arguments(const Param&) { return {"data"}; }
   static std::vector<std::string> outputs(const Param&) { return {"output"}; }
   static std::vector<std::string> aux_states(const Param&) { return {}; }
-  static void infer_shape(const Param& p, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+  /// The reshape codes: shape, or target_shape in today's codes (its 0 is -1, keep_highest's first extent 0).
+  static IntTuple codes(const Param& p) {
+    if (!p.shape.empty() || p.target_shape.empty()) return p.shape;
+    IntTuple c = p.target_shape;
+    for (int64_t& v : c) v = v == 0 ? -1 : v;
+    if (p.keep_highest) c[0] = 0;
+    return c;
+  }
+  static void infer_shape(const Param& param, std::vector<Shape>& in, std::vector<Shape>& out, std::vector<Shape>&) {
+    Param p = param;
+    p.shape = codes(param);
     if (p.shape.empty()) mixt::detail::fail(name, "attribute 'shape': expected a non-empty tuple, received ()");
+    if (p.shape != param.shape) p.reverse = false;  // target_shape has no reverse
     Shape& d = in[0];
     // Backward inference: one unknown input extent follows from a known output.
     if (d.ndim() != 0 && !shape_known(d) && shape_known(out[0])) {
@@ -14784,7 +14797,9 @@ struct ReshapeOp {
   }
 };
 using Reshape = ReshapeOp<>;
-template <class V> void visit(Reshape::Param& p, V&& v) { v("shape", p.shape); v("reverse", p.reverse); }
+template <class V> void visit(Reshape::Param& p, V&& v) {
+  v("shape", p.shape); v("reverse", p.reverse); v("target_shape", p.target_shape); v("keep_highest", p.keep_highest);
+}
 
 // ----------------------------------------------------------------------------------------------- transpose
 template <class = void>
