@@ -155,6 +155,18 @@ MIXT_DEVICE_TEST("op: softmax and log_softmax along each axis, with temperature"
       check_close(nd::log_softmax(x, p), want_log, 1e-5, 1e-6);
       check_grad<op::Softmax>(p, {x});
       check_grad<op::LogSoftmax>(p, {x});
+      // softmin is softmax of -x: the reference at -T.
+      if (axis != 2) continue;
+      std::vector<double> want_min(60);
+      for (int64_t i = 0; i < 60; ++i) {
+        const int64_t row = i / 5;
+        double m = -INFINITY, sum = 0;
+        for (int64_t j = 0; j < 5; ++j) m = std::max(m, -xv[size_t(row * 5 + j)] / t);
+        for (int64_t j = 0; j < 5; ++j) sum += std::exp(-xv[size_t(row * 5 + j)] / t - m);
+        want_min[size_t(i)] = std::exp(-xv[size_t(i)] / t - m) / sum;
+      }
+      check_close(nd::softmin(x, p), want_min, 1e-5, 1e-7);
+      check_grad<op::Softmin>(p, {x});
     }
   }
   NDArray big = nd::array<double>({3.4e38, -3.4e38, 0, 3.4e38}, Shape{2, 2}, ctx);

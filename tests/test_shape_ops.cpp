@@ -692,12 +692,15 @@ MIXT_DEVICE_TEST("registry: lookups by name and alias, string attributes, invoki
   CHECK(op::find_op("Flatten").name == "Flatten");
   CHECK(op::find_op("concat").name == "Concat");
   std::vector<std::string> all = op::registered_ops();
-  for (const char* n : {"FullyConnected", "Activation", "LeakyReLU", "softmax", "log_softmax", "SoftmaxOutput",
-                        "LinearRegressionOutput", "Flatten", "Reshape", "transpose", "slice_axis", "Concat",
-                        "SliceChannel", "take", "pick", "one_hot", "clip", "where", "topk", "sort", "argsort",
+  for (const char* n : {"FullyConnected", "Activation", "LeakyReLU", "softmax", "log_softmax", "softmin",
+                        "SoftmaxOutput", "LinearRegressionOutput", "Flatten", "Reshape", "transpose", "slice_axis",
+                        "Concat", "SliceChannel", "take", "pick", "one_hot", "clip", "where", "topk", "sort", "argsort",
                         "Convolution", "Deconvolution", "Pooling", "BatchNorm", "LayerNorm", "Dropout", "Embedding"})
     CHECK_MESSAGE(std::find(all.begin(), all.end(), n) != all.end(), n);
   CHECK(std::find(all.begin(), all.end(), "split") == all.end());  // aliases are not listed twice
+  NDArray logits = nd::array(std::vector<double>{1, -2, 0.5, 3, 0, -1}, Shape{2, 3}, ctx);
+  mixt::testing::check_close(op::find_op("softmin").invoke({logits}, {{"axis", "0"}})[0],
+                             nd::softmax(logits, {.axis = 0, .temperature = -1.0}).to_vector<double>(), 0, 0);
 
   expect_error([] { op::find_op("Concatt"); }, {"find_op", "unknown operator 'Concatt'", "did you mean", "Concat"});
   expect_error([] { op::find_op("zzzzzzzzzz"); }, {"find_op", "unknown operator 'zzzzzzzzzz'"});

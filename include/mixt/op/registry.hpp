@@ -127,6 +127,7 @@ void register_builtin_ops() {
   register_op<LeakyReLU>();
   register_op<Softmax>();
   register_op<LogSoftmax>();
+  register_op<Softmin>();
   register_op<SoftmaxOutput>({"Softmax"});
   register_op<SoftmaxCrossEntropy>();
   register_op<LinearRegressionOutput>();

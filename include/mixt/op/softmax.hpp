@@ -1,6 +1,6 @@
-// softmax and log_softmax along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first (the minimum
-// for a negative temperature), so inputs near the float limits stay finite. temperature T divides the input; 0 and
-// non-finite T are errors (MXNet returns NaN).
+// softmax, log_softmax and softmin along an axis (MXNet's nn/softmax-inl.h): the maximum is subtracted first (the
+// minimum for a negative temperature), so inputs near the float limits stay finite. temperature T divides the
+// input; 0 and non-finite T are errors (MXNet returns NaN). softmin is softmax with T negated.
 //   softmax:      y = exp((x - max) / T) / sum(...);        dx = y (g - sum(g y)) / T
 //   log_softmax:  y = (x - max) / T - log(sum(exp(...)));   dx = (g - exp(y) sum(g)) / T
 // use_length (MXNet's masked softmax) takes a second input `length`, of data's shape without `axis` and of any
@@ -37,9 +37,11 @@ template <class V> void visit(SoftmaxParam& p, V&& v) {
   v("axis", p.axis); v("temperature", p.temperature); v("use_length", p.use_length); v("dtype", p.dtype);
 }
 
-template <bool Log>
+/// softmin (Min) is MXNet's softmax of -x: the same kernels with the temperature's sign flipped.
+template <bool Log, bool Min = false>
 struct SoftmaxOp {
-  static constexpr const char* name = Log ? "log_softmax" : "softmax";
+  static_assert(!(Log && Min), "MXNet has no log_softmin");
+  static constexpr const char* name = Min ? "softmin" : Log ? "log_softmax" : "softmax";
   using Param = SoftmaxParam;
   static std::vector<std::string> arguments(const Param& p) {
     if (p.use_length) return {"data", "length"};
@@ -105,11 +107,11 @@ struct SoftmaxOp {
     }
     const NDArray& x = in[0];
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
-    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
+    if (req[0] != Req::null && !Min && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_forward(name, Log, x, axis, out[0], req[0]))
       return;
 #endif
-    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    const double inv_t = (Min ? -1.0 : 1.0) / p.temperature.value_or(1.0);
     // Shifted so that the largest (x / T) is 0: by max(x), or by min(x) = -max(-x) for a negative temperature.
     const float sign = inv_t > 0 ? 1.f : -1.f;
     if (p.use_length) {  // the same over the masked positions; a fully masked line gives zeros, not NaN
@@ -143,11 +145,11 @@ struct SoftmaxOp {
     }
     const NDArray &g = og[0], &y = out[0];
 #if MIXT_USE_CUDA && MIXT_USE_CUDNN
-    if (req[0] != Req::null && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
+    if (req[0] != Req::null && !Min && p.temperature.value_or(1.0) == 1.0 && !p.use_length &&
         cudnn::softmax_backward(name, Log, y, g, axis, ig[0], req[0]))
       return;
 #endif
-    const double inv_t = 1.0 / p.temperature.value_or(1.0);
+    const double inv_t = (Min ? -1.0 : 1.0) / p.temperature.value_or(1.0);
     // Masked positions hold y = 0: softmax's formula gives them 0 already; log_softmax's needs the mask.
     if (Log && p.use_length) {
       const NDArray m = length_mask(y, in[1], axis);
@@ -161,6 +163,7 @@ struct SoftmaxOp {
 
 using Softmax = SoftmaxOp<false>;
 using LogSoftmax = SoftmaxOp<true>;
+using Softmin = SoftmaxOp<false, true>;
 
 }  // namespace mixt::op
 
@@ -174,6 +177,11 @@ template <int = 0>
 NDArray log_softmax(const NDArray& data, const op::SoftmaxParam& p = {},
                     mixt::source_location where = mixt::source_location::current()) {
   return op::invoke<op::LogSoftmax>(p, {data}, {}, autograd::is_training(), where)[0];
+}
+template <int = 0>
+NDArray softmin(const NDArray& data, const op::SoftmaxParam& p = {},
+                mixt::source_location where = mixt::source_location::current()) {
+  return op::invoke<op::Softmin>(p, {data}, {}, autograd::is_training(), where)[0];
 }
 /// With use_length = true: softmax(data, length, {.use_length = true}), MXNet's masked softmax.
 template <int = 0>
