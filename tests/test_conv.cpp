@@ -697,3 +697,61 @@ TEST_CASE("conv: a stride with more values than the kernel is an error") {
   expect_error([&] { nd::Convolution(x, w, {.kernel = {3, 3}, .stride = {1, 1, 1}, .num_filter = 1}); },
                {"Convolution", "stride", "expected 2 values"});
 }
+
+TEST_CASE("conv: lp pooling keeps signs (MXNet's a^p, no absolute value); its gradient at an all-zero window is 0") {
+  NDArray x = nd::array<double>({-1, 2, -3, 4}, Shape{1, 1, 4}, cpu());
+  check_close(nd::Pooling(x, {.kernel = {2}, .pool_type = "lp", .stride = {2}, .p_value = 1}), {1, 1});
+  check_close(nd::Pooling(x, {.kernel = {2}, .pool_type = "lp", .stride = {2}, .p_value = 3}),
+              {std::cbrt(7.0), std::cbrt(37.0)});
+  op::Pooling::Param p{.kernel = {2}, .pool_type = "lp", .stride = {2}, .p_value = 2};
+  NDArray z = nd::array<double>({0, 0, 1, 0}, Shape{1, 1, 4}, cpu());
+  NDArray y = nd::Pooling(z, p);
+  check_close(y, {0, 1});
+  std::vector<NDArray> gx = {nd::zeros(z.shape(), cpu())};
+  NDArray head = nd::array<double>({10, 20}, Shape{1, 1, 2}, cpu());
+  op::Pooling::backward(p, {}, std::vector<NDArray>{head}, {z}, {y}, {op::Req::write}, gx, {});
+  check_close(gx[0], {0, 0, 20, 0});  // not NaN at the all-zero window
+  expect_error([&] { nd::Pooling(x, {.kernel = {2}, .pool_type = "lp", .p_value = 4}); }, {"Pooling", "p_value"});
+}
+
+TEST_CASE("conv: avg pooling without count_include_pad gives 0 for a window entirely in the padding") {
+  NDArray x = nd::array<double>({1, 2, 3}, Shape{1, 1, 3}, cpu());
+  NDArray y =
+      nd::Pooling(x, {.kernel = {2}, .pool_type = "avg", .stride = {2}, .pad = {2}, .count_include_pad = false});
+  REQUIRE(y.shape() == (Shape{1, 1, 3}));
+  check_close(y, {0, 1.5, 3});
+}
+
+TEST_CASE("conv: max pooling ignores NaN and starts from the lowest finite value, as MXNet's kernels do") {
+  // MXNet's pool.h starts each window at -FLT_MAX and compares with >, and its cuDNN path does not propagate NaN:
+  // a NaN never wins, and a window of -inf gives -FLT_MAX. (nd::max, a reduction, propagates NaN.)
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  NDArray x = nd::array<double>({nan, 1, -inf, -inf}, Shape{1, 1, 4}, cpu());
+  check_close(nd::Pooling(x, {.kernel = {2}, .stride = {2}}), {1, -double(std::numeric_limits<float>::max())}, 0, 0);
+}
+
+TEST_CASE("conv: a kernel exactly as wide as the padded input gives one output") {
+  NDArray x = nd::array<double>({1, 2, 3}, Shape{1, 1, 3}, cpu());
+  NDArray w = nd::array<double>({1, 10, 100}, Shape{1, 1, 3}, cpu());
+  NDArray y = nd::Convolution(x, w, {.kernel = {3}, .num_filter = 1});
+  REQUIRE(y.shape() == (Shape{1, 1, 1}));
+  check_close(y, {321});
+  NDArray y2 = nd::Convolution(x, w, {.kernel = {3}, .dilate = {2}, .pad = {1}, .num_filter = 1});  // span 5 = 3 + 2
+  REQUIRE(y2.shape() == (Shape{1, 1, 1}));
+  check_close(y2, {2 * 10});
+}
+
+TEST_CASE("conv: Deconvolution and Convolution forward with req add add to the output; adj below 0 is an error") {
+  NDArray x = nd::array<double>({1, 2}, Shape{1, 1, 2}, cpu()), w = nd::array<double>({1, 10}, Shape{1, 1, 2}, cpu());
+  op::Deconvolution::Param p{.kernel = {2}, .num_filter = 1};
+  NDArray y = nd::full(Shape{1, 1, 3}, 1.0, cpu());
+  op::Deconvolution::forward(p, {}, {x, w}, {op::Req::add}, {y}, {});
+  check_close(y, {1 + 1, 1 + 10 + 2, 1 + 20});
+  op::Convolution::Param pc{.kernel = {2}, .num_filter = 1, .no_bias = true};
+  NDArray yc = nd::full(Shape{1, 1, 1}, 1.0, cpu());
+  op::Convolution::forward(pc, {}, {x, w}, {op::Req::add}, {yc}, {});
+  check_close(yc, {1 + 1 + 20});
+  NDArray ones = nd::ones(Shape{1, 1, 3}, cpu()), w2 = nd::ones(Shape{1, 1, 2}, cpu());
+  expect_error([&] { nd::Deconvolution(ones, w2, {.kernel = {2}, .stride = {2}, .adj = {-1}, .num_filter = 1}); },
+               {"Deconvolution", "adj"});
+}

@@ -148,7 +148,8 @@ MIXT_DEVICE_TEST("dot: scalars and unary minus fold into alpha; += and -= are on
 }
 
 MIXT_DEVICE_TEST("dot: a zero scale keeps the product's inf and NaN, as the unfused `* 0` does") {
-  // BLAS reads no operand when alpha is 0; 0 * inf and 0 * NaN must still give NaN.
+  // A BLAS may read no operand when alpha is 0 (the portable GEMM does not; OpenBLAS 0.3.21 still does); 0 * inf
+  // and 0 * NaN must give NaN either way.
   auto ctx = Device::ctx();
   const int64_t M = 3, N = 4, K = 5;
   const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
@@ -524,4 +525,43 @@ TEST_CASE("blas: the portable GEMMs with K = 0 scale C by beta, and M or N = 0 d
   blas::portable_gemm<float>(false, false, 2, 3, 0, 1.f, nullptr, 1, nullptr, 3, 0.f, c.data(), 3);
   check_close(std::vector<double>(c.begin(), c.end()), std::vector<double>(6, 0.0), 0, 0);
   blas::portable_gemm<float>(false, false, 0, 3, 5, 1.f, nullptr, 5, nullptr, 3, 0.f, nullptr, 3);
+}
+
+TEST_CASE("dot: the portable GEMMs with alpha 0 read neither operand: C = beta * C even beside inf and NaN") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<float> af(6, float(inf)), bf(6, float(nan)), cf(4, 2.f);
+  std::vector<double> ad(6, inf), bd(6, nan), cd(4, 2.0), cc(4, 2.0);
+  blas::portable_gemm<float>(false, false, 2, 2, 3, 0.f, af.data(), 3, bf.data(), 2, 0.5f, cf.data(), 2);
+  blas::portable_gemm<double>(false, false, 2, 2, 3, 0.0, ad.data(), 3, bd.data(), 2, 0.5, cd.data(), 2);
+  blas::compact_gemm<double>(false, false, 2, 2, 3, 0.0, ad.data(), 3, bd.data(), 2, 0.5, cc.data(), 2);
+  check_close(std::vector<double>(cf.begin(), cf.end()), std::vector<double>(4, 1.0), 0, 0);
+  check_close(cd, std::vector<double>(4, 1.0), 0, 0);
+  check_close(cc, std::vector<double>(4, 1.0), 0, 0);
+}
+
+TEST_CASE("dot: transpose_a on an x.T() operand transposes it back, as transpose_b does") {
+  const int64_t n = 4, k = 3;
+  auto sv = mixt::testing::as_stored(random_values(size_t(n * n), -1, 1, 7));
+  auto xv = mixt::testing::as_stored(random_values(size_t(n * k), -1, 1, 8));
+  NDArray sq = nd::array(sv, Shape{n, n}, cpu()), x = nd::array(xv, Shape{n, k}, cpu());
+  check_close(NDArray(nd::dot(sq.T(), x, true, false)), NDArray(nd::dot(sq, x)).to_vector<double>(), 1e-5, 1e-6);
+}
+
+TEST_CASE("dot: a destination that is also an operand gets the product of the old values, past one GEMM block") {
+  // A 12 x 12 product is packed whole before C is written, so writing into an operand only shows on large ones.
+  const int64_t n = 700;
+  auto cv = mixt::testing::as_stored(random_values(size_t(n * n), -1, 1, 41));
+  auto bv = mixt::testing::as_stored(random_values(size_t(n * n), -1, 1, 42));
+  std::vector<double> want(size_t(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < n; ++k) {
+      const double aik = cv[size_t(i * n + k)];
+      for (int64_t j = 0; j < n; ++j) want[size_t(i * n + j)] += aik * bv[size_t(k * n + j)];
+    }
+  NDArray c = nd::array(cv, Shape{n, n}, cpu()), b = nd::array(bv, Shape{n, n}, cpu());
+  c.assign(nd::dot(c, b));  // the left operand
+  check_close(c, want, 1e-4, 1e-3);
+  c = nd::array(cv, Shape{n, n}, cpu());
+  b.assign(nd::dot(c, b));  // the right operand
+  check_close(b, want, 1e-4, 1e-3);
 }

@@ -749,3 +749,29 @@ TEST_CASE("ndarray: printing at the thresholds of scientific notation, summariza
   CHECK(nd::full({40}, 7, cpu(), DType::int32).to_string() ==  // a line of exactly 74 characters does not wrap
         "[7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7 7\n 7 7 7]\n<NDArray 40 @cpu(0)>");
 }
+
+TEST_CASE("ndarray: random.uniform over negative 16-bit ranges steps draws that round onto a bound inward") {
+  // bfloat16 holds -1.0078125 and -1 here: draws that round up to high = -1 step down to -1.0078125, and draws
+  // that round down below low step up.
+  for (DType t : {DType::bfloat16, DType::float16}) {
+    CAPTURE(dtype_name(t));
+    const double step = t == DType::bfloat16 ? 0.0078125 : 0.0009765625;
+    NDArray u = nd::random::uniform(-1 - step, -1, Shape{4000}, cpu(), t);  // only -1 - step lies in [low, high)
+    for (double v : u.to_vector<double>()) CHECK(v == -1 - step);
+    const double h = step / 2;  // the spacing just below 1 in magnitude: only -1 + h lies in [low, high)
+    NDArray w = nd::random::uniform(-1 + h / 5, -1 + 1.8 * h, Shape{4000}, cpu(), t);
+    for (double v : w.to_vector<double>()) CHECK(v == -1 + h);
+  }
+}
+
+TEST_CASE("ndarray: consecutive random draws use disjoint parts of the stream; normal takes scale 0") {
+  mixt::random::seed(77);
+  NDArray a = nd::random::uniform(0, 1, Shape{8}), b = nd::random::uniform(0, 1, Shape{8});
+  mixt::random::seed(77);
+  NDArray c = nd::random::uniform(0, 1, Shape{16});
+  auto av = a.to_vector<double>(), bv = b.to_vector<double>(), cv = c.to_vector<double>();
+  av.insert(av.end(), bv.begin(), bv.end());
+  check_close(av, cv, 0, 0);  // numbers 0 ... 7 then 8 ... 15 of the seeded stream
+  check_close(nd::random::normal(3, 0, Shape{5}), std::vector<double>(5, 3.0), 0, 0);
+  expect_error([&] { nd::random::uniform(1, 1); }, {"random.uniform", "low < high"});
+}

@@ -712,3 +712,30 @@ MIXT_DEVICE_TEST("autograd: BatchNorm uses batch statistics under record() and m
     }
   }
 }
+
+TEST_CASE("BatchNorm: eps must be positive; with fix_gamma the backward ignores what gamma holds") {
+  NDArray x = nd::array<double>({1, 2, 3, 4}, Shape{2, 2}, cpu());
+  NDArray g = nd::full(Shape{2}, 2.0, cpu()), b = nd::zeros(Shape{2}, cpu());
+  NDArray mm = nd::zeros(Shape{2}, cpu()), mv = nd::ones(Shape{2}, cpu());
+  expect_error([&] { nd::BatchNorm(x, g, b, mm, mv, {.eps = 0}); }, {"BatchNorm", "eps"});
+  // The backward with the moving statistics, called directly (no forward rewrote gamma to 1):
+  // dx = dy / sqrt(moving_var + eps).
+  op::BatchNorm::Param p{.eps = 1e-3, .fix_gamma = true};
+  std::vector<NDArray> ig = {nd::zeros(Shape{2, 2}, cpu()), nd::zeros(Shape{2}, cpu()), nd::zeros(Shape{2}, cpu())};
+  NDArray dy = nd::ones(Shape{2, 2}, cpu());
+  op::BatchNorm::backward(p, {}, {dy}, {x, g, b}, {}, {op::Req::write, op::Req::write, op::Req::write}, ig, {mm, mv});
+  const double s = 1 / std::sqrt(1 + 1e-3);
+  check_close(ig[0], {s, s, s, s});
+}
+
+TEST_CASE("LayerNorm: eps 0 is accepted; a backward without the saved statistics recomputes them with eps") {
+  NDArray x = nd::array<double>({0, 2}, Shape{1, 2}, cpu());
+  NDArray g = nd::ones(Shape{2}, cpu()), b = nd::zeros(Shape{2}, cpu());
+  check_close(nd::LayerNorm(x, g, b, {.eps = 0.f}), {-1, 1});
+  op::LayerNorm::Param p{.eps = 1.f};
+  std::vector<NDArray> ig = {nd::zeros(Shape{1, 2}, cpu()), nd::zeros(Shape{2}, cpu()), nd::zeros(Shape{2}, cpu())};
+  NDArray dy = nd::array<double>({1, 0}, Shape{1, 2}, cpu());
+  op::LayerNorm::backward(p, {}, {dy}, {x, g, b}, {}, {op::Req::write, op::Req::write, op::Req::write}, ig, {});
+  const double r = 0.25 / std::sqrt(2.0);  // mean 1, variance 1, standard deviation sqrt(1 + eps) = sqrt(2)
+  check_close(ig[0], {r, -r});
+}

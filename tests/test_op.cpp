@@ -719,3 +719,17 @@ TEST_CASE("gradient check: hidden outputs get zero heads; check_consistency repo
   CHECK_FALSE(c.ok);
   CHECK(c.report.find("result 0 element 0") != std::string::npos);
 }
+
+TEST_CASE("op: topk with k equal to the axis extent; argsort's float16 indices up to 2048") {
+  NDArray x = nd::array<double>({3, 1, 4, 1, 5}, Shape{5}, cpu());
+  check_close(nd::topk(x, {.k = 5}), {4, 2, 0, 1, 3}, 0, 0);
+  check_close(nd::topk(x, {.k = 5, .ret_typ = "value"}), {5, 4, 3, 1, 1}, 0, 0);
+  // 2049 elements: every index 0 ... 2048 is exact in float16; 2050 elements are one too many.
+  NDArray r = nd::argsort(nd::arange(0, 2049, 1, 1, cpu()), {.is_ascend = false, .dtype = "float16"});
+  CHECK(r.to_vector<double>()[0] == 2048.0);
+  expect_error([&] { nd::argsort(nd::arange(0, 2050, 1, 1, cpu()), {.dtype = "float16"}); }, {"argsort", "float16"});
+  // A k below 1 means the whole axis: with that axis unknown, so is the output's.
+  std::vector<Shape> in{Shape{3, 0}}, out(1), aux;
+  op::TopK::infer_shape({.k = -1, .ret_typ = "value"}, in, out, aux);
+  CHECK(out[0] == (Shape{3, 0}));
+}

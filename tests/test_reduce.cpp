@@ -328,3 +328,25 @@ MIXT_DEVICE_TEST("reduce: bad axes raise mixt::Error naming the op and the axis"
   NDArray d = nd::ones(Shape{3}, ctx, DType::float64);
   CHECK_THROWS_AS(nd::sum(x + d.reshape({1, 3})), Error);  // mixed dtypes
 }
+
+TEST_CASE("reduce: mean over the leading axis of a big array, split over threads, divides by the whole count") {
+  for (const Shape s : {Shape{70000, 2}, Shape{1 << 17, 3}}) {
+    CAPTURE(s);
+    NDArray x = nd::full(s, 2.0, cpu());
+    check_close(nd::mean(x, 0), std::vector<double>(size_t(s[1]), 2.0), 1e-6, 0);
+  }
+}
+
+TEST_CASE("reduce: max, min, argmax and argmin of infinities (their identities are the infinities themselves)") {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (int64_t n : {int64_t(3), int64_t(40), int64_t(5000)}) {
+    CAPTURE(n);
+    NDArray lo = nd::full(Shape{n}, -inf, cpu()), hi = nd::full(Shape{n}, inf, cpu());
+    CHECK(nd::max(lo).item<double>() == -inf);
+    CHECK(nd::min(hi).item<double>() == inf);
+    CHECK(nd::argmax(lo).item<double>() == 0);  // the first of equal values, -inf included
+    CHECK(nd::argmin(hi).item<double>() == 0);
+    CHECK(nd::max(lo.reshape({n, 1}), 0).item<double>() == -inf);
+    check_close(nd::argmax(nd::full(Shape{n, 3}, -inf, cpu()), 0), {0, 0, 0}, 0, 0);
+  }
+}

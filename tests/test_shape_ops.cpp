@@ -971,3 +971,28 @@ TEST_CASE("registry: suggestions for unknown names, and the array count of invok
   expect_error([&] { op::find_op("Flatten").invoke({x, x}, {}); },
                {"Flatten", "expected 1 inputs and 0 auxiliary states, received 2 arrays"});
 }
+
+TEST_CASE("shape ops: Embedding's shape inference rejects an output whose last extent is not output_dim") {
+  std::vector<Shape> in{Shape{}, Shape{}}, out{Shape{5, 3}}, aux;
+  expect_error([&] { op::Embedding::infer_shape({.input_dim = 10, .output_dim = 4}, in, out, aux); },
+               {"Embedding", "output", "4"});
+}
+
+TEST_CASE("shape ops: Dropout's hidden mask output is ones in predict mode") {
+  NDArray x = nd::full(Shape{3, 4}, 2.0, cpu());
+  auto out = op::invoke<op::Dropout>({.p = 0.5f}, {x}, {}, false);
+  REQUIRE(out.size() == 2);
+  check_close(out[1], std::vector<double>(12, 1.0), 0, 0);
+}
+
+TEST_CASE("shape ops: tile and repeat up to the dimension limit itself") {
+  NDArray a4 = nd::arange(0, 16, 1, 1, cpu()).reshape({2, 2, 2, 2});  // tile needs 2 * 4 = kMaxDim axes
+  NDArray t = nd::tile(a4, {1, 1, 1, 2});
+  CHECK(t.shape() == (Shape{2, 2, 2, 4}));
+  CHECK(t.to_vector<double>()[2] == 0.0);
+  expect_error([&] { nd::tile(nd::zeros(Shape{1, 1, 1, 1, 1}, cpu()), {1}); }, {"tile"});
+  NDArray a7 = nd::arange(0, 2, 1, 1, cpu()).reshape({1, 1, 1, 1, 1, 1, 2});  // repeat needs 7 + 1 = kMaxDim
+  NDArray r = nd::repeat(a7, 2, 6);
+  CHECK(r.shape() == (Shape{1, 1, 1, 1, 1, 1, 4}));
+  check_close(r, {0, 0, 1, 1}, 0, 0);
+}

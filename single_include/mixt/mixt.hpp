@@ -8943,9 +8943,9 @@ struct ScaledAddKernel {
 };
 
 /// Pushes out = alpha * lhs . rhs + beta * out (beta 0 or 1; 0: out is not read) as one engine operation (reads
-/// lhs, rhs; writes out). A zero alpha (`dot(a, b) * 0`, a learning rate of 0) takes two: BLAS reads no operand
-/// when alpha is 0, so an inf or NaN in the product would vanish where the unfused `* 0` gives NaN. The product
-/// is computed in full and then scaled.
+/// lhs, rhs; writes out). A zero alpha (`dot(a, b) * 0`, a learning rate of 0) takes two: a BLAS may read no
+/// operand when alpha is 0 (the portable GEMM does not), so an inf or NaN in the product would vanish where the
+/// unfused `* 0` gives NaN. The product is computed in full and then scaled.
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const mixt::source_location& where) {
   if (out.size() == 0) return;
@@ -14133,15 +14133,17 @@ NDArray rmsprop_update(NDArray weight, const NDArray& grad, NDArray n, const op:
 }  // namespace mixt::nd
 // ---- end mixt/op/optimizer_updates.hpp ----
 // ---- begin mixt/op/pooling.hpp ----
-// Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
-// (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
-// The same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at
-// o * stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
+// Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows (NCW /
+// NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling. The
+// same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at o *
+// stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
 // output_size (MXNet's adaptive pooling, which only its oneDNN build runs) is read; None is the only value taken.
-// Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
-// (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
-// windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
-// cudnn_off false) max and avg pooling with the valid convention run on cuDNN (op/cuda/cudnn_pooling.hpp).
+// Max takes the first maximum of a window, ignoring padding and NaN, from the lowest finite value (a window of -inf
+// gives it), as MXNet's kernels and cuDNN without NaN propagation do; avg divides by the window clipped to the
+// padded input (count_include_pad, the default) or to the input. Backward gathers: each input element adds the
+// gradients of the windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with
+// cuDNN (and cudnn_off false) max and avg pooling with the valid convention run on cuDNN
+// (op/cuda/cudnn_pooling.hpp).
 
 #include <cmath>
 #include <optional>

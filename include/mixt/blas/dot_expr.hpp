@@ -178,9 +178,9 @@ struct ScaledAddKernel {
 };
 
 /// Pushes out = alpha * lhs . rhs + beta * out (beta 0 or 1; 0: out is not read) as one engine operation (reads
-/// lhs, rhs; writes out). A zero alpha (`dot(a, b) * 0`, a learning rate of 0) takes two: BLAS reads no operand
-/// when alpha is 0, so an inf or NaN in the product would vanish where the unfused `* 0` gives NaN. The product
-/// is computed in full and then scaled.
+/// lhs, rhs; writes out). A zero alpha (`dot(a, b) * 0`, a learning rate of 0) takes two: a BLAS may read no
+/// operand when alpha is 0 (the portable GEMM does not), so an inf or NaN in the product would vanish where the
+/// unfused `* 0` gives NaN. The product is computed in full and then scaled.
 inline void push_gemm(const GemmShape& g, const NDArray& lhs, const NDArray& rhs, const NDArray& out, double alpha,
                       double beta, const char* op, const mixt::source_location& where) {
   if (out.size() == 0) return;

@@ -1,12 +1,14 @@
-// Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows
-// (NCW / NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling.
-// The same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at
-// o * stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
+// Pooling (MXNet's nn/pooling-inl.h, nn/pool.h): max, avg, sum and lp pooling over 1-D, 2-D and 3-D windows (NCW /
+// NCHW / NCDHW), with stride, zero padding, the valid (floor) and full (ceil) conventions and global pooling. The
+// same convention is MXNet's: 1-D only and without pad, ceil(width / stride) outputs whose windows start at o *
+// stride and are clipped at the right end (avg divides by the clipped window); MXNet documents it for max.
 // output_size (MXNet's adaptive pooling, which only its oneDNN build runs) is read; None is the only value taken.
-// Max takes the first maximum of a window, ignoring padding; avg divides by the window clipped to the padded input
-// (count_include_pad, the default) or to the input. Backward gathers: each input element adds the gradients of the
-// windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with cuDNN (and
-// cudnn_off false) max and avg pooling with the valid convention run on cuDNN (op/cuda/cudnn_pooling.hpp).
+// Max takes the first maximum of a window, ignoring padding and NaN, from the lowest finite value (a window of -inf
+// gives it), as MXNet's kernels and cuDNN without NaN propagation do; avg divides by the window clipped to the
+// padded input (count_include_pad, the default) or to the input. Backward gathers: each input element adds the
+// gradients of the windows that cover it (max: only those whose first maximum it is), so no atomics. On a GPU with
+// cuDNN (and cudnn_off false) max and avg pooling with the valid convention run on cuDNN
+// (op/cuda/cudnn_pooling.hpp).
 #pragma once
 
 #include <cmath>
