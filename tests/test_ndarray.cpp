@@ -342,6 +342,9 @@ MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views
   CHECK(a.at(1).byte_offset() == 3 * sizeof(float));
   CHECK(a.slice(1, 3).at(1).at(2).item<double>() == 8);
   CHECK(a.slice(1, 3).at(1).byte_offset() == 6 * sizeof(float));
+  // A view starts on an element: 2 bytes into a float would be misaligned for a GPU kernel, cuBLAS or cuDNN.
+  CHECK(a.view(Shape{3}, 8).to_vector<double>() == std::vector<double>{2, 3, 4});
+  expect_error([&] { a.view(Shape{3}, 2); }, {"view", "byte_offset", "multiple of 4", "float32", "2"});
   a.slice(1, 2).assign(0.0);
   CHECK(a.at(1).to_vector<double>() == std::vector<double>{0, 0, 0});
   CHECK_THROWS_AS(a.slice(3, 5), Error);
@@ -536,6 +539,11 @@ TEST_CASE("ndarray: errors of views, copies, creation and expressions name the c
   const int gpu_line = __LINE__;
   CHECK(line_of([&] { m.as_in_context(gpu(0)); }) == gpu_line + 1);
   expect_error([&] { nd::ones({2}, gpu(0)); }, {"ones", "gpu(0)", "without CUDA"});
+#else
+  // A GPU the machine does not have is named at the call (it failed later, in an allocation, as "out of memory").
+  const std::string missing = "gpu(" + std::to_string(num_gpus()) + ")";
+  expect_error([&] { nd::ones({2}, gpu(num_gpus())); }, {"ones", missing.c_str(), "GPU(s) visible"});
+  expect_error([&] { nd::zeros({2}, gpu(-1)); }, {"zeros", "gpu(-1)"});
 #endif
 }
 

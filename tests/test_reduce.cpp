@@ -330,7 +330,7 @@ MIXT_DEVICE_TEST("reduce: bad axes raise mixt::Error naming the op and the axis"
 }
 
 TEST_CASE("reduce: mean over the leading axis of a big array, split over threads, divides by the whole count") {
-  for (const Shape s : {Shape{70000, 2}, Shape{1 << 17, 3}}) {
+  for (const Shape& s : {Shape{70000, 2}, Shape{1 << 17, 3}}) {
     CAPTURE(s);
     NDArray x = nd::full(s, 2.0, cpu());
     check_close(nd::mean(x, 0), std::vector<double>(size_t(s[1]), 2.0), 1e-6, 0);

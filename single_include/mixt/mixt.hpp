@@ -320,15 +320,22 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 /// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
 inline int num_gpus();
 
-/// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5).
+/// The most GPUs one process drives (the engine keeps a worker pair per device).
+inline constexpr int kMaxGpus = 16;
+
+/// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5), or when
+/// the machine has no such GPU (which would otherwise fail later, in an allocation, as "out of memory").
 inline void require_device(const Context& ctx, const char* op) {
 #if !MIXT_USE_CUDA
   if (ctx.is_gpu())
     detail::fail(op, "context ", ctx.to_string(), " requested, but this program was compiled without CUDA "
                  "(compile with nvcc to use GPUs)");
 #else
-  (void)ctx;
-  (void)op;
+  if (!ctx.is_gpu()) return;
+  static const int count = num_gpus();  // asked once: the driver's count does not change while a process runs
+  if (ctx.dev_id < 0 || ctx.dev_id >= count || ctx.dev_id >= kMaxGpus)
+    detail::fail(op, "context ", ctx.to_string(), " requested, but this machine has ", count, " GPU(s) visible",
+                 count > kMaxGpus ? " (mixt drives the first 16)" : "");
 #endif
 }
 
@@ -1565,6 +1572,7 @@ class Engine {
 // them; copies to the host synchronize that stream.
 
 #include <algorithm>
+#include <optional>
 
 // ---- begin mixt/engine/operation_error.hpp ----
 // What an engine makes of an exception thrown by an operation: a mixt::Error that names the operation and, when
@@ -1597,6 +1605,41 @@ using mixt::detail::has_location;
 }  // namespace mixt::engine::detail
 // ---- end mixt/engine/operation_error.hpp ----
 #if MIXT_USE_CUDA
+// ---- begin mixt/memory/cuda/device_guard.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+// The calling thread's current CUDA device, set for a scope and restored after it: the current device is the
+// caller's state (its own kernels and handles use it), so mixt's calls that need another device put it back.
+
+#include <cuda_runtime.h>
+
+namespace mixt::memory {
+
+class DeviceGuard {
+ public:
+  /// ok() is false when `device` cannot be made current; the error is cleared, so no later call is blamed for it.
+  explicit DeviceGuard(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    if (previous_ == device) return;
+    ok_ = cudaSetDevice(device) == cudaSuccess;
+    if (!ok_) (void)cudaGetLastError();
+  }
+  ~DeviceGuard() {
+    int now = -1;
+    if (previous_ >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  bool ok() const { return ok_; }
+
+ private:
+  int previous_ = -1;
+  bool ok_ = true;
+};
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+// ---- end mixt/memory/cuda/device_guard.hpp ----
 // ---- begin mixt/engine/cuda/stream.hpp ----
 #ifndef MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
 #define MIXT_SINGLE_INCLUDE_MIXT_ENGINE_CUDA_STREAM_HPP
@@ -1677,7 +1720,13 @@ class NaiveEngine final : public Engine {
     count_pushed_writes(writes);
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
-    if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
+    // The operation's device is current while it runs (kernels go to the current device's context), and the
+    // caller's afterwards.
+    std::optional<memory::DeviceGuard> on;
+    if (ctx.is_gpu()) {
+      rctx.stream = cuda::default_stream(ctx.dev_id);
+      on.emplace(ctx.dev_id);
+    }
 #endif
     try {
       fn(rctx);
@@ -2333,7 +2382,8 @@ namespace mixt::memory {
 struct CudaBackend {
   int device = 0;
   void* allocate(size_t bytes) {
-    if (cudaSetDevice(device) != cudaSuccess) return nullptr;
+    DeviceGuard on(device);
+    if (!on.ok()) return nullptr;
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
       (void)cudaGetLastError();  // out of memory: the pool releases its cache and retries
@@ -2342,7 +2392,7 @@ struct CudaBackend {
     return p;
   }
   void deallocate(void* p, size_t) {
-    cudaSetDevice(device);
+    DeviceGuard on(device);
     cudaFree(p);
   }
   const char* name() const { return "cuda memory pool"; }
@@ -2390,7 +2440,7 @@ class GpuWorkers {
  public:
   using Execute = engine::Task<void(engine::detail::OprBlock*, const RunContext&)>;
   using Finish = engine::Task<void(engine::detail::OprBlock*)>;
-  static constexpr int kMaxDevices = 16;
+  static constexpr int kMaxDevices = kMaxGpus;
 
   GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
   ~GpuWorkers() { stop(); }
@@ -2411,23 +2461,28 @@ class GpuWorkers {
       for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
   }
 
-  /// After wait_for_var: the values written by the last writer are on the device.
+  /// After wait_for_var: the values written by the last writer are on the device. A kernel that failed after its
+  /// launch (an illegal address, a timeout) surfaces here as a mixt::Error.
   void synchronize_var(engine::detail::ThreadedVar* v) {
     EventRef w;
     {
       std::lock_guard<std::mutex> lk(v->m);
       if (v->gpu_sync) w = static_cast<VarEvents*>(v->gpu_sync)->writer;
     }
-    if (w) cudaEventSynchronize(w->event);
+    if (w) check(cudaEventSynchronize(w->event), "wait_to_read: cudaEventSynchronize");
   }
 
-  /// After wait_all: every engine stream is idle and deferred frees are done.
+  /// After wait_all: every engine stream is idle and deferred frees are done. Every stream is waited for even
+  /// when one reports an error; the first error is then thrown.
   void synchronize_all() {
+    cudaError_t first = cudaSuccess;
     for (auto& slot : devices_)
-      if (Device* d = slot.load(std::memory_order_acquire)) {
-        d->compute->synchronize();
-        d->copy->synchronize();
-      }
+      if (Device* d = slot.load(std::memory_order_acquire))
+        for (Worker* w : {d->compute.get(), d->copy.get()}) {
+          const cudaError_t rc = w->synchronize();
+          if (first == cudaSuccess) first = rc;
+        }
+    check(first, "wait_all: cudaStreamSynchronize");
   }
 
   /// A variable is being destroyed: drop its events.
@@ -2465,13 +2520,15 @@ class GpuWorkers {
       cv_.notify_one();
     }
 
-    /// Waits for everything queued and launched so far, then frees what was waiting for it.
-    void synchronize() {
+    /// Waits for everything queued and launched so far, then frees what was waiting for it; returns the
+    /// stream's error (a kernel that failed after its launch), which the caller reports.
+    cudaError_t synchronize() {
       std::unique_lock<std::mutex> lk(m_);
       idle_cv_.wait(lk, [&] { return !head_ && !busy_; });
       lk.unlock();
-      if (stream_) cudaStreamSynchronize(stream_);
+      const cudaError_t rc = stream_ ? cudaStreamSynchronize(stream_) : cudaSuccess;
       drain_frees(true);
+      return rc;
     }
 
     void stop() {
@@ -2616,7 +2673,7 @@ class GpuWorkers {
   };
 
   Device& device(int id) {
-    if (id < 0 || id >= kMaxDevices) id = 0;  // an invalid id fails in the operation itself, on device 0's stream
+    if (id < 0 || id >= kMaxDevices) id = 0;  // not reached: require_device rejects such a context at creation
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
     std::lock_guard<std::mutex> lk(create_m_);
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
@@ -2760,10 +2817,14 @@ class ThreadedEngine final : public Engine {
       std::unique_lock<std::mutex> lk(done_m_);
       done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
-#if MIXT_USE_CUDA
-    gpu_->synchronize_all();
-#endif
     std::exception_ptr first;
+#if MIXT_USE_CUDA
+    try {  // a failed kernel's error, thrown after the stored errors are taken (an operation's error comes first)
+      gpu_->synchronize_all();
+    } catch (...) {
+      first = std::current_exception();
+    }
+#endif
     {
       std::lock_guard<std::mutex> lk(error_m_);
       for (RecordedError* r = std::exchange(errors_, nullptr); r;) {  // newest first: the last one seen is the first
@@ -6534,14 +6595,22 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp, void* stream_ptr
   }
   Acc* partial = nullptr;
   cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&partial), size_t(outputs * splits) * sizeof(Acc), stream);
-  if (err != cudaSuccess)
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // cleared, so that the next launch check is not blamed for it
     detail::fail(Red::name, "cannot allocate ", int64_t(outputs * splits * sizeof(Acc)), " bytes of scratch on the GPU: ",
                  cudaGetErrorString(err));
-  reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out, partial);
-  check_launch(Red::name);
-  reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
-      partial, int(splits), outputs, sp.reduced, out);
-  check_launch(Red::name);
+  }
+  try {  // the scratch goes back to the stream's pool even when a launch fails
+    reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out,
+                                                                                          partial);
+    check_launch(Red::name);
+    reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
+        partial, int(splits), outputs, sp.reduced, out);
+    check_launch(Red::name);
+  } catch (...) {
+    cudaFreeAsync(partial, stream);
+    throw;
+  }
   cudaFreeAsync(partial, stream);
 }
 
@@ -7242,6 +7311,10 @@ inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
 
 inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   if (is_none()) detail::fail("view", "the array is empty (no storage)");
+  // Elements start on their own size: a GPU kernel, cuBLAS or cuDNN reading a misaligned float faults.
+  if (byte_offset % dtype_size(dtype_) != 0)
+    detail::fail("view", "argument 'byte_offset': expected a multiple of ", dtype_size(dtype_), " (the size of ",
+                 dtype_name(dtype_), "), received ", byte_offset);
   size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
   if (need > chunk_->bytes())
     detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,
@@ -12057,8 +12130,12 @@ inline bool geometry_fits(const conv_detail::ConvGeom& g, int nd) {
   if (!fits_int({g.N, g.Ci, g.Co, g.G}) || !fits_int({g.N * g.Ci * g.in_size(), g.N * g.Co * g.out_size()}) ||
       !fits_int({g.Co * (g.Ci / g.G) * g.ksize()}))
     return false;
-  for (int j = 0; j < 3; ++j)
+  for (int j = 0; j < 3; ++j) {
     if (!fits_int({g.in[j], g.out[j], g.k[j], g.s[j], g.p[j], g.d[j]})) return false;
+    // cuDNN derives the column side from the image side by the convolution's formula; a Deconvolution whose
+    // target_shape asks for adj >= stride has one column fewer than that, and runs on the own kernels.
+    if (g.out[j] != (g.in[j] + 2 * g.p[j] - g.d[j] * (g.k[j] - 1) - 1) / g.s[j] + 1) return false;
+  }
   return true;
 }
 

@@ -41,15 +41,22 @@ std::basic_ostream<Char, Traits>& operator<<(std::basic_ostream<Char, Traits>& o
 /// Number of CUDA devices this program can use (0 in a build without CUDA, or without a driver).
 inline int num_gpus();
 
-/// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5).
+/// The most GPUs one process drives (the engine keeps a worker pair per device).
+inline constexpr int kMaxGpus = 16;
+
+/// Throws when `ctx` is a GPU and this translation unit was compiled without CUDA (DESIGN contract 5), or when
+/// the machine has no such GPU (which would otherwise fail later, in an allocation, as "out of memory").
 inline void require_device(const Context& ctx, const char* op) {
 #if !MIXT_USE_CUDA
   if (ctx.is_gpu())
     detail::fail(op, "context ", ctx.to_string(), " requested, but this program was compiled without CUDA "
                  "(compile with nvcc to use GPUs)");
 #else
-  (void)ctx;
-  (void)op;
+  if (!ctx.is_gpu()) return;
+  static const int count = num_gpus();  // asked once: the driver's count does not change while a process runs
+  if (ctx.dev_id < 0 || ctx.dev_id >= count || ctx.dev_id >= kMaxGpus)
+    detail::fail(op, "context ", ctx.to_string(), " requested, but this machine has ", count, " GPU(s) visible",
+                 count > kMaxGpus ? " (mixt drives the first 16)" : "");
 #endif
 }
 

@@ -6,11 +6,13 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 
 #include "engine.hpp"
 #include "operation_error.hpp"
 #include "../core/error.hpp"
 #if MIXT_USE_CUDA
+#include "../memory/cuda/device_guard.hpp"
 #include "cuda/stream.hpp"
 #endif
 
@@ -26,7 +28,13 @@ class NaiveEngine final : public Engine {
     count_pushed_writes(writes);
     RunContext rctx{ctx, nullptr};
 #if MIXT_USE_CUDA
-    if (ctx.is_gpu()) rctx.stream = cuda::default_stream(ctx.dev_id);
+    // The operation's device is current while it runs (kernels go to the current device's context), and the
+    // caller's afterwards.
+    std::optional<memory::DeviceGuard> on;
+    if (ctx.is_gpu()) {
+      rctx.stream = cuda::default_stream(ctx.dev_id);
+      on.emplace(ctx.dev_id);
+    }
 #endif
     try {
       fn(rctx);

@@ -132,10 +132,14 @@ class ThreadedEngine final : public Engine {
       std::unique_lock<std::mutex> lk(done_m_);
       done_sleepers_.wait(done_cv_, lk, [&] { return pending_.load(std::memory_order_acquire) == 0; });
     }
-#if MIXT_USE_CUDA
-    gpu_->synchronize_all();
-#endif
     std::exception_ptr first;
+#if MIXT_USE_CUDA
+    try {  // a failed kernel's error, thrown after the stored errors are taken (an operation's error comes first)
+      gpu_->synchronize_all();
+    } catch (...) {
+      first = std::current_exception();
+    }
+#endif
     {
       std::lock_guard<std::mutex> lk(error_m_);
       for (RecordedError* r = std::exchange(errors_, nullptr); r;) {  // newest first: the last one seen is the first

@@ -311,6 +311,10 @@ inline NDArray NDArray::astype(DType dtype, mixt::source_location where) const {
 
 inline NDArray NDArray::view(const Shape& shape, size_t byte_offset) const {
   if (is_none()) detail::fail("view", "the array is empty (no storage)");
+  // Elements start on their own size: a GPU kernel, cuBLAS or cuDNN reading a misaligned float faults.
+  if (byte_offset % dtype_size(dtype_) != 0)
+    detail::fail("view", "argument 'byte_offset': expected a multiple of ", dtype_size(dtype_), " (the size of ",
+                 dtype_name(dtype_), "), received ", byte_offset);
   size_t need = byte_offset + detail::storage_bytes(shape, dtype_, "view");
   if (need > chunk_->bytes())
     detail::fail("view", "a view of shape ", shape.to_string(), " at byte ", byte_offset, " needs ", need,

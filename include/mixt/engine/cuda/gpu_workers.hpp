@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "../../memory/cuda/cuda_allocator.hpp"
+#include "stream.hpp"
 #include "../opr_block.hpp"
 #include "../run_context.hpp"
 #include "../threaded_var.hpp"
@@ -67,7 +68,7 @@ class GpuWorkers {
  public:
   using Execute = engine::Task<void(engine::detail::OprBlock*, const RunContext&)>;
   using Finish = engine::Task<void(engine::detail::OprBlock*)>;
-  static constexpr int kMaxDevices = 16;
+  static constexpr int kMaxDevices = kMaxGpus;
 
   GpuWorkers(Execute execute, Finish finish) : execute_(std::move(execute)), finish_(std::move(finish)) {}
   ~GpuWorkers() { stop(); }
@@ -88,23 +89,28 @@ class GpuWorkers {
       for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
   }
 
-  /// After wait_for_var: the values written by the last writer are on the device.
+  /// After wait_for_var: the values written by the last writer are on the device. A kernel that failed after its
+  /// launch (an illegal address, a timeout) surfaces here as a mixt::Error.
   void synchronize_var(engine::detail::ThreadedVar* v) {
     EventRef w;
     {
       std::lock_guard<std::mutex> lk(v->m);
       if (v->gpu_sync) w = static_cast<VarEvents*>(v->gpu_sync)->writer;
     }
-    if (w) cudaEventSynchronize(w->event);
+    if (w) check(cudaEventSynchronize(w->event), "wait_to_read: cudaEventSynchronize");
   }
 
-  /// After wait_all: every engine stream is idle and deferred frees are done.
+  /// After wait_all: every engine stream is idle and deferred frees are done. Every stream is waited for even
+  /// when one reports an error; the first error is then thrown.
   void synchronize_all() {
+    cudaError_t first = cudaSuccess;
     for (auto& slot : devices_)
-      if (Device* d = slot.load(std::memory_order_acquire)) {
-        d->compute->synchronize();
-        d->copy->synchronize();
-      }
+      if (Device* d = slot.load(std::memory_order_acquire))
+        for (Worker* w : {d->compute.get(), d->copy.get()}) {
+          const cudaError_t rc = w->synchronize();
+          if (first == cudaSuccess) first = rc;
+        }
+    check(first, "wait_all: cudaStreamSynchronize");
   }
 
   /// A variable is being destroyed: drop its events.
@@ -142,13 +148,15 @@ class GpuWorkers {
       cv_.notify_one();
     }
 
-    /// Waits for everything queued and launched so far, then frees what was waiting for it.
-    void synchronize() {
+    /// Waits for everything queued and launched so far, then frees what was waiting for it; returns the
+    /// stream's error (a kernel that failed after its launch), which the caller reports.
+    cudaError_t synchronize() {
       std::unique_lock<std::mutex> lk(m_);
       idle_cv_.wait(lk, [&] { return !head_ && !busy_; });
       lk.unlock();
-      if (stream_) cudaStreamSynchronize(stream_);
+      const cudaError_t rc = stream_ ? cudaStreamSynchronize(stream_) : cudaSuccess;
       drain_frees(true);
+      return rc;
     }
 
     void stop() {
@@ -293,7 +301,7 @@ class GpuWorkers {
   };
 
   Device& device(int id) {
-    if (id < 0 || id >= kMaxDevices) id = 0;  // an invalid id fails in the operation itself, on device 0's stream
+    if (id < 0 || id >= kMaxDevices) id = 0;  // not reached: require_device rejects such a context at creation
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;
     std::lock_guard<std::mutex> lk(create_m_);
     if (Device* d = devices_[size_t(id)].load(std::memory_order_acquire)) return *d;

@@ -114,14 +114,22 @@ void reduce(const Plan& plan, OutT* out, const ReduceSpace& sp, void* stream_ptr
   }
   Acc* partial = nullptr;
   cudaError_t err = cudaMallocAsync(reinterpret_cast<void**>(&partial), size_t(outputs * splits) * sizeof(Acc), stream);
-  if (err != cudaSuccess)
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();  // cleared, so that the next launch check is not blamed for it
     detail::fail(Red::name, "cannot allocate ", int64_t(outputs * splits * sizeof(Acc)), " bytes of scratch on the GPU: ",
                  cudaGetErrorString(err));
-  reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out, partial);
-  check_launch(Red::name);
-  reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
-      partial, int(splits), outputs, sp.reduced, out);
-  check_launch(Red::name);
+  }
+  try {  // the scratch goes back to the stream's pool even when a launch fails
+    reduce_per_block<Red, ET><<<unsigned(outputs * splits), kReduceThreads, 0, stream>>>(plan, g, int(splits), out,
+                                                                                          partial);
+    check_launch(Red::name);
+    reduce_partials<Red, ET><<<unsigned((outputs + kReduceThreads - 1) / kReduceThreads), kReduceThreads, 0, stream>>>(
+        partial, int(splits), outputs, sp.reduced, out);
+    check_launch(Red::name);
+  } catch (...) {
+    cudaFreeAsync(partial, stream);
+    throw;
+  }
   cudaFreeAsync(partial, stream);
 }
 

@@ -9,13 +9,15 @@
 #include <vector>
 
 #include "../pool.hpp"
+#include "device_guard.hpp"
 
 namespace mixt::memory {
 
 struct CudaBackend {
   int device = 0;
   void* allocate(size_t bytes) {
-    if (cudaSetDevice(device) != cudaSuccess) return nullptr;
+    DeviceGuard on(device);
+    if (!on.ok()) return nullptr;
     void* p = nullptr;
     if (cudaMalloc(&p, bytes) != cudaSuccess) {
       (void)cudaGetLastError();  // out of memory: the pool releases its cache and retries
@@ -24,7 +26,7 @@ struct CudaBackend {
     return p;
   }
   void deallocate(void* p, size_t) {
-    cudaSetDevice(device);
+    DeviceGuard on(device);
     cudaFree(p);
   }
   const char* name() const { return "cuda memory pool"; }

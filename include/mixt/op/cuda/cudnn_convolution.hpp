@@ -193,8 +193,12 @@ inline bool geometry_fits(const conv_detail::ConvGeom& g, int nd) {
   if (!fits_int({g.N, g.Ci, g.Co, g.G}) || !fits_int({g.N * g.Ci * g.in_size(), g.N * g.Co * g.out_size()}) ||
       !fits_int({g.Co * (g.Ci / g.G) * g.ksize()}))
     return false;
-  for (int j = 0; j < 3; ++j)
+  for (int j = 0; j < 3; ++j) {
     if (!fits_int({g.in[j], g.out[j], g.k[j], g.s[j], g.p[j], g.d[j]})) return false;
+    // cuDNN derives the column side from the image side by the convolution's formula; a Deconvolution whose
+    // target_shape asks for adj >= stride has one column fewer than that, and runs on the own kernels.
+    if (g.out[j] != (g.in[j] + 2 * g.p[j] - g.d[j] * (g.k[j] - 1) - 1) / g.s[j] + 1) return false;
+  }
   return true;
 }
 
