@@ -5757,7 +5757,8 @@ class predict_mode {
 //     `inner` values, folded into an accumulator row.
 // Accuracy: values are folded in blocks (kReduceBlock elements, or kReduceRows rows) and the block results
 // combined pairwise (Cascade), so the rounding error grows with log(n), not n: float32 sums of 2^24 elements
-// stay within ~1e-6 of the exact sum (measured: 1e-8 for uniform values, 7e-7 for 10^7 copies of 0.1f). Big runs are split over the thread pool and the parts combined in order.
+// stay within ~1e-6 of the exact sum (measured: 1e-8 for uniform values, 7e-7 for 10^7 copies of 0.1f). Big runs
+// are split over the thread pool and the parts combined in order.
 // Compile time: only the folds read the plan; the scheduling, the cascades and the output stores see it through
 // a Folder (function pointers) and are compiled once per reducer and dtype, not once per expression (the
 // training example instantiates sum over four expressions: about 2,000 optimized lines each saved).

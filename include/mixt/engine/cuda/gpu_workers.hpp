@@ -35,10 +35,10 @@
 #include <vector>
 
 #include "../../memory/cuda/cuda_allocator.hpp"
-#include "stream.hpp"
 #include "../opr_block.hpp"
 #include "../run_context.hpp"
 #include "../threaded_var.hpp"
+#include "stream.hpp"
 
 namespace mixt::engine::cuda {
 
