@@ -1617,12 +1617,13 @@ namespace mixt::memory {
 
 class DeviceGuard {
  public:
-  /// ok() is false when `device` cannot be made current; the error is cleared, so no later call is blamed for it.
+  /// error() is cudaSetDevice's when `device` cannot be made current; it is cleared from the runtime, so no later
+  /// call is blamed for it.
   explicit DeviceGuard(int device) {
     if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
     if (previous_ == device) return;
-    ok_ = cudaSetDevice(device) == cudaSuccess;
-    if (!ok_) (void)cudaGetLastError();
+    error_ = cudaSetDevice(device);
+    if (error_ != cudaSuccess) (void)cudaGetLastError();
   }
   ~DeviceGuard() {
     int now = -1;
@@ -1630,11 +1631,12 @@ class DeviceGuard {
   }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
-  bool ok() const { return ok_; }
+  bool ok() const { return error_ == cudaSuccess; }
+  cudaError_t error() const { return error_; }
 
  private:
   int previous_ = -1;
-  bool ok_ = true;
+  cudaError_t error_ = cudaSuccess;
 };
 
 }  // namespace mixt::memory
@@ -1680,7 +1682,8 @@ inline void* default_stream(int device) {
   std::lock_guard<std::mutex> lk(s.m);
   if (size_t(device) >= s.per_device.size()) s.per_device.resize(size_t(device) + 1, nullptr);
   if (!s.per_device[size_t(device)]) {
-    check(cudaSetDevice(device), "cudaSetDevice");
+    memory::DeviceGuard on(device);  // the stream belongs to `device`; the caller's current device is kept
+    check(on.error(), "cudaSetDevice");
     cudaStream_t st;
     check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
     s.per_device[size_t(device)] = st;
@@ -1698,7 +1701,8 @@ inline void synchronize_all() {
   }
   for (size_t d = 0; d < copy.size(); ++d)
     if (copy[d]) {
-      check(cudaSetDevice(int(d)), "cudaSetDevice");
+      memory::DeviceGuard on(static_cast<int>(d));
+      check(on.error(), "cudaSetDevice");
       check(cudaStreamSynchronize(copy[d]), "cudaStreamSynchronize");
     }
 }
@@ -1724,8 +1728,8 @@ class NaiveEngine final : public Engine {
     // caller's afterwards.
     std::optional<memory::DeviceGuard> on;
     if (ctx.is_gpu()) {
-      rctx.stream = cuda::default_stream(ctx.dev_id);
       on.emplace(ctx.dev_id);
+      rctx.stream = cuda::default_stream(ctx.dev_id);
     }
 #endif
     try {

@@ -32,8 +32,8 @@ class NaiveEngine final : public Engine {
     // caller's afterwards.
     std::optional<memory::DeviceGuard> on;
     if (ctx.is_gpu()) {
-      rctx.stream = cuda::default_stream(ctx.dev_id);
       on.emplace(ctx.dev_id);
+      rctx.stream = cuda::default_stream(ctx.dev_id);
     }
 #endif
     try {

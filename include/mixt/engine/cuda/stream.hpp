@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../../core/error.hpp"
+#include "../../memory/cuda/device_guard.hpp"
 
 namespace mixt::engine::cuda {
 
@@ -37,7 +38,8 @@ inline void* default_stream(int device) {
   std::lock_guard<std::mutex> lk(s.m);
   if (size_t(device) >= s.per_device.size()) s.per_device.resize(size_t(device) + 1, nullptr);
   if (!s.per_device[size_t(device)]) {
-    check(cudaSetDevice(device), "cudaSetDevice");
+    memory::DeviceGuard on(device);  // the stream belongs to `device`; the caller's current device is kept
+    check(on.error(), "cudaSetDevice");
     cudaStream_t st;
     check(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "cudaStreamCreate");
     s.per_device[size_t(device)] = st;
@@ -55,7 +57,8 @@ inline void synchronize_all() {
   }
   for (size_t d = 0; d < copy.size(); ++d)
     if (copy[d]) {
-      check(cudaSetDevice(int(d)), "cudaSetDevice");
+      memory::DeviceGuard on(static_cast<int>(d));
+      check(on.error(), "cudaSetDevice");
       check(cudaStreamSynchronize(copy[d]), "cudaStreamSynchronize");
     }
 }

@@ -8,12 +8,13 @@ namespace mixt::memory {
 
 class DeviceGuard {
  public:
-  /// ok() is false when `device` cannot be made current; the error is cleared, so no later call is blamed for it.
+  /// error() is cudaSetDevice's when `device` cannot be made current; it is cleared from the runtime, so no later
+  /// call is blamed for it.
   explicit DeviceGuard(int device) {
     if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
     if (previous_ == device) return;
-    ok_ = cudaSetDevice(device) == cudaSuccess;
-    if (!ok_) (void)cudaGetLastError();
+    error_ = cudaSetDevice(device);
+    if (error_ != cudaSuccess) (void)cudaGetLastError();
   }
   ~DeviceGuard() {
     int now = -1;
@@ -21,11 +22,12 @@ class DeviceGuard {
   }
   DeviceGuard(const DeviceGuard&) = delete;
   DeviceGuard& operator=(const DeviceGuard&) = delete;
-  bool ok() const { return ok_; }
+  bool ok() const { return error_ == cudaSuccess; }
+  cudaError_t error() const { return error_; }
 
  private:
   int previous_ = -1;
-  bool ok_ = true;
+  cudaError_t error_ = cudaSuccess;
 };
 
 }  // namespace mixt::memory
