@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <numeric>
 
 using namespace mixt;
 using mixt::testing::check_close;
+using mixt::testing::expect_error;
 using mixt::testing::random_values;
 
 namespace {
@@ -616,4 +618,65 @@ TEST_CASE("expr: a gpu(0) operand in a build without CUDA is an error at the cal
 TEST_CASE("expr: operands on different contexts are rejected") {
   NDArray a = nd::ones(Shape{3}, cpu(0)), b = nd::ones(Shape{3}, cpu(1));
   CHECK_THROWS_AS(NDArray(a + b), Error);
+}
+
+// From the fifth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("expr: a value of more dimensions than the destination is rejected, even with leading 1s") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::zeros(Shape{3}, ctx);
+  expect_error([&] { x.assign(nd::ones(Shape{1, 3}, ctx) * 2.f); }, {"(1, 3)", "(3,)"});
+  expect_error([&] { x += nd::ones(Shape{1, 1, 3}, ctx) * 2.f; }, {"(1, 1, 3)", "(3,)"});
+  check_close(x, {0, 0, 0});  // nothing written
+}
+
+MIXT_DEVICE_TEST("expr: -= and /= with a broadcast operand keep the operand order in the row-by-row loop") {
+  auto ctx = Device::ctx();
+  const int64_t R = 3, C = 40;  // C spans several packets at every SIMD width, with a tail
+  const std::vector<double> xv = stored(random_values(size_t(R * C), 1, 3, 5)), bv = {0.5, 2.0, -4.0};
+  const NDArray b = nd::array(bv, Shape{R, 1}, ctx);
+  NDArray x = nd::array(xv, Shape{R, C}, ctx), y = nd::array(xv, Shape{R, C}, ctx);
+  x -= b;
+  y /= b;
+  std::vector<double> difference(xv.size()), quotient(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) {
+    difference[i] = xv[i] - bv[i / size_t(C)];
+    quotient[i] = xv[i] / bv[i / size_t(C)];
+  }
+  check_close(x, difference, 1e-6);
+  check_close(y, quotient, 1e-6);
+}
+
+MIXT_DEVICE_TEST("expr: a view written from an overlapping view of the same array at another offset") {
+  auto ctx = Device::ctx();
+  const int64_t n = 100;
+  std::vector<double> v(static_cast<size_t>(n));
+  std::iota(v.begin(), v.end(), 0.0);
+  NDArray x = nd::array(v, Shape{n}, ctx), z = nd::array(v, Shape{n}, ctx);
+  NDArray shifted = x.slice(1, n);
+  shifted.assign(x.slice(0, n - 1) + 0.f);  // as NumPy's x[1:] = x[:-1] + 0: every read sees the old values
+  NDArray accumulated = z.slice(1, n);
+  accumulated += z.slice(0, n - 1) * 1.f;  // the same with a saver that reads the destination
+  std::vector<double> want_x(v.size()), want_z(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    want_x[i] = i == 0 ? 0 : double(i - 1);
+    want_z[i] = i == 0 ? 0 : double(i) + double(i - 1);
+  }
+  check_close(x, want_x);
+  check_close(z, want_z);
+}
+
+MIXT_DEVICE_TEST("expr: exp at float's largest finite argument is finite; softrelu of large x is x") {
+  auto ctx = Device::ctx();
+  const float top = 88.72283f;  // e^top is 3.4028e38, just under FLT_MAX
+  for (double g : NDArray(exp(nd::full(Shape{32}, double(top), ctx))).to_vector<double>()) {
+    CHECK(std::isfinite(g));
+    CHECK(g == doctest::Approx(std::exp(double(top))).epsilon(1e-5));
+  }
+  std::vector<double> v(32, 100.0);  // past where e^x overflows float, log(1 + e^x) is x
+  v[3] = 30;
+  v[7] = 1000;
+  NDArray x = nd::array(v, Shape{32}, ctx);
+  check_close(NDArray(softrelu(x)), v, 1e-6);
+  check_close(nd::Activation(x, {.act_type = "softrelu"}), v, 1e-6);
 }

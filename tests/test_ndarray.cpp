@@ -783,3 +783,37 @@ TEST_CASE("ndarray: consecutive random draws use disjoint parts of the stream; n
   check_close(nd::random::normal(3, 0, Shape{5}), std::vector<double>(5, 3.0), 0, 0);
   expect_error([&] { nd::random::uniform(1, 1); }, {"random.uniform", "low < high"});
 }
+
+// From the fifth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("ndarray: at(n) is out of bounds, also on a slice with storage past its end; at(-n) is row 0") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{3, 2}, ctx);
+  expect_error([&] { x.at(3); }, {"index 3 is out of bounds"});
+  NDArray big = nd::array({1, 2, 3, 4, 5, 6, 7, 8}, Shape{4, 2}, ctx), first3 = big.slice(0, 3);
+  expect_error([&] { first3.at(3); }, {"index 3 is out of bounds"});  // storage holds a row 3
+  check_close(x.at(-3), {1, 2});
+}
+
+MIXT_DEVICE_TEST("ndarray: squeeze() drops a trailing axis of extent 1 too") {
+  auto ctx = Device::ctx();
+  CHECK(nd::zeros(Shape{2, 1, 3, 1}, ctx).squeeze().shape() == Shape{2, 3});
+  CHECK(nd::zeros(Shape{1, 1}, ctx).squeeze().shape() == Shape{});
+}
+
+MIXT_DEVICE_TEST("ndarray: broadcast_to a shape of fewer dimensions is an error in every dtype") {
+  auto ctx = Device::ctx();
+  expect_error([&] { nd::ones(Shape{2, 3}, ctx).broadcast_to(Shape{3}); },
+               {"broadcast_to", "cannot broadcast", "(2, 3)", "(3,)"});
+  expect_error([&] { nd::ones(Shape{1, 3}, ctx).broadcast_to(Shape{3}); }, {"broadcast_to", "cannot broadcast"});
+  // int32 is copied by the gather kernel, which has no shape check of its own
+  expect_error([&] { nd::ones(Shape{2, 3}, ctx, DType::int32).broadcast_to(Shape{3}); }, {"cannot broadcast"});
+}
+
+TEST_CASE("ndarray: arange rejects an infinite step; array rejects more values than the shape holds") {
+  const double inf = std::numeric_limits<double>::infinity();
+  expect_error([&] { nd::arange(0, 10, inf); }, {"arange", "step"});
+  expect_error([&] { nd::arange(0, 10, -inf); }, {"arange", "step"});
+  expect_error([] { nd::array({1, 2, 3, 4, 5}, Shape{2, 2}); }, {"array", "5 values", "(2, 2)"});
+  expect_error([] { nd::array({1, 2, 3}, Shape{2, 2}); }, {"array", "3 values", "(2, 2)"});
+}

@@ -733,3 +733,54 @@ TEST_CASE("op: topk with k equal to the axis extent; argsort's float16 indices u
   op::TopK::infer_shape({.k = -1, .ret_typ = "value"}, in, out, aux);
   CHECK(out[0] == (Shape{3, 0}));
 }
+
+// From the fifth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("op: LeakyReLU's gradient at exactly 0 is the slope, as MXNet's (x > 0 ? 1 : slope)") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({-1.0, 0.0, 2.0}, Shape{3}, ctx), head = nd::ones(Shape{3}, ctx), ig = nd::zeros(Shape{3}, ctx);
+  op::LeakyReLU::Param p{.act_type = "leaky", .slope = 0.25f};
+  std::vector<NDArray> out = op::invoke<op::LeakyReLU>(p, {x});
+  op::LeakyReLU::backward(p, {}, {head}, {x}, out, {op::Req::write}, {ig}, {});
+  check_close(ig, {0.25, 0.25, 1});
+}
+
+MIXT_DEVICE_TEST("op: FullyConnected forward with req add adds x W^T + b to the output") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx), w = nd::array({1, 0, -1, 2, 1, 0}, Shape{2, 3}, ctx),
+          b = nd::array({0.5, -0.5}, Shape{2}, ctx), y = nd::ones(Shape{2, 2}, ctx);
+  op::FullyConnected::Param p{.num_hidden = 2};
+  op::FullyConnected::forward(p, {}, {x, w, b}, {op::Req::add}, {y}, {});
+  check_close(y, {1 - 2 + 0.5, 1 + 4 - 0.5, 1 - 2 + 0.5, 1 + 13 - 0.5});
+}
+
+MIXT_DEVICE_TEST("op: FullyConnected in float64; its bias add needs float64 expressions compiled in") {
+  auto ctx = Device::ctx();
+  const DType f64 = DType::float64;
+  NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx, f64), w = nd::array({1, 0, -1, 2, 1, 0}, Shape{2, 3}, ctx, f64),
+          b = nd::array({0.5, -0.5}, Shape{2}, ctx, f64);
+  NDArray y = nd::FullyConnected(x, w, {.num_hidden = 2});
+  CHECK(y.dtype() == f64);
+  check_close(y, {-2, 4, -2, 13});
+  if constexpr (expr::expr_dtype_enabled(DType::float64)) {
+    check_close(nd::FullyConnected(x, w, b, {.num_hidden = 2}), {-1.5, 3.5, -1.5, 12.5});
+  } else {
+    expect_error([&] { nd::FullyConnected(x, w, b, {.num_hidden = 2}); }, {"FullyConnected", "MIXT_EXPR_DTYPES"});
+  }
+}
+
+MIXT_DEVICE_TEST("op: clip's gradient passes at both bounds") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({-1.0, 0.0, 0.5, 1.0, 2.0}, Shape{5}, ctx);
+  NDArray head = nd::array({1, 2, 3, 4, 5}, Shape{5}, ctx), ig = nd::zeros(Shape{5}, ctx);
+  op::Clip::Param p{.a_min = 0, .a_max = 1};
+  op::Clip::backward(p, {}, {head}, {x}, {}, {op::Req::write}, {ig}, {});
+  check_close(ig, {0, 2, 3, 4, 0});
+}
+
+MIXT_DEVICE_TEST("op: take with mode raise rejects an index equal to the axis extent") {
+  auto ctx = Device::ctx();
+  NDArray a = nd::array({1, 2, 3}, Shape{3}, ctx);
+  expect_error([&] { nd::take(a, nd::array({0, 3}, Shape{2}, ctx), {.mode = "raise"}); }, {"take", "raise", "3"});
+  check_close(nd::take(a, nd::array({0, 2}, Shape{2}, ctx), {.mode = "raise"}), {1, 3});
+}
