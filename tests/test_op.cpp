@@ -566,7 +566,12 @@ MIXT_DEVICE_TEST("op: optimizer updates against their formulas") {
     check_close(w, wwant, 1e-5, 1e-6);
   }
   NDArray w = nd::zeros(Shape{3}, ctx);
-  CHECK_THROWS_AS(nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}), Error);
+  expect_error([&] { nd::sgd_update(w, nd::zeros(Shape{4}, ctx), {.lr = 0.1f}); },
+               {"sgd_update", "argument 'grad'", "expected shape (3,)", "received (4,)"});
+  expect_error([&] { nd::adam_update(w, nd::zeros(Shape{3}, ctx), w.copy(), w.astype(DType::float64), {.lr = 0.1f}); },
+               {"adam_update", "argument 'var'", "expected dtype float32", "received float64"});
+  expect_error([&] { nd::sgd_mom_update(w, w.copy(), nd::zeros(Shape{3}, cpu(7)), {.lr = 0.1f}); },
+               {"sgd_mom_update", "argument 'mom'", "expected context", "received cpu(7)"});
   // lr is required, as in MXNet: forgetting it used to be an update by 0.
   NDArray g = nd::ones(Shape{3}, ctx);
   expect_error([&] { nd::sgd_update(w, g, {}); }, {"sgd_update", "'lr' is required"});

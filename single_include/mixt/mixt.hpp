@@ -2458,11 +2458,18 @@ class GpuWorkers {
     (copy ? d.copy : d.compute)->push(op);
   }
 
-  /// Before a host thread touches memory that GPU streams used: waits for their events.
+  /// Before a host thread touches memory that GPU streams used: waits for their events. A kernel that failed
+  /// after its launch surfaces here as a mixt::Error (after every event was waited for), which the engine stores
+  /// as the operation's error instead of running it on what that kernel left.
   void host_wait(engine::detail::OprBlock* op) {
     if (op->kind != engine::detail::OprKind::normal) return;
+    cudaError_t first = cudaSuccess;
     for (auto& link : op->links)
-      for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
+      for (auto& e : events_to_wait(link, nullptr)) {
+        const cudaError_t rc = cudaEventSynchronize(e->event);
+        if (first == cudaSuccess) first = rc;
+      }
+    check(first, "cudaEventSynchronize before a host operation");
   }
 
   /// After wait_for_var: the values written by the last writer are on the device. A kernel that failed after its
@@ -2942,7 +2949,11 @@ class ThreadedEngine final : public Engine {
   /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
   void run(detail::OprBlock* op, const RunContext& rc) {
 #if MIXT_USE_CUDA
-    gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+    try {
+      gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+    } catch (...) {
+      record_error(op, detail::operation_error(op->name, op->where));  // execute() then skips the function
+    }
 #endif
     execute(op, rc);
     finish(op);
@@ -8730,9 +8741,11 @@ void compact_gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, T a
 // GEMM on the GPU through cuBLAS. cuBLAS is column-major: a row-major C (M x N) is the column-major C^T, so
 // C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS's gemm with the operands (and M, N) swapped.
 //
-// Handles: one per device and per host thread, created on first use (a cuBLAS handle must not be used by two
-// threads at once, and engine workers may share a device). Each call binds the handle to the operation's stream.
-// Handles live until the process ends: destroying them during static destruction could outlive the CUDA context.
+// Handles: an operation on a GPU worker of the threaded engine uses the worker's own (RunContext::blas_handle,
+// bound to the worker's stream, destroyed when the worker stops). Elsewhere (the naive engine) each host thread
+// keeps one handle per device, created on first use (a cuBLAS handle must not be used by two threads at once) and
+// bound to the operation's stream at each call. Those live until the process ends: destroying them during static
+// destruction could outlive the CUDA context.
 
 
 #if MIXT_USE_CUDA
@@ -8758,8 +8771,10 @@ inline int cublas_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-/// The calling thread's handle for device `dev`, bound to `stream`.
-inline cublasHandle_t handle(int dev, void* stream) {
+/// The handle for an operation running with `rc`, bound to its stream (see the header comment).
+inline cublasHandle_t handle(const engine::RunContext& rc) {
+  if (rc.blas_handle) return static_cast<cublasHandle_t>(rc.blas_handle);
+  const int dev = rc.ctx.dev_id;
   constexpr int kMaxDevices = 64;
   thread_local cublasHandle_t handles[kMaxDevices] = {};
   if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail("dot", "device id ", dev, " is out of range");
@@ -8771,7 +8786,7 @@ inline cublasHandle_t handle(int dev, void* stream) {
     if (current != dev) cudaSetDevice(current);
     check(status, "cublasCreate");
   }
-  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(stream)), "cublasSetStream");
+  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(rc.stream)), "cublasSetStream");
   return handles[dev];
 }
 
@@ -8780,7 +8795,7 @@ template <class T>
 void cublas_gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  cublasHandle_t h = handle(rc);
   const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
   const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
@@ -8797,7 +8812,7 @@ void cublas_gemm_strided_batched(const engine::RunContext& rc, bool transA, bool
                                  int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                                  int64_t batch) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  cublasHandle_t h = handle(rc);
   const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
   const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
@@ -11977,6 +11992,43 @@ void weight_grad(const char* op, const ConvGeom& g, const NDArray& image, const 
 #include <map>
 #include <mutex>
 
+// ---- begin mixt/memory/cuda/device_guard.hpp ----
+#ifndef MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+#define MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+// The calling thread's current CUDA device, set for a scope and restored after it: the current device is the
+// caller's state (its own kernels and handles use it), so mixt's calls that need another device put it back.
+
+#include <cuda_runtime.h>
+
+namespace mixt::memory {
+
+class DeviceGuard {
+ public:
+  /// error() is cudaSetDevice's when `device` cannot be made current; it is cleared from the runtime, so no later
+  /// call is blamed for it.
+  explicit DeviceGuard(int device) {
+    if (cudaGetDevice(&previous_) != cudaSuccess) previous_ = -1;
+    if (previous_ == device) return;
+    error_ = cudaSetDevice(device);
+    if (error_ != cudaSuccess) (void)cudaGetLastError();
+  }
+  ~DeviceGuard() {
+    int now = -1;
+    if (previous_ >= 0 && cudaGetDevice(&now) == cudaSuccess && now != previous_) cudaSetDevice(previous_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  bool ok() const { return error_ == cudaSuccess; }
+  cudaError_t error() const { return error_; }
+
+ private:
+  int previous_ = -1;
+  cudaError_t error_ = cudaSuccess;
+};
+
+}  // namespace mixt::memory
+#endif  // MIXT_SINGLE_INCLUDE_MIXT_MEMORY_CUDA_DEVICE_GUARD_HPP
+// ---- end mixt/memory/cuda/device_guard.hpp ----
 
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
@@ -12062,9 +12114,12 @@ std::optional<Algo> first_fitting(const char* op, const ConvDescs& d, DType t, c
   return std::nullopt;
 }
 
-/// Asks cuDNN's heuristics for a pass (forward, backward_data or backward_filter) on this thread's handle.
+/// Asks cuDNN's heuristics for a pass (forward, backward_data or backward_filter) on this thread's handle for
+/// `dev`, with `dev` current (a handle is used on the device it was made for; the caller's device is restored).
 inline std::optional<Algo> query(const char* op, ConvStep::Kind kind, const conv_detail::ConvGeom& g, int nd,
                                  DType t, int dev, size_t limit) {
+  memory::DeviceGuard on(dev);
+  if (!on.ok()) mixt::detail::fail(op, "cudaSetDevice(", dev, ") failed: ", cudaGetErrorString(on.error()));
   cudnnHandle_t h = thread_handle(dev, op);
   ConvDescs d(op, g, nd, t);
   int max = 0, n = 0;
@@ -14139,9 +14194,15 @@ namespace detail {
 inline void require_lr(const char* op, float lr) {
   if (std::isnan(lr)) mixt::detail::fail(op, "attribute 'lr' is required (MXNet's lr has no default), received none");
 }
+/// A state or gradient argument must match the weight in shape, context and dtype.
 inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
-  if (!(other.shape() == weight.shape()))
-    mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
+  auto mismatch = [&](const char* what, const auto& expected, const auto& received) {
+    mixt::detail::fail(op, "argument '", arg, "': expected ", what, " ", expected, " (the weight's), received ",
+                       received);
+  };
+  if (!(other.shape() == weight.shape())) mismatch("shape", weight.shape(), other.shape());
+  if (!(other.ctx() == weight.ctx())) mismatch("context", weight.ctx().to_string(), other.ctx().to_string());
+  if (other.dtype() != weight.dtype()) mismatch("dtype", dtype_name(weight.dtype()), dtype_name(other.dtype()));
 }
 /// g clipped to [-c, c] when c >= 0 (a node; nothing runs).
 template <class E>

@@ -253,7 +253,11 @@ class ThreadedEngine final : public Engine {
   /// Runs an operation on the current thread and completes it (CPU workers and inline operations).
   void run(detail::OprBlock* op, const RunContext& rc) {
 #if MIXT_USE_CUDA
-    gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+    try {
+      gpu_->host_wait(op);  // a host-side operation on memory a GPU stream wrote
+    } catch (...) {
+      record_error(op, detail::operation_error(op->name, op->where));  // execute() then skips the function
+    }
 #endif
     execute(op, rc);
     finish(op);

@@ -75,9 +75,15 @@ namespace detail {
 inline void require_lr(const char* op, float lr) {
   if (std::isnan(lr)) mixt::detail::fail(op, "attribute 'lr' is required (MXNet's lr has no default), received none");
 }
+/// A state or gradient argument must match the weight in shape, context and dtype.
 inline void check_update_args(const char* op, const NDArray& weight, const NDArray& other, const char* arg) {
-  if (!(other.shape() == weight.shape()))
-    mixt::detail::fail(op, "argument '", arg, "': expected shape ", weight.shape(), " (the weight's), received ", other.shape());
+  auto mismatch = [&](const char* what, const auto& expected, const auto& received) {
+    mixt::detail::fail(op, "argument '", arg, "': expected ", what, " ", expected, " (the weight's), received ",
+                       received);
+  };
+  if (!(other.shape() == weight.shape())) mismatch("shape", weight.shape(), other.shape());
+  if (!(other.ctx() == weight.ctx())) mismatch("context", weight.ctx().to_string(), other.ctx().to_string());
+  if (other.dtype() != weight.dtype()) mismatch("dtype", dtype_name(weight.dtype()), dtype_name(other.dtype()));
 }
 /// g clipped to [-c, c] when c >= 0 (a node; nothing runs).
 template <class E>

@@ -1,9 +1,11 @@
 // GEMM on the GPU through cuBLAS. cuBLAS is column-major: a row-major C (M x N) is the column-major C^T, so
 // C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T, i.e. cuBLAS's gemm with the operands (and M, N) swapped.
 //
-// Handles: one per device and per host thread, created on first use (a cuBLAS handle must not be used by two
-// threads at once, and engine workers may share a device). Each call binds the handle to the operation's stream.
-// Handles live until the process ends: destroying them during static destruction could outlive the CUDA context.
+// Handles: an operation on a GPU worker of the threaded engine uses the worker's own (RunContext::blas_handle,
+// bound to the worker's stream, destroyed when the worker stops). Elsewhere (the naive engine) each host thread
+// keeps one handle per device, created on first use (a cuBLAS handle must not be used by two threads at once) and
+// bound to the operation's stream at each call. Those live until the process ends: destroying them during static
+// destruction could outlive the CUDA context.
 #pragma once
 
 #include "../../core/config.hpp"
@@ -33,8 +35,10 @@ inline int cublas_int(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-/// The calling thread's handle for device `dev`, bound to `stream`.
-inline cublasHandle_t handle(int dev, void* stream) {
+/// The handle for an operation running with `rc`, bound to its stream (see the header comment).
+inline cublasHandle_t handle(const engine::RunContext& rc) {
+  if (rc.blas_handle) return static_cast<cublasHandle_t>(rc.blas_handle);
+  const int dev = rc.ctx.dev_id;
   constexpr int kMaxDevices = 64;
   thread_local cublasHandle_t handles[kMaxDevices] = {};
   if (dev < 0 || dev >= kMaxDevices) mixt::detail::fail("dot", "device id ", dev, " is out of range");
@@ -46,7 +50,7 @@ inline cublasHandle_t handle(int dev, void* stream) {
     if (current != dev) cudaSetDevice(current);
     check(status, "cublasCreate");
   }
-  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(stream)), "cublasSetStream");
+  check(cublasSetStream(handles[dev], static_cast<cudaStream_t>(rc.stream)), "cublasSetStream");
   return handles[dev];
 }
 
@@ -55,7 +59,7 @@ template <class T>
 void cublas_gemm(const engine::RunContext& rc, bool transA, bool transB, int64_t M, int64_t N, int64_t K, T alpha,
                  const T* A, int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  cublasHandle_t h = handle(rc);
   const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
   const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");
@@ -72,7 +76,7 @@ void cublas_gemm_strided_batched(const engine::RunContext& rc, bool transA, bool
                                  int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c,
                                  int64_t batch) {
   static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "cuBLAS GEMM serves float and double");
-  cublasHandle_t h = handle(rc.ctx.dev_id, rc.stream);
+  cublasHandle_t h = handle(rc);
   const cublasOperation_t ta = transA ? CUBLAS_OP_T : CUBLAS_OP_N, tb = transB ? CUBLAS_OP_T : CUBLAS_OP_N;
   const int m = cublas_int(M, "M"), n = cublas_int(N, "N"), k = cublas_int(K, "K");
   const int la = cublas_int(lda, "lda"), lb = cublas_int(ldb, "ldb"), lc = cublas_int(ldc, "ldc");

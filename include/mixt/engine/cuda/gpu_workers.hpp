@@ -82,11 +82,18 @@ class GpuWorkers {
     (copy ? d.copy : d.compute)->push(op);
   }
 
-  /// Before a host thread touches memory that GPU streams used: waits for their events.
+  /// Before a host thread touches memory that GPU streams used: waits for their events. A kernel that failed
+  /// after its launch surfaces here as a mixt::Error (after every event was waited for), which the engine stores
+  /// as the operation's error instead of running it on what that kernel left.
   void host_wait(engine::detail::OprBlock* op) {
     if (op->kind != engine::detail::OprKind::normal) return;
+    cudaError_t first = cudaSuccess;
     for (auto& link : op->links)
-      for (auto& e : events_to_wait(link, nullptr)) cudaEventSynchronize(e->event);
+      for (auto& e : events_to_wait(link, nullptr)) {
+        const cudaError_t rc = cudaEventSynchronize(e->event);
+        if (first == cudaSuccess) first = rc;
+      }
+    check(first, "cudaEventSynchronize before a host operation");
   }
 
   /// After wait_for_var: the values written by the last writer are on the device. A kernel that failed after its

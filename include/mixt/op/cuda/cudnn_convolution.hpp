@@ -33,6 +33,7 @@
 #include <map>
 #include <mutex>
 
+#include "../../memory/cuda/device_guard.hpp"
 #include "../im2col.hpp"
 #include "../operator.hpp"
 
@@ -120,9 +121,12 @@ std::optional<Algo> first_fitting(const char* op, const ConvDescs& d, DType t, c
   return std::nullopt;
 }
 
-/// Asks cuDNN's heuristics for a pass (forward, backward_data or backward_filter) on this thread's handle.
+/// Asks cuDNN's heuristics for a pass (forward, backward_data or backward_filter) on this thread's handle for
+/// `dev`, with `dev` current (a handle is used on the device it was made for; the caller's device is restored).
 inline std::optional<Algo> query(const char* op, ConvStep::Kind kind, const conv_detail::ConvGeom& g, int nd,
                                  DType t, int dev, size_t limit) {
+  memory::DeviceGuard on(dev);
+  if (!on.ok()) mixt::detail::fail(op, "cudaSetDevice(", dev, ") failed: ", cudaGetErrorString(on.error()));
   cudnnHandle_t h = thread_handle(dev, op);
   ConvDescs d(op, g, nd, t);
   int max = 0, n = 0;
