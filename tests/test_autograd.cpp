@@ -296,8 +296,9 @@ MIXT_DEVICE_TEST("autograd: grad_req add accumulates, write overwrites, null lea
   auto ctx = Device::ctx();
   NDArray x = nd::array<double>({1, 2, 3}, ctx), w = nd::array<double>({1, 2, 3}, ctx), n = nd::array<double>({1, 2, 3}, ctx);
   x.attach_grad(GradReq::add);
-  w.attach_grad(GradReq::write);
-  n.attach_grad(GradReq::null);
+  w.attach_grad(grad_req::write);  // MXNet's and DESIGN.md's spelling of the same values
+  n.attach_grad(grad_req::null);
+  static_assert(grad_req::add == GradReq::add && grad_req::write == GradReq::write);
   for (int i = 0; i < 3; ++i) {
     NDArray y;
     {
@@ -651,12 +652,14 @@ MIXT_DEVICE_TEST("autograd: retain_graph, pause, detach, and errors") {
       CHECK(e.op() == "autograd");
       CHECK(std::string(e.what()).find("at most 15 array operands") != std::string::npos);
       CHECK(std::string(e.what()).find("received 16") != std::string::npos);
+      CHECK(std::string(e.where().file_name()).find("test_autograd.c") != std::string::npos);  // .cpp, or .cu
     }
+    testing::expect_error([&] { nd::sum(big(x, u) * 2.f, 0); }, {"autograd", "received 16", "test_autograd.c"});
     NDArray r3 = big(u, u);
     check_close(r3, std::vector<double>(3, 16.0));
     // A chain of 40 erfs fits a kernel, but its backward (6 instructions per erf) would not: refused now, not in
     // backward, where it used to fail. 25 fit both ways.
-    testing::expect_error([&] { NDArray deep = erf_chain<40>(x); }, {"autograd", "backward", "192"});
+    testing::expect_error([&] { NDArray deep = erf_chain<40>(x); }, {"autograd", "backward", "192", "test_autograd.c"});
   }
   NDArray v3 = nd::array<double>({0.1, -0.4, 0.7}, ctx);
   v3.attach_grad();

@@ -373,6 +373,11 @@ MIXT_DEVICE_TEST("ndarray: slice, at, expand_dims, squeeze and flatten are views
   CHECK(fl.chunk() == a.chunk());
   CHECK(fl.to_vector<double>() == a.slice(1, 3).to_vector<double>());
   CHECK_THROWS_AS(nd::flatten(nd::zeros({}, ctx)), Error);
+  NDArray method = a.slice(1, 3).flatten();  // MXNet's NDArray.flatten(), the same view
+  CHECK(method.chunk() == a.chunk());
+  CHECK(method.byte_offset() == fl.byte_offset());
+  CHECK(nd::zeros({0, 3, 2}, ctx).flatten().shape() == Shape{0, 6});
+  expect_error([&] { nd::zeros({}, ctx).flatten(); }, {"flatten", "at least 1 dimension", "()"});
 }
 
 MIXT_DEVICE_TEST("ndarray: slice_axis on every axis of a 3-D array matches a loop") {

@@ -624,6 +624,7 @@ TEST_CASE("op: errors from the nd:: calls name the caller's line, not the librar
   CHECK(called_here([&] { nd::topk(x, {.axis = 7}); }));
   CHECK(called_here([&] { nd::take(x, nd::zeros(Shape{}), {.axis = 9}); }));
   CHECK(called_here([&] { nd::softmax(x, {.axis = 4, .temperature = std::nullopt}); }));
+  CHECK(called_here([&] { test::check_numeric_gradient<op::FullyConnected>({.num_hidden = 2}, {x, x}); }));
   // An error raised by a step inside the operator (its own assign or reduction) is the operator's, at this line.
   auto named = [&](const char* op, auto&& call) {
     testing::expect_error(call, {std::string("mixt::Error in ") + op + ":", "test_op.c"});

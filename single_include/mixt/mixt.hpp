@@ -3540,6 +3540,11 @@ class NDArray;
 /// How a gradient is stored (MXNet's grad_req).
 enum class GradReq { null, write, add };
 
+/// The same values under DESIGN.md's and MXNet's spelling: `x.attach_grad(mx::grad_req::add)`.
+namespace grad_req {
+inline constexpr GradReq null = GradReq::null, write = GradReq::write, add = GradReq::add;
+}  // namespace grad_req
+
 namespace autograd {
 
 struct Node;
@@ -3772,6 +3777,8 @@ class NDArray {
   NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end,
                      mixt::source_location where = mixt::source_location::current()) const;
   NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
+  /// (N, product of the other extents), as a view (mx.nd.flatten; a 1-D array becomes (N, 1)).
+  NDArray flatten(mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// squeeze(axis), as MXNet's squeeze(x, axis=1). (A template, so that squeeze({}) still means every axis.)
@@ -5657,6 +5664,7 @@ using mixt::where; using mixt::clip;
 // Autograd's recording state and scopes (MXNet's autograd.record / pause / train_mode / predict_mode). The state
 // is per thread, as in MXNet.
 
+
 namespace mixt {
 class NDArray;
 class Shape;
@@ -5669,12 +5677,14 @@ struct DotExpr;
 namespace mixt::autograd {
 
 namespace detail {
-/// Puts out = p on the tape (record.hpp).
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
-using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+/// Puts out = p on the tape (record.hpp); an error names `where`, the user's call.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out, const mixt::source_location& where);
+using Recorder = void (*)(const expr::ProgramDraft&, NDArray&, const mixt::source_location&);
 /// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
-inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
-using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out,
+                             const mixt::source_location& where);
+using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&,
+                                   const mixt::source_location&);
 /// Puts out = d (dot, batch_dot) on the tape (blas/dot_backward.hpp).
 inline void record_product(const expr::DotExpr& d, NDArray& out);
 using ProductRecorder = void (*)(const expr::DotExpr&, NDArray&);
@@ -6754,7 +6764,7 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     if (autograd::is_recording()) {  // the recorder (autograd/record_reduction.hpp) decides whether e is tracked
       ProgramDraft p;
       to_program(p, e);
-      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out);
+      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out, where);
     }
   }
   if (prep.nothing_to_do) return out;
@@ -7033,14 +7043,14 @@ namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
 template <expr::FusedNode E>
-void record_expression(const E& e, NDArray& out);
+void record_expression(const E& e, NDArray& out, const mixt::source_location& where);
 void record_view(const NDArray& base, NDArray& v);
 template <class Back>
 void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
 template <class Saver, class E>
 bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = Saver::name);
 template <class Saver, class E>
-void record_in_place(const E& e, NDArray& out);
+void record_in_place(const E& e, NDArray& out, const mixt::source_location& where);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -7114,14 +7124,14 @@ void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) 
     if (!expr::expr_dtype_enabled(out.dtype()) && e.dtype() == out.dtype() && e.shape() == out.shape() &&
         e.chunk() != out.chunk()) {
       copy_array(e, out, where);
-      if (records) autograd::detail::record_in_place<Saver>(e, out);
+      if (records) autograd::detail::record_in_place<Saver>(e, out, where);
       return;
     }
   }
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
-  if (records) autograd::detail::record_in_place<Saver>(e, out);
+  if (records) autograd::detail::record_in_place<Saver>(e, out, where);
 }
 
 /// Copies src into dst (same shape), converting the dtype; both may live on any device.
@@ -7193,7 +7203,7 @@ NDArray::NDArray(const E& e, mixt::source_location where) {
     *this = e.materialize();
   } else {
     *this = expr::evaluate(e, where, expr::evaluation_name<E>);
-    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this, where);
   }
 }
 
@@ -7384,6 +7394,13 @@ inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const
     for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
     return view(s, offset_);
   });
+}
+
+inline NDArray NDArray::flatten(mixt::source_location where) const {
+  if (ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
+  int64_t rest = 1;  // not size() / rows: rows may be 0
+  for (int d = 1; d < ndim(); ++d) rest *= shape_[d];
+  return view(Shape{shape_[0], rest}, offset_);
 }
 
 inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location where) const {
@@ -8061,19 +8078,19 @@ inline void check_backward_fits(const expr::ProgramDraft& p) {
 }
 
 /// Records an expression of the user's.
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out, const mixt::source_location& where) {
   if (!any_tracked(p)) return;
-  check_backward_fits(p);
+  mixt::detail::at_location(where, [&] { check_backward_fits(p); });
   record_program(expr::Program(p), out);
 }
 
 /// Puts out = e on the tape. Only the conversion to a program is compiled per expression; the rest goes through
 /// the recorder, which set_recording installs.
 template <expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
+void record_expression(const E& e, NDArray& out, const mixt::source_location& where) {
   expr::ProgramDraft p;
   expr::to_program(p, e);
-  state().recorder(p, out);
+  state().recorder(p, out, where);
 }
 
 /// Records `out`, a copy of `in` moved, converted or rearranged (copy, copyto, astype, transpose, slice_axis,
@@ -8167,7 +8184,7 @@ bool in_place_records(const NDArray& out, const E& e, const mixt::source_locatio
 /// Puts `out` on the tape after Saver wrote the recorded value `e` into it (in_place_records said so): with the
 /// node of e (assign, +=) or of -e (-=).
 template <class Saver, class E>
-void record_in_place(const E& e, NDArray& out) {
+void record_in_place(const E& e, NDArray& out, const mixt::source_location& where) {
   constexpr bool negated = std::is_same_v<Saver, expr::save_sub>;
   if constexpr (expr::Materializable<E>) {
     E d = e;  // a product (expr::DotExpr, the one materializable node)
@@ -8178,7 +8195,7 @@ void record_in_place(const E& e, NDArray& out) {
     expr::ProgramDraft p;
     const int value = expr::to_program(p, node);
     if (negated) p.add(expr::Op::negative, value);
-    state().recorder(p, out);
+    state().recorder(p, out, where);
   }
 }
 
@@ -8250,7 +8267,8 @@ struct ReductionBackward {
   }
 };
 
-inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep, NDArray& out) {
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep, NDArray& out,
+                             const mixt::source_location& where) {
   if (!any_tracked(p)) return;
   const bool whole_array = p.code.size() == 1 && p.reads[0].kind == expr::LeafKind::plain &&
                            p.reads[0].offset == 0 && p.reads[0].view.shape == p.arrays[0]->shape();
@@ -8258,7 +8276,7 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
   if (whole_array) {
     x = *p.arrays[0];
   } else {
-    check_backward_fits(p);
+    mixt::detail::at_location(where, [&] { check_backward_fits(p); });
     x = evaluate_recorded(expr::Program(p));
   }
   std::shared_ptr<Node> node = new_node(op, out);
@@ -10026,11 +10044,7 @@ inline NDArray broadcast_to(const NDArray& a, const Shape& shape,
 
 /// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
 inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
-  if (a.ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
-  const int64_t n = a.shape()[0];
-  int64_t rest = 1;
-  for (int d = 1; d < a.ndim(); ++d) rest *= a.shape()[d];
-  return a.view(Shape{n, rest}, a.byte_offset());
+  return a.flatten(where);
 }
 
 }  // namespace nd

@@ -21,6 +21,11 @@ class NDArray;
 /// How a gradient is stored (MXNet's grad_req).
 enum class GradReq { null, write, add };
 
+/// The same values under DESIGN.md's and MXNet's spelling: `x.attach_grad(mx::grad_req::add)`.
+namespace grad_req {
+inline constexpr GradReq null = GradReq::null, write = GradReq::write, add = GradReq::add;
+}  // namespace grad_req
+
 namespace autograd {
 
 struct Node;

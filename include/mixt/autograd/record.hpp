@@ -148,19 +148,19 @@ inline void check_backward_fits(const expr::ProgramDraft& p) {
 }
 
 /// Records an expression of the user's.
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out) {
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out, const mixt::source_location& where) {
   if (!any_tracked(p)) return;
-  check_backward_fits(p);
+  mixt::detail::at_location(where, [&] { check_backward_fits(p); });
   record_program(expr::Program(p), out);
 }
 
 /// Puts out = e on the tape. Only the conversion to a program is compiled per expression; the rest goes through
 /// the recorder, which set_recording installs.
 template <expr::FusedNode E>
-void record_expression(const E& e, NDArray& out) {
+void record_expression(const E& e, NDArray& out, const mixt::source_location& where) {
   expr::ProgramDraft p;
   expr::to_program(p, e);
-  state().recorder(p, out);
+  state().recorder(p, out, where);
 }
 
 /// Records `out`, a copy of `in` moved, converted or rearranged (copy, copyto, astype, transpose, slice_axis,
@@ -254,7 +254,7 @@ bool in_place_records(const NDArray& out, const E& e, const mixt::source_locatio
 /// Puts `out` on the tape after Saver wrote the recorded value `e` into it (in_place_records said so): with the
 /// node of e (assign, +=) or of -e (-=).
 template <class Saver, class E>
-void record_in_place(const E& e, NDArray& out) {
+void record_in_place(const E& e, NDArray& out, const mixt::source_location& where) {
   constexpr bool negated = std::is_same_v<Saver, expr::save_sub>;
   if constexpr (expr::Materializable<E>) {
     E d = e;  // a product (expr::DotExpr, the one materializable node)
@@ -265,7 +265,7 @@ void record_in_place(const E& e, NDArray& out) {
     expr::ProgramDraft p;
     const int value = expr::to_program(p, node);
     if (negated) p.add(expr::Op::negative, value);
-    state().recorder(p, out);
+    state().recorder(p, out, where);
   }
 }
 

@@ -65,7 +65,8 @@ struct ReductionBackward {
   }
 };
 
-inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep, NDArray& out) {
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep, NDArray& out,
+                             const mixt::source_location& where) {
   if (!any_tracked(p)) return;
   const bool whole_array = p.code.size() == 1 && p.reads[0].kind == expr::LeafKind::plain &&
                            p.reads[0].offset == 0 && p.reads[0].view.shape == p.arrays[0]->shape();
@@ -73,7 +74,7 @@ inline void record_reduction(const expr::ProgramDraft& p, const char* op, const 
   if (whole_array) {
     x = *p.arrays[0];
   } else {
-    check_backward_fits(p);
+    mixt::detail::at_location(where, [&] { check_backward_fits(p); });
     x = evaluate_recorded(expr::Program(p));
   }
   std::shared_ptr<Node> node = new_node(op, out);

@@ -2,6 +2,8 @@
 // is per thread, as in MXNet.
 #pragma once
 
+#include "../core/source_location.hpp"
+
 namespace mixt {
 class NDArray;
 class Shape;
@@ -14,12 +16,14 @@ struct DotExpr;
 namespace mixt::autograd {
 
 namespace detail {
-/// Puts out = p on the tape (record.hpp).
-inline void record_draft(const expr::ProgramDraft& p, NDArray& out);
-using Recorder = void (*)(const expr::ProgramDraft&, NDArray&);
+/// Puts out = p on the tape (record.hpp); an error names `where`, the user's call.
+inline void record_draft(const expr::ProgramDraft& p, NDArray& out, const mixt::source_location& where);
+using Recorder = void (*)(const expr::ProgramDraft&, NDArray&, const mixt::source_location&);
 /// Puts out = op(p) reduced to keep_shape (as keepdims gives it) on the tape (record_reduction.hpp).
-inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out);
-using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&);
+inline void record_reduction(const expr::ProgramDraft& p, const char* op, const Shape& keep_shape, NDArray& out,
+                             const mixt::source_location& where);
+using ReductionRecorder = void (*)(const expr::ProgramDraft&, const char*, const Shape&, NDArray&,
+                                   const mixt::source_location&);
 /// Puts out = d (dot, batch_dot) on the tape (blas/dot_backward.hpp).
 inline void record_product(const expr::DotExpr& d, NDArray& out);
 using ProductRecorder = void (*)(const expr::DotExpr&, NDArray&);

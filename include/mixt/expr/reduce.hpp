@@ -142,7 +142,7 @@ NDArray reduce(const E& e, const std::vector<int>& axes, bool keepdims, bool exc
     if (autograd::is_recording()) {  // the recorder (autograd/record_reduction.hpp) decides whether e is tracked
       ProgramDraft p;
       to_program(p, e);
-      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out);
+      autograd::detail::state().reduction_recorder(p, Red::name, prep.keep_shape, out, where);
     }
   }
   if (prep.nothing_to_do) return out;

@@ -187,6 +187,8 @@ class NDArray {
   NDArray slice_axis(int axis, int64_t begin, std::optional<int64_t> end,
                      mixt::source_location where = mixt::source_location::current()) const;
   NDArray expand_dims(int axis, mixt::source_location where = mixt::source_location::current()) const;
+  /// (N, product of the other extents), as a view (mx.nd.flatten; a 1-D array becomes (N, 1)).
+  NDArray flatten(mixt::source_location where = mixt::source_location::current()) const;
   /// Removes the given axis (or all axes of extent 1 when none is given), as a view.
   NDArray squeeze(std::vector<int> axes = {}, mixt::source_location where = mixt::source_location::current()) const;
   /// squeeze(axis), as MXNet's squeeze(x, axis=1). (A template, so that squeeze({}) still means every axis.)

@@ -17,14 +17,14 @@ namespace mixt {
 
 namespace autograd::detail {  // autograd/record.hpp, included at the end
 template <expr::FusedNode E>
-void record_expression(const E& e, NDArray& out);
+void record_expression(const E& e, NDArray& out, const mixt::source_location& where);
 void record_view(const NDArray& base, NDArray& v);
 template <class Back>
 void record_copy(const char* name, const NDArray& in, NDArray& out, Back back);
 template <class Saver, class E>
 bool in_place_records(const NDArray& out, const E& e, const mixt::source_location& where, const char* op = Saver::name);
 template <class Saver, class E>
-void record_in_place(const E& e, NDArray& out);
+void record_in_place(const E& e, NDArray& out, const mixt::source_location& where);
 }  // namespace autograd::detail
 
 namespace detail {
@@ -98,14 +98,14 @@ void evaluate_rhs(NDArray& out, const E& e, const mixt::source_location& where) 
     if (!expr::expr_dtype_enabled(out.dtype()) && e.dtype() == out.dtype() && e.shape() == out.shape() &&
         e.chunk() != out.chunk()) {
       copy_array(e, out, where);
-      if (records) autograd::detail::record_in_place<Saver>(e, out);
+      if (records) autograd::detail::record_in_place<Saver>(e, out, where);
       return;
     }
   }
   if constexpr (expr::Materializable<E>) e.template assign_into<Saver>(out);
   else if constexpr (std::is_same_v<Saver, expr::save_write> && std::is_arithmetic_v<E>) fill(out, double(e), where);
   else expr::evaluate_into<Saver>(out, expr::as_node(e), where);
-  if (records) autograd::detail::record_in_place<Saver>(e, out);
+  if (records) autograd::detail::record_in_place<Saver>(e, out, where);
 }
 
 /// Copies src into dst (same shape), converting the dtype; both may live on any device.
@@ -177,7 +177,7 @@ NDArray::NDArray(const E& e, mixt::source_location where) {
     *this = e.materialize();
   } else {
     *this = expr::evaluate(e, where, expr::evaluation_name<E>);
-    if (autograd::is_recording()) autograd::detail::record_expression(e, *this);
+    if (autograd::is_recording()) autograd::detail::record_expression(e, *this, where);
   }
 }
 
@@ -368,6 +368,13 @@ inline NDArray NDArray::expand_dims(int axis, mixt::source_location where) const
     for (int d = 0, k = 0; d < nd; ++d) s.push_back(d == axis ? 1 : shape_[k++]);
     return view(s, offset_);
   });
+}
+
+inline NDArray NDArray::flatten(mixt::source_location where) const {
+  if (ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
+  int64_t rest = 1;  // not size() / rows: rows may be 0
+  for (int d = 1; d < ndim(); ++d) rest *= shape_[d];
+  return view(Shape{shape_[0], rest}, offset_);
 }
 
 inline NDArray NDArray::squeeze(std::vector<int> axes, mixt::source_location where) const {

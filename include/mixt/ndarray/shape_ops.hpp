@@ -191,11 +191,7 @@ inline NDArray broadcast_to(const NDArray& a, const Shape& shape,
 
 /// mx.nd.flatten: the array as (N, product of the other extents), a view; a 1-D array becomes (N, 1).
 inline NDArray flatten(const NDArray& a, mixt::source_location where = mixt::source_location::current()) {
-  if (a.ndim() == 0) detail::fail_at(where, "flatten", "expected an array of at least 1 dimension, received shape ()");
-  const int64_t n = a.shape()[0];
-  int64_t rest = 1;
-  for (int d = 1; d < a.ndim(); ++d) rest *= a.shape()[d];
-  return a.view(Shape{n, rest}, a.byte_offset());
+  return a.flatten(where);
 }
 
 }  // namespace nd

@@ -45,13 +45,15 @@ inline std::vector<NDArray> copies(const std::vector<NDArray>& a) {
 /// Checks d/d(inputs) of sum_k <out_k, head_k> (head_k random) against central differences, input by input.
 /// `check_input[i] == false` skips input i (labels, say). Not for loss heads, whose backward ignores head_k.
 /// Only the visible outputs (Op::outputs) get a head; hidden ones (BatchNorm's saved mean, say) get zeros. `aux`
-/// holds the auxiliary states (BatchNorm's moving statistics): each evaluation gets fresh copies of them.
+/// holds the auxiliary states (BatchNorm's moving statistics): each evaluation gets fresh copies of them. The
+/// operator's errors (bad input, a dtype it lacks) name the caller's line.
 template <class Op>
 GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::vector<NDArray>& inputs,
                                        std::vector<bool> check_input = {}, GradCheckOptions o = {},
-                                       bool is_train = true, const std::vector<NDArray>& aux = {}) {
+                                       bool is_train = true, const std::vector<NDArray>& aux = {},
+                                       mixt::source_location where = mixt::source_location::current()) {
   check_input.resize(inputs.size(), true);
-  std::vector<NDArray> out = op::invoke<Op>(p, inputs, detail::copies(aux), is_train);
+  std::vector<NDArray> out = op::invoke<Op>(p, inputs, detail::copies(aux), is_train, where);
   const size_t visible = Op::outputs(p).size();
   std::vector<std::vector<double>> heads;
   std::vector<NDArray> head_arrays;
@@ -68,7 +70,7 @@ GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::v
   }
   Op::backward(p, op::OpContext{is_train, {}}, head_arrays, inputs, out, req, grads, detail::copies(aux));
   auto objective = [&](const std::vector<NDArray>& in) {
-    std::vector<NDArray> y = op::invoke<Op>(p, in, detail::copies(aux), is_train);
+    std::vector<NDArray> y = op::invoke<Op>(p, in, detail::copies(aux), is_train, where);
     double s = 0;
     for (size_t k = 0; k < visible; ++k) {
       std::vector<double> v = y[k].to_vector<double>();
@@ -110,12 +112,13 @@ GradCheckResult check_numeric_gradient(const typename Op::Param& p, const std::v
 template <class Op>
 GradCheckResult check_consistency(const typename Op::Param& p, const std::vector<NDArray>& inputs,
                                   const Context& ctx_a, const Context& ctx_b, double rtol = 1e-4,
-                                  double atol = 1e-5, const std::vector<NDArray>& aux = {}) {
+                                  double atol = 1e-5, const std::vector<NDArray>& aux = {},
+                                  mixt::source_location where = mixt::source_location::current()) {
   auto run = [&](const Context& ctx) {
     std::vector<NDArray> in, aux_in;
     for (const NDArray& a : inputs) in.push_back(a.copyto(ctx));
     for (const NDArray& a : aux) aux_in.push_back(a.copyto(ctx));
-    std::vector<NDArray> out = op::invoke<Op>(p, in, aux_in, true);
+    std::vector<NDArray> out = op::invoke<Op>(p, in, aux_in, true, where);
     std::vector<NDArray> heads, grads;
     std::vector<op::Req> req(in.size(), op::Req::write);
     for (size_t k = 0; k < out.size(); ++k)
