@@ -161,6 +161,16 @@ TEST_CASE("core: dtype names, sizes and MXNet flags") {
   CHECK_THROWS_AS(dtype_from_name("float128"), Error);
 }
 
+TEST_CASE("core: contexts print as MXNet's and differ by type and id") {
+  CHECK(cpu().to_string() == "cpu(0)");
+  CHECK(gpu(3).to_string() == "gpu(3)");
+  const Context pinned{DeviceType::cpu_pinned, 0};
+  CHECK(pinned.to_string() == "cpu_pinned(0)");  // not "cpu(0)": an error naming both contexts must tell them apart
+  CHECK(pinned.is_cpu());
+  CHECK(!(pinned == cpu()));
+  CHECK(!(cpu(1) == cpu()));
+}
+
 TEST_CASE("core: the reshape code table") {
   struct Row { Shape in; std::vector<int64_t> codes; bool reverse; Shape out; };
   // Rows from MXNet's Reshape documentation.

@@ -288,6 +288,8 @@ decltype(auto) at_location(const mixt::source_location& where, F&& f) {
 
 namespace mixt {
 
+/// MXNet's codes. cpu_pinned names page-locked host memory in MXNet; mixt treats it as host memory like cpu
+/// (ordinary allocations, so no faster copies), keeping only the name.
 enum class DeviceType : int { cpu = 1, gpu = 2, cpu_pinned = 3 };
 
 struct Context {
@@ -297,7 +299,7 @@ struct Context {
   bool is_gpu() const noexcept { return dev_type == DeviceType::gpu; }
   bool is_cpu() const noexcept { return !is_gpu(); }
   [[gnu::noinline]] std::string to_string() const {  // out of line: error messages call it from hot code
-    std::string s = is_gpu() ? "gpu(" : "cpu(";
+    std::string s = is_gpu() ? "gpu(" : dev_type == DeviceType::cpu_pinned ? "cpu_pinned(" : "cpu(";
     detail::append_signed(s, dev_id);
     s += ')';
     return s;
