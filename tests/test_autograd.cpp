@@ -8,6 +8,7 @@
 
 using namespace mixt;
 using mixt::testing::check_close;
+using mixt::testing::expect_error;
 using mixt::testing::random_values;
 
 namespace {
@@ -721,4 +722,91 @@ MIXT_DEVICE_TEST("autograd: an operand broadcast over an empty axis gets zeros")
   }
   y.backward();
   check_close(b.grad(), {0, 0, 0});
+}
+
+// From the sixth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("autograd: a head gradient of the wrong shape or dtype is rejected by backward") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<float>({1, 2, 3}, ctx), y;
+  x.attach_grad();
+  {
+    autograd::record rec;
+    y = x * 2.f;
+  }
+  expect_error([&] { y.backward(nd::ones(Shape{1}, ctx), true); }, {"head gradient 0: expected shape (3,)"});
+  // (Without the check a float64 head gradient still fails further on, with another message: the check is what
+  // names the head gradient.)
+  expect_error([&] { y.backward(nd::ones(Shape{3}, ctx, DType::float64), true); },
+               {"head gradient 0: expected float32", "received float64"});
+  y.backward(nd::array<float>({1, 2, 3}, ctx));
+  check_close(x.grad(), {2, 4, 6});
+}
+
+MIXT_DEVICE_TEST("autograd: outputs of a split that the loss does not use pass no gradient") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}, Shape{2, 4}, ctx), loss;
+  x.attach_grad();
+  {
+    autograd::record rec;
+    std::vector<NDArray> parts = nd::split(x, op::SliceChannel::Param{.num_outputs = 2});
+    loss = nd::sum(parts[0] * 3.f);
+  }
+  loss.backward();
+  check_close(x.grad(), {3, 3, 0, 0, 3, 3, 0, 0});
+}
+
+MIXT_DEVICE_TEST("autograd: grad_req add keeps its sum when a backward passes no gradient") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<float>({0.5f, 1.5f, -2.5f}, ctx);
+  x.attach_grad(GradReq::add);
+  for (int i = 0; i < 2; ++i) {
+    NDArray y;
+    {
+      autograd::record rec;
+      y = x * 2.f;
+    }
+    y.backward();
+  }
+  NDArray z;
+  {
+    autograd::record rec;
+    z = floor(x) + x * 0.f;
+  }
+  z.backward();  // floor has no gradient, x * 0 gives 0: the sum so far stays, plus zero
+  check_close(x.grad(), {4, 4, 4});
+  NDArray w;
+  {
+    autograd::record rec;
+    w = floor(x);
+  }
+  w.backward();  // nothing flows to x at all: MXNet leaves an add buffer alone
+  check_close(x.grad(), {4, 4, 4});
+}
+
+MIXT_DEVICE_TEST("autograd: relu's gradient is 0 at 0, as MXNet's x > 0") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array<float>({-1, 0, 2}, ctx), y;
+  x.attach_grad();
+  {
+    autograd::record rec;
+    y = relu(x) * 3.f;
+  }
+  y.backward();
+  check_close(x.grad(), {0, 0, 3});
+}
+
+MIXT_DEVICE_TEST("autograd: minimum and maximum send a tied gradient to the left operand only") {
+  auto ctx = Device::ctx();
+  NDArray a = nd::array<float>({1, 2, 3}, ctx), b = nd::array<float>({2, 2, 2}, ctx);
+  a.attach_grad();
+  b.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = minimum(a, b) + maximum(a, b) * 10.f;
+  }
+  y.backward();
+  check_close(a.grad(), {1, 11, 10});  // a < b: min; a == b: both min and max pass to a; a > b: max
+  check_close(b.grad(), {10, 0, 1});
 }

@@ -803,3 +803,22 @@ TEST_CASE("engine: the CPU workers run every queued operation before they stop")
   }
   CHECK(ran == 4);
 }
+
+// From the sixth mutation round: each case below failed a mutant that every earlier test let through.
+
+TEST_CASE("engine: an error is stored on what the failed operation writes, not on what it reads") {
+  engine::ThreadedEngine eng(1);  // one FIFO worker: the reader below runs after the failure has finished
+  engine::Var* v = eng.new_var();
+  engine::Var* w = eng.new_var();
+  engine::Var* u = eng.new_var();
+  bool later_reader_ran = false;
+  eng.push([](engine::RunContext) { throw std::runtime_error("boom"); }, cpu(), {v}, {w});
+  eng.push([&](engine::RunContext) { later_reader_ran = true; }, cpu(), {v}, {u});
+  CHECK_NOTHROW(eng.wait_for_var(u));
+  CHECK(later_reader_ran);  // v holds no error: its readers run
+  CHECK_NOTHROW(eng.wait_for_var(v));
+  CHECK_THROWS_AS(eng.wait_for_var(w), Error);
+  CHECK_NOTHROW(eng.wait_all());
+  for (engine::Var* x : {v, w, u}) eng.delete_var(x, cpu(), [] {});
+  eng.wait_all();
+}

@@ -822,3 +822,29 @@ TEST_CASE("ndarray: arange rejects an infinite step; array rejects more values t
   expect_error([] { nd::array({1, 2, 3, 4, 5}, Shape{2, 2}); }, {"array", "5 values", "(2, 2)"});
   expect_error([] { nd::array({1, 2, 3}, Shape{2, 2}); }, {"array", "3 values", "(2, 2)"});
 }
+
+// From the sixth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("ndarray: reshape's -4 split must multiply back to the dimension it splits") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::zeros(Shape{6, 4}, ctx);
+  // 2 x 4 != 6; without the check the -1 becomes 24 / 8 = 3 and the shape (2, 4, 3) is accepted.
+  expect_error([&] { (void)x.reshape({-4, 2, 4, -1}); }, {"-4 cannot split 6 into 2 x 4"});
+  CHECK(x.reshape({-4, 2, 3, -1}).shape() == Shape{2, 3, 4});
+}
+
+MIXT_DEVICE_TEST("ndarray: full and fill saturate an out-of-range value into an integer dtype") {
+  auto ctx = Device::ctx();
+  check_close(nd::full(Shape{2}, 300, ctx, DType::uint8), {255, 255}, 0, 0);
+  check_close(nd::full(Shape{2}, -7, ctx, DType::uint8), {0, 0}, 0, 0);
+  check_close(nd::full(Shape{2}, 200, ctx, DType::int8), {127, 127}, 0, 0);
+  NDArray u = nd::zeros(Shape{3}, ctx, DType::uint8);
+  u.assign(256.0);
+  check_close(u, {255, 255, 255}, 0, 0);
+}
+
+MIXT_DEVICE_TEST("ndarray: transpose rejects an axes list of the wrong length") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::zeros(Shape{2, 3}, ctx);
+  expect_error([&] { (void)NDArray(x.transpose({1, 0, 2})); }, {"transpose", "axes name 3 axes"});
+}

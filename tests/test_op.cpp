@@ -790,3 +790,96 @@ MIXT_DEVICE_TEST("op: take with mode raise rejects an index equal to the axis ex
   expect_error([&] { nd::take(a, nd::array({0, 3}, Shape{2}, ctx), {.mode = "raise"}); }, {"take", "raise", "3"});
   check_close(nd::take(a, nd::array({0, 2}, Shape{2}, ctx), {.mode = "raise"}), {1, 3});
 }
+
+// From the sixth mutation round: each case below failed a mutant that every earlier test let through.
+
+MIXT_DEVICE_TEST("op: masked softmax of very negative values is shifted by their own maximum") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(std::vector<double>{-1000, -1001, 5, -2000, -2000, -2000}, Shape{2, 3}, ctx);
+  NDArray len = nd::array<float>({2, 3}, ctx);
+  NDArray y = nd::softmax(x, len, op::SoftmaxParam{.use_length = true});
+  const double e = std::exp(-1.0);
+  check_close(y, {1 / (1 + e), e / (1 + e), 0, 1 / 3., 1 / 3., 1 / 3.});
+  NDArray ly = nd::log_softmax(x, len, op::SoftmaxParam{.use_length = true});
+  check_close(ly, {-std::log1p(e), -1 - std::log1p(e), 0, -std::log(3.), -std::log(3.), -std::log(3.)});
+}
+
+MIXT_DEVICE_TEST("op: the length input of a masked softmax gets a zero gradient") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(std::vector<double>{1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx);
+  NDArray len = nd::array<float>({2, 3}, ctx);
+  x.attach_grad();
+  len.attach_grad(GradReq::add);
+  len.grad().assign(5.0);  // req add: a written zero keeps 5; an unwritten buffer adds what the pool held
+  NDArray y;
+  {
+    autograd::record rec;
+    y = nd::softmax(x, len, op::SoftmaxParam{.use_length = true});
+  }
+  testing::poison_pool(ctx);
+  y.backward();
+  check_close(len.grad(), {5, 5});
+}
+
+MIXT_DEVICE_TEST("op: SoftmaxOutput multi_output with valid normalization divides by the valid count only") {
+  auto ctx = Device::ctx();
+  // data (1, 3, 2): class axis 1, two spatial positions; labels (1, 2) = [0, 2]; valid count 2.
+  const std::vector<double> xv{0.5, -1, 1.5, 0, -0.5, 2};
+  NDArray x = nd::array(xv, Shape{1, 3, 2}, ctx), label = nd::array(std::vector<double>{0, 2}, Shape{1, 2}, ctx);
+  x.attach_grad();
+  NDArray y;
+  {
+    autograd::record rec;
+    y = nd::SoftmaxOutput(x, label, op::SoftmaxOutput::Param{.multi_output = true, .normalization = "valid"});
+  }
+  y.backward();
+  std::vector<double> want(6);
+  for (int s = 0; s < 2; ++s) {
+    double z = 0;
+    for (int k = 0; k < 3; ++k) z += std::exp(xv[size_t(k * 2 + s)]);
+    const int lab = s == 0 ? 0 : 2;
+    for (int k = 0; k < 3; ++k)
+      want[size_t(k * 2 + s)] = (std::exp(xv[size_t(k * 2 + s)]) / z - (k == lab)) / 2;
+  }
+  check_close(x.grad(), want, 1e-5, 1e-6);
+}
+
+TEST_CASE("op: regression outputs infer a flat label for (N, 1) data and data's shape otherwise") {
+  std::vector<Shape> aux;
+  std::vector<Shape> in = {Shape{4, 1}, Shape{}}, out(1);
+  op::LinearRegressionOutput::infer_shape({}, in, out, aux);
+  CHECK(in[1] == Shape{4});
+  CHECK(out[0] == Shape{4, 1});
+  std::vector<Shape> in2 = {Shape{4, 3}, Shape{}}, out2(1);
+  op::MAERegressionOutput::infer_shape({}, in2, out2, aux);
+  CHECK(in2[1] == Shape{4, 3});
+}
+
+MIXT_DEVICE_TEST("op: the label of a regression output gets a zero gradient") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(std::vector<double>{1, 2, 3, 4}, Shape{2, 2}, ctx);
+  NDArray label = nd::array(std::vector<double>{0, 1, 1, 0}, Shape{2, 2}, ctx);
+  x.attach_grad();
+  label.attach_grad(GradReq::add);
+  label.grad().assign(5.0);  // req add: the written zero keeps 5
+  NDArray y;
+  {
+    autograd::record rec;
+    y = nd::LinearRegressionOutput(x, label);
+  }
+  testing::poison_pool(ctx);
+  y.backward();
+  check_close(x.grad(), {0.5, 0.5, 1, 2});  // (out - label) / 2 outputs per row
+  check_close(label.grad(), {5, 5, 5, 5});
+}
+
+MIXT_DEVICE_TEST("op: update operators reject a gradient or state of another shape than the weight") {
+  auto ctx = Device::ctx();
+  NDArray w = nd::zeros(Shape{2, 3}, ctx), g = nd::ones(Shape{1, 3}, ctx), s = nd::zeros(Shape{2, 3}, ctx);
+  expect_error([&] { nd::sgd_update(w, g, {.lr = 0.1f}); }, {"sgd_update", "argument 'grad': expected shape (2, 3)"});
+  expect_error([&] { nd::sgd_mom_update(w, s, nd::zeros(Shape{3}, ctx), {.lr = 0.1f}); },
+               {"argument 'mom': expected shape (2, 3)"});
+  expect_error([&] { nd::adam_update(w, s, s, nd::zeros(Shape{1, 3}, ctx), {.lr = 0.1f}); }, {"argument 'var'"});
+  expect_error([&] { nd::rmsprop_update(w, g, s, {.lr = 0.1f}); }, {"rmsprop_update", "argument 'grad'"});
+  check_close(w, std::vector<double>(6, 0.0));  // nothing was applied
+}

@@ -95,6 +95,16 @@ void expect_error(F&& f, const std::vector<std::string>& parts) {
   CHECK_MESSAGE(thrown, "no mixt::Error thrown");
 }
 
+/// Returns blocks holding NaN to ctx's memory pool, so that an output an operator leaves unwritten (allocated
+/// uninitialized from the pool) reads NaN rather than whatever the pool happened to hold.
+inline void poison_pool(Context ctx) {
+  std::vector<NDArray> junk;
+  for (int64_t n : {1, 2, 3, 4, 6, 8, 16})
+    for (int i = 0; i < 4; ++i) junk.push_back(nd::full(Shape{n}, std::nan(""), ctx));
+  junk.clear();
+  mixt::waitall();
+}
+
 }  // namespace mixt::testing
 
 #if MIXT_TEST_GPU
