@@ -996,3 +996,244 @@ TEST_CASE("shape ops: tile and repeat up to the dimension limit itself") {
   CHECK(r.shape() == (Shape{1, 1, 1, 1, 1, 1, 4}));
   check_close(r, {0, 0, 1, 1}, 0, 0);
 }
+
+// From the seventh mutation round: each case below failed a mutant that every earlier test let through.
+
+TEST_CASE("attrs: integers are decimal and whole, and an empty integer is rejected") {
+  auto p = op::parse_attrs<op::SliceAxis::Param>("slice_axis", {{"axis", "010"}, {"begin", " 2 "}, {"end", "-1"}});
+  CHECK(p.axis == 10);
+  CHECK(p.begin == 2);
+  REQUIRE(p.end.has_value());
+  CHECK(*p.end == -1);
+  using A = op::Attrs;
+  for (const A& a : {A{{"axis", "0x1"}}, A{{"axis", "1.5"}}, A{{"begin", "3x"}}, A{{"begin", ""}}, A{{"end", " "}}})
+    expect_error([&] { op::parse_attrs<op::SliceAxis::Param>("slice_axis", a); }, {"slice_axis", a.begin()->first});
+}
+
+TEST_CASE("attrs: a number must be a whole number literal and not empty") {
+  CHECK(op::parse_attrs<op::Dropout::Param>("Dropout", {{"p", " 0.25 "}}).p == 0.25f);
+  CHECK(op::parse_attrs<op::Dropout::Param>("Dropout", {{"p", "1e-1"}}).p == 0.1f);
+  for (const char* bad : {"0.25x", "", "  "})
+    expect_error([&] { op::parse_attrs<op::Dropout::Param>("Dropout", {{"p", bad}}); },
+                 {"Dropout", "'p'", "a number"});
+}
+
+TEST_CASE("attrs: booleans accept True/true/1 and False/false/0 only") {
+  auto flag = [](const char* s) {
+    return op::parse_attrs<op::Dropout::Param>("Dropout", {{"cudnn_off", s}}).cudnn_off;
+  };
+  for (const char* t : {"True", "true", "1", " 1 "}) CHECK_MESSAGE(flag(t), t);
+  for (const char* f : {"False", "false", "0"}) CHECK_MESSAGE(!flag(f), f);
+  for (const char* bad : {"yes", "2", ""})
+    expect_error([&] { flag(bad); }, {"Dropout", "cudnn_off", "True or False"});
+}
+
+TEST_CASE("attrs: tuples in () or [], None items as 0, a trailing comma and space") {
+  auto axes = [](const char* s) { return op::parse_attrs<op::Dropout::Param>("Dropout", {{"axes", s}}).axes; };
+  CHECK(axes("(1, 2)") == op::IntTuple{1, 2});
+  CHECK(axes("[1, 2]") == op::IntTuple{1, 2});
+  CHECK(axes("(None, 3)") == op::IntTuple{0, 3});
+  CHECK(axes("(4, )") == op::IntTuple{4});
+  CHECK(axes("(4,)") == op::IntTuple{4});
+  CHECK(axes("()").empty());
+  for (const char* bad : {"1, 2", "(1, 2]", "3", "(1, x)"})
+    expect_error([&] { axes(bad); }, {"Dropout", "axes"});
+}
+
+TEST_CASE("attrs: an optional reads None with surrounding spaces as unset") {
+  CHECK_FALSE(op::parse_attrs<op::SliceAxis::Param>("slice_axis", {{"end", " None "}}).end.has_value());
+  CHECK(*op::parse_attrs<op::SliceAxis::Param>("slice_axis", {{"end", " 3"}}).end == 3);
+}
+
+TEST_CASE("attrs: floats are written as Python prints them: 1.0, 0.25, inf, nan") {
+  auto text = [](float p) { return op::to_attrs(op::Dropout::Param{.p = p})["p"]; };
+  CHECK(text(1.0f) == "1.0");
+  CHECK(text(0.25f) == "0.25");
+  CHECK(text(std::numeric_limits<float>::infinity()) == "inf");
+  CHECK(text(std::numeric_limits<float>::quiet_NaN()) == "nan");
+}
+
+TEST_CASE("attrs: double-underscore attributes are ignored, other unknown keys rejected") {
+  auto p = op::parse_attrs<op::Dropout::Param>("Dropout", {{"p", "0.1"}, {"__lr_mult__", "2"}, {"__init__", "x"}});
+  CHECK(p.p == 0.1f);
+  expect_error([] { op::parse_attrs<op::Dropout::Param>("Dropout", {{"p", "0.1"}, {"lr_mult", "2"}}); },
+               {"Dropout", "unknown attribute 'lr_mult'"});
+}
+
+MIXT_DEVICE_TEST("shape ops: a null request leaves the output buffer untouched") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array({1, 2, 3, 4, 5, 6}, Shape{2, 3}, ctx);
+  NDArray o = nd::full(Shape{3, 2}, 7.0, ctx);
+  op::Transpose::forward({}, op::OpContext{true, {}}, {x}, {op::Req::null}, {o}, {});
+  check_close(o, std::vector<double>(6, 7.0));
+  NDArray f = nd::full(Shape{2, 3}, 7.0, ctx);
+  op::Flatten::forward({}, op::OpContext{true, {}}, {x}, {op::Req::null}, {f}, {});
+  check_close(f, std::vector<double>(6, 7.0));
+}
+
+MIXT_DEVICE_TEST("indexing ops: the zero gradient of one_hot's indices is written for write and inplace requests") {
+  auto ctx = Device::ctx();
+  NDArray idx = nd::array({0, 2, 1}, Shape{3}, ctx);
+  NDArray head = nd::ones(Shape{3, 3}, ctx);
+  for (op::Req r : {op::Req::write, op::Req::inplace}) {
+    NDArray g = nd::full(Shape{3}, 5.0, ctx);
+    op::OneHot::backward({.depth = 3}, op::OpContext{true, {}}, {head}, {idx}, {head}, {r}, {g}, {});
+    check_close(g, {0, 0, 0});
+  }
+  NDArray g = nd::full(Shape{3}, 5.0, ctx);
+  op::OneHot::backward({.depth = 3}, op::OpContext{true, {}}, {head}, {idx}, {head}, {op::Req::add}, {g}, {});
+  check_close(g, {5, 5, 5});
+}
+
+MIXT_DEVICE_TEST("indexing ops: one_hot's dtype attribute accepts every dtype name, bfloat16 included") {
+  auto ctx = Device::ctx();
+  NDArray idx = nd::array({1, 0}, Shape{2}, ctx);
+  for (DType t : {DType::float32, DType::float64, DType::float16, DType::bfloat16, DType::uint8, DType::int8,
+                  DType::int32, DType::int64}) {
+    NDArray y = nd::one_hot(idx, {.depth = 2, .dtype = dtype_name(t)});
+    CHECK(y.dtype() == t);
+    check_close(y, {0, 1, 1, 0});
+  }
+}
+
+TEST_CASE("shape ops: Flatten infers a 2-D input's unknown extent from the output") {
+  std::vector<Shape> in{Shape{0, 3}}, out{Shape{4, 3}}, aux;
+  op::Flatten::infer_shape({}, in, out, aux);
+  CHECK(in[0] == Shape{4, 3});
+  CHECK(out[0] == Shape{4, 3});
+}
+
+MIXT_DEVICE_TEST("shape ops: Reshape's target_shape ignores reverse") {
+  auto ctx = Device::ctx();
+  std::vector<Shape> in{Shape{2, 3, 4}};
+  auto out = infer_out<op::Reshape>({.reverse = true, .target_shape = {5, 0}, .keep_highest = true}, in);
+  CHECK(out[0] == Shape{2, 12});
+  std::vector<double> v(24);
+  std::iota(v.begin(), v.end(), 0.0);
+  NDArray y = nd::Reshape(nd::array(v, Shape{2, 3, 4}, ctx), {.reverse = true, .target_shape = {0, 4}});
+  CHECK(y.shape() == Shape{6, 4});
+  check_close(y, v);
+}
+
+TEST_CASE("shape ops: Reshape infers an input extent from the output only when exactly one is unknown") {
+  std::vector<Shape> aux;
+  std::vector<Shape> in{Shape{0, 4}}, out{Shape{24}};
+  op::Reshape::infer_shape({.shape = {-1}}, in, out, aux);
+  CHECK(in[0] == Shape{6, 4});
+  in = {Shape{0, 0, 4}};
+  out = {Shape{24}};
+  op::Reshape::infer_shape({.shape = {-1}}, in, out, aux);
+  CHECK(in[0] == Shape{0, 0, 4});
+  in = {Shape{0, 5}};
+  out = {Shape{12}};
+  CHECK_NOTHROW(op::Reshape::infer_shape({.shape = {-1}}, in, out, aux));
+  CHECK(in[0] == Shape{0, 5});
+}
+
+MIXT_DEVICE_TEST("shape ops: slice_axis rejects an end past the axis's extent") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(random_values(12), Shape{3, 4}, ctx);
+  expect_error([&] { nd::slice_axis(x, {.axis = 1, .begin = 1, .end = 5}); }, {"slice_axis", "attribute 'end'"});
+  expect_error([&] { nd::slice_axis(x, {.axis = 0, .begin = 0, .end = 4}); }, {"slice_axis", "attribute 'end'"});
+  CHECK(nd::slice_axis(x, {.axis = 1, .begin = 1, .end = 4}).shape() == Shape{3, 3});
+}
+
+TEST_CASE("shape ops: Concat leaves two unknown input extents unknown with a known output") {
+  std::vector<Shape> in{Shape{2, 0}, Shape{2, 0}, Shape{2, 3}}, out{Shape{2, 10}}, aux;
+  op::Concat::infer_shape({.num_args = 3, .dim = 1}, in, out, aux);
+  CHECK(in[0] == Shape{2, 0});
+  CHECK(in[1] == Shape{2, 0});
+  in = {Shape{2, 0}, Shape{2, 4}, Shape{2, 3}};
+  op::Concat::infer_shape({.num_args = 3, .dim = -1}, in, out, aux);
+  CHECK(in[0] == Shape{2, 3});
+}
+
+TEST_CASE("shape ops: SliceChannel infers its input from an output with squeeze_axis and a negative axis") {
+  std::vector<Shape> in{Shape{}}, out{Shape{2, 4}, Shape{}, Shape{}}, aux;
+  op::SliceChannel::infer_shape({.num_outputs = 3, .axis = -1, .squeeze_axis = true}, in, out, aux);
+  CHECK(in[0] == Shape{2, 4, 3});
+  for (const Shape& o : out) CHECK(o == Shape{2, 4});
+  in = {Shape{}};
+  out = {Shape{2, 4}, Shape{}, Shape{}};
+  op::SliceChannel::infer_shape({.num_outputs = 3, .axis = 2, .squeeze_axis = true}, in, out, aux);
+  CHECK(in[0] == Shape{2, 4, 3});
+}
+
+TEST_CASE("shape ops: slice_axis over an unknown extent infers end - begin, begin 0 included") {
+  for (int64_t b : {0, 1}) {
+    std::vector<Shape> in{Shape{2, 0}};
+    auto out = infer_out<op::SliceAxis>({.axis = 1, .begin = b, .end = 3}, in);
+    CHECK(out[0] == Shape{2, 3 - b});
+  }
+}
+
+MIXT_DEVICE_TEST("shape ops: slice_axis's backward leaves the gradient untouched under a null request") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(random_values(12), Shape{3, 4}, ctx);
+  NDArray head = nd::ones(Shape{3, 2}, ctx), out = nd::zeros(Shape{3, 2}, ctx);
+  NDArray g = nd::full(Shape{3, 4}, 7.0, ctx);
+  op::SliceAxis::backward({.axis = 1, .begin = 1, .end = 3}, op::OpContext{true, {}}, {head}, {x}, {out},
+                          {op::Req::null}, {g}, {});
+  check_close(g, std::vector<double>(12, 7.0));
+}
+
+TEST_CASE("shape ops: Concat infers the inputs' other extents from a known output") {
+  std::vector<Shape> in{Shape{0, 2}, Shape{0, 3}}, out{Shape{4, 5}}, aux;
+  op::Concat::infer_shape({.num_args = 2, .dim = 1}, in, out, aux);
+  CHECK(in[0] == Shape{4, 2});
+  CHECK(in[1] == Shape{4, 3});
+}
+
+TEST_CASE("shape ops: SliceChannel with squeeze_axis accepts an unknown extent along the axis") {
+  std::vector<Shape> in{Shape{2, 0, 5}};
+  std::vector<Shape> out;
+  CHECK_NOTHROW(out = infer_out<op::SliceChannel>({.num_outputs = 3, .axis = 1, .squeeze_axis = true}, in));
+  REQUIRE(out.size() == 3);
+  for (const Shape& o : out) CHECK(o == Shape{2, 5});
+}
+
+TEST_CASE("shape ops: Reshape codes that cannot be read over an unknown extent leave the output unknown") {
+  std::vector<Shape> in{Shape{0, 3}};
+  std::vector<Shape> out;
+  CHECK_NOTHROW(out = infer_out<op::Reshape>({.shape = {0, 0, 0}}, in));
+  REQUIRE(out.size() == 1);
+  CHECK(out[0].ndim() == 0);
+}
+
+MIXT_DEVICE_TEST("shape ops: stack names an empty NDArray argument") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::ones(Shape{2}, ctx);
+  expect_error([&] { nd::stack({x, NDArray()}); }, {"stack", "argument 'arg1' is an empty NDArray"});
+  expect_error([&] { nd::stack({NDArray(), NDArray()}); }, {"stack", "argument 'arg0' is an empty NDArray"});
+}
+
+MIXT_DEVICE_TEST("shape ops: transpose with negative axes matches the positive ones") {
+  auto ctx = Device::ctx();
+  std::vector<double> v = random_values(24);
+  NDArray x = nd::array(v, Shape{2, 3, 4}, ctx);
+  NDArray y = nd::transpose(x, op::Transpose::Param{.axes = {-2, -3, -1}});
+  REQUIRE(y.shape() == Shape{3, 2, 4});
+  std::vector<double> want;
+  for (size_t j = 0; j < 3; ++j)
+    for (size_t i = 0; i < 2; ++i)
+      for (size_t k = 0; k < 4; ++k) want.push_back(v[(i * 3 + j) * 4 + k]);
+  check_close(y, stored(want));
+}
+
+MIXT_DEVICE_TEST("shape ops: slice_axis rejects a begin below minus the axis's extent") {
+  auto ctx = Device::ctx();
+  NDArray x = nd::array(random_values(12), Shape{3, 4}, ctx);
+  expect_error([&] { nd::slice_axis(x, {.axis = 1, .begin = -5}); }, {"slice_axis", "attribute 'begin'"});
+  CHECK(nd::slice_axis(x, {.axis = 1, .begin = -4}).shape() == Shape{3, 4});
+}
+
+TEST_CASE("attrs: an integer beyond its type's range is an error, not wrapped") {
+  auto axis = [](const char* s) { return op::parse_attrs<op::SliceAxis::Param>("slice_axis", {{"axis", s}}).axis; };
+  CHECK(axis("2147483647") == 2147483647);
+  CHECK(axis("-2147483648") == -2147483647 - 1);
+  expect_error([&] { axis("4294967297"); }, {"slice_axis", "'axis'", "int32's range", "4294967297"});
+  expect_error([&] { axis("-2147483649"); }, {"slice_axis", "int32's range"});
+  auto begin = [](const char* s) { return op::parse_attrs<op::SliceAxis::Param>("slice_axis", {{"begin", s}}).begin; };
+  CHECK(begin("9223372036854775807") == std::numeric_limits<int64_t>::max());
+  expect_error([&] { begin("9223372036854775808"); }, {"slice_axis", "'begin'", "int64's range"});
+}

@@ -10415,6 +10415,8 @@ inline void NDArray::backward(mixt::source_location where) const { backward(NDAr
 // "kernel": "(3, 3)", "no_bias": "True"). Each operator's parameter struct lists its fields once, in a
 // `visit(Param&, V&)` function; parse_attrs / to_attrs turn that list into reading and writing the strings.
 
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -10440,19 +10442,21 @@ inline std::string trim(const std::string& s) {
   mixt::detail::fail(op, "attribute '", key, "': expected ", expected, ", received '", value, "'");
 }
 
-inline void parse(const char* op, const std::string& key, const std::string& s, int& out) {
-  char* end = nullptr;
-  std::string t = trim(s);
-  long v = std::strtol(t.c_str(), &end, 10);
-  if (t.empty() || *end) bad_value(op, key, s, "an integer");
-  out = int(v);
-}
+/// A value out of the type's range is an error, as in MXNet (it wrapped: "4294967297" was 1).
 inline void parse(const char* op, const std::string& key, const std::string& s, int64_t& out) {
   char* end = nullptr;
   std::string t = trim(s);
+  errno = 0;
   long long v = std::strtoll(t.c_str(), &end, 10);
   if (t.empty() || *end) bad_value(op, key, s, "an integer");
+  if (errno == ERANGE) bad_value(op, key, s, "an integer within int64's range");
   out = v;
+}
+inline void parse(const char* op, const std::string& key, const std::string& s, int& out) {
+  int64_t v = 0;
+  parse(op, key, s, v);
+  if (v < INT_MIN || v > INT_MAX) bad_value(op, key, s, "an integer within int32's range");
+  out = int(v);
 }
 inline void parse(const char* op, const std::string& key, const std::string& s, double& out) {
   char* end = nullptr;
