@@ -350,3 +350,43 @@ TEST_CASE("reduce: max, min, argmax and argmin of infinities (their identities a
     check_close(nd::argmax(nd::full(Shape{n, 3}, -inf, cpu()), 0), {0, 0, 0}, 0, 0);
   }
 }
+
+MIXT_DEVICE_TEST("reduce: norm with MXNet's ord 1 and 2 over axes, its errors, and ord 1's gradient") {
+  Context ctx = Device::ctx();
+  const std::vector<double> v = mixt::testing::as_stored(random_values(24, -2, 2, 31));
+  NDArray x = nd::array(v, Shape{2, 3, 4}, ctx);
+  // Double loops over axis 1 of (2, 3, 4): out[i][k] over j.
+  std::vector<double> l1(8, 0.0), l2(8, 0.0);
+  double all1 = 0;
+  for (size_t i = 0; i < 2; ++i)
+    for (size_t j = 0; j < 3; ++j)
+      for (size_t k = 0; k < 4; ++k) {
+        const double a = v[(i * 3 + j) * 4 + k];
+        l1[i * 4 + k] += std::abs(a);
+        l2[i * 4 + k] += a * a;
+        all1 += std::abs(a);
+      }
+  for (double& s : l2) s = std::sqrt(s);
+  NDArray n1 = nd::norm(x, NormParam{.ord = 1, .axis = 1}), n2 = nd::norm(x, NormParam{.ord = 2, .axis = 1});
+  CHECK(n1.shape() == Shape{2, 4});
+  CHECK(n2.shape() == Shape{2, 4});
+  check_close(n1, l1, 1e-5, 1e-6);
+  check_close(n2, l2, 1e-5, 1e-6);
+  NDArray whole = nd::norm(x * 1.f, NormParam{.ord = 1});  // an expression, every axis
+  CHECK(whole.shape() == Shape{});
+  check_close(whole, {all1}, 1e-5, 1e-6);
+  NDArray kept = nd::norm(x, NormParam{.ord = 1, .axis = {0, 2}, .keepdims = true});
+  CHECK(kept.shape() == Shape{1, 3, 1});
+  CHECK(nd::norm(x, {1, -1}).shape() == Shape{2});  // a braced list is still the axes
+  testing::expect_error([&] { nd::norm(x, NormParam{.ord = 3}); }, {"norm", "'ord'", "1 or 2", "received 3"});
+  testing::expect_error([&] { nd::norm(x, NormParam{.ord = 1, .axis = 3}); }, {"norm", "axis 3"});
+  // d/dx sum |x| = sign(x), 0 at 0 (MXNet's abs gradient).
+  NDArray z = nd::array({-1.5, 0.0, 2.0}, Shape{3}, ctx), loss;
+  z.attach_grad();
+  {
+    autograd::record rec;
+    loss = nd::norm(z, NormParam{.ord = 1}) * 2.f;
+  }
+  loss.backward();
+  check_close(z.grad(), {-2, 0, 2}, 0, 0);
+}

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <optional>
 #include <string>
 #include <vector>
@@ -184,6 +185,23 @@ MIXT_REDUCTION(min)
 MIXT_REDUCTION(norm)
 #undef MIXT_REDUCTION
 
+/// MXNet's norm attributes: norm(e, NormParam{.ord = 1, .axis = 1}).
+struct NormParam {
+  int ord = 2;     ///< 1: the sum of absolute values; 2: the L2 norm (MXNet's two)
+  Axes axis = {};  ///< none: every axis
+  bool keepdims = false;
+};
+/// norm with MXNet's `ord`. Errors name norm, whichever reduction computes it. P is deduced, so that only a
+/// NormParam matches: a braced list such as norm(x, {1, -1}) stays the axes of the overload above.
+template <ArrayOperand E, std::same_as<NormParam> P>
+NDArray norm(const E& e, const P& p, mixt::source_location where = mixt::source_location::current()) {
+  return mixt::detail::as_operator("norm", where, [&] {
+    if (p.ord == 1) return reduce<red::sum>(as_node(abs(e)), p.axis.list, p.keepdims, false, where);
+    if (p.ord != 2) mixt::detail::fail("norm", "attribute 'ord': expected 1 or 2, received ", p.ord);
+    return reduce<red::norm>(as_node(e), p.axis.list, p.keepdims, false, where);
+  });
+}
+
 /// The index (as float32) of the first maximum along `axis`; without an axis, into the flattened input.
 template <ArrayOperand E>
 NDArray argmax(const E& e, std::optional<int> axis = std::nullopt, bool keepdims = false,
@@ -201,6 +219,7 @@ NDArray argmin(const E& e, std::optional<int> axis = std::nullopt, bool keepdims
 
 namespace mixt {
 using expr::Axes;
+using expr::NormParam;
 using expr::sum; using expr::mean; using expr::prod; using expr::max; using expr::min; using expr::norm;
 using expr::argmax; using expr::argmin;
 namespace nd {
